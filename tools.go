@@ -13,11 +13,11 @@ import (
 	_ "github.com/johannesboyne/gofakes3/backend/s3mem"
 	_ "github.com/parquet-go/parquet-go"
 	_ "github.com/pavlo-v-chernykh/keystore-go/v4"
-	_ "software.sslmate.com/src/go-pkcs12"
 	_ "github.com/prometheus/client_golang/prometheus"
 	_ "github.com/twmb/franz-go/pkg/kadm"
 	_ "github.com/twmb/franz-go/pkg/kfake"
 	_ "github.com/twmb/franz-go/pkg/kgo"
 	_ "github.com/twmb/franz-go/pkg/sasl/scram"
 	_ "golang.org/x/text/cases"
+	_ "software.sslmate.com/src/go-pkcs12"
 )

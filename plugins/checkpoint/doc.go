@@ -1,0 +1,2 @@
+// Package checkpoint is a rides-connect plugin (being written).
+package checkpoint

@@ -1,0 +1,2 @@
+// Package deltalake is a rides-connect plugin (being written).
+package deltalake

@@ -1,0 +1,2 @@
+// Package kafkafranz is a rides-connect plugin (being written).
+package kafkafranz

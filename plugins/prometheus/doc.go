@@ -1,0 +1,2 @@
+// Package prometheus is a rides-connect plugin (being written).
+package prometheus

@@ -1,0 +1,2 @@
+// Package textcase is a rides-connect plugin (being written).
+package textcase

@@ -1,0 +1,2 @@
+// Package window is a rides-connect plugin (being written).
+package window
