@@ -1,2 +1,0 @@
-// Package textcase is a rides-connect plugin (being written).
-package textcase
