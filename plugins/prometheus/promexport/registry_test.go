@@ -253,7 +253,7 @@ func TestConcurrentUse(t *testing.T) {
 		go func(w int) {
 			defer wg.Done()
 			for i := 0; i < 500; i++ {
-				r.Counter("rows_total", "worker")(fmt.Sprint(w%2)).Add(1)
+				r.Counter("rows_total", "worker")(fmt.Sprint(w % 2)).Add(1)
 				r.Gauge("open", "worker")(fmt.Sprint(w % 2)).Set(float64(i))
 				r.Timer("lat_ns")().Observe(0.001)
 			}
