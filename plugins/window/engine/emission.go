@@ -1,0 +1,92 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"time"
+)
+
+// Emission is the set of rows one batch emitted. Seq numbers emissions 1, 2, 3…
+// over the life of the state; a re-emission carries the original Seq and rows.
+type Emission struct {
+	Seq     int64           `json:"seq"`
+	Rows    []OutRow        `json:"rows"`
+	Trigger map[string]span `json:"trigger,omitempty"` // topic/partition → offsets of the emitting batch
+}
+
+// OutRow is one emitted (window, key) result.
+type OutRow struct {
+	StartUs int64             `json:"start_us"`
+	EndUs   int64             `json:"end_us"`
+	Key     string            `json:"key"`
+	Values  []json.RawMessage `json:"values"` // one per aggregate, JSON
+}
+
+func (e *Engine) outRow(start int64, key string, g *group) OutRow {
+	r := OutRow{StartUs: start, EndUs: start + e.sizeUs, Key: key, Values: make([]json.RawMessage, len(e.cfg.Aggregates))}
+	for j, spec := range e.cfg.Aggregates {
+		r.Values[j] = result(spec, g, &g.Aggs[j])
+	}
+	return r
+}
+
+// EncodeKey returns the canonical form of a group key: the JSON array of its
+// values. Equal keys encode equally (maps are sorted by encoding/json).
+func EncodeKey(values []any) (string, error) {
+	b, err := json.Marshal(values)
+	if err != nil {
+		return "", fmt.Errorf("group key is not JSON-encodable: %w", err)
+	}
+	return string(b), nil
+}
+
+// WindowID is the stable identity of a (window, key): it does not change on
+// re-emission or restart.
+func (r *OutRow) WindowID() string {
+	h := fnv.New64a()
+	h.Write([]byte(r.Key))
+	return fmt.Sprintf("%d-%d-%016x", r.StartUs/1000, r.EndUs/1000, h.Sum64())
+}
+
+// FormatTime renders epoch µs as RFC 3339 UTC with milliseconds.
+func FormatTime(us int64) string {
+	return time.UnixMicro(us).UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// JSON renders the row as the emitted message: group keys by name, aggregates
+// by name, window_start and window_end. Names must be those of the Config.
+func (r *OutRow) JSON(groupNames []string, aggs []AggSpec) ([]byte, error) {
+	var keys []json.RawMessage
+	if err := json.Unmarshal([]byte(r.Key), &keys); err != nil {
+		return nil, fmt.Errorf("corrupt group key %q: %w", r.Key, err)
+	}
+	var b bytes.Buffer
+	b.WriteByte('{')
+	field := func(name string, v []byte) {
+		if b.Len() > 1 {
+			b.WriteByte(',')
+		}
+		b.Write(jsonString(name))
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	for i, n := range groupNames {
+		if i < len(keys) {
+			field(n, keys[i])
+		}
+	}
+	for i, a := range aggs {
+		field(a.Name, r.Values[i])
+	}
+	field("window_start", jsonString(FormatTime(r.StartUs)))
+	field("window_end", jsonString(FormatTime(r.EndUs)))
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+func jsonString(s string) []byte {
+	b, _ := json.Marshal(s) // a string always encodes
+	return b
+}

@@ -1,0 +1,294 @@
+// Package engine is the pure event-time tumbling-window engine behind the
+// tumbling_window processor: window assignment, the watermark (with Spark's
+// two-watermark rule), late rows, append-mode emission, per-partition replay
+// detection and the state snapshot. It does not import Benthos; time comes from
+// the caller, so tests move it by hand.
+//
+// An Engine is not goroutine-safe; the processor serialises calls.
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Config is the engine's plain configuration.
+type Config struct {
+	Size        time.Duration // window length, a whole number of ms
+	Offset      time.Duration // shifts window starts from the epoch, 0 <= Offset < Size
+	Delay       time.Duration // watermark delay
+	Mode        Mode
+	IdleTimeout time.Duration // 0 = off (Spark)
+	GroupNames  []string      // output names of the group keys, in key order
+	Aggregates  []AggSpec
+	// RetainEmissions is how many recent emissions are kept for re-emission.
+	RetainEmissions int
+}
+
+// Validate checks the config and names the offending field.
+func (c *Config) Validate() error {
+	switch {
+	case c.Size <= 0 || c.Size%time.Millisecond != 0:
+		return fmt.Errorf("size %v must be a positive whole number of milliseconds", c.Size)
+	case c.Offset < 0 || c.Offset >= c.Size || c.Offset%time.Millisecond != 0:
+		return fmt.Errorf("offset %v must be whole milliseconds, >= 0 and < size (%v)", c.Offset, c.Size)
+	case c.Delay < 0 || c.Delay%time.Millisecond != 0:
+		return fmt.Errorf("watermark.delay %v must be whole milliseconds and >= 0", c.Delay)
+	case c.Mode != ModeGlobal && c.Mode != ModePerPartition:
+		return fmt.Errorf("watermark.mode %q must be global or per_partition", c.Mode)
+	case c.IdleTimeout < 0:
+		return fmt.Errorf("watermark.idle_timeout %v must be >= 0", c.IdleTimeout)
+	case len(c.GroupNames) == 0:
+		return errors.New("group_by must name at least one key")
+	case len(c.Aggregates) == 0:
+		return errors.New("aggregates must name at least one aggregate")
+	case c.RetainEmissions < 1:
+		return fmt.Errorf("state.retain_emissions %d must be >= 1", c.RetainEmissions)
+	}
+	names := map[string]string{"window_start": "reserved", "window_end": "reserved"}
+	for _, n := range c.GroupNames {
+		if names[n] != "" {
+			return fmt.Errorf("group_by name %q is %s", n, names[n])
+		}
+		names[n] = "already used"
+	}
+	for _, a := range c.Aggregates {
+		if names[a.Name] != "" {
+			return fmt.Errorf("aggregates name %q is %s", a.Name, names[a.Name])
+		}
+		names[a.Name] = "already used"
+		if a.Op != OpCount && !a.HasValue {
+			return fmt.Errorf("aggregates.%s: op %s needs a value", a.Name, a.Op)
+		}
+	}
+	return nil
+}
+
+// Position is where a row came from in a partitioned log (Kafka).
+type Position struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+}
+
+func (p Position) partKey() string { return fmt.Sprintf("%s/%d", p.Topic, p.Partition) }
+
+// Row is one input of a batch. Invalid rows (bad time or key) never reach the
+// engine: the processor errors them first.
+type Row struct {
+	Heartbeat bool    // a clock tick: carries no data
+	TimeUs    int64   // event time, epoch µs
+	Key       string  // canonical group key, see EncodeKey
+	Values    []Value // one per aggregate (ignored for a row count)
+	Pos       Position
+	HasPos    bool
+}
+
+// Status is what happened to one row.
+type Status uint8
+
+const (
+	Applied  Status = iota // aggregated
+	Late                   // its window had closed (end <= late watermark)
+	Replayed               // its offset was already applied
+	Tick                   // a heartbeat
+)
+
+// Result is the outcome of one batch.
+type Result struct {
+	Status []Status
+	// Emissions to send, oldest first: re-emissions of retained ones (same
+	// identity) followed by this batch's new emission, if any.
+	Emissions []*Emission
+	// New is this batch's new emission or nil.
+	New *Emission
+	// LateWindowEndUs holds, for each Late row, its window end (µs).
+	LateWindowEndUs map[int]int64
+}
+
+// Engine is the window state machine.
+type Engine struct {
+	cfg      Config
+	sizeUs   int64
+	offsetUs int64
+
+	wm      watermark
+	open    map[int64]map[string]*group // window start µs → key → partial aggregates
+	nOpen   int
+	applied map[string]appliedOffsets // topic/partition → applied offsets
+	seq     int64                     // last emission sequence used
+	pending []*Emission               // most recent emissions, oldest first
+	// reemitAll asks the next batch to re-emit every retained emission: set
+	// after a restore, because their delivery is not known.
+	reemitAll bool
+}
+
+// New builds an engine with empty state.
+func New(cfg Config) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Engine{
+		cfg:      cfg,
+		sizeUs:   cfg.Size.Microseconds(),
+		offsetUs: cfg.Offset.Microseconds(),
+		wm:       newWatermark(),
+		open:     map[int64]map[string]*group{},
+		applied:  map[string]appliedOffsets{},
+	}, nil
+}
+
+// Process runs one batch at processing time now: it judges and aggregates the
+// rows, emits every open (window, key) whose end <= the current watermark,
+// then advances the watermark. See docs/window.md for the rules.
+func (e *Engine) Process(rows []Row, now time.Time) Result {
+	nowMs := msOf(now)
+	res := Result{Status: make([]Status, len(rows))}
+	reemit := map[int64]bool{}
+	if e.reemitAll {
+		for _, em := range e.pending {
+			reemit[em.Seq] = true
+		}
+		e.reemitAll = false
+	}
+	for i := range rows {
+		r := &rows[i]
+		if r.Heartbeat {
+			res.Status[i] = Tick
+			continue
+		}
+		var part string
+		if r.HasPos {
+			part = r.Pos.partKey()
+			if e.applied[part].contains(r.Pos.Offset) {
+				res.Status[i] = Replayed
+				e.markReemit(part, r.Pos.Offset, reemit)
+				continue
+			}
+		}
+		start := windowStart(r.TimeUs, e.sizeUs, e.offsetUs)
+		end := start + e.sizeUs
+		if closedBy(end, e.wm.Late) {
+			res.Status[i] = Late
+			if res.LateWindowEndUs == nil {
+				res.LateWindowEndUs = map[int]int64{}
+			}
+			res.LateWindowEndUs[i] = end
+			continue // not marked applied: a replay is judged late again
+		}
+		e.apply(start, r)
+		if r.HasPos {
+			e.applied[part] = e.applied[part].add(r.Pos.Offset)
+		}
+		e.wm.observe(part, microsToWatermarkMs(r.TimeUs), nowMs, e.cfg.Mode)
+		res.Status[i] = Applied
+	}
+	for _, em := range e.pending {
+		if reemit[em.Seq] {
+			res.Emissions = append(res.Emissions, em)
+		}
+	}
+	if em := e.evict(e.wm.Current); em != nil {
+		res.New = em
+		e.remember(em, rows)
+		res.Emissions = append(res.Emissions, em)
+	}
+	e.wm.endBatch(&e.cfg, nowMs)
+	return res
+}
+
+func (e *Engine) markReemit(part string, off int64, reemit map[int64]bool) {
+	for _, em := range e.pending {
+		if t, ok := em.Trigger[part]; ok && t.Lo <= off && off <= t.Hi {
+			reemit[em.Seq] = true
+		}
+	}
+}
+
+func (e *Engine) apply(start int64, r *Row) {
+	keys := e.open[start]
+	if keys == nil {
+		keys = map[string]*group{}
+		e.open[start] = keys
+	}
+	g := keys[r.Key]
+	if g == nil {
+		g = &group{Aggs: make([]acc, len(e.cfg.Aggregates))}
+		keys[r.Key] = g
+		e.nOpen++
+	}
+	g.Rows++
+	for j, spec := range e.cfg.Aggregates {
+		if spec.HasValue && j < len(r.Values) {
+			g.Aggs[j].add(r.Values[j])
+		}
+	}
+}
+
+// evict removes and returns, as one emission, every open group whose window
+// end <= wmMs; nil if there is none.
+func (e *Engine) evict(wmMs int64) *Emission {
+	var starts []int64
+	for start := range e.open {
+		if closedBy(start+e.sizeUs, wmMs) {
+			starts = append(starts, start)
+		}
+	}
+	if len(starts) == 0 {
+		return nil
+	}
+	sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
+	e.seq++
+	em := &Emission{Seq: e.seq}
+	for _, start := range starts {
+		keys := e.open[start]
+		names := make([]string, 0, len(keys))
+		for k := range keys {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			em.Rows = append(em.Rows, e.outRow(start, k, keys[k]))
+		}
+		e.nOpen -= len(keys)
+		delete(e.open, start)
+	}
+	return em
+}
+
+// remember records which input positions produced an emission, so that their
+// redelivery re-emits it, and retains it among the last RetainEmissions.
+func (e *Engine) remember(em *Emission, rows []Row) {
+	em.Trigger = map[string]span{}
+	for _, r := range rows {
+		if !r.HasPos {
+			continue
+		}
+		k := r.Pos.partKey()
+		t, ok := em.Trigger[k]
+		if !ok {
+			t = span{r.Pos.Offset, r.Pos.Offset}
+		}
+		t.Lo = min(t.Lo, r.Pos.Offset)
+		t.Hi = max(t.Hi, r.Pos.Offset)
+		em.Trigger[k] = t
+	}
+	e.pending = append(e.pending, em)
+	if n := len(e.pending) - e.cfg.RetainEmissions; n > 0 {
+		e.pending = append([]*Emission(nil), e.pending[n:]...)
+	}
+}
+
+// Watermark returns the current watermark in epoch ms and whether it is set.
+func (e *Engine) Watermark() (int64, bool) { return e.wm.Current, e.wm.Current != noWatermark }
+
+// MaxEventMs returns the max event time seen in epoch ms and whether any was.
+func (e *Engine) MaxEventMs() (int64, bool) { return e.wm.MaxEvent, e.wm.MaxEvent != noWatermark }
+
+// OpenGroups returns the number of open (window, key) pairs.
+func (e *Engine) OpenGroups() int { return e.nOpen }
+
+// Seq returns the last emission sequence used (0 before the first).
+func (e *Engine) Seq() int64 { return e.seq }
