@@ -93,7 +93,7 @@ func TestDisorderWithinDelayIsAggregated(t *testing.T) {
 func TestLateRowIsNotAggregated(t *testing.T) {
 	e := newEngine(t, ridesConfig())
 	e.Process([]Row{ride(t, "2025-01-01T01:00:00Z", "A", 1, 1)}, epoch) // W → 00:50
-	e.Process(nil, epoch)                                                 // late WM → 00:50
+	e.Process(nil, epoch)                                               // late WM → 00:50
 	res := e.Process([]Row{
 		ride(t, "2025-01-01T00:44:59Z", "A", 100, 1),
 		ride(t, "2025-01-01T00:49:59.999999Z", "A", 100, 1), // window end 00:50 <= 00:50: late (inclusive)
