@@ -1,2 +1,0 @@
-// Package checkpoint is a rides-connect plugin (being written).
-package checkpoint
