@@ -104,7 +104,6 @@ func NewRegistry(opts Options) (*Registry, error) {
 		// The default Go collector plus GC CPU time, which the "GC time high"
 		// alert needs (pause time alone misses concurrent marking).
 		gc := collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
-			collectors.MetricsGC, collectors.MetricsScheduler,
 			collectors.GoRuntimeMetricsRule{Matcher: cpuClasses},
 		))
 		if err := r.reg.Register(gc); err != nil {

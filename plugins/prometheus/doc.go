@@ -1,2 +1,0 @@
-// Package prometheus is a rides-connect plugin (being written).
-package prometheus
