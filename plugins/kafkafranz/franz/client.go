@@ -1,0 +1,121 @@
+package franz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Logger is the logging the core needs; *service.Logger satisfies it.
+type Logger interface {
+	Debugf(format string, args ...any)
+	Infof(format string, args ...any)
+	Warnf(format string, args ...any)
+	Errorf(format string, args ...any)
+}
+
+// ClientConfig holds what input and output share: brokers and security.
+type ClientConfig struct {
+	SeedBrokers    []string
+	ClientID       string
+	TLS            TLSConfig
+	SASL           []SASLConfig
+	MetadataMaxAge time.Duration
+}
+
+// Options returns the franz-go options for the connection part.
+func (c ClientConfig) Options(log Logger) ([]kgo.Opt, error) {
+	if len(c.SeedBrokers) == 0 {
+		return nil, errors.New("seed_brokers: at least one broker is required")
+	}
+	opts := []kgo.Opt{kgo.SeedBrokers(c.SeedBrokers...)}
+	if c.ClientID != "" {
+		opts = append(opts, kgo.ClientID(c.ClientID))
+	}
+	if c.MetadataMaxAge > 0 {
+		opts = append(opts, kgo.MetadataMaxAge(c.MetadataMaxAge))
+	}
+	tlsConf, err := c.TLS.Build()
+	if err != nil {
+		return nil, err
+	}
+	if tlsConf != nil {
+		opts = append(opts, kgo.DialTLSConfig(tlsConf))
+	}
+	mechs, err := BuildSASL(c.SASL)
+	if err != nil {
+		return nil, err
+	}
+	if len(mechs) > 0 {
+		opts = append(opts, kgo.SASL(mechs...))
+	}
+	if log != nil {
+		opts = append(opts, kgo.WithLogger(kgoLogger{log}))
+	}
+	return opts, nil
+}
+
+// ConnectError explains a failed first contact with the brokers. It names
+// the brokers, the SASL mechanism and user (never the password) and whether
+// TLS was on, because "EOF" alone sends people hunting in the wrong place.
+func (c ClientConfig) ConnectError(err error) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "kafka: cannot reach seed_brokers %v", c.SeedBrokers)
+	if d := DescribeAll(c.SASL); d != "" {
+		fmt.Fprintf(&b, " with SASL %s", d)
+	}
+	if c.TLS.Enabled {
+		b.WriteString(" over TLS")
+	}
+	msg := err.Error()
+	if d := DescribeAll(c.SASL); d != "" && (strings.Contains(msg, "SASL") || strings.Contains(msg, "EOF") || strings.Contains(msg, "auth")) {
+		fmt.Fprintf(&b, " (authentication failed or the broker closed the connection: check the %s credentials and that the listener expects this mechanism)", d)
+	}
+	return fmt.Errorf("%s: %s", b.String(), redact(msg, c.SASL))
+}
+
+// redact removes any configured secret that a lower layer might echo.
+func redact(msg string, confs []SASLConfig) string {
+	for _, s := range confs {
+		for _, secret := range []string{s.Password, s.Token} {
+			if len(secret) >= 3 {
+				msg = strings.ReplaceAll(msg, secret, "[redacted]")
+			}
+		}
+	}
+	return msg
+}
+
+// Ping checks that a broker answers (and accepts our credentials).
+func Ping(ctx context.Context, cl *kgo.Client, conf ClientConfig) error {
+	if err := cl.Ping(ctx); err != nil {
+		return conf.ConnectError(err)
+	}
+	return nil
+}
+
+// kgoLogger forwards franz-go's warnings and errors; its info/debug chatter
+// stays out of the pipeline log.
+type kgoLogger struct{ l Logger }
+
+func (k kgoLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+
+func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	var b strings.Builder
+	b.WriteString(msg)
+	for i := 0; i+1 < len(keyvals); i += 2 {
+		fmt.Fprintf(&b, " %v=%v", keyvals[i], keyvals[i+1])
+	}
+	switch level {
+	case kgo.LogLevelError:
+		k.l.Errorf("kafka: %s", b.String())
+	case kgo.LogLevelWarn:
+		k.l.Warnf("kafka: %s", b.String())
+	default:
+		k.l.Debugf("kafka: %s", b.String())
+	}
+}

@@ -1,0 +1,432 @@
+package franz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// ConsumerConfig is the plain form of the input's configuration.
+type ConsumerConfig struct {
+	Client                 ClientConfig
+	Topics                 TopicSpec
+	RegexpInclude          []string
+	RegexpExclude          []string
+	Group                  string
+	StartOffset            string // earliest | latest | committed
+	CheckpointLimit        int
+	CommitPeriod           time.Duration
+	FetchMaxBytes          int32
+	FetchMaxPartitionBytes int32
+	FetchMaxWait           time.Duration
+	RackID                 string
+	InstanceID             string
+	SessionTimeout         time.Duration
+	RebalanceTimeout       time.Duration
+	HeartbeatInterval      time.Duration
+	FailOnDataLoss         bool
+}
+
+// ConsumerMetrics receives what the consumer observes. All methods must be
+// safe for concurrent use.
+type ConsumerMetrics interface {
+	Fetched(topic string, partition int32, records, bytes int)
+	Lag(topic string, partition int32, lag int64)
+	PausedPartitions(n int)
+	Committed()
+	OffsetReset(topic string, partition int32)
+}
+
+// ErrClosed is returned by Poll once the consumer is closed.
+var ErrClosed = errors.New("kafka consumer closed")
+
+// Chunk is a run of consecutive records of one partition handed downstream
+// as a unit. Call Ack once every record of it is delivered.
+type Chunk struct {
+	Topic     string
+	Partition int32
+	Records   []*kgo.Record
+	ack       func()
+}
+
+// Ack releases the chunk: its offsets become committable once every earlier
+// chunk of the partition is acked too. Calling it twice is harmless.
+func (c Chunk) Ack() {
+	if c.ack != nil {
+		c.ack()
+	}
+}
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// Consumer reads records with franz-go and commits, per partition, only the
+// offsets below which every record was acknowledged.
+type Consumer struct {
+	conf ConsumerConfig
+	log  Logger
+	met  ConsumerMetrics
+
+	mu       sync.Mutex
+	cl       *kgo.Client
+	trackers map[topicPartition]*Tracker[*kgo.Record]
+	assigned map[topicPartition]bool // group mode: partitions we own now
+	paused   map[topicPartition]bool
+	fatal    error
+	closed   bool
+	abandon  bool // test hook: skip the commit on revoke (a crash)
+}
+
+// NewConsumer validates nothing network-related; Connect does that.
+func NewConsumer(conf ConsumerConfig, log Logger, met ConsumerMetrics) *Consumer {
+	if conf.CheckpointLimit <= 0 {
+		conf.CheckpointLimit = 1024
+	}
+	return &Consumer{
+		conf:     conf,
+		log:      log,
+		met:      met,
+		trackers: map[topicPartition]*Tracker[*kgo.Record]{},
+		assigned: map[topicPartition]bool{},
+		paused:   map[topicPartition]bool{},
+	}
+}
+
+// Connect creates the client and checks that a broker answers. On failure the
+// client is closed so a retry starts clean.
+func (c *Consumer) Connect(ctx context.Context) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	if c.cl != nil {
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
+
+	opts, err := c.options()
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return c.conf.Client.ConnectError(err)
+	}
+	if err := Ping(ctx, cl, c.conf.Client); err != nil {
+		cl.Close()
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		cl.Close()
+		return ErrClosed
+	}
+	c.cl = cl
+	return nil
+}
+
+func (c *Consumer) options() ([]kgo.Opt, error) {
+	opts, err := c.conf.Client.Options(c.log)
+	if err != nil {
+		return nil, err
+	}
+	start, reset := kgo.NewOffset().AtStart(), kgo.NewOffset().AtStart()
+	switch c.conf.StartOffset {
+	case "", "earliest":
+	case "latest":
+		start, reset = kgo.NewOffset().AtEnd(), kgo.NewOffset().AtEnd()
+	case "committed":
+		// Consume only partitions with a commit (auto.offset.reset=none).
+		start = kgo.NewOffset().AtCommitted()
+	default:
+		return nil, fmt.Errorf("start_offset: %q is not one of earliest, latest, committed", c.conf.StartOffset)
+	}
+	opts = append(opts, kgo.ConsumeStartOffset(start), kgo.ConsumeResetOffset(reset))
+
+	switch {
+	case c.conf.Topics.Explicit():
+		parts := map[string]map[int32]kgo.Offset{}
+		for t, ps := range c.conf.Topics.Partitions {
+			parts[t] = map[int32]kgo.Offset{}
+			for p, o := range ps {
+				if o >= 0 {
+					parts[t][p] = kgo.NewOffset().At(o)
+				} else {
+					parts[t][p] = start
+				}
+			}
+		}
+		opts = append(opts, kgo.ConsumePartitions(parts))
+	case len(c.conf.RegexpInclude) > 0:
+		opts = append(opts, kgo.ConsumeTopics(c.conf.RegexpInclude...), kgo.ConsumeRegex())
+		if len(c.conf.RegexpExclude) > 0 {
+			opts = append(opts, kgo.ConsumeExcludeTopics(c.conf.RegexpExclude...))
+		}
+	default:
+		if len(c.conf.Topics.Topics) == 0 {
+			return nil, errors.New("topics: at least one topic (or regexp_topics_include) is required")
+		}
+		opts = append(opts, kgo.ConsumeTopics(c.conf.Topics.Topics...))
+	}
+
+	if c.conf.Group != "" {
+		opts = append(opts,
+			kgo.ConsumerGroup(c.conf.Group),
+			kgo.AutoCommitMarks(),
+			kgo.OnPartitionsAssigned(c.onAssigned),
+			kgo.OnPartitionsRevoked(c.onRevoked),
+			kgo.OnPartitionsLost(c.onLost),
+			kgo.AdjustFetchOffsetsFn(c.adjustOffsets),
+			kgo.AutoCommitCallback(c.onAutoCommit),
+		)
+		if c.conf.CommitPeriod > 0 {
+			opts = append(opts, kgo.AutoCommitInterval(c.conf.CommitPeriod))
+		}
+		if c.conf.InstanceID != "" {
+			opts = append(opts, kgo.InstanceID(c.conf.InstanceID))
+		}
+		if c.conf.SessionTimeout > 0 {
+			opts = append(opts, kgo.SessionTimeout(c.conf.SessionTimeout))
+		}
+		if c.conf.RebalanceTimeout > 0 {
+			opts = append(opts, kgo.RebalanceTimeout(c.conf.RebalanceTimeout))
+		}
+		if c.conf.HeartbeatInterval > 0 {
+			opts = append(opts, kgo.HeartbeatInterval(c.conf.HeartbeatInterval))
+		}
+	}
+	if c.conf.FetchMaxBytes > 0 {
+		opts = append(opts, kgo.FetchMaxBytes(c.conf.FetchMaxBytes))
+	}
+	if c.conf.FetchMaxPartitionBytes > 0 {
+		opts = append(opts, kgo.FetchMaxPartitionBytes(c.conf.FetchMaxPartitionBytes))
+	}
+	if c.conf.FetchMaxWait > 0 {
+		opts = append(opts, kgo.FetchMaxWait(c.conf.FetchMaxWait))
+	}
+	if c.conf.RackID != "" {
+		opts = append(opts, kgo.Rack(c.conf.RackID))
+	}
+	return opts, nil
+}
+
+func (c *Consumer) client() *kgo.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cl
+}
+
+// Poll waits for records and returns them as chunks of at most
+// checkpoint_limit records, tracked for commit. It returns ErrClosed after
+// Close, a fatal error (data loss with fail_on_data_loss), or the first fetch
+// error when nothing was fetched.
+func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
+	cl := c.client()
+	if cl == nil {
+		return nil, ErrClosed
+	}
+	fetches := cl.PollFetches(ctx)
+	if fetches.IsClientClosed() {
+		return nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var firstErr error
+	for _, fe := range fetches.Errors() {
+		if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, context.DeadlineExceeded) {
+			continue
+		}
+		var loss *kgo.ErrDataLoss
+		if errors.As(fe.Err, &loss) {
+			c.dataLoss(loss.Topic, loss.Partition,
+				fmt.Sprintf("the broker lost records: consumed to offset %d, resumed at %d", loss.ConsumedTo, loss.ResetTo))
+			continue
+		}
+		c.log.Warnf("kafka: fetch error on topic %s partition %d: %s", fe.Topic, fe.Partition, redact(fe.Err.Error(), c.conf.Client.SASL))
+		if firstErr == nil {
+			firstErr = fmt.Errorf("kafka fetch (topic %s partition %d): %s", fe.Topic, fe.Partition, redact(fe.Err.Error(), c.conf.Client.SASL))
+		}
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fatal != nil {
+		return nil, c.fatal
+	}
+	var chunks []Chunk
+	grouped := c.conf.Group != ""
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) == 0 {
+			return
+		}
+		tp := topicPartition{p.Topic, p.Partition}
+		if grouped && !c.assigned[tp] {
+			// Fetched just before a revoke: never acked, so never committed;
+			// the partition's next owner reads these records again.
+			return
+		}
+		tr := c.trackers[tp]
+		if tr == nil {
+			tr = &Tracker[*kgo.Record]{}
+			c.trackers[tp] = tr
+		}
+		bytes := 0
+		for _, r := range p.Records {
+			bytes += len(r.Key) + len(r.Value)
+		}
+		last := p.Records[len(p.Records)-1]
+		if c.met != nil {
+			c.met.Fetched(p.Topic, p.Partition, len(p.Records), bytes)
+			c.met.Lag(p.Topic, p.Partition, max(p.HighWatermark-(last.Offset+1), 0))
+		}
+		for recs := p.Records; len(recs) > 0; {
+			n := min(len(recs), c.conf.CheckpointLimit)
+			chunk := recs[:n:n]
+			recs = recs[n:]
+			tok := tr.Track(chunk[n-1], n)
+			chunks = append(chunks, Chunk{
+				Topic: p.Topic, Partition: p.Partition, Records: chunk,
+				ack: func() { c.ack(cl, tp, tr, tok) },
+			})
+		}
+		if tr.Pending() >= c.conf.CheckpointLimit && !c.paused[tp] {
+			c.paused[tp] = true
+			cl.PauseFetchPartitions(map[string][]int32{tp.topic: {tp.partition}})
+			c.reportPausedLocked()
+		}
+	})
+	if len(chunks) == 0 && firstErr != nil {
+		return nil, firstErr
+	}
+	return chunks, nil
+}
+
+func (c *Consumer) ack(cl *kgo.Client, tp topicPartition, tr *Tracker[*kgo.Record], tok Token[*kgo.Record]) {
+	rec, ok := tr.Ack(tok)
+	if ok && c.conf.Group != "" {
+		cl.MarkCommitRecords(rec)
+	}
+	if tr.Pending() >= c.conf.CheckpointLimit {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.paused[tp] && c.trackers[tp] == tr {
+		delete(c.paused, tp)
+		cl.ResumeFetchPartitions(map[string][]int32{tp.topic: {tp.partition}})
+		c.reportPausedLocked()
+	}
+}
+
+func (c *Consumer) reportPausedLocked() {
+	if c.met != nil {
+		c.met.PausedPartitions(len(c.paused))
+	}
+}
+
+func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for t, ps := range assigned {
+		for _, p := range ps {
+			c.assigned[topicPartition{t, p}] = true
+		}
+	}
+}
+
+// onRevoked commits what is acknowledged, then forgets the partitions: acks
+// that arrive later for their records are ignored, and the new owner resumes
+// from the commit (re-delivering anything in flight: at-least-once).
+func (c *Consumer) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	c.mu.Lock()
+	abandon := c.abandon
+	c.mu.Unlock()
+	if !abandon {
+		if err := cl.CommitMarkedOffsets(ctx); err != nil {
+			c.log.Warnf("kafka: commit on rebalance failed (records after the last commit will be re-delivered): %v", err)
+		} else if c.met != nil {
+			c.met.Committed()
+		}
+	}
+	c.drop(cl, revoked)
+}
+
+// onLost forgets the partitions without committing: they may already be
+// someone else's.
+func (c *Consumer) onLost(_ context.Context, cl *kgo.Client, lost map[string][]int32) {
+	c.drop(cl, lost)
+}
+
+func (c *Consumer) drop(cl *kgo.Client, parts map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	resume := map[string][]int32{}
+	for t, ps := range parts {
+		for _, p := range ps {
+			tp := topicPartition{t, p}
+			if tr := c.trackers[tp]; tr != nil {
+				tr.Close()
+			}
+			delete(c.trackers, tp)
+			delete(c.assigned, tp)
+			if c.paused[tp] {
+				delete(c.paused, tp)
+				resume[t] = append(resume[t], p)
+			}
+		}
+	}
+	if len(resume) > 0 {
+		// Pauses outlive assignments in franz-go; lift them so the partition
+		// is not stuck if it comes back to us.
+		cl.ResumeFetchPartitions(resume)
+		c.reportPausedLocked()
+	}
+}
+
+func (c *Consumer) onAutoCommit(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
+	if err != nil {
+		c.log.Warnf("kafka: periodic offset commit failed (retried at the next commit_period): %v", err)
+		return
+	}
+	if c.met != nil {
+		c.met.Committed()
+	}
+}
+
+// Pending returns the number of un-acked records per "topic/partition".
+func (c *Consumer) Pending() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]int{}
+	for tp, tr := range c.trackers {
+		out[fmt.Sprintf("%s/%d", tp.topic, tp.partition)] = tr.Pending()
+	}
+	return out
+}
+
+// Close commits what is acknowledged (through the revoke on leaving the
+// group) and closes the client. Safe to call more than once.
+func (c *Consumer) Close() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	cl := c.cl
+	c.mu.Unlock()
+	if cl != nil {
+		cl.Close()
+	}
+}

@@ -1,0 +1,164 @@
+package franz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// ProducerConfig is the plain form of the output's configuration.
+type ProducerConfig struct {
+	Client          ClientConfig
+	Partitioner     string // murmur2_hash | round_robin | least_backup | manual
+	IdempotentWrite bool
+	AckReplicas     bool // all in-sync replicas (required by idempotence)
+	Compression     string
+	Timeout         time.Duration
+	MaxMessageBytes int32
+}
+
+// Partitioners lists the accepted `partitioner` values.
+var Partitioners = []string{"murmur2_hash", "round_robin", "least_backup", "manual"}
+
+// Compressions lists the accepted `compression` values.
+var Compressions = []string{"none", "gzip", "snappy", "lz4", "zstd"}
+
+// Producer writes records and waits for the brokers' acknowledgement.
+type Producer struct {
+	conf ProducerConfig
+	log  Logger
+
+	mu     sync.Mutex
+	cl     *kgo.Client
+	closed bool
+}
+
+// NewProducer returns an unconnected producer.
+func NewProducer(conf ProducerConfig, log Logger) *Producer {
+	return &Producer{conf: conf, log: log}
+}
+
+func (p *Producer) options() ([]kgo.Opt, error) {
+	opts, err := p.conf.Client.Options(p.log)
+	if err != nil {
+		return nil, err
+	}
+	switch p.conf.Partitioner {
+	case "", "murmur2_hash":
+		// Kafka's default: murmur2 of the key, sticky batches for null keys.
+		opts = append(opts, kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+	case "round_robin":
+		opts = append(opts, kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	case "least_backup":
+		opts = append(opts, kgo.RecordPartitioner(kgo.LeastBackupPartitioner()))
+	case "manual":
+		opts = append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	default:
+		return nil, fmt.Errorf("partitioner: %q is not one of %v", p.conf.Partitioner, Partitioners)
+	}
+	var codec kgo.CompressionCodec
+	switch p.conf.Compression {
+	case "", "none":
+		codec = kgo.NoCompression()
+	case "gzip":
+		codec = kgo.GzipCompression()
+	case "snappy":
+		codec = kgo.SnappyCompression()
+	case "lz4":
+		codec = kgo.Lz4Compression()
+	case "zstd":
+		codec = kgo.ZstdCompression()
+	default:
+		return nil, fmt.Errorf("compression: %q is not one of %v", p.conf.Compression, Compressions)
+	}
+	opts = append(opts, kgo.ProducerBatchCompression(codec))
+	if !p.conf.IdempotentWrite {
+		opts = append(opts, kgo.DisableIdempotentWrite())
+		if !p.conf.AckReplicas {
+			opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()))
+		}
+	} else if !p.conf.AckReplicas {
+		return nil, errors.New("ack_replicas: must be true when idempotent_write is true (idempotence needs acks from all in-sync replicas)")
+	}
+	if p.conf.Timeout > 0 {
+		opts = append(opts, kgo.ProduceRequestTimeout(p.conf.Timeout), kgo.RecordDeliveryTimeout(p.conf.Timeout))
+	}
+	if p.conf.MaxMessageBytes > 0 {
+		opts = append(opts, kgo.ProducerBatchMaxBytes(p.conf.MaxMessageBytes))
+	}
+	return opts, nil
+}
+
+// Connect creates the client and checks that a broker answers.
+func (p *Producer) Connect(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	if p.cl != nil {
+		p.mu.Unlock()
+		return nil
+	}
+	p.mu.Unlock()
+	opts, err := p.options()
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return p.conf.Client.ConnectError(err)
+	}
+	if err := Ping(ctx, cl, p.conf.Client); err != nil {
+		cl.Close()
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		cl.Close()
+		return ErrClosed
+	}
+	p.cl = cl
+	return nil
+}
+
+// Produce sends the records and blocks until each is acknowledged or failed.
+// The returned slice has one error (or nil) per record, in order.
+func (p *Producer) Produce(ctx context.Context, recs []*kgo.Record) ([]error, error) {
+	p.mu.Lock()
+	cl := p.cl
+	p.mu.Unlock()
+	if cl == nil {
+		return nil, ErrClosed
+	}
+	errs := make([]error, len(recs))
+	var wg sync.WaitGroup
+	wg.Add(len(recs))
+	for i, r := range recs {
+		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			if err != nil {
+				errs[i] = fmt.Errorf("produce to topic %s: %s", r.Topic, redact(err.Error(), p.conf.Client.SASL))
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	return errs, nil
+}
+
+// Close flushes nothing (Produce already waited) and closes the client.
+// Safe to call more than once.
+func (p *Producer) Close() {
+	p.mu.Lock()
+	cl := p.cl
+	p.cl, p.closed = nil, true
+	p.mu.Unlock()
+	if cl != nil {
+		cl.Close()
+	}
+}

@@ -1,0 +1,248 @@
+package kafkafranz
+
+import (
+	"fmt"
+	"regexp"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
+)
+
+// Input field names (Redpanda Connect's kafka_franz names).
+const (
+	fieldTopics                 = "topics"
+	fieldRegexpInclude          = "regexp_topics_include"
+	fieldRegexpExclude          = "regexp_topics_exclude"
+	fieldConsumerGroup          = "consumer_group"
+	fieldStartOffset            = "start_offset"
+	fieldCheckpointLimit        = "checkpoint_limit"
+	fieldCommitPeriod           = "commit_period"
+	fieldBatching               = "batching"
+	fieldFetchMaxBytes          = "fetch_max_bytes"
+	fieldFetchMaxPartitionBytes = "fetch_max_partition_bytes"
+	fieldFetchMaxWait           = "fetch_max_wait"
+	fieldRackID                 = "rack_id"
+	fieldInstanceID             = "instance_id"
+	fieldSessionTimeout         = "session_timeout"
+	fieldRebalanceTimeout       = "rebalance_timeout"
+	fieldHeartbeatInterval      = "heartbeat_interval"
+	fieldFailOnDataLoss         = "fail_on_data_loss"
+)
+
+func inputSpec() *service.ConfigSpec {
+	spec := service.NewConfigSpec().
+		Beta().
+		Categories("Services").
+		Summary("Consumes records from Kafka topics with franz-go, committing offsets only once records are delivered downstream.").
+		Description(`
+Reads one or more Kafka topics, in a consumer group or from explicit partitions.
+Field names and message metadata follow Redpanda Connect's ` + "`kafka_franz`" + ` input, so its configs run unchanged.
+
+### Delivery guarantees
+
+At-least-once. Offsets are committed per partition, every ` + "`commit_period`" + ` and when partitions are
+revoked, and only up to the last record below which **every** record was acknowledged by the
+outputs: a record acked out of order never lets the commit skip an earlier record still in flight.
+Nacked records are replayed (` + "`auto_replay_nacks: true`" + `, the default) and never committed past;
+with ` + "`auto_replay_nacks: false`" + ` a nacked record is dropped and its offset committed, as in Benthos.
+On a rebalance the consumer commits what is done, then drops the tracking of revoked partitions:
+records still in flight for them are re-delivered to the new owner. After a crash, consumption
+resumes from the last commit, so up to ` + "`commit_period`" + ` worth of records is delivered again:
+downstream writes must be idempotent for exactly-once results (see ` + "`delta_lake`" + `).
+Without a consumer group (explicit partitions) nothing is committed.
+
+### Back-pressure
+
+A partition is paused when ` + "`checkpoint_limit`" + ` of its records are in flight (un-acked) and resumed
+once acks bring it below the limit; other partitions keep flowing.
+
+### Data loss
+
+When a committed offset is no longer in the log (retention deleted the records, the topic was
+recreated) the partition is reset per ` + "`start_offset`" + ` (` + "`earliest`" + ` and ` + "`committed`" + ` to the log start,
+` + "`latest`" + ` to the log end), a warning names topic, partition and the skipped range, and
+` + "`kafka_input_offset_resets_total`" + ` counts it. With ` + "`fail_on_data_loss: true`" + ` the input stops instead.
+
+### Metadata
+
+Each message carries ` + "`kafka_key`" + `, ` + "`kafka_topic`" + `, ` + "`kafka_partition`" + `, ` + "`kafka_offset`" + `,
+` + "`kafka_timestamp_ms`" + `, ` + "`kafka_timestamp_unix`" + `, ` + "`kafka_tombstone_message`" + ` and every record header.
+
+### Metrics
+
+` + "`kafka_input_records_total`" + `, ` + "`kafka_input_bytes_total`" + `, ` + "`kafka_input_lag`" + ` (per topic and partition),
+` + "`kafka_input_paused_partitions`" + `, ` + "`kafka_input_commits_total`" + `, ` + "`kafka_input_offset_resets_total`" + `.
+`)
+	spec = spec.Fields(clientFields()...).Fields(
+		service.NewStringListField(fieldTopics).
+			Description("Topics to consume. Entries with commas are split. Explicit partitions: `topic:partition`, a range `topic:first-last`, or a start offset `topic:partition:offset`; explicit partitions are consumed without a consumer group.").
+			Example([]string{"rides"}).Example([]string{"rides:0-5"}).Example([]string{"rides:0:1200", "rides:1"}).
+			Optional(),
+		service.NewStringListField(fieldRegexpInclude).
+			Description("Regular expressions; every topic matching one is consumed (refreshed every `metadata_max_age`).").
+			Example([]string{"rides-.*"}).Optional().Advanced(),
+		service.NewStringListField(fieldRegexpExclude).
+			Description("Regular expressions of topics to leave out of `regexp_topics_include`.").
+			Example([]string{".*-dlq"}).Optional().Advanced(),
+		service.NewStringField(fieldConsumerGroup).
+			Description("Consumer group. Required unless `topics` names explicit partitions; offsets are committed to it.").
+			Example("rides-agg").Optional(),
+		service.NewStringAnnotatedEnumField(fieldStartOffset, map[string]string{
+			"earliest":  "Start from the oldest record of partitions without a commit.",
+			"latest":    "Start after the newest record of partitions without a commit.",
+			"committed": "Consume only partitions that have a commit (Kafka `auto.offset.reset=none`). Requires a consumer group.",
+		}).Description("Where to start in a partition with no committed offset, and where to reset after data loss.").
+			Default("earliest").Example("latest"),
+		service.NewIntField(fieldCheckpointLimit).
+			Description("Maximum records of one partition in flight (delivered but not acked) before the partition is paused.").
+			Default(1024).Example(10000),
+		service.NewDurationField(fieldCommitPeriod).
+			Description("How often acknowledged offsets are committed.").
+			Default("5s").Example("1s"),
+		service.NewBatchPolicyField(fieldBatching).
+			Description("Batches are formed per topic-partition, so a batch never mixes partitions. Without a policy each fetched run of records of a partition is one batch."),
+		service.NewStringField(fieldFetchMaxBytes).
+			Description("Maximum bytes a fetch response may hold.").Default("50MiB").Example("100MiB").Advanced(),
+		service.NewStringField(fieldFetchMaxPartitionBytes).
+			Description("Maximum bytes per partition in a fetch response.").Default("1MiB").Example("4MiB").Advanced(),
+		service.NewDurationField(fieldFetchMaxWait).
+			Description("How long a broker may wait for data before answering a fetch.").Default("5s").Example("500ms").Advanced(),
+		service.NewStringField(fieldRackID).Description("Rack of this consumer, to fetch from the closest replica.").Default("").Example("eu-west-1a").Advanced(),
+		service.NewStringField(fieldInstanceID).Description("Static group membership ID (KIP-345): restarts within `session_timeout` do not rebalance.").Default("").Example("rides-agg-0").Advanced(),
+		service.NewDurationField(fieldSessionTimeout).Description("Group session timeout.").Default("1m").Example("45s").Advanced(),
+		service.NewDurationField(fieldRebalanceTimeout).Description("How long members may take to rejoin during a rebalance.").Default("45s").Example("1m").Advanced(),
+		service.NewDurationField(fieldHeartbeatInterval).Description("Group heartbeat interval.").Default("3s").Example("1s").Advanced(),
+		service.NewBoolField(fieldFailOnDataLoss).
+			Description("Stop the input with an error when a committed offset is out of the log's range, instead of resetting per `start_offset` and warning (Spark `failOnDataLoss`).").
+			Default(false).Example(true).Advanced(),
+		service.NewAutoRetryNacksToggleField(),
+	)
+	checks := append([]lintCheck{
+		{`this.topics.or([]).any(t -> t.contains(":")) && this.consumer_group.or("") != ""`,
+			"consumer_group: cannot be used with explicit partitions in topics (topic:partition)"},
+		{`!this.topics.or([]).any(t -> t.contains(":")) && this.consumer_group.or("") == "" && (this.topics.or([]).length() > 0 || this.regexp_topics_include.or([]).length() > 0)`,
+			"consumer_group: required unless topics names explicit partitions (topic:partition)"},
+		{`this.topics.or([]).length() > 0 && this.regexp_topics_include.or([]).length() > 0`,
+			"topics and regexp_topics_include: set one, not both"},
+		{`this.topics.or([]).length() == 0 && this.regexp_topics_include.or([]).length() == 0`,
+			"topics: at least one topic (or regexp_topics_include) is required"},
+		{`this.regexp_topics_exclude.or([]).length() > 0 && this.regexp_topics_include.or([]).length() == 0`,
+			"regexp_topics_exclude: only applies with regexp_topics_include"},
+		{`this.start_offset.or("earliest") == "committed" && this.consumer_group.or("") == ""`,
+			"start_offset: committed requires a consumer_group"},
+		{`this.checkpoint_limit.or(1024) < 1`, "checkpoint_limit: must be at least 1"},
+	}, clientLintChecks...)
+	spec = spec.LintRule(lintRule(checks...))
+
+	spec = spec.Example("The seed job's source",
+		"Consume `rides` in a consumer group over SASL_SSL with SCRAM-SHA-512 and a JKS truststore, as the Spark job did.",
+		`
+input:
+  kafka_franz:
+    seed_brokers: [ "${KAFKA_BOOTSTRAP}" ]
+    topics: [ rides ]
+    consumer_group: rides-agg
+    start_offset: earliest
+    tls:
+      enabled: true
+      truststore_file: /opt/certs/truststore.jks
+      truststore_password: "${TRUSTSTORE_PASSWORD}"
+    sasl:
+      - mechanism: SCRAM-SHA-512
+        username: "${KAFKA_USER}"
+        password: "${KAFKA_PASS}"
+`).Example("Explicit partitions",
+		"Read partitions 0 to 2 of `rides` from the start, without a group (nothing is committed).",
+		`
+input:
+  kafka_franz:
+    seed_brokers: [ localhost:9092 ]
+    topics: [ "rides:0-2" ]
+    batching:
+      count: 500
+      period: 1s
+`)
+	return spec
+}
+
+func init() {
+	service.MustRegisterBatchInput("kafka_franz", inputSpec(),
+		func(conf *service.ParsedConfig, mgr *service.Resources) (service.BatchInput, error) {
+			cc, err := consumerConfigFromParsed(conf)
+			if err != nil {
+				return nil, err
+			}
+			policy, err := conf.FieldBatchPolicy(fieldBatching)
+			if err != nil {
+				return nil, err
+			}
+			in, err := newReader(cc, policy, mgr)
+			if err != nil {
+				return nil, err
+			}
+			return service.AutoRetryNacksBatchedToggled(conf, in)
+		})
+}
+
+// consumerConfigFromParsed turns the parsed config into the core's struct,
+// re-checking the cross-field rules (lint may be skipped).
+func consumerConfigFromParsed(conf *service.ParsedConfig) (franz.ConsumerConfig, error) {
+	client, err := clientConfigFromParsed(conf)
+	if err != nil {
+		return franz.ConsumerConfig{}, err
+	}
+	f := &fields{conf: conf}
+	cc := franz.ConsumerConfig{
+		Client:            client,
+		RegexpInclude:     f.strs(fieldRegexpInclude),
+		RegexpExclude:     f.strs(fieldRegexpExclude),
+		Group:             f.str(fieldConsumerGroup),
+		StartOffset:       f.str(fieldStartOffset),
+		CheckpointLimit:   f.integer(fieldCheckpointLimit),
+		CommitPeriod:      f.duration(fieldCommitPeriod),
+		FetchMaxWait:      f.duration(fieldFetchMaxWait),
+		RackID:            f.str(fieldRackID),
+		InstanceID:        f.str(fieldInstanceID),
+		SessionTimeout:    f.duration(fieldSessionTimeout),
+		RebalanceTimeout:  f.duration(fieldRebalanceTimeout),
+		HeartbeatInterval: f.duration(fieldHeartbeatInterval),
+		FailOnDataLoss:    f.boolean(fieldFailOnDataLoss),
+	}
+	topics := f.strs(fieldTopics)
+	maxBytes, partBytes := f.str(fieldFetchMaxBytes), f.str(fieldFetchMaxPartitionBytes)
+	if f.err != nil {
+		return cc, f.err
+	}
+	if cc.FetchMaxBytes, err = parseBytes(fieldFetchMaxBytes, maxBytes); err != nil {
+		return cc, err
+	}
+	if cc.FetchMaxPartitionBytes, err = parseBytes(fieldFetchMaxPartitionBytes, partBytes); err != nil {
+		return cc, err
+	}
+	if cc.Topics, err = franz.ParseTopics(topics); err != nil {
+		return cc, err
+	}
+	for _, field := range []string{fieldRegexpInclude, fieldRegexpExclude} {
+		for _, re := range f.strs(field) {
+			if _, err := regexp.Compile(re); err != nil {
+				return cc, fmt.Errorf("%s: %q is not a valid regular expression: %w", field, re, err)
+			}
+		}
+	}
+	switch {
+	case cc.Topics.Explicit() && cc.Group != "":
+		return cc, fmt.Errorf("%s: cannot be used with explicit partitions in %s", fieldConsumerGroup, fieldTopics)
+	case !cc.Topics.Explicit() && cc.Group == "":
+		return cc, fmt.Errorf("%s: required unless %s names explicit partitions (topic:partition)", fieldConsumerGroup, fieldTopics)
+	case len(cc.Topics.Topics) > 0 && len(cc.RegexpInclude) > 0:
+		return cc, fmt.Errorf("%s and %s: set one, not both", fieldTopics, fieldRegexpInclude)
+	case len(cc.Topics.Topics) == 0 && !cc.Topics.Explicit() && len(cc.RegexpInclude) == 0:
+		return cc, fmt.Errorf("%s: at least one topic (or %s) is required", fieldTopics, fieldRegexpInclude)
+	case cc.StartOffset == "committed" && cc.Group == "":
+		return cc, fmt.Errorf("%s: committed requires a %s", fieldStartOffset, fieldConsumerGroup)
+	case cc.CheckpointLimit < 1:
+		return cc, fmt.Errorf("%s: must be at least 1, got %d", fieldCheckpointLimit, cc.CheckpointLimit)
+	}
+	return cc, nil
+}

@@ -1,0 +1,44 @@
+package kafkafranz
+
+import (
+	"strconv"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+// inputMetrics implements franz.ConsumerMetrics with the names of
+// docs/metrics.md.
+type inputMetrics struct {
+	records, bytes, resets *service.MetricCounter
+	commits                *service.MetricCounter
+	lag, paused            *service.MetricGauge
+}
+
+func newInputMetrics(m *service.Metrics) *inputMetrics {
+	return &inputMetrics{
+		records: m.NewCounter("kafka_input_records_total", "topic", "partition"),
+		bytes:   m.NewCounter("kafka_input_bytes_total", "topic", "partition"),
+		resets:  m.NewCounter("kafka_input_offset_resets_total", "topic", "partition"),
+		commits: m.NewCounter("kafka_input_commits_total"),
+		lag:     m.NewGauge("kafka_input_lag", "topic", "partition"),
+		paused:  m.NewGauge("kafka_input_paused_partitions"),
+	}
+}
+
+func (m *inputMetrics) Fetched(topic string, partition int32, records, bytes int) {
+	p := strconv.Itoa(int(partition))
+	m.records.Incr(int64(records), topic, p)
+	m.bytes.Incr(int64(bytes), topic, p)
+}
+
+func (m *inputMetrics) Lag(topic string, partition int32, lag int64) {
+	m.lag.Set(lag, topic, strconv.Itoa(int(partition)))
+}
+
+func (m *inputMetrics) PausedPartitions(n int) { m.paused.Set(int64(n)) }
+
+func (m *inputMetrics) Committed() { m.commits.Incr(1) }
+
+func (m *inputMetrics) OffsetReset(topic string, partition int32) {
+	m.resets.Incr(1, topic, strconv.Itoa(int(partition)))
+}

@@ -1,0 +1,306 @@
+package kafkafranz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
+)
+
+// Output field names (Redpanda Connect's kafka_franz names).
+const (
+	fieldTopic           = "topic"
+	fieldKey             = "key"
+	fieldPartitioner     = "partitioner"
+	fieldPartition       = "partition"
+	fieldIdempotentWrite = "idempotent_write"
+	fieldAckReplicas     = "ack_replicas"
+	fieldCompression     = "compression"
+	fieldTimeout         = "timeout"
+	fieldMaxMessageBytes = "max_message_bytes"
+	fieldMetadata        = "metadata"
+	fieldTimestampMs     = "timestamp_ms"
+)
+
+func outputSpec() *service.ConfigSpec {
+	spec := service.NewConfigSpec().
+		Beta().
+		Categories("Services").
+		Summary("Writes messages to Kafka with franz-go.").
+		Description(`
+Writes each message as a Kafka record; field names follow Redpanda Connect's `+"`kafka_franz`"+` output.
+
+### Delivery guarantees
+
+At-least-once. A batch is acknowledged upstream only when the brokers acknowledged every record
+of it (with `+"`ack_replicas: true`"+`, all in-sync replicas). Records that failed are reported
+individually, so only they are retried. The idempotent producer (`+"`idempotent_write`"+`, on by default)
+removes duplicates caused by the client's own retries; duplicates from an upstream replay remain.
+
+### Back-pressure
+
+At most `+"`max_in_flight`"+` batches are being written at once; a write blocks until acknowledged or until
+`+"`timeout`"+` expires, which slows the pipeline down when the brokers do.
+
+### Metrics
+
+`+"`kafka_output_records_total`"+` (per topic): records produced and acknowledged.
+`).
+		Fields(clientFields()...).
+		Fields(
+			service.NewInterpolatedStringField(fieldTopic).
+				Description("Topic to write to; may use interpolations such as `${! @kafka_topic }-dlq`.").
+				Example("rides").Example("${! meta(\"dlq_topic\") }"),
+			service.NewInterpolatedStringField(fieldKey).
+				Description("Record key; empty means no key.").
+				Example("${! json(\"rideId\") }").Optional(),
+			service.NewStringAnnotatedEnumField(fieldPartitioner, map[string]string{
+				"murmur2_hash": "Kafka's default: murmur2 hash of the key (as the Java client), records without key spread in sticky batches.",
+				"round_robin":  "Spread records evenly over partitions.",
+				"least_backup": "Send to the partition with the fewest records buffered.",
+				"manual":       "Use the `partition` field.",
+			}).Description("How records are assigned to partitions.").Default("murmur2_hash").Example("manual"),
+			service.NewInterpolatedStringField(fieldPartition).
+				Description("Partition number for `partitioner: manual`.").
+				Example("${! meta(\"kafka_partition\") }").Optional(),
+			service.NewBoolField(fieldIdempotentWrite).
+				Description("Idempotent producer: broker-side de-duplication of the client's retries. Requires `ack_replicas`.").
+				Default(true).Example(true).Advanced(),
+			service.NewBoolField(fieldAckReplicas).
+				Description("Wait for all in-sync replicas to acknowledge (acks=all); false waits for the leader only (acks=1, idempotent_write must then be false).").
+				Default(true).Example(true).Advanced(),
+			service.NewStringEnumField(fieldCompression, franz.Compressions...).
+				Description("Compression codec of produced batches.").
+				Default("none").Example("lz4"),
+			service.NewDurationField(fieldTimeout).
+				Description("Maximum time to deliver a record (broker request and retries) before it fails.").
+				Default("10s").Example("30s"),
+			service.NewStringField(fieldMaxMessageBytes).
+				Description("Maximum size of a produced record batch.").
+				Default("1MiB").Example("4MiB").Advanced(),
+			service.NewMetadataFilterField(fieldMetadata).
+				Description("Which message metadata to send as record headers. By default none.").
+				Optional().Advanced(),
+			service.NewInterpolatedStringField(fieldTimestampMs).
+				Description("Record timestamp in epoch milliseconds; empty means now.").
+				Example("${! timestamp_unix_milli() }").Optional().Advanced(),
+			service.NewOutputMaxInFlightField().Default(10),
+			service.NewBatchPolicyField(fieldBatching),
+		).
+		LintRule(lintRule(append([]lintCheck{
+			{`this.partitioner.or("murmur2_hash") == "manual" && this.partition.or("") == ""`,
+				"partition: required when partitioner is manual"},
+			{`this.partitioner.or("murmur2_hash") != "manual" && this.partition.or("") != ""`,
+				"partition: only used when partitioner is manual"},
+			{`this.idempotent_write.or(true) && this.ack_replicas.or(true) == false`,
+				"ack_replicas: must be true when idempotent_write is true (idempotence needs acks=all)"},
+		}, clientLintChecks...)...)).
+		Example("Simulator output", "Write rides to `rides`, keyed by ride ID.", `
+output:
+  kafka_franz:
+    seed_brokers: [ "${KAFKA_BOOTSTRAP:localhost:9092}" ]
+    topic: rides
+    key: ${! json("rideId") }
+    compression: lz4
+    batching:
+      count: 100
+      period: 100ms
+`)
+	return spec
+}
+
+func init() {
+	service.MustRegisterBatchOutput("kafka_franz", outputSpec(),
+		func(conf *service.ParsedConfig, mgr *service.Resources) (service.BatchOutput, service.BatchPolicy, int, error) {
+			w, err := writerFromParsed(conf, mgr)
+			if err != nil {
+				return nil, service.BatchPolicy{}, 0, err
+			}
+			policy, err := conf.FieldBatchPolicy(fieldBatching)
+			if err != nil {
+				return nil, service.BatchPolicy{}, 0, err
+			}
+			maxInFlight, err := conf.FieldMaxInFlight()
+			if err != nil {
+				return nil, service.BatchPolicy{}, 0, err
+			}
+			return w, policy, maxInFlight, nil
+		})
+}
+
+type writer struct {
+	prod        *franz.Producer
+	topic, key  *service.InterpolatedString
+	partition   *service.InterpolatedString
+	timestampMs *service.InterpolatedString
+	meta        *service.MetadataFilter
+	records     *service.MetricCounter
+}
+
+func writerFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*writer, error) {
+	client, err := clientConfigFromParsed(conf)
+	if err != nil {
+		return nil, err
+	}
+	f := &fields{conf: conf}
+	pc := franz.ProducerConfig{
+		Client:          client,
+		Partitioner:     f.str(fieldPartitioner),
+		IdempotentWrite: f.boolean(fieldIdempotentWrite),
+		AckReplicas:     f.boolean(fieldAckReplicas),
+		Compression:     f.str(fieldCompression),
+		Timeout:         f.duration(fieldTimeout),
+	}
+	maxBytes := f.str(fieldMaxMessageBytes)
+	if f.err != nil {
+		return nil, f.err
+	}
+	if pc.MaxMessageBytes, err = parseBytes(fieldMaxMessageBytes, maxBytes); err != nil {
+		return nil, err
+	}
+	if pc.IdempotentWrite && !pc.AckReplicas {
+		return nil, fmt.Errorf("%s: must be true when %s is true", fieldAckReplicas, fieldIdempotentWrite)
+	}
+	w := &writer{
+		prod:    franz.NewProducer(pc, mgr.Logger()),
+		records: mgr.Metrics().NewCounter("kafka_output_records_total", "topic"),
+	}
+	if w.topic, err = conf.FieldInterpolatedString(fieldTopic); err != nil {
+		return nil, err
+	}
+	for _, opt := range []struct {
+		name string
+		dst  **service.InterpolatedString
+	}{{fieldKey, &w.key}, {fieldPartition, &w.partition}, {fieldTimestampMs, &w.timestampMs}} {
+		if conf.Contains(opt.name) {
+			if *opt.dst, err = conf.FieldInterpolatedString(opt.name); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if (pc.Partitioner == "manual") != (w.partition != nil) {
+		return nil, fmt.Errorf("%s: must be set exactly when %s is manual", fieldPartition, fieldPartitioner)
+	}
+	if conf.Contains(fieldMetadata) {
+		if w.meta, err = conf.FieldMetadataFilter(fieldMetadata); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+func (w *writer) Connect(ctx context.Context) error {
+	err := w.prod.Connect(ctx)
+	if errors.Is(err, franz.ErrClosed) {
+		return service.ErrNotConnected
+	}
+	return err
+}
+
+func (w *writer) WriteBatch(ctx context.Context, batch service.MessageBatch) error {
+	var batchErr *service.BatchError
+	fail := func(i int, err error) {
+		if batchErr == nil {
+			batchErr = service.NewBatchError(batch, err)
+		}
+		batchErr.Failed(i, err)
+	}
+	recs := make([]*kgo.Record, 0, len(batch))
+	index := make([]int, 0, len(batch)) // record -> message position
+	for i, msg := range batch {
+		rec, err := w.record(batch, i, msg)
+		if err != nil {
+			fail(i, err)
+			continue
+		}
+		recs = append(recs, rec)
+		index = append(index, i)
+	}
+	errs, err := w.prod.Produce(ctx, recs)
+	if err != nil {
+		if errors.Is(err, franz.ErrClosed) {
+			return service.ErrNotConnected
+		}
+		return err
+	}
+	acked := map[string]int64{}
+	for j, perr := range errs {
+		if perr != nil {
+			fail(index[j], perr)
+			continue
+		}
+		acked[recs[j].Topic]++
+	}
+	for topic, n := range acked {
+		w.records.Incr(n, topic)
+	}
+	if batchErr != nil {
+		return batchErr
+	}
+	return nil
+}
+
+func (w *writer) record(batch service.MessageBatch, i int, msg *service.Message) (*kgo.Record, error) {
+	value, err := msg.AsBytes()
+	if err != nil {
+		return nil, err
+	}
+	rec := &kgo.Record{Value: value}
+	if rec.Topic, err = batch.TryInterpolatedString(i, w.topic); err != nil {
+		return nil, fmt.Errorf("%s interpolation: %w", fieldTopic, err)
+	}
+	if rec.Topic == "" {
+		return nil, fmt.Errorf("%s: interpolated to an empty topic name", fieldTopic)
+	}
+	if w.key != nil {
+		key, err := batch.TryInterpolatedBytes(i, w.key)
+		if err != nil {
+			return nil, fmt.Errorf("%s interpolation: %w", fieldKey, err)
+		}
+		if len(key) > 0 {
+			rec.Key = key
+		}
+	}
+	if w.partition != nil {
+		s, err := batch.TryInterpolatedString(i, w.partition)
+		if err != nil {
+			return nil, fmt.Errorf("%s interpolation: %w", fieldPartition, err)
+		}
+		p, err := strconv.ParseInt(strings.TrimSpace(s), 10, 32)
+		if err != nil || p < 0 {
+			return nil, fmt.Errorf("%s: %q is not a partition number", fieldPartition, s)
+		}
+		rec.Partition = int32(p)
+	}
+	if w.timestampMs != nil {
+		s, err := batch.TryInterpolatedString(i, w.timestampMs)
+		if err != nil {
+			return nil, fmt.Errorf("%s interpolation: %w", fieldTimestampMs, err)
+		}
+		if s != "" {
+			ms, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %q is not epoch milliseconds", fieldTimestampMs, s)
+			}
+			rec.Timestamp = timeFromMillis(ms)
+		}
+	}
+	if w.meta != nil {
+		_ = w.meta.Walk(msg, func(k, v string) error {
+			rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
+			return nil
+		})
+	}
+	return rec, nil
+}
+
+func (w *writer) Close(context.Context) error {
+	w.prod.Close()
+	return nil
+}

@@ -1,0 +1,213 @@
+package kafkafranz
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
+)
+
+// reader adapts franz.Consumer to service.BatchInput. ReadBatch is called
+// from one goroutine; acks arrive from any.
+type reader struct {
+	cons   *franz.Consumer
+	policy service.BatchPolicy
+	mgr    *service.Resources
+	log    *service.Logger
+
+	ready    []readyBatch
+	batchers map[partitionKey]*partitionBatcher
+}
+
+type partitionKey struct {
+	topic     string
+	partition int32
+}
+
+type readyBatch struct {
+	batch service.MessageBatch
+	ack   func()
+}
+
+// chunkRef counts how many of a chunk's records are still in batches not yet
+// acked; the chunk is released to the tracker when it reaches zero.
+type chunkRef struct {
+	chunk     franz.Chunk
+	remaining atomic.Int64
+}
+
+func (c *chunkRef) release(n int64) {
+	if c.remaining.Add(-n) == 0 {
+		c.chunk.Ack()
+	}
+}
+
+// partitionBatcher applies the batching policy to one topic-partition.
+type partitionBatcher struct {
+	b    *service.Batcher
+	refs []*chunkRef // one per message added since the last flush
+}
+
+func newReader(conf franz.ConsumerConfig, policy service.BatchPolicy, mgr *service.Resources) (*reader, error) {
+	return &reader{
+		cons:     franz.NewConsumer(conf, mgr.Logger(), newInputMetrics(mgr.Metrics())),
+		policy:   policy,
+		mgr:      mgr,
+		log:      mgr.Logger(),
+		batchers: map[partitionKey]*partitionBatcher{},
+	}, nil
+}
+
+func (r *reader) Connect(ctx context.Context) error {
+	err := r.cons.Connect(ctx)
+	if errors.Is(err, franz.ErrClosed) {
+		return service.ErrEndOfInput
+	}
+	return err
+}
+
+func (r *reader) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
+	for {
+		if len(r.ready) > 0 {
+			rb := r.ready[0]
+			r.ready[0] = readyBatch{}
+			r.ready = r.ready[1:]
+			return rb.batch, func(context.Context, error) error {
+				// A non-nil error only reaches here with auto_replay_nacks:
+				// false, where Benthos semantics are "drop": release it.
+				rb.ack()
+				return nil
+			}, nil
+		}
+
+		pollCtx, cancel := ctx, context.CancelFunc(func() {})
+		if wait, ok := r.nextFlush(); ok {
+			if wait <= 0 {
+				r.flushDue(ctx)
+				continue
+			}
+			pollCtx, cancel = context.WithTimeout(ctx, wait)
+		}
+		chunks, err := r.cons.Poll(pollCtx)
+		cancel()
+		switch {
+		case err == nil:
+			r.add(ctx, chunks)
+		case ctx.Err() != nil:
+			return nil, nil, ctx.Err()
+		case pollCtx.Err() != nil:
+			r.flushDue(ctx) // a batching period elapsed
+		case errors.Is(err, franz.ErrClosed):
+			return nil, nil, service.ErrEndOfInput
+		case errors.Is(err, franz.ErrDataLoss):
+			r.log.Errorf("kafka_franz input stopping: %v", err)
+			return nil, nil, service.ErrEndOfInput
+		default:
+			return nil, nil, err // Benthos logs it and retries with back-off
+		}
+	}
+}
+
+func (r *reader) add(ctx context.Context, chunks []franz.Chunk) {
+	for _, ch := range chunks {
+		if r.policy.IsNoop() {
+			batch := make(service.MessageBatch, len(ch.Records))
+			for i, rec := range ch.Records {
+				batch[i] = recordToMessage(rec)
+			}
+			r.ready = append(r.ready, readyBatch{batch: batch, ack: ch.Ack})
+			continue
+		}
+		ref := &chunkRef{chunk: ch}
+		ref.remaining.Store(int64(len(ch.Records)))
+		pb := r.batcher(partitionKey{ch.Topic, ch.Partition})
+		if pb == nil {
+			continue
+		}
+		for _, rec := range ch.Records {
+			pb.refs = append(pb.refs, ref)
+			if pb.b.Add(recordToMessage(rec)) {
+				r.flush(ctx, pb)
+			}
+		}
+	}
+}
+
+func (r *reader) batcher(k partitionKey) *partitionBatcher {
+	if pb := r.batchers[k]; pb != nil {
+		return pb
+	}
+	b, err := r.policy.NewBatcher(r.mgr)
+	if err != nil {
+		// The policy was validated at construction; this cannot happen in
+		// practice, and an unbatched path would break the per-partition order.
+		r.log.Errorf("kafka_franz: cannot create batcher: %v", err)
+		return nil
+	}
+	pb := &partitionBatcher{b: b}
+	r.batchers[k] = pb
+	return pb
+}
+
+func (r *reader) flush(ctx context.Context, pb *partitionBatcher) {
+	refs := pb.refs
+	pb.refs = nil
+	batch, err := pb.b.Flush(ctx)
+	if err != nil {
+		r.log.Errorf("kafka_franz: batch processors failed: %v", err)
+	}
+	if len(refs) == 0 {
+		return
+	}
+	ack := func() {
+		// Count the records of each chunk in this batch, then release.
+		counts := map[*chunkRef]int64{}
+		for _, ref := range refs {
+			counts[ref]++
+		}
+		for ref, n := range counts {
+			ref.release(n)
+		}
+	}
+	if len(batch) == 0 {
+		ack() // the batch processors filtered everything: delivered
+		return
+	}
+	r.ready = append(r.ready, readyBatch{batch: batch, ack: ack})
+}
+
+// nextFlush is the shortest wait until a batching period expires.
+func (r *reader) nextFlush() (wait time.Duration, ok bool) {
+	for _, pb := range r.batchers {
+		if len(pb.refs) == 0 {
+			continue
+		}
+		if d, has := pb.b.UntilNext(); has && (!ok || d < wait) {
+			wait, ok = d, true
+		}
+	}
+	return wait, ok
+}
+
+func (r *reader) flushDue(ctx context.Context) {
+	for _, pb := range r.batchers {
+		if len(pb.refs) == 0 {
+			continue
+		}
+		if d, has := pb.b.UntilNext(); has && d <= 0 {
+			r.flush(ctx, pb)
+		}
+	}
+}
+
+func (r *reader) Close(ctx context.Context) error {
+	r.cons.Close()
+	for _, pb := range r.batchers {
+		_ = pb.b.Close(ctx)
+	}
+	return nil
+}
