@@ -1,0 +1,68 @@
+package delta
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Table properties this writer reads from metaData.configuration.
+const (
+	PropCheckpointInterval     = "delta.checkpointInterval"
+	PropDeletedFileRetention   = "delta.deletedFileRetentionDuration"
+	PropNumIndexedCols         = "delta.dataSkippingNumIndexedCols"
+	PropAppendOnly             = "delta.appendOnly"
+	DefaultCheckpointInterval  = 10
+	defaultDeletedFileRetained = 7 * 24 * time.Hour
+)
+
+func checkpointInterval(conf map[string]string) int64 {
+	if n, err := strconv.ParseInt(conf[PropCheckpointInterval], 10, 64); err == nil && n > 0 {
+		return n
+	}
+	return DefaultCheckpointInterval
+}
+
+func numIndexedCols(conf map[string]string) int {
+	if n, err := strconv.Atoi(conf[PropNumIndexedCols]); err == nil {
+		return n // -1 means all columns
+	}
+	return DefaultStatsColumns
+}
+
+// deletedFileRetention parses Spark's "interval 1 week" form and Go durations.
+func deletedFileRetention(conf map[string]string) time.Duration {
+	v, ok := conf[PropDeletedFileRetention]
+	if !ok {
+		return defaultDeletedFileRetained
+	}
+	if d, err := ParseInterval(v); err == nil {
+		return d
+	}
+	return defaultDeletedFileRetained
+}
+
+// ParseInterval accepts "interval 7 days", "7 days", "168 hours", "1 week"
+// and Go durations ("168h").
+func ParseInterval(s string) (time.Duration, error) {
+	s = strings.TrimSpace(strings.TrimPrefix(strings.ToLower(strings.TrimSpace(s)), "interval"))
+	if d, err := time.ParseDuration(s); err == nil {
+		return d, nil
+	}
+	f := strings.Fields(s)
+	if len(f) != 2 {
+		return 0, strconv.ErrSyntax
+	}
+	n, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return 0, err
+	}
+	unit := map[string]time.Duration{
+		"second": time.Second, "minute": time.Minute, "hour": time.Hour,
+		"day": 24 * time.Hour, "week": 7 * 24 * time.Hour,
+	}[strings.TrimSuffix(f[1], "s")]
+	if unit == 0 {
+		return 0, strconv.ErrSyntax
+	}
+	return time.Duration(n * float64(unit)), nil
+}

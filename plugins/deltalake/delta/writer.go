@@ -1,0 +1,290 @@
+package delta
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/parquet-go/parquet-go/compress"
+)
+
+// Record is a row plus, optionally, the idempotency key it belongs to.
+type Record struct {
+	Row     Row
+	AppID   string // "" = not idempotent
+	Version int64  // txn version this row belongs to (sequence or offset)
+	// Force writes the row even if Version is at or below the committed
+	// txn version (a sequence gap filled late, see Sequencer).
+	Force bool
+}
+
+// Hooks are fault-injection points for crash tests; a non-nil error aborts
+// the append as a crash would at that point.
+type Hooks struct {
+	AfterUpload func() error // data files written, commit not attempted
+	AfterCommit func() error // commit landed, caller not told yet
+}
+
+// WriterOptions configure appends.
+type WriterOptions struct {
+	Codec          compress.Codec
+	CodecName      string // file-name infix: zstd, snappy or ""
+	TargetFileSize int64  // bytes of encoded row data per file; 0 = 128 MiB
+	Now            func() time.Time
+	Policy         CommitPolicy
+	Events         CommitEvents
+	Hooks          Hooks
+	// OnCheckpointError is told about a failed checkpoint (the commit stands).
+	OnCheckpointError func(error)
+}
+
+// Writer appends to one table; Append calls are serialised.
+type Writer struct {
+	mu   sync.Mutex
+	t    *Table
+	opts WriterOptions
+}
+
+// NewWriter wraps an open table.
+func NewWriter(t *Table, opts WriterOptions) *Writer {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.TargetFileSize <= 0 {
+		opts.TargetFileSize = 128 << 20
+	}
+	return &Writer{t: t, opts: opts}
+}
+
+// Table returns the writer's table.
+func (w *Writer) Table() *Table { return w.t }
+
+// AppendResult reports what an Append did.
+type AppendResult struct {
+	Version      int64 // committed version, -1 if nothing was committed
+	RowsWritten  int
+	RowsSkipped  int // already committed under their txn
+	Files        int
+	Bytes        int64
+	Checkpointed bool
+}
+
+// TxnVersion returns the committed version of appID in the cached snapshot.
+func (w *Writer) TxnVersion(appID string) int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.t.snap.TxnVersion(appID)
+}
+
+// Version returns the cached table version.
+func (w *Writer) Version() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.t.snap.Version
+}
+
+// Append writes recs as new files and commits them, with one txn per appId
+// in the same commit. Rows already covered by a committed txn are skipped.
+func (w *Writer) Append(ctx context.Context, recs []Record) (AppendResult, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	res := AppendResult{Version: -1}
+	snap := w.t.snap
+	if _, err := snap.Update(ctx, w.t.st); err != nil {
+		return res, err
+	}
+	keep, skipped := filterCommitted(snap, recs)
+	res.RowsSkipped = skipped
+	if len(keep) == 0 {
+		return res, nil
+	}
+	adds, err := w.writeFiles(ctx, snap, keep)
+	if err != nil {
+		return res, err
+	}
+	for _, a := range adds {
+		res.Files++
+		res.Bytes += a.Size
+	}
+	if h := w.opts.Hooks.AfterUpload; h != nil {
+		if err := h(); err != nil {
+			return res, err
+		}
+	}
+	txnID := uuid.NewString()
+	appIDs := txnAppIDs(keep)
+	build := func(version int64) ([]Action, error) {
+		now := w.opts.Now().UnixMilli()
+		acts := []Action{{CommitInfo: CommitInfo{
+			"timestamp": now, "operation": "STREAMING UPDATE", "engineInfo": EngineInfo, "txnId": txnID,
+			"operationParameters": map[string]any{"outputMode": "Append"},
+			"readVersion": version - 1, "isolationLevel": "Serializable", "isBlindAppend": true,
+			"operationMetrics": map[string]any{"numFiles": fmt.Sprint(len(adds)), "numOutputRows": fmt.Sprint(len(keep))},
+		}}}
+		for _, id := range appIDs {
+			v := snap.TxnVersion(id)
+			for _, r := range keep {
+				if r.AppID == id && r.Version > v {
+					v = r.Version
+				}
+			}
+			acts = append(acts, Action{Txn: &Txn{AppID: id, Version: v, LastUpdated: &now}})
+		}
+		for i := range adds {
+			acts = append(acts, Action{Add: &adds[i]})
+		}
+		return acts, nil
+	}
+	v, err := commitLoop(ctx, w.t.st, snap, ReadSet{AppIDs: appIDs}, txnID, build, w.opts.Policy, w.opts.Events)
+	var ce *ConflictError
+	if errors.As(err, &ce) && ce.AppID != "" {
+		// Another instance committed the same appId: if it covered all our
+		// rows this batch is a duplicate; our files stay as orphans.
+		if k, s := filterCommitted(snap, keep); len(k) == 0 {
+			res.RowsSkipped += s
+			res.Files, res.Bytes = 0, 0
+			return res, nil
+		}
+	}
+	if err != nil {
+		return res, err
+	}
+	res.Version, res.RowsWritten = v, len(keep)
+	if h := w.opts.Hooks.AfterCommit; h != nil {
+		if err := h(); err != nil {
+			return res, err
+		}
+	}
+	if v > 0 && v%checkpointInterval(snap.Metadata.Configuration) == 0 {
+		if err := WriteCheckpoint(ctx, w.t.st, snap, w.opts.Now().UnixMilli()); err != nil {
+			if w.opts.OnCheckpointError != nil {
+				w.opts.OnCheckpointError(err)
+			}
+		} else {
+			res.Checkpointed = true
+		}
+	}
+	return res, nil
+}
+
+func filterCommitted(s *Snapshot, recs []Record) ([]Record, int) {
+	keep := recs[:0:0]
+	skipped := 0
+	for _, r := range recs {
+		if r.AppID != "" && !r.Force && r.Version <= s.TxnVersion(r.AppID) {
+			skipped++
+			continue
+		}
+		keep = append(keep, r)
+	}
+	return keep, skipped
+}
+
+func txnAppIDs(recs []Record) []string {
+	seen := map[string]bool{}
+	var ids []string
+	for _, r := range recs {
+		if r.AppID != "" && !seen[r.AppID] {
+			seen[r.AppID] = true
+			ids = append(ids, r.AppID)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// writeFiles uploads one or more files per partition value (split at the
+// target size) and returns their add actions.
+func (w *Writer) writeFiles(ctx context.Context, snap *Snapshot, recs []Record) ([]Add, error) {
+	schema, parts := snap.Schema, snap.Metadata.PartitionColumns
+	groups := map[string][]Row{}
+	values := map[string]map[string]*string{}
+	var order []string
+	for _, r := range recs {
+		if len(r.Row) != len(schema.Fields) {
+			return nil, fmt.Errorf("delta: row has %d values, schema has %d columns", len(r.Row), len(schema.Fields))
+		}
+		pv := map[string]*string{}
+		for _, c := range parts {
+			i := schema.Index(c)
+			pv[c] = PartitionValue(schema.Fields[i].Type, r.Row[i])
+		}
+		dir := PartitionDir(parts, pv)
+		if _, ok := groups[dir]; !ok {
+			order = append(order, dir)
+			values[dir] = pv
+		}
+		groups[dir] = append(groups[dir], r.Row)
+	}
+	statsCols := numIndexedCols(snap.Metadata.Configuration)
+	var adds []Add
+	for _, dir := range order {
+		for _, chunk := range splitBySize(schema, groups[dir], w.opts.TargetFileSize) {
+			data, stats, err := WriteParquet(schema, parts, chunk, w.opts.Codec, statsCols)
+			if err != nil {
+				return nil, err
+			}
+			name := "part-00000-" + uuid.NewString() + "-c000"
+			if w.opts.CodecName != "" {
+				name += "." + w.opts.CodecName
+			}
+			name += ".parquet"
+			rel := name
+			if dir != "" {
+				rel = dir + "/" + name
+			}
+			if err := w.t.st.Put(ctx, rel, data); err != nil {
+				return nil, err
+			}
+			pv := PartitionValues{}
+			for c, v := range values[dir] {
+				pv[c] = "" // null
+				if v != nil {
+					pv[c] = *v
+				}
+			}
+			adds = append(adds, Add{
+				Path: EncodePath(rel), PartitionValues: pv, Size: int64(len(data)),
+				ModificationTime: w.opts.Now().UnixMilli(), DataChange: true, Stats: stats.JSON(),
+			})
+		}
+	}
+	return adds, nil
+}
+
+// splitBySize cuts rows into chunks whose estimated encoded size stays near
+// target (the estimate is the raw value size; compression only shrinks it).
+func splitBySize(s Schema, rows []Row, target int64) [][]Row {
+	var out [][]Row
+	start, size := 0, int64(0)
+	for i, r := range rows {
+		size += rowSize(r)
+		if size >= target && i+1 < len(rows) {
+			out = append(out, rows[start:i+1])
+			start, size = i+1, 0
+		}
+	}
+	return append(out, rows[start:])
+}
+
+func rowSize(r Row) int64 {
+	var n int64
+	for _, v := range r {
+		switch x := v.(type) {
+		case string:
+			n += int64(len(x)) + 4
+		case []byte:
+			n += int64(len(x)) + 4
+		case int32, float32:
+			n += 4
+		default:
+			n += 8
+		}
+	}
+	return n
+}
+
