@@ -49,12 +49,12 @@ type Add struct {
 
 // Remove is the remove action.
 type Remove struct {
-	Path                 string            `json:"path"`
-	DeletionTimestamp    *int64            `json:"deletionTimestamp,omitempty"` // ms
-	DataChange           bool              `json:"dataChange"`
-	ExtendedFileMetadata bool              `json:"extendedFileMetadata,omitempty"`
-	PartitionValues      PartitionValues   `json:"partitionValues,omitempty"`
-	Size                 *int64            `json:"size,omitempty"`
+	Path                 string          `json:"path"`
+	DeletionTimestamp    *int64          `json:"deletionTimestamp,omitempty"` // ms
+	DataChange           bool            `json:"dataChange"`
+	ExtendedFileMetadata bool            `json:"extendedFileMetadata,omitempty"`
+	PartitionValues      PartitionValues `json:"partitionValues,omitempty"`
+	Size                 *int64          `json:"size,omitempty"`
 }
 
 // Txn is the txn (SetTransaction) action used for idempotent writes.

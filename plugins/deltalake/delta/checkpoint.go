@@ -31,37 +31,37 @@ type ckptTxn struct {
 }
 
 type ckptAdd struct {
-	Path             *string           `parquet:"path,optional"`
+	Path             *string            `parquet:"path,optional"`
 	PartitionValues  map[string]*string `parquet:"partitionValues,optional"`
-	Size             *int64            `parquet:"size,optional"`
-	ModificationTime *int64            `parquet:"modificationTime,optional"`
-	DataChange       *bool             `parquet:"dataChange,optional"`
-	Stats            *string           `parquet:"stats,optional"`
+	Size             *int64             `parquet:"size,optional"`
+	ModificationTime *int64             `parquet:"modificationTime,optional"`
+	DataChange       *bool              `parquet:"dataChange,optional"`
+	Stats            *string            `parquet:"stats,optional"`
 	Tags             map[string]*string `parquet:"tags,optional"`
 }
 
 type ckptRemove struct {
-	Path                 *string           `parquet:"path,optional"`
-	DeletionTimestamp    *int64            `parquet:"deletionTimestamp,optional"`
-	DataChange           *bool             `parquet:"dataChange,optional"`
-	ExtendedFileMetadata *bool             `parquet:"extendedFileMetadata,optional"`
+	Path                 *string            `parquet:"path,optional"`
+	DeletionTimestamp    *int64             `parquet:"deletionTimestamp,optional"`
+	DataChange           *bool              `parquet:"dataChange,optional"`
+	ExtendedFileMetadata *bool              `parquet:"extendedFileMetadata,optional"`
 	PartitionValues      map[string]*string `parquet:"partitionValues,optional"`
-	Size                 *int64            `parquet:"size,optional"`
+	Size                 *int64             `parquet:"size,optional"`
 }
 
 type ckptFormat struct {
-	Provider *string           `parquet:"provider,optional"`
+	Provider *string            `parquet:"provider,optional"`
 	Options  map[string]*string `parquet:"options,optional"`
 }
 
 type ckptMetaData struct {
-	ID               *string           `parquet:"id,optional"`
-	Name             *string           `parquet:"name,optional"`
-	Description      *string           `parquet:"description,optional"`
-	Format           *ckptFormat       `parquet:"format,optional"`
-	SchemaString     *string           `parquet:"schemaString,optional"`
-	PartitionColumns []string          `parquet:"partitionColumns,optional,list"`
-	CreatedTime      *int64            `parquet:"createdTime,optional"`
+	ID               *string            `parquet:"id,optional"`
+	Name             *string            `parquet:"name,optional"`
+	Description      *string            `parquet:"description,optional"`
+	Format           *ckptFormat        `parquet:"format,optional"`
+	SchemaString     *string            `parquet:"schemaString,optional"`
+	PartitionColumns []string           `parquet:"partitionColumns,optional,list"`
+	CreatedTime      *int64             `parquet:"createdTime,optional"`
 	Configuration    map[string]*string `parquet:"configuration,optional"`
 }
 

@@ -185,4 +185,3 @@ func (s *Snapshot) Clone() *Snapshot {
 	}
 	return &c
 }
-

@@ -134,7 +134,7 @@ func createTable(ctx context.Context, st objstore.Store, cfg TableConfig, now ti
 		{CommitInfo: CommitInfo{
 			"timestamp": ms, "operation": "CREATE TABLE", "engineInfo": EngineInfo, "txnId": uuid.NewString(),
 			"operationParameters": map[string]any{"partitionBy": jsonString(parts), "properties": jsonString(props)},
-			"isBlindAppend": true,
+			"isBlindAppend":       true,
 		}},
 		{Protocol: &Protocol{MinReaderVersion: 1, MinWriterVersion: 2}},
 		{MetaData: &Metadata{

@@ -122,7 +122,7 @@ func (w *Writer) Append(ctx context.Context, recs []Record) (AppendResult, error
 		acts := []Action{{CommitInfo: CommitInfo{
 			"timestamp": now, "operation": "STREAMING UPDATE", "engineInfo": EngineInfo, "txnId": txnID,
 			"operationParameters": map[string]any{"outputMode": "Append"},
-			"readVersion": version - 1, "isolationLevel": "Serializable", "isBlindAppend": true,
+			"readVersion":         version - 1, "isolationLevel": "Serializable", "isBlindAppend": true,
 			"operationMetrics": map[string]any{"numFiles": fmt.Sprint(len(adds)), "numOutputRows": fmt.Sprint(len(keep))},
 		}}}
 		for _, id := range appIDs {
@@ -287,4 +287,3 @@ func rowSize(r Row) int64 {
 	}
 	return n
 }
-
