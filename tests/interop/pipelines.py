@@ -66,9 +66,19 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+# What the window processor would set: the emission sequence as metadata.
+SEQ_MAPPING = 'meta window_emit_seq = this.seq.string()\nroot = this.without("seq")'
+# What kafka_franz would set, for the kafka idempotency mode: seq -> partition
+# seq % 2 and an offset that grows per partition.
+KAFKA_MAPPING = """meta kafka_topic = "rides"
+meta kafka_partition = (this.seq % 2).string()
+meta kafka_offset = (this.seq * 10 + this.k).string()
+root = this.without("seq", "k")"""
+
+
 def delta_config(rows_file: Path, table_uri: str, per_batch: int, *, with_date: bool = False,
                  s3: dict | None = None, table_properties: dict | None = None,
-                 idempotency: dict | None = None) -> dict:
+                 idempotency: dict | None = None, mapping: str = SEQ_MAPPING) -> dict:
     """A whole Benthos config: file input -> set window_emit_seq -> delta_lake."""
     out = {
         "path": table_uri,
@@ -90,7 +100,7 @@ def delta_config(rows_file: Path, table_uri: str, per_batch: int, *, with_date: 
         "pipeline": {
             # One thread keeps the input order, so batches hold one sequence each.
             "threads": 1,
-            "processors": [{"mapping": 'meta window_emit_seq = this.seq.string()\nroot = this.without("seq")'}],
+            "processors": [{"mapping": mapping}],
         },
         "output": {"delta_lake": out},
     }

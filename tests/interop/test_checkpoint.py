@@ -32,7 +32,9 @@ def test_checkpoint_written_with_replayed_content(store, write_ours):
 
     last = json.loads((r.log_dir(disk) / "_last_checkpoint").read_text())
     cpv = last["version"]
-    assert cpv == version // INTERVAL * INTERVAL, f"_last_checkpoint {last}, table version {version}"
+    # Spark checkpoints at version % interval == 0, delta-rs at (version+1) %
+    # interval == 0; the protocol fixes neither, so: the latest within one interval.
+    assert version - INTERVAL < cpv <= version, f"_last_checkpoint {last}, table version {version}"
     cp_file = r.log_dir(disk) / f"{cpv:020d}.checkpoint.parquet"
     assert cp_file.exists()
     cp = pq.read_table(cp_file)

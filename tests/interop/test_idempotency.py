@@ -5,7 +5,7 @@ the new ones."""
 from __future__ import annotations
 
 import readers as r
-from pipelines import APP_ID, canon_all, make_rows
+from pipelines import APP_ID, KAFKA_MAPPING, canon_all, make_rows
 
 
 def test_replay_of_committed_sequences_writes_nothing(store, write_ours):
@@ -36,3 +36,23 @@ def test_replay_running_past_the_committed_sequence(store, write_ours):
     assert canon_all(r.rows_of(table)) == canon_all(rows)
     assert table.transaction_version(APP_ID) == 7
     assert table.version() == version + 2  # one commit per new sequence
+
+
+def test_kafka_mode_txn_per_partition(store, write_ours):
+    """kafka mode (bronze tables): appId <app>-<topic>-<partition>, version =
+    highest kafka_offset committed; a replay of the same offsets writes nothing."""
+    rows = [dict(row, k=i % 2) for i, row in enumerate(make_rows(range(1, 7), per_seq=2))]
+    kw = dict(idempotency={"mode": "kafka", "app_id": "bronze"}, mapping=KAFKA_MAPPING)
+    write_ours(store, "bronze", rows, per_seq=2, **kw)
+
+    table = store.table("bronze")
+    assert canon_all(r.rows_of(table)) == canon_all(rows)
+    for part in (0, 1):
+        want = max(row["seq"] * 10 + row["k"] for row in rows if row["seq"] % 2 == part)
+        assert table.transaction_version(f"bronze-rides-{part}") == want, part
+    version = table.version()
+
+    write_ours(store, "bronze", rows, per_seq=2, **kw)
+    table = store.table("bronze")
+    assert table.version() == version
+    assert canon_all(r.rows_of(table)) == canon_all(rows)

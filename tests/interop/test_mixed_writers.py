@@ -29,12 +29,11 @@ def test_delta_rs_append_and_compact_then_ours_continues(store, write_ours):
     theirs = make_rows(range(30, 32), per_seq=3, seed=99)
     write_deltalake(table, _arrow_rows(theirs, schema), mode="append",
                     storage_options=store.storage_options or None)
-    table.update()
+    table = store.table("mixed")
     files_before = len(table.file_uris())
     metrics = table.optimize.compact()
     assert metrics["numFilesRemoved"] == files_before and metrics["numFilesAdded"] == 1, metrics
-    table.update()
-    after_delta_rs = table.version()
+    after_delta_rs = store.table("mixed").version()
 
     ours_next = make_rows(range(4, 6), per_seq=2, seed=11)
     write_ours(store, "mixed", ours_next, per_seq=2)
