@@ -72,3 +72,34 @@ def test_spark_reads_partitioned_table(spark, store, write_ours):
     detail = spark.sql(f"DESCRIBE DETAIL delta.`{disk}`").collect()[0].asDict()
     assert detail["partitionColumns"] == ["date"]
     assert (detail["minReaderVersion"], detail["minWriterVersion"]) == (1, 2)
+
+
+def test_spark_appends_then_ours_continues(spark, store, write_ours):
+    """Spark commits to our table (and, at interval 3, writes its own
+    checkpoint), then our writer loads that state and keeps committing."""
+    if store.kind == "s3":
+        pytest.skip("Spark writes only to local paths here (no s3a jars in this tier)")
+    import datetime as dt
+
+    ours_first = make_rows(range(1, 3), per_seq=2)
+    write_ours(store, "spmix", ours_first, per_seq=2, table_properties={"delta.checkpointInterval": "3"})
+    disk = store.disk("spmix")
+
+    schema = spark.read.format("delta").load(str(disk)).schema
+    theirs = make_rows(range(40, 43), per_seq=2, seed=5)
+    for seq in (40, 41, 42):  # three Spark commits: one lands on a multiple of 3
+        batch = [row for row in theirs if row["seq"] == seq]
+        data = [tuple(dt.datetime.fromisoformat(row[c].replace("Z", "+00:00")) if c.startswith("window_") else row[c]
+                      for c in COLUMNS) for row in batch]
+        spark.createDataFrame(data, schema).write.format("delta").mode("append").save(str(disk))
+    spark_cps = sorted(p.name for p in r.log_dir(disk).glob("*.checkpoint.parquet"))
+    assert spark_cps, "Spark wrote no checkpoint at interval 3"
+
+    ours_next = make_rows(range(3, 5), per_seq=2, seed=13)
+    write_ours(store, "spmix", ours_next, per_seq=2, table_properties={"delta.checkpointInterval": "3"})
+
+    want = canon_all(ours_first + theirs + ours_next)
+    assert canon_all(_rows(spark, disk)) == want
+    table = store.table("spmix")
+    assert canon_all(r.rows_of(table)) == want
+    assert table.transaction_version("rides_agg") == 4
