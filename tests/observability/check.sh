@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Observability tier: promtool checks of deploy/prometheus.
+#   - promtool check config  deploy/prometheus/prometheus.yml (and the rule file it loads)
+#   - promtool check rules   deploy/prometheus/alerts.yml
+#   - promtool test rules    deploy/prometheus/alerts_test.yml (unit tests of every alert)
+# Installs promtool if it is missing: Debian's `prometheus` package ships it
+# (apt-get, ~100 MB, about 30 s). The Go side (dashboard/alert metric names
+# exposed by a real run) is `go test ./tests/observability/`.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+if ! command -v promtool >/dev/null 2>&1; then
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  echo "check.sh: promtool not found, installing Debian package prometheus" >&2
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+
+promtool --version 2>&1 | head -1
+promtool check config deploy/prometheus/prometheus.yml
+promtool check rules deploy/prometheus/alerts.yml
+promtool test rules deploy/prometheus/alerts_test.yml
+echo "check.sh: observability checks passed"
