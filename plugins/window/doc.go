@@ -1,2 +1,49 @@
-// Package window is a rides-connect plugin (being written).
 package window
+
+const description = `
+Assigns each message to an epoch-aligned UTC tumbling window ` + "`[start, start+size)`" + ` by its event
+time, aggregates per (window, group key), and emits one message per (window, key) once the
+event-time watermark has passed the window's end — Spark Structured Streaming's append mode.
+Full semantics, Spark parity and divergences: docs/window.md.
+
+### Watermark and late rows (Spark 4 parity)
+The watermark W = max event time seen − ` + "`watermark.delay`" + `, advanced at the end of each batch,
+never decreasing, global over partitions by default. In each batch:
+
+1. a row is **late** iff its window end <= the watermark the previous batch evicted with (Spark's
+   two-watermark rule, ` + "`spark.sql.streaming.statefulOperator.allowMultiple=true`" + `, the default);
+   late rows are dropped and counted (` + "`late_rows: drop`" + `) or passed on errored;
+2. other rows are aggregated;
+3. every open (window, key) whose end <= W is emitted, exactly once, then evicted;
+4. W advances from the batch's event times.
+
+A window therefore closes on the batch after the one whose data moved W past its end; with a
+heartbeat input that batch comes within one heartbeat, like Spark's no-data batch.
+
+### Output
+Each emitted message is JSON: the group keys and aggregates by name, ` + "`window_start`" + ` and
+` + "`window_end`" + ` (RFC 3339 UTC, milliseconds). Metadata: ` + "`window_start_ms`" + `, ` + "`window_end_ms`" + `,
+` + "`window_id`" + ` (stable identity of window and key) and ` + "`window_emit_seq`" + ` (1, 2, 3… one number per
+emitting batch; a re-emission carries the original number). Each emission is returned as its own
+batch; rows passed on errored form another batch; swallowed rows (aggregated, dropped late,
+replayed, heartbeats) are acked.
+
+### Delivery guarantees
+Messages already carrying an error pass through untouched. Invalid rows (bad time, key or value)
+are never aggregated: they go on errored with metadata ` + "`dlq_reason`" + ` (` + "`bad_timestamp`" + `,
+` + "`bad_group_key`" + `, ` + "`bad_value`" + `). Before a batch is released the whole state — open windows,
+watermark, applied offsets per topic-partition, emission sequence and the recent emissions — is
+written to ` + "`state.cache`" + `, so the acks that let the input commit offsets never run ahead of the
+state. A message whose (` + "`kafka_topic`" + `, ` + "`kafka_partition`" + `, ` + "`kafka_offset`" + `) was already applied is
+not applied again. After a restart the retained emissions are re-emitted once with the same
+identity, and again whenever a message of the batch that produced them is redelivered; the sink
+must drop repeats by ` + "`window_emit_seq`" + ` (delta_lake ` + "`idempotency.mode: sequence`" + `). The result is
+effectively exactly-once into the sink, provided emissions reach it in sequence order
+(` + "`pipeline.threads: 1`" + ` and an output that retries rather than skips).
+
+### Back-pressure and concurrency
+The processor is safe under any ` + "`pipeline.threads`" + `; batches are applied one at a time. A
+checkpoint that cannot be written is retried with back-off while the batch is held, which
+back-pressures the input; on shutdown the in-memory state is rolled back to the last checkpoint.
+State is bounded by open windows × keys, not by the number of events.
+`

@@ -1,0 +1,158 @@
+package window
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/bloblang"
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/plugins/window/engine"
+)
+
+// procConfig is the parsed, validated configuration.
+type procConfig struct {
+	engine    engine.Config
+	timestamp *bloblang.Executor
+	groupBy   []*bloblang.Executor // in engine.GroupNames order
+	values    []*bloblang.Executor // per aggregate; nil for a row count
+	lateError bool
+	nullKeys  bool // null is a key value of its own
+	cache     string
+	key       string
+}
+
+func fromParsed(conf *service.ParsedConfig, res *service.Resources) (*procConfig, error) {
+	label := res.Label()
+	var c procConfig
+	var err error
+	ts, err := conf.FieldString(fTimestamp)
+	if err != nil {
+		return nil, err
+	}
+	if c.timestamp, err = parseQuery(ts); err != nil {
+		return nil, fmt.Errorf("timestamp: %w", err)
+	}
+	e := &c.engine
+	if e.Size, err = conf.FieldDuration(fSize); err != nil {
+		return nil, err
+	}
+	if e.Offset, err = conf.FieldDuration(fOffset); err != nil {
+		return nil, err
+	}
+	wm := conf.Namespace(fWatermark)
+	if e.Delay, err = wm.FieldDuration(fDelay); err != nil {
+		return nil, err
+	}
+	mode, err := wm.FieldString(fMode)
+	if err != nil {
+		return nil, err
+	}
+	e.Mode = engine.Mode(mode)
+	idle, err := wm.FieldString(fIdleTimeout)
+	if err != nil {
+		return nil, err
+	}
+	if idle != "" {
+		if e.IdleTimeout, err = time.ParseDuration(idle); err != nil || e.IdleTimeout <= 0 {
+			return nil, fmt.Errorf("watermark.idle_timeout: %q is not a positive duration such as 1m", idle)
+		}
+	}
+
+	groups, err := conf.FieldStringMap(fGroupBy)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range sortedKeys(groups) {
+		q, err := parseQuery(groups[name])
+		if err != nil {
+			return nil, fmt.Errorf("group_by.%s: %w", name, err)
+		}
+		e.GroupNames = append(e.GroupNames, name)
+		c.groupBy = append(c.groupBy, q)
+	}
+
+	aggs, err := conf.FieldObjectMap(fAggregates)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range sortedKeys(aggs) {
+		opName, err := aggs[name].FieldString(fOp)
+		if err != nil {
+			return nil, fmt.Errorf("aggregates.%s: %w", name, err)
+		}
+		op, err := engine.ParseOp(opName)
+		if err != nil {
+			return nil, fmt.Errorf("aggregates.%s: %w", name, err)
+		}
+		value, err := aggs[name].FieldString(fValue)
+		if err != nil {
+			return nil, fmt.Errorf("aggregates.%s: %w", name, err)
+		}
+		var q *bloblang.Executor
+		if value != "" {
+			if q, err = parseQuery(value); err != nil {
+				return nil, fmt.Errorf("aggregates.%s.value: %w", name, err)
+			}
+		}
+		e.Aggregates = append(e.Aggregates, engine.AggSpec{Name: name, Op: op, HasValue: q != nil})
+		c.values = append(c.values, q)
+	}
+
+	late, err := conf.FieldString(fLateRows)
+	if err != nil {
+		return nil, err
+	}
+	c.lateError = late == "error"
+	nullKeys, err := conf.FieldString(fNullGroupKeys)
+	if err != nil {
+		return nil, err
+	}
+	c.nullKeys = nullKeys == "group"
+
+	st := conf.Namespace(fState)
+	if c.cache, err = st.FieldString(fCache); err != nil {
+		return nil, err
+	}
+	if c.key, err = st.FieldString(fKey); err != nil {
+		return nil, err
+	}
+	if c.key == "" {
+		c.key = label
+	}
+	if c.key == "" {
+		c.key = "tumbling_window"
+	}
+	if e.RetainEmissions, err = st.FieldInt(fRetainEmissions); err != nil {
+		return nil, err
+	}
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	if c.cache != "" && !res.HasCache(c.cache) {
+		return nil, errors.New("state.cache: no cache resource labelled " + c.cache)
+	}
+	return &c, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// parseQuery compiles one Bloblang expression. It is wrapped in an array so
+// that the result keeps its type (Bloblang would turn a string root into raw
+// bytes, indistinguishable from JSON).
+func parseQuery(q string) (*bloblang.Executor, error) {
+	if strings.TrimSpace(q) == "" {
+		return nil, errors.New("empty query")
+	}
+	return bloblang.Parse("root = [ (" + q + "\n) ]")
+}

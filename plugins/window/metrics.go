@@ -1,0 +1,30 @@
+package window
+
+import "github.com/redpanda-data/benthos/v4/public/service"
+
+// metrics are the window_* series of docs/metrics.md.
+type metrics struct {
+	input, late, replayed, emitted *service.MetricCounter
+	invalid                        *service.MetricCounter // label: reason
+	ckptWrites                     *service.MetricCounter
+	ckptLatency                    *service.MetricTimer
+	open, stateBytes               *service.MetricGauge
+	watermark, maxEvent, lag       *service.MetricGauge
+}
+
+func newMetrics(m *service.Metrics) *metrics {
+	return &metrics{
+		input:       m.NewCounter("window_input_rows_total"),
+		late:        m.NewCounter("window_late_rows_total"),
+		invalid:     m.NewCounter("window_invalid_rows_total", "reason"),
+		replayed:    m.NewCounter("window_replayed_rows_total"),
+		emitted:     m.NewCounter("window_emitted_rows_total"),
+		open:        m.NewGauge("window_open_windows"),
+		stateBytes:  m.NewGauge("window_state_bytes"),
+		watermark:   m.NewGauge("window_watermark_ms"),
+		maxEvent:    m.NewGauge("window_max_event_time_ms"),
+		lag:         m.NewGauge("window_watermark_lag_seconds"),
+		ckptWrites:  m.NewCounter("window_checkpoint_writes_total"),
+		ckptLatency: m.NewTimer("window_checkpoint_latency_ns"),
+	}
+}

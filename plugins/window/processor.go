@@ -1,0 +1,272 @@
+package window
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/plugins/window/engine"
+)
+
+func init() {
+	service.MustRegisterBatchProcessor("tumbling_window", spec(),
+		func(conf *service.ParsedConfig, res *service.Resources) (service.BatchProcessor, error) {
+			c, err := fromParsed(conf, res)
+			if err != nil {
+				return nil, err
+			}
+			return newProcessor(c, res, time.Now)
+		})
+}
+
+// processor is the Benthos adapter around one engine. One instance serves all
+// pipeline threads: extraction runs concurrently, the engine step and its
+// checkpoint run under mu, one batch at a time.
+type processor struct {
+	conf *procConfig
+	res  *service.Resources
+	log  *service.Logger
+	m    *metrics
+	now  func() time.Time
+
+	mu        sync.Mutex
+	eng       *engine.Engine
+	persisted []byte // the state as last written (or loaded)
+	closed    bool
+}
+
+func newProcessor(c *procConfig, res *service.Resources, now func() time.Time) (*processor, error) {
+	p := &processor{conf: c, res: res, log: res.Logger(), m: newMetrics(res.Metrics()), now: now}
+	eng, err := engine.New(c.engine)
+	if err != nil {
+		return nil, err
+	}
+	p.eng = eng
+	if err := p.load(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// load restores the checkpointed state, if any. A state written for another
+// window shape is refused: mixing it would produce wrong results.
+func (p *processor) load() error {
+	if p.conf.cache == "" {
+		p.log.Warn("tumbling_window: state.cache is empty, window state is not checkpointed and is lost on restart")
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var data []byte
+	var getErr error
+	if err := p.res.AccessCache(ctx, p.conf.cache, func(c service.Cache) { data, getErr = c.Get(ctx, p.conf.key) }); err != nil {
+		return fmt.Errorf("state.cache %q: %w", p.conf.cache, err)
+	}
+	if errors.Is(getErr, service.ErrKeyNotFound) {
+		return nil
+	}
+	if getErr != nil {
+		return fmt.Errorf("state.cache %q: reading key %q: %w", p.conf.cache, p.conf.key, getErr)
+	}
+	if err := p.eng.Restore(data); err != nil {
+		return fmt.Errorf("state.key %q in cache %q: %w", p.conf.key, p.conf.cache, err)
+	}
+	p.persisted = data
+	wm, _ := p.eng.Watermark()
+	p.log.Infof("tumbling_window: restored state %q (%d bytes): %d open windows, watermark %d ms, last emission %d",
+		p.conf.key, len(data), p.eng.OpenGroups(), wm, p.eng.Seq())
+	return nil
+}
+
+func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
+	out := make([]*service.Message, len(batch)) // messages passed on errored, by position
+	rows := make([]engine.Row, 0, len(batch))
+	idx := make([]int, 0, len(batch)) // message index of each row
+	q := p.bind(batch)
+	for i, msg := range batch {
+		if msg.GetError() != nil {
+			out[i] = msg // already failed upstream: untouched
+			continue
+		}
+		if isHeartbeat(msg) {
+			rows, idx = append(rows, engine.Row{Heartbeat: true}), append(idx, i)
+			continue
+		}
+		row, rerr := p.extract(batch, q, i)
+		if rerr != nil {
+			out[i] = p.reject(msg, rerr.reason, rerr)
+			continue
+		}
+		rows, idx = append(rows, row), append(idx, i)
+	}
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, errors.New("tumbling_window: processor is closed")
+	}
+	res := p.eng.Process(rows, p.now())
+	var applied, late, replayed int
+	for j, st := range res.Status {
+		switch st {
+		case engine.Applied:
+			applied++
+		case engine.Replayed:
+			replayed++
+		case engine.Late:
+			late++
+			if p.conf.lateError {
+				i := idx[j]
+				out[i] = p.reject(batch[i], "late_row", fmt.Errorf(
+					"tumbling_window: late row: its window ending %s had closed (watermark passed it)",
+					engine.FormatTime(res.LateWindowEndUs[j])))
+			}
+		}
+	}
+	if err := p.checkpoint(ctx); err != nil {
+		return nil, err
+	}
+	p.observe(applied, late, replayed)
+
+	var batches []service.MessageBatch
+	var passed service.MessageBatch
+	for _, m := range out {
+		if m != nil {
+			passed = append(passed, m)
+		}
+	}
+	if len(passed) > 0 {
+		batches = append(batches, passed)
+	}
+	for _, em := range res.Emissions {
+		b, err := p.emissionBatch(batch, em)
+		if err != nil {
+			return nil, err
+		}
+		batches = append(batches, b)
+	}
+	return batches, nil
+}
+
+// reject returns a copy of msg marked with err and dlq_reason, and counts it.
+func (p *processor) reject(msg *service.Message, reason string, err error) *service.Message {
+	m := msg.Copy()
+	m.SetError(err)
+	m.MetaSetMut("dlq_reason", reason)
+	if reason != "late_row" {
+		p.m.invalid.Incr(1, reason)
+	}
+	return m
+}
+
+// checkpoint writes the state if it changed, retrying with back-off while the
+// store fails; the held batch back-pressures the input. If ctx ends first,
+// the in-memory state is rolled back to what is durable and the batch fails.
+func (p *processor) checkpoint(ctx context.Context) error {
+	data, err := p.eng.Snapshot()
+	if err != nil {
+		return p.rollback(fmt.Errorf("tumbling_window: encoding state: %w", err))
+	}
+	p.m.stateBytes.Set(int64(len(data)))
+	if p.conf.cache == "" || bytes.Equal(data, p.persisted) {
+		p.persisted = data
+		return nil
+	}
+	backoff := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		var setErr error
+		err := p.res.AccessCache(ctx, p.conf.cache, func(c service.Cache) { setErr = c.Set(ctx, p.conf.key, data, nil) })
+		if err == nil {
+			err = setErr
+		}
+		if err == nil {
+			p.m.ckptLatency.Timing(time.Since(start).Nanoseconds())
+			p.m.ckptWrites.Incr(1)
+			p.persisted = data
+			return nil
+		}
+		p.log.Errorf("tumbling_window: checkpoint %q to cache %q failed (attempt %d), retrying: %v", p.conf.key, p.conf.cache, attempt, err)
+		select {
+		case <-ctx.Done():
+			return p.rollback(fmt.Errorf("tumbling_window: checkpoint not written: %w", ctx.Err()))
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// rollback makes the in-memory state equal the durable one again.
+func (p *processor) rollback(cause error) error {
+	eng, err := engine.New(p.conf.engine)
+	if err == nil && p.persisted != nil {
+		err = eng.Restore(p.persisted)
+	}
+	if err != nil {
+		return errors.Join(cause, fmt.Errorf("rolling back state: %w", err))
+	}
+	p.eng = eng
+	return cause
+}
+
+func (p *processor) observe(applied, late, replayed int) {
+	p.m.input.Incr(int64(applied))
+	p.m.late.Incr(int64(late))
+	p.m.replayed.Incr(int64(replayed))
+	p.m.open.Set(int64(p.eng.OpenGroups()))
+	if wm, ok := p.eng.Watermark(); ok {
+		p.m.watermark.Set(wm)
+		p.m.lag.Set(int64(p.now().Sub(time.UnixMilli(wm)).Seconds()))
+	}
+	if mx, ok := p.eng.MaxEventMs(); ok {
+		p.m.maxEvent.Set(mx)
+	}
+}
+
+// emissionBatch renders an emission as messages derived from the input batch
+// (the BatchProcessor contract), with the input's metadata removed.
+func (p *processor) emissionBatch(batch service.MessageBatch, em *engine.Emission) (service.MessageBatch, error) {
+	tmpl := batch[0]
+	for _, m := range batch {
+		if m.GetError() == nil {
+			tmpl = m
+			break
+		}
+	}
+	out := make(service.MessageBatch, 0, len(em.Rows))
+	for k := range em.Rows {
+		r := &em.Rows[k]
+		body, err := r.JSON(p.conf.engine.GroupNames, p.conf.engine.Aggregates)
+		if err != nil {
+			return nil, err
+		}
+		m := tmpl.Copy()
+		m.SetError(nil)
+		var keys []string
+		_ = m.MetaWalkMut(func(k string, _ any) error { keys = append(keys, k); return nil })
+		for _, k := range keys {
+			m.MetaDelete(k)
+		}
+		m.SetBytes(body)
+		m.MetaSetMut("window_start_ms", r.StartUs/1000)
+		m.MetaSetMut("window_end_ms", r.EndUs/1000)
+		m.MetaSetMut("window_id", r.WindowID())
+		m.MetaSetMut("window_emit_seq", em.Seq)
+		out = append(out, m)
+	}
+	p.m.emitted.Incr(int64(len(out)))
+	return out, nil
+}
+
+// Close is idempotent. The state is already durable after every batch.
+func (p *processor) Close(context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	return nil
+}

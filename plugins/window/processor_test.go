@@ -1,0 +1,286 @@
+package window
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/redpanda-data/benthos/v4/public/components/pure" // bloblang methods used by lint rules
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+const ridesYAML = `
+timestamp: this.ts
+size: 5m
+watermark:
+  delay: 10m
+group_by:
+  city: this.city
+aggregates:
+  revenue: { op: sum, value: this.price }
+  avg_distance: { op: avg, value: this.distanceKm }
+  cnt: { op: count }
+state:
+  cache: window_state
+  key: rides_agg
+`
+
+// clock is a hand-moved processing-time clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 3, 14, 1, 0, 0, 0, time.UTC)} }
+
+func build(t *testing.T, yaml string, res *service.Resources, clk *clock) *processor {
+	t.Helper()
+	conf, err := spec().ParseYAML(yaml, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := fromParsed(conf, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := newProcessor(c, res, clk.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// msg is a ride at ts from topic rides, partition part, offset off.
+func msg(city, ts string, price, dist float64, part, off int) *service.Message {
+	m := service.NewMessage([]byte(fmt.Sprintf(`{"city":%q,"price":%v,"distanceKm":%v,"ts":%q}`, city, price, dist, ts)))
+	m.MetaSetMut("kafka_topic", "rides")
+	m.MetaSetMut("kafka_partition", part)
+	m.MetaSetMut("kafka_offset", off)
+	return m
+}
+
+type emitted struct {
+	body map[string]any
+	id   string
+	seq  int64
+}
+
+// split runs a batch and sorts the result into emitted rows and errored messages.
+func run(t *testing.T, p *processor, batch service.MessageBatch) (rows []emitted, errored []*service.Message) {
+	t.Helper()
+	out, err := p.ProcessBatch(context.Background(), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range out {
+		for _, m := range b {
+			if m.GetError() != nil {
+				errored = append(errored, m)
+				continue
+			}
+			raw, _ := m.AsBytes()
+			var e emitted
+			if err := json.Unmarshal(raw, &e.body); err != nil {
+				t.Fatalf("emitted %s: %v", raw, err)
+			}
+			id, _ := m.MetaGet("window_id")
+			seq, _ := m.MetaGetMut("window_emit_seq")
+			e.id, e.seq = id, seq.(int64)
+			if _, ok := m.MetaGet("kafka_offset"); ok {
+				t.Errorf("emitted row carries input metadata kafka_offset")
+			}
+			rows = append(rows, e)
+		}
+	}
+	return rows, errored
+}
+
+func TestRidesWindowThroughTheProcessor(t *testing.T) {
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	p := build(t, ridesYAML, res, newClock())
+	rows, _ := run(t, p, service.MessageBatch{
+		msg("FR", "2026-03-14T00:01:00Z", 10.5, 5, 0, 0),
+		msg("FR", "2026-03-14T00:04:59.999Z", 20.25, 7, 0, 1),
+		msg("US", "2026-03-14T00:03:00Z", 30, 9, 1, 0),
+	})
+	if len(rows) != 0 {
+		t.Fatalf("emitted before the watermark moved: %v", rows)
+	}
+	rows, _ = run(t, p, service.MessageBatch{msg("DE", "2026-03-14T00:16:00Z", 8, 6, 1, 1)})
+	if len(rows) != 0 {
+		t.Fatalf("batch 2 evicts with the watermark of batch 1, got %v", rows)
+	}
+	// The next batch (here, a heartbeat: Spark's no-data batch) emits [00:00,00:05).
+	hb := service.NewMessage(nil)
+	hb.MetaSetMut("window_heartbeat", true)
+	rows, errored := run(t, p, service.MessageBatch{hb})
+	if len(errored) != 0 || len(rows) != 2 {
+		t.Fatalf("want 2 rows, got %v (errored %d)", rows, len(errored))
+	}
+	fr, us := rows[0], rows[1]
+	want := map[string]any{"city": "FR", "revenue": 30.75, "avg_distance": 6.0, "cnt": 2.0,
+		"window_start": "2026-03-14T00:00:00.000Z", "window_end": "2026-03-14T00:05:00.000Z"}
+	for k, v := range want {
+		if fr.body[k] != v {
+			t.Errorf("FR %s = %v, want %v", k, fr.body[k], v)
+		}
+	}
+	if len(fr.body) != len(want) {
+		t.Errorf("FR row has fields %v", fr.body)
+	}
+	if us.body["city"] != "US" || us.body["cnt"] != 1.0 || fr.seq != 1 || us.seq != 1 || fr.id == us.id {
+		t.Errorf("US %v seq %d/%d ids %s %s", us.body, fr.seq, us.seq, fr.id, us.id)
+	}
+}
+
+func TestInvalidRowsGoOnErroredWithReason(t *testing.T) {
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	p := build(t, ridesYAML, res, newClock())
+	failed := service.NewMessage([]byte(`{"city":"FR"}`))
+	failed.SetError(fmt.Errorf("upstream"))
+	batch := service.MessageBatch{
+		service.NewMessage([]byte(`{"city":"FR","price":1,"distanceKm":1,"ts":"yesterday"}`)),
+		service.NewMessage([]byte(`{"city":"FR","price":1,"distanceKm":1}`)),
+		service.NewMessage([]byte(`{"city":null,"price":1,"distanceKm":1,"ts":"2026-03-14T00:01:00Z"}`)),
+		service.NewMessage([]byte(`{"city":"FR","price":"ten","distanceKm":1,"ts":"2026-03-14T00:01:00Z"}`)),
+		service.NewMessage([]byte(`not json`)),
+		failed,
+		service.NewMessage([]byte(`{"city":"FR","price":null,"distanceKm":1,"ts":"2026-03-14T00:01:00Z"}`)),
+	}
+	rows, errored := run(t, p, batch)
+	if len(rows) != 0 || len(errored) != 6 {
+		t.Fatalf("rows %d errored %d, want 0 and 6", len(rows), len(errored))
+	}
+	wantReasons := []string{"bad_timestamp", "bad_timestamp", "bad_group_key", "bad_value", "bad_timestamp", ""}
+	for i, m := range errored {
+		reason, _ := m.MetaGet("dlq_reason")
+		if reason != wantReasons[i] {
+			t.Errorf("message %d: dlq_reason %q, want %q (error %v)", i, reason, wantReasons[i], m.GetError())
+		}
+	}
+	if errored[5] != failed {
+		t.Error("an already failed message was not passed through untouched")
+	}
+	if !strings.Contains(errored[2].GetError().Error(), "group_by.city") {
+		t.Errorf("error does not name the field: %v", errored[2].GetError())
+	}
+	if raw, _ := batch[0].AsBytes(); p.eng.OpenGroups() != 1 || batch[0].GetError() != nil || len(raw) == 0 {
+		t.Errorf("open groups %d (only the null-price row is valid); input mutated? %v", p.eng.OpenGroups(), batch[0].GetError())
+	}
+}
+
+func TestLateRowsAsErrors(t *testing.T) {
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	p := build(t, ridesYAML+"late_rows: error\n", res, newClock())
+	run(t, p, service.MessageBatch{msg("FR", "2026-03-14T01:00:00Z", 1, 1, 0, 0)})
+	run(t, p, service.MessageBatch{msg("FR", "2026-03-14T01:00:01Z", 1, 1, 0, 1)})
+	_, errored := run(t, p, service.MessageBatch{msg("FR", "2026-03-14T00:30:00Z", 1, 1, 0, 2)})
+	if len(errored) != 1 {
+		t.Fatalf("errored %d, want the late row", len(errored))
+	}
+	if r, _ := errored[0].MetaGet("dlq_reason"); r != "late_row" || !strings.Contains(errored[0].GetError().Error(), "00:35:00") {
+		t.Errorf("late row: reason %q, error %v", r, errored[0].GetError())
+	}
+}
+
+func TestHeartbeatsCloseTheLastWindowAfterIdleTimeout(t *testing.T) {
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	clk := newClock()
+	p := build(t, strings.Replace(ridesYAML, "delay: 10m", "delay: 10m\n  idle_timeout: 1m", 1), res, clk)
+	run(t, p, service.MessageBatch{msg("FR", "2026-03-14T00:01:00Z", 1, 1, 0, 0)})
+	tick := func() []emitted {
+		hb := service.NewMessage([]byte(`{}`))
+		hb.MetaSetMut("window_heartbeat", "true")
+		rows, errored := run(t, p, service.MessageBatch{hb})
+		if len(errored) != 0 {
+			t.Fatalf("heartbeat passed on: %v", errored[0].GetError())
+		}
+		return rows
+	}
+	var got []emitted
+	for i := 0; i < 200 && len(got) == 0; i++ {
+		clk.add(5 * time.Second)
+		got = tick()
+	}
+	// Event time advances with the wall clock after 1 min of quiet; [00:00,00:05)
+	// closes once 00:01 − 10m + quiet >= 00:05, i.e. after 14 min, plus one tick.
+	if len(got) != 1 || got[0].body["cnt"] != 1.0 {
+		t.Fatalf("last window not closed by heartbeats: %v", got)
+	}
+	if quiet := clk.now().Sub(newClock().now()); quiet < 14*time.Minute || quiet > 14*time.Minute+10*time.Second {
+		t.Errorf("closed after %v of quiet, want 14m + one tick", quiet)
+	}
+}
+
+func TestRestartFromCheckpointContinuesAndReemitsWithSameIdentity(t *testing.T) {
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	clk := newClock()
+	p := build(t, ridesYAML, res, clk)
+	b1 := service.MessageBatch{msg("FR", "2026-03-14T00:01:00Z", 1, 1, 0, 0), msg("US", "2026-03-14T00:20:00Z", 2, 1, 0, 1)}
+	b2 := service.MessageBatch{msg("US", "2026-03-14T00:21:00Z", 4, 1, 0, 2)}
+	run(t, p, b1)
+	first, _ := run(t, p, b2)
+	if len(first) != 1 || first[0].seq != 1 {
+		t.Fatalf("first emission %v", first)
+	}
+	// Crash: no Close. The input redelivers b2 (not committed); a new process loads the state.
+	p2 := build(t, ridesYAML, res, clk)
+	again, _ := run(t, p2, b2)
+	if len(again) != 1 || again[0].seq != first[0].seq || again[0].id != first[0].id || fmt.Sprint(again[0].body) != fmt.Sprint(first[0].body) {
+		t.Fatalf("re-emission %v differs from %v", again, first)
+	}
+	// The state continued: [00:20,00:25) holds 2+4; next emission is seq 2.
+	run(t, p2, service.MessageBatch{msg("FR", "2026-03-14T00:40:00Z", 0, 1, 0, 3)})
+	next, _ := run(t, p2, service.MessageBatch{msg("FR", "2026-03-14T00:40:01Z", 0, 1, 0, 4)})
+	if len(next) != 1 || next[0].seq != 2 || next[0].body["revenue"] != 6.0 {
+		t.Fatalf("after restart: %v", next)
+	}
+}
+
+func TestChangedWindowShapeIsRefusedAtStart(t *testing.T) {
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	p := build(t, ridesYAML, res, newClock())
+	run(t, p, service.MessageBatch{msg("FR", "2026-03-14T00:01:00Z", 1, 1, 0, 0)})
+	conf, _ := spec().ParseYAML(strings.Replace(ridesYAML, "size: 5m", "size: 10m", 1), nil)
+	c, err := fromParsed(conf, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newProcessor(c, res, time.Now); err == nil || !strings.Contains(err.Error(), "state.key") {
+		t.Fatalf("restart with another size: %v", err)
+	}
+}
+
+func TestUnknownCacheIsRefused(t *testing.T) {
+	conf, _ := spec().ParseYAML(ridesYAML, nil)
+	if _, err := fromParsed(conf, service.MockResources()); err == nil || !strings.Contains(err.Error(), "state.cache") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestLintRulesNameTheField(t *testing.T) {
+	cases := map[string]string{
+		"offset: must be":    strings.Replace(ridesYAML, "size: 5m", "size: 5m\noffset: 5m", 1),
+		"aggregates.revenue": strings.Replace(ridesYAML, "value: this.price", "value: ''", 1),
+		"window_start":       strings.Replace(ridesYAML, "city: this.city", "window_start: this.city", 1),
+	}
+	for want, yaml := range cases {
+		b := service.NewStreamBuilder()
+		indented := "tumbling_window:\n  " + strings.ReplaceAll(strings.TrimSpace(yaml), "\n", "\n  ")
+		err := b.AddProcessorYAML(indented)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("lint of bad config: %v, want mention of %q", err, want)
+		}
+	}
+}

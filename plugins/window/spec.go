@@ -1,0 +1,161 @@
+// Package window registers the tumbling_window processor: event-time tumbling
+// windows with a watermark, Spark Structured Streaming semantics (append mode)
+// and state checkpointed in a cache. The rules live in ./engine; this package
+// is the Benthos adapter: config, queries, errors, metrics and checkpoints.
+package window
+
+import "github.com/redpanda-data/benthos/v4/public/service"
+
+const (
+	fTimestamp       = "timestamp"
+	fSize            = "size"
+	fOffset          = "offset"
+	fWatermark       = "watermark"
+	fDelay           = "delay"
+	fMode            = "mode"
+	fIdleTimeout     = "idle_timeout"
+	fGroupBy         = "group_by"
+	fAggregates      = "aggregates"
+	fOp              = "op"
+	fValue           = "value"
+	fLateRows        = "late_rows"
+	fNullGroupKeys   = "null_group_keys"
+	fState           = "state"
+	fCache           = "cache"
+	fKey             = "key"
+	fRetainEmissions = "retain_emissions"
+
+	// heartbeatMeta marks a clock-tick message (see the heartbeat example).
+	heartbeatMeta = "window_heartbeat"
+)
+
+func spec() *service.ConfigSpec {
+	return service.NewConfigSpec().
+		Beta().
+		Categories("Windowing").
+		Summary("Event-time tumbling windows with a watermark, grouped aggregates and crash-safe checkpointed state, with Spark Structured Streaming's append-mode results.").
+		Description(description).
+		Field(service.NewStringField(fTimestamp).
+			Description("Bloblang query (one expression) giving each message's event time: a timestamp value, an ISO-8601 / RFC 3339 string (no zone means UTC; fraction digits beyond microseconds are truncated), or a unix number in seconds. A missing, null or unparsable time sends the message on errored with `dlq_reason: bad_timestamp`.").
+			Examples(`this.ts`, `this.ts_ms / 1000`, `meta("kafka_timestamp_unix").number()`)).
+		Field(service.NewDurationField(fSize).
+			Description("Window length. Windows are aligned on the Unix epoch in UTC, half-open `[start, start+size)`: an event exactly on a boundary belongs to the later window. Whole milliseconds.").
+			Examples("5m", "1h")).
+		Field(service.NewDurationField(fOffset).
+			Description("Shifts window starts from the epoch (Spark's `startTime`), `0 <= offset < size`.").
+			Default("0s").Example("1m").Advanced()).
+		Field(service.NewObjectField(fWatermark,
+			service.NewDurationField(fDelay).
+				Description("How late an event may be: the watermark is the max event time seen minus this delay (Spark's `withWatermark` threshold).").
+				Default("0s").Examples("10m"),
+			service.NewStringAnnotatedEnumField(fMode, map[string]string{
+				"global":        "Max event time over all partitions − delay (Spark).",
+				"per_partition": "Min over active partitions of their max event time − delay (Flink). Not Spark: opt-in.",
+			}).Description("How partitions (metadata `kafka_topic`/`kafka_partition`) combine into one watermark.").Default("global"),
+			service.NewStringField(fIdleTimeout).
+				Description("Processing-time idleness, empty = off (Spark). With `per_partition`, a partition without data for this long stops holding the watermark back. In both modes, once the whole input is quiet this long, event time is taken to advance with the wall clock from the last max, so the last windows close; this needs heartbeat messages (see the example) because a processor only runs when messages arrive. Not Spark: opt-in.").
+				Default("").Examples("1m", "30s"),
+		).Description("The event-time watermark. It advances at the end of each batch and never decreases.")).
+		Field(service.NewStringMapField(fGroupBy).
+			Description("Group keys: output field name → Bloblang query (one expression). A missing or null key sends the message on errored with `dlq_reason: bad_group_key` (see `null_group_keys`).").
+			Example(map[string]any{"city": "this.city"})).
+		Field(service.NewObjectMapField(fAggregates,
+			service.NewStringEnumField(fOp, "sum", "avg", "count", "min", "max").
+				Description("`sum`, `avg`, `min`, `max` ignore nulls and are null when every value is null; `avg` is kept as (sum, count). `count` without `value` counts rows (Spark's `count(lit(1))`), with `value` counts non-null values."),
+			service.NewStringField(fValue).
+				Description("Bloblang query (one expression) giving the number to aggregate; required except for a row count. A non-numeric value sends the message on errored with `dlq_reason: bad_value`.").
+				Default("").Example("this.price"),
+		).Description("Output aggregates: output field name → {op, value}.").
+			Example(map[string]any{"revenue": map[string]any{"op": "sum", "value": "this.price"}, "cnt": map[string]any{"op": "count"}})).
+		Field(service.NewStringAnnotatedEnumField(fLateRows, map[string]string{
+			"drop":  "Late rows are dropped (acked) and counted, as Spark does.",
+			"error": "Late rows go on errored with `dlq_reason: late_row`, to be routed to a dead-letter output.",
+		}).Description("What to do with a row whose window has already closed.").Default("drop")).
+		Field(service.NewStringAnnotatedEnumField(fNullGroupKeys, map[string]string{
+			"error": "A null or missing key is an invalid row (errored, `bad_group_key`).",
+			"group": "Null is a key value of its own, as Spark's groupBy.",
+		}).Description("How null group keys are handled.").Default("error").Advanced()).
+		Field(service.NewObjectField(fState,
+			service.NewStringField(fCache).
+				Description("Label of the cache resource the state is checkpointed into before each batch is released. Use a `checkpoint` cache; caches that expire or evict keys (core `memory`, `lru`) lose state. Empty = no checkpoint: state is lost on restart.").
+				Default("").Example("window_state"),
+			service.NewStringField(fKey).
+				Description("Cache key of this processor's state; empty = the processor's label, else `tumbling_window`. Change it when changing size, offset, group_by or aggregates.").
+				Default("").Example("rides_agg"),
+			service.NewIntField(fRetainEmissions).
+				Description("How many recent emissions are kept in the state for re-emission after a crash or a redelivery.").
+				Default(16).Advanced(),
+		).Description("Durable state.")).
+		LintRule(lintRules).
+		Example("The rides job", "Spark's `withWatermark(\"ts\", \"10 minutes\").groupBy(window(ts, \"5 minutes\"), city).agg(sum(price), avg(distanceKm), count(lit(1)))` in append mode, with state on disk.", `
+pipeline:
+  processors:
+    - tumbling_window:
+        timestamp: this.ts
+        size: 5m
+        watermark:
+          delay: 10m
+        group_by:
+          city: this.city
+        aggregates:
+          revenue: { op: sum, value: this.price }
+          avg_distance: { op: avg, value: this.distanceKm }
+          cnt: { op: count }
+        late_rows: drop
+        state:
+          cache: window_state
+          key: rides_agg
+
+cache_resources:
+  - label: window_state
+    checkpoint:
+      url: ./data/checkpoints/rides
+`).
+		Example("Closing windows when the input goes quiet", "A `generate` heartbeat merged into the input ticks the processor every 5 s (like Spark's trigger). With `idle_timeout`, once no data arrived for 1 min event time advances with the wall clock, so the last windows close. Heartbeats are swallowed.", `
+input:
+  broker:
+    inputs:
+      - kafka_franz:
+          seed_brokers: [ localhost:9092 ]
+          topics: [ rides ]
+          consumer_group: rides
+      - generate:
+          interval: 5s
+          mapping: |
+            root = {}
+            meta window_heartbeat = true
+
+pipeline:
+  threads: 1
+  processors:
+    - tumbling_window:
+        timestamp: this.ts
+        size: 5m
+        watermark:
+          delay: 10m
+          idle_timeout: 1m
+        group_by:
+          city: this.city
+        aggregates:
+          cnt: { op: count }
+        state:
+          cache: window_state
+`)
+}
+
+const lintRules = `
+let size = this.size.or("0s").parse_duration().catch(0)
+let offset = this.offset.or("0s").parse_duration().catch(0)
+let aggs = this.aggregates.or({})
+let groups = this.group_by.or({})
+let errs = [
+  if $size <= 0 { "size: must be a positive duration such as 5m" } else { null },
+  if $offset < 0 || ($size > 0 && $offset >= $size) { "offset: must be >= 0 and less than size" } else { null },
+  if $groups.keys().length() == 0 { "group_by: name at least one key, e.g. {city: this.city}" } else { null },
+  if $aggs.keys().length() == 0 { "aggregates: name at least one aggregate, e.g. {cnt: {op: count}}" } else { null },
+]
+let errs = $errs.concat($aggs.key_values().filter(kv -> kv.value.op.or("") != "count" && kv.value.value.or("") == "").map_each(kv -> "aggregates.%s: op %s needs a value query".format(kv.key, kv.value.op.or(""))))
+let errs = $errs.concat($groups.keys().concat($aggs.keys()).filter(n -> n == "window_start" || n == "window_end").map_each(n -> "%s: window_start and window_end are reserved output fields".format(n)))
+let errs = $errs.concat($groups.keys().filter(n -> $aggs.keys().contains(n)).map_each(n -> "aggregates.%s: also a group_by name".format(n)))
+root = $errs.filter(e -> e != null)
+`
