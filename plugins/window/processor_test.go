@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/redpanda-data/benthos/v4/public/components/pure" // bloblang methods used by lint rules
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
@@ -271,6 +270,7 @@ func TestUnknownCacheIsRefused(t *testing.T) {
 
 func TestLintRulesNameTheField(t *testing.T) {
 	cases := map[string]string{
+		"timestamp: a query": strings.Replace(ridesYAML, "timestamp: this.ts", "timestamp: ''", 1),
 		"offset: must be":    strings.Replace(ridesYAML, "size: 5m", "size: 5m\noffset: 5m", 1),
 		"aggregates.revenue": strings.Replace(ridesYAML, "value: this.price", "value: ''", 1),
 		"window_start":       strings.Replace(ridesYAML, "city: this.city", "window_start: this.city", 1),

@@ -4,7 +4,12 @@
 // is the Benthos adapter: config, queries, errors, metrics and checkpoints.
 package window
 
-import "github.com/redpanda-data/benthos/v4/public/service"
+import (
+	// The lint rules use Bloblang methods registered by the pure components;
+	// importing them here makes them initialise before this spec is built.
+	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
 
 const (
 	fTimestamp       = "timestamp"
@@ -143,6 +148,7 @@ pipeline:
 `)
 }
 
+// lintRules are cross-field checks run by `lint`.
 const lintRules = `
 let size = this.size.or("0s").parse_duration().catch(0)
 let offset = this.offset.or("0s").parse_duration().catch(0)
@@ -153,6 +159,7 @@ let errs = [
   if $offset < 0 || ($size > 0 && $offset >= $size) { "offset: must be >= 0 and less than size" } else { null },
   if $groups.keys().length() == 0 { "group_by: name at least one key, e.g. {city: this.city}" } else { null },
   if $aggs.keys().length() == 0 { "aggregates: name at least one aggregate, e.g. {cnt: {op: count}}" } else { null },
+  if this.timestamp.or("").trim() == "" { "timestamp: a query giving the event time is required, e.g. this.ts" } else { null },
 ]
 let errs = $errs.concat($aggs.key_values().filter(kv -> kv.value.op.or("") != "count" && kv.value.value.or("") == "").map_each(kv -> "aggregates.%s: op %s needs a value query".format(kv.key, kv.value.op.or(""))))
 let errs = $errs.concat($groups.keys().concat($aggs.keys()).filter(n -> n == "window_start" || n == "window_end").map_each(n -> "%s: window_start and window_end are reserved output fields".format(n)))
