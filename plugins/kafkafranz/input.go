@@ -132,6 +132,7 @@ Each message carries ` + "`kafka_key`" + `, ` + "`kafka_topic`" + `, ` + "`kafka
 		{`this.start_offset.or("earliest") == "committed" && this.consumer_group.or("") == ""`,
 			"start_offset: committed requires a consumer_group"},
 		{`this.checkpoint_limit.or(1024) < 1`, "checkpoint_limit: must be at least 1"},
+		{`this.commit_period.or("5s").parse_duration() < 100000000`, "commit_period: must be at least 100ms"},
 	}, clientLintChecks...)
 	spec = spec.LintRule(lintRule(checks...))
 

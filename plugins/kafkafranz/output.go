@@ -167,8 +167,12 @@ func writerFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*writ
 	if pc.IdempotentWrite && !pc.AckReplicas {
 		return nil, fmt.Errorf("%s: must be true when %s is true", fieldAckReplicas, fieldIdempotentWrite)
 	}
+	prod := franz.NewProducer(pc, mgr.Logger())
+	if err := prod.Validate(); err != nil {
+		return nil, err
+	}
 	w := &writer{
-		prod:    franz.NewProducer(pc, mgr.Logger()),
+		prod:    prod,
 		records: mgr.Metrics().NewCounter("kafka_output_records_total", "topic"),
 	}
 	if w.topic, err = conf.FieldInterpolatedString(fieldTopic); err != nil {

@@ -53,8 +53,12 @@ type partitionBatcher struct {
 }
 
 func newReader(conf franz.ConsumerConfig, policy service.BatchPolicy, mgr *service.Resources) (*reader, error) {
+	cons := franz.NewConsumer(conf, mgr.Logger(), newInputMetrics(mgr.Metrics()))
+	if err := cons.Validate(); err != nil {
+		return nil, err
+	}
 	return &reader{
-		cons:     franz.NewConsumer(conf, mgr.Logger(), newInputMetrics(mgr.Metrics())),
+		cons:     cons,
 		policy:   policy,
 		mgr:      mgr,
 		log:      mgr.Logger(),

@@ -119,19 +119,42 @@ func (c *Consumer) Connect(ctx context.Context) error {
 	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
-		return c.conf.Client.ConnectError(err)
+		return fmt.Errorf("kafka client: %w", err)
 	}
-	if err := Ping(ctx, cl, c.conf.Client); err != nil {
-		cl.Close()
-		return err
-	}
+	// Publish the client before the group can call back (adjustOffsets
+	// needs it), and take it back if the brokers do not answer.
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
+		c.mu.Unlock()
 		cl.Close()
 		return ErrClosed
 	}
 	c.cl = cl
+	c.mu.Unlock()
+	if err := Ping(ctx, cl, c.conf.Client); err != nil {
+		c.mu.Lock()
+		c.cl = nil
+		c.mu.Unlock()
+		cl.Close()
+		return err
+	}
+	return nil
+}
+
+// Validate checks the configuration without connecting: TLS material is
+// loaded, SASL built and franz-go's own limits checked. Call it at start so a
+// bad config is refused instead of retried forever.
+func (c *Consumer) Validate() error {
+	if c.conf.Group != "" && c.conf.CommitPeriod > 0 && c.conf.CommitPeriod < 100*time.Millisecond {
+		return fmt.Errorf("commit_period: %v is below the 100ms minimum", c.conf.CommitPeriod)
+	}
+	opts, err := c.options()
+	if err != nil {
+		return err
+	}
+	if err := kgo.ValidateOpts(opts...); err != nil {
+		return fmt.Errorf("kafka client options: %w", err)
+	}
 	return nil
 }
 

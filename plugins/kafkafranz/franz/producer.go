@@ -93,6 +93,19 @@ func (p *Producer) options() ([]kgo.Opt, error) {
 	return opts, nil
 }
 
+// Validate checks the configuration without connecting (TLS material,
+// SASL, franz-go's limits), so a bad config is refused at start.
+func (p *Producer) Validate() error {
+	opts, err := p.options()
+	if err != nil {
+		return err
+	}
+	if err := kgo.ValidateOpts(opts...); err != nil {
+		return fmt.Errorf("kafka client options: %w", err)
+	}
+	return nil
+}
+
 // Connect creates the client and checks that a broker answers.
 func (p *Producer) Connect(ctx context.Context) error {
 	p.mu.Lock()
@@ -111,7 +124,7 @@ func (p *Producer) Connect(ctx context.Context) error {
 	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
-		return p.conf.Client.ConnectError(err)
+		return fmt.Errorf("kafka client: %w", err)
 	}
 	if err := Ping(ctx, cl, p.conf.Client); err != nil {
 		cl.Close()
