@@ -44,9 +44,10 @@ type WriterOptions struct {
 
 // Writer appends to one table; Append calls are serialised.
 type Writer struct {
-	mu   sync.Mutex
-	t    *Table
-	opts WriterOptions
+	mu     sync.Mutex
+	t      *Table
+	opts   WriterOptions
+	schema Schema // table schema when opened; a later change is a conflict
 }
 
 // NewWriter wraps an open table.
@@ -57,8 +58,11 @@ func NewWriter(t *Table, opts WriterOptions) *Writer {
 	if opts.TargetFileSize <= 0 {
 		opts.TargetFileSize = 128 << 20
 	}
-	return &Writer{t: t, opts: opts}
+	return &Writer{t: t, opts: opts, schema: t.snap.Schema}
 }
+
+// Schema is the table schema rows must follow (safe to call concurrently).
+func (w *Writer) Schema() Schema { return w.schema }
 
 // Table returns the writer's table.
 func (w *Writer) Table() *Table { return w.t }

@@ -1,0 +1,140 @@
+package deltalake
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/internal/objstore"
+	"github.com/miaradia/rides-connect/plugins/deltalake/delta"
+)
+
+// outputConfig is the parsed delta_lake config handed to the core.
+type outputConfig struct {
+	Path           string
+	Table          delta.TableConfig
+	IgnoreUnknown  bool
+	Mode           string // none | sequence | kafka
+	AppID          string
+	GapTimeout     time.Duration
+	Compression    string
+	TargetFileSize int64
+	OnInvalidRow   string // drop | fail
+	CommitAttempts int
+	Store          objstore.Options
+}
+
+func schemaFromParsed(conf *service.ParsedConfig) (delta.Schema, error) {
+	cols, err := conf.FieldObjectList(fieldSchema)
+	if err != nil {
+		return delta.Schema{}, err
+	}
+	var s delta.Schema
+	for i, c := range cols {
+		name, err := c.FieldString(fieldColName)
+		if err != nil {
+			return delta.Schema{}, fmt.Errorf("schema[%d]: %w", i, err)
+		}
+		ts, err := c.FieldString(fieldColType)
+		if err != nil {
+			return delta.Schema{}, fmt.Errorf("schema[%d]: %w", i, err)
+		}
+		t, err := delta.ParseType(ts)
+		if err != nil {
+			return delta.Schema{}, fmt.Errorf("schema[%d] (%s): %w", i, name, err)
+		}
+		nullable, err := c.FieldBool(fieldColNullable)
+		if err != nil {
+			return delta.Schema{}, err
+		}
+		s.Fields = append(s.Fields, delta.Field{Name: name, Type: t, Nullable: nullable})
+	}
+	if err := s.Validate(); err != nil {
+		return delta.Schema{}, fmt.Errorf("schema: %w", err)
+	}
+	return s, nil
+}
+
+func outputConfigFromParsed(conf *service.ParsedConfig) (outputConfig, error) {
+	var c outputConfig
+	var err error
+	if c.Path, err = conf.FieldString(fieldPath); err != nil {
+		return c, err
+	}
+	if _, err := objstore.ParseURL(c.Path); err != nil {
+		return c, fmt.Errorf("path: %w", err)
+	}
+	if c.Table.Schema, err = schemaFromParsed(conf); err != nil {
+		return c, err
+	}
+	if c.Table.PartitionColumns, err = conf.FieldStringList(fieldPartitionColumns); err != nil {
+		return c, err
+	}
+	if c.Table.Properties, err = conf.FieldStringMap(fieldTableProperties); err != nil {
+		return c, err
+	}
+	if c.Table.SchemaEvolution, err = conf.FieldBool(fieldSchemaEvolution); err != nil {
+		return c, err
+	}
+	if err := c.Table.Validate(); err != nil {
+		return c, fmt.Errorf("%s: %w", fieldPartitionColumns, err)
+	}
+	if c.IgnoreUnknown, err = conf.FieldBool(fieldIgnoreUnknown); err != nil {
+		return c, err
+	}
+	if c.Mode, err = conf.FieldString(fieldIdempotency, fieldIdemMode); err != nil {
+		return c, err
+	}
+	if c.AppID, err = conf.FieldString(fieldIdempotency, fieldIdemAppID); err != nil {
+		return c, err
+	}
+	if c.Mode != "none" && c.AppID == "" {
+		return c, fmt.Errorf("idempotency.app_id is required when idempotency.mode is %s", c.Mode)
+	}
+	if c.GapTimeout, err = conf.FieldDuration(fieldIdempotency, fieldIdemGapTimeout); err != nil {
+		return c, err
+	}
+	if c.Compression, err = conf.FieldString(fieldCompression); err != nil {
+		return c, err
+	}
+	size, err := conf.FieldString(fieldTargetFileSize)
+	if err != nil {
+		return c, err
+	}
+	n, err := humanize.ParseBytes(size)
+	if err != nil || n == 0 {
+		return c, fmt.Errorf("target_file_size %q: want a size such as 128MiB", size)
+	}
+	c.TargetFileSize = int64(n)
+	if c.OnInvalidRow, err = conf.FieldString(fieldOnInvalidRow); err != nil {
+		return c, err
+	}
+	if c.CommitAttempts, err = conf.FieldInt(fieldCommitAttempts); err != nil {
+		return c, err
+	}
+	if c.CommitAttempts < 1 {
+		return c, fmt.Errorf("commit_max_attempts must be at least 1, got %d", c.CommitAttempts)
+	}
+	s3 := &c.Store.S3
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{
+		{fieldS3Endpoint, &s3.Endpoint}, {fieldS3Region, &s3.Region}, {fieldS3AccessKey, &s3.AccessKeyID},
+		{fieldS3SecretKey, &s3.SecretAccessKey}, {fieldS3SessionToken, &s3.SessionToken},
+		{fieldS3SSE, &s3.SSE}, {fieldS3KMSKeyID, &s3.KMSKeyID},
+	} {
+		if *f.dst, err = conf.FieldString(fieldS3, f.name); err != nil {
+			return c, err
+		}
+	}
+	if s3.ForcePathStyle, err = conf.FieldBool(fieldS3, fieldS3PathStyle); err != nil {
+		return c, err
+	}
+	if s3.KMSKeyID != "" && s3.SSE != "aws:kms" {
+		return c, fmt.Errorf("s3.kms_key_id needs s3.sse: aws:kms")
+	}
+	return c, nil
+}

@@ -1,0 +1,29 @@
+package deltalake
+
+import "github.com/redpanda-data/benthos/v4/public/service"
+
+// outputMetrics are the delta_* series of docs/metrics.md.
+type outputMetrics struct {
+	commits, commitFailures, commitRetries, commitConflicts *service.MetricCounter
+	filesWritten, bytesWritten, rowsWritten, rowsSkipped    *service.MetricCounter
+	rowsInvalid, sequenceGaps                               *service.MetricCounter
+	commitLatency                                           *service.MetricTimer
+	tableVersion                                            *service.MetricGauge
+}
+
+func newOutputMetrics(m *service.Metrics) *outputMetrics {
+	return &outputMetrics{
+		commits:         m.NewCounter("delta_commits_total"),
+		commitFailures:  m.NewCounter("delta_commit_failures_total"),
+		commitRetries:   m.NewCounter("delta_commit_retries_total"),
+		commitConflicts: m.NewCounter("delta_commit_conflicts_total"),
+		commitLatency:   m.NewTimer("delta_commit_latency_ns"),
+		filesWritten:    m.NewCounter("delta_files_written_total"),
+		bytesWritten:    m.NewCounter("delta_bytes_written_total"),
+		rowsWritten:     m.NewCounter("delta_rows_written_total"),
+		rowsSkipped:     m.NewCounter("delta_rows_skipped_total"),
+		rowsInvalid:     m.NewCounter("delta_rows_invalid_total", "reason"),
+		sequenceGaps:    m.NewCounter("delta_sequence_gaps_total"),
+		tableVersion:    m.NewGauge("delta_table_version"),
+	}
+}

@@ -1,0 +1,71 @@
+package deltalake
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/plugins/deltalake/delta"
+)
+
+// Metadata keys read from messages (docs/architecture.md contracts).
+const (
+	metaEmitSeq        = "window_emit_seq"
+	metaKafkaTopic     = "kafka_topic"
+	metaKafkaPartition = "kafka_partition"
+	metaKafkaOffset    = "kafka_offset"
+	metaDLQReason      = "dlq_reason"
+)
+
+// invalidRow is a message that cannot be written; reason is the dlq_reason.
+type invalidRow struct {
+	reason string
+	err    error
+}
+
+func (e *invalidRow) Error() string { return e.err.Error() }
+
+// decodeRow maps a message body (a JSON object) to a row of s.
+func decodeRow(s delta.Schema, msg *service.Message, ignoreUnknown bool) (delta.Row, *invalidRow) {
+	b, err := msg.AsBytes()
+	if err != nil {
+		return nil, &invalidRow{"bad_json", err}
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil || m == nil {
+		return nil, &invalidRow{"bad_json", fmt.Errorf("delta_lake: message is not a JSON object: %v", err)}
+	}
+	row, err := delta.RowFromMap(s, m, ignoreUnknown)
+	if err != nil {
+		return nil, &invalidRow{"schema_mismatch", err}
+	}
+	return row, nil
+}
+
+// txnKey returns the idempotency key of a message for the mode.
+func txnKey(mode, appID string, msg *service.Message) (string, int64, *invalidRow) {
+	switch mode {
+	case "sequence":
+		v, ok := msg.MetaGet(metaEmitSeq)
+		n, err := strconv.ParseInt(v, 10, 64)
+		if !ok || err != nil {
+			return "", 0, &invalidRow{"missing_sequence", fmt.Errorf("delta_lake: idempotency.mode sequence needs metadata %s (set by tumbling_window), got %q", metaEmitSeq, v)}
+		}
+		return appID, n, nil
+	case "kafka":
+		topic, ok1 := msg.MetaGet(metaKafkaTopic)
+		part, ok2 := msg.MetaGet(metaKafkaPartition)
+		off, ok3 := msg.MetaGet(metaKafkaOffset)
+		n, err := strconv.ParseInt(off, 10, 64)
+		if !ok1 || !ok2 || !ok3 || err != nil {
+			return "", 0, &invalidRow{"missing_offset", fmt.Errorf("delta_lake: idempotency.mode kafka needs metadata kafka_topic, kafka_partition and kafka_offset")}
+		}
+		return fmt.Sprintf("%s-%s-%s", appID, topic, part), n, nil
+	}
+	return "", 0, nil
+}

@@ -1,0 +1,200 @@
+package deltalake
+
+import (
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+// Field names of the delta_lake output.
+const (
+	fieldPath             = "path"
+	fieldSchema           = "schema"
+	fieldColName          = "name"
+	fieldColType          = "type"
+	fieldColNullable      = "nullable"
+	fieldPartitionColumns = "partition_columns"
+	fieldTableProperties  = "table_properties"
+	fieldSchemaEvolution  = "schema_evolution"
+	fieldIgnoreUnknown    = "ignore_unknown_columns"
+	fieldIdempotency      = "idempotency"
+	fieldIdemMode         = "mode"
+	fieldIdemAppID        = "app_id"
+	fieldIdemGapTimeout   = "sequence_gap_timeout"
+	fieldCompression      = "compression"
+	fieldTargetFileSize   = "target_file_size"
+	fieldOnInvalidRow     = "on_invalid_row"
+	fieldCommitAttempts   = "commit_max_attempts"
+	fieldS3               = "s3"
+	fieldS3Endpoint       = "endpoint"
+	fieldS3Region         = "region"
+	fieldS3PathStyle      = "force_path_style"
+	fieldS3AccessKey      = "access_key_id"
+	fieldS3SecretKey      = "secret_access_key"
+	fieldS3SessionToken   = "session_token"
+	fieldS3SSE            = "sse"
+	fieldS3KMSKeyID       = "kms_key_id"
+	fieldBatching         = "batching"
+)
+
+// schemaFields describe the table columns (shared with delta_lake_validate).
+func schemaField() *service.ConfigField {
+	return service.NewObjectListField(fieldSchema,
+		service.NewStringField(fieldColName).Description("Column name (unique, case-insensitively)."),
+		service.NewStringField(fieldColType).
+			Description("Delta type: `string`, `long`, `integer`, `short`, `byte`, `double`, `float`, `boolean`, `binary` (base64 text in JSON), `date`, `timestamp` (UTC instant; RFC 3339 text, `yyyy-MM-dd HH:mm:ss[.SSSSSS]` read as UTC, or epoch milliseconds) or `decimal(p,s)`.").
+			Example("string").Example("long").Example("timestamp").Example("decimal(12,2)"),
+		service.NewBoolField(fieldColNullable).Description("Whether the column accepts nulls; a missing or null value in a non-nullable column makes the row invalid.").Default(true),
+	).Description("Table columns, in order. Each message must be a JSON object whose keys are these columns (case-insensitive).").
+		Example([]any{
+			map[string]any{"name": "city", "type": "string", "nullable": false},
+			map[string]any{"name": "revenue", "type": "double"},
+			map[string]any{"name": "cnt", "type": "long", "nullable": false},
+		})
+}
+
+func outputSpec() *service.ConfigSpec {
+	return service.NewConfigSpec().
+		Beta().
+		Categories("Services").
+		Summary("Appends messages as rows to a Delta Lake table on a local disk or S3, exactly once with `txn` idempotency.").
+		Description(`
+Each message is a JSON object mapped to one row of the configured `+"`schema`"+`. Rows of a batch are
+written as parquet files (one or more per partition value; DataPageV1, zstd or snappy, timestamps as
+INT64 TIMESTAMP(MICROS, UTC)) and committed as one Delta commit with `+"`add`"+` actions carrying
+statistics. The table is created on first use (protocol reader 1 / writer 2, no table features) or,
+if it exists, validated: an unsupported protocol, other partition columns or a schema that does not
+match is refused at start with a message naming the columns.
+
+### Delivery guarantees
+
+A batch is acknowledged only after its commit file exists. Commits are put-if-absent
+(`+"`If-None-Match: *`"+` on S3, link-without-replace on disk), so concurrent writers never overwrite each
+other; a writer that loses a race re-reads the winners and retries at the next version (blind appends
+never conflict). An ambiguous outcome (error after sending) is resolved by reading the commit back.
+
+Exactly-once needs `+"`idempotency`"+`: the commit also records `+"`txn {appId, version}`"+` and rows whose
+version is already committed are acknowledged without being written again.
+- `+"`sequence`"+`: version = metadata `+"`window_emit_seq`"+` set by `+"`tumbling_window`"+`. A batch whose first
+  sequence is beyond the next expected one waits (up to `+"`sequence_gap_timeout`"+`, only when
+  `+"`max_in_flight`"+` > 1) for the missing ones, so a later sequence is never committed before an
+  earlier one; after the timeout it is written anyway and the gap is logged and counted. A sequence
+  committed out of order in this process is still written when it arrives.
+- `+"`kafka`"+`: appId `+"`<app_id>-<topic>-<partition>`"+`, version = the highest `+"`kafka_offset`"+` of that
+  partition in the commit (kafka-delta-ingest style, for bronze tables). Needs in-order delivery:
+  keep `+"`max_in_flight: 1`"+`.
+
+Without idempotency the output is at-least-once (a replay after a crash writes rows again).
+
+### Invalid rows
+
+A message that does not fit the schema is never retried forever: with `+"`on_invalid_row: drop`"+`
+(default) it is logged, counted in `+"`delta_rows_invalid_total{reason}`"+` and acknowledged; with `+"`fail`"+`
+it is reported as a failed message of a batch error (for use under a `+"`fallback`"+` output with a
+dead-letter output). To dead-letter them in the pipeline instead, put the `+"`delta_lake_validate`"+`
+processor (same schema) before the output and route `+"`errored()`"+` messages away.
+
+### Back-pressure
+
+Commits are serialised; at most `+"`max_in_flight`"+` batches wait for their turn. A write blocks while the
+store retries (bounded by `+"`commit_max_attempts`"+`), which slows the pipeline instead of dropping data.
+
+### Metrics
+
+`+"`delta_commits_total`"+`, `+"`delta_commit_failures_total`"+`, `+"`delta_commit_retries_total`"+`,
+`+"`delta_commit_conflicts_total`"+`, `+"`delta_commit_latency_ns`"+`, `+"`delta_files_written_total`"+`,
+`+"`delta_bytes_written_total`"+`, `+"`delta_rows_written_total`"+`, `+"`delta_rows_skipped_total`"+`,
+`+"`delta_rows_invalid_total{reason}`"+`, `+"`delta_table_version`"+`, `+"`delta_sequence_gaps_total`"+`.
+`).
+		Fields(
+			service.NewStringField(fieldPath).
+				Description("Table location: a directory, `file:///dir`, `s3://bucket/prefix` or `s3a://bucket/prefix`.").
+				Example("./data/silver/rides_agg").Example("s3a://lake/silver/rides_agg"),
+			schemaField(),
+			service.NewStringListField(fieldPartitionColumns).
+				Description("Columns to partition by (Hive-style directories; values are read from the log). Not float, double or binary.").
+				Default([]any{}).Example([]any{"day"}),
+			service.NewStringMapField(fieldTableProperties).
+				Description("`metaData.configuration` of a table created by this output (ignored for an existing table). This writer honours `delta.checkpointInterval` (default 10), `delta.dataSkippingNumIndexedCols` (default 32) and `delta.deletedFileRetentionDuration` (VACUUM).").
+				Default(map[string]any{}).Example(map[string]any{"delta.checkpointInterval": "10", "delta.appendOnly": "true"}),
+			service.NewBoolField(fieldSchemaEvolution).
+				Description("Add configured columns missing from an existing table (they must be nullable). Otherwise a schema difference is refused.").
+				Default(false).Example(true).Advanced(),
+			service.NewBoolField(fieldIgnoreUnknown).
+				Description("Ignore message keys that are not columns instead of rejecting the row.").
+				Default(false).Example(true).Advanced(),
+			service.NewObjectField(fieldIdempotency,
+				service.NewStringAnnotatedEnumField(fieldIdemMode, map[string]string{
+					"none":     "At-least-once: no txn action.",
+					"sequence": "Exactly-once with the window's `window_emit_seq` metadata.",
+					"kafka":    "Exactly-once per Kafka partition with `kafka_topic`, `kafka_partition` and `kafka_offset` metadata.",
+				}).Description("How duplicates are recognised.").Default("none").Example("sequence"),
+				service.NewStringField(fieldIdemAppID).
+					Description("txn appId (prefix in `kafka` mode). Keep it stable for the life of the window checkpoint: a new checkpoint restarting sequences at 1 needs a new app_id, or every batch is skipped as already written.").
+					Default("").Example("rides_agg"),
+				service.NewDurationField(fieldIdemGapTimeout).
+					Description("In `sequence` mode with `max_in_flight` > 1: how long a batch waits for earlier sequences before it is committed anyway.").
+					Default("10s").Example("30s").Advanced(),
+			).Description("Exactly-once settings (txn action in the same commit as the data)."),
+			service.NewStringEnumField(fieldCompression, "zstd", "snappy", "uncompressed").
+				Description("Parquet compression codec.").Default("zstd").Example("snappy"),
+			service.NewStringField(fieldTargetFileSize).
+				Description("Split a partition's rows of one commit into files of about this size (raw value bytes).").
+				Default("128MiB").Example("64MiB").Advanced(),
+			service.NewStringAnnotatedEnumField(fieldOnInvalidRow, map[string]string{
+				"drop": "Log, count and acknowledge the message (it is not written).",
+				"fail": "Report the message as failed in a batch error, for a `fallback` dead-letter output.",
+			}).Description("What happens to a message that does not fit the schema.").Default("drop").Example("fail").Advanced(),
+			service.NewIntField(fieldCommitAttempts).
+				Description("Attempts per commit (lost races, store errors) before the batch fails and is retried by the pipeline.").
+				Default(30).Example(100).Advanced(),
+			service.NewObjectField(fieldS3,
+				service.NewStringField(fieldS3Endpoint).Description("Endpoint override (MinIO, versitygw, ...); empty = AWS.").Default("").Example("http://127.0.0.1:7070"),
+				service.NewStringField(fieldS3Region).Description("Region; empty = from the AWS default chain, else us-east-1.").Default("").Example("eu-west-3"),
+				service.NewBoolField(fieldS3PathStyle).Description("Path-style addressing (needed by most S3-compatible servers).").Default(false).Example(true),
+				service.NewStringField(fieldS3AccessKey).Description("Static access key; empty = the AWS default credential chain (env, profile, IRSA, instance role).").Default("").Example("${AWS_ACCESS_KEY_ID}").Advanced(),
+				service.NewStringField(fieldS3SecretKey).Description("Static secret key.").Default("").Secret().Example("${AWS_SECRET_ACCESS_KEY}").Advanced(),
+				service.NewStringField(fieldS3SessionToken).Description("Session token for temporary static credentials.").Default("").Secret().Example("").Advanced(),
+				service.NewStringEnumField(fieldS3SSE, "", "AES256", "aws:kms").Description("Server-side encryption of written objects: SSE-S3 (`AES256`) or SSE-KMS (`aws:kms`).").Default("").Example("aws:kms"),
+				service.NewStringField(fieldS3KMSKeyID).Description("KMS key id or ARN for `sse: aws:kms` (empty = the bucket's AWS-managed key).").Default("").Example("arn:aws:kms:eu-west-3:111122223333:key/abcd"),
+			).Description("S3 settings for `s3://` and `s3a://` paths.").Advanced(),
+			service.NewBatchPolicyField(fieldBatching),
+			service.NewOutputMaxInFlightField().Default(1),
+		).
+		LintRule(`root = match {
+  this.idempotency.mode.or("none") != "none" && this.idempotency.app_id.or("") == "" => "idempotency.app_id is required when idempotency.mode is %s".format(this.idempotency.mode),
+  this.idempotency.mode.or("none") == "kafka" && this.max_in_flight.or(1) > 1 => "idempotency.mode kafka needs in-order delivery: set max_in_flight to 1",
+  this.s3.kms_key_id.or("") != "" && this.s3.sse.or("") != "aws:kms" => "s3.kms_key_id needs s3.sse: aws:kms",
+  this.schema.or([]).any(c -> !c.type.or("").lowercase().re_match("^(string|long|bigint|integer|int|short|smallint|byte|tinyint|double|float|boolean|binary|date|timestamp|decimal|decimal\\(\\s*[0-9]+\\s*,\\s*[0-9]+\\s*\\))$")) => "schema: unsupported column type; want string, long, integer, short, byte, double, float, boolean, binary, date, timestamp or decimal(p,s)",
+  this.partition_columns.or([]).any(p -> !this.schema.or([]).map_each(c -> c.name.lowercase()).contains(p.lowercase())) => "partition_columns must name columns of schema",
+}`).
+		Example("Windowed aggregates, exactly once", "The rides job's silver table on S3 with window-sequence idempotency.", `
+output:
+  delta_lake:
+    path: s3a://lake/silver/rides_agg
+    schema:
+      - { name: city, type: string, nullable: false }
+      - { name: win_start, type: string }
+      - { name: win_end, type: string }
+      - { name: revenue, type: double }
+      - { name: avg_distance, type: double }
+      - { name: cnt, type: long, nullable: false }
+    table_properties: { delta.checkpointInterval: "10" }
+    idempotency: { mode: sequence, app_id: rides_agg }
+    s3: { region: eu-west-3, sse: aws:kms }
+    batching: { count: 10000, period: 5s }
+`).
+		Example("Bronze table from Kafka", "Raw rides, one txn per Kafka partition, partitioned by day.", `
+output:
+  delta_lake:
+    path: ./data/bronze/rides
+    schema:
+      - { name: rideId, type: string, nullable: false }
+      - { name: city, type: string }
+      - { name: price, type: double }
+      - { name: ts, type: timestamp }
+      - { name: day, type: date }
+    partition_columns: [ day ]
+    idempotency: { mode: kafka, app_id: rides_bronze }
+    batching: { count: 5000, period: 10s }
+    max_in_flight: 1
+`)
+}
