@@ -86,8 +86,10 @@ func (o *output) Connect(ctx context.Context) error {
 				o.log.Warnf("delta_lake %s: %v", o.conf.Path, ce)
 			},
 		},
-		Hooks:             o.hooks,
-		OnCheckpointError: func(err error) { o.log.Errorf("delta_lake %s: checkpoint failed (commits continue): %v", o.conf.Path, err) },
+		Hooks: o.hooks,
+		OnCheckpointError: func(err error) {
+			o.log.Errorf("delta_lake %s: checkpoint failed (commits continue): %v", o.conf.Path, err)
+		},
 	})
 	o.m.tableVersion.Set(o.w.Version())
 	o.log.Infof("delta_lake: table %s at version %d", st.URL(), o.w.Version())
