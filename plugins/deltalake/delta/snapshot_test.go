@@ -1,0 +1,161 @@
+package delta
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/miaradia/rides-connect/internal/objstore"
+	"github.com/parquet-go/parquet-go"
+)
+
+// writeCommits appends n single-row commits with txn versions 1..n.
+func writeCommits(t *testing.T, st objstore.Store, props map[string]string, n int) {
+	t.Helper()
+	clock := &fixedClock{time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC)}
+	s := ridesSchema()
+	w := newTestWriter(t, st, TableConfig{Schema: s, Properties: props}, clock)
+	for v := 1; v <= n; v++ {
+		if _, err := w.Append(context.Background(), []Record{ridesRecord(t, s, fmt.Sprintf("C%02d", v), v, int64(v), "app", int64(v))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestSnapshotWithAndWithoutCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	st := objstore.Memory(t.Name())
+	writeCommits(t, st, map[string]string{PropCheckpointInterval: "5"}, 12)
+	withCkpt, err := LoadSnapshot(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if withCkpt.CheckpointVersion != 10 {
+		t.Fatalf("loaded from checkpoint %d, want 10 (interval 5, 12 commits)", withCkpt.CheckpointVersion)
+	}
+	// Same table replayed from JSON only.
+	plain := Memory2(t, st, func(k string) bool { return k != lastCheckpointKey && !isCheckpoint(k) })
+	noCkpt, err := LoadSnapshot(ctx, plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if noCkpt.CheckpointVersion != -1 {
+		t.Fatal("JSON-only replay used a checkpoint")
+	}
+	for _, s := range []*Snapshot{withCkpt, noCkpt} {
+		if s.Version != 12 || s.TxnVersion("app") != 12 || len(s.Files) != 12 {
+			t.Fatalf("snapshot: version %d txn %d files %d", s.Version, s.TxnVersion("app"), len(s.Files))
+		}
+	}
+	if !reflect.DeepEqual(withCkpt.Files, noCkpt.Files) || !reflect.DeepEqual(withCkpt.Metadata, noCkpt.Metadata) || !reflect.DeepEqual(withCkpt.Protocol, noCkpt.Protocol) {
+		t.Fatal("checkpoint replay differs from JSON replay")
+	}
+	// Old JSON commits may be gone once a checkpoint covers them.
+	trimmed := Memory2(t, st, func(k string) bool {
+		lf, ok := parseLogKey(k)
+		return !ok || lf.checkpoint || lf.version > 10
+	})
+	s, err := LoadSnapshot(ctx, trimmed)
+	if err != nil || s.Version != 12 || len(s.Files) != 12 {
+		t.Fatalf("snapshot without commits 0..10: %v", err)
+	}
+	// A stale _last_checkpoint pointing at 5 still finds checkpoint 10.
+	stale := Memory2(t, st, func(string) bool { return true })
+	_ = stale.Put(ctx, lastCheckpointKey, []byte(`{"version":5,"size":1}`))
+	if s, err := LoadSnapshot(ctx, stale); err != nil || s.CheckpointVersion != 10 {
+		t.Fatalf("stale hint: checkpoint %v, %v", s.CheckpointVersion, err)
+	}
+}
+
+func TestCheckpointSchemaFollowsProtocol(t *testing.T) {
+	ctx := context.Background()
+	st := objstore.Memory(t.Name())
+	writeCommits(t, st, nil, 10)
+	b, err := st.Get(ctx, CheckpointKey(10))
+	if err != nil {
+		t.Fatalf("no checkpoint at the default interval 10: %v", err)
+	}
+	f, err := parquet.OpenFile(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols := map[string]bool{}
+	for _, c := range f.Schema().Columns() {
+		cols[fmt.Sprint(c)] = true
+	}
+	for _, want := range [][]string{
+		{"add", "partitionValues", "key_value", "key"}, {"add", "partitionValues", "key_value", "value"},
+		{"add", "stats"}, {"add", "modificationTime"}, {"txn", "appId"}, {"txn", "version"},
+		{"metaData", "schemaString"}, {"metaData", "format", "provider"}, {"protocol", "minReaderVersion"},
+		{"remove", "deletionTimestamp"},
+	} {
+		if !cols[fmt.Sprint(want)] {
+			t.Errorf("checkpoint lacks column %v", want)
+		}
+	}
+	rows := make([]ckptRow, 64)
+	n, _ := parquet.NewGenericReader[ckptRow](bytes.NewReader(b)).Read(rows)
+	var adds, txns, protos int
+	for _, r := range rows[:n] {
+		switch {
+		case r.Add != nil:
+			adds++
+			if r.Add.PartitionValues == nil {
+				t.Error("add.partitionValues must be an (empty) map, not null")
+			}
+		case r.Txn != nil:
+			txns++
+		case r.Protocol != nil:
+			protos++
+			if r.Protocol.ReaderFeatures != nil || r.Protocol.WriterFeatures != nil {
+				t.Error("feature lists must be null below protocol (3,7)")
+			}
+		}
+	}
+	if adds != 10 || txns != 1 || protos != 1 {
+		t.Fatalf("checkpoint has %d adds, %d txns, %d protocols", adds, txns, protos)
+	}
+	lc, err := readLastCheckpoint(ctx, st)
+	if err != nil || lc == nil || lc.Version != 10 || lc.Size != int64(n) {
+		t.Fatalf("_last_checkpoint = %+v, %v (rows %d)", lc, err, n)
+	}
+}
+
+func TestSnapshotRefusesLogGap(t *testing.T) {
+	ctx := context.Background()
+	st := objstore.Memory(t.Name())
+	writeCommits(t, st, nil, 3)
+	_ = st.Delete(ctx, CommitKey(2))
+	if _, err := LoadSnapshot(ctx, st); err == nil {
+		t.Fatal("a log with a missing version was accepted")
+	}
+	if _, err := LoadSnapshot(ctx, objstore.Memory(t.Name()+"-empty")); err != ErrNoTable {
+		t.Fatalf("empty location: %v, want ErrNoTable", err)
+	}
+}
+
+func isCheckpoint(k string) bool {
+	lf, ok := parseLogKey(k)
+	return ok && lf.checkpoint
+}
+
+// Memory2 copies the keys of src accepted by keep into a new memory store.
+func Memory2(t *testing.T, src objstore.Store, keep func(string) bool) objstore.Store {
+	t.Helper()
+	ctx := context.Background()
+	dst := objstore.Memory(fmt.Sprintf("%s-copy-%d", t.Name(), time.Now().UnixNano()))
+	objs, err := src.List(ctx, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if keep(o.Key) {
+			b, _ := src.Get(ctx, o.Key)
+			_ = dst.Put(ctx, o.Key, b)
+		}
+	}
+	return dst
+}
