@@ -44,7 +44,7 @@ func tlsField() *service.ConfigField {
 			Default(false).Example(false).Advanced(),
 		service.NewStringField("root_cas").
 			Description("Trusted CA certificates as PEM text. Added to `root_cas_file` and `truststore_file`; when none of the three is set the system pool is used.").
-			Default("").Example("-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----").Secret(),
+			Default("").Example("-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----"),
 		service.NewStringField("root_cas_file").
 			Description("Path of a PEM file of trusted CA certificates.").
 			Default("").Example("/opt/certs/ca.pem"),

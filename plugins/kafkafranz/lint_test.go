@@ -1,0 +1,103 @@
+package kafkafranz
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+func lint(t *testing.T, conf string) string {
+	t.Helper()
+	lints, err := service.GlobalEnvironment().FullConfigSchema("", "").NewStreamConfigLinter().
+		SetSkipEnvVarCheck(true).LintYAML([]byte(conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for _, l := range lints {
+		msgs = append(msgs, l.Error())
+	}
+	return strings.Join(msgs, "\n")
+}
+
+func TestInputLintRules(t *testing.T) {
+	cases := []struct{ name, body, want string }{
+		{"ok group", "topics: [ rides ]\n    consumer_group: g", ""},
+		{"ok explicit", "topics: [ \"rides:0-5\" ]", ""},
+		{"ok regexp", "regexp_topics_include: [ \"rides-.*\" ]\n    consumer_group: g", ""},
+		{"group with explicit", "topics: [ \"rides:1\" ]\n    consumer_group: g", "consumer_group: cannot be used with explicit partitions"},
+		{"no group", "topics: [ rides ]", "consumer_group: required"},
+		{"both topic forms", "topics: [ rides ]\n    regexp_topics_include: [ x ]\n    consumer_group: g", "set one, not both"},
+		{"no topics", "consumer_group: g", "topics: at least one topic"},
+		{"exclude alone", "topics: [ rides ]\n    regexp_topics_exclude: [ x ]\n    consumer_group: g", "regexp_topics_exclude: only applies"},
+		{"committed no group", "topics: [ \"rides:0\" ]\n    start_offset: committed", "start_offset: committed requires"},
+		{"checkpoint 0", "topics: [ rides ]\n    consumer_group: g\n    checkpoint_limit: 0", "checkpoint_limit: must be at least 1"},
+		{"commit period", "topics: [ rides ]\n    consumer_group: g\n    commit_period: 10ms", "commit_period: must be at least 100ms"},
+		{"tls off with truststore", "topics: [ rides ]\n    consumer_group: g\n    tls:\n      truststore_file: /x.jks", "tls.enabled is false"},
+		{"scram without user", "topics: [ rides ]\n    consumer_group: g\n    sasl:\n      - mechanism: SCRAM-SHA-512\n        password: x", "need a username"},
+		{"bad mechanism", "topics: [ rides ]\n    consumer_group: g\n    sasl:\n      - mechanism: GSSAPI", "GSSAPI"},
+	}
+	for _, c := range cases {
+		got := lint(t, "input:\n  kafka_franz:\n    seed_brokers: [ localhost:9092 ]\n    "+c.body+"\n")
+		if c.want == "" && got != "" {
+			t.Errorf("%s: unexpected lint: %s", c.name, got)
+		}
+		if c.want != "" && !strings.Contains(got, c.want) {
+			t.Errorf("%s: lint %q does not contain %q", c.name, got, c.want)
+		}
+	}
+}
+
+func TestOutputLintRules(t *testing.T) {
+	cases := []struct{ name, body, want string }{
+		{"ok", "topic: rides", ""},
+		{"manual without partition", "topic: rides\n    partitioner: manual", "partition: required when partitioner is manual"},
+		{"partition without manual", "topic: rides\n    partition: \"1\"", "partition: only used"},
+		{"idempotent needs acks", "topic: rides\n    ack_replicas: false", "ack_replicas: must be true"},
+		{"bad compression", "topic: rides\n    compression: brotli", "brotli"},
+	}
+	for _, c := range cases {
+		got := lint(t, "output:\n  kafka_franz:\n    seed_brokers: [ localhost:9092 ]\n    "+c.body+"\n")
+		if c.want == "" && got != "" {
+			t.Errorf("%s: unexpected lint: %s", c.name, got)
+		}
+		if c.want != "" && !strings.Contains(got, c.want) {
+			t.Errorf("%s: lint %q does not contain %q", c.name, got, c.want)
+		}
+	}
+}
+
+// Construction re-checks what lint checks, naming the field, because lint
+// is optional.
+func TestInputConstructionRefusesBadConfig(t *testing.T) {
+	for body, want := range map[string]string{
+		"topics: [ rides ]":       "consumer_group",
+		"topics: [ \"rides:x\" ]": "topics",
+		"topics: [ rides ]\n  consumer_group: g\n  fetch_max_bytes: lots":                                                     "fetch_max_bytes",
+		"topics: [ rides ]\n  consumer_group: g\n  tls:\n    enabled: true\n    truststore_file: /nonexistent/truststore.jks": "truststore_file",
+		"regexp_topics_include: [ \"(\" ]\n  consumer_group: g":                                                               "regexp_topics_include",
+	} {
+		err := constructInput("seed_brokers: [ localhost:9092 ]\n" + strings.ReplaceAll(body, "\n  ", "\n") + "\n")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v does not name %s", body, err, want)
+		}
+	}
+}
+
+func constructInput(yamlConf string) error {
+	parsed, err := inputSpec().ParseYAML(yamlConf, nil)
+	if err != nil {
+		return err
+	}
+	cc, err := consumerConfigFromParsed(parsed)
+	if err != nil {
+		return err
+	}
+	policy, err := parsed.FieldBatchPolicy(fieldBatching)
+	if err != nil {
+		return err
+	}
+	_, err = newReader(cc, policy, service.MockResources())
+	return err
+}
