@@ -112,4 +112,3 @@ func TestSASLBuild(t *testing.T) {
 		}
 	}
 }
-
