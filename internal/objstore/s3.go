@@ -52,9 +52,6 @@ func NewS3(ctx context.Context, bucket, prefix string, o S3Options) (*S3, error)
 		loadOpts = append(loadOpts, config.WithCredentialsProvider(
 			credentials.NewStaticCredentialsProvider(o.AccessKeyID, o.SecretAccessKey, o.SessionToken)))
 	}
-	if o.HTTPClient != nil {
-		loadOpts = append(loadOpts, config.WithHTTPClient(o.HTTPClient))
-	}
 	if o.MaxAttempts > 0 {
 		loadOpts = append(loadOpts, config.WithRetryMaxAttempts(o.MaxAttempts))
 	}
@@ -70,6 +67,11 @@ func NewS3(ctx context.Context, bucket, prefix string, o S3Options) (*S3, error)
 			so.BaseEndpoint = aws.String(o.Endpoint)
 		}
 		so.UsePathStyle = o.ForcePathStyle
+		if o.HTTPClient != nil {
+			// Set on the client, not the shared config: a CA bundle from
+			// the environment cannot be applied to a caller's client.
+			so.HTTPClient = o.HTTPClient
+		}
 	})
 	if prefix != "" {
 		prefix = strings.Trim(prefix, "/") + "/"
