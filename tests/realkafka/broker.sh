@@ -24,7 +24,7 @@ KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
 SCALA_VERSION="2.13"
 LOG4J_VERSION="2.25.3"  # the log4j2 binding the Kafka 4.x distribution ships
 SLF4J_VERSION="2.0.17"  # slf4j 2 API, needed by log4j-slf4j2-impl
-CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/rides-connect"
+CACHE_ROOT="${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/rides-connect"
 LIB_DIR="$CACHE_ROOT/kafka-$KAFKA_VERSION/libs"
 CURRENT_FILE="${TMPDIR:-/tmp}/rides-connect-realkafka.current"
 START_TIMEOUT="${KAFKA_START_TIMEOUT:-120}"
@@ -67,7 +67,7 @@ EOF
 	log "jars: fetching org.apache.kafka:kafka_$SCALA_VERSION:$KAFKA_VERSION from Maven Central"
 	rm -rf "$LIB_DIR.tmp"
 	mkdir -p "$LIB_DIR.tmp"
-	if ! mvn -B -q -f "$pomdir/pom.xml" \
+	if ! mvn -B -q -Dstyle.color=never -f "$pomdir/pom.xml" \
 		org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
 		-DincludeScope=runtime -DoutputDirectory="$LIB_DIR.tmp" >&2; then
 		rm -rf "$pomdir" "$LIB_DIR.tmp"
@@ -81,15 +81,15 @@ EOF
 	mkdir -p "$(dirname "$LIB_DIR")"
 	mv "$LIB_DIR.tmp" "$LIB_DIR"
 	FETCH_MS=$(($(now_ms) - t0))
-	log "jars: fetched $(ls "$LIB_DIR" | wc -l) jars in $FETCH_MS ms"
+	log "jars: fetched $(find "$LIB_DIR" -name '*.jar' | wc -l) jars in $FETCH_MS ms"
 }
 
 # free_port prints a TCP port on 127.0.0.1 that nothing answers on, from a
 # range below the kernel's ephemeral ports. A race with another process is
 # possible; start() retries with new ports if the broker cannot bind.
 free_port() {
-	local p i
-	for i in $(seq 1 200); do
+	local p
+	for _ in $(seq 1 200); do
 		p=$((20000 + RANDOM % 12000))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
@@ -297,7 +297,7 @@ cmd_env() {
 }
 
 cmd_stop() {
-	local d pid i
+	local d pid
 	d=$(broker_dir "${1:-}")
 	if [[ -z "$d" || ! -d "$d" ]]; then
 		log "no broker to stop"
@@ -309,7 +309,7 @@ cmd_stop() {
 		pid=$(cat "$d/broker.pid")
 		if kill -0 "$pid" 2>/dev/null; then
 			kill "$pid"
-			for i in $(seq 1 150); do # up to 30 s for a clean shutdown
+			for _ in $(seq 1 150); do # up to 30 s for a clean shutdown
 				kill -0 "$pid" 2>/dev/null || break
 				sleep 0.2
 			done

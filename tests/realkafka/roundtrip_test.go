@@ -56,11 +56,31 @@ func TestRoundTripSASLSSL(t *testing.T) {
 	t.Logf("produced %d records in %v (%.0f rec/s); broker log holds %d (%d duplicated by producer retries)",
 		roundTripRecords, produceDur.Round(time.Millisecond), roundTripRecords/produceDur.Seconds(), inLog, inLog-roundTripRecords)
 
+	group := uniqueName("realkafka-roundtrip")
 	start = time.Now()
-	seen, dups := consumeRides(t, be, topic)
+	seen, dups := consumeRides(t, be, topic, group)
 	consumeDur := time.Since(start)
 	t.Logf("consumed %d distinct records in %v (%.0f rec/s); %d duplicates delivered",
 		seen, consumeDur.Round(time.Millisecond), float64(seen)/consumeDur.Seconds(), dups)
+
+	// Every record was acked before the graceful stop, so the group's
+	// committed offsets must have reached the end of each partition: a
+	// restart re-reads nothing. Committing past the end would be a bug too.
+	fctx, fcancel := context.WithTimeout(context.Background(), time.Minute)
+	defer fcancel()
+	committed, err := adm.FetchOffsets(fctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends.Each(func(end kadm.ListedOffset) {
+		c, ok := committed.Lookup(topic, end.Partition)
+		switch {
+		case !ok || c.Err != nil:
+			t.Errorf("partition %d: no committed offset for group %s after a graceful stop (%v)", end.Partition, group, c.Err)
+		case c.At != end.Offset:
+			t.Errorf("partition %d: committed offset %d, want the end offset %d", end.Partition, c.At, end.Offset)
+		}
+	})
 }
 
 func produceRides(t *testing.T, be brokerEnv, topic string) {
@@ -145,7 +165,7 @@ kafka_franz:
 // consumeRides reads the topic from the start with a fresh consumer group
 // until every record was seen, checking each key/value pair; it returns the
 // distinct records seen and the number of duplicate deliveries.
-func consumeRides(t *testing.T, be brokerEnv, topic string) (seen int, dups int) {
+func consumeRides(t *testing.T, be brokerEnv, topic, group string) (seen int, dups int) {
 	t.Helper()
 	sb, _, logs := observedBuilder(t)
 	sb.SetEnvVarLookupFunc(envLookup(be.user, be.pass))
@@ -156,7 +176,7 @@ kafka_franz:
   consumer_group: %s
   start_offset: earliest
 %s
-`, be.saslSSL, topic, uniqueName("realkafka-roundtrip"), be.securityYAML("  ")))
+`, be.saslSSL, topic, group, be.securityYAML("  ")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ root="$(cd "$here/../.." && pwd)"
 now_ms() { date +%s%3N; }
 
 broker_dir=""
+# shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
 	local rc=$?
 	if [[ -n "$broker_dir" ]]; then
