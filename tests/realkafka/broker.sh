@@ -269,12 +269,25 @@ cmd_start() {
 	die "broker did not start"
 }
 
+# kill_wait stops one PID (TERM, then KILL after 30 s) and waits for it.
+kill_wait() {
+	local pid="$1"
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill "$pid" 2>/dev/null || true
+	for _ in $(seq 1 150); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.2 # polling for the exit, bounded by the loop
+	done
+	log "pid $pid did not stop on TERM; killing it"
+	kill -9 "$pid" 2>/dev/null || true
+}
+
 # abort_start runs on any exit of a start that did not succeed.
 abort_start() {
 	local rc=$?
 	if [[ -n "${START_DIR:-}" && -d "$START_DIR" ]]; then
 		if [[ -f "$START_DIR/broker.pid" ]]; then
-			kill "$(cat "$START_DIR/broker.pid")" 2>/dev/null || true
+			kill_wait "$(cat "$START_DIR/broker.pid")"
 		fi
 		rm -rf "$START_DIR"
 	fi
@@ -307,17 +320,7 @@ cmd_stop() {
 	case "$(basename "$d")" in rides-realkafka.*) ;; *) die "refusing to remove $d" ;; esac
 	if [[ -f "$d/broker.pid" ]]; then
 		pid=$(cat "$d/broker.pid")
-		if kill -0 "$pid" 2>/dev/null; then
-			kill "$pid"
-			for _ in $(seq 1 150); do # up to 30 s for a clean shutdown
-				kill -0 "$pid" 2>/dev/null || break
-				sleep 0.2
-			done
-			if kill -0 "$pid" 2>/dev/null; then
-				log "broker pid $pid did not stop; killing it"
-				kill -9 "$pid" 2>/dev/null || true
-			fi
-		fi
+		kill_wait "$pid"
 		log "broker pid $pid stopped"
 	fi
 	rm -rf "$d"
