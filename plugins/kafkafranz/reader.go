@@ -90,7 +90,7 @@ func (r *reader) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 
 		pollCtx, cancel := ctx, context.CancelFunc(func() {})
 		if wait, ok := r.nextFlush(); ok {
-			if wait <= 0 {
+			if wait <= flushSlack {
 				r.flushDue(ctx)
 				continue
 			}
@@ -184,6 +184,10 @@ func (r *reader) flush(ctx context.Context, pb *partitionBatcher) {
 	r.ready = append(r.ready, readyBatch{batch: batch, ack: ack})
 }
 
+// flushSlack: a batch whose period ends within it is flushed now. Benthos'
+// UntilNext never reports less than 1ns, and timers fire a little late.
+const flushSlack = time.Millisecond
+
 // nextFlush is the shortest wait until a batching period expires.
 func (r *reader) nextFlush() (wait time.Duration, ok bool) {
 	for _, pb := range r.batchers {
@@ -202,7 +206,7 @@ func (r *reader) flushDue(ctx context.Context) {
 		if len(pb.refs) == 0 {
 			continue
 		}
-		if d, has := pb.b.UntilNext(); has && d <= 0 {
+		if d, has := pb.b.UntilNext(); has && d <= flushSlack {
 			r.flush(ctx, pb)
 		}
 	}
