@@ -164,15 +164,22 @@ func WriteParquet(s Schema, partitionCols []string, rows []Row, codec compress.C
 	var buf bytes.Buffer
 	w := parquet.NewWriter(&buf, opts...)
 	st := newStatsCollector(s, partitionCols, statsCols)
-	prow := make(parquet.Row, len(fs.columns))
+	const chunk = 1024
+	batch := make([]parquet.Row, 0, chunk)
+	vals := make([]parquet.Value, chunk*len(fs.columns))
+	flush := func() error {
+		if _, err := w.WriteRows(batch); err != nil {
+			return fmt.Errorf("delta: write parquet rows: %w", err)
+		}
+		batch = batch[:0]
+		return nil
+	}
 	for _, r := range rows {
+		n := len(batch) * len(fs.columns)
+		prow := parquet.Row(vals[n : n+len(fs.columns) : n+len(fs.columns)])
 		for leaf, fi := range fs.columns {
 			f := s.Fields[fi]
 			v := r[fi]
-			def := 0
-			if f.Nullable {
-				def = 1
-			}
 			if v == nil {
 				if !f.Nullable {
 					return nil, nil, &RowError{f.Name, "null, and the column is not nullable"}
@@ -180,12 +187,24 @@ func WriteParquet(s Schema, partitionCols []string, rows []Row, codec compress.C
 				prow[leaf] = parquet.Value{}.Level(0, 0, leaf)
 				continue
 			}
+			def := 0
+			if f.Nullable {
+				def = 1
+			}
 			prow[leaf] = parquetValue(f.Type, v).Level(0, def, leaf)
 		}
-		if _, err := w.WriteRows([]parquet.Row{prow}); err != nil {
-			return nil, nil, fmt.Errorf("delta: write parquet row: %w", err)
-		}
+		batch = append(batch, prow)
 		st.add(r)
+		if len(batch) == chunk {
+			if err := flush(); err != nil {
+				return nil, nil, err
+			}
+		}
+	}
+	if len(batch) > 0 {
+		if err := flush(); err != nil {
+			return nil, nil, err
+		}
 	}
 	if err := w.Close(); err != nil {
 		return nil, nil, fmt.Errorf("delta: close parquet: %w", err)

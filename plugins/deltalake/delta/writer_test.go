@@ -109,3 +109,37 @@ func TestAppendAndReadBack(t *testing.T) {
 		t.Fatalf("commit 1 lacks the txn: %s", log0)
 	}
 }
+
+// TestLargeFileRoundTrip writes more rows than one parquet write chunk and
+// checks every value comes back, and that target_file_size splits files.
+func TestLargeFileRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	st := objstore.Memory(t.Name())
+	clock := &fixedClock{time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC)}
+	s := ridesSchema()
+	w := newTestWriter(t, st, TableConfig{Schema: s}, clock)
+	const n = 5000
+	recs := make([]Record, n)
+	for i := range recs {
+		recs[i] = ridesRecord(t, s, fmt.Sprintf("CITY-%04d", i), i%60, int64(i), "", 0)
+	}
+	res, err := w.Append(ctx, recs)
+	if err != nil || res.Files != 1 {
+		t.Fatalf("append: %+v, %v", res, err)
+	}
+	rows, err := ReadAllRows(ctx, st)
+	if err != nil || len(rows) != n {
+		t.Fatalf("read %d rows, %v", len(rows), err)
+	}
+	for _, r := range rows {
+		cnt := r["cnt"].(int64)
+		if r["city"] != fmt.Sprintf("CITY-%04d", cnt) || r["revenue"] != float64(cnt)*12.5 {
+			t.Fatalf("row mixed up: %v", r)
+		}
+	}
+	w.opts.TargetFileSize = 64 << 10
+	res, err = w.Append(ctx, recs)
+	if err != nil || res.Files < 3 {
+		t.Fatalf("with a 64 KiB target: %d files, %v; want the rows split", res.Files, err)
+	}
+}
