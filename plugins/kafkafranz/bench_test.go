@@ -1,0 +1,109 @@
+package kafkafranz
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Both benchmarks drain the same prefilled in-process topic (6 partitions,
+// benchRecords JSON rides of ~150 bytes) with a fresh consumer group per
+// iteration; the time covers client start, group join, the drain and close.
+const benchRecords = 100_000
+
+func prefilled(b *testing.B) string {
+	b.Helper()
+	_, addr := newCluster(b, kfake.SeedTopics(6, "rides"))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	recs := make([]*kgo.Record, 0, 5000)
+	for i := range benchRecords {
+		recs = append(recs, &kgo.Record{Topic: "rides", Key: fmt.Appendf(nil, "r-%07d", i),
+			Value: fmt.Appendf(nil, `{"rideId":"r-%07d","userId":"u-%05d","city":"paris","distanceKm":12.5,"price":23.75,"ts":"2026-11-26T10:00:%02d.000Z"}`, i, i%10000, i%60)})
+		if len(recs) == cap(recs) {
+			if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+				b.Fatal(err)
+			}
+			recs = recs[:0]
+		}
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		b.Fatal(err)
+	}
+	return addr
+}
+
+// BenchmarkDrainKafkaFranzInput: our kafka_franz input in a Benthos stream
+// to a drop consumer (ack-gated commits every 5s, checkpoint_limit 1024).
+func BenchmarkDrainKafkaFranzInput(b *testing.B) {
+	addr := prefilled(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var n atomic.Int64
+		done := make(chan struct{})
+		sb := service.NewStreamBuilder()
+		if err := sb.SetLoggerYAML("level: none"); err != nil {
+			b.Fatal(err)
+		}
+		if err := sb.AddInputYAML(fmt.Sprintf(`
+kafka_franz:
+  seed_brokers: [ %q ]
+  topics: [ rides ]
+  consumer_group: bench-ours-%d
+`, addr, i)); err != nil {
+			b.Fatal(err)
+		}
+		if err := sb.AddBatchConsumerFunc(func(_ context.Context, batch service.MessageBatch) error {
+			if n.Add(int64(len(batch))) == benchRecords {
+				close(done)
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		stream, err := sb.Build()
+		if err != nil {
+			b.Fatal(err)
+		}
+		go func() { _ = stream.Run(context.Background()) }()
+		<-done
+		if err := stream.StopWithin(30 * time.Second); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(benchRecords*b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkDrainBareFranz: a bare franz-go group consumer polling and
+// discarding, the ceiling for our input.
+func BenchmarkDrainBareFranz(b *testing.B) {
+	addr := prefilled(b)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics("rides"),
+			kgo.ConsumerGroup(fmt.Sprintf("bench-bare-%d", i)), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for n < benchRecords {
+			fs := cl.PollFetches(context.Background())
+			if err := fs.Err0(); err != nil {
+				b.Fatal(err)
+			}
+			n += fs.NumRecords()
+		}
+		cl.Close() // commits on leave, like our input's graceful stop
+	}
+	b.ReportMetric(float64(benchRecords*b.N)/b.Elapsed().Seconds(), "records/s")
+}
