@@ -68,7 +68,14 @@ install_versitygw() {
 # fetches them from Maven Central at session start. Doing it once here makes
 # the failure (if any) a setup failure with Ivy's own message.
 resolve_spark_jars() {
+  local stamp="$repo/.cache/ivy2/.interop-delta-jars" sum
+  sum="$(sha256sum "$here/requirements-spark.txt" | cut -d' ' -f1)"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$sum" ]]; then
+    echo "setup: delta jars already resolved in $repo/.cache/ivy2"
+    return
+  fi
   SPARK_IVY_DIR="$repo/.cache/ivy2" "$venv/bin/python" "$here/spark_session.py" --warm
+  echo "$sum" >"$stamp"
 }
 
 step "venv" make_venv

@@ -93,7 +93,13 @@ def test_schema_and_parquet_types(store, write_ours):
         arrow = pq.read_schema(path)
         # Delta `timestamp` = INT64 TIMESTAMP(MICROS, isAdjustedToUTC=true).
         assert arrow.field("window_start").type == pa.timestamp("us", tz="UTC")
-        assert meta.schema.column(COLUMNS.index("window_start")).physical_type == "INT64"
+        # parquet-go orders a file's columns by name; readers match by name.
+        cols = {meta.schema.column(i).name: meta.schema.column(i) for i in range(meta.num_columns)}
+        assert set(cols) == set(COLUMNS)
+        for name in ("window_start", "window_end"):
+            assert cols[name].physical_type == "INT64"
+            logical = json.loads(cols[name].logical_type.to_json())
+            assert (logical["Type"], logical["isAdjustedToUTC"], logical["timeUnit"]) == ("Timestamp", True, "microseconds")
         assert {meta.row_group(g).column(c).compression
                 for g in range(meta.num_row_groups) for c in range(meta.num_columns)} == {"ZSTD"}
 
