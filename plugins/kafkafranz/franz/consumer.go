@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -79,6 +80,7 @@ type Consumer struct {
 	trackers map[topicPartition]*Tracker[*kgo.Record]
 	assigned map[topicPartition]bool // group mode: partitions we own now
 	paused   map[topicPartition]bool
+	next     map[topicPartition]int64 // offset expected next, for gap checks
 	fatal    error
 	closed   bool
 	abandon  bool // test hook: skip the commit on revoke (a crash)
@@ -96,6 +98,7 @@ func NewConsumer(conf ConsumerConfig, log Logger, met ConsumerMetrics) *Consumer
 		trackers: map[topicPartition]*Tracker[*kgo.Record]{},
 		assigned: map[topicPartition]bool{},
 		paused:   map[topicPartition]bool{},
+		next:     map[topicPartition]int64{},
 	}
 }
 
@@ -276,11 +279,18 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 				fmt.Sprintf("the broker lost records: consumed to offset %d, resumed at %d", loss.ConsumedTo, loss.ResetTo))
 			continue
 		}
+		if errors.Is(fe.Err, kerr.OffsetOutOfRange) {
+			// Only with start_offset: committed (no automatic reset).
+			c.resetOutOfRange(ctx, cl, fe.Topic, fe.Partition)
+			continue
+		}
 		c.log.Warnf("kafka: fetch error on topic %s partition %d: %s", fe.Topic, fe.Partition, redact(fe.Err.Error(), c.conf.Client.SASL))
 		if firstErr == nil {
 			firstErr = fmt.Errorf("kafka fetch (topic %s partition %d): %s", fe.Topic, fe.Partition, redact(fe.Err.Error(), c.conf.Client.SASL))
 		}
 	}
+
+	c.checkGaps(ctx, cl, fetches)
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -309,6 +319,7 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 			bytes += len(r.Key) + len(r.Value)
 		}
 		last := p.Records[len(p.Records)-1]
+		c.next[tp] = last.Offset + 1
 		if c.met != nil {
 			c.met.Fetched(p.Topic, p.Partition, len(p.Records), bytes)
 			c.met.Lag(p.Topic, p.Partition, max(p.HighWatermark-(last.Offset+1), 0))
@@ -403,6 +414,7 @@ func (c *Consumer) drop(cl *kgo.Client, parts map[string][]int32) {
 			}
 			delete(c.trackers, tp)
 			delete(c.assigned, tp)
+			delete(c.next, tp)
 			if c.paused[tp] {
 				delete(c.paused, tp)
 				resume[t] = append(resume[t], p)

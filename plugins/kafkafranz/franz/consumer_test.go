@@ -329,3 +329,64 @@ func TestConsumerOffsetOutOfRange(t *testing.T) {
 		t.Fatal("no error logged for the data loss")
 	}
 }
+
+// Retention overtakes a consumer mid-stream (its partition paused by
+// checkpoint_limit): the loss is reported with its range whatever the
+// start_offset policy, and consumption resumes at the log start.
+func TestConsumerMidStreamRetention(t *testing.T) {
+	for _, policy := range []string{"earliest", "committed"} {
+		t.Run(policy, func(t *testing.T) {
+			c0, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(c0.Close)
+			addr := c0.ListenAddrs()[0]
+			produceN(t, addr, "t", 0, 10)
+			if policy == "committed" {
+				// The group needs a commit to start from with this policy.
+				cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = kadmCommit(cl, "g", "t", 0, 0)
+				cl.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			c, log, met := newTestConsumer(t, addr, func(cc *ConsumerConfig) { cc.CheckpointLimit = 10; cc.StartOffset = policy })
+			first := pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 10 }) // now paused
+
+			produceN(t, addr, "t", 0, 40) // 10..49
+			if err := c0.DeleteRecords("t", 0, 30); err != nil {
+				t.Fatal(err)
+			}
+			for _, ch := range first {
+				ch.Ack() // resumes: the next fetch at 10 is below the log start
+			}
+			got := pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 20 })
+			if off := got[0].Records[0].Offset; off != 30 {
+				t.Fatalf("resumed at %d, want the log start 30", off)
+			}
+			if line := log.find("WARN", "topic t partition 0"); !strings.Contains(line, "[10, 30)") {
+				t.Fatalf("no warning naming the lost range [10, 30): %q", line)
+			}
+			met.mu.Lock()
+			defer met.mu.Unlock()
+			if met.resets["t/0"] != 1 {
+				t.Fatalf("offset resets = %d, want 1", met.resets["t/0"])
+			}
+		})
+	}
+}
+
+func kadmCommit(cl *kgo.Client, group, topic string, partition int32, offset int64) error {
+	var offs kadm.Offsets
+	offs.AddOffset(topic, partition, offset, -1)
+	resp, err := kadm.NewClient(cl).CommitOffsets(context.Background(), group, offs)
+	if err != nil {
+		return err
+	}
+	return resp.Error()
+}

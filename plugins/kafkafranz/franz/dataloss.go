@@ -67,7 +67,98 @@ func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int
 			ps[p] = kgo.NewOffset().At(reset).WithEpoch(-1)
 		}
 	}
+	c.mu.Lock()
+	for t, ps := range offsets {
+		for p, o := range ps {
+			if at := o.EpochOffset().Offset; at >= 0 {
+				c.next[topicPartition{t, p}] = at
+			}
+		}
+	}
+	c.mu.Unlock()
 	return offsets, nil
+}
+
+// checkGaps catches records lost while consuming: franz-go silently resumes
+// at the log start when retention overtakes a lagging consumer. A jump in
+// offsets alone is not loss (compaction, transaction markers), so a jump is
+// only reported when the log start moved past the offset we expected.
+func (c *Consumer) checkGaps(ctx context.Context, cl *kgo.Client, fetches kgo.Fetches) {
+	type gap struct {
+		tp          topicPartition
+		want, first int64
+	}
+	var gaps []gap
+	c.mu.Lock()
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) == 0 {
+			return
+		}
+		tp := topicPartition{p.Topic, p.Partition}
+		if want, ok := c.next[tp]; ok && p.Records[0].Offset > want {
+			gaps = append(gaps, gap{tp, want, p.Records[0].Offset})
+		}
+	})
+	c.mu.Unlock()
+	if len(gaps) == 0 {
+		return
+	}
+	topics := map[string]bool{}
+	for _, g := range gaps {
+		topics[g.tp.topic] = true
+	}
+	names := make([]string, 0, len(topics))
+	for t := range topics {
+		names = append(names, t)
+	}
+	starts, err := kadm.NewClient(cl).ListStartOffsets(ctx, names...)
+	if err != nil {
+		c.log.Warnf("kafka: cannot check an offset jump against the log start: %v", err)
+		return
+	}
+	for _, g := range gaps {
+		s, ok := starts.Lookup(g.tp.topic, g.tp.partition)
+		if !ok || s.Err != nil || s.Offset <= g.want {
+			continue // compaction or transaction markers, not loss
+		}
+		_ = c.dataLoss(g.tp.topic, g.tp.partition, fmt.Sprintf(
+			"records [%d, %d) were deleted (log start is now %d) before being consumed; resumed at offset %d",
+			g.want, min(s.Offset, g.first), s.Offset, g.first))
+	}
+}
+
+// resetOutOfRange handles OffsetOutOfRange with start_offset: committed,
+// where franz-go does not reset by itself: reset to the log start and warn,
+// or stop with fail_on_data_loss.
+func (c *Consumer) resetOutOfRange(ctx context.Context, cl *kgo.Client, topic string, partition int32) {
+	tp := topicPartition{topic, partition}
+	c.mu.Lock()
+	want, known := c.next[tp]
+	c.mu.Unlock()
+	starts, err := kadm.NewClient(cl).ListStartOffsets(ctx, topic)
+	var start int64
+	if err == nil {
+		s, ok := starts.Lookup(topic, partition)
+		if !ok || s.Err != nil {
+			err = fmt.Errorf("no start offset for topic %s partition %d", topic, partition)
+		}
+		start = s.Offset
+	}
+	if err != nil {
+		c.log.Warnf("kafka: topic %s partition %d: offset out of range and the log start is unknown (%v); retrying", topic, partition, err)
+		return
+	}
+	detail := fmt.Sprintf("offset out of range; resuming at the log start %d", start)
+	if known {
+		detail = fmt.Sprintf("offset %d out of range: records [%d, %d) were deleted before being consumed; resuming at the log start %d", want, want, start, start)
+	}
+	if c.dataLoss(topic, partition, detail) != nil {
+		return
+	}
+	cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{topic: {partition: {Epoch: -1, Offset: start}}})
+	c.mu.Lock()
+	c.next[tp] = start
+	c.mu.Unlock()
 }
 
 // ErrDataLoss wraps the error that stops the consumer when
