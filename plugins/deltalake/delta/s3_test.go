@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,15 +44,34 @@ func isCommitPut(r *http.Request) bool {
 	return r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/_delta_log/") && strings.HasSuffix(r.URL.Path, ".json")
 }
 
-func s3Store(t *testing.T, fake *s3fake.Server, ft *faultTransport, attempts int) objstore.Store {
+// s3Target is the S3 server a test talks to: gofakes3 in-process by
+// default, or an external server (e.g. versitygw started by tests/s3/run.sh)
+// named by DELTA_S3_ENDPOINT, DELTA_S3_BUCKET, DELTA_S3_ACCESS_KEY and
+// DELTA_S3_SECRET_KEY. Each test gets its own prefix.
+type s3Target struct {
+	Endpoint, Bucket, Prefix, AccessKey, SecretKey string
+}
+
+func startS3(t *testing.T) *s3Target {
 	t.Helper()
-	opts := objstore.S3Options{Endpoint: fake.Endpoint, Region: "us-east-1", ForcePathStyle: true,
-		AccessKeyID: "k", SecretAccessKey: "s", MaxAttempts: attempts}
+	prefix := fmt.Sprintf("t/%s-%d", strings.ReplaceAll(t.Name(), "/", "_"), time.Now().UnixNano())
+	if ep := os.Getenv("DELTA_S3_ENDPOINT"); ep != "" {
+		return &s3Target{Endpoint: ep, Bucket: os.Getenv("DELTA_S3_BUCKET"), Prefix: prefix,
+			AccessKey: os.Getenv("DELTA_S3_ACCESS_KEY"), SecretKey: os.Getenv("DELTA_S3_SECRET_KEY")}
+	}
+	fake := s3fake.Start(t, "lake")
+	return &s3Target{Endpoint: fake.Endpoint, Bucket: "lake", Prefix: prefix, AccessKey: "k", SecretKey: "s"}
+}
+
+func s3Store(t *testing.T, tgt *s3Target, ft *faultTransport, attempts int) objstore.Store {
+	t.Helper()
+	opts := objstore.S3Options{Endpoint: tgt.Endpoint, Region: "us-east-1", ForcePathStyle: true,
+		AccessKeyID: tgt.AccessKey, SecretAccessKey: tgt.SecretKey, MaxAttempts: attempts}
 	if ft != nil {
 		ft.next = http.DefaultTransport
 		opts.HTTPClient = &http.Client{Transport: ft}
 	}
-	st, err := objstore.Open(context.Background(), "s3://lake/tables/rides", objstore.Options{S3: opts})
+	st, err := objstore.Open(context.Background(), "s3://"+tgt.Bucket+"/"+tgt.Prefix, objstore.Options{S3: opts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +83,7 @@ var noSleep = CommitPolicy{MaxAttempts: 200, Sleep: func(ctx context.Context, _ 
 
 func TestS3RacingWriters(t *testing.T) {
 	ctx := context.Background()
-	fake := s3fake.Start(t, "lake")
+	fake := startS3(t)
 	var mu sync.Mutex
 	landed := map[string]int{} // commit key -> successful PUTs
 	ft := &faultTransport{after: func(r *http.Request, resp *http.Response) (*http.Response, error) {
@@ -138,7 +158,7 @@ func TestS3RacingWriters(t *testing.T) {
 
 func TestS3Injected5xxIsRetried(t *testing.T) {
 	ctx := context.Background()
-	fake := s3fake.Start(t, "lake")
+	fake := startS3(t)
 	var failures atomic.Int32
 	failures.Store(3)
 	ft := &faultTransport{before: func(r *http.Request) *http.Response {
@@ -172,7 +192,6 @@ func TestS3Injected5xxIsRetried(t *testing.T) {
 
 func TestS3LostResponseIsRecognisedAsOurs(t *testing.T) {
 	ctx := context.Background()
-	fake := s3fake.Start(t, "lake")
 	var lose atomic.Bool
 	lose.Store(true)
 	ft := &faultTransport{after: func(r *http.Request, resp *http.Response) (*http.Response, error) {
@@ -185,7 +204,7 @@ func TestS3LostResponseIsRecognisedAsOurs(t *testing.T) {
 	for _, attempts := range []int{1, 3} { // 3: the SDK's own retry sees 412 for our own PUT
 		t.Run(fmt.Sprintf("sdk_attempts_%d", attempts), func(t *testing.T) {
 			lose.Store(true)
-			fake := s3fake.Start(t, "lake")
+			fake := startS3(t)
 			st := s3Store(t, fake, ft, attempts)
 			clock := &fixedClock{time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC)}
 			s := ridesSchema()
@@ -211,5 +230,4 @@ func TestS3LostResponseIsRecognisedAsOurs(t *testing.T) {
 			}
 		})
 	}
-	_ = fake
 }
