@@ -2,6 +2,7 @@ package franz
 
 import (
 	"bytes"
+	"crypto/sha1" //nolint:gosec // the JKS format's own digest
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -145,7 +146,12 @@ func LoadTruststore(path, typ, password string) ([]*x509.Certificate, error) {
 
 func jksCerts(data []byte, password string) ([]*x509.Certificate, error) {
 	ks := keystore.New()
-	// An empty password skips the integrity check, as keytool -list does.
+	if password == "" {
+		// Java loads a truststore without a password by skipping the
+		// integrity check (the seed sets no ssl.truststore.password);
+		// keystore-go always checks, so re-seal the digest for "".
+		data = resealJKS(data)
+	}
 	if err := ks.Load(bytes.NewReader(data), []byte(password)); err != nil {
 		return nil, fmt.Errorf("not a JKS keystore or wrong tls.truststore_password: %w", err)
 	}
@@ -176,6 +182,21 @@ func jksCerts(data []byte, password string) ([]*x509.Certificate, error) {
 		}
 	}
 	return out, nil
+}
+
+// resealJKS replaces the trailing SHA-1 integrity digest of a JKS file by
+// the one for an empty password: SHA-1("" as UTF-16 || "Mighty Aphrodite" ||
+// body). Certificates in a truststore are not encrypted, so this only
+// reproduces Java's "no password, no integrity check" behaviour.
+func resealJKS(data []byte) []byte {
+	if len(data) < sha1.Size {
+		return data
+	}
+	body := data[:len(data)-sha1.Size]
+	h := sha1.New()
+	h.Write([]byte("Mighty Aphrodite"))
+	h.Write(body)
+	return append(append([]byte(nil), body...), h.Sum(nil)...)
 }
 
 func pemCerts(data []byte) ([]*x509.Certificate, error) {

@@ -112,3 +112,20 @@ func TestSASLBuild(t *testing.T) {
 		}
 	}
 }
+
+// The seed gives no truststore password: like Java, the JKS is read without
+// its integrity check; a wrong non-empty password is still refused.
+func TestJKSWithoutPassword(t *testing.T) {
+	pki := testpki.New(t)
+	jks := pki.WriteJKS(t, t.TempDir(), "changeit")
+	built, err := TLSConfig{Enabled: true, TruststoreFile: jks}.Build()
+	if err != nil {
+		t.Fatalf("JKS without password: %v", err)
+	}
+	if err := handshake(t, pki, built); err != nil {
+		t.Fatalf("handshake: %v", err)
+	}
+	if _, err := (TLSConfig{Enabled: true, TruststoreFile: jks, TruststorePassword: "nope"}).Build(); err == nil {
+		t.Fatal("a wrong password was accepted")
+	}
+}
