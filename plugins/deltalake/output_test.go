@@ -2,6 +2,7 @@ package deltalake
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -181,5 +182,25 @@ func TestOutputRefusesMismatchedTable(t *testing.T) {
 	err = o.Connect(ctx)
 	if err == nil || !strings.Contains(err.Error(), `"cnt" is integer in the table but long in the config`) {
 		t.Fatalf("Connect = %v, want a refusal naming column cnt", err)
+	}
+}
+
+func TestOutputInvalidRowFail(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	o := startOutput(t, dir, "sequence", delta.Hooks{})
+	o.conf.OnInvalidRow = "fail"
+	b := emission(1, "PARIS", "LYON")
+	b[1] = service.NewMessage([]byte(`{"city":"LYON","cnt":1.5}`))
+	b[1].MetaSetMut("window_emit_seq", "1")
+	err := o.WriteBatch(ctx, b)
+	var be *service.BatchError
+	if !errors.As(err, &be) || be.IndexedErrors() != 1 {
+		t.Fatalf("WriteBatch = %v, want a batch error for exactly the bad message", err)
+	}
+	st, _ := objstore.NewLocal(dir)
+	rows, _ := delta.ReadAllRows(ctx, st)
+	if len(rows) != 1 || rows[0]["city"] != "PARIS" {
+		t.Fatalf("rows %v: the good message must be committed", rows)
 	}
 }

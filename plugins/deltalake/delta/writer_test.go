@@ -143,3 +143,46 @@ func TestLargeFileRoundTrip(t *testing.T) {
 		t.Fatalf("with a 64 KiB target: %d files, %v; want the rows split", res.Files, err)
 	}
 }
+
+// TestTwoInstancesSameAppID: two writers with the same appId race to commit
+// the same sequence; exactly one commit holds the rows, the other instance
+// sees the winner's txn and skips.
+func TestTwoInstancesSameAppID(t *testing.T) {
+	ctx := context.Background()
+	st := objstore.Memory(t.Name())
+	clock := &fixedClock{time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC)}
+	s := ridesSchema()
+	ws := []*Writer{newTestWriter(t, st, TableConfig{Schema: s}, clock), newTestWriter(t, st, TableConfig{Schema: s}, clock)}
+	for _, w := range ws {
+		w.opts.Policy = noSleep
+	}
+	results := make([]AppendResult, 2)
+	errs := make([]error, 2)
+	start := make(chan struct{})
+	done := make(chan int)
+	for i := range ws {
+		go func(i int) {
+			<-start
+			results[i], errs[i] = ws[i].Append(ctx, []Record{ridesRecord(t, s, "PARIS", 5, 1, "app", 1)})
+			done <- i
+		}(i)
+	}
+	close(start)
+	<-done
+	<-done
+	var committed, skipped int
+	for i := range ws {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if results[i].Version >= 0 {
+			committed++
+		} else if results[i].RowsSkipped == 1 {
+			skipped++
+		}
+	}
+	rows, _ := ReadAllRows(ctx, st)
+	if committed != 1 || skipped != 1 || len(rows) != 1 {
+		t.Fatalf("committed %d, skipped %d, rows %d; want 1, 1, 1", committed, skipped, len(rows))
+	}
+}
