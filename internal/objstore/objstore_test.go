@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/miaradia/rides-connect/internal/objstore"
 	"github.com/miaradia/rides-connect/internal/objstore/s3fake"
@@ -31,7 +32,7 @@ func stores(t *testing.T) map[string]objstore.Store {
 	}
 	return map[string]objstore.Store{
 		"local":  local,
-		"memory": objstore.Memory(t.Name()),
+		"memory": objstore.Memory(fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano())),
 		"s3":     s3,
 	}
 }

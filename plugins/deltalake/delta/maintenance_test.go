@@ -68,7 +68,7 @@ func TestOptimizeWhileAppending(t *testing.T) {
 
 func TestConcurrentOptimizeConflicts(t *testing.T) {
 	ctx := context.Background()
-	st := objstore.Memory(t.Name())
+	st := memStore(t)
 	writeCommits(t, st, nil, 6)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)

@@ -27,7 +27,7 @@ func writeCommits(t *testing.T, st objstore.Store, props map[string]string, n in
 
 func TestSnapshotWithAndWithoutCheckpoint(t *testing.T) {
 	ctx := context.Background()
-	st := objstore.Memory(t.Name())
+	st := memStore(t)
 	writeCommits(t, st, map[string]string{PropCheckpointInterval: "5"}, 12)
 	withCkpt, err := LoadSnapshot(ctx, st)
 	if err != nil {
@@ -72,7 +72,7 @@ func TestSnapshotWithAndWithoutCheckpoint(t *testing.T) {
 
 func TestCheckpointSchemaFollowsProtocol(t *testing.T) {
 	ctx := context.Background()
-	st := objstore.Memory(t.Name())
+	st := memStore(t)
 	writeCommits(t, st, nil, 10)
 	b, err := st.Get(ctx, CheckpointKey(10))
 	if err != nil {
@@ -126,13 +126,13 @@ func TestCheckpointSchemaFollowsProtocol(t *testing.T) {
 
 func TestSnapshotRefusesLogGap(t *testing.T) {
 	ctx := context.Background()
-	st := objstore.Memory(t.Name())
+	st := memStore(t)
 	writeCommits(t, st, nil, 3)
 	_ = st.Delete(ctx, CommitKey(2))
 	if _, err := LoadSnapshot(ctx, st); err == nil {
 		t.Fatal("a log with a missing version was accepted")
 	}
-	if _, err := LoadSnapshot(ctx, objstore.Memory(t.Name()+"-empty")); err != ErrNoTable {
+	if _, err := LoadSnapshot(ctx, memStore(t)); err != ErrNoTable {
 		t.Fatalf("empty location: %v, want ErrNoTable", err)
 	}
 }

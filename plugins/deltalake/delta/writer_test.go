@@ -114,7 +114,7 @@ func TestAppendAndReadBack(t *testing.T) {
 // checks every value comes back, and that target_file_size splits files.
 func TestLargeFileRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	st := objstore.Memory(t.Name())
+	st := memStore(t)
 	clock := &fixedClock{time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC)}
 	s := ridesSchema()
 	w := newTestWriter(t, st, TableConfig{Schema: s}, clock)
@@ -149,7 +149,7 @@ func TestLargeFileRoundTrip(t *testing.T) {
 // sees the winner's txn and skips.
 func TestTwoInstancesSameAppID(t *testing.T) {
 	ctx := context.Background()
-	st := objstore.Memory(t.Name())
+	st := memStore(t)
 	clock := &fixedClock{time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC)}
 	s := ridesSchema()
 	ws := []*Writer{newTestWriter(t, st, TableConfig{Schema: s}, clock), newTestWriter(t, st, TableConfig{Schema: s}, clock)}
@@ -185,4 +185,9 @@ func TestTwoInstancesSameAppID(t *testing.T) {
 	if committed != 1 || skipped != 1 || len(rows) != 1 {
 		t.Fatalf("committed %d, skipped %d, rows %d; want 1, 1, 1", committed, skipped, len(rows))
 	}
+}
+
+// memStore is a fresh in-memory store (unique even with -count > 1).
+func memStore(t testing.TB) objstore.Store {
+	return objstore.Memory(fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano()))
 }
