@@ -4,6 +4,10 @@ import (
 	"fmt"
 	"regexp"
 
+	// The lint rules use Bloblang methods registered by the pure components
+	// (parse_duration, ...): importing them here initialises them before our
+	// specs are built, whatever the binary's import order.
+	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
