@@ -192,10 +192,22 @@ func checkAuthErrorLogged(t *testing.T, logs string, be brokerEnv, wrong string)
 	}
 }
 
-// authFailures returns the times of the failed authentications in the
-// broker's log, oldest first. Lines look like
-// "[2026-11-26T10:05:47,960] INFO [SocketServer ...] Failed authentication with /127.0.0.1 (...)".
+// saslFailed marks the broker's log line of a failed SASL authentication; TLS
+// handshake failures are logged as "Failed authentication ... (SSL handshake
+// failed)" and do not carry it.
+const saslFailed = "invalid credentials with SASL mechanism"
+
+// authFailures returns the times of the failed SASL authentications in the
+// broker's log, oldest first. Lines look like "[2026-11-26T10:05:47,960] INFO
+// [SocketServer ...] Failed authentication with /127.0.0.1 (...) (Authentication
+// failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512)".
 func authFailures(t *testing.T, path string) []time.Time {
+	t.Helper()
+	return brokerLogTimes(t, path, saslFailed)
+}
+
+// brokerLogTimes returns the times of the broker log lines holding substr.
+func brokerLogTimes(t *testing.T, path, substr string) []time.Time {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -207,7 +219,7 @@ func authFailures(t *testing.T, path string) []time.Time {
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.Contains(line, "Failed authentication with") || !strings.HasPrefix(line, "[") {
+		if !strings.Contains(line, substr) || !strings.HasPrefix(line, "[") {
 			continue
 		}
 		end := strings.IndexByte(line, ']')
