@@ -1,0 +1,154 @@
+package harness
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Ride is one record of the seed's rideSchema.
+type Ride struct {
+	RideID     int64   `json:"rideId"`
+	UserID     int64   `json:"userId"`
+	City       string  `json:"city"`
+	DistanceKm float64 `json:"distanceKm"`
+	Price      float64 `json:"price"`
+	TS         string  `json:"ts"`
+}
+
+// WindowRow is one row of the seed's output table.
+type WindowRow struct {
+	City        string
+	WinStart    string
+	WinEnd      string
+	Revenue     float64
+	AvgDistance float64
+	Cnt         int64
+}
+
+func (r WindowRow) String() string {
+	return fmt.Sprintf("%-4s %s  %s  %10.2f  %8.3f  %5d", r.City, r.WinStart, r.WinEnd, r.Revenue, r.AvgDistance, r.Cnt)
+}
+
+const seedTimeLayout = "2006-01-02 15:04:05"
+
+// ReferenceWindows is the seed query over rides taken as one ordered input with
+// no late rows: windows of size, closed once max(ts) − delay ≥ their end.
+// Cities are upper-cased with strings.ToUpper, enough for ASCII test data.
+func ReferenceWindows(rides []Ride, size, delay time.Duration) ([]WindowRow, error) {
+	type key struct {
+		start int64
+		city  string
+	}
+	type acc struct {
+		sum, dist float64
+		n         int64
+	}
+	accs := map[key]*acc{}
+	var maxTS int64 = math.MinInt64
+	for _, r := range rides {
+		ts, err := time.Parse(time.RFC3339Nano, r.TS)
+		if err != nil {
+			return nil, fmt.Errorf("ride %d: %w", r.RideID, err)
+		}
+		ms := ts.UnixMilli()
+		if ms > maxTS {
+			maxTS = ms
+		}
+		start := ms - mod(ms, size.Milliseconds())
+		k := key{start, strings.ToUpper(r.City)}
+		a := accs[k]
+		if a == nil {
+			a = &acc{}
+			accs[k] = a
+		}
+		a.sum += r.Price
+		a.dist += r.DistanceKm
+		a.n++
+	}
+	watermark := maxTS - delay.Milliseconds()
+	var out []WindowRow
+	for k, a := range accs {
+		end := k.start + size.Milliseconds()
+		if end > watermark {
+			continue
+		}
+		out = append(out, WindowRow{
+			City:        k.city,
+			WinStart:    time.UnixMilli(k.start).UTC().Format(seedTimeLayout),
+			WinEnd:      time.UnixMilli(end).UTC().Format(seedTimeLayout),
+			Revenue:     a.sum,
+			AvgDistance: a.dist / float64(a.n),
+			Cnt:         a.n,
+		})
+	}
+	SortRows(out)
+	return out, nil
+}
+
+func mod(a, b int64) int64 {
+	m := a % b
+	if m < 0 {
+		m += b
+	}
+	return m
+}
+
+// SortRows orders rows by window start, then city.
+func SortRows(rows []WindowRow) {
+	sort.Slice(rows, func(i, j int) bool {
+		if rows[i].WinStart != rows[j].WinStart {
+			return rows[i].WinStart < rows[j].WinStart
+		}
+		return rows[i].City < rows[j].City
+	})
+}
+
+// DiffRows compares two sorted row sets: exact on keys and counts, relative
+// 1e-9 on the sums (their summation order differs). It returns "" when equal.
+func DiffRows(got, want []WindowRow) string {
+	var b strings.Builder
+	if len(got) != len(want) {
+		fmt.Fprintf(&b, "%d rows, want %d\n", len(got), len(want))
+	}
+	for i := 0; i < len(got) && i < len(want); i++ {
+		g, w := got[i], want[i]
+		if g.City != w.City || g.WinStart != w.WinStart || g.WinEnd != w.WinEnd || g.Cnt != w.Cnt ||
+			!nearlyEqual(g.Revenue, w.Revenue) || !nearlyEqual(g.AvgDistance, w.AvgDistance) {
+			fmt.Fprintf(&b, "row %d:\n  got  %v\n  want %v\n", i, g, w)
+		}
+	}
+	return b.String()
+}
+
+func nearlyEqual(a, b float64) bool {
+	return math.Abs(a-b) <= 1e-9*math.Max(1, math.Max(math.Abs(a), math.Abs(b)))
+}
+
+// RowsFromMaps converts rows read from the Delta table (column name → value).
+func RowsFromMaps(maps []map[string]any) ([]WindowRow, error) {
+	out := make([]WindowRow, 0, len(maps))
+	for _, m := range maps {
+		raw, err := json.Marshal(m)
+		if err != nil {
+			return nil, err
+		}
+		var r struct {
+			City        string  `json:"city"`
+			WinStart    string  `json:"win_start"`
+			WinEnd      string  `json:"win_end"`
+			Revenue     float64 `json:"revenue"`
+			AvgDistance float64 `json:"avg_distance"`
+			Cnt         int64   `json:"cnt"`
+		}
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return nil, fmt.Errorf("row %v: %w", m, err)
+		}
+		out = append(out, WindowRow(r))
+	}
+	SortRows(out)
+	return out, nil
+}
