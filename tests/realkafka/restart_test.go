@@ -9,11 +9,14 @@ import (
 	"time"
 )
 
-// TestRestartAtLeastOnce is at-least-once through a crash on a real broker:
-// consumer A acks its first deliveries, then its sink gets stuck (records
-// are held, never acked) and A is stopped without draining. Consumer B in the
-// same group must then deliver every record A did not ack: the group's
-// committed offsets never passed an un-acked record.
+// TestRestartAtLeastOnce is at-least-once through a stop with records in
+// flight, on a real broker's group coordinator: consumer A acks its first
+// deliveries, then its sink gets stuck (records held, then nacked) and A is
+// stopped without draining it. Consumer B in the same group must then
+// deliver every record A did not ack: the group's committed offsets never
+// passed an un-acked record. (In-process, so not a SIGKILL: A's client may
+// still commit its acked offsets on the way out; the kfake tier of
+// plugins/kafkafranz covers the no-commit crash.)
 func TestRestartAtLeastOnce(t *testing.T) {
 	const records, ackBeforeCrash = 20_000, 5_000
 	be := needBroker(t)
