@@ -139,13 +139,31 @@ def s3_env() -> dict:
     return env
 
 
-def run_benthos(binary: Path, config: dict, workdir: Path, env: dict | None = None,
-                timeout: float = 120.0) -> subprocess.CompletedProcess:
-    """Lint then run a pipeline config (JSON is YAML) until its input ends."""
+def write_config(config: dict, workdir: Path) -> Path:
     workdir.mkdir(parents=True, exist_ok=True)
     n = len(list(workdir.glob("pipeline-*.yaml")))
     cfg = workdir / f"pipeline-{n}.yaml"
     cfg.write_text(json.dumps(config, indent=2))
+    return cfg
+
+
+def start_benthos(binary: Path, cfg: Path, log: Path, env: dict | None = None) -> subprocess.Popen:
+    """Start `rides-connect run cfg` in the background (for crash tests)."""
+    return subprocess.Popen([str(binary), "run", str(cfg)], stdout=open(log, "wb"),
+                            stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
+def kill(proc: subprocess.Popen) -> None:
+    """SIGKILL a process we started, by its PID: a crash, no shutdown."""
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def run_benthos(binary: Path, config: dict, workdir: Path, env: dict | None = None,
+                timeout: float = 120.0) -> subprocess.CompletedProcess:
+    """Lint then run a pipeline config (JSON is YAML) until its input ends."""
+    cfg = write_config(config, workdir)
     lint = subprocess.run([str(binary), "lint", str(cfg)], capture_output=True, text=True,
                           env=env, timeout=timeout)
     if lint.returncode != 0:
