@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -191,5 +193,49 @@ func TestInputRebalanceTwoConsumers(t *testing.T) {
 		if off != int64(next/6) {
 			t.Errorf("partition %d committed %d, want %d", p, off, next/6)
 		}
+	}
+}
+
+// fail_on_data_loss: true stops the stream when the committed offset fell
+// out of the log, without delivering anything past the loss.
+func TestInputFailOnDataLossStopsStream(t *testing.T) {
+	c0, addr := newCluster(t, kfake.SeedTopics(1, "rides"))
+	produce(t, addr, "rides", 0, 20)
+	col := newCollector()
+	stop := runInput(t, groupInput(addr, "g", ""), func(_ context.Context, b service.MessageBatch) error { col.add(b); return nil })
+	col.waitDistinct(t, 20)
+	stop()
+	produce(t, addr, "rides", 20, 20)
+	if err := c0.DeleteRecords("rides", 0, 30); err != nil {
+		t.Fatal(err)
+	}
+
+	sink := &syncBuffer{lines: make(chan string, 100)}
+	sb := service.NewStreamBuilder()
+	sb.SetLogger(slog.New(slog.NewTextHandler(sink, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err := sb.AddInputYAML(groupInput(addr, "g", "  fail_on_data_loss: true\n")); err != nil {
+		t.Fatal(err)
+	}
+	delivered := 0
+	if err := sb.AddBatchConsumerFunc(func(_ context.Context, b service.MessageBatch) error { delivered += len(b); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := sb.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := stream.Run(ctx); err != nil {
+		t.Fatalf("the stream did not stop by itself: %v", err)
+	}
+	if delivered != 0 {
+		t.Fatalf("%d records delivered past the data loss", delivered)
+	}
+	if !strings.Contains(sink.String(), "records [20, 30) were deleted") {
+		t.Fatalf("the stop is not explained in the log:\n%s", sink.String())
+	}
+	if got := committed(t, addr, "g", "rides")[0]; got != 20 {
+		t.Fatalf("committed %d, want 20 (unchanged)", got)
 	}
 }

@@ -390,3 +390,18 @@ func kadmCommit(cl *kgo.Client, group, topic string, partition int32, offset int
 	}
 	return resp.Error()
 }
+
+// With static membership (instance_id) franz-go does not leave the group on
+// close; acknowledged offsets must still be committed on a graceful close.
+func TestConsumerStaticMemberCommitsOnClose(t *testing.T) {
+	addr := cluster(t, kfake.SeedTopics(1, "t"))
+	produceN(t, addr, "t", 0, 30)
+	c, _, _ := newTestConsumer(t, addr, func(cc *ConsumerConfig) { cc.InstanceID = "rides-0" })
+	for _, ch := range pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 30 }) {
+		ch.Ack()
+	}
+	c.Close()
+	if got := groupCommitted(t, addr, "g", "t", 0); got != 30 {
+		t.Fatalf("committed %d after a graceful close with instance_id, want 30", got)
+	}
+}
