@@ -33,7 +33,11 @@ func (f *faultTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 	}
-	resp, err := f.next.RoundTrip(r)
+	next := f.next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	resp, err := next.RoundTrip(r)
 	if err == nil && f.after != nil {
 		return f.after(r, resp)
 	}
@@ -68,7 +72,6 @@ func s3Store(t *testing.T, tgt *s3Target, ft *faultTransport, attempts int) objs
 	opts := objstore.S3Options{Endpoint: tgt.Endpoint, Region: "us-east-1", ForcePathStyle: true,
 		AccessKeyID: tgt.AccessKey, SecretAccessKey: tgt.SecretKey, MaxAttempts: attempts}
 	if ft != nil {
-		ft.next = http.DefaultTransport
 		opts.HTTPClient = &http.Client{Transport: ft}
 	}
 	st, err := objstore.Open(context.Background(), "s3://"+tgt.Bucket+"/"+tgt.Prefix, objstore.Options{S3: opts})
