@@ -83,3 +83,24 @@ func TestSequenceGapTimeoutThenLateFill(t *testing.T) {
 		t.Fatalf("txn versions %v: the late fill must not move the txn version backwards", got)
 	}
 }
+
+// TestCloseReleasesWaitingBatch: Close ends a batch waiting for an earlier
+// sequence (with an error, so it is redelivered) instead of blocking; Close
+// twice is fine.
+func TestCloseReleasesWaitingBatch(t *testing.T) {
+	ctx := context.Background()
+	o := startOutput(t, t.TempDir(), "sequence", delta.Hooks{})
+	o.inFlight = 2
+	o.after = func(time.Duration) <-chan time.Time { return nil }
+	done := make(chan error)
+	go func() { done <- o.WriteBatch(ctx, emission(3, "PARIS")) }()
+	if err := o.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err == nil {
+		t.Fatal("a batch released by Close reported success without being committed")
+	}
+	if err := o.Close(ctx); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}

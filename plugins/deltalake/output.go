@@ -49,12 +49,16 @@ type output struct {
 	w        *delta.Writer
 	trackers map[string]*delta.Tracker
 	closed   bool
+	stop     context.CancelFunc // ends batches waiting for their turn on Close
+	stopped  context.Context
 }
 
 func newOutput(c outputConfig, inFlight int, log *service.Logger, m *service.Metrics) *output {
+	stopped, stop := context.WithCancel(context.Background())
 	return &output{
 		conf: c, inFlight: inFlight, log: log, m: newOutputMetrics(m),
 		now: time.Now, after: time.After, trackers: map[string]*delta.Tracker{},
+		stopped: stopped, stop: stop,
 	}
 }
 
@@ -238,6 +242,17 @@ func (o *output) waitTurn(ctx context.Context, t *delta.Tracker, first int64) er
 		return nil
 	}
 	if o.inFlight > 1 {
+		// Close must not wait for the gap timeout: it cancels the wait and
+		// the batch is nacked (redelivered after restart).
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-o.stopped.Done():
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 		ok, err := t.WaitTurn(ctx, first, o.after(o.conf.GapTimeout))
 		if err != nil || ok {
 			return err
@@ -251,9 +266,11 @@ func (o *output) waitTurn(ctx context.Context, t *delta.Tracker, first int64) er
 	return nil
 }
 
+// Close is idempotent; batches waiting for an earlier sequence give up.
 func (o *output) Close(ctx context.Context) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.closed = true
+	o.stop()
 	return nil
 }
