@@ -3,6 +3,7 @@ package kafkafranz
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -80,10 +81,12 @@ func (r *reader) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 			rb := r.ready[0]
 			r.ready[0] = readyBatch{}
 			r.ready = r.ready[1:]
+			var once sync.Once
 			return rb.batch, func(context.Context, error) error {
 				// A non-nil error only reaches here with auto_replay_nacks:
 				// false, where Benthos semantics are "drop": release it.
-				rb.ack()
+				// Once: a repeated ack must not release a shared chunk early.
+				once.Do(rb.ack)
 				return nil
 			}, nil
 		}
@@ -107,6 +110,8 @@ func (r *reader) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 			r.flushDue(ctx) // a batching period elapsed
 		case errors.Is(err, franz.ErrClosed):
 			return nil, nil, service.ErrEndOfInput
+		case errors.Is(err, franz.ErrNotConnected):
+			return nil, nil, service.ErrNotConnected
 		case errors.Is(err, franz.ErrDataLoss):
 			r.log.Errorf("kafka_franz input stopping: %v", err)
 			return nil, nil, service.ErrEndOfInput

@@ -46,6 +46,9 @@ type ConsumerMetrics interface {
 // ErrClosed is returned by Poll once the consumer is closed.
 var ErrClosed = errors.New("kafka consumer closed")
 
+// ErrNotConnected is returned by Poll before Connect succeeded.
+var ErrNotConnected = errors.New("kafka consumer not connected")
+
 // Chunk is a run of consecutive records of one partition handed downstream
 // as a unit. Call Ack once every record of it is delivered.
 type Chunk struct {
@@ -257,9 +260,14 @@ func (c *Consumer) client() *kgo.Client {
 // Close, a fatal error (data loss with fail_on_data_loss), or the first fetch
 // error when nothing was fetched.
 func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
-	cl := c.client()
-	if cl == nil {
+	c.mu.Lock()
+	cl, closed := c.cl, c.closed
+	c.mu.Unlock()
+	switch {
+	case closed:
 		return nil, ErrClosed
+	case cl == nil:
+		return nil, ErrNotConnected
 	}
 	fetches := cl.PollFetches(ctx)
 	if fetches.IsClientClosed() {

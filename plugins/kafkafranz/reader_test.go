@@ -1,0 +1,75 @@
+package kafkafranz
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
+)
+
+// With batching, one fetched chunk is spread over several batches; it is
+// released to the offset tracker only when all of them are acked, and a
+// repeated ack of one batch does not release it early.
+func TestReaderChunkReleasedOnlyWhenAllBatchesAcked(t *testing.T) {
+	_, addr := newCluster(t, kfake.SeedTopics(1, "rides"))
+	produce(t, addr, "rides", 0, 20)
+
+	parsed, err := service.NewConfigSpec().Field(service.NewBatchPolicyField("b")).ParseYAML("b: {count: 10}", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy, err := parsed.FieldBatchPolicy("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := newReader(franz.ConsumerConfig{
+		Client:          franz.ClientConfig{SeedBrokers: []string{addr}},
+		Topics:          franz.TopicSpec{Topics: []string{"rides"}},
+		Group:           "g",
+		CheckpointLimit: 1024,
+		CommitPeriod:    time.Hour,
+	}, policy, service.MockResources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := r.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(ctx)
+
+	var acks []service.AckFunc
+	seen := 0
+	for seen < 20 {
+		b, ack, err := r.ReadBatch(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > 10 {
+			t.Fatalf("batch of %d > count 10", len(b))
+		}
+		seen += len(b)
+		acks = append(acks, ack)
+	}
+	pending := func() int { return r.cons.Pending()["rides/0"] }
+	if pending() != 20 {
+		t.Fatalf("pending %d before acks, want 20", pending())
+	}
+	for range 3 {
+		_ = acks[0](ctx, nil) // repeated acks of the first batch only
+	}
+	if len(acks) > 1 && pending() != 20 {
+		t.Fatalf("pending %d after acking only the first batch, want 20 (chunk released early)", pending())
+	}
+	for _, ack := range acks[1:] {
+		_ = ack(ctx, nil)
+	}
+	if pending() != 0 {
+		t.Fatalf("pending %d after all acks, want 0", pending())
+	}
+}
