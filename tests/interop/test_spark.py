@@ -103,3 +103,20 @@ def test_spark_appends_then_ours_continues(spark, store, write_ours):
     table = store.table("spmix")
     assert canon_all(r.rows_of(table)) == want
     assert table.transaction_version("rides_agg") == 4
+
+
+def test_spark_reads_every_type(spark, store, binary, tmp_path):
+    import alltypes
+    import harness
+    import pipelines
+
+    f = pipelines.write_jsonl(tmp_path / "types.jsonl", alltypes.INPUT)
+    harness.run_benthos(binary, alltypes.config(f, store.uri("sptypes"), s3=store.writer_s3),
+                        tmp_path / "cfg", env=store.env)
+    cols = ["unix_micros(ts) AS ts" if c == "ts" else f"`{c}`" for c in alltypes.NAMES]
+    df = spark.read.format("delta").load(str(store.disk("sptypes"))).selectExpr(*cols)
+    assert alltypes.by_id(row.asDict() for row in df.collect()) == alltypes.EXPECTED
+    # Partition pruning on a value with /, = and % in it.
+    ids = sorted(row.id for row in spark.read.format("delta").load(str(store.disk("sptypes")))
+                 .where("p = 'a b/c=d%e'").select("id").collect())
+    assert ids == [1, 4]
