@@ -13,6 +13,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/miaradia/rides-connect/internal/objstore"
+	"github.com/miaradia/rides-connect/internal/objstore/s3fake"
 	"github.com/miaradia/rides-connect/plugins/deltalake/delta"
 )
 
@@ -202,5 +203,41 @@ func TestOutputInvalidRowFail(t *testing.T) {
 	rows, _ := delta.ReadAllRows(ctx, st)
 	if len(rows) != 1 || rows[0]["city"] != "PARIS" {
 		t.Fatalf("rows %v: the good message must be committed", rows)
+	}
+}
+
+func TestOutputToS3(t *testing.T) {
+	fake := s3fake.Start(t, "lake")
+	send, stop := runStream(t, `
+delta_lake:
+  path: s3a://lake/silver/rides_agg`+schemaYAML+`
+  idempotency: { mode: sequence, app_id: rides_agg }
+  compression: snappy
+  s3: { endpoint: "`+fake.Endpoint+`", region: eu-west-3, force_path_style: true, access_key_id: k, secret_access_key: s, sse: AES256 }
+`)
+	for seq := 1; seq <= 2; seq++ {
+		if err := send(emission(seq, "PARIS", "LYON")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop()
+	ctx := context.Background()
+	st, err := objstore.Open(ctx, "s3://lake/silver/rides_agg", objstore.Options{S3: objstore.S3Options{
+		Endpoint: fake.Endpoint, ForcePathStyle: true, AccessKeyID: "k", SecretAccessKey: "s"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := delta.LoadSnapshot(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := snap.ReadRows(ctx, st)
+	if err != nil || len(rows) != 4 || snap.TxnVersion("rides_agg") != 2 {
+		t.Fatalf("S3 table: %d rows, txn %d, %v", len(rows), snap.TxnVersion("rides_agg"), err)
+	}
+	for _, a := range snap.Files {
+		if !strings.HasSuffix(a.Path, ".snappy.parquet") {
+			t.Fatalf("file %s: compression setting not applied", a.Path)
+		}
 	}
 }
