@@ -135,6 +135,8 @@ Each message carries ` + "`kafka_key`" + `, ` + "`kafka_topic`" + `, ` + "`kafka
 			"regexp_topics_exclude: only applies with regexp_topics_include"},
 		{`this.start_offset.or("earliest") == "committed" && this.consumer_group.or("") == ""`,
 			"start_offset: committed requires a consumer_group"},
+		{`this.instance_id.or("") != "" && this.consumer_group.or("") == ""`,
+			"instance_id: static membership needs a consumer_group"},
 		{`this.checkpoint_limit.or(1024) < 1`, "checkpoint_limit: must be at least 1"},
 		{`this.commit_period.or("5s").parse_duration() < 100000000`, "commit_period: must be at least 100ms"},
 	}, clientLintChecks...)
@@ -246,6 +248,8 @@ func consumerConfigFromParsed(conf *service.ParsedConfig) (franz.ConsumerConfig,
 		return cc, fmt.Errorf("%s: at least one topic (or %s) is required", fieldTopics, fieldRegexpInclude)
 	case cc.StartOffset == "committed" && cc.Group == "":
 		return cc, fmt.Errorf("%s: committed requires a %s", fieldStartOffset, fieldConsumerGroup)
+	case cc.InstanceID != "" && cc.Group == "":
+		return cc, fmt.Errorf("%s: static membership needs a %s", fieldInstanceID, fieldConsumerGroup)
 	case cc.CheckpointLimit < 1:
 		return cc, fmt.Errorf("%s: must be at least 1, got %d", fieldCheckpointLimit, cc.CheckpointLimit)
 	}

@@ -32,6 +32,7 @@ func TestInputLintRules(t *testing.T) {
 		{"no topics", "consumer_group: g", "topics: at least one topic"},
 		{"exclude alone", "topics: [ rides ]\n    regexp_topics_exclude: [ x ]\n    consumer_group: g", "regexp_topics_exclude: only applies"},
 		{"committed no group", "topics: [ \"rides:0\" ]\n    start_offset: committed", "start_offset: committed requires"},
+		{"instance without group", "topics: [ \"rides:0\" ]\n    instance_id: a", "instance_id: static membership needs"},
 		{"checkpoint 0", "topics: [ rides ]\n    consumer_group: g\n    checkpoint_limit: 0", "checkpoint_limit: must be at least 1"},
 		{"commit period", "topics: [ rides ]\n    consumer_group: g\n    commit_period: 10ms", "commit_period: must be at least 100ms"},
 		{"tls off with truststore", "topics: [ rides ]\n    consumer_group: g\n    tls:\n      truststore_file: /x.jks", "tls.enabled is false"},
