@@ -34,6 +34,15 @@ class Store:
     def disk(self, name: str) -> Path:
         return self.disk_root / name
 
+    def s3_client(self):
+        import boto3
+        from botocore.config import Config
+
+        o = self.storage_options
+        return boto3.client("s3", endpoint_url=o["AWS_ENDPOINT_URL"], region_name=o["AWS_REGION"],
+                            aws_access_key_id=o["AWS_ACCESS_KEY_ID"], aws_secret_access_key=o["AWS_SECRET_ACCESS_KEY"],
+                            config=Config(s3={"addressing_style": "path"}))
+
     def table(self, name: str, version: int | None = None) -> DeltaTable:
         return DeltaTable(self.uri(name), version=version, storage_options=self.storage_options or None)
 
