@@ -7,13 +7,23 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// partitionMeta holds the metadata values shared by every record of one
+// topic-partition, boxed once per chunk instead of once per record.
+type partitionMeta struct {
+	topic, partition any
+}
+
+func newPartitionMeta(topic string, partition int32) partitionMeta {
+	return partitionMeta{topic: topic, partition: int(partition)}
+}
+
 // recordToMessage builds a message with Redpanda Connect's V0 metadata:
 // kafka_key as a string, numbers as ints, headers as strings.
-func recordToMessage(r *kgo.Record) *service.Message {
+func recordToMessage(r *kgo.Record, pm partitionMeta) *service.Message {
 	msg := service.NewMessage(r.Value)
 	msg.MetaSetMut("kafka_key", string(r.Key))
-	msg.MetaSetMut("kafka_topic", r.Topic)
-	msg.MetaSetMut("kafka_partition", int(r.Partition))
+	msg.MetaSetMut("kafka_topic", pm.topic)
+	msg.MetaSetMut("kafka_partition", pm.partition)
 	msg.MetaSetMut("kafka_offset", int(r.Offset))
 	msg.MetaSetMut("kafka_timestamp_unix", r.Timestamp.Unix())
 	msg.MetaSetMut("kafka_timestamp_ms", r.Timestamp.UnixMilli())

@@ -123,10 +123,11 @@ func (r *reader) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 
 func (r *reader) add(ctx context.Context, chunks []franz.Chunk) {
 	for _, ch := range chunks {
+		pm := newPartitionMeta(ch.Topic, ch.Partition)
 		if r.policy.IsNoop() {
 			batch := make(service.MessageBatch, len(ch.Records))
 			for i, rec := range ch.Records {
-				batch[i] = recordToMessage(rec)
+				batch[i] = recordToMessage(rec, pm)
 			}
 			r.ready = append(r.ready, readyBatch{batch: batch, ack: ch.Ack})
 			continue
@@ -139,7 +140,7 @@ func (r *reader) add(ctx context.Context, chunks []franz.Chunk) {
 		}
 		for _, rec := range ch.Records {
 			pb.refs = append(pb.refs, ref)
-			if pb.b.Add(recordToMessage(rec)) {
+			if pb.b.Add(recordToMessage(rec, pm)) {
 				r.flush(ctx, pb)
 			}
 		}
