@@ -85,8 +85,18 @@ func (t *Tracker) MarkDone(lo, hi int64) {
 	t.notifyLocked()
 }
 
-// pruneLocked folds an interval that starts right after the baseline into it.
+// maxIntervals bounds memory: Kafka offsets have holes (compaction,
+// transaction markers) that never fill, so the oldest intervals are folded
+// into the baseline once there are this many.
+const maxIntervals = 1024
+
+// pruneLocked folds an interval that starts right after the baseline into
+// it, and the oldest ones beyond maxIntervals.
 func (t *Tracker) pruneLocked() {
+	for len(t.done) > maxIntervals {
+		t.baseline = max(t.baseline, t.done[0][1])
+		t.done = t.done[1:]
+	}
 	for len(t.done) > 0 && t.done[0][0] <= t.baseline+1 {
 		if t.done[0][1] > t.baseline {
 			t.baseline = t.done[0][1]

@@ -73,3 +73,17 @@ func TestTrackerWaitTurn(t *testing.T) {
 		t.Fatal("WaitTurn reported success for a gap released by timeout")
 	}
 }
+
+func TestTrackerBoundedWithOffsetHoles(t *testing.T) {
+	tr := NewTracker(-1, 0)
+	// Offsets with a hole after every batch (transaction markers).
+	for i := int64(0); i < 3000; i++ {
+		tr.MarkDone(i*10, i*10+5)
+	}
+	if n := len(tr.done); n > maxIntervals {
+		t.Fatalf("%d intervals kept, want at most %d", n, maxIntervals)
+	}
+	if !tr.Committed(29995) || tr.Committed(29996) || !tr.Committed(3) {
+		t.Fatal("committed offsets misreported after folding")
+	}
+}
