@@ -78,7 +78,8 @@ root = this.without("seq", "k")"""
 
 def delta_config(rows_file: Path, table_uri: str, per_batch: int, *, with_date: bool = False,
                  s3: dict | None = None, table_properties: dict | None = None,
-                 idempotency: dict | None = None, mapping: str = SEQ_MAPPING) -> dict:
+                 idempotency: dict | None = None, mapping: str = SEQ_MAPPING,
+                 overrides: dict | None = None) -> dict:
     """A whole Benthos config: file input -> set window_emit_seq -> delta_lake."""
     out = {
         "path": table_uri,
@@ -92,6 +93,7 @@ def delta_config(rows_file: Path, table_uri: str, per_batch: int, *, with_date: 
     }
     if s3:
         out["s3"] = s3
+    out.update(overrides or {})
     return {
         "http": {"enabled": False},
         "logger": {"level": "WARN", "format": "logfmt"},
