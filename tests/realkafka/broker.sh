@@ -69,8 +69,10 @@ EOF
 	mkdir -p "$LIB_DIR.tmp"
 	if ! mvn -B -q -Dstyle.color=never -f "$pomdir/pom.xml" \
 		org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
-		-DincludeScope=runtime -DoutputDirectory="$LIB_DIR.tmp" >&2; then
+		-DincludeScope=runtime -DoutputDirectory="$LIB_DIR.tmp" >"$pomdir/mvn.log" 2>&1; then
+		cat "$pomdir/mvn.log" >&2
 		rm -rf "$pomdir" "$LIB_DIR.tmp"
+		rmdir "$(dirname "$LIB_DIR")" 2>/dev/null || true
 		die "mvn could not fetch kafka_$SCALA_VERSION:$KAFKA_VERSION (is Maven Central reachable?)"
 	fi
 	rm -rf "$pomdir"
