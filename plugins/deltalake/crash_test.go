@@ -122,3 +122,34 @@ func TestCrashRecovery(t *testing.T) {
 		})
 	}
 }
+
+// TestSchemaChangedByAnotherWriter: the output reconnects (re-validating the
+// table) instead of failing every batch after a concurrent ADD COLUMNS.
+func TestSchemaChangedByAnotherWriter(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	o := startOutput(t, dir, "sequence", delta.Hooks{})
+	if err := o.WriteBatch(ctx, emission(1, "PARIS")); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := objstore.NewLocal(dir)
+	snap, _ := delta.LoadSnapshot(ctx, st)
+	evolved := snap.Schema
+	evolved.Fields = append(append([]delta.Field{}, evolved.Fields...), delta.Field{Name: "note", Type: delta.Type{Name: "string"}, Nullable: true})
+	if _, err := delta.CreateOrOpen(ctx, st, delta.TableConfig{Schema: evolved, SchemaEvolution: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.WriteBatch(ctx, emission(2, "PARIS")); !errors.Is(err, service.ErrNotConnected) {
+		t.Fatalf("WriteBatch after a schema change = %v, want ErrNotConnected (reconnect)", err)
+	}
+	if err := o.Connect(ctx); err != nil {
+		t.Fatalf("reconnect refused a table with an added nullable column: %v", err)
+	}
+	if err := o.WriteBatch(ctx, emission(2, "PARIS")); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := delta.ReadAllRows(ctx, st)
+	if err != nil || len(rows) != 2 || rows[1]["note"] != nil {
+		t.Fatalf("rows %v, %v", rows, err)
+	}
+}

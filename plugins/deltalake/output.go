@@ -210,6 +210,19 @@ func (o *output) write(ctx context.Context, w *delta.Writer, recs []delta.Record
 		}
 	}
 	res, err := w.Append(ctx, keep)
+	var ce *delta.ConflictError
+	if errors.As(err, &ce) && ce.TableChanged {
+		// Another writer changed the schema or protocol: reconnect, which
+		// re-validates the table against the config (and refuses it if
+		// it no longer fits), instead of failing every batch.
+		o.log.Warnf("delta_lake %s: %v; reopening the table", o.conf.Path, ce)
+		o.mu.Lock()
+		if o.w == w {
+			o.w = nil
+		}
+		o.mu.Unlock()
+		return service.ErrNotConnected
+	}
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,9 @@ type ConflictError struct {
 	Version int64
 	Reason  string
 	AppID   string // set for a concurrent txn on the same appId
+	// TableChanged: the protocol or metadata changed; the writer must be
+	// reopened (and the table re-validated) before it writes again.
+	TableChanged bool
 }
 
 func (e *ConflictError) Error() string {
@@ -33,9 +36,9 @@ func CheckConflict(v int64, winner []Action, rs ReadSet) error {
 	for _, a := range winner {
 		switch {
 		case a.Protocol != nil:
-			return &ConflictError{Version: v, Reason: "the protocol changed"}
+			return &ConflictError{Version: v, Reason: "the protocol changed", TableChanged: true}
 		case a.MetaData != nil:
-			return &ConflictError{Version: v, Reason: "the table metadata (schema, partitioning or properties) changed"}
+			return &ConflictError{Version: v, Reason: "the table metadata (schema, partitioning or properties) changed", TableChanged: true}
 		case a.Txn != nil:
 			for _, id := range rs.AppIDs {
 				if id == a.Txn.AppID {

@@ -48,6 +48,9 @@ type Writer struct {
 	t      *Table
 	opts   WriterOptions
 	schema Schema // table schema when opened; a later change is a conflict
+	// schemaString and partitions as opened, to detect a change.
+	schemaString string
+	partitions   []string
 }
 
 // NewWriter wraps an open table.
@@ -58,7 +61,8 @@ func NewWriter(t *Table, opts WriterOptions) *Writer {
 	if opts.TargetFileSize <= 0 {
 		opts.TargetFileSize = 128 << 20
 	}
-	return &Writer{t: t, opts: opts, schema: t.snap.Schema}
+	return &Writer{t: t, opts: opts, schema: t.snap.Schema,
+		schemaString: t.snap.Metadata.SchemaString, partitions: t.snap.Metadata.PartitionColumns}
 }
 
 // Schema is the table schema rows must follow (safe to call concurrently).
@@ -100,6 +104,10 @@ func (w *Writer) Append(ctx context.Context, recs []Record) (AppendResult, error
 	snap := w.t.snap
 	if _, err := snap.Update(ctx, w.t.st); err != nil {
 		return res, err
+	}
+	if snap.Metadata.SchemaString != w.schemaString || !sameColumns(snap.Metadata.PartitionColumns, w.partitions) {
+		// Rows were built for the schema this writer opened with.
+		return res, &ConflictError{Version: snap.Version, Reason: "the table metadata changed since the writer opened it", TableChanged: true}
 	}
 	keep, skipped := filterCommitted(snap, recs)
 	res.RowsSkipped = skipped
