@@ -200,3 +200,56 @@ func TestConstructorRejectsWhatLintCannotSee(t *testing.T) {
 		}
 	}
 }
+
+func TestPushGatewayFromConfig(t *testing.T) {
+	type push struct {
+		path, user string
+		names      map[string]bool
+	}
+	got := make(chan push, 4)
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, _, _ := r.BasicAuth()
+		p := push{path: r.URL.Path, user: u, names: map[string]bool{}}
+		dec := expfmt.NewDecoder(r.Body, expfmt.ResponseFormat(r.Header))
+		for {
+			var f dto.MetricFamily
+			if dec.Decode(&f) != nil {
+				break
+			}
+			p.names[f.GetName()] = true
+		}
+		got <- p
+	}))
+	defer gw.Close()
+	pc, err := configSpec().ParseYAML(`
+push_url: `+gw.URL+`
+push_interval: 0s
+push_job_name: rides-backfill
+push_basic_auth: { username: metrics, password: s3cret }
+progress_interval: 0s
+add_go_metrics: false
+`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := configFromParsed(pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := newExporter(c, nil, hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.NewCounterCtor("delta_commits_total", "label", "path")("lake", "root.output").Incr(2)
+	if err := e.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case p := <-got:
+		if p.path != "/metrics/job/rides-backfill" || p.user != "metrics" || !p.names["delta_commits_total"] {
+			t.Errorf("push %+v: want PUT /metrics/job/rides-backfill with basic auth and delta_commits_total", p)
+		}
+	default:
+		t.Fatal("push_interval 0s: no push at Close")
+	}
+}

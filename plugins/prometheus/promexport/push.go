@@ -18,6 +18,9 @@ type PushOptions struct {
 	Interval time.Duration // 0: push only once, on Close
 	Username string        // basic auth when not empty
 	Password string
+	// Timeout bounds each push (default 10s): a hung gateway must not stall
+	// the loop or the shutdown.
+	Timeout time.Duration
 	// Tick replaces the interval ticker (tests drive pushes by hand).
 	Tick <-chan time.Time
 }
@@ -26,6 +29,7 @@ type PushOptions struct {
 type Pusher struct {
 	p       *push.Pusher
 	onError func(error)
+	timeout time.Duration
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -40,7 +44,10 @@ func StartPusher(g prometheus.Gatherer, o PushOptions, onError func(error)) *Pus
 	if o.Username != "" {
 		p = p.BasicAuth(o.Username, o.Password)
 	}
-	ps := &Pusher{p: p, onError: onError, stop: make(chan struct{}), done: make(chan struct{})}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	ps := &Pusher{p: p, onError: onError, timeout: o.Timeout, stop: make(chan struct{}), done: make(chan struct{})}
 	tick := o.Tick
 	var ticker *time.Ticker
 	if tick == nil && o.Interval > 0 {
@@ -67,6 +74,8 @@ func StartPusher(g prometheus.Gatherer, o PushOptions, onError func(error)) *Pus
 }
 
 func (ps *Pusher) pushOnce(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, ps.timeout)
+	defer cancel()
 	// PUT replaces the whole group, so series that disappeared go too.
 	if err := ps.p.PushContext(ctx); err != nil {
 		return fmt.Errorf("push to gateway: %w", err)

@@ -112,3 +112,27 @@ func recv(t *testing.T, ch chan pushed) pushed {
 	}
 	return pushed{}
 }
+
+func TestPushTimesOutOnAHungGateway(t *testing.T) {
+	r, _ := newReg(t, Options{})
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		select { // hang until the client gives up or the test ends
+		case <-req.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	p := StartPusher(r.Gatherer(), PushOptions{URL: srv.URL, Job: "j", Timeout: 50 * time.Millisecond, Tick: make(chan time.Time)}, nil)
+	done := make(chan error, 1)
+	go func() { done <- p.Close(context.Background()) }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("Close against a hung gateway returned no error")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close blocked on a hung gateway")
+	}
+}
