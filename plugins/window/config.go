@@ -52,6 +52,11 @@ func fromParsed(conf *service.ParsedConfig, res *service.Resources) (*procConfig
 		return nil, err
 	}
 	e.Mode = engine.Mode(mode)
+	emit, err := wm.FieldString(fEmit)
+	if err != nil {
+		return nil, err
+	}
+	e.Emit = engine.Emit(emit)
 	idle, err := wm.FieldString(fIdleTimeout)
 	if err != nil {
 		return nil, err

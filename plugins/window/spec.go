@@ -19,6 +19,7 @@ const (
 	fDelay           = "delay"
 	fMode            = "mode"
 	fIdleTimeout     = "idle_timeout"
+	fEmit            = "emit"
 	fGroupBy         = "group_by"
 	fAggregates      = "aggregates"
 	fOp              = "op"
@@ -57,6 +58,10 @@ func spec() *service.ConfigSpec {
 				"global":        "Max event time over all partitions − delay (Spark).",
 				"per_partition": "Min over active partitions of their max event time − delay (Flink). Not Spark: opt-in.",
 			}).Description("How partitions (metadata `kafka_topic`/`kafka_partition`) combine into one watermark.").Default("global"),
+			service.NewStringAnnotatedEnumField(fEmit, map[string]string{
+				"after_batch": "The watermark advances at the end of each batch and every window it closes is emitted by that batch; a row is late when its window end <= the watermark before its batch. Spark's results when a no-data batch follows each data batch (a live stream): no closed window waits for more input.",
+				"next_batch":  "Spark while its trigger keeps finding data (a backlog): a batch emits with the watermark left by the batches before it and judges late rows by the one before that (the two-watermark rule, `allowMultiple=true`). A closed window waits for the next batch, so pair it with heartbeats.",
+			}).Description("When a window the watermark has closed is emitted.").Default("after_batch").Advanced(),
 			service.NewStringField(fIdleTimeout).
 				Description("Processing-time idleness, empty = off (Spark). With `per_partition`, a partition without data for this long stops holding the watermark back. In both modes, once the whole input is quiet this long, event time is taken to advance with the wall clock from the last max, so the last windows close; this needs heartbeat messages (see the example) because a processor only runs when messages arrive. Not Spark: opt-in.").
 				Default("").Examples("1m", "30s"),

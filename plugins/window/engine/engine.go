@@ -20,6 +20,7 @@ type Config struct {
 	Offset      time.Duration // shifts window starts from the epoch, 0 <= Offset < Size
 	Delay       time.Duration // watermark delay
 	Mode        Mode
+	Emit        Emit          // when a closed window is emitted; "" = EmitAfterBatch
 	IdleTimeout time.Duration // 0 = off (Spark)
 	GroupNames  []string      // output names of the group keys, in key order
 	Aggregates  []AggSpec
@@ -38,6 +39,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("watermark.delay %v must be whole milliseconds and >= 0", c.Delay)
 	case c.Mode != ModeGlobal && c.Mode != ModePerPartition:
 		return fmt.Errorf("watermark.mode %q must be global or per_partition", c.Mode)
+	case c.Emit != "" && c.Emit != EmitAfterBatch && c.Emit != EmitNextBatch:
+		return fmt.Errorf("watermark.emit %q must be after_batch or next_batch", c.Emit)
 	case c.IdleTimeout < 0:
 		return fmt.Errorf("watermark.idle_timeout %v must be >= 0", c.IdleTimeout)
 	case len(c.GroupNames) == 0:
@@ -141,10 +144,18 @@ func New(cfg Config) (*Engine, error) {
 }
 
 // Process runs one batch at processing time now: it judges and aggregates the
-// rows, emits every open (window, key) whose end <= the current watermark,
-// then advances the watermark. See docs/window.md for the rules.
+// rows, advances the watermark and emits every open (window, key) whose end <=
+// it (EmitNextBatch: emits with the watermark as it stood before the batch,
+// then advances). See docs/window.md for the rules.
 func (e *Engine) Process(rows []Row, now time.Time) Result {
 	nowMs := msOf(now)
+	afterBatch := e.cfg.Emit != EmitNextBatch
+	lateWM := e.wm.Late
+	if afterBatch {
+		// Windows up to the current watermark were emitted at the end of the
+		// previous batch, so a row for one of them is late.
+		lateWM = e.wm.Current
+	}
 	res := Result{Status: make([]Status, len(rows))}
 	reemit := map[int64]bool{}
 	if e.reemitAll {
@@ -170,7 +181,7 @@ func (e *Engine) Process(rows []Row, now time.Time) Result {
 		}
 		start := windowStart(r.TimeUs, e.sizeUs, e.offsetUs)
 		end := start + e.sizeUs
-		if closedBy(end, e.wm.Late) {
+		if closedBy(end, lateWM) {
 			res.Status[i] = Late
 			if res.LateWindowEndUs == nil {
 				res.LateWindowEndUs = map[int]int64{}
@@ -190,12 +201,17 @@ func (e *Engine) Process(rows []Row, now time.Time) Result {
 			res.Emissions = append(res.Emissions, em)
 		}
 	}
+	if afterBatch {
+		e.wm.endBatch(&e.cfg, nowMs)
+	}
 	if em := e.evict(e.wm.Current); em != nil {
 		res.New = em
 		e.remember(em, rows)
 		res.Emissions = append(res.Emissions, em)
 	}
-	e.wm.endBatch(&e.cfg, nowMs)
+	if !afterBatch {
+		e.wm.endBatch(&e.cfg, nowMs)
+	}
 	return res
 }
 

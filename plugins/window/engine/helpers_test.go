@@ -11,6 +11,9 @@ import (
 func ridesConfig() Config {
 	return Config{
 		Size: 5 * time.Minute, Delay: 10 * time.Minute, Mode: ModeGlobal,
+		// Most tests pin Spark's backlog timing (the two-watermark rule);
+		// emit_test.go covers the default, EmitAfterBatch.
+		Emit:       EmitNextBatch,
 		GroupNames: []string{"city"},
 		Aggregates: []AggSpec{
 			{Name: "revenue", Op: OpSum, HasValue: true},

@@ -22,6 +22,7 @@ type refRow struct {
 type refModel struct {
 	size, delayMs    int64
 	late, evict      int64 // watermarks in ms; noWatermark = unset
+	afterBatch       bool  // EmitAfterBatch: late = evict, advance before emitting
 	accepted         []refRow
 	applied, emitted map[string]bool
 	maxMs            int64
@@ -34,7 +35,11 @@ func (m *refModel) batch(t *testing.T, rows []refRow) []string {
 			continue // replay
 		}
 		start := windowStart(r.ts, m.size, 0)
-		if m.late != noWatermark && start+m.size <= m.late*1000 {
+		late := m.late
+		if m.afterBatch {
+			late = m.evict
+		}
+		if late != noWatermark && start+m.size <= late*1000 {
 			continue // late
 		}
 		if m.emitted[fmt.Sprint(start, r.key)] {
@@ -47,6 +52,17 @@ func (m *refModel) batch(t *testing.T, rows []refRow) []string {
 		cnt  int64
 		sum  float64
 		nval int
+	}
+	advance := func() {
+		for _, r := range m.accepted {
+			m.maxMs = max(m.maxMs, microsToWatermarkMs(r.ts))
+		}
+		if m.maxMs != math.MinInt64 && (m.evict == noWatermark || m.maxMs-m.delayMs > m.evict) {
+			m.evict = m.maxMs - m.delayMs
+		}
+	}
+	if m.afterBatch {
+		advance()
 	}
 	out := map[string]*agg{}
 	for _, r := range m.accepted {
@@ -76,12 +92,9 @@ func (m *refModel) batch(t *testing.T, rows []refRow) []string {
 		lines = append(lines, fmt.Sprintf("%s cnt=%d sum=%s", k, a.cnt, sum))
 	}
 	sort.Strings(lines)
-	m.late = m.evict
-	for _, r := range m.accepted {
-		m.maxMs = max(m.maxMs, microsToWatermarkMs(r.ts))
-	}
-	if m.maxMs != math.MinInt64 && (m.evict == noWatermark || m.maxMs-m.delayMs > m.evict) {
-		m.evict = m.maxMs - m.delayMs
+	if !m.afterBatch {
+		m.late = m.evict
+		advance()
 	}
 	return lines
 }
@@ -104,13 +117,20 @@ func engineLines(t *testing.T, e *Engine, em *Emission) []string {
 }
 
 func TestPropertyEngineMatchesReferenceModel(t *testing.T) {
+	for _, emit := range []Emit{EmitAfterBatch, EmitNextBatch} {
+		t.Run(string(emit), func(t *testing.T) { checkAgainstReferenceModel(t, emit) })
+	}
+}
+
+func checkAgainstReferenceModel(t *testing.T, emit Emit) {
 	cfg := ridesConfig()
+	cfg.Emit = emit
 	cfg.Aggregates = []AggSpec{{Name: "revenue", Op: OpSum, HasValue: true}, {Name: "cnt", Op: OpCount}}
 	for seed := int64(1); seed <= 300; seed++ {
 		rng := rand.New(rand.NewSource(seed))
 		e := newEngine(t, cfg)
 		m := &refModel{size: cfg.Size.Microseconds(), delayMs: cfg.Delay.Milliseconds(), late: noWatermark, evict: noWatermark,
-			applied: map[string]bool{}, emitted: map[string]bool{}, maxMs: math.MinInt64}
+			afterBatch: emit == EmitAfterBatch, applied: map[string]bool{}, emitted: map[string]bool{}, maxMs: math.MinInt64}
 		nParts := 1 + rng.Intn(4)
 		offs := make([]int64, nParts)
 		var history []Row

@@ -21,6 +21,23 @@ const (
 	ModePerPartition Mode = "per_partition"
 )
 
+// Emit says when a window the watermark has closed is emitted.
+type Emit string
+
+const (
+	// EmitAfterBatch advances the watermark at the end of each batch and emits
+	// every window it closes at once; a row is late when its window end <= the
+	// watermark as it stood before its batch. This is Spark when a no-data
+	// batch follows each data batch (a live stream), and never leaves a closed
+	// window waiting for more input.
+	EmitAfterBatch Emit = "after_batch"
+	// EmitNextBatch is Spark while its trigger keeps finding data (a backlog):
+	// a batch emits with the watermark left by the batches before it, and late
+	// rows are judged by the one before that (the two-watermark rule, Spark's
+	// allowMultiple=true). A closed window waits for the next batch.
+	EmitNextBatch Emit = "next_batch"
+)
+
 // partition is the per-partition watermark input.
 type partition struct {
 	MaxMs      int64 `json:"max_ms"`
