@@ -202,9 +202,20 @@ func (r *Registry) family(name string, k kind, rawLabels []string) *family {
 	labels := make([]string, len(rawLabels))
 	for i, l := range rawLabels {
 		labels[i] = LabelName(l)
+		// client_golang panics on a histogram "le" or summary "quantile"
+		// label: they name the buckets and quantiles.
+		if k == kindTimer && (labels[i] == "le" || labels[i] == "quantile") {
+			labels[i] += "_"
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for i := range labels {
+		if slices.Contains(labels[i+1:], labels[i]) {
+			r.reportLocked(name+"/labels", fmt.Errorf("metric %s: label keys %v give the label %q twice once made legal; the metric is not exported", name, rawLabels, labels[i]))
+			return nil
+		}
+	}
 	if f, ok := r.families[name]; ok {
 		if f.kind == k && slices.Equal(f.labels, labels) {
 			return f

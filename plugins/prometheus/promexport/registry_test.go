@@ -275,3 +275,21 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("errors: %v", *errs)
 	}
 }
+
+// Label keys Prometheus reserves or that collide once sanitised must not
+// panic inside a pipeline thread.
+func TestReservedAndCollidingLabels(t *testing.T) {
+	for _, hist := range []bool{true, false} {
+		r, errs := newReg(t, Options{Histogram: hist})
+		r.Timer("lat_ns", "le", "quantile")("a", "b").Observe(0.1)
+		r.Counter("c_total", "a.b", "a_b")("x", "y").Add(1)
+		fams, _ := scrape(t, r)
+		find(t, fams, "lat_seconds", map[string]string{"le_": "a", "quantile_": "b"})
+		if _, ok := fams["c_total"]; ok {
+			t.Error("c_total exported with colliding labels")
+		}
+		if len(*errs) != 1 || !strings.Contains((*errs)[0].Error(), "c_total") {
+			t.Errorf("errors %v, want one naming c_total", *errs)
+		}
+	}
+}
