@@ -9,7 +9,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // ConsumerConfig is the plain form of the input's configuration.
@@ -147,108 +146,6 @@ func (c *Consumer) Connect(ctx context.Context) error {
 	return nil
 }
 
-// Validate checks the configuration without connecting: TLS material is
-// loaded, SASL built and franz-go's own limits checked. Call it at start so a
-// bad config is refused instead of retried forever.
-func (c *Consumer) Validate() error {
-	if c.conf.Group != "" && c.conf.CommitPeriod > 0 && c.conf.CommitPeriod < 100*time.Millisecond {
-		return fmt.Errorf("commit_period: %v is below the 100ms minimum", c.conf.CommitPeriod)
-	}
-	opts, err := c.options()
-	if err != nil {
-		return err
-	}
-	if err := kgo.ValidateOpts(opts...); err != nil {
-		return fmt.Errorf("kafka client options: %w", err)
-	}
-	return nil
-}
-
-func (c *Consumer) options() ([]kgo.Opt, error) {
-	opts, err := c.conf.Client.Options(c.log)
-	if err != nil {
-		return nil, err
-	}
-	start, reset := kgo.NewOffset().AtStart(), kgo.NewOffset().AtStart()
-	switch c.conf.StartOffset {
-	case "", "earliest":
-	case "latest":
-		start, reset = kgo.NewOffset().AtEnd(), kgo.NewOffset().AtEnd()
-	case "committed":
-		// Consume only partitions with a commit (auto.offset.reset=none).
-		start = kgo.NewOffset().AtCommitted()
-	default:
-		return nil, fmt.Errorf("start_offset: %q is not one of earliest, latest, committed", c.conf.StartOffset)
-	}
-	opts = append(opts, kgo.ConsumeStartOffset(start), kgo.ConsumeResetOffset(reset))
-
-	switch {
-	case c.conf.Topics.Explicit():
-		parts := map[string]map[int32]kgo.Offset{}
-		for t, ps := range c.conf.Topics.Partitions {
-			parts[t] = map[int32]kgo.Offset{}
-			for p, o := range ps {
-				if o >= 0 {
-					parts[t][p] = kgo.NewOffset().At(o)
-				} else {
-					parts[t][p] = start
-				}
-			}
-		}
-		opts = append(opts, kgo.ConsumePartitions(parts))
-	case len(c.conf.RegexpInclude) > 0:
-		opts = append(opts, kgo.ConsumeTopics(c.conf.RegexpInclude...), kgo.ConsumeRegex())
-		if len(c.conf.RegexpExclude) > 0 {
-			opts = append(opts, kgo.ConsumeExcludeTopics(c.conf.RegexpExclude...))
-		}
-	default:
-		if len(c.conf.Topics.Topics) == 0 {
-			return nil, errors.New("topics: at least one topic (or regexp_topics_include) is required")
-		}
-		opts = append(opts, kgo.ConsumeTopics(c.conf.Topics.Topics...))
-	}
-
-	if c.conf.Group != "" {
-		opts = append(opts,
-			kgo.ConsumerGroup(c.conf.Group),
-			kgo.AutoCommitMarks(),
-			kgo.OnPartitionsAssigned(c.onAssigned),
-			kgo.OnPartitionsRevoked(c.onRevoked),
-			kgo.OnPartitionsLost(c.onLost),
-			kgo.AdjustFetchOffsetsFn(c.adjustOffsets),
-			kgo.AutoCommitCallback(c.onAutoCommit),
-		)
-		if c.conf.CommitPeriod > 0 {
-			opts = append(opts, kgo.AutoCommitInterval(c.conf.CommitPeriod))
-		}
-		if c.conf.InstanceID != "" {
-			opts = append(opts, kgo.InstanceID(c.conf.InstanceID))
-		}
-		if c.conf.SessionTimeout > 0 {
-			opts = append(opts, kgo.SessionTimeout(c.conf.SessionTimeout))
-		}
-		if c.conf.RebalanceTimeout > 0 {
-			opts = append(opts, kgo.RebalanceTimeout(c.conf.RebalanceTimeout))
-		}
-		if c.conf.HeartbeatInterval > 0 {
-			opts = append(opts, kgo.HeartbeatInterval(c.conf.HeartbeatInterval))
-		}
-	}
-	if c.conf.FetchMaxBytes > 0 {
-		opts = append(opts, kgo.FetchMaxBytes(c.conf.FetchMaxBytes))
-	}
-	if c.conf.FetchMaxPartitionBytes > 0 {
-		opts = append(opts, kgo.FetchMaxPartitionBytes(c.conf.FetchMaxPartitionBytes))
-	}
-	if c.conf.FetchMaxWait > 0 {
-		opts = append(opts, kgo.FetchMaxWait(c.conf.FetchMaxWait))
-	}
-	if c.conf.RackID != "" {
-		opts = append(opts, kgo.Rack(c.conf.RackID))
-	}
-	return opts, nil
-}
-
 func (c *Consumer) client() *kgo.Client {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -374,76 +271,6 @@ func (c *Consumer) ack(cl *kgo.Client, tp topicPartition, tr *Tracker[*kgo.Recor
 func (c *Consumer) reportPausedLocked() {
 	if c.met != nil {
 		c.met.PausedPartitions(len(c.paused))
-	}
-}
-
-func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for t, ps := range assigned {
-		for _, p := range ps {
-			c.assigned[topicPartition{t, p}] = true
-		}
-	}
-}
-
-// onRevoked commits what is acknowledged, then forgets the partitions: acks
-// that arrive later for their records are ignored, and the new owner resumes
-// from the commit (re-delivering anything in flight: at-least-once).
-func (c *Consumer) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
-	c.mu.Lock()
-	abandon := c.abandon
-	c.mu.Unlock()
-	if !abandon {
-		if err := cl.CommitMarkedOffsets(ctx); err != nil {
-			c.log.Warnf("kafka: commit on rebalance failed (records after the last commit will be re-delivered): %v", err)
-		} else if c.met != nil {
-			c.met.Committed()
-		}
-	}
-	c.drop(cl, revoked)
-}
-
-// onLost forgets the partitions without committing: they may already be
-// someone else's.
-func (c *Consumer) onLost(_ context.Context, cl *kgo.Client, lost map[string][]int32) {
-	c.drop(cl, lost)
-}
-
-func (c *Consumer) drop(cl *kgo.Client, parts map[string][]int32) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	resume := map[string][]int32{}
-	for t, ps := range parts {
-		for _, p := range ps {
-			tp := topicPartition{t, p}
-			if tr := c.trackers[tp]; tr != nil {
-				tr.Close()
-			}
-			delete(c.trackers, tp)
-			delete(c.assigned, tp)
-			delete(c.next, tp)
-			if c.paused[tp] {
-				delete(c.paused, tp)
-				resume[t] = append(resume[t], p)
-			}
-		}
-	}
-	if len(resume) > 0 {
-		// Pauses outlive assignments in franz-go; lift them so the partition
-		// is not stuck if it comes back to us.
-		cl.ResumeFetchPartitions(resume)
-		c.reportPausedLocked()
-	}
-}
-
-func (c *Consumer) onAutoCommit(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
-	if err != nil {
-		c.log.Warnf("kafka: periodic offset commit failed (retried at the next commit_period): %v", err)
-		return
-	}
-	if c.met != nil {
-		c.met.Committed()
 	}
 }
 

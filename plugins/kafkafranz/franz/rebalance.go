@@ -1,0 +1,86 @@
+package franz
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Group callbacks. franz-go calls them from its group goroutine, never
+// concurrently with each other.
+
+// onAssigned records ownership, so Poll can drop records fetched for a
+// partition that was revoked in between.
+func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for t, ps := range assigned {
+		for _, p := range ps {
+			c.assigned[topicPartition{t, p}] = true
+		}
+	}
+}
+
+// onRevoked commits what is acknowledged, then forgets the partitions: acks
+// that arrive later for their records are ignored, and the new owner resumes
+// from the commit (re-delivering anything in flight: at-least-once).
+func (c *Consumer) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	c.mu.Lock()
+	abandon := c.abandon
+	c.mu.Unlock()
+	if !abandon {
+		if err := cl.CommitMarkedOffsets(ctx); err != nil {
+			c.log.Warnf("kafka: commit on rebalance failed (records after the last commit will be re-delivered): %v", err)
+		} else if c.met != nil {
+			c.met.Committed()
+		}
+	}
+	c.drop(cl, revoked)
+}
+
+// onLost forgets the partitions without committing: they may already be
+// someone else's.
+func (c *Consumer) onLost(_ context.Context, cl *kgo.Client, lost map[string][]int32) {
+	c.drop(cl, lost)
+}
+
+// drop forgets partitions: their trackers are closed (late acks are ignored)
+// and their pauses lifted.
+func (c *Consumer) drop(cl *kgo.Client, parts map[string][]int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	resume := map[string][]int32{}
+	for t, ps := range parts {
+		for _, p := range ps {
+			tp := topicPartition{t, p}
+			if tr := c.trackers[tp]; tr != nil {
+				tr.Close()
+			}
+			delete(c.trackers, tp)
+			delete(c.assigned, tp)
+			delete(c.next, tp)
+			if c.paused[tp] {
+				delete(c.paused, tp)
+				resume[t] = append(resume[t], p)
+			}
+		}
+	}
+	if len(resume) > 0 {
+		// Pauses outlive assignments in franz-go; lift them so the partition
+		// is not stuck if it comes back to us.
+		cl.ResumeFetchPartitions(resume)
+		c.reportPausedLocked()
+	}
+}
+
+// onAutoCommit counts the periodic commits and logs failed ones.
+func (c *Consumer) onAutoCommit(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
+	if err != nil {
+		c.log.Warnf("kafka: periodic offset commit failed (retried at the next commit_period): %v", err)
+		return
+	}
+	if c.met != nil {
+		c.met.Committed()
+	}
+}

@@ -1,0 +1,191 @@
+package kafkafranz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
+)
+
+// writer adapts franz.Producer to service.BatchOutput: it interpolates each
+// message into a record and reports failures per message.
+type writer struct {
+	prod        *franz.Producer
+	topic, key  *service.InterpolatedString
+	partition   *service.InterpolatedString
+	timestampMs *service.InterpolatedString
+	meta        *service.MetadataFilter
+	records     *service.MetricCounter
+}
+
+func writerFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*writer, error) {
+	client, err := clientConfigFromParsed(conf)
+	if err != nil {
+		return nil, err
+	}
+	f := &fields{conf: conf}
+	pc := franz.ProducerConfig{
+		Client:          client,
+		Partitioner:     f.str(fieldPartitioner),
+		IdempotentWrite: f.boolean(fieldIdempotentWrite),
+		AckReplicas:     f.boolean(fieldAckReplicas),
+		Compression:     f.str(fieldCompression),
+		Timeout:         f.duration(fieldTimeout),
+	}
+	maxBytes := f.str(fieldMaxMessageBytes)
+	if f.err != nil {
+		return nil, f.err
+	}
+	if pc.MaxMessageBytes, err = parseBytes(fieldMaxMessageBytes, maxBytes); err != nil {
+		return nil, err
+	}
+	if pc.IdempotentWrite && !pc.AckReplicas {
+		return nil, fmt.Errorf("%s: must be true when %s is true", fieldAckReplicas, fieldIdempotentWrite)
+	}
+	prod := franz.NewProducer(pc, mgr.Logger())
+	if err := prod.Validate(); err != nil {
+		return nil, err
+	}
+	w := &writer{
+		prod:    prod,
+		records: mgr.Metrics().NewCounter("kafka_output_records_total", "topic"),
+	}
+	if w.topic, err = conf.FieldInterpolatedString(fieldTopic); err != nil {
+		return nil, err
+	}
+	for _, opt := range []struct {
+		name string
+		dst  **service.InterpolatedString
+	}{{fieldKey, &w.key}, {fieldPartition, &w.partition}, {fieldTimestampMs, &w.timestampMs}} {
+		if conf.Contains(opt.name) {
+			if *opt.dst, err = conf.FieldInterpolatedString(opt.name); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if (pc.Partitioner == "manual") != (w.partition != nil) {
+		return nil, fmt.Errorf("%s: must be set exactly when %s is manual", fieldPartition, fieldPartitioner)
+	}
+	if conf.Contains(fieldMetadata) {
+		if w.meta, err = conf.FieldMetadataFilter(fieldMetadata); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+func (w *writer) Connect(ctx context.Context) error {
+	err := w.prod.Connect(ctx)
+	if errors.Is(err, franz.ErrClosed) {
+		return service.ErrNotConnected
+	}
+	return err
+}
+
+func (w *writer) WriteBatch(ctx context.Context, batch service.MessageBatch) error {
+	var batchErr *service.BatchError
+	fail := func(i int, err error) {
+		if batchErr == nil {
+			batchErr = service.NewBatchError(batch, err)
+		}
+		batchErr.Failed(i, err)
+	}
+	recs := make([]*kgo.Record, 0, len(batch))
+	index := make([]int, 0, len(batch)) // record -> message position
+	for i, msg := range batch {
+		rec, err := w.record(batch, i, msg)
+		if err != nil {
+			fail(i, err)
+			continue
+		}
+		recs = append(recs, rec)
+		index = append(index, i)
+	}
+	errs, err := w.prod.Produce(ctx, recs)
+	if err != nil {
+		if errors.Is(err, franz.ErrClosed) {
+			return service.ErrNotConnected
+		}
+		return err
+	}
+	acked := map[string]int64{}
+	for j, perr := range errs {
+		if perr != nil {
+			fail(index[j], perr)
+			continue
+		}
+		acked[recs[j].Topic]++
+	}
+	for topic, n := range acked {
+		w.records.Incr(n, topic)
+	}
+	if batchErr != nil {
+		return batchErr
+	}
+	return nil
+}
+
+func (w *writer) record(batch service.MessageBatch, i int, msg *service.Message) (*kgo.Record, error) {
+	value, err := msg.AsBytes()
+	if err != nil {
+		return nil, err
+	}
+	rec := &kgo.Record{Value: value}
+	if rec.Topic, err = batch.TryInterpolatedString(i, w.topic); err != nil {
+		return nil, fmt.Errorf("%s interpolation: %w", fieldTopic, err)
+	}
+	if rec.Topic == "" {
+		return nil, fmt.Errorf("%s: interpolated to an empty topic name", fieldTopic)
+	}
+	if w.key != nil {
+		key, err := batch.TryInterpolatedBytes(i, w.key)
+		if err != nil {
+			return nil, fmt.Errorf("%s interpolation: %w", fieldKey, err)
+		}
+		if len(key) > 0 {
+			rec.Key = key
+		}
+	}
+	if w.partition != nil {
+		s, err := batch.TryInterpolatedString(i, w.partition)
+		if err != nil {
+			return nil, fmt.Errorf("%s interpolation: %w", fieldPartition, err)
+		}
+		p, err := strconv.ParseInt(strings.TrimSpace(s), 10, 32)
+		if err != nil || p < 0 {
+			return nil, fmt.Errorf("%s: %q is not a partition number", fieldPartition, s)
+		}
+		rec.Partition = int32(p)
+	}
+	if w.timestampMs != nil {
+		s, err := batch.TryInterpolatedString(i, w.timestampMs)
+		if err != nil {
+			return nil, fmt.Errorf("%s interpolation: %w", fieldTimestampMs, err)
+		}
+		if s != "" {
+			ms, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %q is not epoch milliseconds", fieldTimestampMs, s)
+			}
+			rec.Timestamp = timeFromMillis(ms)
+		}
+	}
+	if w.meta != nil {
+		_ = w.meta.Walk(msg, func(k, v string) error {
+			rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
+			return nil
+		})
+	}
+	return rec, nil
+}
+
+func (w *writer) Close(context.Context) error {
+	w.prod.Close()
+	return nil
+}
