@@ -3,6 +3,7 @@
 #   - promtool check config  deploy/prometheus/prometheus.yml (and the rule file it loads)
 #   - promtool check rules   deploy/prometheus/alerts.yml
 #   - promtool test rules    deploy/prometheus/alerts_test.yml (unit tests of every alert)
+#   - every Grafana dashboard query through the PromQL parser (as recording rules)
 # Installs promtool if it is missing: Debian's `prometheus` package ships it
 # (apt-get, ~100 MB, about 30 s). The Go side (dashboard/alert metric names
 # exposed by a real run) is `go test ./tests/observability/`.
@@ -21,4 +22,24 @@ promtool --version 2>&1 | head -1
 promtool check config deploy/prometheus/prometheus.yml
 promtool check rules deploy/prometheus/alerts.yml
 promtool test rules deploy/prometheus/alerts_test.yml
+
+# The dashboard's queries through the PromQL parser: each becomes a recording
+# rule (Grafana variables replaced by values) that promtool check rules parses.
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+python3 - deploy/grafana/dashboards/rides-connect.json > "$tmp/dashboard_rules.yml" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+print("groups:\n  - name: dashboard\n    rules:")
+n = 0
+for p in d["panels"]:
+    for t in p.get("targets", []):
+        e = t["expr"].replace("$__rate_interval", "1m").replace("$instance", ".*")
+        n += 1
+        print("      - record: dashboard:query%d" % n)
+        print("        expr: %s" % json.dumps(e))
+if n == 0:
+    sys.exit("no queries in the dashboard")
+PY
+promtool check rules "$tmp/dashboard_rules.yml" | sed 's|'"$tmp"'/||'
 echo "check.sh: observability checks passed"
