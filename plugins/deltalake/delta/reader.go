@@ -26,8 +26,12 @@ func ReadAllRows(ctx context.Context, st objstore.Store) ([]map[string]any, erro
 	return snap.ReadRows(ctx, st)
 }
 
-// ReadRows reads the live files of s.
+// ReadRows reads the live files of s. Tables that need reader features
+// (column mapping, deletion vectors, ...) are refused rather than misread.
 func (s *Snapshot) ReadRows(ctx context.Context, st objstore.Store) ([]map[string]any, error) {
+	if p := s.Protocol; p.MinReaderVersion == 2 || p.MinReaderVersion > 3 || len(p.ReaderFeatures) > 0 {
+		return nil, fmt.Errorf("delta: table needs reader version %d %v, which this reader does not support", p.MinReaderVersion, p.ReaderFeatures)
+	}
 	var out []map[string]any
 	for _, a := range s.LiveFiles() {
 		rows, err := s.ReadFile(ctx, st, a)

@@ -159,3 +159,14 @@ func Memory2(t *testing.T, src objstore.Store, keep func(string) bool) objstore.
 	}
 	return dst
 }
+
+func TestReaderRefusesReaderFeatures(t *testing.T) {
+	ctx := context.Background()
+	st := memStore(t)
+	writeCommits(t, st, nil, 1)
+	s, _ := LoadSnapshot(ctx, st)
+	s.Protocol = Protocol{MinReaderVersion: 3, MinWriterVersion: 7, ReaderFeatures: []string{"deletionVectors"}, WriterFeatures: []string{"deletionVectors"}}
+	if _, err := s.ReadRows(ctx, st); err == nil {
+		t.Fatal("a table with deletion vectors was read as if it had none")
+	}
+}
