@@ -144,6 +144,12 @@ func (r *reader) add(ctx context.Context, chunks []franz.Chunk) {
 				r.flush(ctx, pb)
 			}
 		}
+		if len(pb.refs) > 0 && r.cons.Paused(ch.Topic, ch.Partition) {
+			// checkpoint_limit reached: nothing more comes from this
+			// partition until these records are acked, so waiting for the
+			// batch to fill would stall it.
+			r.flush(ctx, pb)
+		}
 	}
 }
 

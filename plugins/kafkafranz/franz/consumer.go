@@ -274,6 +274,14 @@ func (c *Consumer) reportPausedLocked() {
 	}
 }
 
+// Paused reports whether the partition is paused by checkpoint_limit: no
+// more of its records arrive until some are acked.
+func (c *Consumer) Paused(topic string, partition int32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.paused[topicPartition{topic, partition}]
+}
+
 // Pending returns the number of un-acked records per "topic/partition".
 func (c *Consumer) Pending() map[string]int {
 	c.mu.Lock()
