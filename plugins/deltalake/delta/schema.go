@@ -177,7 +177,6 @@ func CompareSchemas(table, conf Schema, evolve bool) (Schema, error) {
 		}
 	}
 	merged := Schema{Fields: append([]Field(nil), table.Fields...)}
-	var added []string
 	for _, cf := range conf.Fields {
 		if table.Index(cf.Name) >= 0 {
 			continue
@@ -189,12 +188,10 @@ func CompareSchemas(table, conf Schema, evolve bool) (Schema, error) {
 			problems = append(problems, fmt.Sprintf("new column %q must be nullable to be added to an existing table", cf.Name))
 		default:
 			merged.Fields = append(merged.Fields, cf)
-			added = append(added, cf.Name)
 		}
 	}
 	if len(problems) > 0 {
 		return Schema{}, fmt.Errorf("schema mismatch: %s", strings.Join(problems, "; "))
 	}
-	_ = added
 	return merged, nil
 }
