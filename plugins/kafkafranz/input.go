@@ -105,7 +105,7 @@ Each message carries ` + "`kafka_key`" + `, ` + "`kafka_topic`" + `, ` + "`kafka
 			Description("How often acknowledged offsets are committed.").
 			Default("5s").Example("1s"),
 		service.NewBatchPolicyField(fieldBatching).
-			Description("Batches are formed per topic-partition, so a batch never mixes partitions. Without a policy each fetched run of records of a partition is one batch."),
+			Description("Batches are formed per topic-partition, so a batch never mixes partitions. Without a policy each fetched run of records of a partition is one batch. A partial batch is also flushed when its partition reaches `checkpoint_limit`, since no more records come until some are acked."),
 		service.NewStringField(fieldFetchMaxBytes).
 			Description("Maximum bytes a fetch response may hold.").Default("50MiB").Example("100MiB").Advanced(),
 		service.NewStringField(fieldFetchMaxPartitionBytes).
