@@ -65,7 +65,8 @@ once acks bring it below the limit; other partitions keep flowing.
 
 When a committed offset is no longer in the log (retention deleted the records, the topic was
 recreated) the partition is reset per ` + "`start_offset`" + ` (` + "`earliest`" + ` and ` + "`committed`" + ` to the log start,
-` + "`latest`" + ` to the log end), a warning names topic, partition and the skipped range, and
+` + "`latest`" + ` to the log end). When retention overtakes the consumer while it reads, it resumes at
+the log start. Either way a warning names topic, partition and the skipped range, and
 ` + "`kafka_input_offset_resets_total`" + ` counts it. With ` + "`fail_on_data_loss: true`" + ` the input stops instead.
 
 ### Metadata
