@@ -23,6 +23,7 @@ type outputConfig struct {
 	TargetFileSize int64
 	OnInvalidRow   string // drop | fail
 	CommitAttempts int
+	AutoCompact    int // OPTIMIZE after every N commits (0 = off)
 	Store          objstore.Options
 }
 
@@ -113,6 +114,12 @@ func outputConfigFromParsed(conf *service.ParsedConfig) (outputConfig, error) {
 	}
 	if c.CommitAttempts, err = conf.FieldInt(fieldCommitAttempts); err != nil {
 		return c, err
+	}
+	if c.AutoCompact, err = conf.FieldInt(fieldAutoCompact); err != nil {
+		return c, err
+	}
+	if c.AutoCompact < 0 {
+		return c, fmt.Errorf("auto_compact_every must be 0 (off) or positive, got %d", c.AutoCompact)
 	}
 	if c.CommitAttempts < 1 {
 		return c, fmt.Errorf("commit_max_attempts must be at least 1, got %d", c.CommitAttempts)

@@ -104,3 +104,26 @@ func TestCloseReleasesWaitingBatch(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 }
+
+func TestAutoCompact(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	o := startOutput(t, dir, "sequence", delta.Hooks{})
+	o.conf.AutoCompact = 4
+	for seq := 1; seq <= 8; seq++ {
+		if err := o.WriteBatch(ctx, emission(seq, "PARIS")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, _ := objstore.NewLocal(dir)
+	snap, err := delta.LoadSnapshot(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, _ := snap.ReadRows(ctx, st)
+	// Two compactions (after commits 4 and 8): 8 one-row files became 1, and
+	// the second one also took the first's output.
+	if len(rows) != 8 || len(snap.Files) != 1 || snap.TxnVersion("rides") != 8 {
+		t.Fatalf("%d rows in %d files, txn %d; want 8 rows in 1 file, txn 8", len(rows), len(snap.Files), snap.TxnVersion("rides"))
+	}
+}

@@ -49,6 +49,7 @@ type output struct {
 	w        *delta.Writer
 	trackers map[string]*delta.Tracker
 	closed   bool
+	commits  int // by this output, for auto_compact_every
 	stop     context.CancelFunc // ends batches waiting for their turn on Close
 	stopped  context.Context
 }
@@ -243,8 +244,37 @@ func (o *output) write(ctx context.Context, w *delta.Writer, recs []delta.Record
 		o.m.filesWritten.Incr(int64(res.Files))
 		o.m.bytesWritten.Incr(res.Bytes)
 		o.m.rowsWritten.Incr(int64(res.RowsWritten))
+		o.maybeCompact(ctx, w)
 	}
 	return nil
+}
+
+// maybeCompact runs OPTIMIZE every auto_compact_every commits; the batch is
+// already committed, so a failure is only logged.
+func (o *output) maybeCompact(ctx context.Context, w *delta.Writer) {
+	if o.conf.AutoCompact <= 0 {
+		return
+	}
+	o.mu.Lock()
+	o.commits++
+	due := o.commits%o.conf.AutoCompact == 0
+	o.mu.Unlock()
+	if !due {
+		return
+	}
+	codec, infix, _ := delta.Codec(o.conf.Compression)
+	res, err := delta.Optimize(ctx, w.Table().Store(), delta.OptimizeOptions{
+		TargetSize: o.conf.TargetFileSize, Codec: codec, CodecName: infix, Now: o.now,
+		Policy: delta.CommitPolicy{MaxAttempts: o.conf.CommitAttempts},
+	})
+	if err != nil {
+		o.log.Warnf("delta_lake %s: auto compaction failed (data is safe, will retry later): %v", o.conf.Path, err)
+		return
+	}
+	if res.Version >= 0 {
+		o.m.tableVersion.Set(res.Version)
+		o.log.Infof("delta_lake %s: compacted %d files into %d at version %d", o.conf.Path, res.FilesRemoved, res.FilesAdded, res.Version)
+	}
 }
 
 // waitTurn holds a batch whose first sequence is past the next expected

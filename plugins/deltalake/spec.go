@@ -23,6 +23,7 @@ const (
 	fieldTargetFileSize   = "target_file_size"
 	fieldOnInvalidRow     = "on_invalid_row"
 	fieldCommitAttempts   = "commit_max_attempts"
+	fieldAutoCompact      = "auto_compact_every"
 	fieldS3               = "s3"
 	fieldS3Endpoint       = "endpoint"
 	fieldS3Region         = "region"
@@ -143,6 +144,9 @@ store retries (bounded by `+"`commit_max_attempts`"+`), which slows the pipeline
 				"drop": "Log, count and acknowledge the message (it is not written).",
 				"fail": "Report the message as failed in a batch error, for a `fallback` dead-letter output.",
 			}).Description("What happens to a message that does not fit the schema.").Default("drop").Example("fail").Advanced(),
+			service.NewIntField(fieldAutoCompact).
+				Description("Run OPTIMIZE (bin-pack files smaller than `target_file_size`, `dataChange=false`) after every N commits of this output; 0 = never. It runs inline, so that batch takes longer; a failed compaction is logged and does not fail the batch. `rides-connect delta optimize` does the same from outside.").
+				Default(0).Example(100).Advanced(),
 			service.NewIntField(fieldCommitAttempts).
 				Description("Attempts per commit (lost races, store errors) before the batch fails and is retried by the pipeline.").
 				Default(30).Example(100).Advanced(),
