@@ -49,7 +49,7 @@ type output struct {
 	w        *delta.Writer
 	trackers map[string]*delta.Tracker
 	closed   bool
-	commits  int // by this output, for auto_compact_every
+	commits  int                // by this output, for auto_compact_every
 	stop     context.CancelFunc // ends batches waiting for their turn on Close
 	stopped  context.Context
 }
