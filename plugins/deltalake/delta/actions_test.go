@@ -104,7 +104,7 @@ func TestStats(t *testing.T) {
 		{Name: "b", Type: Type{Name: "boolean"}, Nullable: true},
 	}}
 	long := strings.Repeat("é", 40)
-	c := newStatsCollector(s, nil, DefaultStatsColumns)
+	c := newStatsCollector(s, nil, StatsColumns{Num: DefaultStatsColumns})
 	d1, _ := ConvertValue(s.Fields[4].Type, "1.50")
 	d2, _ := ConvertValue(s.Fields[4].Type, "-3")
 	c.add(Row{int64(1767225600123456), 1.0, 2.0, "b", d1, true})
@@ -140,10 +140,17 @@ func TestStats(t *testing.T) {
 		t.Fatalf("boolean: min present=%v nullCount=%v", ok, nulls["b"])
 	}
 	// Only the first N columns get stats.
-	c2 := newStatsCollector(s, nil, 2)
+	c2 := newStatsCollector(s, nil, StatsColumns{Num: 2})
 	c2.add(Row{int64(0), 1.0, 1.0, "a", d1, true})
 	if r := c2.result(); len(r.NullCount) != 2 {
 		t.Fatalf("stats for %d columns, want the first 2", len(r.NullCount))
+	}
+	// delta.dataSkippingStatsColumns names the columns exactly.
+	sc := statsColumns(map[string]string{PropStatsColumns: "s, `d`"})
+	c3 := newStatsCollector(s, nil, sc)
+	c3.add(Row{int64(0), 1.0, 1.0, "a", d1, true})
+	if r := c3.result(); len(r.NullCount) != 2 || r.NullCount["s"] == nil || r.NullCount["d"] == nil {
+		t.Fatalf("stats columns %v, want exactly s and d", r.NullCount)
 	}
 }
 

@@ -11,6 +11,7 @@ const (
 	PropCheckpointInterval     = "delta.checkpointInterval"
 	PropDeletedFileRetention   = "delta.deletedFileRetentionDuration"
 	PropNumIndexedCols         = "delta.dataSkippingNumIndexedCols"
+	PropStatsColumns           = "delta.dataSkippingStatsColumns"
 	PropAppendOnly             = "delta.appendOnly"
 	DefaultCheckpointInterval  = 10
 	defaultDeletedFileRetained = 7 * 24 * time.Hour
@@ -23,11 +24,25 @@ func checkpointInterval(conf map[string]string) int64 {
 	return DefaultCheckpointInterval
 }
 
-func numIndexedCols(conf map[string]string) int {
-	if n, err := strconv.Atoi(conf[PropNumIndexedCols]); err == nil {
-		return n // -1 means all columns
+// StatsColumns says which columns get min/max/nullCount: exactly Names if
+// delta.dataSkippingStatsColumns is set, else the first Num (-1 = all).
+type StatsColumns struct {
+	Num   int
+	Names []string
+}
+
+func statsColumns(conf map[string]string) StatsColumns {
+	if v := strings.TrimSpace(conf[PropStatsColumns]); v != "" {
+		var names []string
+		for _, n := range strings.Split(v, ",") {
+			names = append(names, strings.Trim(strings.TrimSpace(n), "`"))
+		}
+		return StatsColumns{Names: names}
 	}
-	return DefaultStatsColumns
+	if n, err := strconv.Atoi(conf[PropNumIndexedCols]); err == nil {
+		return StatsColumns{Num: n}
+	}
+	return StatsColumns{Num: DefaultStatsColumns}
 }
 
 // deletedFileRetention parses Spark's "interval 1 week" form and Go durations.

@@ -90,7 +90,7 @@ func Optimize(ctx context.Context, st objstore.Store, o OptimizeOptions) (Optimi
 					ExtendedFileMetadata: true, PartitionValues: a.PartitionValues, Size: &size})
 			}
 			first := snap.Files[bin[0]]
-			data, stats, err := WriteParquet(snap.Schema, snap.Metadata.PartitionColumns, rows, o.Codec, numIndexedCols(snap.Metadata.Configuration))
+			data, stats, err := WriteParquet(snap.Schema, snap.Metadata.PartitionColumns, rows, o.Codec, statsColumns(snap.Metadata.Configuration))
 			if err != nil {
 				return res, err
 			}

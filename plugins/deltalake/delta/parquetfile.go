@@ -151,7 +151,7 @@ func twosComplement(u *big.Int, n int) []byte {
 
 // WriteParquet encodes rows as one parquet file (DataPageV1) and returns
 // its bytes and stats.
-func WriteParquet(s Schema, partitionCols []string, rows []Row, codec compress.Codec, statsCols int) ([]byte, *FileStats, error) {
+func WriteParquet(s Schema, partitionCols []string, rows []Row, codec compress.Codec, statsCols StatsColumns) ([]byte, *FileStats, error) {
 	fs := newFileSchema(s, partitionCols)
 	opts := []parquet.WriterOption{
 		fs.schema,

@@ -44,13 +44,14 @@ type statsCollector struct {
 	cols []*colStats
 }
 
-func newStatsCollector(s Schema, partitionCols []string, limit int) *statsCollector {
-	if limit < 0 {
+func newStatsCollector(s Schema, partitionCols []string, sc StatsColumns) *statsCollector {
+	limit := sc.Num
+	if limit < 0 || len(sc.Names) > 0 {
 		limit = len(s.Fields)
 	}
 	c := &statsCollector{}
 	for i, f := range s.Fields {
-		if containsFold(partitionCols, f.Name) {
+		if containsFold(partitionCols, f.Name) || (len(sc.Names) > 0 && !containsFold(sc.Names, f.Name)) {
 			continue
 		}
 		if len(c.cols) >= limit {

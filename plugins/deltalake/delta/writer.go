@@ -232,7 +232,7 @@ func (w *Writer) writeFiles(ctx context.Context, snap *Snapshot, recs []Record) 
 		}
 		groups[dir] = append(groups[dir], r.Row)
 	}
-	statsCols := numIndexedCols(snap.Metadata.Configuration)
+	statsCols := statsColumns(snap.Metadata.Configuration)
 	var adds []Add
 	for _, dir := range order {
 		for _, chunk := range splitBySize(schema, groups[dir], w.opts.TargetFileSize) {
