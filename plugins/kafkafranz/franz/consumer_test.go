@@ -334,7 +334,7 @@ func TestConsumerOffsetOutOfRange(t *testing.T) {
 // checkpoint_limit): the loss is reported with its range whatever the
 // start_offset policy, and consumption resumes at the log start.
 func TestConsumerMidStreamRetention(t *testing.T) {
-	for _, policy := range []string{"earliest", "committed"} {
+	for _, policy := range []string{"earliest", "latest", "committed"} {
 		t.Run(policy, func(t *testing.T) {
 			c0, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
 			if err != nil {
@@ -343,8 +343,9 @@ func TestConsumerMidStreamRetention(t *testing.T) {
 			t.Cleanup(c0.Close)
 			addr := c0.ListenAddrs()[0]
 			produceN(t, addr, "t", 0, 10)
-			if policy == "committed" {
-				// The group needs a commit to start from with this policy.
+			if policy != "earliest" {
+				// Start from a commit at 0: with latest or committed the
+				// group would otherwise not read the first records.
 				cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 				if err != nil {
 					t.Fatal(err)
