@@ -250,7 +250,9 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-var t0 = time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
+// t0 is hour-aligned (so 5-minute aligned) and 3 hours back: the watermark
+// trails the wall clock by hours, which RidesWatermarkBehind must notice.
+var t0 = time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour)
 
 // rides builds n valid ride records with event times spread over [from, to).
 func rides(n int, from, to time.Duration) [][]byte {
@@ -306,6 +308,7 @@ func TestPipelineMetrics(t *testing.T) {
 		start = startBinary
 	}
 	j := start(t, jobEnv(t, broker))
+	prom := startPrometheus(t, j.scrapeURL)
 	stopped := false
 	stop := func() {
 		if !stopped {
@@ -392,6 +395,12 @@ func TestPipelineMetrics(t *testing.T) {
 			}
 		}
 	})
+
+	if prom != nil {
+		t.Run("real Prometheus: dashboard queries and alert rules", func(t *testing.T) {
+			prom.check(t, scrape(j.scrapeURL))
+		})
+	}
 
 	stop()
 	t.Run("progress events", func(t *testing.T) {
