@@ -170,3 +170,31 @@ func TestReaderRefusesReaderFeatures(t *testing.T) {
 		t.Fatal("a table with deletion vectors was read as if it had none")
 	}
 }
+
+func TestCleanupLogKeepsTableReadable(t *testing.T) {
+	ctx := context.Background()
+	st := memStore(t)
+	writeCommits(t, st, nil, 25) // checkpoints at 10 and 20
+	// Within the retention nothing goes.
+	if n, err := CleanupLog(ctx, st, nil, time.Now()); err != nil || n != 0 {
+		t.Fatalf("cleanup inside the retention deleted %d files (%v)", n, err)
+	}
+	if n, _ := CleanupLog(ctx, st, map[string]string{PropExpiredLogCleanup: "false"}, time.Now().Add(60*24*time.Hour)); n != 0 {
+		t.Fatal("cleanup ran although delta.enableExpiredLogCleanup is false")
+	}
+	// 31 days later: versions before the newest old-enough checkpoint (20) go.
+	n, err := CleanupLog(ctx, st, nil, time.Now().Add(31*24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 21 { // commits 0..19 and checkpoint 10
+		t.Fatalf("deleted %d log files, want 21", n)
+	}
+	if _, err := st.Get(ctx, CommitKey(19)); err == nil {
+		t.Fatal("commit 19 kept")
+	}
+	snap, err := LoadSnapshot(ctx, st)
+	if err != nil || snap.Version != 25 || len(snap.Files) != 25 || snap.CheckpointVersion != 20 {
+		t.Fatalf("after cleanup: %+v, %v", snap, err)
+	}
+}

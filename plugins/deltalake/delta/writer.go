@@ -178,6 +178,9 @@ func (w *Writer) Append(ctx context.Context, recs []Record) (AppendResult, error
 			}
 		} else {
 			res.Checkpointed = true
+			if _, err := CleanupLog(ctx, w.t.st, snap.Metadata.Configuration, w.opts.Now()); err != nil && w.opts.OnCheckpointError != nil {
+				w.opts.OnCheckpointError(err)
+			}
 		}
 	}
 	return res, nil
