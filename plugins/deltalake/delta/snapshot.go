@@ -150,12 +150,30 @@ func (s *Snapshot) replay(ctx context.Context, st objstore.Store, commits []logF
 }
 
 // Update brings s forward to the latest version and returns the commits it
-// read (for conflict checks).
+// read (for conflict checks). If the next commit is missing but later log
+// files exist (log cleanup removed versions this snapshot never saw), it
+// reloads from the newest checkpoint: committing at the missing version
+// would write a commit no reader looks at.
 func (s *Snapshot) Update(ctx context.Context, st objstore.Store) (map[int64][]Action, error) {
 	seen := map[int64][]Action{}
 	for v := s.Version + 1; ; v++ {
 		acts, err := readCommit(ctx, st, v)
 		if errors.Is(err, objstore.ErrNotFound) {
+			later, lerr := listLog(ctx, st, v)
+			if lerr != nil {
+				return seen, lerr
+			}
+			if len(later) == 0 {
+				return seen, nil
+			}
+			fresh, ferr := LoadSnapshot(ctx, st)
+			if ferr != nil {
+				return seen, ferr
+			}
+			if fresh.Version < v {
+				return seen, nil // only an older checkpoint or a racing write: nothing newer
+			}
+			*s = *fresh
 			return seen, nil
 		}
 		if err != nil {

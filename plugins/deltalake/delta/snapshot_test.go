@@ -198,3 +198,34 @@ func TestCleanupLogKeepsTableReadable(t *testing.T) {
 		t.Fatalf("after cleanup: %+v, %v", snap, err)
 	}
 }
+
+// TestUpdateAfterLogCleanup: a writer idle while another one committed,
+// checkpointed and cleaned the log must not commit at a version that was
+// deleted (no reader would see it); it reloads from the checkpoint.
+func TestUpdateAfterLogCleanup(t *testing.T) {
+	ctx := context.Background()
+	st := memStore(t)
+	clock := &fixedClock{time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC)}
+	s := ridesSchema()
+	idle := newTestWriter(t, st, TableConfig{Schema: s}, clock) // at version 0
+	busy := newTestWriter(t, st, TableConfig{Schema: s}, clock)
+	for v := 1; v <= 12; v++ {
+		if _, err := busy.Append(ctx, []Record{ridesRecord(t, s, "B", v, int64(v), "", 0)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := CleanupLog(ctx, st, nil, time.Now().Add(40*24*time.Hour)); err != nil || n == 0 {
+		t.Fatalf("cleanup: %d, %v", n, err)
+	}
+	res, err := idle.Append(ctx, []Record{ridesRecord(t, s, "IDLE", 1, 100, "", 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Version != 13 {
+		t.Fatalf("idle writer committed version %d, want 13 (after the busy writer's 12)", res.Version)
+	}
+	rows, _ := ReadAllRows(ctx, st)
+	if len(rows) != 13 {
+		t.Fatalf("%d rows visible, want 13", len(rows))
+	}
+}
