@@ -43,7 +43,7 @@ This is the default metrics exporter of rides-connect. Every series carries the 
 
 ### Delivery guarantees and back-pressure
 
-The exporter never touches messages, so it does not change the delivery guarantees of the pipeline. Recording a value is a lock-free in-memory update and never blocks or slows a pipeline thread; a scrape reads the current values. Push-gateway failures are logged and the next interval pushes again; they never apply back-pressure. The last values are pushed once more at shutdown (bounded by the service `+"`shutdown_timeout`"+`).
+The exporter never touches messages, so it does not change the delivery guarantees of the pipeline. Recording a value is an in-memory update (a series lookup under a read lock, then an atomic add): it never waits for a scrape or a push, so it cannot back-pressure a pipeline thread; a scrape reads the current values. Push-gateway failures are logged and the next interval pushes again; they never apply back-pressure. The last values are pushed once more at shutdown; every push gives up after 10 s.
 
 ### Progress events
 

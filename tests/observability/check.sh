@@ -4,7 +4,8 @@
 #   - promtool check rules   deploy/prometheus/alerts.yml
 #   - promtool test rules    deploy/prometheus/alerts_test.yml (unit tests of every alert)
 #   - every Grafana dashboard query through the PromQL parser (as recording rules)
-#   - TestPipelineMetrics with a real Prometheus scraping the job (RIDES_OBS_PROMETHEUS=1)
+#   - TestPipelineMetrics through the built binary, scraped by a real Prometheus
+#     (RIDES_OBS_BINARY=1 RIDES_OBS_PROMETHEUS=1)
 # Installs promtool if it is missing: Debian's `prometheus` package ships it
 # (apt-get, ~100 MB, about 30 s). The Go side (dashboard/alert metric names
 # exposed by a real run) is `go test ./tests/observability/`.
@@ -43,8 +44,9 @@ if n == 0:
     sys.exit("no queries in the dashboard")
 PY
 promtool check rules "$tmp/dashboard_rules.yml" | sed 's|'"$tmp"'/||'
-# A real Prometheus (same Debian package) scraping config/rides.yaml running on
-# an embedded broker: every dashboard query returns data, every alert rule
-# evaluates without error, only the expected alert is pending.
-RIDES_OBS_PROMETHEUS=1 go test -count=1 -run TestPipelineMetrics ./tests/observability/
+# The rides-connect binary running config/rides.yaml on an embedded broker,
+# scraped by a real Prometheus (same Debian package): every dashboard query
+# returns data, every alert rule evaluates without error, only the expected
+# alert is pending. (Plain `go test` runs the same job in process.)
+RIDES_OBS_BINARY=1 RIDES_OBS_PROMETHEUS=1 go test -count=1 -run TestPipelineMetrics ./tests/observability/
 echo "check.sh: observability checks passed"
