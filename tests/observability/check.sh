@@ -3,6 +3,7 @@
 #   - promtool check config  deploy/prometheus/prometheus.yml (and the rule file it loads)
 #   - promtool check rules   deploy/prometheus/alerts.yml
 #   - promtool test rules    deploy/prometheus/alerts_test.yml (unit tests of every alert)
+#   - deploy/compose.observability.yml validated with docker-compose when installed
 #   - every Grafana dashboard query through the PromQL parser (as recording rules)
 #   - TestPipelineMetrics through the built binary, scraped by a real Prometheus
 #     (RIDES_OBS_BINARY=1 RIDES_OBS_PROMETHEUS=1)
@@ -24,6 +25,15 @@ promtool --version 2>&1 | head -1
 promtool check config deploy/prometheus/prometheus.yml
 promtool check rules deploy/prometheus/alerts.yml
 promtool test rules deploy/prometheus/alerts_test.yml
+
+# The Prometheus + Grafana override of the compose stack, offline (Debian's
+# docker-compose, installed by tests/deploy/check.sh); skipped without it.
+if command -v docker-compose >/dev/null 2>&1; then
+  docker-compose -f docker-compose.yml -f deploy/compose.observability.yml config -q
+  echo "deploy/compose.observability.yml: valid override of docker-compose.yml"
+else
+  echo "check.sh: docker-compose not installed, compose override not validated (tests/deploy/check.sh installs it)"
+fi
 
 # The dashboard's queries through the PromQL parser: each becomes a recording
 # rule (Grafana variables replaced by values) that promtool check rules parses.

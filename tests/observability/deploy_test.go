@@ -374,3 +374,54 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Error("deploy/kubernetes/prometheusrule.yaml is out of date with deploy/prometheus/alerts.yml: run deploy/kubernetes/sync-config.sh")
 	}
 }
+
+// The compose override wires Prometheus to the job and Grafana to the files
+// under deploy/.
+func TestComposeOverride(t *testing.T) {
+	var base, over struct {
+		Services map[string]struct {
+			Ports   []string `yaml:"ports"`
+			Volumes []string `yaml:"volumes"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(read(t, "docker-compose.yml"), &base); err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(read(t, "deploy/compose.observability.yml"), &over); err != nil {
+		t.Fatal(err)
+	}
+	// prometheus.yml scrapes rides:4195.
+	var prom struct {
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(read(t, "deploy/prometheus/prometheus.yml"), &prom); err != nil {
+		t.Fatal(err)
+	}
+	target := prom.ScrapeConfigs[0].StaticConfigs[0].Targets[0]
+	svc, port, _ := strings.Cut(target, ":")
+	if prom.ScrapeConfigs[0].JobName != "rides-connect" {
+		t.Errorf("first scrape job %q, want rides-connect (the alerts select it)", prom.ScrapeConfigs[0].JobName)
+	}
+	if s, ok := base.Services[svc]; !ok || !slices.ContainsFunc(s.Ports, func(p string) bool { return strings.HasSuffix(p, ":"+port) }) {
+		t.Errorf("prometheus.yml scrapes %s, but docker-compose.yml has no service %q publishing %s", target, svc, port)
+	}
+	for _, name := range []string{"prometheus", "grafana"} {
+		s, ok := over.Services[name]
+		if !ok {
+			t.Fatalf("override has no %s service", name)
+		}
+		for _, v := range s.Volumes {
+			src, _, _ := strings.Cut(v, ":")
+			if strings.HasPrefix(src, "./") {
+				if _, err := os.Stat(filepath.Join(root, src)); err != nil {
+					t.Errorf("%s mounts %s: %v", name, src, err)
+				}
+			}
+		}
+	}
+}
