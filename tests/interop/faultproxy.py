@@ -140,7 +140,7 @@ class FaultProxy:
     def _forward(self, method, path, headers, body):
         conn = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=60)
         try:
-            fwd = {k: v for k, v in headers.items() if k.lower() not in HOP_BY_HOP}
+            fwd = {k: v for k, v in headers.items() if k.lower() not in HOP_BY_HOP | {"content-length"}}
             if body or method in ("PUT", "POST"):
                 fwd["Content-Length"] = str(len(body))
             conn.request(method, path, body=body or None, headers=fwd)
