@@ -12,6 +12,8 @@ import (
 
 	"github.com/miaradia/rides-connect/internal/objstore"
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/deprecated"
+	"github.com/parquet-go/parquet-go/format"
 )
 
 // ReadAllRows returns every live row of the table at st, each as a map from
@@ -57,12 +59,17 @@ func (s *Snapshot) ReadFile(ctx context.Context, st objstore.Store, a Add) ([]ma
 	if err != nil {
 		return nil, fmt.Errorf("delta: data file %s: %w", key, err)
 	}
-	// Map parquet leaves to table columns by name.
+	// Map parquet leaves to table columns by name, and note the unit of
+	// INT64 timestamps (other writers may use millis or nanos).
 	leafField := map[int]int{}
+	leafUnit := map[int]time.Duration{}
 	for leaf, path := range f.Schema().Columns() {
 		if len(path) == 1 {
 			if i := s.Schema.Index(path[0]); i >= 0 {
 				leafField[leaf] = i
+				if col, ok := f.Schema().Lookup(path...); ok {
+					leafUnit[leaf] = timestampUnit(col.Node)
+				}
 			}
 		}
 	}
@@ -102,7 +109,7 @@ func (s *Snapshot) ReadFile(ctx context.Context, st objstore.Store, a Add) ([]ma
 						continue
 					}
 					fld := s.Schema.Fields[fi]
-					m[fld.Name] = fromParquet(fld.Type, v)
+					m[fld.Name] = fromParquet(fld.Type, v, leafUnit[v.Column()])
 				}
 				out = append(out, m)
 			}
@@ -119,8 +126,30 @@ func (s *Snapshot) ReadFile(ctx context.Context, st objstore.Store, a Add) ([]ma
 	return out, nil
 }
 
-// fromParquet converts a parquet value to the public form ReadAllRows uses.
-func fromParquet(t Type, v parquet.Value) any {
+// timestampUnit is the unit of an INT64 TIMESTAMP leaf (micros if unknown).
+func timestampUnit(n parquet.Node) time.Duration {
+	if lt := n.Type().LogicalType(); lt != nil {
+		if ts, ok := lt.Value.(*format.TimestampType); ok && ts.Unit.Value != nil {
+			return ts.Unit.Value.Duration()
+		}
+	}
+	if ct := n.Type().ConvertedType(); ct != nil && *ct == deprecated.TimestampMillis {
+		return time.Millisecond
+	}
+	return time.Microsecond
+}
+
+// int96Time decodes a legacy INT96 timestamp (nanos of day, Julian day), as
+// Spark writes by default.
+func int96Time(i deprecated.Int96) time.Time {
+	nanos := int64(i[1])<<32 | int64(i[0])
+	days := int64(i[2]) - 2440588 // Julian day of 1970-01-01
+	return time.Unix(days*86400, nanos).UTC()
+}
+
+// fromParquet converts a parquet value to the public form ReadAllRows uses;
+// unit is the INT64 timestamp unit of the column.
+func fromParquet(t Type, v parquet.Value, unit time.Duration) any {
 	switch t.Name {
 	case "string":
 		return string(v.ByteArray())
@@ -144,7 +173,13 @@ func fromParquet(t Type, v parquet.Value) any {
 		return time.Unix(int64(v.Int32())*86400, 0).UTC()
 	case "timestamp":
 		if v.Kind() == parquet.Int96 {
-			return v.Int96().Int64() // legacy INT96 files: not expected
+			return int96Time(v.Int96())
+		}
+		switch unit {
+		case time.Millisecond:
+			return time.UnixMilli(v.Int64()).UTC()
+		case time.Nanosecond:
+			return time.Unix(0, v.Int64()).UTC()
 		}
 		return time.UnixMicro(v.Int64()).UTC()
 	case "decimal":

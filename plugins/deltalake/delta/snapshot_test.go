@@ -10,6 +10,7 @@ import (
 
 	"github.com/miaradia/rides-connect/internal/objstore"
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/deprecated"
 )
 
 // writeCommits appends n single-row commits with txn versions 1..n.
@@ -228,4 +229,59 @@ func TestUpdateAfterLogCleanup(t *testing.T) {
 	if len(rows) != 13 {
 		t.Fatalf("%d rows visible, want 13", len(rows))
 	}
+}
+
+// TestReadForeignTimestampEncodings: files written by other engines may hold
+// timestamps as INT96 (Spark's default) or INT64 millis/nanos.
+func TestReadForeignTimestampEncodings(t *testing.T) {
+	ctx := context.Background()
+	want := time.Date(2026, 1, 1, 0, 5, 0, 123456000, time.UTC)
+	type i96 struct {
+		TS deprecated.Int96 `parquet:"ts"`
+	}
+	type ms struct {
+		TS int64 `parquet:"ts,timestamp(millisecond)"`
+	}
+	type ns struct {
+		TS int64 `parquet:"ts,timestamp(nanosecond)"`
+	}
+	days := want.Unix()/86400 + 2440588
+	nod := want.Sub(time.Unix(want.Unix()/86400*86400, 0)).Nanoseconds()
+	files := map[string]func() []byte{
+		"int96": func() []byte {
+			return encode(t, []i96{{deprecated.Int96{uint32(nod), uint32(nod >> 32), uint32(days)}}})
+		},
+		"millis": func() []byte { return encode(t, []ms{{want.UnixMilli()}}) },
+		"nanos":  func() []byte { return encode(t, []ns{{want.UnixNano()}}) },
+	}
+	for name, mk := range files {
+		st := memStore(t)
+		_ = st.Put(ctx, "f.parquet", mk())
+		s := &Snapshot{Schema: Schema{Fields: []Field{{Name: "ts", Type: Type{Name: "timestamp"}, Nullable: true}}}}
+		rows, err := s.ReadFile(ctx, st, Add{Path: "f.parquet"})
+		if err != nil || len(rows) != 1 {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got := rows[0]["ts"].(time.Time)
+		exact := want
+		if name == "millis" {
+			exact = want.Truncate(time.Millisecond)
+		}
+		if !got.Equal(exact) {
+			t.Errorf("%s: read %v, want %v", name, got, exact)
+		}
+	}
+}
+
+func encode[T any](t *testing.T, rows []T) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[T](&buf)
+	if _, err := w.Write(rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
