@@ -127,3 +127,26 @@ func TestAutoCompact(t *testing.T) {
 		t.Fatalf("%d rows in %d files, txn %d; want 8 rows in 1 file, txn 8", len(rows), len(snap.Files), snap.TxnVersion("rides"))
 	}
 }
+
+// TestSequenceHoleInsideBatch: a batch holding sequences 1 and 3 (2 still
+// on its way, merged by the batcher) must not make 2 look committed.
+func TestSequenceHoleInsideBatch(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	o := startOutput(t, dir, "sequence", delta.Hooks{})
+	b := append(emission(1, "PARIS"), emission(3, "LYON")...)
+	if err := o.WriteBatch(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.WriteBatch(ctx, emission(2, "NICE")); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.WriteBatch(ctx, emission(3, "LYON")); err != nil { // true duplicate
+		t.Fatal(err)
+	}
+	st, _ := objstore.NewLocal(dir)
+	rows, _ := delta.ReadAllRows(ctx, st)
+	if len(rows) != 3 {
+		t.Fatalf("%d rows, want 3 (sequence 2 written once, the replay of 3 skipped)", len(rows))
+	}
+}

@@ -175,7 +175,12 @@ func (o *output) write(ctx context.Context, w *delta.Writer, recs []delta.Record
 	if len(recs) == 0 {
 		return nil
 	}
-	type span struct{ lo, hi int64 }
+	// Per appId: the range of versions (offsets) and, for sequences, the
+	// exact set, since a batch may skip a sequence that is still on its way.
+	type span struct {
+		lo, hi int64
+		seqs   map[int64]bool
+	}
 	spans := map[string]*span{}
 	keep := recs[:0]
 	skipped := 0
@@ -190,10 +195,11 @@ func (o *output) write(ctx context.Context, w *delta.Writer, recs []delta.Record
 			r.Force = true // the tracker decided; the writer must not re-filter
 			s, ok := spans[r.AppID]
 			if !ok {
-				s = &span{r.Version, r.Version}
+				s = &span{lo: r.Version, hi: r.Version, seqs: map[int64]bool{}}
 				spans[r.AppID] = s
 			}
 			s.lo, s.hi = min(s.lo, r.Version), max(s.hi, r.Version)
+			s.seqs[r.Version] = true
 		}
 		keep = append(keep, r)
 	}
@@ -233,7 +239,18 @@ func (o *output) write(ctx context.Context, w *delta.Writer, recs []delta.Record
 	}
 	sort.Strings(apps)
 	for _, app := range apps {
-		o.tracker(w, app).MarkDone(spans[app].lo, spans[app].hi)
+		s := spans[app]
+		if o.conf.Mode == "sequence" {
+			vs := make([]int64, 0, len(s.seqs))
+			for v := range s.seqs {
+				vs = append(vs, v)
+			}
+			o.tracker(w, app).MarkDoneVersions(vs)
+		} else {
+			// Kafka: in-order delivery (max_in_flight 1) means every offset
+			// of the partition between lo and hi was in this batch.
+			o.tracker(w, app).MarkDone(s.lo, s.hi)
+		}
 	}
 	if res.RowsSkipped > 0 {
 		o.m.rowsSkipped.Incr(int64(res.RowsSkipped))

@@ -61,11 +61,39 @@ func (t *Tracker) Committed(v int64) bool {
 	return i < len(t.done) && t.done[i][0] <= v
 }
 
-// MarkDone records a committed interval [lo, hi].
+// MarkDone records a committed interval [lo, hi] (every version in it).
 func (t *Tracker) MarkDone(lo, hi int64) {
+	t.MarkDoneIntervals([][2]int64{{lo, hi}})
+}
+
+// MarkDoneVersions records exactly these committed versions (a batch may
+// hold sequences 5 and 7 while 6 is still on its way).
+func (t *Tracker) MarkDoneVersions(vs []int64) {
+	vs = append([]int64(nil), vs...)
+	sort.Slice(vs, func(i, j int) bool { return vs[i] < vs[j] })
+	var ivs [][2]int64
+	for _, v := range vs {
+		if n := len(ivs); n > 0 && v <= ivs[n-1][1]+1 {
+			ivs[n-1][1] = max(ivs[n-1][1], v)
+			continue
+		}
+		ivs = append(ivs, [2]int64{v, v})
+	}
+	t.MarkDoneIntervals(ivs)
+}
+
+// MarkDoneIntervals records committed intervals.
+func (t *Tracker) MarkDoneIntervals(ivs [][2]int64) {
+	if len(ivs) == 0 {
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.done = append(t.done, [2]int64{lo, hi})
+	hi := ivs[0][1]
+	for _, iv := range ivs {
+		hi = max(hi, iv[1])
+	}
+	t.done = append(t.done, ivs...)
 	sort.Slice(t.done, func(i, j int) bool { return t.done[i][0] < t.done[j][0] })
 	merged := t.done[:0]
 	for _, iv := range t.done {
