@@ -335,8 +335,18 @@ func TestPipelineMetrics(t *testing.T) {
 
 	// Phase 3: a late row (its window closed) and more time: more windows close.
 	produce(t, cl, append([][]byte{rides(1, time.Minute, 2*time.Minute)[0]}, rides(30, 20*time.Minute, 40*time.Minute)...))
-	s3 := waitFor(t, j, "late row counted and more windows committed", func(f map[string]*dto.MetricFamily) bool {
-		return sum(f, "window_late_rows_total") >= 1 && sum(f, "delta_commits_total") > sum(s2, "delta_commits_total")
+	waitFor(t, j, "late row counted and more windows committed", func(f map[string]*dto.MetricFamily) bool {
+		return sum(f, "window_late_rows_total") >= 1 && sum(f, "delta_commits_total") > sum(s2, "delta_commits_total") &&
+			sum(f, "input_received") >= 63+60+31
+	})
+	// Every record is read; take the final scrape once the window's gauges
+	// are the same in two scrapes in a row (no batch half-way through).
+	var prev [2]float64
+	s3 := waitFor(t, j, "window gauges settled", func(f map[string]*dto.MetricFamily) bool {
+		cur := [2]float64{sum(f, "window_watermark_ms"), sum(f, "window_max_event_time_ms")}
+		settled := cur == prev
+		prev = cur
+		return settled
 	})
 
 	t.Run("key series move", func(t *testing.T) {
