@@ -120,3 +120,27 @@ def test_spark_reads_every_type(spark, store, binary, tmp_path):
     ids = sorted(row.id for row in spark.read.format("delta").load(str(store.disk("sptypes")))
                  .where("p = 'a b/c=d%e'").select("id").collect())
     assert ids == [1, 4]
+
+
+def test_spark_reads_after_optimize_vacuum_and_evolution(spark, store, binary, write_ours):
+    """A log with remove actions (our OPTIMIZE), vacuumed files and a
+    metaData change (added column) reads in Spark as in delta-rs."""
+    from pipelines import SCHEMA
+    from test_maintenance import PROPS, _cli
+
+    first = make_rows(range(1, 5), per_seq=2)
+    write_ours(store, "splife", first, per_seq=2, table_properties=PROPS)
+    _cli(binary, store, "optimize", store.uri("splife"))
+    _cli(binary, store, "vacuum", "--retention", "0s", "--dry-run=false", store.uri("splife"))
+    more = make_rows(range(5, 7), per_seq=2, seed=8)
+    for i, row in enumerate(more):
+        row["surge"] = 2.0 + i
+    write_ours(store, "splife", more, per_seq=2,
+               overrides={"schema": SCHEMA + [{"name": "surge", "type": "double"}], "schema_evolution": True})
+
+    df = spark.read.format("delta").load(str(store.disk("splife")))
+    got = sorted(((row.city, row.cnt, row.surge) for row in df.collect()), key=repr)
+    want = sorted([(row["city"], row["cnt"], None) for row in first]
+                  + [(row["city"], row["cnt"], row["surge"]) for row in more], key=repr)
+    assert got == want
+    assert canon_all(_rows(spark, store.disk("splife"))) == canon_all(first + more)
