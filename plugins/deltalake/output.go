@@ -175,8 +175,8 @@ func (o *output) write(ctx context.Context, w *delta.Writer, recs []delta.Record
 	if len(recs) == 0 {
 		return nil
 	}
-	// Per appId: the range of versions (offsets) and, for sequences, the
-	// exact set, since a batch may skip a sequence that is still on its way.
+	// Per appId: the range of versions and the exact set (a batch may skip
+	// a sequence or offset that is still on its way).
 	type span struct {
 		lo, hi int64
 		seqs   map[int64]bool
@@ -239,18 +239,11 @@ func (o *output) write(ctx context.Context, w *delta.Writer, recs []delta.Record
 	}
 	sort.Strings(apps)
 	for _, app := range apps {
-		s := spans[app]
-		if o.conf.Mode == "sequence" {
-			vs := make([]int64, 0, len(s.seqs))
-			for v := range s.seqs {
-				vs = append(vs, v)
-			}
-			o.tracker(w, app).MarkDoneVersions(vs)
-		} else {
-			// Kafka: in-order delivery (max_in_flight 1) means every offset
-			// of the partition between lo and hi was in this batch.
-			o.tracker(w, app).MarkDone(s.lo, s.hi)
+		vs := make([]int64, 0, len(spans[app].seqs))
+		for v := range spans[app].seqs {
+			vs = append(vs, v)
 		}
+		o.tracker(w, app).MarkDoneVersions(vs)
 	}
 	if res.RowsSkipped > 0 {
 		o.m.rowsSkipped.Incr(int64(res.RowsSkipped))
