@@ -99,3 +99,25 @@ def test_time_travel_across_the_checkpoint(store, write_ours):
         done = max(0, v - first_data + 1)
         assert table.transaction_version(APP_ID) == (done or None), v
         assert canon_all(r.rows_of(table)) == canon_all([row for row in rows if row["seq"] <= done]), v
+
+
+def test_readers_after_our_log_cleanup(store, write_ours):
+    """With delta.logRetentionDuration 0 our writer deletes the commits older
+    than its newest checkpoint (Delta metadata cleanup); readers must start
+    from that checkpoint, and our writer keeps committing after it."""
+    props = {"delta.checkpointInterval": str(INTERVAL), "delta.logRetentionDuration": "interval 0 seconds"}
+    rows = make_rows(range(1, 24), per_seq=1)
+    write_ours(store, "clean", rows, per_seq=1, table_properties=props)
+    disk = store.disk("clean")
+    first_kept = int(r.commit_files(disk)[0].stem)
+    cpv = json.loads((r.log_dir(disk) / "_last_checkpoint").read_text())["version"]
+    assert 0 < first_kept <= cpv, f"no commit was cleaned up (first kept {first_kept}, checkpoint {cpv})"
+
+    more = make_rows(range(24, 27), per_seq=1, seed=4)
+    write_ours(store, "clean", more, per_seq=1, table_properties=props)
+
+    table = store.table("clean")
+    want = canon_all(rows + more)
+    assert canon_all(r.rows_of(table)) == want
+    assert table.transaction_version(APP_ID) == 26
+    assert canon_all(r.duck_rows(r.duck(store), store.uri("clean"))) == want
