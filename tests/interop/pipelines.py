@@ -79,7 +79,7 @@ root = this.without("seq", "k")"""
 def delta_config(rows_file: Path, table_uri: str, per_batch: int, *, with_date: bool = False,
                  s3: dict | None = None, table_properties: dict | None = None,
                  idempotency: dict | None = None, mapping: str = SEQ_MAPPING,
-                 overrides: dict | None = None) -> dict:
+                 overrides: dict | None = None, threads: int = 1) -> dict:
     """A whole Benthos config: file input -> set window_emit_seq -> delta_lake."""
     out = {
         "path": table_uri,
@@ -101,7 +101,7 @@ def delta_config(rows_file: Path, table_uri: str, per_batch: int, *, with_date: 
         "input": {"file": {"paths": [str(rows_file)]}},
         "pipeline": {
             # One thread keeps the input order, so batches hold one sequence each.
-            "threads": 1,
+            "threads": threads,
             "processors": [{"mapping": mapping}],
         },
         "output": {"delta_lake": out},

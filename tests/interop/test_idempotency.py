@@ -56,3 +56,17 @@ def test_kafka_mode_txn_per_partition(store, write_ours):
     table = store.table("bronze")
     assert table.version() == version
     assert canon_all(r.rows_of(table)) == canon_all(rows)
+
+
+def test_concurrent_batches_commit_in_sequence_order(store, write_ours):
+    """max_in_flight 4: several batches reach the output at once; commits must
+    still carry the sequences in order, each exactly once."""
+    rows = make_rows(range(1, 21), per_seq=2)
+    write_ours(store, "inflight", rows, per_seq=2, overrides={"max_in_flight": 4})
+
+    table = store.table("inflight")
+    assert canon_all(r.rows_of(table)) == canon_all(rows)
+    assert table.transaction_version(APP_ID) == 20
+    txns = [a["txn"]["version"] for c in r.commit_files(store.disk("inflight"))
+            for a in r.commit_actions(c) if "txn" in a]
+    assert txns == list(range(1, 21))
