@@ -59,25 +59,6 @@ func (c ClientConfig) Options(log Logger) ([]kgo.Opt, error) {
 	return opts, nil
 }
 
-// ConnectError explains a failed first contact with the brokers. It names
-// the brokers, the SASL mechanism and user (never the password) and whether
-// TLS was on, because "EOF" alone sends people hunting in the wrong place.
-func (c ClientConfig) ConnectError(err error) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "kafka: cannot reach seed_brokers %v", c.SeedBrokers)
-	if d := DescribeAll(c.SASL); d != "" {
-		fmt.Fprintf(&b, " with SASL %s", d)
-	}
-	if c.TLS.Enabled {
-		b.WriteString(" over TLS")
-	}
-	msg := err.Error()
-	if d := DescribeAll(c.SASL); d != "" && (strings.Contains(msg, "SASL") || strings.Contains(msg, "EOF") || strings.Contains(msg, "auth")) {
-		fmt.Fprintf(&b, " (authentication failed or the broker closed the connection: check the %s credentials and that the listener expects this mechanism)", d)
-	}
-	return fmt.Errorf("%s: %s", b.String(), redact(msg, c.SASL))
-}
-
 // redact removes any configured secret that a lower layer might echo.
 func redact(msg string, confs []SASLConfig) string {
 	for _, s := range confs {
