@@ -131,9 +131,14 @@ func (w *Writer) Append(ctx context.Context, recs []Record) (AppendResult, error
 	appIDs := txnAppIDs(keep)
 	build := func(version int64) ([]Action, error) {
 		now := w.opts.Now().UnixMilli()
+		params := map[string]any{"outputMode": "Append"}
+		if len(appIDs) == 1 { // as Spark's streaming sink: queryId/epochId
+			params["queryId"] = appIDs[0]
+			params["epochId"] = fmt.Sprint(maxVersion(keep, appIDs[0]))
+		}
 		acts := []Action{{CommitInfo: CommitInfo{
 			"timestamp": now, "operation": "STREAMING UPDATE", "engineInfo": EngineInfo, "txnId": txnID,
-			"operationParameters": map[string]any{"outputMode": "Append"},
+			"operationParameters": params,
 			"readVersion":         version - 1, "isolationLevel": "Serializable", "isBlindAppend": true,
 			"operationMetrics": map[string]any{"numFiles": fmt.Sprint(len(adds)), "numOutputRows": fmt.Sprint(len(keep))},
 		}}}
@@ -197,6 +202,16 @@ func filterCommitted(s *Snapshot, recs []Record) ([]Record, int) {
 		keep = append(keep, r)
 	}
 	return keep, skipped
+}
+
+func maxVersion(recs []Record, appID string) int64 {
+	v := int64(-1)
+	for _, r := range recs {
+		if r.AppID == appID && r.Version > v {
+			v = r.Version
+		}
+	}
+	return v
 }
 
 func txnAppIDs(recs []Record) []string {
