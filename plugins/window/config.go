@@ -19,6 +19,11 @@ type procConfig struct {
 	timestamp *bloblang.Executor
 	groupBy   []*bloblang.Executor // in engine.GroupNames order
 	values    []*bloblang.Executor // per aggregate; nil for a row count
+	// all evaluates every query in one pass: [timestamp, group keys...,
+	// values...] (row counts have no slot). Per-field queries are only run
+	// to name the failing field when it fails.
+	all       *bloblang.Executor
+	valueSlot []int // per aggregate: index in all's result, -1 for a row count
 	lateError bool
 	nullKeys  bool // null is a key value of its own
 	cache     string
@@ -105,6 +110,23 @@ func fromParsed(conf *service.ParsedConfig, res *service.Resources) (*procConfig
 		}
 		e.Aggregates = append(e.Aggregates, engine.AggSpec{Name: name, Op: op, HasValue: q != nil})
 		c.values = append(c.values, q)
+	}
+
+	parts := []string{ts}
+	for _, name := range e.GroupNames {
+		parts = append(parts, groups[name])
+	}
+	for _, name := range sortedKeys(aggs) {
+		v, _ := aggs[name].FieldString(fValue)
+		slot := -1
+		if v != "" {
+			slot = len(parts)
+			parts = append(parts, v)
+		}
+		c.valueSlot = append(c.valueSlot, slot)
+	}
+	if c.all, err = bloblang.Parse("root = [ (" + strings.Join(parts, "\n), (") + "\n) ]"); err != nil {
+		return nil, fmt.Errorf("combining the queries: %w", err)
 	}
 
 	late, err := conf.FieldString(fLateRows)

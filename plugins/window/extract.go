@@ -19,13 +19,14 @@ func (e *rowError) Error() string { return e.err.Error() }
 
 // queries are the config's queries bound to one batch.
 type queries struct {
+	all       *service.MessageBatchBloblangExecutor
 	timestamp *service.MessageBatchBloblangExecutor
 	groupBy   []*service.MessageBatchBloblangExecutor
 	values    []*service.MessageBatchBloblangExecutor
 }
 
 func (p *processor) bind(batch service.MessageBatch) *queries {
-	q := &queries{timestamp: batch.BloblangExecutor(p.conf.timestamp)}
+	q := &queries{all: batch.BloblangExecutor(p.conf.all), timestamp: batch.BloblangExecutor(p.conf.timestamp)}
 	for _, g := range p.conf.groupBy {
 		q.groupBy = append(q.groupBy, batch.BloblangExecutor(g))
 	}
@@ -56,8 +57,56 @@ func queryValue(e *service.MessageBatchBloblangExecutor, i int) (any, error) {
 	return nil, nil
 }
 
-// extract evaluates the queries for message i. It runs outside the state lock.
+// extract evaluates the queries for message i in one pass; if that fails, the
+// per-field queries name the failing field. It runs outside the state lock.
 func (p *processor) extract(batch service.MessageBatch, q *queries, i int) (engine.Row, *rowError) {
+	m, err := q.all.Query(i)
+	if err != nil || m == nil {
+		return p.extractByField(batch, q, i)
+	}
+	v, err := m.AsStructured()
+	vals, ok := v.([]any)
+	if err != nil || !ok || len(vals) != 1+len(p.conf.groupBy)+countSlots(p.conf.valueSlot) {
+		return p.extractByField(batch, q, i) // a deleted value shortened the array
+	}
+	var row engine.Row
+	if row.TimeUs, err = engine.ParseTimestamp(vals[0]); err != nil {
+		return row, &rowError{"bad_timestamp", fmt.Errorf("tumbling_window: timestamp: %w", err)}
+	}
+	keys := vals[1 : 1+len(p.conf.groupBy)]
+	for j, k := range keys {
+		if k == nil && !p.conf.nullKeys {
+			return row, &rowError{"bad_group_key", fmt.Errorf("tumbling_window: group_by.%s: null or missing", p.conf.engine.GroupNames[j])}
+		}
+	}
+	if row.Key, err = engine.EncodeKey(keys); err != nil {
+		return row, &rowError{"bad_group_key", fmt.Errorf("tumbling_window: group_by: %w", err)}
+	}
+	row.Values = make([]engine.Value, len(p.conf.valueSlot))
+	for j, slot := range p.conf.valueSlot {
+		if slot < 0 {
+			continue
+		}
+		if row.Values[j], err = engine.ParseValue(vals[slot]); err != nil {
+			return row, &rowError{"bad_value", fmt.Errorf("tumbling_window: aggregates.%s.value: %w", p.conf.engine.Aggregates[j].Name, err)}
+		}
+	}
+	row.Pos, row.HasPos = position(batch[i])
+	return row, nil
+}
+
+func countSlots(slots []int) int {
+	n := 0
+	for _, s := range slots {
+		if s >= 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// extractByField is the slow path: one query per field, so an error names it.
+func (p *processor) extractByField(batch service.MessageBatch, q *queries, i int) (engine.Row, *rowError) {
 	var row engine.Row
 	tv, err := queryValue(q.timestamp, i)
 	if err == nil {

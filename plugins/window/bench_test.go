@@ -1,0 +1,87 @@
+package window
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/internal/objstore"
+	"github.com/miaradia/rides-connect/plugins/checkpoint/store"
+)
+
+// ridesBatch returns n rides JSON messages starting at event second sec.
+func ridesBatch(n int, sec *int, off *int) service.MessageBatch {
+	cities := []string{"FR", "US", "DE", "MG", "UK"}
+	b := make(service.MessageBatch, n)
+	for i := range b {
+		*sec++
+		*off++
+		ts := time.Unix(int64(1_773_446_400+*sec/10), 0).UTC().Format(time.RFC3339Nano)
+		b[i] = msg(cities[*off%5], ts, float64(*off%50), 7, *off%6, *off)
+	}
+	return b
+}
+
+// BenchmarkProcessorBatch is ProcessBatch on 2048 rides (queries, JSON
+// parsing, engine) without a checkpoint store. One op = one event.
+func BenchmarkProcessorBatch(b *testing.B) {
+	conf := ridesYAML[:len(ridesYAML)-len("state:\n  cache: window_state\n  key: rides_agg\n")]
+	p := build(b, conf, service.MockResources(), newClock())
+	var sec, off int
+	batches := make([]service.MessageBatch, 64)
+	for i := range batches {
+		batches[i] = ridesBatch(2048, &sec, &off)
+	}
+	b.ResetTimer()
+	var events int
+	for n := 0; n < b.N; n += 2048 {
+		if _, err := p.ProcessBatch(context.Background(), batches[(n/2048)%len(batches)]); err != nil {
+			b.Fatal(err)
+		}
+		events += 2048
+	}
+	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkCheckpoint is the cost added to each batch: encode the rides state
+// and write it to the checkpoint store (local: temp + fsync + rename + dir
+// fsync; memory for comparison).
+func BenchmarkCheckpoint(b *testing.B) {
+	for _, kind := range []string{"local", "memory"} {
+		b.Run(kind, func(b *testing.B) {
+			url := b.TempDir()
+			if kind == "memory" {
+				url = "memory://bench-" + fmt.Sprint(time.Now().UnixNano())
+			}
+			kv, err := store.Open(context.Background(), url, objstore.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			conf := ridesYAML[:len(ridesYAML)-len("state:\n  cache: window_state\n  key: rides_agg\n")]
+			p := build(b, conf, service.MockResources(), newClock())
+			var sec, off int
+			for i := 0; i < 50; i++ { // a steady state: ~3 open windows × 5 cities
+				if _, err := p.ProcessBatch(context.Background(), ridesBatch(2048, &sec, &off)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			eng := p.eng
+			var size int
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				data, err := eng.Snapshot()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := kv.Set(context.Background(), "rides_agg", data); err != nil {
+					b.Fatal(err)
+				}
+				size = len(data)
+			}
+			b.ReportMetric(float64(size), "state_bytes")
+		})
+	}
+}

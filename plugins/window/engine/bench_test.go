@@ -1,0 +1,61 @@
+package engine
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// BenchmarkEngineRides measures the engine alone on rides-shaped rows (5
+// cities, event time advancing 100 ms per event, so windows keep closing) in
+// batches of 2048. Queries and JSON parsing are not included.
+func BenchmarkEngineRides(b *testing.B) {
+	e := newEngine(b, ridesConfig())
+	keys := []string{`["FR"]`, `["US"]`, `["DE"]`, `["MG"]`, `["UK"]`}
+	const batch = 2048
+	rows := make([]Row, batch)
+	ts := at(b, "2026-03-14T00:00:00Z")
+	var off int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	var events int
+	for n := 0; n < b.N; n += batch { // one op = one event
+		events += batch
+		for i := range rows {
+			ts += 100_000
+			off++
+			rows[i] = Row{TimeUs: ts - (off%7)*1_000_000, Key: keys[off%5],
+				Values: []Value{{F: float64(off % 50)}, {F: 7}, Null}, Pos: Position{"rides", int32(off % 6), off}, HasPos: true}
+		}
+		e.Process(rows, epoch)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkSnapshot is the encoding part of a checkpoint for the rides state
+// (about 3 open windows × 5 cities, 6 partitions, 16 retained emissions).
+func BenchmarkSnapshot(b *testing.B) {
+	e := newEngine(b, ridesConfig())
+	cfgRows := make([]Row, 0, 1000)
+	ts := at(b, "2026-03-14T00:00:00Z")
+	for i := 0; i < 200_000; i++ {
+		ts += 100_000
+		cfgRows = append(cfgRows, Row{TimeUs: ts, Key: fmt.Sprintf(`["C%d"]`, i%5), Values: []Value{{F: 1}, {F: 2}, Null},
+			Pos: Position{"rides", int32(i % 6), int64(i)}, HasPos: true})
+		if len(cfgRows) == cap(cfgRows) {
+			e.Process(cfgRows, time.Now())
+			cfgRows = cfgRows[:0]
+		}
+	}
+	var size int
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s, err := e.Snapshot()
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = len(s)
+	}
+	b.ReportMetric(float64(size), "state_bytes")
+}
