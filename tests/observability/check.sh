@@ -58,5 +58,5 @@ promtool check rules "$tmp/dashboard_rules.yml" | sed 's|'"$tmp"'/||'
 # scraped by a real Prometheus (same Debian package): every dashboard query
 # returns data, every alert rule evaluates without error, only the expected
 # alert is pending. (Plain `go test` runs the same job in process.)
-RIDES_OBS_BINARY=1 RIDES_OBS_PROMETHEUS=1 go test -count=1 -run TestPipelineMetrics ./tests/observability/
+RIDES_OBS_BINARY=1 RIDES_OBS_PROMETHEUS=1 go test -count=1 -run 'TestPipelineMetrics|TestBinaryDefaultExporter' ./tests/observability/
 echo "check.sh: observability checks passed"

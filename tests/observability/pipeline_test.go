@@ -119,7 +119,7 @@ func startInProcess(t *testing.T, env map[string]string) *job {
 	}}
 }
 
-func startBinary(t *testing.T, env map[string]string) *job {
+func buildBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "rides-connect")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/rides-connect")
@@ -127,14 +127,31 @@ func startBinary(t *testing.T, env map[string]string) *job {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(bin, "-c", filepath.Join(root, "config/rides.yaml"),
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func startBinary(t *testing.T, env map[string]string) *job {
+	t.Helper()
+	return runBinary(t, buildBinary(t), env, "-c", filepath.Join(root, "config/rides.yaml"),
 		"--set", "metrics.prometheus.progress_interval="+progressEvery)
+}
+
+// runBinary starts bin with args; the HTTP server listens on a free
+// 127.0.0.1 port passed as HTTP_ADDRESS.
+func runBinary(t *testing.T, bin string, env map[string]string, args ...string) *job {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "HTTP_ADDRESS="+addr)
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)

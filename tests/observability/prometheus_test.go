@@ -211,3 +211,32 @@ func (p *promServer) check(t *testing.T, exposedNow map[string]*dto.MetricFamily
 		}
 	}
 }
+
+// TestBinaryDefaultExporter: the rides-connect binary, given a config with no
+// metrics section, serves the Prometheus format at /metrics (the exporter is
+// named prometheus, so Benthos picks it by default). Opt-in with the binary
+// tier: RIDES_OBS_BINARY=1.
+func TestBinaryDefaultExporter(t *testing.T) {
+	if os.Getenv("RIDES_OBS_BINARY") != "1" {
+		t.Skip("builds the binary: set RIDES_OBS_BINARY=1 (tests/observability/check.sh does)")
+	}
+	conf := filepath.Join(t.TempDir(), "minimal.yaml")
+	if err := os.WriteFile(conf, []byte(`http:
+  address: ${HTTP_ADDRESS}
+input:
+  label: gen
+  generate: { count: 0, interval: 10ms, mapping: 'root = "x"' }
+output:
+  drop: {}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	j := runBinary(t, buildBinary(t), nil, "-c", conf)
+	defer j.stop()
+	f := waitFor(t, j, "input_received from the default exporter", func(f map[string]*dto.MetricFamily) bool {
+		return sum(f, "input_received", "label", "gen") > 0
+	})
+	if f["input_received"].GetType() != dto.MetricType_COUNTER || f["go_goroutines"] == nil {
+		t.Errorf("default exporter output lacks Prometheus counters or runtime metrics")
+	}
+}
