@@ -153,3 +153,45 @@ func TestSchemaChangedByAnotherWriter(t *testing.T) {
 		t.Fatalf("rows %v, %v", rows, err)
 	}
 }
+
+func TestOutputLifecycle(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	conf, err := outputSpec().ParseYAML(strings.ReplaceAll(`
+  path: `+dir+schemaYAML+`
+  idempotency: { mode: sequence, app_id: rides }`, "\n  ", "\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := outputConfigFromParsed(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := newOutput(c, 1, nil, nil)
+	if err := o.WriteBatch(ctx, emission(1, "PARIS")); !errors.Is(err, service.ErrNotConnected) {
+		t.Fatalf("WriteBatch before Connect = %v, want ErrNotConnected", err)
+	}
+	if err := o.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Connect(ctx); err != nil {
+		t.Fatalf("second Connect: %v", err)
+	}
+	// A message without window_emit_seq cannot be written idempotently: dropped
+	// (counted), not retried forever, and the rest of the batch is written.
+	noSeq := service.NewMessage([]byte(`{"city":"NICE","cnt":1}`))
+	if err := o.WriteBatch(ctx, append(emission(1, "PARIS"), noSeq)); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := objstore.NewLocal(dir)
+	rows, _ := delta.ReadAllRows(ctx, st)
+	if len(rows) != 1 || rows[0]["city"] != "PARIS" {
+		t.Fatalf("rows %v", rows)
+	}
+	if err := o.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.WriteBatch(ctx, emission(2, "PARIS")); err == nil {
+		t.Fatal("WriteBatch after Close succeeded")
+	}
+}
