@@ -149,8 +149,9 @@ def write_config(config: dict, workdir: Path) -> Path:
 
 def start_benthos(binary: Path, cfg: Path, log: Path, env: dict | None = None) -> subprocess.Popen:
     """Start `rides-connect run cfg` in the background (for crash tests)."""
-    return subprocess.Popen([str(binary), "run", str(cfg)], stdout=open(log, "wb"),
-                            stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    with open(log, "wb") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([str(binary), "run", str(cfg)], stdout=out,
+                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
 def kill(proc: subprocess.Popen) -> None:
