@@ -80,7 +80,7 @@ def duck(store: Store | None = None) -> duckdb.DuckDBPyConnection:
 def duck_rows(con: duckdb.DuckDBPyConnection, uri: str) -> list[dict]:
     rel = con.execute(f"SELECT * FROM delta_scan('{uri}')")
     cols = [d[0] for d in rel.description]
-    return [dict(zip(cols, r)) for r in rel.fetchall()]
+    return [dict(zip(cols, r, strict=True)) for r in rel.fetchall()]
 
 
 # ---- the raw log, as JSON lines on disk (the protocol is the oracle)

@@ -15,7 +15,8 @@ def test_delta_scan_reads_our_rows(store, write_ours):
     con = r.duck(store)
     assert canon_all(r.duck_rows(con, store.uri("duck"))) == canon_all(rows)
     # Column types as DuckDB maps the Delta schema.
-    types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM delta_scan('{store.uri('duck')}'))").fetchall())
+    described = con.execute(f"DESCRIBE SELECT * FROM delta_scan('{store.uri('duck')}')").fetchall()
+    types = {row[0]: row[1] for row in described}
     assert types == {
         "city": "VARCHAR", "window_start": "TIMESTAMP WITH TIME ZONE", "window_end": "TIMESTAMP WITH TIME ZONE",
         "revenue": "DOUBLE", "avg_distance": "DOUBLE", "cnt": "BIGINT",
