@@ -34,6 +34,9 @@ type processor struct {
 	m    *metrics
 	now  func() time.Time
 
+	// store writes a checkpoint; tests replace it to inject failures.
+	store func(ctx context.Context, data []byte) error
+
 	mu        sync.Mutex
 	eng       *engine.Engine
 	persisted []byte // the state as last written (or loaded)
@@ -47,6 +50,7 @@ func newProcessor(c *procConfig, res *service.Resources, now func() time.Time) (
 		return nil, err
 	}
 	p.eng = eng
+	p.store = p.setInCache
 	if err := p.load(); err != nil {
 		return nil, err
 	}
@@ -180,11 +184,7 @@ func (p *processor) checkpoint(ctx context.Context) error {
 	backoff := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
-		var setErr error
-		err := p.res.AccessCache(ctx, p.conf.cache, func(c service.Cache) { setErr = c.Set(ctx, p.conf.key, data, nil) })
-		if err == nil {
-			err = setErr
-		}
+		err := p.store(ctx, data)
 		if err == nil {
 			p.m.ckptLatency.Timing(time.Since(start).Nanoseconds())
 			p.m.ckptWrites.Incr(1)
@@ -199,6 +199,14 @@ func (p *processor) checkpoint(ctx context.Context) error {
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
+}
+
+func (p *processor) setInCache(ctx context.Context, data []byte) error {
+	var setErr error
+	if err := p.res.AccessCache(ctx, p.conf.cache, func(c service.Cache) { setErr = c.Set(ctx, p.conf.key, data, nil) }); err != nil {
+		return err
+	}
+	return setErr
 }
 
 // rollback makes the in-memory state equal the durable one again.

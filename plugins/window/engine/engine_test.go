@@ -376,3 +376,31 @@ func TestSumOverflowIsNull(t *testing.T) {
 		t.Errorf("overflowing sum %v, want null (JSON has no Infinity)", v)
 	}
 }
+
+// State is bounded by open windows × keys: ten times more events, with windows
+// closing all along, leave a snapshot of about the same size.
+func TestStateDoesNotGrowWithEvents(t *testing.T) {
+	size := func(n int) int {
+		e := newEngine(t, ridesConfig())
+		ts := at(t, "2026-03-14T00:00:00Z")
+		batch := make([]Row, 0, 500)
+		for i := 0; i < n; i++ {
+			ts += 1_000_000
+			batch = append(batch, Row{TimeUs: ts, Key: key(t, []string{"FR", "US", "DE"}[i%3]), Values: []Value{{F: 1}, {F: 1}, Null},
+				Pos: Position{"rides", int32(i % 6), int64(i / 6)}, HasPos: true})
+			if len(batch) == cap(batch) {
+				e.Process(batch, epoch)
+				batch = batch[:0]
+			}
+		}
+		s, err := e.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(s)
+	}
+	small, big := size(20_000), size(200_000)
+	if big > small*3/2 {
+		t.Errorf("snapshot grew from %d to %d bytes with 10x the events", small, big)
+	}
+}
