@@ -50,8 +50,9 @@ revoked, and only up to the last record below which **every** record was acknowl
 outputs: a record acked out of order never lets the commit skip an earlier record still in flight.
 Nacked records are replayed (` + "`auto_replay_nacks: true`" + `, the default) and never committed past;
 with ` + "`auto_replay_nacks: false`" + ` a nacked record is dropped and its offset committed, as in Benthos.
-On a rebalance the consumer commits what is done, then drops the tracking of revoked partitions:
-records still in flight for them are re-delivered to the new owner. After a crash, consumption
+On a rebalance the consumer stops tracking the revoked partitions, then commits what was acked
+before that: later acks of their records commit nothing, and their records fetched but not yet
+handed downstream are dropped, so the new owner re-delivers only what was in flight downstream. After a crash, consumption
 resumes from the last commit, so up to ` + "`commit_period`" + ` worth of records is delivered again:
 downstream writes must be idempotent for exactly-once results (see ` + "`delta_lake`" + `).
 Without a consumer group (explicit partitions) nothing is committed.
@@ -77,7 +78,8 @@ Each message carries ` + "`kafka_key`" + `, ` + "`kafka_topic`" + `, ` + "`kafka
 ### Metrics
 
 ` + "`kafka_input_records_total`" + `, ` + "`kafka_input_bytes_total`" + `, ` + "`kafka_input_lag`" + ` (per topic and partition),
-` + "`kafka_input_paused_partitions`" + `, ` + "`kafka_input_commits_total`" + `, ` + "`kafka_input_offset_resets_total`" + `.
+` + "`kafka_input_paused_partitions`" + `, ` + "`kafka_input_commits_total`" + `, ` + "`kafka_input_offset_resets_total`" + `,
+` + "`kafka_input_revoked_dropped_total`" + ` (records of revoked partitions dropped before delivery).
 `)
 	spec = spec.Fields(clientFields()...).Fields(
 		service.NewStringListField(fieldTopics).

@@ -11,6 +11,7 @@ import (
 type inputMetrics struct {
 	records, bytes, resets *service.MetricCounter
 	commits                *service.MetricCounter
+	revoked                *service.MetricCounter
 	lag, paused            *service.MetricGauge
 }
 
@@ -20,6 +21,7 @@ func newInputMetrics(m *service.Metrics) *inputMetrics {
 		bytes:   m.NewCounter("kafka_input_bytes_total", "topic", "partition"),
 		resets:  m.NewCounter("kafka_input_offset_resets_total", "topic", "partition"),
 		commits: m.NewCounter("kafka_input_commits_total"),
+		revoked: m.NewCounter("kafka_input_revoked_dropped_total", "topic", "partition"),
 		lag:     m.NewGauge("kafka_input_lag", "topic", "partition"),
 		paused:  m.NewGauge("kafka_input_paused_partitions"),
 	}
@@ -41,4 +43,10 @@ func (m *inputMetrics) Committed() { m.commits.Incr(1) }
 
 func (m *inputMetrics) OffsetReset(topic string, partition int32) {
 	m.resets.Incr(1, topic, strconv.Itoa(int(partition)))
+}
+
+// revokedDropped counts records fetched for a partition that was revoked
+// before they were handed downstream (the new owner reads them instead).
+func (m *inputMetrics) revokedDropped(topic string, partition int32, n int) {
+	m.revoked.Incr(int64(n), topic, strconv.Itoa(int(partition)))
 }

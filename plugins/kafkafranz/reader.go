@@ -20,6 +20,7 @@ type reader struct {
 	mgr    *service.Resources
 	log    *service.Logger
 
+	met      *inputMetrics
 	ready    []readyBatch
 	batchers map[partitionKey]*partitionBatcher
 }
@@ -32,6 +33,8 @@ type partitionKey struct {
 type readyBatch struct {
 	batch service.MessageBatch
 	ack   func()
+	live  func() bool // false once the batch's partition was revoked
+	tp    partitionKey
 }
 
 // chunkRef counts how many of a chunk's records are still in batches not yet
@@ -54,12 +57,14 @@ type partitionBatcher struct {
 }
 
 func newReader(conf franz.ConsumerConfig, policy service.BatchPolicy, mgr *service.Resources) (*reader, error) {
-	cons := franz.NewConsumer(conf, mgr.Logger(), newInputMetrics(mgr.Metrics()))
+	met := newInputMetrics(mgr.Metrics())
+	cons := franz.NewConsumer(conf, mgr.Logger(), met)
 	if err := cons.Validate(); err != nil {
 		return nil, err
 	}
 	return &reader{
 		cons:     cons,
+		met:      met,
 		policy:   policy,
 		mgr:      mgr,
 		log:      mgr.Logger(),
@@ -81,6 +86,13 @@ func (r *reader) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 			rb := r.ready[0]
 			r.ready[0] = readyBatch{}
 			r.ready = r.ready[1:]
+			if !rb.live() {
+				// Its partition was revoked while the batch waited here:
+				// the new owner reads these records from the last commit,
+				// so delivering them would only duplicate them.
+				r.met.revokedDropped(rb.tp.topic, rb.tp.partition, len(rb.batch))
+				continue
+			}
 			var once sync.Once
 			return rb.batch, func(context.Context, error) error {
 				// A non-nil error only reaches here with auto_replay_nacks:
@@ -129,26 +141,32 @@ func (r *reader) add(ctx context.Context, chunks []franz.Chunk) {
 			for i, rec := range ch.Records {
 				batch[i] = recordToMessage(rec, pm)
 			}
-			r.ready = append(r.ready, readyBatch{batch: batch, ack: ch.Ack})
+			r.ready = append(r.ready, readyBatch{batch: batch, ack: ch.Ack, live: ch.Live, tp: partitionKey{ch.Topic, ch.Partition}})
 			continue
 		}
 		ref := &chunkRef{chunk: ch}
 		ref.remaining.Store(int64(len(ch.Records)))
-		pb := r.batcher(partitionKey{ch.Topic, ch.Partition})
+		k := partitionKey{ch.Topic, ch.Partition}
+		pb := r.batcher(k)
 		if pb == nil {
 			continue
+		}
+		if len(pb.refs) > 0 && !pb.refs[0].chunk.Live() {
+			// The partition was revoked and assigned back: what the
+			// batcher holds is from the old assignment, re-read now.
+			r.discard(ctx, k, pb)
 		}
 		for _, rec := range ch.Records {
 			pb.refs = append(pb.refs, ref)
 			if pb.b.Add(recordToMessage(rec, pm)) {
-				r.flush(ctx, pb)
+				r.flush(ctx, k, pb)
 			}
 		}
 		if len(pb.refs) > 0 && r.cons.Paused(ch.Topic, ch.Partition) {
 			// checkpoint_limit reached: nothing more comes from this
 			// partition until these records are acked, so waiting for the
 			// batch to fill would stall it.
-			r.flush(ctx, pb)
+			r.flush(ctx, k, pb)
 		}
 	}
 }
@@ -169,7 +187,7 @@ func (r *reader) batcher(k partitionKey) *partitionBatcher {
 	return pb
 }
 
-func (r *reader) flush(ctx context.Context, pb *partitionBatcher) {
+func (r *reader) flush(ctx context.Context, k partitionKey, pb *partitionBatcher) {
 	refs := pb.refs
 	pb.refs = nil
 	batch, err := pb.b.Flush(ctx)
@@ -193,7 +211,19 @@ func (r *reader) flush(ctx context.Context, pb *partitionBatcher) {
 		ack() // the batch processors filtered everything: delivered
 		return
 	}
-	r.ready = append(r.ready, readyBatch{batch: batch, ack: ack})
+	r.ready = append(r.ready, readyBatch{batch: batch, ack: ack, tp: k, live: func() bool {
+		// Records of one batcher share a partition and an assignment
+		// (see add), so the first chunk speaks for all.
+		return refs[0].chunk.Live()
+	}})
+}
+
+// discard empties a batcher whose records belong to a revoked assignment.
+func (r *reader) discard(ctx context.Context, k partitionKey, pb *partitionBatcher) {
+	n := len(pb.refs)
+	_, _ = pb.b.Flush(ctx)
+	pb.refs = nil
+	r.met.revokedDropped(k.topic, k.partition, n)
 }
 
 // flushSlack: a batch whose period ends within it is flushed now. Benthos'
@@ -214,12 +244,12 @@ func (r *reader) nextFlush() (wait time.Duration, ok bool) {
 }
 
 func (r *reader) flushDue(ctx context.Context) {
-	for _, pb := range r.batchers {
+	for k, pb := range r.batchers {
 		if len(pb.refs) == 0 {
 			continue
 		}
 		if d, has := pb.b.UntilNext(); has && d <= flushSlack {
-			r.flush(ctx, pb)
+			r.flush(ctx, k, pb)
 		}
 	}
 }

@@ -17,6 +17,7 @@ type consumer struct {
 	t      *testing.T
 	stream *service.Stream
 	logs   *lockedBuffer
+	rec    *counters // the stream's counters (input_received, ...)
 	runErr chan error
 	cancel context.CancelFunc
 
@@ -27,7 +28,39 @@ type consumer struct {
 func startConsumer(t *testing.T, be brokerEnv, topic, group string, n int,
 	handle func(ctx context.Context, i int) error) *consumer {
 	t.Helper()
-	sb, _, logs := observedBuilder(t)
+	return startConsumerWith(t, be, topic, group, func(c *consumer, sb *service.StreamBuilder) error {
+		return sb.AddConsumerFunc(func(ctx context.Context, m *service.Message) error {
+			i, ok := c.index(m, n)
+			if !ok {
+				return nil // reported at the end; acked so it is not replayed forever
+			}
+			return handle(ctx, i)
+		})
+	})
+}
+
+// startBatchConsumer hands the handler each batch the input produced; its
+// return value acks or nacks the whole batch, the unit the input commits.
+func startBatchConsumer(t *testing.T, be brokerEnv, topic, group string, n int,
+	handle func(ctx context.Context, idx []int) error) *consumer {
+	t.Helper()
+	return startConsumerWith(t, be, topic, group, func(c *consumer, sb *service.StreamBuilder) error {
+		return sb.AddBatchConsumerFunc(func(ctx context.Context, b service.MessageBatch) error {
+			idx := make([]int, 0, len(b))
+			for _, m := range b {
+				if i, ok := c.index(m, n); ok {
+					idx = append(idx, i)
+				}
+			}
+			return handle(ctx, idx)
+		})
+	})
+}
+
+func startConsumerWith(t *testing.T, be brokerEnv, topic, group string,
+	addSink func(*consumer, *service.StreamBuilder) error) *consumer {
+	t.Helper()
+	sb, rec, logs := observedBuilder(t)
 	sb.SetEnvVarLookupFunc(envLookup(be.user, be.pass))
 	err := sb.AddInputYAML(fmt.Sprintf(`
 kafka_franz:
@@ -40,18 +73,8 @@ kafka_franz:
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &consumer{t: t, logs: logs, runErr: make(chan error, 1)}
-	err = sb.AddConsumerFunc(func(ctx context.Context, m *service.Message) error {
-		i, err := rideIndex(m, n)
-		if err != nil {
-			c.mu.Lock()
-			c.problems = append(c.problems, err.Error())
-			c.mu.Unlock()
-			return nil // reported at the end; acked so it is not replayed forever
-		}
-		return handle(ctx, i)
-	})
-	if err != nil {
+	c := &consumer{t: t, logs: logs, rec: rec, runErr: make(chan error, 1)}
+	if err = addSink(c, sb); err != nil {
 		t.Fatal(err)
 	}
 	if c.stream, err = sb.Build(); err != nil {
@@ -61,6 +84,19 @@ kafka_franz:
 	ctx, c.cancel = context.WithTimeout(context.Background(), 10*time.Minute)
 	go func() { c.runErr <- c.stream.Run(ctx) }()
 	return c
+}
+
+// index returns the record's index, recording a wrong key or value as a
+// problem reported at stop.
+func (c *consumer) index(m *service.Message, n int) (int, bool) {
+	i, err := rideIndex(m, n)
+	if err != nil {
+		c.mu.Lock()
+		c.problems = append(c.problems, err.Error())
+		c.mu.Unlock()
+		return 0, false
+	}
+	return i, true
 }
 
 // wait blocks until done is closed, failing the test if the stream ends or

@@ -55,6 +55,14 @@ type Chunk struct {
 	Partition int32
 	Records   []*kgo.Record
 	ack       func()
+	tr        *Tracker[*kgo.Record]
+}
+
+// Live reports whether the chunk's partition is still ours. Once it is
+// revoked or lost, the chunk must not be handed downstream: its records are
+// read again by the partition's next owner, and acking them does nothing.
+func (c Chunk) Live() bool {
+	return c.tr == nil || !c.tr.Closed()
 }
 
 // Ack releases the chunk: its offsets become committable once every earlier
@@ -167,6 +175,10 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 		return nil, ErrNotConnected
 	}
 	fetches := cl.PollFetches(ctx)
+	// BlockRebalanceOnPoll: no revoke can run until the records below are
+	// tracked, so every chunk returned belongs to a partition we own, and
+	// a later revoke closes its tracker (see Chunk.Live).
+	defer cl.AllowRebalance()
 	if fetches.IsClientClosed() {
 		return nil, ErrClosed
 	}
@@ -237,6 +249,7 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 			chunks = append(chunks, Chunk{
 				Topic: p.Topic, Partition: p.Partition, Records: chunk,
 				ack: func() { c.ack(cl, tp, tr, tok) },
+				tr:  tr,
 			})
 		}
 		if tr.Pending() >= c.conf.CheckpointLimit && !c.paused[tp] {
@@ -252,10 +265,11 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 }
 
 func (c *Consumer) ack(cl *kgo.Client, tp topicPartition, tr *Tracker[*kgo.Record], tok Token[*kgo.Record]) {
-	rec, ok := tr.Ack(tok)
-	if ok && c.conf.Group != "" {
-		cl.MarkCommitRecords(rec)
-	}
+	tr.AckThen(tok, func(rec *kgo.Record) {
+		if c.conf.Group != "" {
+			cl.MarkCommitRecords(rec)
+		}
+	})
 	if tr.Pending() >= c.conf.CheckpointLimit {
 		return
 	}

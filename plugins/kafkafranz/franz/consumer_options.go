@@ -80,6 +80,7 @@ func (c *Consumer) options() ([]kgo.Opt, error) {
 			kgo.OnPartitionsLost(c.onLost),
 			kgo.AdjustFetchOffsetsFn(c.adjustOffsets),
 			kgo.AutoCommitCallback(c.onAutoCommit),
+			kgo.BlockRebalanceOnPoll(),
 		)
 		if c.conf.CommitPeriod > 0 {
 			opts = append(opts, kgo.AutoCommitInterval(c.conf.CommitPeriod))

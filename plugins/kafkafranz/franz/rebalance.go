@@ -22,10 +22,13 @@ func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[str
 	}
 }
 
-// onRevoked commits what is acknowledged, then forgets the partitions: acks
-// that arrive later for their records are ignored, and the new owner resumes
-// from the commit (re-delivering anything in flight: at-least-once).
+// onRevoked forgets the partitions, then commits what was acknowledged
+// before that. Closing the trackers first means an ack that arrives after
+// this point never marks an offset (the new owner re-reads those records),
+// and chunks not yet handed downstream turn stale (Chunk.Live) so they are
+// dropped instead of delivered twice.
 func (c *Consumer) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	c.drop(cl, revoked)
 	c.mu.Lock()
 	abandon := c.abandon
 	c.mu.Unlock()
@@ -36,7 +39,6 @@ func (c *Consumer) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[st
 			c.met.Committed()
 		}
 	}
-	c.drop(cl, revoked)
 }
 
 // onLost forgets the partitions without committing: they may already be

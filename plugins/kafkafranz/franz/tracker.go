@@ -44,6 +44,22 @@ func (t *Tracker[T]) Track(last T, count int) Token[T] {
 func (t *Tracker[T]) Ack(tok Token[T]) (commit T, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.ackLocked(tok)
+}
+
+// AckThen is Ack that, when the commit point moved, calls mark with the
+// record to commit while still holding the tracker's lock. Close takes the
+// same lock, so once Close returns no mark can follow: an ack racing a
+// revoke either marks before the revoke's commit or not at all.
+func (t *Tracker[T]) AckThen(tok Token[T], mark func(T)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if commit, ok := t.ackLocked(tok); ok {
+		mark(commit)
+	}
+}
+
+func (t *Tracker[T]) ackLocked(tok Token[T]) (commit T, ok bool) {
 	if t.done || tok.b == nil || tok.b.acked {
 		return commit, false
 	}
