@@ -108,6 +108,10 @@ func outputConfigFromParsed(conf *service.ParsedConfig) (outputConfig, error) {
 	if err != nil || n == 0 {
 		return c, fmt.Errorf("target_file_size %q: want a size such as 128MiB", size)
 	}
+	if n > 5<<30 {
+		// Files are single PUTs built in memory; S3 caps a PUT at 5 GiB.
+		return c, fmt.Errorf("target_file_size %q: at most 5GiB (one S3 PUT, built in memory)", size)
+	}
 	c.TargetFileSize = int64(n)
 	if c.OnInvalidRow, err = conf.FieldString(fieldOnInvalidRow); err != nil {
 		return c, err
