@@ -3,7 +3,7 @@
 #   - promtool check config  deploy/prometheus/prometheus.yml (and the rule file it loads)
 #   - promtool check rules   deploy/prometheus/alerts.yml
 #   - promtool test rules    deploy/prometheus/alerts_test.yml (unit tests of every alert)
-#   - deploy/compose.observability.yml validated with docker-compose when installed
+#   - docker-compose.yml (with Prometheus and Grafana) validated with docker-compose when installed
 #   - every Grafana dashboard query through the PromQL parser (as recording rules)
 #   - TestPipelineMetrics through the built binary, scraped by a real Prometheus
 #     (RIDES_OBS_BINARY=1 RIDES_OBS_PROMETHEUS=1)
@@ -29,8 +29,8 @@ promtool test rules deploy/prometheus/alerts_test.yml
 # The Prometheus + Grafana override of the compose stack, offline (Debian's
 # docker-compose, installed by tests/deploy/check.sh); skipped without it.
 if command -v docker-compose >/dev/null 2>&1; then
-  docker-compose -f docker-compose.yml -f deploy/compose.observability.yml config -q
-  echo "deploy/compose.observability.yml: valid override of docker-compose.yml"
+  docker-compose -f docker-compose.yml config -q
+  echo "docker-compose.yml: valid"
 else
   echo "check.sh: docker-compose not installed, compose override not validated (tests/deploy/check.sh installs it)"
 fi
