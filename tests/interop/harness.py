@@ -26,7 +26,10 @@ S3_REGION = "us-east-1"
 
 
 def build_binary() -> Path:
-    """go build the product binary once; returns its path."""
+    """go build the product binary once; returns its path. RIDES_CONNECT_BIN
+    names an already built binary to use instead."""
+    if os.environ.get("RIDES_CONNECT_BIN"):
+        return Path(os.environ["RIDES_CONNECT_BIN"]).resolve()
     res = subprocess.run(
         ["go", "build", "-o", str(BINARY), "./cmd/rides-connect"],
         cwd=REPO,
