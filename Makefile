@@ -8,7 +8,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.buildDate=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
 .PHONY: all build demo test test-go test-config test-e2e test-kafka test-interop test-spark \
-        test-observability test-deploy bench lint clean
+        test-observability test-deploy test-s3 bench lint clean
 
 all: build
 
@@ -20,7 +20,7 @@ demo: build
 	$(GO) run ./cmd/rides-demo -bin $(BIN)
 
 ## test: every tier, fastest first
-test: test-go test-config test-deploy test-observability test-kafka test-interop
+test: test-go test-config test-deploy test-observability test-kafka test-interop test-s3
 	@echo "make test: all tiers passed"
 
 ## test-go: unit, integration (kfake, gofakes3) and end-to-end Go tests
@@ -40,6 +40,10 @@ test-kafka:
 ## test-interop: our Delta tables read by delta-rs, DuckDB (local and over S3 via versitygw)
 test-interop:
 	bash tests/interop/run.sh
+
+## test-s3: the Delta commit protocol against a real S3 API server (versitygw): racing writers, 503s, lost responses
+test-s3:
+	bash tests/s3/run.sh
 
 ## test-spark: the same tables read by PySpark + delta-spark (slow)
 test-spark:
