@@ -16,6 +16,8 @@ const (
 	fieldTLS            = "tls"
 	fieldSASL           = "sasl"
 	fieldMetadataMaxAge = "metadata_max_age"
+	fieldRequestTimeout = "request_timeout_overhead"
+	fieldConnIdle       = "conn_idle_timeout"
 )
 
 func clientFields() []*service.ConfigField {
@@ -33,6 +35,12 @@ func clientFields() []*service.ConfigField {
 		service.NewDurationField(fieldMetadataMaxAge).
 			Description("Maximum age of cached metadata before a refresh; also how soon new topics matching `regexp_topics_include` are found.").
 			Default("1m").Example("30s").Advanced(),
+		service.NewDurationField(fieldRequestTimeout).
+			Description("Time added to the deadline of every request to the brokers (roughly Java `request.timeout.ms`; requests that carry their own timeout, such as fetches and produces, get it on top).").
+			Default("10s").Example("30s").Advanced(),
+		service.NewDurationField(fieldConnIdle).
+			Description("Roughly how long a connection to a broker may stay idle before it is closed.").
+			Default("20s").Example("1m").Advanced(),
 	}
 }
 
@@ -84,9 +92,11 @@ func saslField() *service.ConfigField {
 func clientConfigFromParsed(conf *service.ParsedConfig) (franz.ClientConfig, error) {
 	f := &fields{conf: conf}
 	out := franz.ClientConfig{
-		SeedBrokers:    franz.ExpandList(f.strs(fieldSeedBrokers)),
-		ClientID:       f.str(fieldClientID),
-		MetadataMaxAge: f.duration(fieldMetadataMaxAge),
+		SeedBrokers:            franz.ExpandList(f.strs(fieldSeedBrokers)),
+		ClientID:               f.str(fieldClientID),
+		MetadataMaxAge:         f.duration(fieldMetadataMaxAge),
+		RequestTimeoutOverhead: f.duration(fieldRequestTimeout),
+		ConnIdleTimeout:        f.duration(fieldConnIdle),
 		TLS: franz.TLSConfig{
 			Enabled:            f.boolean(fieldTLS, "enabled"),
 			SkipCertVerify:     f.boolean(fieldTLS, "skip_cert_verify"),
@@ -147,6 +157,12 @@ var clientLintChecks = []lintCheck{
 		"sasl: mechanisms PLAIN and SCRAM-* need a username"},
 	{`this.sasl.or([]).any(s -> s.mechanism.or("") == "OAUTHBEARER" && s.token.or("") == "")`,
 		"sasl: mechanism OAUTHBEARER needs a token"},
+	{`this.sasl.or([]).any(s -> s.mechanism.or("") == "AWS_MSK_IAM")`,
+		"sasl.mechanism: " + franz.ErrAWSMSKIAM},
+	{`this.request_timeout_overhead.or("10s").parse_duration() < 100000000 || this.request_timeout_overhead.or("10s").parse_duration() > 900000000000`,
+		"request_timeout_overhead: must be between 100ms and 15m"},
+	{`this.conn_idle_timeout.or("20s").parse_duration() < 100000000 || this.conn_idle_timeout.or("20s").parse_duration() > 900000000000`,
+		"conn_idle_timeout: must be between 100ms and 15m"},
 }
 
 // lintRule joins checks into one ConfigSpec lint rule: every check whose

@@ -32,6 +32,9 @@ const (
 	fieldRebalanceTimeout       = "rebalance_timeout"
 	fieldHeartbeatInterval      = "heartbeat_interval"
 	fieldFailOnDataLoss         = "fail_on_data_loss"
+	fieldFetchMinBytes          = "fetch_min_bytes"
+	fieldIsolationLevel         = "transaction_isolation_level"
+	fieldMultiHeader            = "multi_header"
 )
 
 func inputSpec() *service.ConfigSpec {
@@ -73,7 +76,9 @@ the log start. Either way a warning names topic, partition and the skipped range
 ### Metadata
 
 Each message carries ` + "`kafka_key`" + `, ` + "`kafka_topic`" + `, ` + "`kafka_partition`" + `, ` + "`kafka_offset`" + `,
-` + "`kafka_timestamp_ms`" + `, ` + "`kafka_timestamp_unix`" + `, ` + "`kafka_tombstone_message`" + ` and every record header.
+` + "`kafka_timestamp_ms`" + `, ` + "`kafka_timestamp_unix`" + `, ` + "`kafka_tombstone_message`" + ` and every record header (as a string,
+or with ` + "`multi_header`" + ` as a list of strings). With a consumer group it also carries ` + "`kafka_lag`" + `: how many
+records followed this one in its partition when it was fetched (high watermark - offset - 1).
 
 ### Metrics
 
@@ -114,7 +119,18 @@ Each message carries ` + "`kafka_key`" + `, ` + "`kafka_topic`" + `, ` + "`kafka
 		service.NewStringField(fieldFetchMaxPartitionBytes).
 			Description("Maximum bytes per partition in a fetch response.").Default("1MiB").Example("4MiB").Advanced(),
 		service.NewDurationField(fieldFetchMaxWait).
-			Description("How long a broker may wait for data before answering a fetch.").Default("5s").Example("500ms").Advanced(),
+			Description("How long a broker may wait for `fetch_min_bytes` of data before answering a fetch (Java `fetch.max.wait.ms`).").Default("5s").Example("500ms").Advanced(),
+		service.NewStringField(fieldFetchMinBytes).
+			Description("Minimum bytes a broker gathers before answering a fetch, up to `fetch_max_wait` (Java `fetch.min.bytes`). Larger values mean fewer, bigger fetches at the cost of latency.").
+			Default("1B").Example("64KiB").Advanced(),
+		service.NewStringAnnotatedEnumField(fieldIsolationLevel, map[string]string{
+			"read_uncommitted": "Read every record, including those of open and aborted transactions.",
+			"read_committed":   "Read only records of committed transactions (and non-transactional ones); records of open transactions wait for the commit, aborted ones are skipped.",
+		}).Description("Which transactional records to read (Java `isolation.level`).").
+			Default("read_uncommitted").Example("read_committed").Advanced(),
+		service.NewBoolField(fieldMultiHeader).
+			Description("Put each record header in metadata as a list of strings, so a header repeated under one key keeps all its values; by default a header is a string and the last value of a repeated key wins.").
+			Default(false).Example(true).Advanced(),
 		service.NewStringField(fieldRackID).Description("Rack of this consumer, to fetch from the closest replica.").Default("").Example("eu-west-1a").Advanced(),
 		service.NewStringField(fieldInstanceID).Description("Static group membership ID (KIP-345): restarts within `session_timeout` do not rebalance.").Default("").Example("rides-agg-0").Advanced(),
 		service.NewDurationField(fieldSessionTimeout).Description("Group session timeout.").Default("1m").Example("45s").Advanced(),
@@ -187,7 +203,11 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			in, err := newReader(cc, policy, mgr)
+			multiHeader, err := conf.FieldBool(fieldMultiHeader)
+			if err != nil {
+				return nil, err
+			}
+			in, err := newReader(cc, policy, metaOptions{multiHeader: multiHeader, lag: cc.Group != ""}, mgr)
 			if err != nil {
 				return nil, err
 			}
@@ -218,9 +238,10 @@ func consumerConfigFromParsed(conf *service.ParsedConfig) (franz.ConsumerConfig,
 		RebalanceTimeout:  f.duration(fieldRebalanceTimeout),
 		HeartbeatInterval: f.duration(fieldHeartbeatInterval),
 		FailOnDataLoss:    f.boolean(fieldFailOnDataLoss),
+		IsolationLevel:    f.str(fieldIsolationLevel),
 	}
 	topics := f.strs(fieldTopics)
-	maxBytes, partBytes := f.str(fieldFetchMaxBytes), f.str(fieldFetchMaxPartitionBytes)
+	maxBytes, partBytes, minBytes := f.str(fieldFetchMaxBytes), f.str(fieldFetchMaxPartitionBytes), f.str(fieldFetchMinBytes)
 	if f.err != nil {
 		return cc, f.err
 	}
@@ -229,6 +250,12 @@ func consumerConfigFromParsed(conf *service.ParsedConfig) (franz.ConsumerConfig,
 	}
 	if cc.FetchMaxPartitionBytes, err = parseBytes(fieldFetchMaxPartitionBytes, partBytes); err != nil {
 		return cc, err
+	}
+	if cc.FetchMinBytes, err = parseBytes(fieldFetchMinBytes, minBytes); err != nil {
+		return cc, err
+	}
+	if cc.FetchMaxBytes > 0 && cc.FetchMinBytes > cc.FetchMaxBytes {
+		return cc, fmt.Errorf("%s: %s is above %s %s", fieldFetchMinBytes, minBytes, fieldFetchMaxBytes, maxBytes)
 	}
 	if cc.Topics, err = franz.ParseTopics(topics); err != nil {
 		return cc, err

@@ -38,6 +38,11 @@ func TestInputLintRules(t *testing.T) {
 		{"tls off with truststore", "topics: [ rides ]\n    consumer_group: g\n    tls:\n      truststore_file: /x.jks", "tls.enabled is false"},
 		{"scram without user", "topics: [ rides ]\n    consumer_group: g\n    sasl:\n      - mechanism: SCRAM-SHA-512\n        password: x", "need a username"},
 		{"bad mechanism", "topics: [ rides ]\n    consumer_group: g\n    sasl:\n      - mechanism: GSSAPI", "GSSAPI"},
+		{"aws msk iam", "topics: [ rides ]\n    consumer_group: g\n    sasl:\n      - mechanism: AWS_MSK_IAM", "AWS_MSK_IAM is not supported"},
+		{"request overhead", "topics: [ rides ]\n    consumer_group: g\n    request_timeout_overhead: 10ms", "request_timeout_overhead: must be between"},
+		{"conn idle", "topics: [ rides ]\n    consumer_group: g\n    conn_idle_timeout: 1h", "conn_idle_timeout: must be between"},
+		{"isolation level", "topics: [ rides ]\n    consumer_group: g\n    transaction_isolation_level: serializable", "serializable"},
+		{"ok connect fields", "topics: [ rides ]\n    consumer_group: g\n    multi_header: true\n    fetch_min_bytes: 1KiB\n    transaction_isolation_level: read_committed", ""},
 	}
 	for _, c := range cases {
 		got := lint(t, "input:\n  kafka_franz:\n    seed_brokers: [ localhost:9092 ]\n    "+c.body+"\n")
@@ -57,6 +62,8 @@ func TestOutputLintRules(t *testing.T) {
 		{"partition without manual", "topic: rides\n    partition: \"1\"", "partition: only used"},
 		{"idempotent needs acks", "topic: rides\n    ack_replicas: false", "ack_replicas: must be true"},
 		{"bad compression", "topic: rides\n    compression: brotli", "brotli"},
+		{"ok connect fields", "topic: rides\n    rack_id: a\n    broker_write_max_bytes: 128MiB", ""},
+		{"output aws msk iam", "topic: rides\n    sasl:\n      - mechanism: AWS_MSK_IAM", "AWS_MSK_IAM is not supported"},
 	}
 	for _, c := range cases {
 		got := lint(t, "output:\n  kafka_franz:\n    seed_brokers: [ localhost:9092 ]\n    "+c.body+"\n")
@@ -99,6 +106,6 @@ func constructInput(yamlConf string) error {
 	if err != nil {
 		return err
 	}
-	_, err = newReader(cc, policy, service.MockResources())
+	_, err = newReader(cc, policy, metaOptions{}, service.MockResources())
 	return err
 }

@@ -19,6 +19,7 @@ const (
 	fieldMaxMessageBytes = "max_message_bytes"
 	fieldMetadata        = "metadata"
 	fieldTimestampMs     = "timestamp_ms"
+	fieldBrokerWriteMax  = "broker_write_max_bytes"
 )
 
 func outputSpec() *service.ConfigSpec {
@@ -77,6 +78,12 @@ At most `+"`max_in_flight`"+` batches are being written at once; a write blocks 
 			service.NewStringField(fieldMaxMessageBytes).
 				Description("Maximum size of a produced record batch.").
 				Default("1MiB").Example("4MiB").Advanced(),
+			service.NewStringField(fieldBrokerWriteMax).
+				Description("Upper bound of one write to a broker connection; must be at least `max_message_bytes` and match the broker's `socket.request.max.bytes`. At most 1GiB.").
+				Default("100MiB").Example("128MiB").Advanced(),
+			service.NewStringField(fieldRackID).
+				Description("Rack of this client, sent to the brokers (Redpanda Connect field; producing always goes to the partition leader).").
+				Default("").Example("eu-west-1a").Advanced(),
 			service.NewMetadataFilterField(fieldMetadata).
 				Description("Which message metadata to send as record headers. By default none.").
 				Optional().Advanced(),

@@ -21,6 +21,7 @@ type reader struct {
 	log    *service.Logger
 
 	met      *inputMetrics
+	meta     metaOptions
 	ready    []readyBatch
 	batchers map[partitionKey]*partitionBatcher
 }
@@ -56,7 +57,7 @@ type partitionBatcher struct {
 	refs []*chunkRef // one per message added since the last flush
 }
 
-func newReader(conf franz.ConsumerConfig, policy service.BatchPolicy, mgr *service.Resources) (*reader, error) {
+func newReader(conf franz.ConsumerConfig, policy service.BatchPolicy, meta metaOptions, mgr *service.Resources) (*reader, error) {
 	met := newInputMetrics(mgr.Metrics())
 	cons := franz.NewConsumer(conf, mgr.Logger(), met)
 	if err := cons.Validate(); err != nil {
@@ -65,6 +66,7 @@ func newReader(conf franz.ConsumerConfig, policy service.BatchPolicy, mgr *servi
 	return &reader{
 		cons:     cons,
 		met:      met,
+		meta:     meta,
 		policy:   policy,
 		mgr:      mgr,
 		log:      mgr.Logger(),
@@ -135,7 +137,7 @@ func (r *reader) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 
 func (r *reader) add(ctx context.Context, chunks []franz.Chunk) {
 	for _, ch := range chunks {
-		pm := newPartitionMeta(ch.Topic, ch.Partition)
+		pm := newPartitionMeta(ch.Topic, ch.Partition, ch.HighWatermark, r.meta)
 		if r.policy.IsNoop() {
 			batch := make(service.MessageBatch, len(ch.Records))
 			for i, rec := range ch.Records {

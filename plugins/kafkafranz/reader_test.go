@@ -32,7 +32,7 @@ func TestReaderChunkReleasedOnlyWhenAllBatchesAcked(t *testing.T) {
 		Group:           "g",
 		CheckpointLimit: 1024,
 		CommitPeriod:    time.Hour,
-	}, policy, service.MockResources())
+	}, policy, metaOptions{}, service.MockResources())
 	if err != nil {
 		t.Fatal(err)
 	}

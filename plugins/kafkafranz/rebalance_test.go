@@ -75,7 +75,7 @@ func testReader(t *testing.T, addr string, batching string) *reader {
 		CheckpointLimit: 50,
 		CommitPeriod:    time.Hour, // commits only on revoke and close
 		FetchMaxWait:    100 * time.Millisecond,
-	}, policy, service.MockResources())
+	}, policy, metaOptions{}, service.MockResources())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,12 +37,16 @@ func writerFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*writ
 		AckReplicas:     f.boolean(fieldAckReplicas),
 		Compression:     f.str(fieldCompression),
 		Timeout:         f.duration(fieldTimeout),
+		RackID:          f.str(fieldRackID),
 	}
-	maxBytes := f.str(fieldMaxMessageBytes)
+	maxBytes, writeMax := f.str(fieldMaxMessageBytes), f.str(fieldBrokerWriteMax)
 	if f.err != nil {
 		return nil, f.err
 	}
 	if pc.MaxMessageBytes, err = parseBytes(fieldMaxMessageBytes, maxBytes); err != nil {
+		return nil, err
+	}
+	if pc.BrokerWriteMaxBytes, err = parseBytes(fieldBrokerWriteMax, writeMax); err != nil {
 		return nil, err
 	}
 	if pc.IdempotentWrite && !pc.AckReplicas {

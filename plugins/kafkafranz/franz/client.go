@@ -25,6 +25,11 @@ type ClientConfig struct {
 	TLS            TLSConfig
 	SASL           []SASLConfig
 	MetadataMaxAge time.Duration
+	// RequestTimeoutOverhead is added to the deadline of every request
+	// (request.timeout.ms, plus the request's own timeout field if any).
+	RequestTimeoutOverhead time.Duration
+	// ConnIdleTimeout closes connections idle for about this long.
+	ConnIdleTimeout time.Duration
 }
 
 // Options returns the franz-go options for the connection part.
@@ -38,6 +43,23 @@ func (c ClientConfig) Options(log Logger) ([]kgo.Opt, error) {
 	}
 	if c.MetadataMaxAge > 0 {
 		opts = append(opts, kgo.MetadataMaxAge(c.MetadataMaxAge))
+	}
+	// franz-go's own limits, checked here so the error names our field.
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+		opt   func(time.Duration) kgo.Opt
+	}{
+		{"request_timeout_overhead", c.RequestTimeoutOverhead, kgo.RequestTimeoutOverhead},
+		{"conn_idle_timeout", c.ConnIdleTimeout, kgo.ConnIdleTimeout},
+	} {
+		if d.v == 0 {
+			continue // franz-go's default
+		}
+		if d.v < 100*time.Millisecond || d.v > 15*time.Minute {
+			return nil, fmt.Errorf("%s: %v is outside the allowed 100ms to 15m", d.field, d.v)
+		}
+		opts = append(opts, d.opt(d.v))
 	}
 	tlsConf, err := c.TLS.Build()
 	if err != nil {

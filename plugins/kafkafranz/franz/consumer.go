@@ -24,6 +24,8 @@ type ConsumerConfig struct {
 	FetchMaxBytes          int32
 	FetchMaxPartitionBytes int32
 	FetchMaxWait           time.Duration
+	FetchMinBytes          int32
+	IsolationLevel         string // read_uncommitted (default) | read_committed
 	RackID                 string
 	InstanceID             string
 	SessionTimeout         time.Duration
@@ -54,8 +56,11 @@ type Chunk struct {
 	Topic     string
 	Partition int32
 	Records   []*kgo.Record
-	ack       func()
-	tr        *Tracker[*kgo.Record]
+	// HighWatermark is the partition's end offset when the records were
+	// fetched: a record's lag is HighWatermark - Offset - 1.
+	HighWatermark int64
+	ack           func()
+	tr            *Tracker[*kgo.Record]
 }
 
 // Live reports whether the chunk's partition is still ours. Once it is
@@ -248,8 +253,9 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 			tok := tr.Track(chunk[n-1], n)
 			chunks = append(chunks, Chunk{
 				Topic: p.Topic, Partition: p.Partition, Records: chunk,
-				ack: func() { c.ack(cl, tp, tr, tok) },
-				tr:  tr,
+				HighWatermark: p.HighWatermark,
+				ack:           func() { c.ack(cl, tp, tr, tok) },
+				tr:            tr,
 			})
 		}
 		if tr.Pending() >= c.conf.CheckpointLimit && !c.paused[tp] {

@@ -107,6 +107,18 @@ func (c *Consumer) options() ([]kgo.Opt, error) {
 	if c.conf.FetchMaxWait > 0 {
 		opts = append(opts, kgo.FetchMaxWait(c.conf.FetchMaxWait))
 	}
+	if c.conf.FetchMinBytes > 0 {
+		opts = append(opts, kgo.FetchMinBytes(c.conf.FetchMinBytes))
+	}
+	switch c.conf.IsolationLevel {
+	case "", "read_uncommitted":
+	case "read_committed":
+		// Records of aborted transactions are skipped, and records of open
+		// transactions wait until they commit (the last stable offset).
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	default:
+		return nil, fmt.Errorf("transaction_isolation_level: %q is not one of read_uncommitted, read_committed", c.conf.IsolationLevel)
+	}
 	if c.conf.RackID != "" {
 		opts = append(opts, kgo.Rack(c.conf.RackID))
 	}

@@ -19,6 +19,10 @@ type ProducerConfig struct {
 	Compression     string
 	Timeout         time.Duration
 	MaxMessageBytes int32
+	// BrokerWriteMaxBytes bounds one write to a broker connection
+	// (socket.request.max.bytes on the broker side).
+	BrokerWriteMaxBytes int32
+	RackID              string
 }
 
 // Partitioners lists the accepted `partitioner` values.
@@ -89,6 +93,18 @@ func (p *Producer) options() ([]kgo.Opt, error) {
 	}
 	if p.conf.MaxMessageBytes > 0 {
 		opts = append(opts, kgo.ProducerBatchMaxBytes(p.conf.MaxMessageBytes))
+	}
+	if p.conf.BrokerWriteMaxBytes > 0 {
+		if p.conf.BrokerWriteMaxBytes > 1<<30 {
+			return nil, fmt.Errorf("broker_write_max_bytes: %d is above the 1GiB maximum", p.conf.BrokerWriteMaxBytes)
+		}
+		if p.conf.MaxMessageBytes > 0 && p.conf.BrokerWriteMaxBytes < p.conf.MaxMessageBytes {
+			return nil, fmt.Errorf("broker_write_max_bytes: %d is below max_message_bytes %d; a batch must fit in one write", p.conf.BrokerWriteMaxBytes, p.conf.MaxMessageBytes)
+		}
+		opts = append(opts, kgo.BrokerMaxWriteBytes(p.conf.BrokerWriteMaxBytes))
+	}
+	if p.conf.RackID != "" {
+		opts = append(opts, kgo.Rack(p.conf.RackID))
 	}
 	return opts, nil
 }

@@ -20,7 +20,11 @@ type SASLConfig struct {
 }
 
 // Mechanisms lists the accepted `sasl[].mechanism` values.
-var Mechanisms = []string{"none", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"}
+var Mechanisms = []string{"none", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "AWS_MSK_IAM"}
+
+// ErrAWSMSKIAM explains why AWS_MSK_IAM, accepted by Redpanda Connect, is
+// refused here: configs stay portable in name, but it is not implemented.
+const ErrAWSMSKIAM = "AWS_MSK_IAM is not supported by rides-connect's kafka_franz (it needs AWS credential loading that is not implemented); use SCRAM-SHA-512 or OAUTHBEARER, or MSK's SASL/SCRAM listener"
 
 // Describe names the mechanism and user for logs and errors; never the secret.
 func (s SASLConfig) Describe() string {
@@ -45,6 +49,8 @@ func BuildSASL(confs []SASLConfig) ([]sasl.Mechanism, error) {
 			m = scram.Auth{User: c.Username, Pass: c.Password}.AsSha256Mechanism()
 		case "SCRAM-SHA-512":
 			m = scram.Auth{User: c.Username, Pass: c.Password}.AsSha512Mechanism()
+		case "AWS_MSK_IAM":
+			return nil, fmt.Errorf("sasl[%d].mechanism: %s", i, ErrAWSMSKIAM)
 		case "OAUTHBEARER":
 			if c.Token == "" {
 				return nil, fmt.Errorf("sasl[%d].token: required for OAUTHBEARER", i)
