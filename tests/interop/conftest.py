@@ -4,6 +4,7 @@ local disk and S3 so every reader check runs against both."""
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import sys
 from pathlib import Path
@@ -38,7 +39,7 @@ def versitygw(tmp_path_factory):
         gw.stop()
 
 
-_s3_tables = 0
+_s3_prefixes = itertools.count(1)
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -48,10 +49,7 @@ def store(request, tmp_path) -> Store:
         root.mkdir()
         return Store("local", str(root), root)
     gw = request.getfixturevalue("versitygw")
-    # One prefix per test inside the shared bucket.
-    global _s3_tables
-    _s3_tables += 1
-    prefix = f"t{_s3_tables}"
+    prefix = f"t{next(_s3_prefixes)}"  # one prefix per test inside the shared bucket
     return Store(
         kind="s3",
         base_uri=f"s3://lake/{prefix}",
@@ -89,7 +87,7 @@ def write_ours(binary, tmp_path):
     binary once over `rows` into table `name` of `store`."""
     import pipelines
 
-    runs = iter(range(1_000_000))
+    runs = itertools.count()
 
     def _write(store: Store, name: str, rows: list[dict], per_seq: int, **kw):
         f = pipelines.write_jsonl(tmp_path / f"{name}-{next(runs)}.jsonl", rows)

@@ -7,6 +7,7 @@ entry written twice, only orphan parquet files left over."""
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 
 import pytest
@@ -20,7 +21,7 @@ from readers import Store
 
 COMMIT_PUT = r"/_delta_log/\d{20}\.json$"
 
-_prefixes = iter(range(1_000_000))
+_prefixes = itertools.count()
 
 
 @pytest.fixture
