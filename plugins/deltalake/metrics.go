@@ -12,7 +12,7 @@ type outputMetrics struct {
 }
 
 func newOutputMetrics(m *service.Metrics) *outputMetrics {
-	return &outputMetrics{
+	om := &outputMetrics{
 		commits:         m.NewCounter("delta_commits_total"),
 		commitFailures:  m.NewCounter("delta_commit_failures_total"),
 		commitRetries:   m.NewCounter("delta_commit_retries_total"),
@@ -26,4 +26,11 @@ func newOutputMetrics(m *service.Metrics) *outputMetrics {
 		sequenceGaps:    m.NewCounter("delta_sequence_gaps_total"),
 		tableVersion:    m.NewGauge("delta_table_version"),
 	}
+	// Counters that only move on trouble are exported from the start at 0, so
+	// that rate()/increase() alerts see their first increment.
+	for _, c := range []*service.MetricCounter{om.commits, om.commitFailures, om.commitRetries,
+		om.commitConflicts, om.rowsSkipped, om.sequenceGaps} {
+		c.Incr(0)
+	}
+	return om
 }
