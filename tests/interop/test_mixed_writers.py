@@ -1,9 +1,11 @@
-"""delta-rs writes to our table (append, then OPTIMIZE compaction), then our
-writer keeps committing after it: every reader sees each row exactly once."""
+"""delta-rs writes to our table (append, OPTIMIZE compaction, a checkpoint),
+then our writer keeps committing after it: every reader sees each row exactly
+once."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pyarrow as pa
 from deltalake import write_deltalake
@@ -33,7 +35,11 @@ def test_delta_rs_append_and_compact_then_ours_continues(store, write_ours):
     files_before = len(table.file_uris())
     metrics = table.optimize.compact()
     assert metrics["numFilesRemoved"] == files_before and metrics["numFilesAdded"] == 1, metrics
+    # delta-rs also writes a checkpoint, which our writer must load from.
+    store.table("mixed").create_checkpoint()
     after_delta_rs = store.table("mixed").version()
+    last = json.loads((r.log_dir(store.disk("mixed")) / "_last_checkpoint").read_text())
+    assert last["version"] == after_delta_rs
 
     ours_next = make_rows(range(4, 6), per_seq=2, seed=11)
     write_ours(store, "mixed", ours_next, per_seq=2)
