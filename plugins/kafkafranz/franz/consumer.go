@@ -99,6 +99,10 @@ type Consumer struct {
 	fatal    error
 	closed   bool
 	abandon  bool // test hook: skip the commit on revoke (a crash)
+	// afterAdjust is a test hook run when adjustOffsets has checked the
+	// committed offsets, before the first fetch (to move the log start in
+	// between, the race that resetOutOfRange handles).
+	afterAdjust func()
 }
 
 // NewConsumer validates nothing network-related; Connect does that.

@@ -75,7 +75,11 @@ func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int
 			}
 		}
 	}
+	hook := c.afterAdjust
 	c.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	return offsets, nil
 }
 
