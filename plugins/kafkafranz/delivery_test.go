@@ -211,7 +211,16 @@ func TestInputFailOnDataLossStopsStream(t *testing.T) {
 	}
 
 	sink := &syncBuffer{lines: make(chan string, 100)}
-	sb := service.NewStreamBuilder()
+	exp := &recordingExporter{values: map[string]int64{}}
+	env := service.NewEnvironment()
+	if err := env.RegisterMetricsExporter("recording", service.NewConfigSpec(),
+		func(*service.ParsedConfig, *service.Logger) (service.MetricsExporter, error) { return exp, nil }); err != nil {
+		t.Fatal(err)
+	}
+	sb := env.NewStreamBuilder()
+	if err := sb.SetMetricsYAML("recording: {}"); err != nil {
+		t.Fatal(err)
+	}
 	sb.SetLogger(slog.New(slog.NewTextHandler(sink, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err := sb.AddInputYAML(groupInput(addr, "g", "  fail_on_data_loss: true\n")); err != nil {
 		t.Fatal(err)
@@ -237,5 +246,14 @@ func TestInputFailOnDataLossStopsStream(t *testing.T) {
 	}
 	if got := committed(t, addr, "g", "rides")[0]; got != 20 {
 		t.Fatalf("committed %d, want 20 (unchanged)", got)
+	}
+	if !strings.Contains(sink.String(), "STOPPED ON DATA LOSS") {
+		t.Errorf("no unmistakable stop line in the log:\n%s", sink.String())
+	}
+	if got := exp.sum("kafka_input_stopped_on_data_loss"); got != 1 {
+		t.Errorf("kafka_input_stopped_on_data_loss = %d, want 1", got)
+	}
+	if got := exp.sum("kafka_input_offset_resets_total", "partition=0"); got != 1 {
+		t.Errorf("kafka_input_offset_resets_total{partition=0} = %d, want 1", got)
 	}
 }

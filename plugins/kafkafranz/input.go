@@ -71,7 +71,9 @@ When a committed offset is no longer in the log (retention deleted the records, 
 recreated) the partition is reset per ` + "`start_offset`" + ` (` + "`earliest`" + ` and ` + "`committed`" + ` to the log start,
 ` + "`latest`" + ` to the log end). When retention overtakes the consumer while it reads, it resumes at
 the log start. Either way a warning names topic, partition and the skipped range, and
-` + "`kafka_input_offset_resets_total`" + ` counts it. With ` + "`fail_on_data_loss: true`" + ` the input stops instead.
+` + "`kafka_input_offset_resets_total`" + ` counts it. With ` + "`fail_on_data_loss: true`" + ` the input stops instead: an
+ERROR line says STOPPED ON DATA LOSS, ` + "`kafka_input_stopped_on_data_loss`" + ` is set to 1 and the pipeline ends;
+Benthos then exits with status 0 unless the binary maps it (rides-connect: see docs/kafka.md).
 
 ### Metadata
 
@@ -84,7 +86,8 @@ records followed this one in its partition when it was fetched (high watermark -
 
 ` + "`kafka_input_records_total`" + `, ` + "`kafka_input_bytes_total`" + `, ` + "`kafka_input_lag`" + ` (per topic and partition),
 ` + "`kafka_input_paused_partitions`" + `, ` + "`kafka_input_commits_total`" + `, ` + "`kafka_input_offset_resets_total`" + `,
-` + "`kafka_input_revoked_dropped_total`" + ` (records of revoked partitions dropped before delivery).
+` + "`kafka_input_revoked_dropped_total`" + ` (records of revoked partitions dropped before delivery),
+` + "`kafka_input_stopped_on_data_loss`" + `.
 `)
 	spec = spec.Fields(clientFields()...).Fields(
 		service.NewStringListField(fieldTopics).

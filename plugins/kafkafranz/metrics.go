@@ -13,17 +13,19 @@ type inputMetrics struct {
 	commits                *service.MetricCounter
 	revoked                *service.MetricCounter
 	lag, paused            *service.MetricGauge
+	dataLossStop           *service.MetricGauge
 }
 
 func newInputMetrics(m *service.Metrics) *inputMetrics {
 	return &inputMetrics{
-		records: m.NewCounter("kafka_input_records_total", "topic", "partition"),
-		bytes:   m.NewCounter("kafka_input_bytes_total", "topic", "partition"),
-		resets:  m.NewCounter("kafka_input_offset_resets_total", "topic", "partition"),
-		commits: m.NewCounter("kafka_input_commits_total"),
-		revoked: m.NewCounter("kafka_input_revoked_dropped_total", "topic", "partition"),
-		lag:     m.NewGauge("kafka_input_lag", "topic", "partition"),
-		paused:  m.NewGauge("kafka_input_paused_partitions"),
+		records:      m.NewCounter("kafka_input_records_total", "topic", "partition"),
+		bytes:        m.NewCounter("kafka_input_bytes_total", "topic", "partition"),
+		resets:       m.NewCounter("kafka_input_offset_resets_total", "topic", "partition"),
+		commits:      m.NewCounter("kafka_input_commits_total"),
+		revoked:      m.NewCounter("kafka_input_revoked_dropped_total", "topic", "partition"),
+		lag:          m.NewGauge("kafka_input_lag", "topic", "partition"),
+		paused:       m.NewGauge("kafka_input_paused_partitions"),
+		dataLossStop: m.NewGauge("kafka_input_stopped_on_data_loss"),
 	}
 }
 
@@ -50,3 +52,7 @@ func (m *inputMetrics) OffsetReset(topic string, partition int32) {
 func (m *inputMetrics) revokedDropped(topic string, partition int32, n int) {
 	m.revoked.Incr(int64(n), topic, strconv.Itoa(int(partition)))
 }
+
+// stoppedOnDataLoss sets the gauge an alert can fire on (1 = this input
+// stopped because of fail_on_data_loss).
+func (m *inputMetrics) stoppedOnDataLoss() { m.dataLossStop.Set(1) }

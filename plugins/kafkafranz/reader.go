@@ -3,6 +3,7 @@ package kafkafranz
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -127,7 +128,7 @@ func (r *reader) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 		case errors.Is(err, franz.ErrNotConnected):
 			return nil, nil, service.ErrNotConnected
 		case errors.Is(err, franz.ErrDataLoss):
-			r.log.Errorf("kafka_franz input stopping: %v", err)
+			r.stopOnDataLoss(err)
 			return nil, nil, service.ErrEndOfInput
 		default:
 			return nil, nil, err // Benthos logs it and retries with back-off
@@ -254,6 +255,17 @@ func (r *reader) flushDue(ctx context.Context) {
 			r.flush(ctx, k, pb)
 		}
 	}
+}
+
+// stopOnDataLoss makes a fail_on_data_loss stop impossible to miss: Benthos
+// treats the end of input as a normal end and the process exits 0 (see
+// fatal.go), so say so in the log, raise a gauge and remember the error.
+func (r *reader) stopOnDataLoss(err error) {
+	r.met.stoppedOnDataLoss()
+	recordFatal(fmt.Errorf("%w: %w", errDataLossStop, err))
+	r.log.Errorf("KAFKA_FRANZ INPUT STOPPED ON DATA LOSS (fail_on_data_loss: true): %v. "+
+		"Nothing after the loss was delivered or committed; the pipeline now shuts down and, unless the binary maps it (kafkafranz.ExitCode), "+
+		"the process exits with status 0. To resume: accept the loss (fail_on_data_loss: false, or move the group's offsets past it) and restart.", err)
 }
 
 func (r *reader) Close(ctx context.Context) error {

@@ -202,7 +202,8 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 		var loss *kgo.ErrDataLoss
 		if errors.As(fe.Err, &loss) {
 			c.dataLoss(loss.Topic, loss.Partition,
-				fmt.Sprintf("the broker lost records: consumed to offset %d, resumed at %d", loss.ConsumedTo, loss.ResetTo))
+				fmt.Sprintf("the broker lost records: consumed to offset %d", loss.ConsumedTo),
+				fmt.Sprintf("resumed at offset %d", loss.ResetTo))
 			continue
 		}
 		if errors.Is(fe.Err, kerr.OffsetOutOfRange) {

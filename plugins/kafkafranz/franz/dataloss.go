@@ -61,7 +61,7 @@ func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int
 			} else {
 				what = fmt.Sprintf("committed offset %d is beyond the log end %d (log truncated or topic recreated)", at, e.Offset)
 			}
-			if err := c.dataLoss(t, p, fmt.Sprintf("%s; resuming at offset %d", what, reset)); err != nil {
+			if err := c.dataLoss(t, p, what, fmt.Sprintf("resuming at offset %d", reset)); err != nil {
 				return nil, err
 			}
 			ps[p] = kgo.NewOffset().At(reset).WithEpoch(-1)
@@ -126,8 +126,8 @@ func (c *Consumer) checkGaps(ctx context.Context, cl *kgo.Client, fetches kgo.Fe
 			continue // compaction or transaction markers, not loss
 		}
 		_ = c.dataLoss(g.tp.topic, g.tp.partition, fmt.Sprintf(
-			"records [%d, %d) were deleted (log start is now %d) before being consumed; resumed at offset %d",
-			g.want, min(s.Offset, g.first), s.Offset, g.first))
+			"records [%d, %d) were deleted (log start is now %d) before being consumed",
+			g.want, min(s.Offset, g.first), s.Offset), fmt.Sprintf("resumed at offset %d", g.first))
 	}
 }
 
@@ -152,11 +152,11 @@ func (c *Consumer) resetOutOfRange(ctx context.Context, cl *kgo.Client, topic st
 		c.log.Warnf("kafka: topic %s partition %d: offset out of range and the log start is unknown (%v); retrying", topic, partition, err)
 		return
 	}
-	detail := fmt.Sprintf("offset out of range; resuming at the log start %d", start)
+	lost := "offset out of range"
 	if known {
-		detail = fmt.Sprintf("offset %d out of range: records [%d, %d) were deleted before being consumed; resuming at the log start %d", want, want, start, start)
+		lost = fmt.Sprintf("offset %d out of range: records [%d, %d) were deleted before being consumed", want, want, start)
 	}
-	if c.dataLoss(topic, partition, detail) != nil {
+	if c.dataLoss(topic, partition, lost, fmt.Sprintf("resuming at the log start %d", start)) != nil {
 		return
 	}
 	cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{topic: {partition: {Epoch: -1, Offset: start}}})
@@ -169,14 +169,15 @@ func (c *Consumer) resetOutOfRange(ctx context.Context, cl *kgo.Client, topic st
 // fail_on_data_loss is set.
 var ErrDataLoss = errors.New("kafka: data loss")
 
-// dataLoss logs and counts a reset; with fail_on_data_loss it makes the
-// consumer fatal and returns the error.
-func (c *Consumer) dataLoss(topic string, partition int32, detail string) error {
+// dataLoss logs and counts a reset: lost says what was lost, resume where
+// consumption goes on. With fail_on_data_loss it does not go on: the consumer
+// turns fatal and the error is returned.
+func (c *Consumer) dataLoss(topic string, partition int32, lost, resume string) error {
 	if c.met != nil {
 		c.met.OffsetReset(topic, partition)
 	}
 	if c.conf.FailOnDataLoss {
-		err := fmt.Errorf("%w on topic %s partition %d: %s (fail_on_data_loss is true, stopping)", ErrDataLoss, topic, partition, detail)
+		err := fmt.Errorf("%w on topic %s partition %d: %s (fail_on_data_loss is true: stopping, nothing after the loss is delivered or committed)", ErrDataLoss, topic, partition, lost)
 		c.log.Errorf("%v", err)
 		c.mu.Lock()
 		if c.fatal == nil {
@@ -185,6 +186,6 @@ func (c *Consumer) dataLoss(topic string, partition int32, detail string) error 
 		c.mu.Unlock()
 		return err
 	}
-	c.log.Warnf("kafka: data loss on topic %s partition %d: %s (fail_on_data_loss is false)", topic, partition, detail)
+	c.log.Warnf("kafka: data loss on topic %s partition %d: %s; %s (fail_on_data_loss is false)", topic, partition, lost, resume)
 	return nil
 }

@@ -1,0 +1,54 @@
+package kafkafranz
+
+import (
+	"errors"
+	"sync"
+)
+
+// Benthos v4.60 gives a plugin no way to make the process exit non-zero: an
+// input that returns service.ErrEndOfInput ends the pipeline cleanly, and
+// `rides-connect -c …` then exits 0 (RunManagerUntilStopped returns nil
+// after "Pipeline has terminated"); any other error is logged and retried.
+// So the first fatal stop is remembered here for the main package to turn
+// into an exit status once RunCLIToCode returns.
+
+var (
+	fatalMu  sync.Mutex
+	fatalErr error
+)
+
+func recordFatal(err error) {
+	fatalMu.Lock()
+	defer fatalMu.Unlock()
+	if fatalErr == nil {
+		fatalErr = err
+	}
+}
+
+// FatalDataLoss returns the error of the first kafka_franz input in this
+// process that stopped because of fail_on_data_loss, or nil.
+func FatalDataLoss() error {
+	fatalMu.Lock()
+	defer fatalMu.Unlock()
+	return fatalErr
+}
+
+// ExitCodeDataLoss is the exit status ExitCode gives a process whose
+// kafka_franz input stopped on data loss.
+const ExitCodeDataLoss = 3
+
+// ExitCode returns the status the process should exit with: Benthos' own
+// code, or ExitCodeDataLoss when Benthos says 0 but a kafka_franz input
+// stopped on data loss. For cmd/rides-connect:
+//
+//	code, _ := service.RunCLIToCode(ctx, opts...)
+//	os.Exit(kafkafranz.ExitCode(code))
+func ExitCode(benthosCode int) int {
+	if benthosCode == 0 && errors.Is(FatalDataLoss(), errDataLossStop) {
+		return ExitCodeDataLoss
+	}
+	return benthosCode
+}
+
+// errDataLossStop marks the errors recorded by a data-loss stop.
+var errDataLossStop = errors.New("kafka_franz input stopped on data loss")
