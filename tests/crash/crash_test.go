@@ -16,22 +16,23 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 const (
-	events = 10000
-	// One partition keeps the result independent of how the consumer
-	// interleaves partitions (with a backlog, a global watermark would drop
-	// different rows depending on consumption order, as Spark's does).
-	partitions = 1
+	partitions = 6
+	phases     = 12
+	perPhase   = 800 // events per phase
+	phaseSpan  = 20 * time.Minute
 	cities     = "FR US DE MG UK"
 )
 
@@ -43,18 +44,26 @@ type ride struct {
 	price float64
 }
 
-// rides are N events 2 s apart with up to 2 min of disorder: with a 3 min
-// delay no row is ever late, whatever the batch boundaries, so the expected
-// windows follow from the data alone. A last event 3 h later closes them all.
-func rides(seed int64) []ride {
+// rides are produced in phases of perPhase events spread over phaseSpan of
+// event time; a phase is produced only once the job has committed the previous
+// one. With a 25 min delay no row can then be late whatever the partition
+// interleaving and batch boundaries (the max event time seen is at most the
+// end of the current phase, 20 min after any of its rows' start), so the
+// expected windows follow from the data alone. Windows close as phases
+// advance the watermark; a last event 3 h later closes the rest.
+func rides(seed int64) [][]ride {
 	rng := rand.New(rand.NewSource(seed))
 	cs := strings.Fields(cities)
-	out := make([]ride, 0, events+1)
-	for i := 0; i < events; i++ {
-		ts := t0.Add(time.Duration(i)*2*time.Second - time.Duration(rng.Int63n(int64(2*time.Minute))))
-		out = append(out, ride{ts, cs[rng.Intn(len(cs))], float64(rng.Intn(5000)) / 100})
+	var out [][]ride
+	for p := 0; p < phases; p++ {
+		var phase []ride
+		for i := 0; i < perPhase; i++ {
+			ts := t0.Add(time.Duration(p)*phaseSpan + time.Duration(rng.Int63n(int64(phaseSpan))))
+			phase = append(phase, ride{ts, cs[rng.Intn(len(cs))], float64(rng.Intn(5000)) / 100})
+		}
+		out = append(out, phase)
 	}
-	return append(out, ride{t0.Add(time.Duration(events)*2*time.Second + 3*time.Hour), "ZZ", 1})
+	return append(out, []ride{{t0.Add(phases*phaseSpan + 3*time.Hour), "ZZ", 1}})
 }
 
 type row struct {
@@ -70,9 +79,9 @@ type row struct {
 func (r row) key() string { return r.Start + " " + r.City }
 
 // expected computes the closed windows from the data, independently of the engine.
-func expected(rs []ride) map[string]row {
+func expected(phased [][]ride) map[string]row {
 	out := map[string]row{}
-	for _, r := range rs[:len(rs)-1] {
+	for _, r := range slices.Concat(phased[:len(phased)-1]...) {
 		s := r.ts.Truncate(time.Minute)
 		x := row{City: r.city, Start: s.Format("2006-01-02T15:04:05.000Z"), End: s.Add(time.Minute).Format("2006-01-02T15:04:05.000Z")}
 		prev := out[x.key()]
@@ -94,8 +103,8 @@ input:
     inputs:
       - kafka_franz:
           seed_brokers: [ "%[1]s" ]
-          topics: [ rides ]
-          consumer_group: crash
+          topics: [ "%[4]s" ]
+          consumer_group: "%[4]s"
           start_offset: earliest
           commit_period: 100ms
           session_timeout: 1s
@@ -117,7 +126,7 @@ pipeline:
         timestamp: this.ts
         size: 1m
         watermark:
-          delay: 3m
+          delay: 25m
         group_by:
           city: this.city
         aggregates:
@@ -166,28 +175,83 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-func startKafka(t *testing.T, rs []ride) string {
+func startKafka(t *testing.T) string {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.SeedTopics(partitions, "rides"), kfake.GroupMinSessionTimeout(500*time.Millisecond))
+	c, err := kfake.NewCluster(kfake.GroupMinSessionTimeout(500 * time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	addr := c.ListenAddrs()[0]
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("rides"))
+	return c.ListenAddrs()[0]
+}
+
+func createTopic(t *testing.T, addr, topic string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	var recs []*kgo.Record
-	for _, r := range rs {
-		v, _ := json.Marshal(map[string]any{"city": r.city, "price": r.price, "ts": r.ts.Format(time.RFC3339Nano)})
-		recs = append(recs, &kgo.Record{Value: v})
-	}
-	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+	if _, err := kadm.NewClient(cl).CreateTopic(context.Background(), partitions, 1, nil, topic); err != nil {
 		t.Fatal(err)
 	}
-	return addr
+}
+
+// feed produces the phases to topic, each once the consumer group (named as
+// the topic) has committed everything before it. It runs beside the job and
+// its crashes; the error, if any, arrives on the returned channel.
+func feed(addr, topic string, phased [][]ride) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+		if err != nil {
+			done <- err
+			return
+		}
+		defer cl.Close()
+		adm := kadm.NewClient(cl)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		for _, phase := range phased {
+			var recs []*kgo.Record
+			for _, r := range phase {
+				v, _ := json.Marshal(map[string]any{"city": r.city, "price": r.price, "ts": r.ts.Format(time.RFC3339Nano)})
+				recs = append(recs, &kgo.Record{Value: v})
+			}
+			if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+				done <- err
+				return
+			}
+			for !drained(ctx, adm, topic) {
+				if ctx.Err() != nil {
+					done <- fmt.Errorf("topic %s not drained: %w", topic, ctx.Err())
+					return
+				}
+				time.Sleep(50 * time.Millisecond) // polling the group's commits
+			}
+		}
+		done <- nil
+	}()
+	return done
+}
+
+// drained reports whether the group named topic committed every partition's end.
+func drained(ctx context.Context, adm *kadm.Client, topic string) bool {
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return false
+	}
+	offs, err := adm.FetchOffsets(ctx, topic)
+	if err != nil {
+		return false
+	}
+	ok := true
+	ends.Each(func(e kadm.ListedOffset) {
+		if c, found := offs.Lookup(topic, e.Partition); e.Offset > 0 && (!found || c.At < e.Offset) {
+			ok = false
+		}
+	})
+	return ok
 }
 
 // job is one deployment: a config, a state dir and an output file, run by
@@ -205,9 +269,9 @@ func newJob(t *testing.T, bin, addr, name string) *job {
 		t.Fatal(err)
 	}
 	j := &job{bin: bin, cfg: filepath.Join(dir, "job.yaml"), out: filepath.Join(dir, "out.jsonl")}
-	// Each job has its own consumer group name via the state dir, so runs
-	// do not share offsets.
-	cfg := strings.Replace(fmt.Sprintf(configYAML, addr, j.out, filepath.Join(dir, "state")), "consumer_group: crash", "consumer_group: "+name, 1)
+	createTopic(t, addr, name)
+	// Each job has its own topic and consumer group (both named name).
+	cfg := fmt.Sprintf(configYAML, addr, j.out, filepath.Join(dir, "state"), name)
 	if err := os.WriteFile(j.cfg, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -272,6 +336,23 @@ func (j *job) read(t *testing.T) []row {
 	return rows
 }
 
+// waitForWork polls until the running process has written a checkpoint (it
+// has been assigned partitions and is processing), or 20 s have passed.
+func (j *job) waitForWork(t *testing.T) {
+	t.Helper()
+	state := filepath.Join(filepath.Dir(j.cfg), "state", "crash")
+	before := time.Time{}
+	if fi, err := os.Stat(state); err == nil {
+		before = fi.ModTime()
+	}
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+		if fi, err := os.Stat(state); err == nil && fi.ModTime().After(before) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond) // polling a separate process
+	}
+}
+
 // waitFor polls the output until it holds n distinct windows.
 func (j *job) waitFor(t *testing.T, n int, timeout time.Duration) {
 	t.Helper()
@@ -333,32 +414,42 @@ func compare(t *testing.T, what string, got, want map[string]row) {
 
 func TestSIGKILLRestartsGiveTheNoCrashWindows(t *testing.T) {
 	bin := buildBinary(t)
-	rs := rides(42)
-	want := expected(rs)
-	addr := startKafka(t, rs)
+	data := rides(42)
+	want := expected(data)
+	addr := startKafka(t)
 
 	// The run without crashes.
 	clean := newJob(t, bin, addr, "clean")
+	fed := feed(addr, "clean", data)
 	clean.start(t)
 	clean.waitFor(t, len(want), waitTimeout())
+	if err := <-fed; err != nil {
+		t.Fatal(err)
+	}
 	clean.kill()
 	cleanRows := distinct(t, clean.read(t))
 	compare(t, "no-crash run vs the data", cleanRows, want)
 
-	// The same job killed with SIGKILL at random points and restarted.
+	// The same job killed with SIGKILL at random points and restarted, while
+	// the phases keep coming.
 	seed := time.Now().UnixNano()
 	rng := rand.New(rand.NewSource(seed))
 	t.Logf("kill seed %d", seed)
 	crashy := newJob(t, bin, addr, "crashy")
-	for k := 0; k < 5; k++ {
+	fed = feed(addr, "crashy", data)
+	for k := 0; k < 8; k++ {
 		crashy.start(t)
-		time.Sleep(time.Duration(150+rng.Intn(1200)) * time.Millisecond) // a random kill point
+		crashy.waitForWork(t)
+		time.Sleep(time.Duration(rng.Intn(600)) * time.Millisecond) // a random kill point once it works
 		crashy.kill()
 		rows := crashy.read(t)
 		t.Logf("kill %d: %d rows written so far, %d of %d windows", k+1, len(rows), len(distinct(t, rows)), len(want))
 	}
 	crashy.start(t)
 	crashy.waitFor(t, len(want), waitTimeout())
+	if err := <-fed; err != nil {
+		t.Fatal(err)
+	}
 	crashy.kill()
 	all := crashy.read(t)
 	crashRows := distinct(t, all)
@@ -368,7 +459,7 @@ func TestSIGKILLRestartsGiveTheNoCrashWindows(t *testing.T) {
 			t.Errorf("window %s: id %s, no-crash id %s", k, r.WindowID, c.WindowID)
 		}
 	}
-	t.Logf("%d windows; the crash run wrote %d rows (%d repeats, all identical)", len(crashRows), len(all), len(all)-len(crashRows))
+	t.Logf("%d windows over %d partitions; the crash run wrote %d rows (%d repeats, all identical)", len(crashRows), partitions, len(all), len(all)-len(crashRows))
 }
 
 func waitTimeout() time.Duration {
