@@ -87,10 +87,11 @@ def by_id(rows) -> dict:
     return {r["id"]: normalise(r) for r in rows}
 
 
-def config(rows_file, table_uri: str, s3: dict | None = None) -> dict:
+def config(rows_file, table_uri: str, s3: dict | None = None, schema=SCHEMA, partition=PARTITION,
+           batch: int = len(INPUT)) -> dict:
     out = {
-        "path": table_uri, "schema": SCHEMA, "partition_columns": PARTITION,
-        "idempotency": {"mode": "none"}, "batching": {"count": len(INPUT), "period": "5s"},
+        "path": table_uri, "schema": schema, "partition_columns": partition,
+        "idempotency": {"mode": "none"}, "batching": {"count": batch, "period": "5s"},
     }
     if s3:
         out["s3"] = s3
@@ -101,3 +102,26 @@ def config(rows_file, table_uri: str, s3: dict | None = None) -> dict:
         "input": {"file": {"paths": [str(rows_file)]}},
         "output": {"delta_lake": out},
     }
+
+
+# Partition columns of other types: their values go through the log's string
+# form (PROTOCOL.md "Partition Value Serialization") and back.
+PART_SCHEMA = [
+    {"name": "id", "type": "long", "nullable": False},
+    {"name": "ts", "type": "timestamp"},
+    {"name": "n", "type": "long"},
+    {"name": "bo", "type": "boolean"},
+    {"name": "dec", "type": "decimal(5,2)"},
+    {"name": "dt", "type": "date"},
+]
+PART_COLUMNS = ["ts", "n", "bo", "dec", "dt"]
+_PART_ROWS = [
+    {"id": (1, 1), "ts": ("2026-11-26T10:00:00.123456Z", dt.datetime(2026, 11, 26, 10, 0, 0, 123456, tzinfo=UTC)),
+     "n": (-5, -5), "bo": (True, True), "dec": ("1.50", Decimal("1.50")), "dt": ("2026-11-26", dt.date(2026, 11, 26))},
+    {"id": (2, 2), "ts": ("1969-12-31T23:59:59Z", dt.datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC)),
+     "n": (9223372036854775807, 9223372036854775807), "bo": (False, False), "dec": ("-0.01", Decimal("-0.01")),
+     "dt": ("1900-01-01", dt.date(1900, 1, 1))},
+    {"id": (3, 3), **{n: (None, None) for n in PART_COLUMNS}},
+]
+PART_INPUT = [{k: v[0] for k, v in r.items()} for r in _PART_ROWS]
+PART_EXPECTED = {r["id"][1]: {k: v[1] for k, v in r.items()} for r in _PART_ROWS}

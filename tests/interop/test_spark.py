@@ -184,3 +184,17 @@ def test_our_writer_appends_to_a_spark_created_table(spark, store, binary, write
     table = store.table("spcreated")
     assert canon_all(r.rows_of(table)) == want
     assert table.transaction_version("rides_agg") == 3
+
+
+def test_spark_reads_partition_columns_of_other_types(spark, store, binary, tmp_path):
+    import alltypes
+    import harness
+    import pipelines
+
+    f = pipelines.write_jsonl(tmp_path / "parts.jsonl", alltypes.PART_INPUT)
+    harness.run_benthos(binary, alltypes.config(f, store.uri("spparts"), s3=store.writer_s3, schema=alltypes.PART_SCHEMA,
+                                                partition=alltypes.PART_COLUMNS, batch=len(alltypes.PART_INPUT)),
+                        tmp_path / "cfg", env=store.env)
+    cols = ["unix_micros(ts) AS ts" if c["name"] == "ts" else c["name"] for c in alltypes.PART_SCHEMA]
+    df = spark.read.format("delta").load(str(store.disk("spparts"))).selectExpr(*cols)
+    assert alltypes.by_id(row.asDict() for row in df.collect()) == alltypes.PART_EXPECTED

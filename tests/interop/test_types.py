@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import deltalake
 import pyarrow.dataset as ds
 import pytest
 
@@ -52,3 +53,24 @@ def test_filters_on_stats_do_not_lose_rows(typed_table):
     assert dset.to_table(filter=ds.field("ts") == MAX_TS).column("id").to_pylist() == [1]
     assert sorted(dset.to_table(filter=ds.field("p") == "a b/c=d%e").column("id").to_pylist()) == [1, 4]
     assert sorted(dset.to_table(filter=ds.field("dt") < dt.date(2000, 3, 1)).column("id").to_pylist()) == [2, 4]
+
+
+def test_partition_columns_of_other_types(store, binary, tmp_path):
+    """Timestamp (with microseconds, and before 1970), long, boolean, decimal
+    and date partition values, and nulls, read back by delta-rs and DuckDB."""
+    f = pipelines.write_jsonl(tmp_path / "parts.jsonl", alltypes.PART_INPUT)
+    cfg = alltypes.config(f, store.uri("parts"), s3=store.writer_s3, schema=alltypes.PART_SCHEMA,
+                          partition=alltypes.PART_COLUMNS, batch=len(alltypes.PART_INPUT))
+    harness.run_benthos(binary, cfg, tmp_path / "cfg", env=store.env)
+
+    assert alltypes.by_id(r.duck_rows(r.duck(store), store.uri("parts"))) == alltypes.PART_EXPECTED
+    table = store.table("parts")
+    assert table.metadata().partition_columns == alltypes.PART_COLUMNS
+    try:
+        rows = r.rows_of(table)
+    except Exception as e:
+        if "0.-1" in str(e):  # the log holds "-0.01"; delta-rs renders it "0.-1"
+            pytest.xfail(f"delta-rs {deltalake.__version__} cannot parse the decimal partition value -0.01 "
+                         f"(nor write one: 'Failed to parse value '0.-1' as 'decimal(5,2)''): {e}")
+        raise
+    assert alltypes.by_id(rows) == alltypes.PART_EXPECTED
