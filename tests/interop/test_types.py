@@ -74,3 +74,33 @@ def test_partition_columns_of_other_types(store, binary, tmp_path):
                          f"(nor write one: 'Failed to parse value '0.-1' as 'decimal(5,2)''): {e}")
         raise
     assert alltypes.by_id(rows) == alltypes.PART_EXPECTED
+
+
+def test_stats_edges_do_not_hide_rows(store, binary, tmp_path):
+    """A pre-1970 timestamp one microsecond before a millisecond boundary
+    (the min stat must round down, not toward zero) and long strings that
+    differ after 40 characters (stats may truncate strings): filters that
+    skip files by stats must still return these rows."""
+    long_a, long_b = "z" * 40 + "a", "z" * 40 + "b"
+    rows = [
+        {"id": 1, "g": "pre", "s": "x", "ts": "1969-12-31T23:59:59.999999Z"},
+        {"id": 2, "g": "long", "s": long_a, "ts": "2026-01-01T00:00:00Z"},
+        {"id": 3, "g": "long", "s": long_b, "ts": "2026-01-01T00:00:00.000001Z"},
+    ]
+    schema = [{"name": "id", "type": "long", "nullable": False}, {"name": "g", "type": "string"},
+              {"name": "s", "type": "string"}, {"name": "ts", "type": "timestamp"}]
+    f = pipelines.write_jsonl(tmp_path / "edges.jsonl", rows)
+    harness.run_benthos(binary, alltypes.config(f, store.uri("edges"), s3=store.writer_s3, schema=schema,
+                                                partition=["g"], batch=len(rows)), tmp_path / "cfg", env=store.env)
+
+    pre = dt.datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=dt.timezone.utc)
+    uri = store.uri("edges")
+    con = r.duck(store)
+    assert con.execute(f"SELECT id FROM delta_scan('{uri}') WHERE ts = TIMESTAMPTZ '{pre.isoformat()}'").fetchall() == [(1,)]
+    assert con.execute(f"SELECT id FROM delta_scan('{uri}') WHERE s = '{long_b}'").fetchall() == [(3,)]
+    assert con.execute(f"SELECT id FROM delta_scan('{uri}') WHERE s > '{long_a}'").fetchall() == [(3,)]
+
+    dset = store.table("edges").to_pyarrow_dataset()
+    assert dset.to_table(filter=ds.field("ts") == pre).column("id").to_pylist() == [1]
+    assert dset.to_table(filter=ds.field("s") == long_b).column("id").to_pylist() == [3]
+    assert dset.to_table(filter=ds.field("s") > long_a).column("id").to_pylist() == [3]
