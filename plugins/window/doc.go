@@ -8,17 +8,18 @@ Full semantics, Spark parity and divergences: docs/window.md.
 
 ### Watermark and late rows (Spark 4 parity)
 The watermark W = max event time seen − ` + "`watermark.delay`" + `, advanced at the end of each batch,
-never decreasing, global over partitions by default. In each batch:
+never decreasing, global over partitions by default. ` + "`watermark.emit`" + ` chooses the timing:
 
-1. a row is **late** iff its window end <= the watermark the previous batch evicted with (Spark's
-   two-watermark rule, ` + "`spark.sql.streaming.statefulOperator.allowMultiple=true`" + `, the default);
-   late rows are dropped and counted (` + "`late_rows: drop`" + `) or passed on errored;
-2. other rows are aggregated;
-3. every open (window, key) whose end <= W is emitted, exactly once, then evicted;
-4. W advances from the batch's event times.
+- ` + "`after_batch`" + ` (default): a row is late iff its window end <= W as it stood before its batch;
+  the others are aggregated; W advances; every open (window, key) whose end <= W is emitted, exactly
+  once, then evicted. This is Spark's result on a live stream, where a no-data batch follows each
+  data batch: no closed window waits for more input.
+- ` + "`next_batch`" + `: Spark while its trigger keeps finding data (a backlog): a batch evicts with W as
+  it stood before the batch and judges late rows against the W before that (the two-watermark rule,
+  ` + "`spark.sql.streaming.statefulOperator.allowMultiple=true`" + `), then advances W. A closed window is
+  emitted by the next batch; pair it with a heartbeat input.
 
-A window therefore closes on the batch after the one whose data moved W past its end; with a
-heartbeat input that batch comes within one heartbeat, like Spark's no-data batch.
+Late rows are dropped and counted (` + "`late_rows: drop`" + `) or passed on errored.
 
 ### Output
 Each emitted message is JSON: the group keys and aggregates by name, ` + "`window_start`" + ` and
