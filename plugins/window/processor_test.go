@@ -280,3 +280,36 @@ func TestLintRulesNameTheField(t *testing.T) {
 		}
 	}
 }
+
+// Several group keys of different JSON types, and null as a key value of its
+// own with null_group_keys: group (Spark's groupBy).
+func TestSeveralGroupKeysAndNullKeysAsAGroup(t *testing.T) {
+	yaml := strings.Replace(ridesYAML, "  city: this.city\n", "  city: this.city\n  user: this.user\n", 1) + "null_group_keys: group\n"
+	p := build(t, yaml, service.MockResources(service.MockResourcesOptAddCache("window_state")), newClock())
+	m := func(city any, user any, ts string, off int) *service.Message {
+		b, _ := json.Marshal(map[string]any{"city": city, "user": user, "price": 1, "distanceKm": 1, "ts": ts})
+		x := service.NewMessage(b)
+		x.MetaSetMut("kafka_topic", "rides")
+		x.MetaSetMut("kafka_partition", 0)
+		x.MetaSetMut("kafka_offset", off)
+		return x
+	}
+	rows, errored := run(t, p, service.MessageBatch{
+		m("FR", 7, "2026-03-14T00:01:00Z", 0),
+		m("FR", 7, "2026-03-14T00:02:00Z", 1),
+		m("FR", "7", "2026-03-14T00:02:00Z", 2), // a string 7 is another key
+		m(nil, 7, "2026-03-14T00:03:00Z", 3),
+		m("FR", 7, "2026-03-14T00:30:00Z", 4),
+	})
+	if len(errored) != 0 {
+		t.Fatalf("errored: %v", errored[0].GetError())
+	}
+	got := map[string]float64{}
+	for _, r := range rows {
+		got[fmt.Sprintf("%v|%#v", r.body["city"], r.body["user"])] = r.body["cnt"].(float64)
+	}
+	want := map[string]float64{`FR|7`: 2, `FR|"7"`: 1, `<nil>|7`: 1}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("groups %v, want %v", got, want)
+	}
+}
