@@ -178,3 +178,44 @@ def run_benthos(binary: Path, config: dict, workdir: Path, env: dict | None = No
         raise AssertionError(
             f"rides-connect run {cfg} exited {res.returncode}:\n{res.stdout}{res.stderr}")
     return res
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Prometheus text -> {series name: value summed over label sets}."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name_labels, _, value = line.rpartition(" ")
+        name = name_labels.split("{", 1)[0]
+        out[name] = out.get(name, 0.0) + float(value)
+    return out
+
+
+def run_scraped(binary: Path, config: dict, workdir: Path, env: dict | None, until, timeout: float = 60.0):
+    """Run a pipeline with the prometheus exporter on a free 127.0.0.1 port
+    and a shutdown_delay, poll /metrics until until(metrics) holds (the
+    pipeline's work is done), then stop the process. Returns the metrics."""
+    import urllib.request
+
+    port = free_port()
+    config = dict(config, http={"enabled": True, "address": f"127.0.0.1:{port}"},
+                  metrics={"prometheus": {}}, shutdown_delay=f"{int(timeout)}s")
+    cfg = write_config(config, workdir)
+    log = workdir / (cfg.stem + ".log")
+    proc = start_benthos(binary, cfg, log, env=env)
+    deadline = time.monotonic() + timeout
+    metrics: dict[str, float] = {}
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+                metrics = parse_metrics(body)
+                if until(metrics):
+                    return metrics
+            except OSError:
+                pass  # not listening yet
+            time.sleep(0.1)  # readiness poll with a deadline
+    finally:
+        kill(proc)
+    raise AssertionError(f"metrics never satisfied the condition; last scrape {metrics}\n{log.read_text()}")
