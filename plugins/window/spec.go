@@ -150,6 +150,11 @@ pipeline:
           cnt: { op: count }
         state:
           cache: window_state
+
+cache_resources:
+  - label: window_state
+    checkpoint:
+      url: ./data/checkpoints/rides
 `)
 }
 
