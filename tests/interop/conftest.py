@@ -60,6 +60,7 @@ def store(request, tmp_path) -> Store:
             "AWS_SECRET_ACCESS_KEY": harness.S3_SECRET_KEY,
             "AWS_REGION": harness.S3_REGION,
             "AWS_ALLOW_HTTP": "true",
+            "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "false",  # path-style, as versitygw serves
         },
         writer_s3={"endpoint": gw.endpoint, "region": harness.S3_REGION, "force_path_style": True},
         env=harness.s3_env(),
