@@ -63,6 +63,9 @@ func (e *Engine) Restore(data []byte) error {
 	if err := sameShape(s.Shape, e.shape()); err != nil {
 		return err
 	}
+	if err := s.check(len(e.cfg.Aggregates)); err != nil {
+		return fmt.Errorf("checkpoint is corrupt: %w", err)
+	}
 	e.wm, e.seq, e.pending = s.Watermark, s.Seq, s.Pending
 	e.applied = s.Applied
 	if e.applied == nil {
@@ -70,11 +73,6 @@ func (e *Engine) Restore(data []byte) error {
 	}
 	e.open, e.nOpen = map[int64]map[string]*group{}, 0
 	for _, w := range s.Windows {
-		for _, g := range w.Groups {
-			if len(g.Aggs) != len(e.cfg.Aggregates) {
-				return fmt.Errorf("checkpoint window %d has %d aggregates, config has %d", w.StartUs, len(g.Aggs), len(e.cfg.Aggregates))
-			}
-		}
 		e.open[w.StartUs] = w.Groups
 		e.nOpen += len(w.Groups)
 	}
@@ -90,4 +88,34 @@ func sameShape(old, cur shape) error {
 	}
 	return fmt.Errorf("checkpoint was written for size/offset/group_by/aggregates %s but the config has %s; "+
 		"use a new state.key (or delete the old one) when changing them", a, b)
+}
+
+// check validates what Restore relies on, so that a damaged checkpoint is
+// refused instead of panicking later.
+func (s *snapshot) check(nAggs int) error {
+	for _, w := range s.Windows {
+		for k, g := range w.Groups {
+			if g == nil || len(g.Aggs) != nAggs {
+				return fmt.Errorf("window %d key %s: want %d aggregates", w.StartUs, k, nAggs)
+			}
+		}
+	}
+	for i, em := range s.Pending {
+		if em == nil {
+			return fmt.Errorf("pending emission %d is null", i)
+		}
+	}
+	for k, p := range s.Watermark.Parts {
+		if p == nil {
+			return fmt.Errorf("partition %s is null", k)
+		}
+	}
+	for k, spans := range s.Applied {
+		for i, sp := range spans {
+			if sp.Lo > sp.Hi || (i > 0 && spans[i-1].Hi >= sp.Lo) {
+				return fmt.Errorf("applied offsets of %s are not sorted disjoint spans", k)
+			}
+		}
+	}
+	return nil
 }
