@@ -198,3 +198,12 @@ def test_spark_reads_partition_columns_of_other_types(spark, store, binary, tmp_
     cols = ["unix_micros(ts) AS ts" if c["name"] == "ts" else c["name"] for c in alltypes.PART_SCHEMA]
     df = spark.read.format("delta").load(str(store.disk("spparts"))).selectExpr(*cols)
     assert alltypes.by_id(row.asDict() for row in df.collect()) == alltypes.PART_EXPECTED
+
+
+def test_spark_reads_a_large_split_batch(spark, store, write_ours):
+    from test_large_files import N
+    from test_large_files import _rows as large_rows
+
+    rows = large_rows()
+    write_ours(store, "splarge", rows, per_seq=N, overrides={"target_file_size": "32KiB"})
+    assert canon_all(_rows(spark, store.disk("splarge"))) == canon_all(rows)
