@@ -2,9 +2,10 @@ package kafkafranz
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,12 +17,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// The CLI path `rides-connect -c config.yaml` (Benthos' RunCLIToCode, run in
-// process) with fail_on_data_loss: true and a committed offset that fell out
-// of the log: the input stops, Benthos ends the pipeline as a normal end of
-// input and reports exit status 0 (measured here, so a Benthos change shows
-// up), the log says STOPPED ON DATA LOSS, and ExitCode turns the 0 into
-// ExitCodeDataLoss for the main package.
+// The CLI path `rides-connect -c config.yaml` with fail_on_data_loss: true and
+// a committed offset that fell out of the log, run as a real child process
+// (this test binary re-executed, doing what cmd/rides-connect's main does):
+// the input stops, Benthos ends the pipeline as a normal end of input and the
+// process exits 0 (measured here, so a Benthos change shows up); the log says
+// STOPPED ON DATA LOSS with the range; a main that maps the status with
+// ExitCode exits ExitCodeDataLoss.
 func TestFailOnDataLossExitCode(t *testing.T) {
 	c0, addr := newCluster(t, kfake.SeedTopics(1, "rides"))
 	produce(t, addr, "rides", 0, 40)
@@ -42,11 +44,10 @@ func TestFailOnDataLossExitCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-
 	conf := filepath.Join(t.TempDir(), "loss.yaml")
 	if err := os.WriteFile(conf, fmt.Appendf(nil, `
 http: { enabled: false }
-logger: { level: warn }
+logger: { level: warn, format: logfmt }
 input:
   kafka_franz:
     seed_brokers: [ %q ]
@@ -58,29 +59,46 @@ output:
 `, addr), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{lines: make(chan string, 100)}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	code, err := service.RunCLIToCode(ctx,
-		service.CLIOptSetArgs("rides-connect", "-c", conf),
-		service.CLIOptAddTeeLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))))
-	if ctx.Err() != nil {
-		t.Fatal("the service did not stop by itself on the data loss")
-	}
-	t.Logf("Benthos exit status after the data-loss stop: %d (err %v)", code, err)
-	if code != 0 {
-		t.Errorf("Benthos now exits %d on an input's end: update fatal.go and docs/kafka.md", code)
-	}
-	if !strings.Contains(logs.String(), "KAFKA_FRANZ INPUT STOPPED ON DATA LOSS") || !strings.Contains(logs.String(), "[20, 30)") {
-		t.Errorf("the stop and the lost range are not in the log:\n%s", logs.String())
-	}
-	if FatalDataLoss() == nil {
-		t.Fatal("FatalDataLoss() is nil after the stop")
-	}
-	if got := ExitCode(code); got != ExitCodeDataLoss {
-		t.Errorf("ExitCode(%d) = %d, want %d", code, got, ExitCodeDataLoss)
+
+	for mode, want := range map[string]int{"runcli": 0, "mapped": ExitCodeDataLoss} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperRidesConnectMain$")
+		cmd.Env = append(os.Environ(), "KAFKAFRANZ_HELPER_MODE="+mode, "KAFKAFRANZ_HELPER_CONF="+conf)
+		out, err := cmd.CombinedOutput()
+		cancel()
+		code := 0
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) {
+			code = exitErr.ExitCode()
+		} else if err != nil {
+			t.Fatalf("%s: %v\n%s", mode, err, out)
+		}
+		t.Logf("%s: exit status %d", mode, code)
+		if code != want {
+			t.Errorf("%s: exit status %d, want %d\n%s", mode, code, want, out)
+		}
+		if !strings.Contains(string(out), "KAFKA_FRANZ INPUT STOPPED ON DATA LOSS") || !strings.Contains(string(out), "[20, 30)") {
+			t.Errorf("%s: the stop and the lost range are not in the log:\n%s", mode, out)
+		}
 	}
 	if got := ExitCode(1); got != 1 {
 		t.Errorf("ExitCode(1) = %d: a Benthos failure status must be kept", got)
 	}
+}
+
+// TestHelperRidesConnectMain is the child process of TestFailOnDataLossExitCode:
+// it does what cmd/rides-connect's main does (runcli) or would do with the
+// exit status mapped (mapped), then exits.
+func TestHelperRidesConnectMain(t *testing.T) {
+	mode, conf := os.Getenv("KAFKAFRANZ_HELPER_MODE"), os.Getenv("KAFKAFRANZ_HELPER_CONF")
+	if mode == "" {
+		t.Skip("child process of TestFailOnDataLossExitCode; runs only when it starts this binary")
+	}
+	opts := []service.CLIOptFunc{service.CLIOptSetArgs("rides-connect", "-c", conf)}
+	if mode == "runcli" {
+		service.RunCLI(context.Background(), opts...) // exits non-zero itself, returns on 0
+		os.Exit(0)                                    // main returning
+	}
+	code, _ := service.RunCLIToCode(context.Background(), opts...)
+	os.Exit(ExitCode(code))
 }

@@ -92,6 +92,7 @@ type Consumer struct {
 
 	mu       sync.Mutex
 	cl       *kgo.Client
+	groupCl  *kgo.Client // the client the group callbacks were given (see onAssigned)
 	trackers map[topicPartition]*Tracker[*kgo.Record]
 	assigned map[topicPartition]bool // group mode: partitions we own now
 	paused   map[topicPartition]bool

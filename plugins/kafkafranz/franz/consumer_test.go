@@ -298,7 +298,7 @@ func TestConsumerOffsetOutOfRange(t *testing.T) {
 		t.Fatalf("resumed at %d, want the log start 45", off)
 	}
 	if line := log.find("WARN", "topic t partition 0"); !strings.Contains(line, "[10, 45)") {
-		t.Fatalf("warning does not name the skipped range [10, 45): %q", line)
+		t.Fatalf("warning does not name the skipped range [10, 45): %q; log: %q", line, log.lines)
 	}
 	met.mu.Lock()
 	resets := met.resets["t/0"]

@@ -16,7 +16,9 @@ import (
 // (earliest and committed: the log start; latest: the log end), or, with
 // fail_on_data_loss, the consumer stops with an error.
 func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
-	cl := c.client()
+	c.mu.Lock()
+	cl := c.groupCl // set by onAssigned, which franz-go runs first
+	c.mu.Unlock()
 	if cl == nil || len(offsets) == 0 {
 		return offsets, nil
 	}

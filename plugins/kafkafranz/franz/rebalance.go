@@ -11,10 +11,13 @@ import (
 // concurrently with each other.
 
 // onAssigned records ownership, so Poll can drop records fetched for a
-// partition that was revoked in between.
-func (c *Consumer) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+// partition that was revoked in between. It also keeps the client for
+// adjustOffsets, which franz-go calls next without one: the group can join
+// before kgo.NewClient has returned to Connect, so c.cl may still be nil.
+func (c *Consumer) onAssigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.groupCl = cl
 	for t, ps := range assigned {
 		for _, p := range ps {
 			c.assigned[topicPartition{t, p}] = true
