@@ -150,3 +150,25 @@ func (nopLogger) Debugf(string, ...any) {}
 func (nopLogger) Infof(string, ...any)  {}
 func (nopLogger) Warnf(string, ...any)  {}
 func (nopLogger) Errorf(string, ...any) {}
+
+// BenchmarkRecordToMessage: building one message with V0 metadata, as the
+// input does per record, without and with kafka_lag (consumer group mode)
+// and with multi_header, to price those options against each other.
+func BenchmarkRecordToMessage(b *testing.B) {
+	rec := &kgo.Record{Topic: "rides", Partition: 3, Offset: 1234, Timestamp: time.UnixMilli(1764151200000),
+		Key: []byte("r-0001234"), Value: []byte(`{"rideId":"r-0001234","city":"paris","distanceKm":12.5,"price":23.75}`),
+		Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte("abc")}}}
+	for name, opts := range map[string]metaOptions{
+		"v0":           {},
+		"kafka_lag":    {lag: true},
+		"multi_header": {lag: true, multiHeader: true},
+	} {
+		b.Run(name, func(b *testing.B) {
+			pm := newPartitionMeta(rec.Topic, rec.Partition, 5000, opts)
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				_ = recordToMessage(rec, pm)
+			}
+		})
+	}
+}
