@@ -8,7 +8,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.buildDate=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
 .PHONY: all build demo test test-go test-config test-e2e test-kafka test-interop test-spark \
-        test-observability test-deploy test-s3 bench lint clean
+        test-observability test-deploy test-s3 test-crash bench lint clean
 
 all: build
 
@@ -20,7 +20,7 @@ demo: build
 	$(GO) run ./cmd/rides-demo -bin $(BIN)
 
 ## test: every tier, fastest first
-test: test-go test-config test-deploy test-observability test-kafka test-interop test-s3
+test: test-go test-config test-crash test-deploy test-observability test-kafka test-interop test-s3
 	@echo "make test: all tiers passed"
 
 ## test-go: unit, integration (kfake, gofakes3) and end-to-end Go tests
@@ -32,6 +32,10 @@ test-go:
 test-config: build
 	$(BIN) lint config/*.yaml
 	$(BIN) test ./config/...
+
+## test-crash: the job SIGKILLed at random points and restarted; same windows as a run without crashes
+test-crash:
+	bash tests/crash/run.sh
 
 ## test-kafka: a real Apache Kafka 4 broker (KRaft, SASL_SSL SCRAM-SHA-512, JKS truststore)
 test-kafka:
