@@ -20,7 +20,7 @@ demo: build
 	$(GO) run ./cmd/rides-demo -bin $(BIN)
 
 ## test: every tier, fastest first
-test: test-go test-config test-crash test-deploy test-observability test-kafka test-interop test-s3
+test: test-go test-config test-crash test-deploy test-observability test-kafka test-spark test-s3
 	@echo "make test: all tiers passed"
 
 ## test-go: unit, integration (kfake, gofakes3) and end-to-end Go tests
@@ -41,7 +41,7 @@ test-crash:
 test-kafka:
 	bash tests/realkafka/run.sh
 
-## test-interop: our Delta tables read by delta-rs, DuckDB (local and over S3 via versitygw)
+## test-interop: our Delta tables read by delta-rs, DuckDB (local and over S3 via versitygw); make test runs test-spark, which adds Spark
 test-interop:
 	bash tests/interop/run.sh
 

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"os"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
@@ -33,5 +34,8 @@ func main() {
 	for _, cmd := range clicmd.All() {
 		opts = append(opts, service.CLIOptAddCommand(cmd))
 	}
-	service.RunCLI(context.Background(), opts...)
+	code, _ := service.RunCLIToCode(context.Background(), opts...)
+	// A plugin may have stopped the pipeline on purpose (e.g. kafka_franz with
+	// fail_on_data_loss): Benthos reports 0 for that, we must not.
+	os.Exit(clicmd.ExitCode(code))
 }

@@ -3,14 +3,16 @@ package kafkafranz
 import (
 	"errors"
 	"sync"
+
+	"github.com/miaradia/rides-connect/internal/clicmd"
 )
 
 // Benthos v4.60 gives a plugin no way to make the process exit non-zero: an
 // input that returns service.ErrEndOfInput ends the pipeline cleanly, and
 // `rides-connect -c …` then exits 0 (RunManagerUntilStopped returns nil
 // after "Pipeline has terminated"); any other error is logged and retried.
-// So the first fatal stop is remembered here for the main package to turn
-// into an exit status once RunCLIToCode returns.
+// So the first fatal stop is remembered here and reported to clicmd.Fail, which
+// cmd/rides-connect turns into the exit status once RunCLIToCode returns.
 
 var (
 	fatalMu  sync.Mutex
@@ -22,6 +24,7 @@ func recordFatal(err error) {
 	defer fatalMu.Unlock()
 	if fatalErr == nil {
 		fatalErr = err
+		clicmd.Fail(ExitCodeDataLoss, err)
 	}
 }
 
