@@ -36,22 +36,9 @@ func FatalDataLoss() error {
 	return fatalErr
 }
 
-// ExitCodeDataLoss is the exit status ExitCode gives a process whose
-// kafka_franz input stopped on data loss.
+// ExitCodeDataLoss is the exit status of a process whose kafka_franz input
+// stopped on data loss (through clicmd.ExitCode).
 const ExitCodeDataLoss = 3
-
-// ExitCode returns the status the process should exit with: Benthos' own
-// code, or ExitCodeDataLoss when Benthos says 0 but a kafka_franz input
-// stopped on data loss. For cmd/rides-connect:
-//
-//	code, _ := service.RunCLIToCode(ctx, opts...)
-//	os.Exit(kafkafranz.ExitCode(code))
-func ExitCode(benthosCode int) int {
-	if benthosCode == 0 && errors.Is(FatalDataLoss(), errDataLossStop) {
-		return ExitCodeDataLoss
-	}
-	return benthosCode
-}
 
 // errDataLossStop marks the errors recorded by a data-loss stop.
 var errDataLossStop = errors.New("kafka_franz input stopped on data loss")
