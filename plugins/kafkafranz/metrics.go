@@ -17,7 +17,7 @@ type inputMetrics struct {
 }
 
 func newInputMetrics(m *service.Metrics) *inputMetrics {
-	return &inputMetrics{
+	im := &inputMetrics{
 		records:      m.NewCounter("kafka_input_records_total", "topic", "partition"),
 		bytes:        m.NewCounter("kafka_input_bytes_total", "topic", "partition"),
 		resets:       m.NewCounter("kafka_input_offset_resets_total", "topic", "partition"),
@@ -27,6 +27,12 @@ func newInputMetrics(m *service.Metrics) *inputMetrics {
 		paused:       m.NewGauge("kafka_input_paused_partitions"),
 		dataLossStop: m.NewGauge("kafka_input_stopped_on_data_loss"),
 	}
+	// Series that only move on trouble exist from the start, at 0, so alerts
+	// see their first change.
+	im.commits.Incr(0)
+	im.paused.Set(0)
+	im.dataLossStop.Set(0)
+	return im
 }
 
 func (m *inputMetrics) Fetched(topic string, partition int32, records, bytes int) {
