@@ -1,0 +1,182 @@
+"""The seed's Spark job (seed_job.py, Spark 4 + delta-spark) and rides-connect on
+config/rides.yaml read the same Kafka topic of a real broker into two Delta tables; delta-rs reads
+both. Each table must equal a reference model of its engine's rules (rides.model), and the two
+tables must differ exactly where the rules differ (malformed records: Spark's PERMISSIVE
+from_json keeps a ride with a missing price or city, rides.yaml dead-letters it) and nowhere
+else. docs/spark-parity.md explains every difference."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from datetime import datetime, timezone
+
+import pytest
+
+import engines
+import rides
+import seed_job
+
+pytestmark = pytest.mark.sparkparity
+
+
+def topic_names(prefix: str) -> tuple[str, str]:
+    tag = uuid.uuid4().hex[:6]
+    return f"{prefix}_{tag}", f"{prefix}_{tag}_dlq"
+
+
+def divergent_keys(rs: list[rides.Ride]) -> set:
+    """The windows where the two engines' rules differ: those holding a ride with a missing
+    price (Spark counts it and averages its distance) or a missing city (Spark makes a
+    NULL-city group) — if the watermark closed them."""
+    wm_us = (max(rides.epoch_us(r.ts) // 1000 for r in rs if r.kind == "ok") - rides.DELAY_MS) * 1000
+    out = set()
+    for r in rs:
+        if r.kind in ("missing_price", "missing_city"):
+            us = rides.epoch_us(r.ts)
+            start = us - us % rides.WINDOW_US
+            if start + rides.WINDOW_US <= wm_us:
+                out.add((r.city, rides.fmt(start), rides.fmt(start + rides.WINDOW_US)))
+    return out
+
+
+def check_tables(spark_t: dict, ours_t: dict, rs: list[rides.Ride]) -> None:
+    # Each engine against the model of its own rules.
+    assert engines.diff_tables(spark_t, rides.model(rs, spark_rules=True)) == []
+    assert engines.diff_tables(ours_t, rides.model(rs, spark_rules=False)) == []
+    # Between them: identical (city, win_start, win_end, cnt) and doubles within 1e-9 relative,
+    # except the windows of the two rides only Spark keeps.
+    div = divergent_keys(rs)
+    assert len(div) == 2, f"the data should make two windows diverge, got {div}"
+    diffs = engines.diff_tables(ours_t, spark_t)
+    assert sorted(diffs) == sorted(
+        [f"missing {k}: want {spark_t[k]}" for k in div if k not in ours_t]
+        + [f"{k}: got {ours_t[k]}, want {spark_t[k]}" for k in div if k in ours_t]
+    ), diffs
+    same = set(spark_t) - div
+    assert len(same) > 40 and same == set(ours_t) - div
+    # The missing-price ride: one more row in Spark's count, same revenue, its distance averaged in.
+    mp = next(r for r in rs if r.kind == "missing_price")
+    k = next(k for k in div if k[0] == mp.city)
+    (sr, sa, sc), (orv, oa, oc) = spark_t[k], ours_t[k]
+    assert sc == oc + 1 and engines.close(sr, orv)
+    assert engines.close(sa * sc, oa * oc + mp.distance)
+    # The missing-city ride: a NULL-city window in Spark only.
+    assert next(k for k in div if k[0] is None) not in ours_t
+    # Trailing windows (end > final watermark) are in neither table.
+    for city, start in rides.open_windows(rs, spark_rules=True):
+        assert not any(k[0] == city and k[1] == start for k in spark_t)
+    for city, start in rides.open_windows(rs, spark_rules=False):
+        assert not any(k[0] == city and k[1] == start for k in ours_t)
+
+
+def check_spark_progress(progress: list[dict], rs: list[rides.Ride]) -> None:
+    """availableNow: one batch with the whole backlog (watermark still 0: nothing late, nothing
+    emitted), then one no-data batch at watermark = max event time − 10 min that emits the
+    closed windows; then the query stops. The windows past that watermark stay in state."""
+    assert [p["numInputRows"] for p in progress] == [len(rs), 0], progress
+    assert progress[0]["watermark"] == "1970-01-01T00:00:00.000Z"
+    max_ms = max(rides.epoch_us(r.ts) // 1000 for r in rs if r.ts is not None and r.kind != "bad_ts")
+    wm = datetime.fromtimestamp((max_ms - rides.DELAY_MS) / 1000, tz=timezone.utc)
+    assert progress[1]["watermark"] == wm.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    assert all(p["rowsDroppedByWatermark"] == 0 for p in progress)
+    assert progress[1]["stateRows"] == len(rides.open_windows(rs, spark_rules=True))
+
+
+def check_dead_letters(bootstrap: str, dlq: str, rs: list[rides.Ride]) -> None:
+    """Every record rides.yaml rejected is on the dead-letter topic with its reason and value."""
+    bad = [r for r in rs if r.kind != "ok"]
+    msgs = rides.consume_all(bootstrap, dlq, len(bad))
+    got = [json.loads(m.value()) for m in msgs]
+    assert Counter(g["reason"] for g in got) == Counter(
+        {"bad_json": 2, "missing_field": 3, "bad_timestamp": 1})
+    assert sorted(g["value"].encode() for g in got) == sorted(r.value for r in bad)
+
+
+def run_ours(bootstrap, topic, dlq, d, rs, produce_phases=None):
+    """Runs our binary until every valid row is aggregated, every bad record dead-lettered and
+    every emitted row committed; produce_phases(rc), if given, produces while it runs."""
+    valid = sum(r.kind == "ok" for r in rs)
+    rc = engines.RidesConnect(bootstrap, d / "ours", d / "ours_ckpt", d / "ours.log", dlq,
+                              group=f"g_{topic}", topic=topic).start()
+    try:
+        if produce_phases:
+            produce_phases(rc)
+        m = rc.wait_until(engines.drained(valid, len(rs) - valid), "drain of the topic", timeout=180)
+    finally:
+        code = rc.stop()
+    assert code == 0, rc.tail()
+    assert m["window_input_rows_total"] == valid
+    assert m.get("window_late_rows_total", 0) == 0
+    return engines.read_table(d / "ours")
+
+
+def test_one_partition(bootstrap, spark, tmp_path):
+    """Topic with 1 partition, in-order event times, prefilled; both engines drain it."""
+    rs = rides.parity_rides()
+    topic, dlq = topic_names("rides1")
+    rides.create_topics(bootstrap, {topic: 1, dlq: 1})
+    rides.produce(bootstrap, topic, [(0, r.value) for r in rs])
+
+    spark.conf.set("spark.sql.ansi.enabled", "false")  # see test_ansi_spark_fails_on_bad_ts
+    progress = seed_job.run(spark, bootstrap, str(tmp_path / "spark"), str(tmp_path / "spark_ckpt"), topic)
+    check_spark_progress(progress, rs)
+
+    ours_t = run_ours(bootstrap, topic, dlq, tmp_path, rs)
+    check_tables(engines.read_table(tmp_path / "spark"), ours_t, rs)
+    check_dead_letters(bootstrap, dlq, rs)
+
+
+def test_six_partitions(bootstrap, spark, tmp_path):
+    """Topic with 6 partitions (records round-robin, in order within each). Ours runs while the
+    rides are produced in 5-minute event-time phases, each once ours has aggregated the
+    previous one, so no row can be late whatever order it fetches partitions in (the watermark
+    is global: a partition read ahead would otherwise make another's rows late — see
+    docs/spark-parity.md). Spark then drains the whole topic (one batch: nothing is late)."""
+    rs = rides.parity_rides()
+    topic, dlq = topic_names("rides6")
+    rides.create_topics(bootstrap, {topic: 6, dlq: 1})
+    recs = [(i % 6, r) for i, r in enumerate(rs)]
+    phases: list[list] = []
+    last = 0
+    for part, r in recs:
+        ph = (rides.epoch_us(r.ts) - rides.epoch_us(rides.T0)) // rides.WINDOW_US if r.ts is not None else last
+        last = ph
+        while len(phases) <= ph:
+            phases.append([])
+        phases[ph].append((part, r))
+
+    def produce_phases(rc):
+        done = 0
+        for ph in phases:
+            rides.produce(bootstrap, topic, [(p, r.value) for p, r in ph])
+            done += sum(r.kind == "ok" for _, r in ph)
+            rc.wait_until(lambda m, n=done: m.get("window_input_rows_total", 0) >= n,
+                          f"{done} rows aggregated", timeout=120)
+
+    ours_t = run_ours(bootstrap, topic, dlq, tmp_path, rs, produce_phases)
+
+    spark.conf.set("spark.sql.ansi.enabled", "false")
+    progress = seed_job.run(spark, bootstrap, str(tmp_path / "spark"), str(tmp_path / "spark_ckpt"), topic)
+    check_spark_progress(progress, rs)
+    check_tables(engines.read_table(tmp_path / "spark"), ours_t, rs)
+    check_dead_letters(bootstrap, dlq, rs)
+
+
+def test_ansi_spark_fails_on_bad_ts(bootstrap, spark, tmp_path):
+    """The seed as written (Spark 4 defaults: ANSI on) dies on the one record whose ts does not
+    parse, and writes nothing; rides.yaml dead-letters it (bad_timestamp, checked above)."""
+    from pyspark.errors import StreamingQueryException
+
+    rs = rides.parity_rides()
+    topic, _ = topic_names("ridesansi")
+    rides.create_topics(bootstrap, {topic: 1})
+    rides.produce(bootstrap, topic, [(0, r.value) for r in rs])
+    spark.conf.unset("spark.sql.ansi.enabled")
+    assert spark.conf.get("spark.sql.ansi.enabled") == "true"
+    with pytest.raises(StreamingQueryException) as e:
+        seed_job.run(spark, bootstrap, str(tmp_path / "spark"), str(tmp_path / "spark_ckpt"), topic)
+    assert "CAST_INVALID_INPUT" in str(e.value) and "14/03/2025 12:31" in str(e.value)
+    assert not (tmp_path / "spark" / "_delta_log").exists() or not any(
+        (tmp_path / "spark").glob("*.parquet"))
