@@ -19,11 +19,17 @@ type procConfig struct {
 	timestamp *bloblang.Executor
 	groupBy   []*bloblang.Executor // in engine.GroupNames order
 	values    []*bloblang.Executor // per aggregate; nil for a row count
-	// all evaluates every query in one pass: [timestamp, group keys...,
-	// values...] (row counts have no slot). Per-field queries are only run
-	// to name the failing field when it fails.
-	all       *bloblang.Executor
-	valueSlot []int // per aggregate: index in all's result, -1 for a row count
+	// Slots number the queries: [timestamp, group keys..., values...] (row
+	// counts have no slot). A slot whose query is a plain field path is read
+	// from the parsed message (paths[slot]); the others are evaluated in one
+	// Bloblang pass (rest, giving restSlots in order). Per-field queries are
+	// only run to name the failing field when something fails.
+	slots     []string
+	paths     []fieldPath
+	hasPaths  bool
+	rest      *bloblang.Executor // nil when every query is a path
+	restSlots []int
+	valueSlot []int // per aggregate: its slot, -1 for a row count
 	lateError bool
 	nullKeys  bool // null is a key value of its own
 	cache     string
@@ -125,8 +131,9 @@ func fromParsed(conf *service.ParsedConfig, res *service.Resources) (*procConfig
 		}
 		c.valueSlot = append(c.valueSlot, slot)
 	}
-	if c.all, err = bloblang.Parse("root = [ (" + strings.Join(parts, "\n), (") + "\n) ]"); err != nil {
-		return nil, fmt.Errorf("combining the queries: %w", err)
+	c.slots = parts
+	if err := c.planQueries(true); err != nil {
+		return nil, err
 	}
 
 	late, err := conf.FieldString(fLateRows)
@@ -182,4 +189,31 @@ func parseQuery(q string) (*bloblang.Executor, error) {
 		return nil, errors.New("empty query")
 	}
 	return bloblang.Parse("root = [ (" + q + "\n) ]")
+}
+
+// planQueries splits the slots between field paths and one combined Bloblang
+// query. fieldPaths false evaluates everything with Bloblang (the benchmarks
+// and the agreement tests compare both).
+func (c *procConfig) planQueries(fieldPaths bool) error {
+	c.paths = make([]fieldPath, len(c.slots))
+	c.hasPaths, c.rest, c.restSlots = false, nil, nil
+	var rest []string
+	for i, q := range c.slots {
+		if fieldPaths {
+			if c.paths[i] = parseFieldPath(q); c.paths[i] != nil {
+				c.hasPaths = true
+				continue
+			}
+		}
+		rest = append(rest, q)
+		c.restSlots = append(c.restSlots, i)
+	}
+	if len(rest) == 0 {
+		return nil
+	}
+	var err error
+	if c.rest, err = bloblang.Parse("root = [ (" + strings.Join(rest, "\n), (") + "\n) ]"); err != nil {
+		return fmt.Errorf("combining the queries: %w", err)
+	}
+	return nil
 }

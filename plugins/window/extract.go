@@ -17,27 +17,44 @@ type rowError struct {
 
 func (e *rowError) Error() string { return e.err.Error() }
 
-// queries are the config's queries bound to one batch.
+// queries are the config's Bloblang queries bound to one batch, each made on
+// first use: with plain field paths most batches never need them.
 type queries struct {
-	all       *service.MessageBatchBloblangExecutor
+	batch     service.MessageBatch
+	conf      *procConfig
+	rest      *service.MessageBatchBloblangExecutor
 	timestamp *service.MessageBatchBloblangExecutor
 	groupBy   []*service.MessageBatchBloblangExecutor
 	values    []*service.MessageBatchBloblangExecutor
 }
 
 func (p *processor) bind(batch service.MessageBatch) *queries {
-	q := &queries{all: batch.BloblangExecutor(p.conf.all), timestamp: batch.BloblangExecutor(p.conf.timestamp)}
-	for _, g := range p.conf.groupBy {
-		q.groupBy = append(q.groupBy, batch.BloblangExecutor(g))
+	return &queries{batch: batch, conf: p.conf}
+}
+
+func (q *queries) restExec() *service.MessageBatchBloblangExecutor {
+	if q.rest == nil {
+		q.rest = q.batch.BloblangExecutor(q.conf.rest)
 	}
-	for _, v := range p.conf.values {
+	return q.rest
+}
+
+// perField binds the one-query-per-field executors (the slow path).
+func (q *queries) perField() {
+	if q.timestamp != nil {
+		return
+	}
+	q.timestamp = q.batch.BloblangExecutor(q.conf.timestamp)
+	for _, g := range q.conf.groupBy {
+		q.groupBy = append(q.groupBy, q.batch.BloblangExecutor(g))
+	}
+	for _, v := range q.conf.values {
 		var e *service.MessageBatchBloblangExecutor
 		if v != nil {
-			e = batch.BloblangExecutor(v)
+			e = q.batch.BloblangExecutor(v)
 		}
 		q.values = append(q.values, e)
 	}
-	return q
 }
 
 // queryValue runs a query (see parseQuery) from the point of view of message
@@ -57,60 +74,90 @@ func queryValue(e *service.MessageBatchBloblangExecutor, i int) (any, error) {
 	return nil, nil
 }
 
-// extract evaluates the queries for message i in one pass; if that fails, the
-// per-field queries name the failing field. It runs outside the state lock.
-func (p *processor) extract(batch service.MessageBatch, q *queries, i int) (engine.Row, *rowError) {
-	m, err := q.all.Query(i)
-	if err != nil || m == nil {
+// extract turns message i into a row. It reads every query's value into
+// vals (scratch of len(conf.slots), reused across messages): plain field
+// paths from the message's parsed JSON, the other queries in one Bloblang
+// pass. If anything fails there, the per-field queries run again to name the
+// failing field, so both paths give the same errors. Values becomes a slice
+// of vbuf. It runs outside the state lock.
+func (p *processor) extract(batch service.MessageBatch, q *queries, i int, vals []any, vbuf []engine.Value) (engine.Row, *rowError) {
+	if !p.gather(batch, q, i, vals) {
 		return p.extractByField(batch, q, i)
 	}
-	v, err := m.AsStructured()
-	vals, ok := v.([]any)
-	if err != nil || !ok || len(vals) != 1+len(p.conf.groupBy)+countSlots(p.conf.valueSlot) {
-		return p.extractByField(batch, q, i) // a deleted value shortened the array
-	}
+	c := p.conf
 	var row engine.Row
-	if row.TimeUs, err = engine.ParseTimestamp(vals[0]); err != nil {
+	var err error
+	if row.TimeUs, err = parseTimestamp(vals[0]); err != nil {
 		return row, &rowError{"bad_timestamp", fmt.Errorf("tumbling_window: timestamp: %w", err)}
 	}
-	keys := vals[1 : 1+len(p.conf.groupBy)]
+	keys := vals[1 : 1+len(c.groupBy)]
 	for j, k := range keys {
-		if k == nil && !p.conf.nullKeys {
-			return row, &rowError{"bad_group_key", fmt.Errorf("tumbling_window: group_by.%s: null or missing", p.conf.engine.GroupNames[j])}
+		if k == nil && !c.nullKeys {
+			return row, &rowError{"bad_group_key", fmt.Errorf("tumbling_window: group_by.%s: null or missing", c.engine.GroupNames[j])}
 		}
 	}
-	if row.Key, err = engine.EncodeKey(keys); err != nil {
+	if row.Key, err = encodeKey(keys); err != nil {
 		return row, &rowError{"bad_group_key", fmt.Errorf("tumbling_window: group_by: %w", err)}
 	}
-	row.Values = make([]engine.Value, len(p.conf.valueSlot))
-	for j, slot := range p.conf.valueSlot {
+	row.Values = vbuf
+	for j, slot := range c.valueSlot {
 		if slot < 0 {
 			continue
 		}
 		if row.Values[j], err = engine.ParseValue(vals[slot]); err != nil {
-			return row, &rowError{"bad_value", fmt.Errorf("tumbling_window: aggregates.%s.value: %w", p.conf.engine.Aggregates[j].Name, err)}
+			return row, &rowError{"bad_value", fmt.Errorf("tumbling_window: aggregates.%s.value: %w", c.engine.Aggregates[j].Name, err)}
 		}
 	}
 	row.Pos, row.HasPos = position(batch[i])
 	return row, nil
 }
 
-func countSlots(slots []int) int {
-	n := 0
-	for _, s := range slots {
-		if s >= 0 {
-			n++
+// gather fills vals for message i; false sends it to the per-field path.
+func (p *processor) gather(batch service.MessageBatch, q *queries, i int, vals []any) bool {
+	c := p.conf
+	if c.hasPaths {
+		// Parsed once and cached in the message: the Bloblang path and
+		// later processors reuse it.
+		root, err := batch[i].AsStructured()
+		if err != nil {
+			return false // not JSON: Bloblang words the error
+		}
+		for j, fp := range c.paths {
+			if fp == nil {
+				continue
+			}
+			v, ok := fp.lookup(root)
+			if !ok {
+				return false
+			}
+			vals[j] = v
 		}
 	}
-	return n
+	if c.rest == nil {
+		return true
+	}
+	m, err := q.restExec().Query(i)
+	if err != nil || m == nil {
+		return false
+	}
+	v, err := m.AsStructured()
+	arr, ok := v.([]any)
+	if err != nil || !ok || len(arr) != len(c.restSlots) {
+		return false // a deleted value shortened the array
+	}
+	for k, slot := range c.restSlots {
+		vals[slot] = arr[k]
+	}
+	return true
 }
 
 // extractByField is the slow path: one query per field, so an error names it.
 func (p *processor) extractByField(batch service.MessageBatch, q *queries, i int) (engine.Row, *rowError) {
+	q.perField()
 	var row engine.Row
 	tv, err := queryValue(q.timestamp, i)
 	if err == nil {
-		row.TimeUs, err = engine.ParseTimestamp(tv)
+		row.TimeUs, err = parseTimestamp(tv)
 	}
 	if err != nil {
 		return row, &rowError{"bad_timestamp", fmt.Errorf("tumbling_window: timestamp: %w", err)}
@@ -126,7 +173,7 @@ func (p *processor) extractByField(batch service.MessageBatch, q *queries, i int
 		}
 		keys[j] = v
 	}
-	if row.Key, err = engine.EncodeKey(keys); err != nil {
+	if row.Key, err = encodeKey(keys); err != nil {
 		return row, &rowError{"bad_group_key", fmt.Errorf("tumbling_window: group_by: %w", err)}
 	}
 	row.Values = make([]engine.Value, len(p.conf.values))

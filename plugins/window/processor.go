@@ -92,6 +92,9 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 	rows := make([]engine.Row, 0, len(batch))
 	idx := make([]int, 0, len(batch)) // message index of each row
 	q := p.bind(batch)
+	vals := make([]any, len(p.conf.slots))
+	nv := len(p.conf.valueSlot)
+	vbuf := make([]engine.Value, len(batch)*nv) // rows' Values, one allocation
 	for i, msg := range batch {
 		if msg.GetError() != nil {
 			out[i] = msg // already failed upstream: untouched
@@ -101,7 +104,7 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 			rows, idx = append(rows, engine.Row{Heartbeat: true}), append(idx, i)
 			continue
 		}
-		row, rerr := p.extract(batch, q, i)
+		row, rerr := p.extract(batch, q, i, vals, vbuf[i*nv:(i+1)*nv:(i+1)*nv])
 		if rerr != nil {
 			out[i] = p.reject(msg, rerr.reason, rerr)
 			continue

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"fmt"
+	"math"
 	"testing"
 	"time"
 )
@@ -97,4 +99,13 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+// partKey names a partition in the checkpointed state: the format must not change.
+func TestPartKeyFormat(t *testing.T) {
+	for _, p := range []Position{{Topic: "rides", Partition: 0}, {Topic: "a/b", Partition: 12}, {Topic: "", Partition: -1}, {Topic: "t", Partition: math.MaxInt32}} {
+		if got, want := p.partKey(), fmt.Sprintf("%s/%d", p.Topic, p.Partition); got != want {
+			t.Errorf("partKey %q, want %q", got, want)
+		}
+	}
 }
