@@ -30,6 +30,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# rides.yaml's security settings: PLAINTEXT here, whatever the caller's environment holds.
+_SECURITY_ENV = {"KAFKA_SASL_MECHANISM", "KAFKA_USER", "KAFKA_PASS", "KAFKA_TLS", "KAFKA_TRUSTSTORE",
+                 "KAFKA_TRUSTSTORE_PASSWORD"}
+
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$")
 
 
@@ -49,7 +53,8 @@ class RidesConnect:
     def __init__(self, bootstrap: str, out: Path, checkpoint: Path, log: Path, dlq_topic: str,
                  group: str, topic: str = "rides"):
         self.port = free_port()
-        self.env = dict(os.environ, KAFKA_BOOTSTRAP=bootstrap, KAFKA_TOPIC=topic, KAFKA_GROUP=group,
+        env = {k: v for k, v in os.environ.items() if k not in _SECURITY_ENV}
+        self.env = dict(env, KAFKA_BOOTSTRAP=bootstrap, KAFKA_TOPIC=topic, KAFKA_GROUP=group,
                         KAFKA_START="earliest", OUT_DELTA=str(out), CHECKPOINT=str(checkpoint),
                         DLQ_TOPIC=dlq_topic, HTTP_ADDRESS=f"127.0.0.1:{self.port}", LOG_LEVEL="INFO")
         self.log = log

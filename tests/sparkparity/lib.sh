@@ -1,0 +1,77 @@
+# lib.sh — shared by run.sh and bench.sh (sourced, not run).
+#   sp_setup         the interop tier's Spark setup (tests/interop/setup.sh --spark: venv, PySpark,
+#                    delta-spark, Delta jars) + confluent-kafka + the spark-sql-kafka jars (Ivy)
+#   sp_binary        bin/rides-connect (built when missing; RIDES_CONNECT_BIN overrides)
+#   sp_broker_start  a throwaway Kafka 4.1.1 broker (tests/realkafka/broker.sh); exports KAFKA_*
+#   sp_broker_stop   stops that broker by its recorded PID (safe to call twice)
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+venv="$repo/.cache/venv"
+now_ms() { date +%s%3N; }
+
+sp_setup() {
+	local t0 stamp sum
+	bash "$repo/tests/interop/setup.sh" --spark
+	stamp="$venv/.sparkparity-requirements"
+	sum="$(sha256sum "$here/requirements.txt" | cut -d' ' -f1)"
+	if [[ -f "$stamp" && "$(cat "$stamp")" == "$sum" ]]; then
+		echo "setup: sparkparity requirements already installed"
+	else
+		t0=$SECONDS
+		"$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
+		echo "$sum" >"$stamp"
+		echo "setup: confluent-kafka done in $((SECONDS - t0)) s"
+	fi
+	# The Kafka source's jars, resolved by Ivy next to the Delta ones (.cache/ivy2).
+	stamp="$repo/.cache/ivy2/.sparkparity-kafka-jars"
+	sum="$("$venv/bin/python" -c 'import pyspark; print(pyspark.__version__)')"
+	if [[ -f "$stamp" && "$(cat "$stamp")" == "$sum" ]]; then
+		echo "setup: spark-sql-kafka-0-10 $sum already resolved"
+	else
+		t0=$SECONDS
+		(cd "$here" && "$venv/bin/python" -c 'import seed_job; seed_job.make_session(driver_memory="512m").stop()')
+		echo "$sum" >"$stamp"
+		echo "setup: spark-sql-kafka-0-10 $sum resolved in $((SECONDS - t0)) s"
+	fi
+}
+
+sp_binary() {
+	if [[ -n "${RIDES_CONNECT_BIN:-}" ]]; then
+		return
+	fi
+	export RIDES_CONNECT_BIN="$repo/bin/rides-connect"
+	if [[ ! -x "$RIDES_CONNECT_BIN" ]]; then
+		local t0=$SECONDS
+		(cd "$repo" && go build -o bin/rides-connect ./cmd/rides-connect)
+		echo "setup: go build ./cmd/rides-connect done in $((SECONDS - t0)) s"
+	fi
+}
+
+SP_BROKER_DIR=""
+SP_BROKER_TMP=""
+sp_broker_start() {
+	local env_lines key value
+	# A TMPDIR of our own: broker.sh's "current broker" file then cannot point another tier's
+	# broker.sh stop at ours, or ours at theirs.
+	SP_BROKER_TMP="$(mktemp -d /tmp/sparkparity-broker.XXXXXX)"
+	env_lines="$(TMPDIR="$SP_BROKER_TMP" "$repo/tests/realkafka/broker.sh" start)"
+	# Only the PLAINTEXT listener is used. KAFKA_TRUSTSTORE, KAFKA_USER, … are not exported:
+	# config/rides.yaml reads those names and would try SASL_SSL.
+	while IFS='=' read -r key value; do
+		case "$key" in
+		KAFKA_PLAINTEXT | KAFKA_BROKER_DIR | KAFKA_SERVER_LOG) export "$key=$value" ;;
+		esac
+	done <<<"$env_lines"
+	SP_BROKER_DIR="${KAFKA_BROKER_DIR:?broker.sh start printed no KAFKA_BROKER_DIR}"
+}
+
+sp_broker_stop() {
+	if [[ -n "$SP_BROKER_DIR" ]]; then
+		TMPDIR="$SP_BROKER_TMP" "$repo/tests/realkafka/broker.sh" stop "$SP_BROKER_DIR" || true
+		SP_BROKER_DIR=""
+	fi
+	if [[ -n "$SP_BROKER_TMP" ]]; then
+		rm -rf "$SP_BROKER_TMP"
+		SP_BROKER_TMP=""
+	fi
+}
