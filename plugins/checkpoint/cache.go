@@ -10,6 +10,8 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/s3conf"
+
 	"github.com/miaradia/rides-connect/internal/objstore"
 	"github.com/miaradia/rides-connect/plugins/checkpoint/store"
 )
@@ -17,12 +19,6 @@ import (
 const (
 	fieldURL            = "url"
 	fieldS3             = "s3"
-	fieldS3Endpoint     = "endpoint"
-	fieldS3Region       = "region"
-	fieldS3PathStyle    = "force_path_style"
-	fieldS3SSE          = "sse"
-	fieldS3KMSKeyID     = "kms_key_id"
-	fieldS3MaxAttempts  = "max_attempts"
 	fieldRequestTimeout = "timeout"
 )
 
@@ -54,14 +50,8 @@ unavailable store back-pressures the pipeline instead of losing state). Cost: on
 		Field(service.NewStringField(fieldURL).
 			Description("Where the values live: a directory path, `file:///abs/dir`, `s3://bucket/prefix`, `s3a://bucket/prefix` (as in Spark's `checkpointLocation`), or `memory://name` for tests.").
 			Examples("./data/checkpoints/rides", "s3a://miaradia-ckpt/rides/", "memory://unit-test")).
-		Field(service.NewObjectField(fieldS3,
-			service.NewStringField(fieldS3Endpoint).Description("S3 endpoint URL for S3-compatible stores (MinIO, versitygw); empty = AWS.").Default("").Example("http://127.0.0.1:9000"),
-			service.NewStringField(fieldS3Region).Description("AWS region; empty = from the AWS default chain, else us-east-1.").Default("").Example("eu-west-3"),
-			service.NewBoolField(fieldS3PathStyle).Description("Put the bucket in the path instead of the host name (most S3-compatible stores need this).").Default(false),
-			service.NewStringEnumField(fieldS3SSE, "", "AES256", "aws:kms").Description("Server-side encryption of the objects.").Default(""),
-			service.NewStringField(fieldS3KMSKeyID).Description("KMS key for `sse: aws:kms`; empty = the bucket's AWS-managed key.").Default(""),
-			service.NewIntField(fieldS3MaxAttempts).Description("Attempts per S3 request (0 = SDK default, 3).").Default(0),
-		).Description("S3 settings, used only when `url` is `s3://` or `s3a://`.").Advanced()).
+		Field(s3conf.Spec("only when `url` is `s3://` or `s3a://`")).
+		LintRule(s3conf.LintRule).
 		Field(service.NewDurationField(fieldRequestTimeout).
 			Description("Upper bound for one get/set/add/delete call.").
 			Default("30s").Example("5s").Advanced()).
@@ -101,23 +91,7 @@ func fromParsed(conf *service.ParsedConfig) (*cache, error) {
 		return nil, err
 	}
 	var opts objstore.Options
-	s3 := conf.Namespace(fieldS3)
-	if opts.S3.Endpoint, err = s3.FieldString(fieldS3Endpoint); err != nil {
-		return nil, err
-	}
-	if opts.S3.Region, err = s3.FieldString(fieldS3Region); err != nil {
-		return nil, err
-	}
-	if opts.S3.ForcePathStyle, err = s3.FieldBool(fieldS3PathStyle); err != nil {
-		return nil, err
-	}
-	if opts.S3.SSE, err = s3.FieldString(fieldS3SSE); err != nil {
-		return nil, err
-	}
-	if opts.S3.KMSKeyID, err = s3.FieldString(fieldS3KMSKeyID); err != nil {
-		return nil, err
-	}
-	if opts.S3.MaxAttempts, err = s3.FieldInt(fieldS3MaxAttempts); err != nil {
+	if opts.S3, err = s3conf.FromParsed(conf); err != nil {
 		return nil, err
 	}
 	timeout, err := conf.FieldDuration(fieldRequestTimeout)

@@ -8,6 +8,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/miaradia/rides-connect/internal/objstore"
+	"github.com/miaradia/rides-connect/internal/s3conf"
 	"github.com/miaradia/rides-connect/plugins/deltalake/delta"
 )
 
@@ -128,24 +129,8 @@ func outputConfigFromParsed(conf *service.ParsedConfig) (outputConfig, error) {
 	if c.CommitAttempts < 1 {
 		return c, fmt.Errorf("commit_max_attempts must be at least 1, got %d", c.CommitAttempts)
 	}
-	s3 := &c.Store.S3
-	for _, f := range []struct {
-		name string
-		dst  *string
-	}{
-		{fieldS3Endpoint, &s3.Endpoint}, {fieldS3Region, &s3.Region}, {fieldS3AccessKey, &s3.AccessKeyID},
-		{fieldS3SecretKey, &s3.SecretAccessKey}, {fieldS3SessionToken, &s3.SessionToken},
-		{fieldS3SSE, &s3.SSE}, {fieldS3KMSKeyID, &s3.KMSKeyID},
-	} {
-		if *f.dst, err = conf.FieldString(fieldS3, f.name); err != nil {
-			return c, err
-		}
-	}
-	if s3.ForcePathStyle, err = conf.FieldBool(fieldS3, fieldS3PathStyle); err != nil {
+	if c.Store.S3, err = s3conf.FromParsed(conf); err != nil {
 		return c, err
-	}
-	if s3.KMSKeyID != "" && s3.SSE != "aws:kms" {
-		return c, fmt.Errorf("s3.kms_key_id needs s3.sse: aws:kms")
 	}
 	return c, nil
 }

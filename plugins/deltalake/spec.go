@@ -2,6 +2,8 @@ package deltalake
 
 import (
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/internal/s3conf"
 )
 
 // Field names of the delta_lake output.
@@ -24,15 +26,6 @@ const (
 	fieldOnInvalidRow     = "on_invalid_row"
 	fieldCommitAttempts   = "commit_max_attempts"
 	fieldAutoCompact      = "auto_compact_every"
-	fieldS3               = "s3"
-	fieldS3Endpoint       = "endpoint"
-	fieldS3Region         = "region"
-	fieldS3PathStyle      = "force_path_style"
-	fieldS3AccessKey      = "access_key_id"
-	fieldS3SecretKey      = "secret_access_key"
-	fieldS3SessionToken   = "session_token"
-	fieldS3SSE            = "sse"
-	fieldS3KMSKeyID       = "kms_key_id"
 	fieldBatching         = "batching"
 )
 
@@ -150,16 +143,7 @@ store retries (bounded by `+"`commit_max_attempts`"+`), which slows the pipeline
 			service.NewIntField(fieldCommitAttempts).
 				Description("Attempts per commit (lost races, store errors) before the batch fails and is retried by the pipeline.").
 				Default(30).Example(100).Advanced(),
-			service.NewObjectField(fieldS3,
-				service.NewStringField(fieldS3Endpoint).Description("Endpoint override (MinIO, versitygw, ...); empty = AWS.").Default("").Example("http://127.0.0.1:7070"),
-				service.NewStringField(fieldS3Region).Description("Region; empty = from the AWS default chain, else us-east-1.").Default("").Example("eu-west-3"),
-				service.NewBoolField(fieldS3PathStyle).Description("Path-style addressing (needed by most S3-compatible servers).").Default(false).Example(true),
-				service.NewStringField(fieldS3AccessKey).Description("Static access key; empty = the AWS default credential chain (env, profile, IRSA, instance role).").Default("").Example("${AWS_ACCESS_KEY_ID}").Advanced(),
-				service.NewStringField(fieldS3SecretKey).Description("Static secret key.").Default("").Secret().Example("${AWS_SECRET_ACCESS_KEY}").Advanced(),
-				service.NewStringField(fieldS3SessionToken).Description("Session token for temporary static credentials.").Default("").Secret().Example("").Advanced(),
-				service.NewStringEnumField(fieldS3SSE, "", "AES256", "aws:kms").Description("Server-side encryption of written objects: SSE-S3 (`AES256`) or SSE-KMS (`aws:kms`).").Default("").Example("aws:kms"),
-				service.NewStringField(fieldS3KMSKeyID).Description("KMS key id or ARN for `sse: aws:kms` (empty = the bucket's AWS-managed key).").Default("").Example("arn:aws:kms:eu-west-3:111122223333:key/abcd"),
-			).Description("S3 settings for `s3://` and `s3a://` paths.").Advanced(),
+			s3conf.Spec("for `s3://` and `s3a://` paths"),
 			service.NewBatchPolicyField(fieldBatching),
 			service.NewOutputMaxInFlightField().Default(1),
 		).

@@ -1,0 +1,58 @@
+package s3conf
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+func parse(t *testing.T, yaml string) (*service.ParsedConfig, error) {
+	t.Helper()
+	spec := service.NewConfigSpec().Field(Spec("for s3:// paths")).LintRule(LintRule)
+	return spec.ParseYAML(yaml, nil)
+}
+
+func TestFromParsed(t *testing.T) {
+	conf, err := parse(t, `
+s3:
+  endpoint: http://127.0.0.1:7070
+  region: eu-west-3
+  force_path_style: true
+  sse: aws:kms
+  kms_key_id: alias/lake
+  max_attempts: 5
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := FromParsed(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Endpoint != "http://127.0.0.1:7070" || o.Region != "eu-west-3" || !o.ForcePathStyle ||
+		o.SSE != "aws:kms" || o.KMSKeyID != "alias/lake" || o.MaxAttempts != 5 || o.AccessKeyID != "" {
+		t.Fatalf("options %+v", o)
+	}
+}
+
+func TestDefaultsAreAWS(t *testing.T) {
+	conf, err := parse(t, `{}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := FromParsed(conf)
+	if err != nil || o.Endpoint != "" || o.ForcePathStyle || o.SSE != "" {
+		t.Fatalf("defaults %+v, %v", o, err)
+	}
+}
+
+func TestKMSKeyNeedsKMS(t *testing.T) {
+	conf, err := parse(t, "s3:\n  kms_key_id: alias/lake\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := FromParsed(conf); err == nil || !strings.Contains(err.Error(), "s3.kms_key_id") {
+		t.Fatalf("got %v", err)
+	}
+}
