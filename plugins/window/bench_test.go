@@ -35,10 +35,10 @@ func ridesBatch(n int, sec *int, off *int) service.MessageBatch {
 func BenchmarkProcessorBatch(b *testing.B) {
 	conf := ridesYAML[:len(ridesYAML)-len("state:\n  cache: window_state\n  key: rides_agg\n")]
 	for _, input := range []string{"json", "parsed"} {
-		for _, plan := range []string{"fieldpath", "bloblang"} {
+		for _, plan := range benchPlans {
 			b.Run(input+"/"+plan, func(b *testing.B) {
 				p := build(b, conf, service.MockResources(), newClock())
-				if err := p.conf.planQueries(plan == "fieldpath"); err != nil {
+				if err := setBenchPlan(p, plan); err != nil {
 					b.Fatal(err)
 				}
 				var sec, off, events int

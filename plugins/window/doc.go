@@ -42,6 +42,11 @@ must drop repeats by ` + "`window_emit_seq`" + ` (delta_lake ` + "`idempotency.m
 effectively exactly-once into the sink, provided emissions reach it in sequence order
 (` + "`pipeline.threads: 1`" + ` and an output that retries rather than skips).
 
+### Queries
+A query that is a plain field path (` + "`this.ts`" + `, ` + "`this.a.b`" + `) is read from the message's parsed
+JSON (decoded once per message, and not at all when an earlier processor already parsed it); the
+other queries run together in one Bloblang pass. Both give the same values and the same errors.
+
 ### Back-pressure and concurrency
 The processor is safe under any ` + "`pipeline.threads`" + `; batches are applied one at a time. A
 checkpoint that cannot be written is retried with back-off while the batch is held, which
