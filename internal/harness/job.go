@@ -63,13 +63,19 @@ func FreeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// TableRows reads the live rows of the Delta table at path, with its version
-// (-1 when the table does not exist yet).
+// TableRows reads the live rows of the Delta table at path (a directory or
+// a URL objstore opens with default options), with its version (-1 when the
+// table does not exist yet).
 func TableRows(ctx context.Context, path string) ([]WindowRow, int64, error) {
 	store, err := objstore.Open(ctx, path, objstore.Options{})
 	if err != nil {
 		return nil, -1, err
 	}
+	return StoreRows(ctx, store)
+}
+
+// StoreRows reads the live rows of the Delta table in store, with its version.
+func StoreRows(ctx context.Context, store objstore.Store) ([]WindowRow, int64, error) {
 	snap, err := delta.LoadSnapshot(ctx, store)
 	if err != nil {
 		return nil, -1, err
@@ -82,11 +88,20 @@ func TableRows(ctx context.Context, path string) ([]WindowRow, int64, error) {
 	return rows, snap.Version, err
 }
 
-// WaitForRows polls the table until it holds want rows or ctx ends.
+// WaitForRows polls the table at path until it holds want rows or ctx ends.
 func WaitForRows(ctx context.Context, path string, want int) ([]WindowRow, error) {
+	store, err := objstore.Open(ctx, path, objstore.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return WaitForStoreRows(ctx, store, want)
+}
+
+// WaitForStoreRows polls the table in store until it holds want rows or ctx ends.
+func WaitForStoreRows(ctx context.Context, store objstore.Store, want int) ([]WindowRow, error) {
 	var last []WindowRow
 	for {
-		rows, _, err := TableRows(ctx, path)
+		rows, _, err := StoreRows(ctx, store)
 		if err == nil {
 			last = rows
 			if len(rows) >= want {
@@ -95,7 +110,7 @@ func WaitForRows(ctx context.Context, path string, want int) ([]WindowRow, error
 		}
 		select {
 		case <-ctx.Done():
-			return last, fmt.Errorf("table %s has %d rows, want %d: %w", path, len(last), want, ctx.Err())
+			return last, fmt.Errorf("table %s has %d rows, want %d: %w", store.URL(), len(last), want, ctx.Err())
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/miaradia/rides-connect/internal/harness"
+	"github.com/miaradia/rides-connect/internal/objstore"
+	"github.com/miaradia/rides-connect/internal/objstore/s3fake"
 )
 
 var (
@@ -74,6 +76,59 @@ func encode(t *testing.T, rides []harness.Ride) [][]byte {
 }
 
 func TestRidesJobExactWindowsThroughACrash(t *testing.T) {
+	t.Parallel()
+	layout := harness.NewLayout(t.TempDir())
+	if err := layout.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	table, err := objstore.Open(context.Background(), layout.Table, objstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCrashScenario(t, layout, nil, table)
+}
+
+// The seed's deployment: the Delta table and the window checkpoint both on S3
+// (an S3 API server on 127.0.0.1), s3a:// URLs as in the seed.
+func TestRidesJobOnS3ThroughACrash(t *testing.T) {
+	t.Parallel()
+	srv := s3fake.Start(t, "miaradia-lake", "miaradia-ckpt")
+	layout := harness.NewLayout(t.TempDir())
+	if err := layout.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{
+		"OUT_DELTA=s3a://miaradia-lake/silver/rides_agg",
+		"CHECKPOINT=s3a://miaradia-ckpt/rides/",
+		"S3_ENDPOINT=" + srv.Endpoint,
+		"S3_FORCE_PATH_STYLE=true",
+		"AWS_REGION=us-east-1",
+		"AWS_ACCESS_KEY_ID=test",
+		"AWS_SECRET_ACCESS_KEY=test",
+	}
+	opts := objstore.Options{S3: objstore.S3Options{Endpoint: srv.Endpoint, Region: "us-east-1",
+		ForcePathStyle: true, AccessKeyID: "test", SecretAccessKey: "test"}}
+	table, err := objstore.Open(context.Background(), "s3a://miaradia-lake/silver/rides_agg", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCrashScenario(t, layout, env, table)
+	ckpt, err := objstore.Open(context.Background(), "s3a://miaradia-ckpt/rides/", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if objs, err := ckpt.List(context.Background(), "", ""); err != nil || len(objs) == 0 {
+		t.Fatalf("no window checkpoint on S3 (%v): the state must live beside the table, as the seed's checkpointLocation", err)
+	}
+	if _, err := os.Stat(layout.Checkpoint); !os.IsNotExist(err) {
+		t.Fatalf("a local checkpoint was written at %s (%v)", layout.Checkpoint, err)
+	}
+}
+
+// runCrashScenario runs config/rides.yaml through the binary (extra
+// environment on top of the layout's), SIGKILLs it after the first windows
+// reach the table, restarts it, and asserts the exact closed windows in table.
+func runCrashScenario(t *testing.T, layout harness.Layout, extraEnv []string, table objstore.Store) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
@@ -85,17 +140,14 @@ func TestRidesJobExactWindowsThroughACrash(t *testing.T) {
 	}
 	defer broker.Close()
 
-	layout := harness.NewLayout(t.TempDir())
-	if err := layout.Reset(); err != nil {
-		t.Fatal(err)
-	}
 	start := func() *harness.Process {
 		httpAddr, err := harness.FreeAddr()
 		if err != nil {
 			t.Fatal(err)
 		}
+		env := append(layout.JobEnv(broker.Addr, httpAddr), extraEnv...) // later entries win
 		p, err := harness.Start(binary, []string{"-c", filepath.Join(repoRoot, "config", "rides.yaml")},
-			layout.JobEnv(broker.Addr, httpAddr), filepath.Join(layout.Logs, fmt.Sprintf("rides-%d.log", time.Now().UnixNano())))
+			env, filepath.Join(layout.Logs, fmt.Sprintf("rides-%d.log", time.Now().UnixNano())))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,7 +168,7 @@ func TestRidesJobExactWindowsThroughACrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := harness.WaitForRows(ctx, layout.Table, len(wantFirst)); err != nil {
+	if _, err := harness.WaitForStoreRows(ctx, table, len(wantFirst)); err != nil {
 		t.Fatalf("%v\njob log: %s", err, readFile(job.Log))
 	}
 
@@ -133,14 +185,13 @@ func TestRidesJobExactWindowsThroughACrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := harness.WaitForRows(ctx, layout.Table, len(want))
-	if err != nil {
+	if _, err := harness.WaitForStoreRows(ctx, table, len(want)); err != nil {
 		t.Fatalf("%v\njob log: %s", err, readFile(job.Log))
 	}
 	if err := job.Stop(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	got, _, err = harness.TableRows(ctx, layout.Table)
+	got, _, err := harness.StoreRows(ctx, table)
 	if err != nil {
 		t.Fatal(err)
 	}
