@@ -33,7 +33,9 @@ func metaInt(m *service.Message, key string) int {
 
 // The stream is stopped while a batch is stuck downstream: the commit never
 // passes it, and a restarted stream delivers every record at least once.
-func TestInputStopMidStreamThenRestart(t *testing.T) {
+func TestInputStopMidStreamThenRestart(t *testing.T) { forScopes(t, testInputStopMidStreamThenRestart) }
+
+func testInputStopMidStreamThenRestart(t *testing.T, scope string) {
 	_, addr := newCluster(t, kfake.SeedTopics(3, "rides"))
 	produce(t, addr, "rides", 0, 300)
 
@@ -42,7 +44,7 @@ func TestInputStopMidStreamThenRestart(t *testing.T) {
 	reached := make(chan struct{})
 	release := make(chan struct{})
 	var once sync.Once
-	stop := runInput(t, groupInput(addr, "g", "  checkpoint_limit: 16\n"), func(ctx context.Context, b service.MessageBatch) error {
+	stop := runInput(t, groupInput(addr, "g", scoped(scope)+"  checkpoint_limit: 16\n"), func(ctx context.Context, b service.MessageBatch) error {
 		for _, m := range b {
 			if metaInt(m, "kafka_partition") == stuckPart && metaInt(m, "kafka_offset") == stuckOffset {
 				once.Do(func() { close(reached) })
@@ -72,7 +74,7 @@ func TestInputStopMidStreamThenRestart(t *testing.T) {
 	}
 
 	col2 := newCollector()
-	stop2 := runInput(t, groupInput(addr, "g", ""), func(_ context.Context, b service.MessageBatch) error { col2.add(b); return nil })
+	stop2 := runInput(t, groupInput(addr, "g", scoped(scope)), func(_ context.Context, b service.MessageBatch) error { col2.add(b); return nil })
 	// The restarted stream starts at the commits, so it sees at least the rest.
 	union := func() int {
 		col.mu.Lock()
@@ -109,13 +111,15 @@ func TestInputStopMidStreamThenRestart(t *testing.T) {
 
 // Nacked batches are replayed until they succeed; nothing is lost and the
 // commit reaches the end only once everything was acked.
-func TestInputNackReplays(t *testing.T) {
+func TestInputNackReplays(t *testing.T) { forScopes(t, testInputNackReplays) }
+
+func testInputNackReplays(t *testing.T, scope string) {
 	_, addr := newCluster(t, kfake.SeedTopics(2, "rides"))
 	produce(t, addr, "rides", 0, 100)
 	var mu sync.Mutex
 	attempts := map[string]int{}
 	col := newCollector()
-	stop := runInput(t, groupInput(addr, "g", ""), func(_ context.Context, b service.MessageBatch) error {
+	stop := runInput(t, groupInput(addr, "g", scoped(scope)), func(_ context.Context, b service.MessageBatch) error {
 		mu.Lock()
 		first := false
 		for _, m := range b {
@@ -146,14 +150,16 @@ func TestInputNackReplays(t *testing.T) {
 
 // Two streams in one group: the second joins mid-stream, partitions move,
 // every record is delivered, and the final commits reach the log end.
-func TestInputRebalanceTwoConsumers(t *testing.T) {
+func TestInputRebalanceTwoConsumers(t *testing.T) { forScopes(t, testInputRebalanceTwoConsumers) }
+
+func testInputRebalanceTwoConsumers(t *testing.T, scope string) {
 	_, addr := newCluster(t, kfake.SeedTopics(6, "rides"))
 	produce(t, addr, "rides", 0, 600)
 
 	colA, colB := newCollector(), newCollector()
-	stopA := runInput(t, groupInput(addr, "g", ""), func(_ context.Context, b service.MessageBatch) error { colA.add(b); return nil })
+	stopA := runInput(t, groupInput(addr, "g", scoped(scope)), func(_ context.Context, b service.MessageBatch) error { colA.add(b); return nil })
 	colA.waitDistinct(t, 100)
-	stopB := runInput(t, groupInput(addr, "g", ""), func(_ context.Context, b service.MessageBatch) error { colB.add(b); return nil })
+	stopB := runInput(t, groupInput(addr, "g", scoped(scope)), func(_ context.Context, b service.MessageBatch) error { colB.add(b); return nil })
 
 	union := func() int {
 		all := map[string]bool{}
@@ -199,10 +205,14 @@ func TestInputRebalanceTwoConsumers(t *testing.T) {
 // fail_on_data_loss: true stops the stream when the committed offset fell
 // out of the log, without delivering anything past the loss.
 func TestInputFailOnDataLossStopsStream(t *testing.T) {
+	forScopes(t, testInputFailOnDataLossStopsStream)
+}
+
+func testInputFailOnDataLossStopsStream(t *testing.T, scope string) {
 	c0, addr := newCluster(t, kfake.SeedTopics(1, "rides"))
 	produce(t, addr, "rides", 0, 20)
 	col := newCollector()
-	stop := runInput(t, groupInput(addr, "g", ""), func(_ context.Context, b service.MessageBatch) error { col.add(b); return nil })
+	stop := runInput(t, groupInput(addr, "g", scoped(scope)), func(_ context.Context, b service.MessageBatch) error { col.add(b); return nil })
 	col.waitDistinct(t, 20)
 	stop()
 	produce(t, addr, "rides", 20, 20)
@@ -222,7 +232,7 @@ func TestInputFailOnDataLossStopsStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	sb.SetLogger(slog.New(slog.NewTextHandler(sink, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if err := sb.AddInputYAML(groupInput(addr, "g", "  fail_on_data_loss: true\n")); err != nil {
+	if err := sb.AddInputYAML(groupInput(addr, "g", scoped(scope)+"  fail_on_data_loss: true\n")); err != nil {
 		t.Fatal(err)
 	}
 	delivered := 0

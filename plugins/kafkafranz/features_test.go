@@ -209,10 +209,14 @@ kafka_franz:
 // A batch count above checkpoint_limit (and no period) must not stall: the
 // partition's partial batch is flushed when the partition is paused.
 func TestInputBatchLargerThanCheckpointLimit(t *testing.T) {
-	_, addr := newCluster(t, kfake.SeedTopics(1, "rides"))
+	forScopes(t, testInputBatchLargerThanCheckpointLimit)
+}
+
+func testInputBatchLargerThanCheckpointLimit(t *testing.T, scope string) {
+	_, addr := newCluster(t, kfake.SeedTopics(3, "rides"))
 	produce(t, addr, "rides", 0, 45)
 	col := newCollector()
-	runInput(t, groupInput(addr, "g", "  checkpoint_limit: 10\n  batching:\n    count: 100\n"), func(_ context.Context, b service.MessageBatch) error {
+	runInput(t, groupInput(addr, "g", scoped(scope)+"  checkpoint_limit: 10\n  batching:\n    count: 100\n"), func(_ context.Context, b service.MessageBatch) error {
 		col.add(b)
 		return nil
 	})

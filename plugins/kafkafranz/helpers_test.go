@@ -29,15 +29,22 @@ func newCluster(t testing.TB, opts ...kfake.Opt) (*kfake.Cluster, string) {
 // produce writes n records with a bare franz-go client, key k-<i>, value v-<i>.
 func produce(t testing.TB, addr, topic string, from, n int, opts ...kgo.Opt) {
 	t.Helper()
+	recs := make([]*kgo.Record, 0, n)
+	for i := from; i < from+n; i++ {
+		recs = append(recs, &kgo.Record{Topic: topic, Key: fmt.Appendf(nil, "k-%d", i), Value: fmt.Appendf(nil, "v-%d", i)})
+	}
+	produceRecords(t, addr, recs, opts...)
+}
+
+// produceRecords writes recs with a bare franz-go client (round-robin
+// partitioner unless opts say otherwise).
+func produceRecords(t testing.TB, addr string, recs []*kgo.Record, opts ...kgo.Opt) {
+	t.Helper()
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.RoundRobinPartitioner())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	recs := make([]*kgo.Record, 0, n)
-	for i := from; i < from+n; i++ {
-		recs = append(recs, &kgo.Record{Topic: topic, Key: fmt.Appendf(nil, "k-%d", i), Value: fmt.Appendf(nil, "v-%d", i)})
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
@@ -150,3 +157,14 @@ func runInput(t testing.TB, inputYAML string, fn service.MessageBatchHandlerFunc
 	t.Cleanup(stop)
 	return stop
 }
+
+// forScopes runs a delivery test in both batch scopes: every guarantee of
+// the input must hold whatever a batch spans.
+func forScopes(t *testing.T, test func(t *testing.T, scope string)) {
+	for _, scope := range []string{scopePartition, scopePoll} {
+		t.Run(scope, func(t *testing.T) { test(t, scope) })
+	}
+}
+
+// scoped is the input YAML line that selects a batch scope.
+func scoped(scope string) string { return "  batch_scope: " + scope + "\n" }

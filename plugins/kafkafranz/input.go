@@ -23,6 +23,7 @@ const (
 	fieldCheckpointLimit        = "checkpoint_limit"
 	fieldCommitPeriod           = "commit_period"
 	fieldBatching               = "batching"
+	fieldBatchScope             = "batch_scope"
 	fieldFetchMaxBytes          = "fetch_max_bytes"
 	fieldFetchMaxPartitionBytes = "fetch_max_partition_bytes"
 	fieldFetchMaxWait           = "fetch_max_wait"
@@ -59,6 +60,15 @@ handed downstream are dropped, so the new owner re-delivers only what was in fli
 resumes from the last commit, so up to ` + "`commit_period`" + ` worth of records is delivered again:
 downstream writes must be idempotent for exactly-once results (see ` + "`delta_lake`" + `).
 Without a consumer group (explicit partitions) nothing is committed.
+
+### Batches and event time
+
+By default (` + "`batch_scope: partition`" + `, as Redpanda Connect) a batch never mixes partitions.
+With ` + "`batch_scope: poll`" + ` a batch holds the records of a poll across all assigned partitions, like a
+Spark micro-batch, so an event-time window with a global watermark (advanced at the end of each
+batch) does not see one partition's backlog run far ahead of the others and drop theirs as late.
+Either way records of a partition keep their order, and acks, commits and back-pressure work per
+partition as described below.
 
 ### Back-pressure
 
@@ -116,7 +126,16 @@ records followed this one in its partition when it was fetched (high watermark -
 			Description("How often acknowledged offsets are committed.").
 			Default("5s").Example("1s"),
 		service.NewBatchPolicyField(fieldBatching).
-			Description("Batches are formed per topic-partition, so a batch never mixes partitions. Without a policy each fetched run of records of a partition is one batch. A partial batch is also flushed when its partition reaches `checkpoint_limit`, since no more records come until some are acked."),
+			Description("Batches are formed per topic-partition (see `batch_scope`), so a batch never mixes partitions. Without a policy each fetched run of records of a partition is one batch. A partial batch is also flushed when its partition reaches `checkpoint_limit`, since no more records come until some are acked."),
+		service.NewStringAnnotatedEnumField(fieldBatchScope, map[string]string{
+			scopePartition: "One batch per topic-partition: each fetched run of a partition's records, or the `batching` policy applied to each partition on its own (Redpanda Connect's behaviour).",
+			scopePoll: "One batch per poll across all assigned partitions, like a Spark micro-batch. Without a policy a batch is everything one poll returned (Spark without `maxOffsetsPerTrigger`). " +
+				"With a policy, records of all partitions go to one batcher: `count`/`byte_size` cap a batch (Spark's `maxOffsetsPerTrigger`) and a larger poll is cut in an order that gives every batch a proportional slice of each partition; " +
+				"`period` flushes what has gathered (Spark's trigger interval). A partial batch is flushed when one of its partitions reaches `checkpoint_limit`. " +
+				"Cost: batches wait for the slowest partition of a fetch and hold more records in memory; a revoked partition's records are removed from a mixed batch by their `kafka_topic`/`kafka_partition` metadata.",
+		}).Description("What one batch spans. Use `poll` in front of an event-time window with a global watermark (`tumbling_window`): with `partition`, a backlog of one partition read as one batch moves the watermark past the other partitions' records, which are then late. "+
+			"Records of one partition keep their offset order in both scopes; acks, commits, `checkpoint_limit` and rebalances work per partition in both.").
+			Default(scopePartition).Example(scopePoll).Advanced(),
 		service.NewStringField(fieldFetchMaxBytes).
 			Description("Maximum bytes a fetch response may hold.").Default("50MiB").Example("100MiB").Advanced(),
 		service.NewStringField(fieldFetchMaxPartitionBytes).
@@ -161,6 +180,8 @@ records followed this one in its partition when it was fetched (high watermark -
 			"instance_id: static membership needs a consumer_group"},
 		{`this.checkpoint_limit.or(1024) < 1`, "checkpoint_limit: must be at least 1"},
 		{`this.commit_period.or("5s").parse_duration() < 100000000`, "commit_period: must be at least 100ms"},
+		{`this.batch_scope.or("partition") == "poll" && this.batching.count.or(0) == 1`,
+			"batch_scope: poll with batching.count: 1 gives one-record batches, which do not span partitions; raise count or use batch_scope: partition"},
 	}, clientLintChecks...)
 	spec = spec.LintRule(lintRule(checks...))
 
@@ -210,7 +231,11 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			in, err := newReader(cc, policy, metaOptions{multiHeader: multiHeader, lag: cc.Group != ""}, mgr)
+			scope, err := batchScopeFromParsed(conf, policy)
+			if err != nil {
+				return nil, err
+			}
+			in, err := newReader(cc, policy, metaOptions{multiHeader: multiHeader, lag: cc.Group != ""}, scope, mgr)
 			if err != nil {
 				return nil, err
 			}
@@ -287,4 +312,17 @@ func consumerConfigFromParsed(conf *service.ParsedConfig) (franz.ConsumerConfig,
 		return cc, fmt.Errorf("%s: must be at least 1, got %d", fieldCheckpointLimit, cc.CheckpointLimit)
 	}
 	return cc, nil
+}
+
+// batchScopeFromParsed reads batch_scope, re-checking its lint rule.
+func batchScopeFromParsed(conf *service.ParsedConfig, policy service.BatchPolicy) (string, error) {
+	scope, err := conf.FieldString(fieldBatchScope)
+	if err != nil {
+		return "", err
+	}
+	if scope == scopePoll && policy.Count == 1 {
+		return "", fmt.Errorf("%s: poll with %s.count: 1 gives one-record batches, which do not span partitions; raise count or use %s: %s",
+			fieldBatchScope, fieldBatching, fieldBatchScope, scopePartition)
+	}
+	return scope, nil
 }

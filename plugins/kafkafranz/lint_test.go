@@ -42,6 +42,9 @@ func TestInputLintRules(t *testing.T) {
 		{"request overhead", "topics: [ rides ]\n    consumer_group: g\n    request_timeout_overhead: 10ms", "request_timeout_overhead: must be between"},
 		{"conn idle", "topics: [ rides ]\n    consumer_group: g\n    conn_idle_timeout: 1h", "conn_idle_timeout: must be between"},
 		{"isolation level", "topics: [ rides ]\n    consumer_group: g\n    transaction_isolation_level: serializable", "serializable"},
+		{"ok poll scope", "topics: [ rides ]\n    consumer_group: g\n    batch_scope: poll\n    batching:\n      count: 1000\n      period: 1s", ""},
+		{"poll scope count 1", "topics: [ rides ]\n    consumer_group: g\n    batch_scope: poll\n    batching:\n      count: 1", "batch_scope: poll with batching.count: 1"},
+		{"bad scope", "topics: [ rides ]\n    consumer_group: g\n    batch_scope: topic", "topic"},
 		{"ok connect fields", "topics: [ rides ]\n    consumer_group: g\n    multi_header: true\n    fetch_min_bytes: 1KiB\n    transaction_isolation_level: read_committed", ""},
 	}
 	for _, c := range cases {
@@ -85,6 +88,8 @@ func TestInputConstructionRefusesBadConfig(t *testing.T) {
 		"topics: [ rides ]\n  consumer_group: g\n  fetch_max_bytes: lots":                                                     "fetch_max_bytes",
 		"topics: [ rides ]\n  consumer_group: g\n  tls:\n    enabled: true\n    truststore_file: /nonexistent/truststore.jks": "truststore_file",
 		"regexp_topics_include: [ \"(\" ]\n  consumer_group: g":                                                               "regexp_topics_include",
+		"topics: [ rides ]\n  consumer_group: g\n  batch_scope: poll\n  batching:\n    count: 1":                              "batch_scope",
+		"topics: [ rides ]\n  consumer_group: g\n  batch_scope: everything":                                                   "batch_scope",
 	} {
 		err := constructInput("seed_brokers: [ localhost:9092 ]\n" + strings.ReplaceAll(body, "\n  ", "\n") + "\n")
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -106,6 +111,10 @@ func constructInput(yamlConf string) error {
 	if err != nil {
 		return err
 	}
-	_, err = newReader(cc, policy, metaOptions{}, service.MockResources())
+	scope, err := batchScopeFromParsed(parsed, policy)
+	if err != nil {
+		return err
+	}
+	_, err = newReader(cc, policy, metaOptions{}, scope, service.MockResources())
 	return err
 }

@@ -23,9 +23,16 @@ type reader struct {
 
 	met      *inputMetrics
 	meta     metaOptions
+	scope    string // batch_scope: scopePartition | scopePoll
 	ready    []readyBatch
 	batchers map[partitionKey]*partitionBatcher
 }
+
+// batch_scope values.
+const (
+	scopePartition = "partition" // one batch per topic-partition (Redpanda Connect)
+	scopePoll      = "poll"      // batches span every partition of a poll (Spark micro-batch)
+)
 
 type partitionKey struct {
 	topic     string
@@ -35,8 +42,9 @@ type partitionKey struct {
 type readyBatch struct {
 	batch service.MessageBatch
 	ack   func()
-	live  func() bool // false once the batch's partition was revoked
-	tp    partitionKey
+	// chunks are the distinct chunks the batch's records come from; a chunk
+	// that is no longer Live marks its partition as revoked.
+	chunks []franz.Chunk
 }
 
 // chunkRef counts how many of a chunk's records are still in batches not yet
@@ -44,6 +52,7 @@ type readyBatch struct {
 type chunkRef struct {
 	chunk     franz.Chunk
 	remaining atomic.Int64
+	inBatch   uint64 // reader goroutine only: the batcher generation it was last added to
 }
 
 func (c *chunkRef) release(n int64) {
@@ -52,13 +61,34 @@ func (c *chunkRef) release(n int64) {
 	}
 }
 
-// partitionBatcher applies the batching policy to one topic-partition.
+// partitionBatcher applies the batching policy to one topic-partition, or
+// to every partition in poll scope.
 type partitionBatcher struct {
-	b    *service.Batcher
-	refs []*chunkRef // one per message added since the last flush
+	b      *service.Batcher
+	refs   []*chunkRef // one per message added since the last flush
+	chunks []*chunkRef // the distinct refs among them
+	gen    uint64      // flushes so far, to tell a ref's first add to this batch
 }
 
-func newReader(conf franz.ConsumerConfig, policy service.BatchPolicy, meta metaOptions, mgr *service.Resources) (*reader, error) {
+// add appends a message of ref's chunk and reports whether the policy says
+// to flush.
+func (pb *partitionBatcher) add(ref *chunkRef, msg *service.Message) bool {
+	pb.refs = append(pb.refs, ref)
+	if ref.inBatch != pb.gen+1 {
+		ref.inBatch = pb.gen + 1
+		pb.chunks = append(pb.chunks, ref)
+	}
+	return pb.b.Add(msg)
+}
+
+func newReader(conf franz.ConsumerConfig, policy service.BatchPolicy, meta metaOptions, scope string, mgr *service.Resources) (*reader, error) {
+	switch scope {
+	case "":
+		scope = scopePartition
+	case scopePartition, scopePoll:
+	default:
+		return nil, fmt.Errorf("%s: %q is not one of %s, %s", fieldBatchScope, scope, scopePartition, scopePoll)
+	}
 	met := newInputMetrics(mgr.Metrics())
 	cons := franz.NewConsumer(conf, mgr.Logger(), met)
 	if err := cons.Validate(); err != nil {
@@ -68,6 +98,7 @@ func newReader(conf franz.ConsumerConfig, policy service.BatchPolicy, meta metaO
 		cons:     cons,
 		met:      met,
 		meta:     meta,
+		scope:    scope,
 		policy:   policy,
 		mgr:      mgr,
 		log:      mgr.Logger(),
@@ -89,11 +120,11 @@ func (r *reader) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 			rb := r.ready[0]
 			r.ready[0] = readyBatch{}
 			r.ready = r.ready[1:]
-			if !rb.live() {
-				// Its partition was revoked while the batch waited here:
-				// the new owner reads these records from the last commit,
-				// so delivering them would only duplicate them.
-				r.met.revokedDropped(rb.tp.topic, rb.tp.partition, len(rb.batch))
+			// Records of a partition revoked while the batch waited here
+			// are read by the new owner from the last commit: delivering
+			// them would only duplicate them.
+			if rb.batch = r.dropRevoked(rb); len(rb.batch) == 0 {
+				rb.ack() // nothing left to deliver; acks of revoked chunks commit nothing
 				continue
 			}
 			var once sync.Once
@@ -137,6 +168,10 @@ func (r *reader) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 }
 
 func (r *reader) add(ctx context.Context, chunks []franz.Chunk) {
+	if r.scope == scopePoll {
+		r.addPoll(ctx, chunks)
+		return
+	}
 	for _, ch := range chunks {
 		pm := newPartitionMeta(ch.Topic, ch.Partition, ch.HighWatermark, r.meta)
 		if r.policy.IsNoop() {
@@ -144,7 +179,7 @@ func (r *reader) add(ctx context.Context, chunks []franz.Chunk) {
 			for i, rec := range ch.Records {
 				batch[i] = recordToMessage(rec, pm)
 			}
-			r.ready = append(r.ready, readyBatch{batch: batch, ack: ch.Ack, live: ch.Live, tp: partitionKey{ch.Topic, ch.Partition}})
+			r.ready = append(r.ready, readyBatch{batch: batch, ack: ch.Ack, chunks: []franz.Chunk{ch}})
 			continue
 		}
 		ref := &chunkRef{chunk: ch}
@@ -160,16 +195,15 @@ func (r *reader) add(ctx context.Context, chunks []franz.Chunk) {
 			r.discard(ctx, k, pb)
 		}
 		for _, rec := range ch.Records {
-			pb.refs = append(pb.refs, ref)
-			if pb.b.Add(recordToMessage(rec, pm)) {
-				r.flush(ctx, k, pb)
+			if pb.add(ref, recordToMessage(rec, pm)) {
+				r.flush(ctx, pb)
 			}
 		}
 		if len(pb.refs) > 0 && r.cons.Paused(ch.Topic, ch.Partition) {
 			// checkpoint_limit reached: nothing more comes from this
 			// partition until these records are acked, so waiting for the
 			// batch to fill would stall it.
-			r.flush(ctx, k, pb)
+			r.flush(ctx, pb)
 		}
 	}
 }
@@ -190,9 +224,10 @@ func (r *reader) batcher(k partitionKey) *partitionBatcher {
 	return pb
 }
 
-func (r *reader) flush(ctx context.Context, k partitionKey, pb *partitionBatcher) {
-	refs := pb.refs
-	pb.refs = nil
+func (r *reader) flush(ctx context.Context, pb *partitionBatcher) {
+	refs, distinct := pb.refs, pb.chunks
+	pb.refs, pb.chunks = nil, nil
+	pb.gen++
 	batch, err := pb.b.Flush(ctx)
 	if err != nil {
 		r.log.Errorf("kafka_franz: batch processors failed: %v", err)
@@ -214,18 +249,19 @@ func (r *reader) flush(ctx context.Context, k partitionKey, pb *partitionBatcher
 		ack() // the batch processors filtered everything: delivered
 		return
 	}
-	r.ready = append(r.ready, readyBatch{batch: batch, ack: ack, tp: k, live: func() bool {
-		// Records of one batcher share a partition and an assignment
-		// (see add), so the first chunk speaks for all.
-		return refs[0].chunk.Live()
-	}})
+	chunks := make([]franz.Chunk, len(distinct))
+	for i, ref := range distinct {
+		chunks[i] = ref.chunk
+	}
+	r.ready = append(r.ready, readyBatch{batch: batch, ack: ack, chunks: chunks})
 }
 
 // discard empties a batcher whose records belong to a revoked assignment.
 func (r *reader) discard(ctx context.Context, k partitionKey, pb *partitionBatcher) {
 	n := len(pb.refs)
 	_, _ = pb.b.Flush(ctx)
-	pb.refs = nil
+	pb.refs, pb.chunks = nil, nil
+	pb.gen++
 	r.met.revokedDropped(k.topic, k.partition, n)
 }
 
@@ -247,12 +283,12 @@ func (r *reader) nextFlush() (wait time.Duration, ok bool) {
 }
 
 func (r *reader) flushDue(ctx context.Context) {
-	for k, pb := range r.batchers {
+	for _, pb := range r.batchers {
 		if len(pb.refs) == 0 {
 			continue
 		}
 		if d, has := pb.b.UntilNext(); has && d <= flushSlack {
-			r.flush(ctx, k, pb)
+			r.flush(ctx, pb)
 		}
 	}
 }

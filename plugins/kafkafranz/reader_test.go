@@ -15,6 +15,10 @@ import (
 // released to the offset tracker only when all of them are acked, and a
 // repeated ack of one batch does not release it early.
 func TestReaderChunkReleasedOnlyWhenAllBatchesAcked(t *testing.T) {
+	forScopes(t, testReaderChunkReleasedOnlyWhenAllBatchesAcked)
+}
+
+func testReaderChunkReleasedOnlyWhenAllBatchesAcked(t *testing.T, scope string) {
 	_, addr := newCluster(t, kfake.SeedTopics(1, "rides"))
 	produce(t, addr, "rides", 0, 20)
 
@@ -32,7 +36,7 @@ func TestReaderChunkReleasedOnlyWhenAllBatchesAcked(t *testing.T) {
 		Group:           "g",
 		CheckpointLimit: 1024,
 		CommitPeriod:    time.Hour,
-	}, policy, metaOptions{}, service.MockResources())
+	}, policy, metaOptions{}, scope, service.MockResources())
 	if err != nil {
 		t.Fatal(err)
 	}

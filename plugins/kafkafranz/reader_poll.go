@@ -1,0 +1,111 @@
+package kafkafranz
+
+import (
+	"context"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
+)
+
+// pollKey names the single batcher of poll scope (no real partition is -1).
+var pollKey = partitionKey{partition: -1}
+
+// pollPartition is one partition's share of a poll: its chunks in offset
+// order and a cursor over their records.
+type pollPartition struct {
+	refs   []*chunkRef
+	metas  []partitionMeta
+	chunk  int // index in refs of the next record's chunk
+	record int // index of the next record in that chunk
+	count  int
+}
+
+// addPoll is add in poll scope: the records of every partition of the poll
+// go to one batch (without a policy) or into one batcher in the order of
+// franz.Interleave, so a batch cut by count or byte_size holds a
+// proportional slice of each partition, like a Spark micro-batch.
+func (r *reader) addPoll(ctx context.Context, chunks []franz.Chunk) {
+	if len(chunks) == 0 {
+		return
+	}
+	if r.policy.IsNoop() {
+		n := 0
+		for _, ch := range chunks {
+			n += len(ch.Records)
+		}
+		batch := make(service.MessageBatch, 0, n)
+		for _, ch := range chunks {
+			pm := newPartitionMeta(ch.Topic, ch.Partition, ch.HighWatermark, r.meta)
+			for _, rec := range ch.Records {
+				batch = append(batch, recordToMessage(rec, pm))
+			}
+		}
+		r.ready = append(r.ready, readyBatch{batch: batch, chunks: chunks, ack: func() {
+			for _, ch := range chunks {
+				ch.Ack()
+			}
+		}})
+		return
+	}
+	pb := r.batcher(pollKey)
+	if pb == nil {
+		return
+	}
+	for _, ref := range pb.chunks {
+		if !ref.chunk.Live() {
+			// A revoked partition may be assigned back and re-read in
+			// this poll: its old records must not share a batch with the
+			// new ones (delivery drops revoked records by partition).
+			r.flush(ctx, pb)
+			break
+		}
+	}
+
+	parts, counts := groupPoll(chunks, r.meta)
+	franz.Interleave(counts, func(p int) {
+		pp := &parts[p]
+		ref, pm := pp.refs[pp.chunk], pp.metas[pp.chunk]
+		rec := ref.chunk.Records[pp.record]
+		if pp.record++; pp.record == len(ref.chunk.Records) {
+			pp.chunk, pp.record = pp.chunk+1, 0
+		}
+		if pb.add(ref, recordToMessage(rec, pm)) {
+			r.flush(ctx, pb)
+		}
+	})
+	for _, ref := range pb.chunks {
+		if r.cons.Paused(ref.chunk.Topic, ref.chunk.Partition) {
+			// checkpoint_limit reached: that partition sends nothing more
+			// until these records are acked, so do not wait for a full batch.
+			r.flush(ctx, pb)
+			break
+		}
+	}
+}
+
+// groupPoll gathers a poll's chunks by partition (the consumer returns a
+// partition's chunks in offset order) and counts each partition's records.
+func groupPoll(chunks []franz.Chunk, meta metaOptions) ([]pollPartition, []int) {
+	index := map[partitionKey]int{}
+	var parts []pollPartition
+	for _, ch := range chunks {
+		k := partitionKey{ch.Topic, ch.Partition}
+		i, ok := index[k]
+		if !ok {
+			i = len(parts)
+			index[k] = i
+			parts = append(parts, pollPartition{})
+		}
+		ref := &chunkRef{chunk: ch}
+		ref.remaining.Store(int64(len(ch.Records)))
+		parts[i].refs = append(parts[i].refs, ref)
+		parts[i].metas = append(parts[i].metas, newPartitionMeta(ch.Topic, ch.Partition, ch.HighWatermark, meta))
+		parts[i].count += len(ch.Records)
+	}
+	counts := make([]int, len(parts))
+	for i, p := range parts {
+		counts[i] = p.count
+	}
+	return parts, counts
+}
