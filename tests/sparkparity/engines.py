@@ -51,18 +51,19 @@ class RidesConnect:
     """`rides-connect -c config/rides.yaml` with the config's own env variables."""
 
     def __init__(self, bootstrap: str, out: Path, checkpoint: Path, log: Path, dlq_topic: str,
-                 group: str, topic: str = "rides"):
+                 group: str, topic: str = "rides", config: Path = CONFIG):
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if k not in _SECURITY_ENV}
         self.env = dict(env, KAFKA_BOOTSTRAP=bootstrap, KAFKA_TOPIC=topic, KAFKA_GROUP=group,
                         KAFKA_START="earliest", OUT_DELTA=str(out), CHECKPOINT=str(checkpoint),
                         DLQ_TOPIC=dlq_topic, HTTP_ADDRESS=f"127.0.0.1:{self.port}", LOG_LEVEL="INFO")
         self.log = log
+        self.config = config
         self.proc: subprocess.Popen | None = None
 
     def start(self, cmd_prefix: list[str] | None = None) -> "RidesConnect":
         self._logf = open(self.log, "wb")
-        self.proc = subprocess.Popen([*(cmd_prefix or []), str(binary()), "-c", str(CONFIG)],
+        self.proc = subprocess.Popen([*(cmd_prefix or []), str(binary()), "-c", str(self.config)],
                                      env=self.env, stdout=self._logf, stderr=subprocess.STDOUT)
         return self
 
@@ -109,6 +110,18 @@ class RidesConnect:
                 self.proc.wait()
         self._logf.close()
         return self.proc.returncode
+
+
+def per_partition_config(dest: Path) -> Path:
+    """config/rides.yaml with one change: tumbling_window `watermark.mode: per_partition`
+    (W = min over partitions of their max event time − delay, instead of Spark's global max).
+    Written to dest; fails if rides.yaml no longer has the block this edits."""
+    text = CONFIG.read_text()
+    old = "        watermark:\n          delay: 10m\n"
+    if text.count(old) != 1:
+        raise RuntimeError(f"{CONFIG}: the window's `watermark: delay: 10m` block not found once")
+    dest.write_text(text.replace(old, old + "          mode: per_partition\n"))
+    return dest
 
 
 def drained(valid_rows: int, dead_letters: int):

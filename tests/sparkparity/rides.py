@@ -36,6 +36,12 @@ def epoch_us(t: datetime) -> int:
     return (t - datetime(1970, 1, 1, tzinfo=timezone.utc)) // timedelta(microseconds=1)
 
 
+def fmt_iso_ms(us: int) -> str:
+    """Epoch µs → '2025-03-14T12:00:00.123Z' (java.time.Instant.toString at ms precision)."""
+    t = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=us)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
 def ride_json(ride_id: int, user_id: int, city, dist, price, ts_str, drop: str | None = None) -> bytes:
     d = {"rideId": ride_id, "userId": user_id, "city": city, "distanceKm": dist, "price": price, "ts": ts_str}
     if drop:

@@ -109,6 +109,8 @@ def run_ours(bootstrap, topic, dlq, d, rs, produce_phases=None):
     assert code == 0, rc.tail()
     assert m["window_input_rows_total"] == valid
     assert m.get("window_late_rows_total", 0) == 0
+    # The trailing windows stay open, as in Spark's state (check_spark_progress).
+    assert m["window_open_windows"] == len(rides.open_windows(rs, spark_rules=False))
     return engines.read_table(d / "ours")
 
 

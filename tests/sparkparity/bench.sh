@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# bench.sh — Spark 4 (the seed job, local[2]) vs rides-connect (config/rides.yaml): each drains
+# the same prefilled 6-partition topic of a real Kafka broker (on the same machine) into Delta,
+# alone; wall time, CPU seconds and peak RSS per engine, after a correctness gate on both tables.
+# Not part of `make test`. Prints a Markdown table + JSON; writes the work dir's logs.
+#
+#   bench.sh                      N = 2 000 000 rides, Spark with spark.sql.shuffle.partitions=2
+#   BENCH_N=500000 bench.sh       fewer rides
+#   BENCH_SPARK_200=1 bench.sh    also Spark with the default 200 shuffle partitions
+#   BENCH_WORK=/dir bench.sh      keep tables and logs there (default: a temp dir, removed)
+# Installs what run.sh installs (same setup). Needs /usr/bin/time (apt-get install time).
+set -euo pipefail
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+
+work="${BENCH_WORK:-}"
+own_work=0
+# shellcheck disable=SC2317 # invoked by the EXIT trap
+cleanup() {
+	local rc=$?
+	sp_broker_stop
+	if [[ $own_work == 1 ]]; then rm -rf "$work"; fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+[[ -x /usr/bin/time ]] || { echo "bench.sh: /usr/bin/time missing (apt-get install time)" >&2; exit 1; }
+if [[ -z "$work" ]]; then
+	work="$(mktemp -d /tmp/sparkparity-bench.XXXXXX)"
+	own_work=1
+fi
+t0=$(now_ms)
+sp_setup
+sp_binary
+# The broker gets more heap than the test default: 2 M records are ~300 MB of log.
+export KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms512m -Xmx1g}"
+sp_broker_start
+echo "bench: setup + broker in $(($(now_ms) - t0)) ms; nproc $(nproc); $(grep -m1 'model name' /proc/cpuinfo); load $(cut -d' ' -f1-3 /proc/loadavg)"
+args=(--work "$work" -n "${BENCH_N:-2000000}")
+if [[ -n "${BENCH_SPARK_200:-}" ]]; then args+=(--spark-200); fi
+"$venv/bin/python" "$here/bench.py" "${args[@]}"
+echo "bench: total $(($(now_ms) - t0)) ms"
