@@ -23,13 +23,25 @@ import (
 // partition spans far more than the delay of event time, the watermark jumps
 // past the partitions read after it, and their rides are dropped as late:
 // the reason poll scope exists.
+//
+// With 3 brokers the partitions' leaders differ and their fetches reach
+// separate polls; with fetch_max_partition_bytes 16KiB a partition's hour
+// takes several fetches (each ~25 min of its event time, more than the
+// delay), so the partitions only stay together if every batch takes one
+// fetch of each (franz.Rounds).
 func TestBacklogWindowBatchScope(t *testing.T) {
-	for _, brokers := range []int{1} {
-		t.Run(fmt.Sprintf("brokers%d", brokers), func(t *testing.T) { testBacklogWindowBatchScope(t, brokers) })
+	for _, brokers := range []int{1, 3} {
+		for _, fetch := range []string{"", "16KiB"} {
+			name := fmt.Sprintf("brokers%d", brokers)
+			if fetch != "" {
+				name += "/fetch" + fetch
+			}
+			t.Run(name, func(t *testing.T) { testBacklogWindowBatchScope(t, brokers, fetch) })
+		}
 	}
 }
 
-func testBacklogWindowBatchScope(t *testing.T, brokers int) {
+func testBacklogWindowBatchScope(t *testing.T, brokers int, fetchPartitionBytes string) {
 	const partitions, rides = 6, 3600
 	const size, delay = 5 * 60, 10 * 60 // seconds
 	base := time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)
@@ -42,7 +54,18 @@ func testBacklogWindowBatchScope(t *testing.T, brokers int) {
 		v, _ := json.Marshal(map[string]any{"rideId": i, "city": city(i), "ts": base.Add(time.Duration(i) * time.Second).Format(time.RFC3339)})
 		recs[i] = &kgo.Record{Topic: "rides", Partition: int32(i % partitions), Value: v}
 	}
-	produceRecords(t, addr, recs, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	// Ten rides per partition per produce call: each call makes one record
+	// batch per partition, the unit a fetch size limit can split on.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < rides; i += 10 * partitions {
+		if err := cl.ProduceSync(t.Context(), recs[i:min(i+10*partitions, rides)]...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl.Close()
 
 	// What a lossless job emits: every window whose end is at or below the
 	// final watermark (last event time - delay), with all its rides.
@@ -67,7 +90,11 @@ func testBacklogWindowBatchScope(t *testing.T, brokers int) {
 			name = c.scope + "/count256"
 		}
 		t.Run(name, func(t *testing.T) {
-			got, late := runBacklogJob(t, groupInput(addr, "g-"+name, scoped(c.scope)+"  start_offset: earliest\n"+c.batching), rides)
+			extra := scoped(c.scope) + "  start_offset: earliest\n" + c.batching
+			if fetchPartitionBytes != "" {
+				extra += "  fetch_max_partition_bytes: " + fetchPartitionBytes + "\n"
+			}
+			got, late := runBacklogJob(t, groupInput(addr, "g-"+name, extra), rides)
 			gotRides := 0
 			for _, n := range got {
 				gotRides += n

@@ -53,6 +53,52 @@ func TestInputBatchingPerPartition(t *testing.T) {
 	}
 }
 
+// Poll scope: batches respect the count and span the partitions, each full
+// batch holding a slice of every partition of the backlog; records of each
+// partition arrive in offset order, none missing or repeated.
+func TestInputBatchingPollScope(t *testing.T) {
+	_, addr := newCluster(t, kfake.SeedTopics(3, "rides"))
+	produce(t, addr, "rides", 0, 95)
+	var mu sync.Mutex
+	var batches []service.MessageBatch
+	col := newCollector()
+	runInput(t, groupInput(addr, "g", scoped(scopePoll)+"  batching:\n    count: 10\n    period: 50ms\n"), func(_ context.Context, b service.MessageBatch) error {
+		mu.Lock()
+		batches = append(batches, b)
+		mu.Unlock()
+		col.add(b)
+		return nil
+	})
+	col.waitDistinct(t, 95)
+	mu.Lock()
+	defer mu.Unlock()
+	next := map[int]int{} // partition -> next expected offset
+	full := 0
+	for _, b := range batches {
+		if len(b) > 10 {
+			t.Fatalf("batch of %d > count 10", len(b))
+		}
+		parts := map[int]int{}
+		for _, m := range b {
+			p, o := metaInt(m, "kafka_partition"), metaInt(m, "kafka_offset")
+			if o != next[p] {
+				t.Fatalf("partition %d: offset %d delivered when %d was next", p, o, next[p])
+			}
+			next[p]++
+			parts[p]++
+		}
+		if len(b) == 10 {
+			full++
+			if len(parts) != 3 {
+				t.Errorf("a full batch holds partitions %v, want a slice of all 3", parts)
+			}
+		}
+	}
+	if full < 9 {
+		t.Fatalf("only %d full batches of 10 out of 95 records", full)
+	}
+}
+
 // Explicit partitions with a start offset, without a group.
 func TestInputExplicitPartitions(t *testing.T) {
 	_, addr := newCluster(t, kfake.SeedTopics(3, "rides"))

@@ -23,7 +23,8 @@ type reader struct {
 
 	met      *inputMetrics
 	meta     metaOptions
-	scope    string // batch_scope: scopePartition | scopePoll
+	scope    string        // batch_scope: scopePartition | scopePoll
+	rounds   *franz.Rounds // poll scope: polls gathered into rounds
 	ready    []readyBatch
 	batchers map[partitionKey]*partitionBatcher
 }
@@ -94,7 +95,13 @@ func newReader(conf franz.ConsumerConfig, policy service.BatchPolicy, meta metaO
 	if err := cons.Validate(); err != nil {
 		return nil, err
 	}
+	var rounds *franz.Rounds
+	if scope == scopePoll {
+		// A healthy broker answers a fetch within fetch_max_wait.
+		rounds = &franz.Rounds{Wait: max(conf.FetchMaxWait, 100*time.Millisecond)}
+	}
 	return &reader{
+		rounds:   rounds,
 		cons:     cons,
 		met:      met,
 		meta:     meta,
@@ -141,6 +148,7 @@ func (r *reader) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 		if wait, ok := r.nextFlush(); ok {
 			if wait <= flushSlack {
 				r.flushDue(ctx)
+				r.takeRounds(ctx)
 				continue
 			}
 			pollCtx, cancel = context.WithTimeout(ctx, wait)
@@ -154,6 +162,7 @@ func (r *reader) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 			return nil, nil, ctx.Err()
 		case pollCtx.Err() != nil:
 			r.flushDue(ctx) // a batching period elapsed
+			r.takeRounds(ctx)
 		case errors.Is(err, franz.ErrClosed):
 			return nil, nil, service.ErrEndOfInput
 		case errors.Is(err, franz.ErrNotConnected):
@@ -169,7 +178,8 @@ func (r *reader) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 
 func (r *reader) add(ctx context.Context, chunks []franz.Chunk) {
 	if r.scope == scopePoll {
-		r.addPoll(ctx, chunks)
+		r.rounds.Add(chunks)
+		r.takeRounds(ctx)
 		return
 	}
 	for _, ch := range chunks {
@@ -269,8 +279,14 @@ func (r *reader) discard(ctx context.Context, k partitionKey, pb *partitionBatch
 // UntilNext never reports less than 1ns, and timers fire a little late.
 const flushSlack = time.Millisecond
 
-// nextFlush is the shortest wait until a batching period expires.
+// nextFlush is the shortest wait until a batching period expires, or in
+// poll scope until the round being gathered stops waiting.
 func (r *reader) nextFlush() (wait time.Duration, ok bool) {
+	if r.rounds != nil {
+		if deadline, pending := r.rounds.Pending(); pending {
+			wait, ok = time.Until(deadline), true
+		}
+	}
 	for _, pb := range r.batchers {
 		if len(pb.refs) == 0 {
 			continue

@@ -21,8 +21,26 @@ type pollPartition struct {
 	count  int
 }
 
-// addPoll is add in poll scope: the records of every partition of the poll
-// go to one batch (without a policy) or into one batcher in the order of
+// takeRounds batches every round that is complete or done waiting.
+func (r *reader) takeRounds(ctx context.Context) {
+	if r.rounds == nil {
+		return // partition scope
+	}
+	for {
+		before := r.rounds.Incomplete()
+		round, ok := r.rounds.Take(r.cons.Lagging())
+		if !ok {
+			return
+		}
+		if r.rounds.Incomplete() > before {
+			r.log.Debugf("kafka_franz: a poll round was cut after %v without every partition with a backlog: their records join a later batch", r.rounds.Wait)
+		}
+		r.addPoll(ctx, round)
+	}
+}
+
+// addPoll is add in poll scope: the records of every partition of the round
+// (see franz.Rounds) go to one batch (without a policy) or into one batcher in the order of
 // franz.Interleave, so a batch cut by count or byte_size holds a
 // proportional slice of each partition, like a Spark micro-batch.
 func (r *reader) addPoll(ctx context.Context, chunks []franz.Chunk) {

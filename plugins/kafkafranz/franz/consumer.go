@@ -97,9 +97,14 @@ type Consumer struct {
 	assigned map[topicPartition]bool // group mode: partitions we own now
 	paused   map[topicPartition]bool
 	next     map[topicPartition]int64 // offset expected next, for gap checks
-	fatal    error
-	closed   bool
-	abandon  bool // test hook: skip the commit on revoke (a crash)
+	// pos and ends say which partitions have records waiting (see Lagging):
+	// the next offset to fetch, and the end of the log (high watermark, or
+	// last stable offset with read_committed) as last seen.
+	pos     map[topicPartition]int64
+	ends    map[topicPartition]int64
+	fatal   error
+	closed  bool
+	abandon bool // test hook: skip the commit on revoke (a crash)
 	// afterAdjust is a test hook run when adjustOffsets has checked the
 	// committed offsets, before the first fetch (to move the log start in
 	// between, the race that resetOutOfRange handles).
@@ -119,6 +124,8 @@ func NewConsumer(conf ConsumerConfig, log Logger, met ConsumerMetrics) *Consumer
 		assigned: map[topicPartition]bool{},
 		paused:   map[topicPartition]bool{},
 		next:     map[topicPartition]int64{},
+		pos:      map[topicPartition]int64{},
+		ends:     map[topicPartition]int64{},
 	}
 }
 
@@ -248,6 +255,12 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 		}
 		last := p.Records[len(p.Records)-1]
 		c.next[tp] = last.Offset + 1
+		c.pos[tp] = last.Offset + 1
+		end := p.HighWatermark
+		if c.conf.IsolationLevel == "read_committed" {
+			end = p.LastStableOffset
+		}
+		c.ends[tp] = max(c.ends[tp], end)
 		if c.met != nil {
 			c.met.Fetched(p.Topic, p.Partition, len(p.Records), bytes)
 			c.met.Lag(p.Topic, p.Partition, max(p.HighWatermark-(last.Offset+1), 0))

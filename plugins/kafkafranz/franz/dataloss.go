@@ -72,9 +72,27 @@ func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int
 	c.mu.Lock()
 	for t, ps := range offsets {
 		for p, o := range ps {
-			if at := o.EpochOffset().Offset; at >= 0 {
-				c.next[topicPartition{t, p}] = at
+			tp := topicPartition{t, p}
+			at := o.EpochOffset().Offset
+			if at >= 0 {
+				c.next[tp] = at
 			}
+			// Where fetching starts and where the log ends, so Lagging
+			// knows which partitions have a backlog before their first fetch.
+			s, okS := starts.Lookup(t, p)
+			e, okE := ends.Lookup(t, p)
+			if !okS || !okE || c.conf.IsolationLevel == "read_committed" {
+				continue // the end is not the last stable offset: learn it from fetches
+			}
+			switch {
+			case at >= 0:
+				c.pos[tp] = at
+			case c.conf.StartOffset == "latest":
+				c.pos[tp] = e.Offset
+			default:
+				c.pos[tp] = s.Offset
+			}
+			c.ends[tp] = max(c.ends[tp], e.Offset)
 		}
 	}
 	hook := c.afterAdjust

@@ -65,6 +65,8 @@ func (c *Consumer) drop(cl *kgo.Client, parts map[string][]int32) {
 			delete(c.trackers, tp)
 			delete(c.assigned, tp)
 			delete(c.next, tp)
+			delete(c.pos, tp)
+			delete(c.ends, tp)
 			if c.paused[tp] {
 				delete(c.paused, tp)
 				resume[t] = append(resume[t], p)
