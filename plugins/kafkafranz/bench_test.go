@@ -3,6 +3,7 @@ package kafkafranz
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,39 +52,71 @@ func BenchmarkDrainKafkaFranzInput(b *testing.B) {
 	addr := prefilled(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		var n atomic.Int64
-		done := make(chan struct{})
-		sb := service.NewStreamBuilder()
-		if err := sb.SetLoggerYAML("level: none"); err != nil {
-			b.Fatal(err)
+		drainInput(b, addr, fmt.Sprintf("bench-ours-%d", i), "")
+	}
+	b.ReportMetric(float64(benchRecords*b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkBatchScope: the same drain in each batch_scope, unbatched
+// and with the batching of config/rides.yaml, to price poll scope (rounds,
+// interleaving, mixed-partition acks) against partition scope.
+func BenchmarkBatchScope(b *testing.B) {
+	addr := prefilled(b)
+	for _, batching := range []string{"", "  batching: { count: 2048, period: 1s }\n"} {
+		for _, scope := range []string{scopePartition, scopePoll} {
+			name := scope + "/unbatched"
+			if batching != "" {
+				name = scope + "/count2048"
+			}
+			b.Run(name, func(b *testing.B) {
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					// A fresh group each time: the testing package re-runs this
+					// function (N=1, then N) on the same topic.
+					drainInput(b, addr, fmt.Sprintf("bench-%s-%d", strings.ReplaceAll(name, "/", "-"), benchGroups.Add(1)), scoped(scope)+batching)
+				}
+				b.ReportMetric(float64(benchRecords*b.N)/b.Elapsed().Seconds(), "records/s")
+			})
 		}
-		if err := sb.AddInputYAML(fmt.Sprintf(`
+	}
+}
+
+var benchGroups atomic.Int64
+
+// drainInput runs one stream from a fresh group until it delivered every
+// record of the prefilled topic, then stops it.
+func drainInput(b *testing.B, addr, group, extra string) {
+	var n atomic.Int64
+	done := make(chan struct{})
+	sb := service.NewStreamBuilder()
+	if err := sb.SetLoggerYAML("level: none"); err != nil {
+		b.Fatal(err)
+	}
+	if err := sb.AddInputYAML(fmt.Sprintf(`
 kafka_franz:
   seed_brokers: [ %q ]
   topics: [ rides ]
-  consumer_group: bench-ours-%d
-`, addr, i)); err != nil {
-			b.Fatal(err)
-		}
-		if err := sb.AddBatchConsumerFunc(func(_ context.Context, batch service.MessageBatch) error {
-			if n.Add(int64(len(batch))) == benchRecords {
-				close(done)
-			}
-			return nil
-		}); err != nil {
-			b.Fatal(err)
-		}
-		stream, err := sb.Build()
-		if err != nil {
-			b.Fatal(err)
-		}
-		go func() { _ = stream.Run(context.Background()) }()
-		<-done
-		if err := stream.StopWithin(30 * time.Second); err != nil {
-			b.Fatal(err)
-		}
+  consumer_group: %s
+%s`, addr, group, extra)); err != nil {
+		b.Fatal(err)
 	}
-	b.ReportMetric(float64(benchRecords*b.N)/b.Elapsed().Seconds(), "records/s")
+	if err := sb.AddBatchConsumerFunc(func(_ context.Context, batch service.MessageBatch) error {
+		if n.Add(int64(len(batch))) == benchRecords {
+			close(done)
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	stream, err := sb.Build()
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = stream.Run(context.Background()) }()
+	<-done
+	if err := stream.StopWithin(30 * time.Second); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // BenchmarkDrainBareFranz: a bare franz-go group consumer polling and

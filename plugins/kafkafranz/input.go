@@ -64,9 +64,10 @@ Without a consumer group (explicit partitions) nothing is committed.
 ### Batches and event time
 
 By default (` + "`batch_scope: partition`" + `, as Redpanda Connect) a batch never mixes partitions.
-With ` + "`batch_scope: poll`" + ` a batch holds the records of a poll across all assigned partitions, like a
-Spark micro-batch, so an event-time window with a global watermark (advanced at the end of each
-batch) does not see one partition's backlog run far ahead of the others and drop theirs as late.
+With ` + "`batch_scope: poll`" + ` batches span all assigned partitions, like Spark micro-batches: each is cut
+from a round holding one fetch of every partition with records waiting, so an event-time window
+with a global watermark (advanced at the end of each batch) does not see one partition's backlog
+run far ahead of the others and drop theirs as late.
 Either way records of a partition keep their order, and acks, commits and back-pressure work per
 partition as described below.
 
@@ -129,10 +130,11 @@ records followed this one in its partition when it was fetched (high watermark -
 			Description("Batches are formed per topic-partition (see `batch_scope`), so a batch never mixes partitions. Without a policy each fetched run of records of a partition is one batch. A partial batch is also flushed when its partition reaches `checkpoint_limit`, since no more records come until some are acked."),
 		service.NewStringAnnotatedEnumField(fieldBatchScope, map[string]string{
 			scopePartition: "One batch per topic-partition: each fetched run of a partition's records, or the `batching` policy applied to each partition on its own (Redpanda Connect's behaviour).",
-			scopePoll: "One batch per poll across all assigned partitions, like a Spark micro-batch. Without a policy a batch is everything one poll returned (Spark without `maxOffsetsPerTrigger`). " +
-				"With a policy, records of all partitions go to one batcher: `count`/`byte_size` cap a batch (Spark's `maxOffsetsPerTrigger`) and a larger poll is cut in an order that gives every batch a proportional slice of each partition; " +
-				"`period` flushes what has gathered (Spark's trigger interval). A partial batch is flushed when one of its partitions reaches `checkpoint_limit`. " +
-				"Cost: batches wait for the slowest partition of a fetch and hold more records in memory; a revoked partition's records are removed from a mixed batch by their `kafka_topic`/`kafka_partition` metadata.",
+			scopePoll: "Batches span all assigned partitions, like Spark micro-batches. Polls are gathered into rounds: a round holds one fetch of every partition known to have records waiting (each partition's leader may be a different broker, answering in a different poll), " +
+				"or what arrived within `fetch_max_wait` if a broker is slow. Without a policy a round is one batch (Spark without `maxOffsetsPerTrigger`). " +
+				"With a policy, rounds go to one batcher for all partitions: `count`/`byte_size` cap a batch (Spark's `maxOffsetsPerTrigger`), a larger round being cut in an order that gives every batch a proportional slice of each partition, " +
+				"and `period` flushes what has gathered (Spark's trigger interval). A partial batch is flushed when one of its partitions reaches `checkpoint_limit`. " +
+				"Cost: a batch waits for the slowest broker of a backlog round and holds more records; a revoked partition's records are removed from a mixed batch by their `kafka_topic`/`kafka_partition` metadata.",
 		}).Description("What one batch spans. Use `poll` in front of an event-time window with a global watermark (`tumbling_window`): with `partition`, a backlog of one partition read as one batch moves the watermark past the other partitions' records, which are then late. "+
 			"Records of one partition keep their offset order in both scopes; acks, commits, `checkpoint_limit` and rebalances work per partition in both.").
 			Default(scopePartition).Example(scopePoll).Advanced(),
