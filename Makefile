@@ -8,7 +8,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.buildDate=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
 .PHONY: all build demo test test-go test-config test-e2e test-kafka test-interop test-spark \
-        test-observability test-deploy test-s3 test-crash bench lint clean
+        test-observability test-deploy test-s3 test-crash test-sparkparity bench bench-spark lint clean
 
 all: build
 
@@ -20,7 +20,7 @@ demo: build
 	$(GO) run ./cmd/rides-demo -bin $(BIN)
 
 ## test: every tier, fastest first
-test: test-go test-config test-crash test-deploy test-observability test-kafka test-spark test-s3
+test: test-go test-config test-crash test-deploy test-observability test-kafka test-spark test-s3 test-sparkparity
 	@echo "make test: all tiers passed"
 
 ## test-go: unit, integration (kfake, gofakes3) and end-to-end Go tests
@@ -60,6 +60,14 @@ test-observability:
 ## test-deploy: Dockerfile lint and docker-compose validation, offline
 test-deploy:
 	bash tests/deploy/check.sh
+
+## test-sparkparity: the seed job on Spark 4 and config/rides.yaml on the same Kafka topics: same windows (docs/spark-parity.md)
+test-sparkparity: build
+	bash tests/sparkparity/run.sh
+
+## bench-spark: rides-connect vs Spark 4 local[2] draining 2 M rides, CPU, wall time, RSS (docs/benchmarks.md)
+bench-spark: build
+	bash tests/sparkparity/bench.sh
 
 ## bench: Go benchmarks of every plugin (see docs/benchmarks.md)
 bench:
