@@ -79,16 +79,16 @@ func testBacklogWindowBatchScope(t *testing.T, brokers int, fetchPartitionBytes 
 		}
 	}
 
-	for _, c := range []struct{ scope, batching string }{
-		{scopePoll, ""},
-		{scopePoll, "  batching:\n    count: 256\n    period: 50ms\n"},
-		{scopePartition, ""},
-		{scopePartition, "  batching:\n    count: 256\n    period: 50ms\n"},
+	const count256 = "  batching:\n    count: 256\n    period: 50ms\n"
+	for _, c := range []struct{ name, scope, batching string }{
+		{"unbatched", scopePoll, ""},
+		{"count256", scopePoll, count256},
+		// checkpoint_limit pauses partitions in the middle of the backlog.
+		{"count64-limit100", scopePoll, "  checkpoint_limit: 100\n  batching:\n    count: 64\n    period: 50ms\n"},
+		{"unbatched", scopePartition, ""},
+		{"count256", scopePartition, count256},
 	} {
-		name := c.scope + "/unbatched"
-		if c.batching != "" {
-			name = c.scope + "/count256"
-		}
+		name := c.scope + "/" + c.name
 		t.Run(name, func(t *testing.T) {
 			extra := scoped(c.scope) + "  start_offset: earliest\n" + c.batching
 			if fetchPartitionBytes != "" {

@@ -39,8 +39,8 @@ func (r *reader) takeRounds(ctx context.Context) {
 	}
 }
 
-// addPoll is add in poll scope: the records of every partition of the round
-// (see franz.Rounds) go to one batch (without a policy) or into one batcher in the order of
+// addPoll batches one round (see franz.Rounds) in poll scope: its records
+// go to one batch (without a policy) or into one batcher in the order of
 // franz.Interleave, so a batch cut by count or byte_size holds a
 // proportional slice of each partition, like a Spark micro-batch.
 func (r *reader) addPoll(ctx context.Context, chunks []franz.Chunk) {
