@@ -100,7 +100,9 @@ func TestInputBatchingPollScope(t *testing.T) {
 }
 
 // Explicit partitions with a start offset, without a group.
-func TestInputExplicitPartitions(t *testing.T) {
+func TestInputExplicitPartitions(t *testing.T) { forScopes(t, testInputExplicitPartitions) }
+
+func testInputExplicitPartitions(t *testing.T, scope string) {
 	_, addr := newCluster(t, kfake.SeedTopics(3, "rides"))
 	produce(t, addr, "rides", 0, 30) // round robin: 10 per partition
 	col := newCollector()
@@ -108,7 +110,7 @@ func TestInputExplicitPartitions(t *testing.T) {
 kafka_franz:
   seed_brokers: [ %q ]
   topics: [ "rides:1:5", "rides:2" ]
-`, addr), func(_ context.Context, b service.MessageBatch) error { col.add(b); return nil })
+%s`, addr, scoped(scope)), func(_ context.Context, b service.MessageBatch) error { col.add(b); return nil })
 	col.waitDistinct(t, 15)
 	produce(t, addr, "rides", 30, 3) // one more per partition: a barrier
 	col.waitDistinct(t, 17)
