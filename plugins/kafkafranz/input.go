@@ -204,6 +204,28 @@ input:
       - mechanism: SCRAM-SHA-512
         username: "${KAFKA_USER}"
         password: "${KAFKA_PASS}"
+`).Example("In front of an event-time window",
+		"Batches span all partitions, like Spark micro-batches, so a backlog read at start-up does not move the window's global watermark past partitions read later. `count` plays Spark's `maxOffsetsPerTrigger`, `period` its trigger interval.",
+		`
+input:
+  kafka_franz:
+    seed_brokers: [ localhost:9092 ]
+    topics: [ rides ]
+    consumer_group: rides-agg
+    batch_scope: poll
+    checkpoint_limit: 8192
+    batching:
+      count: 2048
+      period: 1s
+pipeline:
+  threads: 1
+  processors:
+    - tumbling_window:
+        timestamp: this.ts
+        size: 5m
+        watermark: { delay: 10m }
+        group_by: { city: this.city }
+        aggregates: { cnt: { op: count } }
 `).Example("Explicit partitions",
 		"Read partitions 0 to 2 of `rides` from the start, without a group (nothing is committed).",
 		`
