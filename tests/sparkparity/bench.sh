@@ -8,7 +8,7 @@
 #   BENCH_N=500000 bench.sh       fewer rides
 #   BENCH_SPARK_200=1 bench.sh    also Spark with the default 200 shuffle partitions
 #   BENCH_WORK=/dir bench.sh      keep tables and logs there (default: a temp dir, removed)
-# Installs what run.sh installs (same setup). Needs /usr/bin/time (apt-get install time).
+# Installs what run.sh installs (same setup), and GNU time (Debian) when missing.
 set -euo pipefail
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
@@ -24,7 +24,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-[[ -x /usr/bin/time ]] || { echo "bench.sh: /usr/bin/time missing (apt-get install time)" >&2; exit 1; }
+if [[ ! -x /usr/bin/time ]]; then
+  echo "bench.sh: installing GNU time (Debian) for CPU and RSS measurements" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && apt-get install -y -qq time >/dev/null
+fi
 if [[ -z "$work" ]]; then
 	work="$(mktemp -d /tmp/sparkparity-bench.XXXXXX)"
 	own_work=1
