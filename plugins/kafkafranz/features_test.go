@@ -188,29 +188,13 @@ func TestInputTombstoneAndHeaders(t *testing.T) {
 // whose topic interpolates to nothing fails alone.
 func TestOutputManualPartitionAndPerMessageErrors(t *testing.T) {
 	_, addr := newCluster(t, kfake.SeedTopics(4, "rides"))
-	sb := service.NewStreamBuilder()
-	if err := sb.SetLoggerYAML("level: none"); err != nil {
-		t.Fatal(err)
-	}
-	if err := sb.AddOutputYAML(fmt.Sprintf(`
+	send, _ := runOutput(t, "none", fmt.Sprintf(`
 kafka_franz:
   seed_brokers: [ %q ]
   topic: ${! meta("topic") }
   partitioner: manual
   partition: ${! meta("p") }
-`, addr)); err != nil {
-		t.Fatal(err)
-	}
-	send, err := sb.AddBatchProducerFunc()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := sb.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = out.Run(context.Background()) }()
-	defer func() { _ = out.StopWithin(10 * time.Second) }()
+`, addr))
 
 	var good service.MessageBatch
 	for i := range 8 {

@@ -158,6 +158,31 @@ func runInput(t testing.TB, inputYAML string, fn service.MessageBatchHandlerFunc
 	return stop
 }
 
+// runOutput runs a stream with the given kafka_franz output YAML fed by the
+// returned send function; the stream is stopped when the test ends, and
+// earlier by calling stop (which waits for pending writes).
+func runOutput(t testing.TB, logLevel, outputYAML string) (send service.MessageBatchHandlerFunc, stop func(context.Context) error) {
+	t.Helper()
+	sb := service.NewStreamBuilder()
+	if err := sb.SetLoggerYAML("level: " + logLevel); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.AddOutputYAML(outputYAML); err != nil {
+		t.Fatal(err)
+	}
+	send, err := sb.AddBatchProducerFunc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := sb.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = out.Run(context.Background()) }()
+	t.Cleanup(func() { _ = out.StopWithin(10 * time.Second) })
+	return send, out.Stop
+}
+
 // forScopes runs a delivery test in both batch scopes: every guarantee of
 // the input must hold whatever a batch spans.
 func forScopes(t *testing.T, test func(t *testing.T, scope string)) {

@@ -19,40 +19,25 @@ func TestOutputThenInputRoundTrip(t *testing.T) {
 	const n = 60
 
 	// Produce through the kafka_franz output.
-	sb := service.NewStreamBuilder()
-	if err := sb.SetLoggerYAML("level: warn"); err != nil {
-		t.Fatal(err)
-	}
-	if err := sb.AddOutputYAML(fmt.Sprintf(`
+	send, stopOutput := runOutput(t, "warn", fmt.Sprintf(`
 kafka_franz:
   seed_brokers: [ %q ]
   topic: rides
   key: ${! json("id") }
   metadata:
     include_prefixes: [ "x_" ]
-`, addr)); err != nil {
-		t.Fatal(err)
-	}
-	send, err := sb.AddProducerFunc()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := sb.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = out.Run(context.Background()) }()
+`, addr))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for i := range n {
 		m := service.NewMessage(fmt.Appendf(nil, `{"id":"r%d"}`, i))
 		m.MetaSetMut("x_source", "sim")
 		m.MetaSetMut("internal", "not-sent")
-		if err := send(ctx, m); err != nil {
+		if err := send(ctx, service.MessageBatch{m}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := out.Stop(ctx); err != nil {
+	if err := stopOutput(ctx); err != nil {
 		t.Fatal(err)
 	}
 

@@ -48,22 +48,7 @@ func TestSASLSSLWithJKSTruststore(t *testing.T) {
 	addr, jks := secureCluster(t)
 	const n = 40
 
-	sb := service.NewStreamBuilder()
-	if err := sb.SetLoggerYAML("level: warn"); err != nil {
-		t.Fatal(err)
-	}
-	if err := sb.AddOutputYAML(fmt.Sprintf("kafka_franz:\n  seed_brokers: [ %q ]\n  topic: rides\n", addr) + secureBlock(jks, "s3cret-pass")); err != nil {
-		t.Fatal(err)
-	}
-	send, err := sb.AddBatchProducerFunc()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := sb.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = out.Run(context.Background()) }()
+	send, stopOutput := runOutput(t, "warn", fmt.Sprintf("kafka_franz:\n  seed_brokers: [ %q ]\n  topic: rides\n", addr)+secureBlock(jks, "s3cret-pass"))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	batch := make(service.MessageBatch, n)
@@ -73,7 +58,7 @@ func TestSASLSSLWithJKSTruststore(t *testing.T) {
 	if err := send(ctx, batch); err != nil {
 		t.Fatal(err)
 	}
-	if err := out.Stop(ctx); err != nil {
+	if err := stopOutput(ctx); err != nil {
 		t.Fatal(err)
 	}
 
