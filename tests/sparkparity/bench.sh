@@ -12,25 +12,11 @@
 set -euo pipefail
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
-work="${BENCH_WORK:-}"
-own_work=0
-# shellcheck disable=SC2317 # invoked by the EXIT trap
-cleanup() {
-	local rc=$?
-	sp_broker_stop
-	if [[ $own_work == 1 ]]; then rm -rf "$work"; fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+sp_work_dir "${BENCH_WORK:-}" sparkparity-bench
 
 if [[ ! -x /usr/bin/time ]]; then
   echo "bench.sh: installing GNU time (Debian) for CPU and RSS measurements" >&2
   DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && apt-get install -y -qq time >/dev/null
-fi
-if [[ -z "$work" ]]; then
-	work="$(mktemp -d /tmp/sparkparity-bench.XXXXXX)"
-	own_work=1
 fi
 t0=$(now_ms)
 sp_setup

@@ -75,3 +75,25 @@ sp_broker_stop() {
 		SP_BROKER_TMP=""
 	fi
 }
+
+# sp_work_dir DIR PREFIX sets $work to DIR, or to a new temp dir (removed on exit), and makes
+# every exit stop the broker this script started.
+sp_work_dir() {
+	work="$1"
+	own_work=0
+	if [[ -z "$work" ]]; then
+		work="$(mktemp -d "/tmp/$2.XXXXXX")"
+		own_work=1
+	fi
+	mkdir -p "$work"
+	trap sp_cleanup EXIT
+	trap 'exit 130' INT TERM
+}
+
+# shellcheck disable=SC2317 # invoked by the EXIT trap
+sp_cleanup() {
+	local rc=$?
+	sp_broker_stop
+	if [[ ${own_work:-0} == 1 ]]; then rm -rf "$work"; fi
+	exit "$rc"
+}

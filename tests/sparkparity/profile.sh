@@ -8,23 +8,8 @@
 set -euo pipefail
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
-work="${PROFILE_WORK:-}"
-own_work=0
-# shellcheck disable=SC2317 # invoked by the EXIT trap
-cleanup() {
-	local rc=$?
-	sp_broker_stop
-	if [[ $own_work == 1 ]]; then rm -rf "$work"; fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+sp_work_dir "${PROFILE_WORK:-}" sparkparity-profile
 
-if [[ -z "$work" ]]; then
-	work="$(mktemp -d /tmp/sparkparity-profile.XXXXXX)"
-	own_work=1
-fi
-mkdir -p "$work"
 sp_setup
 sp_binary
 export KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms512m -Xmx1g}"
