@@ -7,8 +7,6 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kfake"
-
-	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
 )
 
 // With batching, one fetched chunk is spread over several batches; it is
@@ -22,29 +20,9 @@ func testReaderChunkReleasedOnlyWhenAllBatchesAcked(t *testing.T, scope string) 
 	_, addr := newCluster(t, kfake.SeedTopics(1, "rides"))
 	produce(t, addr, "rides", 0, 20)
 
-	parsed, err := service.NewConfigSpec().Field(service.NewBatchPolicyField("b")).ParseYAML("b: {count: 10}", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	policy, err := parsed.FieldBatchPolicy("b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := newReader(franz.ConsumerConfig{
-		Client:          franz.ClientConfig{SeedBrokers: []string{addr}},
-		Topics:          franz.TopicSpec{Topics: []string{"rides"}},
-		Group:           "g",
-		CheckpointLimit: 1024,
-		CommitPeriod:    time.Hour,
-	}, policy, metaOptions{}, scope, service.MockResources())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := testReader(t, addr, "{count: 10}", scope, 1024)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := r.Connect(ctx); err != nil {
-		t.Fatal(err)
-	}
 	defer r.Close(ctx)
 
 	var acks []service.AckFunc

@@ -58,7 +58,9 @@ func (d *deliveries) counts() (union, dups, byB int) {
 	return len(all), dups, len(d.by[1])
 }
 
-func testReader(t *testing.T, addr, batching, scope string) *reader {
+// testReader connects a reader of topic rides in group g with the given
+// batching policy YAML, batch scope and checkpoint_limit.
+func testReader(t *testing.T, addr, batching, scope string, checkpointLimit int) *reader {
 	t.Helper()
 	parsed, err := service.NewConfigSpec().Field(service.NewBatchPolicyField("b")).ParseYAML("b: "+batching, nil)
 	if err != nil {
@@ -72,7 +74,7 @@ func testReader(t *testing.T, addr, batching, scope string) *reader {
 		Client:          franz.ClientConfig{SeedBrokers: []string{addr}},
 		Topics:          franz.TopicSpec{Topics: []string{"rides"}},
 		Group:           "g",
-		CheckpointLimit: 50,
+		CheckpointLimit: checkpointLimit,
 		CommitPeriod:    time.Hour, // commits only on revoke and close
 		FetchMaxWait:    100 * time.Millisecond,
 	}, policy, metaOptions{}, scope, service.MockResources())
@@ -125,7 +127,7 @@ func testRebalanceDuplicatesBoundedByInFlight(t *testing.T, scope string) {
 			produce(t, addr, "rides", 0, total)
 			d := newDeliveries()
 
-			a := testReader(t, addr, batching, scope)
+			a := testReader(t, addr, batching, scope, 50)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			// A takes three batches downstream and holds them: its in-flight.
@@ -148,7 +150,7 @@ func testRebalanceDuplicatesBoundedByInFlight(t *testing.T, scope string) {
 			}
 			t.Logf("A: %d records in flight downstream, %d fetched and waiting in the reader", inFlight, buffered)
 
-			b := testReader(t, addr, batching, scope)
+			b := testReader(t, addr, batching, scope, 50)
 			bDone := readLoop(ctx, b, 1, d)
 			for {
 				if _, _, byB := d.counts(); byB > 0 {
