@@ -197,10 +197,11 @@ func BenchmarkRecordToMessage(b *testing.B) {
 		"multi_header": {lag: true, multiHeader: true},
 	} {
 		b.Run(name, func(b *testing.B) {
-			pm := newPartitionMeta(rec.Topic, rec.Partition, 5000, opts)
+			pm := newPartitionMeta(franz.Chunk{Topic: rec.Topic, Partition: rec.Partition, HighWatermark: 5000,
+				TopicPartitions: 6, Prev: 1233, Records: []*kgo.Record{rec}}, opts)
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				_ = recordToMessage(rec, pm)
+				_ = recordToMessage(pm, 0)
 			}
 		})
 	}

@@ -189,3 +189,37 @@ conn_idle_timeout: 1m
 		}
 	}
 }
+
+// In a consumer group every message carries its topic's partition count, also
+// for partitions that never delivered a record, so tumbling_window can wait
+// for them; and kafka_prev_offset chains each partition's records (-1 first).
+func TestInputTopicPartitionsAndPrevOffsetMetadata(t *testing.T) {
+	_, addr := newCluster(t, kfake.SeedTopics(3, "rides"))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []*kgo.Record
+	for i := 0; i < 7; i++ {
+		recs = append(recs, &kgo.Record{Topic: "rides", Partition: int32(i % 2), Value: []byte("v")})
+	}
+	err = cl.ProduceSync(context.Background(), recs...).FirstErr()
+	cl.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := newCollector()
+	runInput(t, groupInput(addr, "parts", "  batching: { count: 2, period: 50ms }\n"), func(_ context.Context, b service.MessageBatch) error { got.add(b); return nil })
+	got.waitDistinct(t, len(recs))
+	got.mu.Lock()
+	defer got.mu.Unlock()
+	for _, m := range got.msgs {
+		if n, ok := m.MetaGetMut("kafka_topic_partitions"); !ok || n != 3 {
+			t.Errorf("kafka_topic_partitions = %v (%T), want 3", n, n)
+		}
+		off := metaInt(m, "kafka_offset")
+		if prev := metaInt(m, "kafka_prev_offset"); prev != off-1 {
+			t.Errorf("partition %d offset %d: kafka_prev_offset = %d, want %d", metaInt(m, "kafka_partition"), off, prev, off-1)
+		}
+	}
+}

@@ -91,7 +91,9 @@ Benthos then exits with status 0 unless the binary maps it (rides-connect: see d
 Each message carries ` + "`kafka_key`" + `, ` + "`kafka_topic`" + `, ` + "`kafka_partition`" + `, ` + "`kafka_offset`" + `,
 ` + "`kafka_timestamp_ms`" + `, ` + "`kafka_timestamp_unix`" + `, ` + "`kafka_tombstone_message`" + ` and every record header (as a string,
 or with ` + "`multi_header`" + ` as a list of strings). With a consumer group it also carries ` + "`kafka_lag`" + `: how many
-records followed this one in its partition when it was fetched (high watermark - offset - 1).
+records followed this one in its partition when it was fetched (high watermark - offset - 1), and
+` + "`kafka_topic_partitions`" + ` (not in Redpanda Connect): the topic's partition count, so that ` + "`tumbling_window`" + `
+waits for partitions that have not delivered yet.
 
 ### Metrics
 

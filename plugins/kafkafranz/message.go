@@ -5,6 +5,8 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
 )
 
 // metaOptions are the input settings that shape message metadata.
@@ -17,23 +19,46 @@ type metaOptions struct {
 // fetched chunk, boxed once per chunk instead of once per record.
 type partitionMeta struct {
 	topic, partition any
+	topicPartitions  any // nil when unknown
 	highWatermark    int64
+	chunk            []*kgo.Record
+	prev             int64 // offset before chunk[0] (franz.Chunk.Prev)
 	metaOptions
 }
 
-func newPartitionMeta(topic string, partition int32, highWatermark int64, opts metaOptions) partitionMeta {
-	return partitionMeta{topic: topic, partition: int(partition), highWatermark: highWatermark, metaOptions: opts}
+func newPartitionMeta(ch franz.Chunk, opts metaOptions) partitionMeta {
+	pm := partitionMeta{topic: ch.Topic, partition: int(ch.Partition), highWatermark: ch.HighWatermark,
+		chunk: ch.Records, prev: ch.Prev, metaOptions: opts}
+	if ch.TopicPartitions > 0 {
+		pm.topicPartitions = int(ch.TopicPartitions)
+	}
+	return pm
 }
 
-// recordToMessage builds a message with Redpanda Connect's V0 metadata:
-// kafka_key as a string, numbers as ints, headers as strings (or lists of
-// strings with multi_header), kafka_lag in a consumer group.
-func recordToMessage(r *kgo.Record, pm partitionMeta) *service.Message {
+// recordToMessage builds a message for the i-th record of pm's chunk with
+// Redpanda Connect's V0 metadata: kafka_key as a string, numbers as ints,
+// headers as strings (or lists of strings with multi_header), kafka_lag in a
+// consumer group; plus kafka_prev_offset.
+func recordToMessage(pm partitionMeta, i int) *service.Message {
+	r := pm.chunk[i]
+	prev := pm.prev
+	if i > 0 {
+		prev = pm.chunk[i-1].Offset
+	}
 	msg := service.NewMessage(r.Value)
 	msg.MetaSetMut("kafka_key", string(r.Key))
 	msg.MetaSetMut("kafka_topic", pm.topic)
 	msg.MetaSetMut("kafka_partition", pm.partition)
+	if pm.topicPartitions != nil {
+		// Not in Redpanda Connect: lets tumbling_window wait for partitions
+		// that have not delivered yet.
+		msg.MetaSetMut("kafka_topic_partitions", pm.topicPartitions)
+	}
 	msg.MetaSetMut("kafka_offset", int(r.Offset))
+	// Not in Redpanda Connect: the offset of the record this input delivered
+	// before this one from the same partition (-1: none since assignment), so
+	// tumbling_window can keep offset order across pipeline threads.
+	msg.MetaSetMut("kafka_prev_offset", int(prev))
 	msg.MetaSetMut("kafka_timestamp_unix", r.Timestamp.Unix())
 	msg.MetaSetMut("kafka_timestamp_ms", r.Timestamp.UnixMilli())
 	msg.MetaSetMut("kafka_tombstone_message", r.Value == nil)

@@ -183,11 +183,11 @@ func (r *reader) add(ctx context.Context, chunks []franz.Chunk) {
 		return
 	}
 	for _, ch := range chunks {
-		pm := newPartitionMeta(ch.Topic, ch.Partition, ch.HighWatermark, r.meta)
+		pm := newPartitionMeta(ch, r.meta)
 		if r.policy.IsNoop() {
 			batch := make(service.MessageBatch, len(ch.Records))
-			for i, rec := range ch.Records {
-				batch[i] = recordToMessage(rec, pm)
+			for i := range ch.Records {
+				batch[i] = recordToMessage(pm, i)
 			}
 			r.ready = append(r.ready, readyBatch{batch: batch, ack: ch.Ack, chunks: []franz.Chunk{ch}})
 			continue
@@ -204,8 +204,8 @@ func (r *reader) add(ctx context.Context, chunks []franz.Chunk) {
 			// batcher holds is from the old assignment, re-read now.
 			r.discard(ctx, k, pb)
 		}
-		for _, rec := range ch.Records {
-			if pb.add(ref, recordToMessage(rec, pm)) {
+		for i := range ch.Records {
+			if pb.add(ref, recordToMessage(pm, i)) {
 				r.flush(ctx, pb)
 			}
 		}

@@ -54,9 +54,9 @@ func (r *reader) addPoll(ctx context.Context, chunks []franz.Chunk) {
 		}
 		batch := make(service.MessageBatch, 0, n)
 		for _, ch := range chunks {
-			pm := newPartitionMeta(ch.Topic, ch.Partition, ch.HighWatermark, r.meta)
-			for _, rec := range ch.Records {
-				batch = append(batch, recordToMessage(rec, pm))
+			pm := newPartitionMeta(ch, r.meta)
+			for i := range ch.Records {
+				batch = append(batch, recordToMessage(pm, i))
 			}
 		}
 		r.ready = append(r.ready, readyBatch{batch: batch, chunks: chunks, ack: func() {
@@ -83,12 +83,11 @@ func (r *reader) addPoll(ctx context.Context, chunks []franz.Chunk) {
 	parts, counts := groupPoll(chunks, r.meta)
 	franz.Interleave(counts, func(p int) {
 		pp := &parts[p]
-		ref, pm := pp.refs[pp.chunk], pp.metas[pp.chunk]
-		rec := ref.chunk.Records[pp.record]
+		ref, pm, i := pp.refs[pp.chunk], pp.metas[pp.chunk], pp.record
 		if pp.record++; pp.record == len(ref.chunk.Records) {
 			pp.chunk, pp.record = pp.chunk+1, 0
 		}
-		if pb.add(ref, recordToMessage(rec, pm)) {
+		if pb.add(ref, recordToMessage(pm, i)) {
 			r.flush(ctx, pb)
 		}
 	})
@@ -118,7 +117,7 @@ func groupPoll(chunks []franz.Chunk, meta metaOptions) ([]pollPartition, []int) 
 		ref := &chunkRef{chunk: ch}
 		ref.remaining.Store(int64(len(ch.Records)))
 		parts[i].refs = append(parts[i].refs, ref)
-		parts[i].metas = append(parts[i].metas, newPartitionMeta(ch.Topic, ch.Partition, ch.HighWatermark, meta))
+		parts[i].metas = append(parts[i].metas, newPartitionMeta(ch, meta))
 		parts[i].count += len(ch.Records)
 	}
 	counts := make([]int, len(parts))

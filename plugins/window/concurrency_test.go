@@ -53,9 +53,14 @@ func TestConcurrentThreadsCountEveryEventOnce(t *testing.T) {
 		}(th)
 	}
 	wg.Wait()
-	// Two more batches close every window whatever the emit timing.
-	rows, _ := run(t, p, service.MessageBatch{msg("ZZ", "2026-03-14T01:00:00Z", 0, 0, 99, 0)})
-	more, _ := run(t, p, service.MessageBatch{msg("ZZ", "2026-03-14T01:00:01Z", 0, 0, 99, 1)})
+	// Two more batches, moving every partition on, close every window
+	// whatever the emit timing.
+	var closing service.MessageBatch
+	for th := 0; th < threads; th++ {
+		closing = append(closing, msg("ZZ", "2026-03-14T01:00:00Z", 0, 0, th, batches*perBatch))
+	}
+	rows, _ := run(t, p, closing)
+	more, _ := run(t, p, service.MessageBatch{msg("ZZ", "2026-03-14T01:00:01Z", 0, 0, 99, 0)})
 	rows = append(rows, more...)
 	got := map[string]int{}
 	for _, r := range rows {

@@ -32,8 +32,11 @@ type procConfig struct {
 	valueSlot []int // per aggregate: its slot, -1 for a row count
 	lateError bool
 	nullKeys  bool // null is a key value of its own
-	cache     string
-	key       string
+	// orderTimeout bounds how long a batch waits for an earlier batch of
+	// one of its partitions (see order.go).
+	orderTimeout time.Duration
+	cache        string
+	key          string
 }
 
 func fromParsed(conf *service.ParsedConfig, res *service.Resources) (*procConfig, error) {
@@ -73,9 +76,15 @@ func fromParsed(conf *service.ParsedConfig, res *service.Resources) (*procConfig
 		return nil, err
 	}
 	if idle != "" {
-		if e.IdleTimeout, err = time.ParseDuration(idle); err != nil || e.IdleTimeout <= 0 {
-			return nil, fmt.Errorf("watermark.idle_timeout: %q is not a positive duration such as 1m", idle)
+		if e.IdleTimeout, err = time.ParseDuration(idle); err != nil || e.IdleTimeout < 0 {
+			return nil, fmt.Errorf("watermark.idle_timeout: %q is not a duration such as 1m (empty or 0s = off)", idle)
 		}
+	}
+	if c.orderTimeout, err = conf.FieldDuration(fOrderTimeout); err != nil {
+		return nil, err
+	}
+	if c.orderTimeout <= 0 {
+		return nil, fmt.Errorf("order_timeout: %v must be positive", c.orderTimeout)
 	}
 
 	groups, err := conf.FieldStringMap(fGroupBy)

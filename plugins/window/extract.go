@@ -108,7 +108,7 @@ func (p *processor) extract(batch service.MessageBatch, q *queries, i int, vals 
 			return row, &rowError{"bad_value", fmt.Errorf("tumbling_window: aggregates.%s.value: %w", c.engine.Aggregates[j].Name, err)}
 		}
 	}
-	row.Pos, row.HasPos = position(batch[i])
+	row.Pos, row.HasPos, row.Partitions = rowPosition(batch[i])
 	return row, nil
 }
 
@@ -189,8 +189,25 @@ func (p *processor) extractByField(batch service.MessageBatch, q *queries, i int
 			return row, &rowError{"bad_value", fmt.Errorf("tumbling_window: aggregates.%s.value: %w", p.conf.engine.Aggregates[j].Name, err)}
 		}
 	}
-	row.Pos, row.HasPos = position(batch[i])
+	row.Pos, row.HasPos, row.Partitions = rowPosition(batch[i])
 	return row, nil
+}
+
+// Metadata set by the kafka_franz input beyond Redpanda Connect's.
+const (
+	partitionsMeta = "kafka_topic_partitions" // the topic's partition count
+	prevOffsetMeta = "kafka_prev_offset"      // the partition's previous record
+)
+
+// rowPosition reads a row's Kafka coordinates and its topic's partition
+// count (0 if not known).
+func rowPosition(m *service.Message) (engine.Position, bool, int32) {
+	pos, ok := position(m)
+	if !ok {
+		return pos, false, 0
+	}
+	n, _ := metaInt(m, partitionsMeta)
+	return pos, true, int32(n)
 }
 
 // position reads the Kafka coordinates set by the kafka_franz input.

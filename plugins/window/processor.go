@@ -41,10 +41,15 @@ type processor struct {
 	eng       *engine.Engine
 	persisted []byte // the state as last written (or loaded)
 	closed    bool
+	// through is the highest offset per partition that has been through the
+	// window; advanced is closed and replaced when it moves (see order.go).
+	through  map[string]int64
+	advanced chan struct{}
 }
 
 func newProcessor(c *procConfig, res *service.Resources, now func() time.Time) (*processor, error) {
-	p := &processor{conf: c, res: res, log: res.Logger(), m: newMetrics(res.Metrics()), now: now}
+	p := &processor{conf: c, res: res, log: res.Logger(), m: newMetrics(res.Metrics()), now: now,
+		through: map[string]int64{}, advanced: make(chan struct{})}
 	eng, err := engine.New(c.engine)
 	if err != nil {
 		return nil, err
@@ -112,21 +117,29 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 		rows, idx = append(rows, row), append(idx, i)
 	}
 
+	ls := links(batch)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return nil, errors.New("tumbling_window: processor is closed")
 	}
-	res := p.eng.Process(rows, p.now())
-	var applied, late, replayed int
+	if err := p.awaitTurn(ctx, ls); err != nil {
+		return nil, err
+	}
+	now := p.now()
+	res := p.eng.Process(rows, now)
+	var applied, late, replayed, early int
 	for j, st := range res.Status {
 		switch st {
 		case engine.Applied:
 			applied++
 		case engine.Replayed:
 			replayed++
-		case engine.Late:
+		case engine.Late, engine.ClosedEarly:
 			late++
+			if st == engine.ClosedEarly {
+				early++
+			}
 			if p.conf.lateError {
 				i := idx[j]
 				out[i] = p.reject(batch[i], "late_row", fmt.Errorf(
@@ -138,7 +151,8 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 	if err := p.checkpoint(ctx); err != nil {
 		return nil, err
 	}
-	p.observe(applied, late, replayed)
+	p.passed(ls)
+	p.observe(applied, late, replayed, early, now)
 
 	var batches []service.MessageBatch
 	var passed service.MessageBatch
@@ -225,14 +239,16 @@ func (p *processor) rollback(cause error) error {
 	return cause
 }
 
-func (p *processor) observe(applied, late, replayed int) {
+func (p *processor) observe(applied, late, replayed, early int, now time.Time) {
 	p.m.input.Incr(int64(applied))
 	p.m.late.Incr(int64(late))
+	p.m.closedEarly.Incr(int64(early))
 	p.m.replayed.Incr(int64(replayed))
 	p.m.open.Set(int64(p.eng.OpenGroups()))
+	p.m.idle.Set(int64(p.eng.IdlePartitions(now)))
 	if wm, ok := p.eng.Watermark(); ok {
 		p.m.watermark.Set(wm)
-		p.m.lag.Set(int64(p.now().Sub(time.UnixMilli(wm)).Seconds()))
+		p.m.lag.Set(int64(now.Sub(time.UnixMilli(wm)).Seconds()))
 	}
 	if mx, ok := p.eng.MaxEventMs(); ok {
 		p.m.maxEvent.Set(mx)

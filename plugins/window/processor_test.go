@@ -116,9 +116,10 @@ func TestRidesWindowThroughTheProcessor(t *testing.T) {
 	if len(rows) != 0 {
 		t.Fatalf("emitted before the watermark moved: %v", rows)
 	}
-	// 00:16 moves the watermark to 00:06 at the end of this batch, which emits
-	// [00:00,00:05) at once (emit: after_batch, the default).
-	rows, errored := run(t, p, service.MessageBatch{msg("DE", "2026-03-14T00:16:00Z", 8, 6, 1, 1)})
+	// 00:16 on both partitions moves the (per-partition) watermark to 00:06
+	// at the end of this batch, which emits [00:00,00:05) at once (emit:
+	// after_batch, the default).
+	rows, errored := run(t, p, service.MessageBatch{msg("DE", "2026-03-14T00:16:00Z", 8, 6, 1, 1), msg("DE", "2026-03-14T00:16:00Z", 8, 6, 0, 2)})
 	if len(errored) != 0 || len(rows) != 2 {
 		t.Fatalf("want 2 rows, got %v (errored %d)", rows, len(errored))
 	}

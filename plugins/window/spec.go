@@ -19,6 +19,7 @@ const (
 	fDelay           = "delay"
 	fMode            = "mode"
 	fIdleTimeout     = "idle_timeout"
+	fOrderTimeout    = "order_timeout"
 	fEmit            = "emit"
 	fGroupBy         = "group_by"
 	fAggregates      = "aggregates"
@@ -55,17 +56,20 @@ func spec() *service.ConfigSpec {
 				Description("How late an event may be: the watermark is the max event time seen minus this delay (Spark's `withWatermark` threshold).").
 				Default("0s").Examples("10m"),
 			service.NewStringAnnotatedEnumField(fMode, map[string]string{
-				"global":        "Max event time over all partitions − delay (Spark).",
-				"per_partition": "Min over active partitions of their max event time − delay (Flink). Not Spark: opt-in.",
-			}).Description("How partitions (metadata `kafka_topic`/`kafka_partition`) combine into one watermark.").Default("global"),
+				"per_partition": "Deterministic (Flink's rule): a row is late iff its window end <= its own partition's max event time before it − delay; windows close when the minimum over all partitions (those not delivered yet included, idle ones excluded) of their max event time − delay passes their end. The table depends only on each partition's records in offset order, never on fetch timing, batch sizes, threads or restarts.",
+				"global":        "Spark's: max event time over all partitions − delay, for lateness and closing alike. On a backlog, rows of a partition that is behind the others are dropped depending on how fetches interleave: results change from run to run.",
+			}).Description("How partitions (metadata `kafka_topic`/`kafka_partition`; `kafka_topic_partitions` names the partitions to wait for) combine into the watermark.").Default("per_partition"),
 			service.NewStringAnnotatedEnumField(fEmit, map[string]string{
 				"after_batch": "The watermark advances at the end of each batch and every window it closes is emitted by that batch; a row is late when its window end <= the watermark before its batch. Spark's results when a no-data batch follows each data batch (a live stream): no closed window waits for more input.",
 				"next_batch":  "Spark while its trigger keeps finding data (a backlog): a batch emits with the watermark left by the batches before it and judges late rows by the one before that (the two-watermark rule, `allowMultiple=true`). A closed window waits for the next batch, so pair it with heartbeats.",
 			}).Description("When a window the watermark has closed is emitted.").Default("after_batch").Advanced(),
 			service.NewStringField(fIdleTimeout).
-				Description("Processing-time idleness, empty = off (Spark). With `per_partition`, a partition without data for this long stops holding the watermark back. In both modes, once the whole input is quiet this long, event time is taken to advance with the wall clock from the last max, so the last windows close; this needs heartbeat messages (see the example) because a processor only runs when messages arrive. Not Spark: opt-in.").
-				Default("").Examples("1m", "30s"),
+				Description("Processing-time idleness, empty or `0s` = off. With `per_partition`, a partition without data for this long (counted from its last row, or from start-up) stops holding the watermark back, so one silent partition does not stall every window; if it comes back, its rows for windows closed meanwhile are dropped as late (`window_late_rows_closed_early_total`). In both modes, once the whole input is quiet this long, event time is taken to advance with the wall clock from the last max, so the last windows close; this needs heartbeat messages (see the example) because a processor only runs when messages arrive. The only setting whose effect depends on timing: keep it off where exact, repeatable tables matter more than liveness.").
+				Default("").Examples("5m", "1m"),
 		).Description("The event-time watermark. It advances at the end of each batch and never decreases.")).
+		Field(service.NewDurationField(fOrderTimeout).
+			Description("With several pipeline threads, a batch waits until the batch before it of each of its partitions (metadata `kafka_prev_offset`, set by kafka_franz) has been through the window, so rows are judged in offset order. If the awaited records never arrive (a processor before the window deletes messages) the batch goes ahead after this long, with a warning and `window_order_timeouts_total`.").
+			Default("30s").Advanced()).
 		Field(service.NewStringMapField(fGroupBy).
 			Description("Group keys: output field name → Bloblang query (one expression). A missing or null key sends the message on errored with `dlq_reason: bad_group_key` (see `null_group_keys`).").
 			Example(map[string]any{"city": "this.city"})).

@@ -59,8 +59,16 @@ type Chunk struct {
 	// HighWatermark is the partition's end offset when the records were
 	// fetched: a record's lag is HighWatermark - Offset - 1.
 	HighWatermark int64
-	ack           func()
-	tr            *Tracker[*kgo.Record]
+	// TopicPartitions is the number of partitions of Topic, 0 if unknown
+	// (known in consumer group mode, from the offsets listed at assignment).
+	TopicPartitions int32
+	// Prev is the offset of the record handed downstream just before
+	// Records[0] from the same partition, -1 if none since the partition was
+	// assigned. It chains a partition's chunks, so a stage that receives them
+	// out of order (several pipeline threads) can restore offset order.
+	Prev int64
+	ack  func()
+	tr   *Tracker[*kgo.Record]
 }
 
 // Live reports whether the chunk's partition is still ours. Once it is
@@ -100,8 +108,15 @@ type Consumer struct {
 	// pos and ends say which partitions have records waiting (see Lagging):
 	// the next offset to fetch, and the end of the log (high watermark, or
 	// last stable offset with read_committed) as last seen.
-	pos     map[topicPartition]int64
-	ends    map[topicPartition]int64
+	pos  map[topicPartition]int64
+	ends map[topicPartition]int64
+	// topicParts is each topic's partition count, from the offsets listed at
+	// assignment (consumer group mode), so downstream stages know which
+	// partitions exist before all of them delivered (see Chunk).
+	topicParts map[string]int32
+	// last is the offset of the last record handed downstream per partition
+	// (see Chunk.Prev); forgotten when the partition is dropped.
+	last    map[topicPartition]int64
 	fatal   error
 	closed  bool
 	abandon bool // test hook: skip the commit on revoke (a crash)
@@ -126,6 +141,9 @@ func NewConsumer(conf ConsumerConfig, log Logger, met ConsumerMetrics) *Consumer
 		next:     map[topicPartition]int64{},
 		pos:      map[topicPartition]int64{},
 		ends:     map[topicPartition]int64{},
+
+		topicParts: map[string]int32{},
+		last:       map[topicPartition]int64{},
 	}
 }
 
@@ -265,6 +283,11 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 			c.met.Fetched(p.Topic, p.Partition, len(p.Records), bytes)
 			c.met.Lag(p.Topic, p.Partition, max(p.HighWatermark-(last.Offset+1), 0))
 		}
+		prev, ok := c.last[tp]
+		if !ok {
+			prev = -1
+		}
+		c.last[tp] = last.Offset
 		for recs := p.Records; len(recs) > 0; {
 			n := min(len(recs), c.conf.CheckpointLimit)
 			chunk := recs[:n:n]
@@ -272,10 +295,11 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 			tok := tr.Track(chunk[n-1], n)
 			chunks = append(chunks, Chunk{
 				Topic: p.Topic, Partition: p.Partition, Records: chunk,
-				HighWatermark: p.HighWatermark,
-				ack:           func() { c.ack(cl, tp, tr, tok) },
-				tr:            tr,
+				HighWatermark: p.HighWatermark, TopicPartitions: c.topicParts[p.Topic], Prev: prev,
+				ack: func() { c.ack(cl, tp, tr, tok) },
+				tr:  tr,
 			})
+			prev = chunk[n-1].Offset
 		}
 		if tr.Pending() >= c.conf.CheckpointLimit && !c.paused[tp] {
 			c.paused[tp] = true

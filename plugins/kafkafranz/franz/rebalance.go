@@ -67,6 +67,7 @@ func (c *Consumer) drop(cl *kgo.Client, parts map[string][]int32) {
 			delete(c.next, tp)
 			delete(c.pos, tp)
 			delete(c.ends, tp)
+			delete(c.last, tp)
 			if c.paused[tp] {
 				delete(c.paused, tp)
 				resume[t] = append(resume[t], p)

@@ -82,26 +82,60 @@ func ParseValue(v any) (Value, error) {
 }
 
 // acc is the partial state of one aggregate: avg keeps (sum, count) rather
-// than a running mean, so partials merge exactly as Spark's buffers do.
+// than a running mean, so partials merge exactly as Spark's buffers do. The
+// sum is exact (see exactSum) and min/max order -0 below +0, so every
+// aggregate is independent of the order its values arrived in.
 type acc struct {
-	Sum float64 `json:"s"`
-	N   int64   `json:"n"` // non-null values seen
-	Min float64 `json:"lo"`
-	Max float64 `json:"hi"`
+	Sum exactSum `json:"sum"`
+	N   int64    `json:"n"` // non-null values seen
+	Min float64  `json:"lo"`
+	Max float64  `json:"hi"`
+	// Legacy is the rounded running sum of states written before sums were
+	// exact; restore folds it into Sum.
+	Legacy float64 `json:"s,omitempty"`
 }
 
 func (a *acc) add(v Value) {
 	if v.Null {
 		return
 	}
-	if a.N == 0 || v.F < a.Min {
+	if a.N == 0 || less(v.F, a.Min) {
 		a.Min = v.F
 	}
-	if a.N == 0 || v.F > a.Max {
+	if a.N == 0 || less(a.Max, v.F) {
 		a.Max = v.F
 	}
-	a.Sum += v.F
+	a.Sum.add(v.F)
 	a.N++
+}
+
+// foldLegacy moves a rounded sum from an older state into the exact sum.
+func (a *acc) foldLegacy() {
+	if a.Legacy != 0 {
+		a.Sum.add(a.Legacy)
+		a.Legacy = 0
+	}
+}
+
+// merge folds another partial of the same aggregate into a (exact).
+func (a *acc) merge(o *acc) {
+	if o.N == 0 {
+		return
+	}
+	if a.N == 0 || less(o.Min, a.Min) {
+		a.Min = o.Min
+	}
+	if a.N == 0 || less(a.Max, o.Max) {
+		a.Max = o.Max
+	}
+	a.Sum.merge(&o.Sum)
+	a.N += o.N
+}
+
+// less orders floats with -0 below +0, so min/max do not depend on which of
+// two zeros came first.
+func less(x, y float64) bool {
+	return x < y || (x == y && math.Signbit(x) && !math.Signbit(y))
 }
 
 // group is one open (window, key) pair.
@@ -125,9 +159,9 @@ func result(spec AggSpec, g *group, a *acc) json.RawMessage {
 	var f float64
 	switch spec.Op {
 	case OpSum:
-		f = a.Sum
+		f = a.Sum.value()
 	case OpAvg:
-		f = a.Sum / float64(a.N)
+		f = a.Sum.value() / float64(a.N)
 	case OpMin:
 		f = a.Min
 	case OpMax:

@@ -77,8 +77,8 @@ type Position struct {
 	Offset    int64
 }
 
-// partKey is "<topic>/<partition>"; built without fmt, as it runs per row.
-func (p Position) partKey() string { return p.Topic + "/" + strconv.Itoa(int(p.Partition)) }
+// Key is "<topic>/<partition>"; built without fmt, as it runs per row.
+func (p Position) Key() string { return p.Topic + "/" + strconv.Itoa(int(p.Partition)) }
 
 // Row is one input of a batch. Invalid rows (bad time or key) never reach the
 // engine: the processor errors them first.
@@ -89,6 +89,11 @@ type Row struct {
 	Values    []Value // one per aggregate (ignored for a row count)
 	Pos       Position
 	HasPos    bool
+	// Partitions is the number of partitions of Pos.Topic when known (0 if
+	// not): with per_partition, those that have not delivered yet hold the
+	// watermark back, so a window does not close before a slow partition's
+	// first records are seen.
+	Partitions int32
 }
 
 // Status is what happened to one row.
@@ -99,6 +104,11 @@ const (
 	Late                   // its window had closed (end <= late watermark)
 	Replayed               // its offset was already applied
 	Tick                   // a heartbeat
+	// ClosedEarly is a row dropped because its window was emitted before its
+	// own partition's progress closed it: the partition was idle or unknown
+	// when the window closed. Only per_partition; a non-zero count means the
+	// idle timeout changed the result.
+	ClosedEarly
 )
 
 // Result is the outcome of one batch.
@@ -151,11 +161,18 @@ func New(cfg Config) (*Engine, error) {
 // then advances). See docs/window.md for the rules.
 func (e *Engine) Process(rows []Row, now time.Time) Result {
 	nowMs := msOf(now)
+	if e.wm.restarted {
+		e.wm.restart(nowMs)
+	}
 	afterBatch := e.cfg.Emit != EmitNextBatch
+	perPart := e.cfg.Mode == ModePerPartition
+	delayMs := e.cfg.Delay.Milliseconds()
+	// lateWM is the watermark every window up to which has been emitted: a
+	// row for one of them cannot be counted any more.
 	lateWM := e.wm.Late
 	if afterBatch {
 		// Windows up to the current watermark were emitted at the end of the
-		// previous batch, so a row for one of them is late.
+		// previous batch.
 		lateWM = e.wm.Current
 	}
 	res := Result{Status: make([]Status, len(rows))}
@@ -174,17 +191,29 @@ func (e *Engine) Process(rows []Row, now time.Time) Result {
 		}
 		var part string
 		if r.HasPos {
-			part = r.Pos.partKey()
+			part = r.Pos.Key()
 			if e.applied[part].contains(r.Pos.Offset) {
 				res.Status[i] = Replayed
 				e.markReemit(part, r.Pos.Offset, reemit)
 				continue
 			}
+			if perPart && r.Partitions > e.wm.Topics[r.Pos.Topic] {
+				e.wm.expect(r.Pos.Topic, r.Partitions, nowMs)
+			}
 		}
 		start := windowStart(r.TimeUs, e.sizeUs, e.offsetUs)
 		end := start + e.sizeUs
-		if closedBy(end, lateWM) {
+		// per_partition: late against the row's own partition's progress
+		// before it, which depends on that partition's records alone.
+		ownLate := perPart && closedBy(end, e.wm.partitionWatermark(part, delayMs))
+		emitted := closedBy(end, lateWM)
+		// Every row, late or not, is progress of its partition.
+		e.wm.observe(part, microsToWatermarkMs(r.TimeUs), nowMs, e.cfg.Mode)
+		if ownLate || emitted {
 			res.Status[i] = Late
+			if perPart && !ownLate {
+				res.Status[i] = ClosedEarly
+			}
 			if res.LateWindowEndUs == nil {
 				res.LateWindowEndUs = map[int]int64{}
 			}
@@ -195,7 +224,6 @@ func (e *Engine) Process(rows []Row, now time.Time) Result {
 		if r.HasPos {
 			e.applied[part] = e.applied[part].add(r.Pos.Offset)
 		}
-		e.wm.observe(part, microsToWatermarkMs(r.TimeUs), nowMs, e.cfg.Mode)
 		res.Status[i] = Applied
 	}
 	for _, em := range e.pending {
@@ -284,7 +312,7 @@ func (e *Engine) remember(em *Emission, rows []Row) {
 		if !r.HasPos {
 			continue
 		}
-		k := r.Pos.partKey()
+		k := r.Pos.Key()
 		t, ok := em.Trigger[k]
 		if !ok {
 			t = span{r.Pos.Offset, r.Pos.Offset}
@@ -301,6 +329,10 @@ func (e *Engine) remember(em *Emission, rows []Row) {
 
 // Watermark returns the current watermark in epoch ms and whether it is set.
 func (e *Engine) Watermark() (int64, bool) { return e.wm.Current, e.wm.Current != noWatermark }
+
+// IdlePartitions returns how many partitions are idle at processing time now
+// (per_partition with idle_timeout): they do not hold the watermark back.
+func (e *Engine) IdlePartitions(now time.Time) int { return e.wm.Idle(&e.cfg, msOf(now)) }
 
 // MaxEventMs returns the max event time seen in epoch ms and whether any was.
 func (e *Engine) MaxEventMs() (int64, bool) { return e.wm.MaxEvent, e.wm.MaxEvent != noWatermark }

@@ -162,7 +162,7 @@ func checkAgainstReferenceModel(t *testing.T, emit Emit) {
 			}
 			ref := make([]refRow, len(rows))
 			for i, r := range rows {
-				ref[i] = refRow{ts: r.TimeUs, key: r.Key, price: r.Values[0], part: r.Pos.partKey(), off: r.Pos.Offset}
+				ref[i] = refRow{ts: r.TimeUs, key: r.Key, price: r.Values[0], part: r.Pos.Key(), off: r.Pos.Offset}
 			}
 			want := m.batch(t, ref)
 			res := e.Process(rows, epoch)

@@ -73,9 +73,16 @@ func (e *Engine) Restore(data []byte) error {
 	}
 	e.open, e.nOpen = map[int64]map[string]*group{}, 0
 	for _, w := range s.Windows {
+		for _, g := range w.Groups {
+			for j := range g.Aggs {
+				g.Aggs[j].foldLegacy()
+			}
+		}
 		e.open[w.StartUs] = w.Groups
 		e.nOpen += len(w.Groups)
 	}
+	// Processing time does not carry over a restart: idleness counts from now.
+	e.wm.restarted = true
 	e.reemitAll = len(e.pending) > 0
 	return nil
 }

@@ -14,11 +14,16 @@ const noWatermark = math.MinInt64
 type Mode string
 
 const (
-	// ModeGlobal is Spark's: max event time over all partitions − delay.
-	ModeGlobal Mode = "global"
-	// ModePerPartition is Flink's: min over active partitions of their max
-	// event time − delay. A divergence from Spark, opt-in.
+	// ModePerPartition (the default) is Flink's: a row is late only against
+	// its own partition's progress, and windows close when the minimum over
+	// all partitions of their max event time − delay passes their end. The
+	// result then depends only on each partition's records in offset order,
+	// never on how partitions were interleaved or batched.
 	ModePerPartition Mode = "per_partition"
+	// ModeGlobal is Spark's: max event time over all partitions − delay, for
+	// lateness and closing alike. On a backlog its results depend on how
+	// fetches of different partitions interleave. Opt-in.
+	ModeGlobal Mode = "global"
 )
 
 // Emit says when a window the watermark has closed is emitted.
@@ -40,8 +45,8 @@ const (
 
 // partition is the per-partition watermark input.
 type partition struct {
-	MaxMs      int64 `json:"max_ms"`
-	LastSeenMs int64 `json:"last_seen_ms"` // processing time of its last row
+	MaxMs      int64 `json:"max_ms"`       // noWatermark until it delivers a row
+	LastSeenMs int64 `json:"last_seen_ms"` // processing time of its last row, or of when it became known
 }
 
 // watermark holds the event-time watermark and the values Spark's two-watermark
@@ -52,6 +57,11 @@ type watermark struct {
 	MaxEvent int64                 `json:"max_event"` // max event time seen, noWatermark if none
 	LastData int64                 `json:"last_data"` // processing time of the last data row
 	Parts    map[string]*partition `json:"parts,omitempty"`
+	// Topics is the partition count of each topic, so partitions that have
+	// not delivered yet hold the watermark back (per_partition).
+	Topics map[string]int32 `json:"topics,omitempty"`
+	// restarted asks the next batch to restart processing-time idleness.
+	restarted bool
 }
 
 func newWatermark() watermark {
@@ -81,6 +91,61 @@ func (w *watermark) observe(part string, eventMs int64, nowMs int64, mode Mode) 
 	p.LastSeenMs = nowMs
 }
 
+// expect registers partitions 0..n-1 of a topic that have not delivered yet:
+// until they do (or go idle), they hold the per-partition watermark back.
+func (w *watermark) expect(topic string, n int32, nowMs int64) {
+	if w.Topics == nil {
+		w.Topics = map[string]int32{}
+	}
+	if w.Parts == nil {
+		w.Parts = map[string]*partition{}
+	}
+	for i := w.Topics[topic]; i < n; i++ {
+		k := Position{Topic: topic, Partition: i}.Key()
+		if w.Parts[k] == nil {
+			w.Parts[k] = &partition{MaxMs: noWatermark, LastSeenMs: nowMs}
+		}
+	}
+	w.Topics[topic] = n
+}
+
+// partitionWatermark is a partition's own watermark (its max event time −
+// delay), noWatermark if it has delivered nothing.
+func (w *watermark) partitionWatermark(part string, delayMs int64) int64 {
+	p := w.Parts[part]
+	if p == nil || p.MaxMs == noWatermark {
+		return noWatermark
+	}
+	return p.MaxMs - delayMs
+}
+
+// restart makes processing-time idleness count from now after a restore.
+func (w *watermark) restart(nowMs int64) {
+	for _, p := range w.Parts {
+		p.LastSeenMs = nowMs
+	}
+	if w.LastData != noWatermark {
+		w.LastData = nowMs
+	}
+	w.restarted = false
+}
+
+// idle reports whether a partition stopped holding the watermark back.
+func (p *partition) idle(idleMs, nowMs int64) bool {
+	return idleMs > 0 && nowMs-p.LastSeenMs >= idleMs
+}
+
+// Idle counts the partitions that are idle at processing time nowMs.
+func (w *watermark) Idle(cfg *Config, nowMs int64) int {
+	n := 0
+	for _, p := range w.Parts {
+		if p.idle(cfg.IdleTimeout.Milliseconds(), nowMs) {
+			n++
+		}
+	}
+	return n
+}
+
 // endBatch advances the watermark at the end of a batch. The watermark the
 // batch evicted with becomes the next batch's late watermark (Spark's
 // allowMultiple=true: late rows are judged against the watermark of the batch
@@ -91,18 +156,19 @@ func (w *watermark) endBatch(cfg *Config, nowMs int64) {
 	delay := cfg.Delay.Milliseconds()
 	switch cfg.Mode {
 	case ModePerPartition:
+		// The minimum over partitions that are not idle; a partition that
+		// has not delivered yet holds it unset.
 		idle := cfg.IdleTimeout.Milliseconds()
-		min := int64(math.MaxInt64)
+		low, any := int64(math.MaxInt64), false
 		for _, p := range w.Parts {
-			if idle > 0 && nowMs-p.LastSeenMs >= idle {
-				continue // idle: stops holding the watermark back
+			if p.idle(idle, nowMs) {
+				continue
 			}
-			if p.MaxMs < min {
-				min = p.MaxMs
-			}
+			any = true
+			low = min(low, p.MaxMs)
 		}
-		if min != math.MaxInt64 {
-			cand = min - delay
+		if any && low != noWatermark {
+			cand = low - delay
 		}
 	default:
 		if w.MaxEvent != noWatermark {

@@ -104,7 +104,7 @@ func contains(s, sub string) bool {
 // partKey names a partition in the checkpointed state: the format must not change.
 func TestPartKeyFormat(t *testing.T) {
 	for _, p := range []Position{{Topic: "rides", Partition: 0}, {Topic: "a/b", Partition: 12}, {Topic: "", Partition: -1}, {Topic: "t", Partition: math.MaxInt32}} {
-		if got, want := p.partKey(), fmt.Sprintf("%s/%d", p.Topic, p.Partition); got != want {
+		if got, want := p.Key(), fmt.Sprintf("%s/%d", p.Topic, p.Partition); got != want {
 			t.Errorf("partKey %q, want %q", got, want)
 		}
 	}

@@ -1,0 +1,113 @@
+package window
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+// Offset order across pipeline threads.
+//
+// Lateness is judged against a partition's progress in offset order, so a
+// partition's records must reach the engine in that order. With several
+// pipeline threads, Benthos may hand a later batch to the window first. The
+// kafka_franz input chains each partition's records (metadata
+// kafka_prev_offset: the offset delivered before this one, -1 at the start of
+// an assignment); a batch waits here until, for every partition in it, the
+// record before its first one has been through the window.
+
+// link is one partition's part of a batch: the offset before its first
+// record and its last offset.
+type link struct {
+	prev, last int64
+}
+
+// links collects the partition chain of a batch, errored messages included
+// (they went through the window too). Without kafka_prev_offset (another
+// input) a batch has no links and never waits.
+func links(batch service.MessageBatch) map[string]link {
+	var ls map[string]link
+	for _, m := range batch {
+		pos, ok := position(m)
+		if !ok {
+			continue
+		}
+		k := pos.Key()
+		if l, seen := ls[k]; seen {
+			l.last = max(l.last, pos.Offset)
+			ls[k] = l
+			continue
+		}
+		prev, ok := metaInt(m, prevOffsetMeta)
+		if !ok {
+			continue
+		}
+		if ls == nil {
+			ls = map[string]link{}
+		}
+		ls[k] = link{prev: prev, last: pos.Offset}
+	}
+	return ls
+}
+
+// ready reports whether every partition's predecessor has been through.
+func (p *processor) ready(ls map[string]link) (string, bool) {
+	for k, l := range ls {
+		if t, ok := p.through[k]; l.prev >= 0 && (!ok || t < l.prev) {
+			return fmt.Sprintf("%s offset %d", k, l.prev), false
+		}
+	}
+	return "", true
+}
+
+// awaitTurn blocks (p.mu held, released while waiting) until the batch is
+// next in offset order for each of its partitions, ctx ends, or
+// order_timeout passes. On timeout the batch goes ahead, loudly: a processor
+// before the window deleted messages, so what it waits for never comes.
+func (p *processor) awaitTurn(ctx context.Context, ls map[string]link) error {
+	missing, ok := p.ready(ls)
+	if ok {
+		return nil
+	}
+	p.m.orderWaits.Incr(1)
+	timer := time.NewTimer(p.conf.orderTimeout)
+	defer timer.Stop()
+	for !ok {
+		ch := p.advanced
+		p.mu.Unlock()
+		select {
+		case <-ch:
+			p.mu.Lock()
+		case <-ctx.Done():
+			p.mu.Lock()
+			return fmt.Errorf("tumbling_window: waiting for %s to reach the window: %w", missing, ctx.Err())
+		case <-timer.C:
+			p.mu.Lock()
+			if missing, ok = p.ready(ls); ok {
+				return nil
+			}
+			p.m.orderTimeouts.Incr(1)
+			p.log.Warnf("tumbling_window: %s has not reached the window after %v; applying a later batch of that partition anyway. "+
+				"A processor before the window deletes messages? Keep messages (mark errors instead) or use pipeline.threads: 1; see docs/window.md", missing, p.conf.orderTimeout)
+			return nil
+		}
+		missing, ok = p.ready(ls)
+	}
+	return nil
+}
+
+// passed records the batch as through the window and wakes waiting batches.
+func (p *processor) passed(ls map[string]link) {
+	if len(ls) == 0 {
+		return
+	}
+	for k, l := range ls {
+		if t, ok := p.through[k]; !ok || l.last > t {
+			p.through[k] = l.last
+		}
+	}
+	close(p.advanced)
+	p.advanced = make(chan struct{})
+}
