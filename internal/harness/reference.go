@@ -44,7 +44,7 @@ func ReferenceWindows(rides []Ride, size, delay time.Duration) ([]WindowRow, err
 		city  string
 	}
 	type acc struct {
-		sum, dist float64
+		sum, dist exactSum
 		n         int64
 	}
 	accs := map[key]*acc{}
@@ -65,8 +65,8 @@ func ReferenceWindows(rides []Ride, size, delay time.Duration) ([]WindowRow, err
 			a = &acc{}
 			accs[k] = a
 		}
-		a.sum += r.Price
-		a.dist += r.DistanceKm
+		a.sum.add(r.Price)
+		a.dist.add(r.DistanceKm)
 		a.n++
 	}
 	watermark := maxTS - delay.Milliseconds()
@@ -80,8 +80,8 @@ func ReferenceWindows(rides []Ride, size, delay time.Duration) ([]WindowRow, err
 			City:        k.city,
 			WinStart:    time.UnixMilli(k.start).UTC().Format(seedTimeLayout),
 			WinEnd:      time.UnixMilli(end).UTC().Format(seedTimeLayout),
-			Revenue:     a.sum,
-			AvgDistance: a.dist / float64(a.n),
+			Revenue:     a.sum.value(),
+			AvgDistance: a.dist.value() / float64(a.n),
 			Cnt:         a.n,
 		})
 	}
@@ -107,25 +107,28 @@ func SortRows(rows []WindowRow) {
 	})
 }
 
-// DiffRows compares two sorted row sets: exact on keys and counts, relative
-// 1e-9 on the sums (their summation order differs). It returns "" when equal.
+// DiffRows compares two sorted row sets exactly, the doubles bit for bit:
+// both sides sum exactly (correctly rounded), so no tolerance is needed.
+// It returns "" when equal.
 func DiffRows(got, want []WindowRow) string {
 	var b strings.Builder
 	if len(got) != len(want) {
 		fmt.Fprintf(&b, "%d rows, want %d\n", len(got), len(want))
 	}
+	n := 0
 	for i := 0; i < len(got) && i < len(want); i++ {
 		g, w := got[i], want[i]
 		if g.City != w.City || g.WinStart != w.WinStart || g.WinEnd != w.WinEnd || g.Cnt != w.Cnt ||
-			!nearlyEqual(g.Revenue, w.Revenue) || !nearlyEqual(g.AvgDistance, w.AvgDistance) {
-			fmt.Fprintf(&b, "row %d:\n  got  %v\n  want %v\n", i, g, w)
+			math.Float64bits(g.Revenue) != math.Float64bits(w.Revenue) || math.Float64bits(g.AvgDistance) != math.Float64bits(w.AvgDistance) {
+			if n++; n <= 10 {
+				fmt.Fprintf(&b, "row %d:\n  got  %v (%v, %v)\n  want %v (%v, %v)\n", i, g, g.Revenue, g.AvgDistance, w, w.Revenue, w.AvgDistance)
+			}
 		}
 	}
+	if n > 10 {
+		fmt.Fprintf(&b, "… %d rows differ in all\n", n)
+	}
 	return b.String()
-}
-
-func nearlyEqual(a, b float64) bool {
-	return math.Abs(a-b) <= 1e-9*math.Max(1, math.Max(math.Abs(a), math.Abs(b)))
 }
 
 // RowsFromMaps converts rows read from the Delta table (column name → value).
