@@ -35,58 +35,11 @@ func (r WindowRow) String() string {
 
 const seedTimeLayout = "2006-01-02 15:04:05"
 
-// ReferenceWindows is the seed query over rides taken as one ordered input with
-// no late rows: windows of size, closed once max(ts) − delay ≥ their end.
-// Cities are upper-cased with strings.ToUpper, enough for ASCII test data.
+// ReferenceWindows is the seed query over rides taken as one ordered input
+// (one partition): see PartitionedReference.
 func ReferenceWindows(rides []Ride, size, delay time.Duration) ([]WindowRow, error) {
-	type key struct {
-		start int64
-		city  string
-	}
-	type acc struct {
-		sum, dist exactSum
-		n         int64
-	}
-	accs := map[key]*acc{}
-	var maxTS int64 = math.MinInt64
-	for _, r := range rides {
-		ts, err := time.Parse(time.RFC3339Nano, r.TS)
-		if err != nil {
-			return nil, fmt.Errorf("ride %d: %w", r.RideID, err)
-		}
-		ms := ts.UnixMilli()
-		if ms > maxTS {
-			maxTS = ms
-		}
-		start := ms - mod(ms, size.Milliseconds())
-		k := key{start, strings.ToUpper(r.City)}
-		a := accs[k]
-		if a == nil {
-			a = &acc{}
-			accs[k] = a
-		}
-		a.sum.add(r.Price)
-		a.dist.add(r.DistanceKm)
-		a.n++
-	}
-	watermark := maxTS - delay.Milliseconds()
-	var out []WindowRow
-	for k, a := range accs {
-		end := k.start + size.Milliseconds()
-		if end > watermark {
-			continue
-		}
-		out = append(out, WindowRow{
-			City:        k.city,
-			WinStart:    time.UnixMilli(k.start).UTC().Format(seedTimeLayout),
-			WinEnd:      time.UnixMilli(end).UTC().Format(seedTimeLayout),
-			Revenue:     a.sum.value(),
-			AvgDistance: a.dist.value() / float64(a.n),
-			Cnt:         a.n,
-		})
-	}
-	SortRows(out)
-	return out, nil
+	rows, _, err := PartitionedReference([][]Ride{rides}, size, delay)
+	return rows, err
 }
 
 func mod(a, b int64) int64 {

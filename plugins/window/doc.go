@@ -6,18 +6,24 @@ time, aggregates per (window, group key), and emits one message per (window, key
 event-time watermark has passed the window's end — Spark Structured Streaming's append mode.
 Full semantics, Spark parity and divergences: docs/window.md.
 
-### Watermark and late rows (Spark 4 parity)
-The watermark W = max event time seen − ` + "`watermark.delay`" + `, advanced at the end of each batch,
-never decreasing, global over partitions by default. ` + "`watermark.emit`" + ` chooses the timing:
+### Watermark and late rows: deterministic by default
+With ` + "`watermark.mode: per_partition`" + ` (the default) a row is late iff its window end <= the max event
+time of the rows before it *in its own partition* − ` + "`watermark.delay`" + `, and a window closes when the
+minimum over all the topic's partitions (metadata ` + "`kafka_topic_partitions`" + `; partitions that have not
+delivered yet hold it back) of their max event time − delay passes its end. Sums are exact. The
+output therefore depends only on each partition's records in offset order — never on fetch timing,
+batch sizes, pipeline threads or restarts. ` + "`watermark.idle_timeout`" + ` (processing time) lets a silent
+partition stop holding windows back; it is the only timing-dependent setting. ` + "`mode: global`" + ` is
+Spark's rule (max over all partitions − delay), whose results on a backlog depend on how partitions
+are fetched. ` + "`watermark.emit`" + ` chooses the timing:
 
-- ` + "`after_batch`" + ` (default): a row is late iff its window end <= W as it stood before its batch;
-  the others are aggregated; W advances; every open (window, key) whose end <= W is emitted, exactly
-  once, then evicted. This is Spark's result on a live stream, where a no-data batch follows each
-  data batch: no closed window waits for more input.
+- ` + "`after_batch`" + ` (default): rows are judged, the others aggregated, W advances at the end of
+  the batch and every open (window, key) whose end <= W is emitted, exactly once, then evicted —
+  Spark's result on a live stream, where a no-data batch follows each data batch.
 - ` + "`next_batch`" + `: Spark while its trigger keeps finding data (a backlog): a batch evicts with W as
-  it stood before the batch and judges late rows against the W before that (the two-watermark rule,
-  ` + "`spark.sql.streaming.statefulOperator.allowMultiple=true`" + `), then advances W. A closed window is
-  emitted by the next batch; pair it with a heartbeat input.
+  it stood before the batch (with ` + "`mode: global`" + `, late rows are judged against the W before that:
+  the two-watermark rule, ` + "`allowMultiple=true`" + `), then advances W. A closed window is emitted by the
+  next batch; pair it with a heartbeat input.
 
 Late rows are dropped and counted (` + "`late_rows: drop`" + `) or passed on errored.
 
@@ -48,7 +54,9 @@ JSON (decoded once per message, and not at all when an earlier processor already
 other queries run together in one Bloblang pass. Both give the same values and the same errors.
 
 ### Back-pressure and concurrency
-The processor is safe under any ` + "`pipeline.threads`" + `; batches are applied one at a time. A
+The processor is safe under any ` + "`pipeline.threads`" + `; batches are applied one at a time, each
+partition's in offset order (a batch waits for the one before it, chained by kafka_franz's
+` + "`kafka_prev_offset`" + `, at most ` + "`order_timeout`" + `). A
 checkpoint that cannot be written is retried with back-off while the batch is held, which
 back-pressures the input; on shutdown the in-memory state is rolled back to the last checkpoint.
 State is bounded by open windows × keys, not by the number of events.
