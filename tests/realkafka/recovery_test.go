@@ -22,13 +22,18 @@ import (
 // commits to Delta, within 10 s of its start (p99 over the kills).
 const resumeLimit = 10 * time.Second
 
+// sessionTimeout is the input's session_timeout in config/rides.yaml.
+const sessionTimeout = 10 * time.Second
+
 // TestRidesJobResumesWithinSecondsAfterSIGKILL runs the unchanged
 // config/rides.yaml through the binary over SASL_SSL, with the Delta table
 // and the window checkpoint on an S3 API server (s3a:// URLs), while rides
 // stream into 6 partitions. The job is SIGKILLed at random points and
 // restarted RECOVERY_KILLS times (default 12), then stopped with SIGTERM and
 // restarted twice; each restart must aggregate a new row and commit to Delta
-// within resumeLimit. At the end the table must hold exactly the reference
+// within resumeLimit. A last clean stop is followed by a start under another
+// instance ID, which must get the partitions once the old member's session
+// expires. At the end the table must hold exactly the reference
 // windows: no row lost or doubled across the crashes. The distribution of
 // the resume times is logged (docs/recovery.md).
 func TestRidesJobResumesWithinSecondsAfterSIGKILL(t *testing.T) {
@@ -95,6 +100,17 @@ func TestRidesJobResumesWithinSecondsAfterSIGKILL(t *testing.T) {
 	}
 	if os.Getenv("RECOVERY_DYNAMIC") != "" {
 		compareDynamic(t, job)
+	}
+	// A member that does not come back under its ID (a pod replaced under a
+	// new name, a scale-down) does not leave on a clean stop either: its
+	// partitions go to the next member once its session expires.
+	if err := job.proc.Stop(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	other := job.waitResume(t, job.start(t, "KAFKA_INSTANCE_ID="+topic+"-other"), sessionTimeout+2*resumeLimit)
+	t.Logf("restart under another instance ID after SIGTERM: %s", fmtResume(other))
+	if other.fetched > sessionTimeout+resumeLimit/2 {
+		t.Errorf("a new member got the partitions %v after a clean stop: more than session_timeout (%v) + 5 s", other.fetched, sessionTimeout)
 	}
 
 	rides := feed.finish(t)
