@@ -24,9 +24,9 @@ import (
 	"github.com/miaradia/rides-connect/internal/harness"
 )
 
-// ridesJob runs config/rides.yaml through the rides-connect binary, one
+// recoveryJob runs config/rides.yaml through the rides-connect binary, one
 // process at a time, each signalled only by its own PID.
-type ridesJob struct {
+type recoveryJob struct {
 	bin, cfg, logDir string
 	env              []string
 	proc             *harness.Process
@@ -34,7 +34,7 @@ type ridesJob struct {
 	runs             int
 }
 
-func (j *ridesJob) start(t *testing.T, extraEnv ...string) time.Time {
+func (j *recoveryJob) start(t *testing.T, extraEnv ...string) time.Time {
 	t.Helper()
 	addr, err := harness.FreeAddr()
 	if err != nil {
@@ -55,7 +55,7 @@ func (j *ridesJob) start(t *testing.T, extraEnv ...string) time.Time {
 
 // metrics scrapes the running process's /metrics: sample name → sum over
 // label sets. An error while the HTTP server is not up yet.
-func (j *ridesJob) metrics(ctx context.Context) (map[string]float64, error) {
+func (j *recoveryJob) metrics(ctx context.Context) (map[string]float64, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+j.http+"/metrics", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -93,7 +93,7 @@ type resume struct {
 
 // waitResume polls /metrics of the process started at t0 until it has
 // aggregated a new row and committed to Delta, or limit passes (a failure).
-func (j *ridesJob) waitResume(t *testing.T, t0 time.Time, limit time.Duration) resume {
+func (j *recoveryJob) waitResume(t *testing.T, t0 time.Time, limit time.Duration) resume {
 	t.Helper()
 	ctx, cancel := context.WithDeadline(context.Background(), t0.Add(limit))
 	defer cancel()

@@ -56,7 +56,7 @@ func TestRidesJobResumesWithinSecondsAfterSIGKILL(t *testing.T) {
 	topic := uniqueName("rides-recovery")
 	createTopic(t, adm, topic, 6)
 	createTopic(t, adm, topic+"-dlq", 1)
-	job := &ridesJob{bin: bin, cfg: filepath.Join(root, "config", "rides.yaml"), logDir: t.TempDir(), env: []string{
+	job := &recoveryJob{bin: bin, cfg: filepath.Join(root, "config", "rides.yaml"), logDir: t.TempDir(), env: []string{
 		"KAFKA_BOOTSTRAP=" + be.saslSSL, "KAFKA_TOPIC=" + topic, "KAFKA_GROUP=" + topic, "KAFKA_START=earliest",
 		"KAFKA_TLS=true", "KAFKA_SASL_MECHANISM=SCRAM-SHA-512", "KAFKA_USER=" + be.user, "KAFKA_PASS=" + be.pass,
 		"KAFKA_TRUSTSTORE=" + be.truststore, "KAFKA_TRUSTSTORE_PASSWORD=" + be.trustPassword,
@@ -185,7 +185,7 @@ func measureLoads(t *testing.T, table objstore.Store, opts objstore.Options) {
 // compareDynamic shows what static membership buys: the same kill and
 // restart with dynamic membership (KAFKA_INSTANCE_ID empty). Not asserted;
 // RECOVERY_DYNAMIC=1 runs it for docs/recovery.md.
-func compareDynamic(t *testing.T, job *ridesJob) {
+func compareDynamic(t *testing.T, job *recoveryJob) {
 	job.proc.Stop(30 * time.Second)
 	job.waitResume(t, job.start(t, "KAFKA_INSTANCE_ID="), time.Minute) // waits out the static member's session
 	job.proc.Kill()
