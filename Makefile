@@ -37,7 +37,7 @@ test-config: build
 test-crash:
 	bash tests/crash/run.sh
 
-## test-kafka: a real Apache Kafka 4 broker (KRaft, SASL_SSL SCRAM-SHA-512, JKS truststore)
+## test-kafka: a real Apache Kafka 4 broker (KRaft, SASL_SSL SCRAM-SHA-512, JKS truststore); config/rides.yaml SIGKILLed and resuming within 10 s (docs/recovery.md)
 test-kafka:
 	bash tests/realkafka/run.sh
 

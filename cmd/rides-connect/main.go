@@ -25,6 +25,7 @@ var (
 )
 
 func main() {
+	setDefaultInstanceID()
 	opts := []service.CLIOptFunc{
 		service.CLIOptSetBinaryName("rides-connect"),
 		service.CLIOptSetProductName("rides-connect"),

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+
+	"github.com/aws/smithy-go/logging"
 )
 
 // Options configures the backends; only the S3 part exists today.
@@ -29,6 +31,10 @@ type S3Options struct {
 	HTTPClient *http.Client
 	// MaxAttempts caps SDK attempts per request (0 = SDK default, 3).
 	MaxAttempts int
+	// Logger receives the AWS SDK's own log lines (retries, clock skew...);
+	// nil drops them. Never the SDK default, which prints to stderr outside
+	// the job's log format.
+	Logger logging.Logger
 }
 
 // Location is a parsed store URL.

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 )
 
 // conflictRetries bounds retries of a conditional PUT answered 409
@@ -44,7 +45,13 @@ func NewS3(ctx context.Context, bucket, prefix string, o S3Options) (*S3, error)
 	if (o.AccessKeyID == "") != (o.SecretAccessKey == "") {
 		return nil, fmt.Errorf("objstore: s3 access_key_id and secret_access_key must be set together")
 	}
-	var loadOpts []func(*config.LoadOptions) error
+	// The SDK logs to stderr by default; its lines go to the job's logger
+	// (or nowhere) instead.
+	var logger logging.Logger = logging.Nop{}
+	if o.Logger != nil {
+		logger = o.Logger
+	}
+	loadOpts := []func(*config.LoadOptions) error{config.WithLogger(logger)}
 	if o.Region != "" {
 		loadOpts = append(loadOpts, config.WithRegion(o.Region))
 	}
@@ -67,6 +74,10 @@ func NewS3(ctx context.Context, bucket, prefix string, o S3Options) (*S3, error)
 			so.BaseEndpoint = aws.String(o.Endpoint)
 		}
 		so.UsePathStyle = o.ForcePathStyle
+		// S3-compatible stores (MinIO, versitygw, moto...) send no response
+		// checksums: the SDK would log "Response has no supported checksum"
+		// for every GET. Validation itself stays on where a checksum is sent.
+		so.DisableLogOutputChecksumValidationSkipped = true
 		if o.HTTPClient != nil {
 			// Set on the client, not the shared config: a CA bundle from
 			// the environment cannot be applied to a caller's client.

@@ -6,6 +6,7 @@ package s3conf
 import (
 	"fmt"
 
+	"github.com/aws/smithy-go/logging"
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/miaradia/rides-connect/internal/objstore"
@@ -76,4 +77,20 @@ func FromParsed(conf *service.ParsedConfig) (objstore.S3Options, error) {
 		return o, fmt.Errorf("s3.max_attempts must be >= 0, got %d", o.MaxAttempts)
 	}
 	return o, nil
+}
+
+// SDKLogger routes the AWS SDK's log lines to the component's logger: SDK
+// warnings as warnings, everything else (request/response traces when
+// enabled) at debug.
+func SDKLogger(l *service.Logger) logging.Logger {
+	if l == nil {
+		return logging.Nop{}
+	}
+	return logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+		if c == logging.Warn {
+			l.Warnf("aws sdk: "+format, v...)
+			return
+		}
+		l.Debugf("aws sdk: "+format, v...)
+	})
 }

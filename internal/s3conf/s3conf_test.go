@@ -1,9 +1,11 @@
 package s3conf
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 
+	"github.com/aws/smithy-go/logging"
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
@@ -55,4 +57,22 @@ func TestKMSKeyNeedsKMS(t *testing.T) {
 	if _, err := FromParsed(conf); err == nil || !strings.Contains(err.Error(), "s3.kms_key_id") {
 		t.Fatalf("got %v", err)
 	}
+}
+
+// The SDK's lines reach the component's logger at their level: warnings as
+// warnings, the rest (request traces, checksum notes) at debug only.
+func TestSDKLoggerLevels(t *testing.T) {
+	var buf strings.Builder
+	l := service.NewLoggerFromSlog(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	log := SDKLogger(l)
+	log.Logf(logging.Warn, "retrying %s", "PutObject")
+	log.Logf(logging.Debug, "Response has no supported checksum.")
+	out := buf.String()
+	if !strings.Contains(out, `level=WARN msg="aws sdk: retrying PutObject"`) {
+		t.Errorf("warning not logged as a warning:\n%s", out)
+	}
+	if !strings.Contains(out, `level=DEBUG msg="aws sdk: Response has no supported checksum."`) {
+		t.Errorf("debug line not logged at debug:\n%s", out)
+	}
+	SDKLogger(nil).Logf(logging.Warn, "dropped") // no logger: no output, no panic
 }

@@ -75,7 +75,7 @@ cache_resources:
 
 func init() {
 	service.MustRegisterCache("checkpoint", spec(), func(conf *service.ParsedConfig, res *service.Resources) (service.Cache, error) {
-		return fromParsed(conf)
+		return fromParsed(conf, res.Logger())
 	})
 }
 
@@ -85,7 +85,7 @@ type cache struct {
 	timeout time.Duration
 }
 
-func fromParsed(conf *service.ParsedConfig) (*cache, error) {
+func fromParsed(conf *service.ParsedConfig, log *service.Logger) (*cache, error) {
 	url, err := conf.FieldString(fieldURL)
 	if err != nil {
 		return nil, err
@@ -94,6 +94,7 @@ func fromParsed(conf *service.ParsedConfig) (*cache, error) {
 	if opts.S3, err = s3conf.FromParsed(conf); err != nil {
 		return nil, err
 	}
+	opts.S3.Logger = s3conf.SDKLogger(log)
 	timeout, err := conf.FieldDuration(fieldRequestTimeout)
 	if err != nil {
 		return nil, err

@@ -20,7 +20,7 @@ func newCache(t *testing.T, yaml string) *cache {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := fromParsed(conf)
+	c, err := fromParsed(conf, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestBadURLIsRefusedNamingTheField(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fromParsed(conf); err == nil || !strings.Contains(err.Error(), "checkpoint.url") {
+	if _, err := fromParsed(conf, nil); err == nil || !strings.Contains(err.Error(), "checkpoint.url") {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/miaradia/rides-connect/internal/objstore"
+	"github.com/miaradia/rides-connect/internal/s3conf"
 	"github.com/miaradia/rides-connect/plugins/deltalake/delta"
 )
 
@@ -21,6 +22,7 @@ func init() {
 			if err != nil {
 				return nil, pol, 0, err
 			}
+			c.Store.S3.Logger = s3conf.SDKLogger(mgr.Logger())
 			if pol, err = conf.FieldBatchPolicy(fieldBatching); err != nil {
 				return nil, pol, 0, err
 			}

@@ -158,7 +158,7 @@ waits for partitions that have not delivered yet.
 			Description("Put each record header in metadata as a list of strings, so a header repeated under one key keeps all its values; by default a header is a string and the last value of a repeated key wins.").
 			Default(false).Example(true).Advanced(),
 		service.NewStringField(fieldRackID).Description("Rack of this consumer, to fetch from the closest replica.").Default("").Example("eu-west-1a").Advanced(),
-		service.NewStringField(fieldInstanceID).Description("Static group membership ID (KIP-345): restarts within `session_timeout` do not rebalance.").Default("").Example("rides-agg-0").Advanced(),
+		service.NewStringField(fieldInstanceID).Description("Static group membership ID (KIP-345): a member that restarts with the same ID gets its partitions back at once, without a rebalance. A stopped member, even one stopped cleanly, does not leave the group: its partitions wait up to `session_timeout` for it. Give each replica an ID that survives its restarts (a StatefulSet pod name, the host name).").Default("").Example("rides-agg-0").Advanced(),
 		service.NewDurationField(fieldSessionTimeout).Description("Group session timeout.").Default("1m").Example("45s").Advanced(),
 		service.NewDurationField(fieldRebalanceTimeout).Description("How long members may take to rejoin during a rebalance.").Default("45s").Example("1m").Advanced(),
 		service.NewDurationField(fieldHeartbeatInterval).Description("Group heartbeat interval.").Default("3s").Example("1s").Advanced(),
