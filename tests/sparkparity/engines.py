@@ -56,7 +56,8 @@ class RidesConnect:
         env = {k: v for k, v in os.environ.items() if k not in _SECURITY_ENV}
         self.env = dict(env, KAFKA_BOOTSTRAP=bootstrap, KAFKA_TOPIC=topic, KAFKA_GROUP=group,
                         KAFKA_START="earliest", OUT_DELTA=str(out), CHECKPOINT=str(checkpoint),
-                        DLQ_TOPIC=dlq_topic, HTTP_ADDRESS=f"127.0.0.1:{self.port}", LOG_LEVEL="INFO")
+                        DLQ_TOPIC=dlq_topic, HTTP_ADDRESS=f"127.0.0.1:{self.port}", LOG_LEVEL="INFO",
+                        WATERMARK_IDLE_TIMEOUT="0s")  # exact tables: no processing-time idleness
         self.log = log
         self.config = config
         self.proc: subprocess.Popen | None = None

@@ -109,6 +109,19 @@ def parity_rides(n: int = 600, span_min: int = 60, seed: int = 7) -> list[Ride]:
     return out
 
 
+def closing_rides(rs: list[Ride], n_parts: int) -> list[tuple[int, Ride]]:
+    """One ride per partition at the stream's last event time. rides.yaml closes windows at the
+    minimum over partitions of their max event time − 10 min (deterministic per-partition rule),
+    Spark at the global max − 10 min: with every partition ending at the same time the two agree,
+    so the tables can be compared whole (docs/spark-parity.md: the tail difference)."""
+    t = max(r.ts for r in rs if r.kind == "ok")
+    out = []
+    for p in range(n_parts):
+        city = CITIES[p % len(CITIES)]
+        out.append((p, Ride(ride_json(900_000 + p, 1, city, 10.0, 12.5, ts_text(t, 0)), t, city, 12.5, 10.0)))
+    return out
+
+
 # ---- the reference model ------------------------------------------------------------------
 
 @dataclass
