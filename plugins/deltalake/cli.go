@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -72,6 +73,8 @@ func deltaCommand() *cli.Command {
 				Flags: append(s3Flags(),
 					&cli.StringFlag{Name: "target-size", Value: "128MiB", Usage: "compact files smaller than this into files up to it"},
 					&cli.StringFlag{Name: "compression", Value: "zstd", Usage: "zstd, snappy or uncompressed"},
+					&cli.StringSliceFlag{Name: "partition", Usage: "only files of this partition, `column=value` (repeatable; several values of one column = any of them)"},
+					&cli.StringSliceFlag{Name: "days-ago", Usage: "only files of the UTC day N days before today in date partition column, `column=N` (repeatable; for a daily job: event_date=1 is yesterday)"},
 				),
 				Action: func(c *cli.Context) error {
 					st, err := openStore(c)
@@ -86,7 +89,11 @@ func deltaCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					res, err := delta.Optimize(c.Context, st, delta.OptimizeOptions{TargetSize: int64(size), Codec: codec, CodecName: infix})
+					parts, err := partitionFilter(c.StringSlice("partition"), c.StringSlice("days-ago"), time.Now())
+					if err != nil {
+						return err
+					}
+					res, err := delta.Optimize(c.Context, st, delta.OptimizeOptions{TargetSize: int64(size), Codec: codec, CodecName: infix, Partitions: parts})
 					if err != nil {
 						return err
 					}
@@ -128,6 +135,29 @@ func deltaCommand() *cli.Command {
 			},
 		},
 	}
+}
+
+// partitionFilter turns --partition column=value and --days-ago column=N
+// into OPTIMIZE's partition filter; days are UTC dates (yyyy-MM-dd, the
+// serialised form of a date partition value).
+func partitionFilter(exact, daysAgo []string, now time.Time) (map[string][]string, error) {
+	f := map[string][]string{}
+	for _, kv := range exact {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--partition %q: want column=value", kv)
+		}
+		f[k] = append(f[k], v)
+	}
+	for _, kv := range daysAgo {
+		k, v, ok := strings.Cut(kv, "=")
+		n, err := strconv.Atoi(v)
+		if !ok || k == "" || err != nil || n < 0 {
+			return nil, fmt.Errorf("--days-ago %q: want column=N with N >= 0", kv)
+		}
+		f[k] = append(f[k], now.UTC().AddDate(0, 0, -n).Format("2006-01-02"))
+	}
+	return f, nil
 }
 
 func showTable(ctx context.Context, out io.Writer, st objstore.Store, historyN, rowsN int, sortBy string) error {
