@@ -31,7 +31,10 @@ func s3Flags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "s3-endpoint", Usage: "S3 endpoint override (MinIO, versitygw)", EnvVars: []string{"S3_ENDPOINT"}},
 		&cli.StringFlag{Name: "s3-region", Usage: "S3 region", EnvVars: []string{"AWS_REGION"}},
-		&cli.BoolFlag{Name: "s3-path-style", Usage: "path-style S3 addressing"},
+		&cli.BoolFlag{Name: "s3-path-style", Usage: "path-style S3 addressing", EnvVars: []string{"S3_FORCE_PATH_STYLE"}},
+		// Files written by optimize get the same encryption as the job's (S3_SSE / S3_KMS_KEY_ID).
+		&cli.StringFlag{Name: "s3-sse", Usage: "server-side encryption of written files: AES256 or aws:kms", EnvVars: []string{"S3_SSE"}},
+		&cli.StringFlag{Name: "s3-kms-key-id", Usage: "KMS key for --s3-sse aws:kms (empty = the bucket's AWS-managed key)", EnvVars: []string{"S3_KMS_KEY_ID"}},
 	}
 }
 
@@ -41,6 +44,7 @@ func openStore(c *cli.Context) (objstore.Store, error) {
 	}
 	return objstore.Open(c.Context, c.Args().First(), objstore.Options{S3: objstore.S3Options{
 		Endpoint: c.String("s3-endpoint"), Region: c.String("s3-region"), ForcePathStyle: c.Bool("s3-path-style"),
+		SSE: c.String("s3-sse"), KMSKeyID: c.String("s3-kms-key-id"),
 	}})
 }
 
