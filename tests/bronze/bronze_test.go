@@ -190,12 +190,16 @@ func TestBronzeExactlyOnceAcrossSIGKILL(t *testing.T) {
 		t.Fatalf("bronze table incomplete: %v\nreplica a:\n%s\nreplica b:\n%s", err, tailFile(a.Log), tailFile(b.Log))
 	}
 	skipped := metric(t, aHTTP, "delta_rows_skipped_total") + metric(t, bHTTP, "delta_rows_skipped_total")
+	wroteA, wroteB := metric(t, aHTTP, "delta_rows_written_total"), metric(t, bHTTP, "delta_rows_written_total")
 	for _, p := range []*harness.Process{a, b} {
 		if err := p.Stop(20 * time.Second); err != nil {
 			t.Errorf("graceful stop: %v\n%s", err, tailFile(p.Log))
 		}
 	}
-	t.Logf("after the restart the replicas acked %v already-committed rows without writing them", skipped)
+	t.Logf("after the restart the replicas acked %v already-committed rows without writing them; they wrote %v and %v rows", skipped, wroteA, wroteB)
+	if int(wroteA+wroteB) != len(want.Good)-afterKill {
+		t.Errorf("the replicas wrote %v+%v rows, want the %d the killed run had not committed", wroteA, wroteB, len(want.Good)-afterKill)
+	}
 
 	// Our own reader: exactly the good records, once each.
 	rows, err := delta.ReadAllRows(ctx, store)
