@@ -2,7 +2,7 @@
 # run.sh — the bronze tier: config/bronze.yaml end to end on a real Apache Kafka broker
 # (tests/realkafka/broker.sh, SASL_SSL + SCRAM-SHA-512), SIGKILLed mid-stream and restarted as two
 # replicas; the table is then read by our reader, delta-rs and DuckDB (the readers of
-# tests/interop/setup.sh). Starts the broker, stops it on every exit path. ~1.5 min warm.
+# tests/interop/setup.sh). Starts the broker, stops it on every exit path. ~2.5 min warm.
 # Extra arguments go to `go test`.
 set -euo pipefail
 
