@@ -8,11 +8,11 @@ RUN go mod download
 COPY . .
 ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/rides-connect ./cmd/rides-connect \
-    && /out/rides-connect lint /src/config/rides.yaml /src/config/producer.yaml
+    && /out/rides-connect lint /src/config/rides.yaml /src/config/bronze.yaml /src/config/producer.yaml
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/rides-connect /usr/local/bin/rides-connect
-COPY --from=build /src/config/rides.yaml /src/config/producer.yaml /etc/rides-connect/
+COPY --from=build /src/config/rides.yaml /src/config/bronze.yaml /src/config/producer.yaml /etc/rides-connect/
 # ./data (the default table and checkpoint paths) lives in the non-root user's home.
 WORKDIR /home/nonroot
 USER nonroot:nonroot

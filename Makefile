@@ -8,19 +8,19 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.buildDate=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
 .PHONY: all build demo test test-go test-config test-e2e test-kafka test-interop test-spark \
-        test-observability test-deploy test-s3 test-crash test-sparkparity bench bench-spark lint clean
+        test-observability test-deploy test-s3 test-crash test-sparkparity test-bronze bench bench-spark lint clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/rides-connect
 
-## demo: the whole job on an embedded Kafka-protocol broker; Delta table in ./data/silver/rides_agg
+## demo: both jobs on an embedded Kafka-protocol broker; Delta tables in ./data/silver/rides_agg and ./data/bronze/rides
 demo: build
 	$(GO) run ./cmd/rides-demo -bin $(BIN)
 
 ## test: every tier, fastest first
-test: test-go test-config test-crash test-deploy test-observability test-kafka test-spark test-s3 test-sparkparity
+test: test-go test-config test-crash test-deploy test-observability test-kafka test-bronze test-spark test-s3 test-sparkparity
 	@echo "make test: all tiers passed"
 
 ## test-go: unit, integration (kfake, gofakes3) and end-to-end Go tests
@@ -40,6 +40,10 @@ test-crash:
 ## test-kafka: a real Apache Kafka 4 broker (KRaft, SASL_SSL SCRAM-SHA-512, JKS truststore); config/rides.yaml SIGKILLed and resuming within 10 s (docs/recovery.md)
 test-kafka:
 	bash tests/realkafka/run.sh
+
+## test-bronze: config/bronze.yaml on a real Kafka broker, SIGKILLed and restarted as two replicas; exactly once, read by delta-rs and DuckDB, pruned by day
+test-bronze:
+	bash tests/bronze/run.sh
 
 ## test-interop: our Delta tables read by delta-rs, DuckDB (local and over S3 via versitygw); make test runs test-spark, which adds Spark
 test-interop:

@@ -3,7 +3,9 @@
 // (config/producer.yaml) replaying an hour of rides in seconds, the job itself
 // (config/rides.yaml) writing a Delta table under ./data, and at the end the
 // closed windows read back from that table, checked against a reference
-// computation over the same rides. `make demo` runs it.
+// computation over the same rides. The bronze job (config/bronze.yaml) runs
+// beside it and its table of raw rides is summarised (rows per day, files,
+// version). `make demo` runs it.
 package main
 
 import (
@@ -44,7 +46,11 @@ func run(ctx context.Context, bin, confDir string, layout harness.Layout, rides 
 	if err := layout.Reset(); err != nil {
 		return err
 	}
-	broker, err := harness.StartBroker(map[string]int32{"rides": 6, "rides_dlq": 1})
+	bronzeTable := filepath.Join(layout.Root, "bronze", "rides")
+	if err := os.RemoveAll(bronzeTable); err != nil {
+		return err
+	}
+	broker, err := harness.StartBroker(map[string]int32{"rides": 6, "rides_dlq": 1, "rides_bronze_dlq": 1})
 	if err != nil {
 		return err
 	}
@@ -62,6 +68,22 @@ func run(ctx context.Context, bin, confDir string, layout harness.Layout, rides 
 	}
 	defer job.Stop(10 * time.Second)
 	fmt.Printf("job config/rides.yaml running (pid %d, metrics http://%s/metrics, log %s)\n", job.PID(), httpAddr, job.Log)
+
+	bronzeHTTP, err := harness.FreeAddr()
+	if err != nil {
+		return err
+	}
+	bronze, err := harness.Start(bin, []string{"-c", filepath.Join(confDir, "bronze.yaml")}, []string{
+		"KAFKA_BOOTSTRAP=" + broker.Addr,
+		"OUT_BRONZE=" + bronzeTable,
+		"HTTP_ADDRESS=" + bronzeHTTP,
+		"BRONZE_COMMIT_PERIOD=1s",
+	}, filepath.Join(layout.Logs, "bronze.log"))
+	if err != nil {
+		return err
+	}
+	defer bronze.Stop(10 * time.Second)
+	fmt.Printf("job config/bronze.yaml running (pid %d, metrics http://%s/metrics, log %s)\n", bronze.PID(), bronzeHTTP, bronze.Log)
 
 	producer, err := harness.Start(bin, []string{"-c", filepath.Join(confDir, "producer.yaml")}, []string{
 		"KAFKA_BOOTSTRAP=" + broker.Addr,
@@ -103,6 +125,13 @@ func run(ctx context.Context, bin, confDir string, layout harness.Layout, rides 
 	if err != nil {
 		return fmt.Errorf("%w (job log: %s)", err, job.Log)
 	}
+	// The malformed records may sit behind the last window's rides: wait for
+	// both jobs to dead-letter them before stopping.
+	for _, dlq := range []string{"rides_dlq", "rides_bronze_dlq"} {
+		if err := waitRecords(ctx, broker, dlq, len(bad)); err != nil {
+			return err
+		}
+	}
 	if err := job.Stop(10 * time.Second); err != nil {
 		return err
 	}
@@ -116,7 +145,13 @@ func run(ctx context.Context, bin, confDir string, layout harness.Layout, rides 
 	for _, r := range got {
 		fmt.Println(r)
 	}
-	if err := printDeadLetters(ctx, broker); err != nil {
+	if err := printDeadLetters(ctx, broker, "rides_dlq"); err != nil {
+		return err
+	}
+	if err := summarizeBronze(ctx, bronze, bronzeTable, rides); err != nil {
+		return err
+	}
+	if err := printDeadLetters(ctx, broker, "rides_bronze_dlq"); err != nil {
 		return err
 	}
 	if diff := harness.DiffRows(got, want); diff != "" {
@@ -127,8 +162,22 @@ func run(ctx context.Context, bin, confDir string, layout harness.Layout, rides 
 	return nil
 }
 
-func printDeadLetters(ctx context.Context, broker *harness.Broker) error {
-	recs, err := broker.ReadAll(ctx, "rides_dlq")
+func waitRecords(ctx context.Context, broker *harness.Broker, topic string, n int) error {
+	for {
+		recs, err := broker.ReadAll(ctx, topic)
+		if err != nil || len(recs) >= n {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s holds %d records, want %d: %w", topic, len(recs), n, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func printDeadLetters(ctx context.Context, broker *harness.Broker, topic string) error {
+	recs, err := broker.ReadAll(ctx, topic)
 	if err != nil {
 		return err
 	}
@@ -147,7 +196,7 @@ func printDeadLetters(ctx context.Context, broker *harness.Broker) error {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	fmt.Printf("\nDead-letter topic rides_dlq: %d records", len(recs))
+	fmt.Printf("\nDead-letter topic %s: %d records", topic, len(recs))
 	for _, k := range keys {
 		fmt.Printf(", %s=%d", k, reasons[k])
 	}

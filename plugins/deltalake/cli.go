@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -30,7 +31,10 @@ func s3Flags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "s3-endpoint", Usage: "S3 endpoint override (MinIO, versitygw)", EnvVars: []string{"S3_ENDPOINT"}},
 		&cli.StringFlag{Name: "s3-region", Usage: "S3 region", EnvVars: []string{"AWS_REGION"}},
-		&cli.BoolFlag{Name: "s3-path-style", Usage: "path-style S3 addressing"},
+		&cli.BoolFlag{Name: "s3-path-style", Usage: "path-style S3 addressing", EnvVars: []string{"S3_FORCE_PATH_STYLE"}},
+		// Files written by optimize get the same encryption as the job's (S3_SSE / S3_KMS_KEY_ID).
+		&cli.StringFlag{Name: "s3-sse", Usage: "server-side encryption of written files: AES256 or aws:kms", EnvVars: []string{"S3_SSE"}},
+		&cli.StringFlag{Name: "s3-kms-key-id", Usage: "KMS key for --s3-sse aws:kms (empty = the bucket's AWS-managed key)", EnvVars: []string{"S3_KMS_KEY_ID"}},
 	}
 }
 
@@ -40,6 +44,7 @@ func openStore(c *cli.Context) (objstore.Store, error) {
 	}
 	return objstore.Open(c.Context, c.Args().First(), objstore.Options{S3: objstore.S3Options{
 		Endpoint: c.String("s3-endpoint"), Region: c.String("s3-region"), ForcePathStyle: c.Bool("s3-path-style"),
+		SSE: c.String("s3-sse"), KMSKeyID: c.String("s3-kms-key-id"),
 	}})
 }
 
@@ -72,6 +77,8 @@ func deltaCommand() *cli.Command {
 				Flags: append(s3Flags(),
 					&cli.StringFlag{Name: "target-size", Value: "128MiB", Usage: "compact files smaller than this into files up to it"},
 					&cli.StringFlag{Name: "compression", Value: "zstd", Usage: "zstd, snappy or uncompressed"},
+					&cli.StringSliceFlag{Name: "partition", Usage: "only files of this partition, `column=value` (repeatable; several values of one column = any of them)"},
+					&cli.StringSliceFlag{Name: "days-ago", Usage: "only files of the UTC day N days before today in date partition column, `column=N` (repeatable; for a daily job: event_date=1 is yesterday)"},
 				),
 				Action: func(c *cli.Context) error {
 					st, err := openStore(c)
@@ -86,7 +93,11 @@ func deltaCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					res, err := delta.Optimize(c.Context, st, delta.OptimizeOptions{TargetSize: int64(size), Codec: codec, CodecName: infix})
+					parts, err := partitionFilter(c.StringSlice("partition"), c.StringSlice("days-ago"), time.Now())
+					if err != nil {
+						return err
+					}
+					res, err := delta.Optimize(c.Context, st, delta.OptimizeOptions{TargetSize: int64(size), Codec: codec, CodecName: infix, Partitions: parts})
 					if err != nil {
 						return err
 					}
@@ -128,6 +139,29 @@ func deltaCommand() *cli.Command {
 			},
 		},
 	}
+}
+
+// partitionFilter turns --partition column=value and --days-ago column=N
+// into OPTIMIZE's partition filter; days are UTC dates (yyyy-MM-dd, the
+// serialised form of a date partition value).
+func partitionFilter(exact, daysAgo []string, now time.Time) (map[string][]string, error) {
+	f := map[string][]string{}
+	for _, kv := range exact {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--partition %q: want column=value", kv)
+		}
+		f[k] = append(f[k], v)
+	}
+	for _, kv := range daysAgo {
+		k, v, ok := strings.Cut(kv, "=")
+		n, err := strconv.Atoi(v)
+		if !ok || k == "" || err != nil || n < 0 {
+			return nil, fmt.Errorf("--days-ago %q: want column=N with N >= 0", kv)
+		}
+		f[k] = append(f[k], now.UTC().AddDate(0, 0, -n).Format("2006-01-02"))
+	}
+	return f, nil
 }
 
 func showTable(ctx context.Context, out io.Writer, st objstore.Store, historyN, rowsN int, sortBy string) error {

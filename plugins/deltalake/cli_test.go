@@ -3,8 +3,10 @@ package deltalake
 import (
 	"bytes"
 	"context"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miaradia/rides-connect/internal/objstore"
 	"github.com/miaradia/rides-connect/plugins/deltalake/delta"
@@ -33,5 +35,22 @@ func TestShowTable(t *testing.T) {
 	// Rows sorted numerically by cnt: 100, 101, 200, 201.
 	if !strings.Contains(s, "cnt") || strings.Index(s, " 100\n") > strings.Index(s, " 201\n") {
 		t.Fatalf("rows not sorted by cnt:\n%s", s)
+	}
+}
+
+func TestOptimizePartitionFilterFlags(t *testing.T) {
+	now := time.Date(2026, 3, 15, 0, 30, 0, 0, time.FixedZone("x", 3*3600)) // 2026-03-14 21:30 UTC
+	f, err := partitionFilter([]string{"event_date=2026-03-01", "city=FR"}, []string{"event_date=1", "event_date=0"}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{"event_date": {"2026-03-01", "2026-03-13", "2026-03-14"}, "city": {"FR"}}
+	if !reflect.DeepEqual(f, want) {
+		t.Fatalf("filter %v, want %v (days are UTC days)", f, want)
+	}
+	for _, bad := range [][2][]string{{{"event_date"}, nil}, {nil, {"event_date=-1"}}, {nil, {"event_date=yesterday"}}} {
+		if _, err := partitionFilter(bad[0], bad[1], now); err == nil {
+			t.Errorf("partitionFilter(%v, %v) accepted", bad[0], bad[1])
+		}
 	}
 }

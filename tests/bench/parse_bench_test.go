@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/redpanda-data/benthos/v4/public/bloblang"
@@ -15,16 +14,44 @@ import (
 
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure" // ts_parse, ...
 
+	"github.com/miaradia/rides-connect/config/templates"
 	_ "github.com/miaradia/rides-connect/plugins/textcase" // uppercase_unicode
 )
 
-// parseMapping returns the mapping of the processor labelled parse_ride in the
-// rides config (RIDES_CONFIG overrides the path, to compare two versions).
+// parseMapping returns the Bloblang of the parse_ride step: the mapping the
+// parse_ride template (config/templates/parse_ride.yaml, used by rides.yaml
+// and bronze.yaml) renders, or, with RIDES_CONFIG set (to compare two
+// versions), the mapping of the processor labelled parse_ride in that config.
 func parseMapping(tb testing.TB) string {
-	path := os.Getenv("RIDES_CONFIG")
-	if path == "" {
-		path = filepath.Join("..", "..", "config", "rides.yaml")
+	if path := os.Getenv("RIDES_CONFIG"); path != "" {
+		return configParseMapping(tb, path)
 	}
+	raw, err := templates.File("parse_ride.yaml")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var tmpl struct {
+		Mapping string `yaml:"mapping"`
+	}
+	if err := yaml.Unmarshal(raw, &tmpl); err != nil {
+		tb.Fatal(err)
+	}
+	exe, err := bloblang.Parse(tmpl.Mapping)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out, err := exe.Query(map[string]any{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m, ok := out.(map[string]any)["mapping"].(string)
+	if !ok {
+		tb.Fatalf("the parse_ride template renders %v, not a mapping processor", out)
+	}
+	return m
+}
+
+func configParseMapping(tb testing.TB, path string) string {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		tb.Fatal(err)
@@ -41,11 +68,11 @@ func parseMapping(tb testing.TB) string {
 		tb.Fatal(err)
 	}
 	for _, p := range conf.Pipeline.Processors {
-		if p.Label == "parse_ride" {
+		if p.Label == "parse_ride" && p.Mapping != "" {
 			return p.Mapping
 		}
 	}
-	tb.Fatalf("%s has no parse_ride processor", path)
+	tb.Fatalf("%s has no parse_ride mapping processor", path)
 	return ""
 }
 
@@ -74,7 +101,7 @@ func TestParseMappingAcceptsRides(t *testing.T) {
 }
 
 // BenchmarkRidesParseMapping: one seed-shaped ride through the parse_ride
-// mapping of config/rides.yaml, as the mapping processor runs it.
+// mapping (config/templates/parse_ride.yaml), as the mapping processor runs it.
 func BenchmarkRidesParseMapping(b *testing.B) {
 	exe, err := bloblang.Parse(parseMapping(b))
 	if err != nil {

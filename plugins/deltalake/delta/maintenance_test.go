@@ -3,6 +3,8 @@ package delta
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -130,5 +132,67 @@ func TestVacuum(t *testing.T) {
 	}
 	if _, err := st.Get(ctx, CommitKey(0)); err != nil {
 		t.Fatal("vacuum touched the log")
+	}
+}
+
+// TestOptimizeOnePartition compacts one day of a table partitioned by a date
+// column and leaves the other days' files alone (the bronze table's daily job).
+func TestOptimizeOnePartition(t *testing.T) {
+	ctx := context.Background()
+	st, _ := objstore.NewLocal(t.TempDir())
+	clock := &fixedClock{time.Date(2026, 3, 15, 1, 0, 0, 0, time.UTC)}
+	s := ridesSchema()
+	s.Fields = append(s.Fields, Field{Name: "event_date", Type: Type{Name: "date"}, Nullable: true})
+	w := newTestWriter(t, st, TableConfig{Schema: s, PartitionColumns: []string{"event_date"}}, clock)
+	days := []string{"2026-03-13", "2026-03-14"}
+	for v := int64(1); v <= 8; v++ {
+		var recs []Record
+		for _, d := range days { // every commit adds one file to each day
+			r := ridesRecord(t, s, "FR", int(v), v, "app", v)
+			r.Row[6], _ = ConvertValue(s.Fields[6].Type, d)
+			recs = append(recs, r)
+		}
+		if _, err := w.Append(ctx, recs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	filesPerDay := func() map[string]int {
+		snap, err := LoadSnapshot(ctx, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := map[string]int{}
+		for _, a := range snap.Files {
+			n[a.PartitionValues["event_date"]]++
+		}
+		return n
+	}
+	if got := filesPerDay(); got["2026-03-13"] != 8 || got["2026-03-14"] != 8 {
+		t.Fatalf("files per day before optimize: %v", got)
+	}
+	if _, err := Optimize(ctx, st, OptimizeOptions{Now: clock.Now, Partitions: map[string][]string{"no_such": {"x"}}}); err == nil ||
+		!strings.Contains(err.Error(), "no_such") {
+		t.Fatalf("a filter on a non-partition column must be refused naming it, got %v", err)
+	}
+	res, err := Optimize(ctx, st, OptimizeOptions{Now: clock.Now, Partitions: map[string][]string{"EVENT_DATE": {"2026-03-14"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FilesRemoved != 8 || res.FilesAdded != 1 || res.Rows != 8 {
+		t.Fatalf("optimize of one day: %+v, want its 8 files into 1", res)
+	}
+	if got := filesPerDay(); got["2026-03-13"] != 8 || got["2026-03-14"] != 1 {
+		t.Fatalf("files per day after optimizing 2026-03-14: %v, want 8 and 1", got)
+	}
+	rows, err := ReadAllRows(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 16 {
+		t.Fatalf("%d rows after optimize, want 16", len(rows))
+	}
+	acts, _ := readCommit(ctx, st, res.Version)
+	if !strings.Contains(fmt.Sprint(acts[0].CommitInfo["operationParameters"]), "2026-03-14") {
+		t.Fatalf("commitInfo predicate does not name the day: %v", acts[0].CommitInfo)
 	}
 }

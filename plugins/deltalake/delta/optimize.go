@@ -19,6 +19,11 @@ type OptimizeOptions struct {
 	CodecName  string
 	Now        func() time.Time
 	Policy     CommitPolicy
+	// Partitions limits the compaction to files whose value of each listed
+	// partition column is one of the listed values (e.g. event_date: [one
+	// day]); empty = every partition. A column that is not a partition
+	// column is refused.
+	Partitions map[string][]string
 }
 
 // OptimizeResult reports a compaction.
@@ -48,10 +53,14 @@ func Optimize(ctx context.Context, st objstore.Store, o OptimizeOptions) (Optimi
 	if err := CheckProtocol(snap.Protocol); err != nil {
 		return res, err
 	}
+	match, err := partitionMatcher(snap.Metadata.PartitionColumns, o.Partitions)
+	if err != nil {
+		return res, err
+	}
 	// Group small files by partition.
 	groups := map[string][]string{}
 	for p, a := range snap.Files {
-		if a.Size < o.TargetSize {
+		if a.Size < o.TargetSize && match(a.PartitionValues) {
 			k := partitionKey(snap.Metadata.PartitionColumns, a.PartitionValues)
 			groups[k] = append(groups[k], p)
 		}
@@ -123,7 +132,7 @@ func Optimize(ctx context.Context, st objstore.Store, o OptimizeOptions) (Optimi
 	v, err := commitLoop(ctx, st, snap, rs, txnID, func(version int64) ([]Action, error) {
 		acts := []Action{{CommitInfo: CommitInfo{
 			"timestamp": now, "operation": "OPTIMIZE", "engineInfo": EngineInfo, "txnId": txnID,
-			"operationParameters": map[string]any{"predicate": "[]", "targetSize": fmt.Sprint(o.TargetSize)},
+			"operationParameters": map[string]any{"predicate": predicateText(o.Partitions), "targetSize": fmt.Sprint(o.TargetSize)},
 			"readVersion":         version - 1, "isBlindAppend": false,
 			"operationMetrics": map[string]any{"numRemovedFiles": fmt.Sprint(len(removes)), "numAddedFiles": fmt.Sprint(len(adds))},
 		}}}
@@ -143,6 +152,58 @@ func Optimize(ctx context.Context, st objstore.Store, o OptimizeOptions) (Optimi
 		_ = WriteCheckpoint(ctx, st, snap, now)
 	}
 	return res, nil
+}
+
+// partitionMatcher returns whether a file's partition values pass the
+// filter; filter columns match the table's partition columns
+// case-insensitively, as column names do.
+func partitionMatcher(cols []string, filter map[string][]string) (func(PartitionValues) bool, error) {
+	type cond struct {
+		col    string
+		values map[string]bool
+	}
+	var conds []cond
+	for k, vs := range filter {
+		col := ""
+		for _, c := range cols {
+			if strings.EqualFold(c, k) {
+				col = c
+			}
+		}
+		if col == "" {
+			return nil, fmt.Errorf("delta: optimize: %q is not a partition column (the table is partitioned by %v)", k, cols)
+		}
+		set := map[string]bool{}
+		for _, v := range vs {
+			set[v] = true
+		}
+		conds = append(conds, cond{col, set})
+	}
+	return func(pv PartitionValues) bool {
+		for _, c := range conds {
+			if !c.values[pv[c.col]] {
+				return false
+			}
+		}
+		return true
+	}, nil
+}
+
+// predicateText renders the filter for commitInfo, like Spark's
+// OPTIMIZE … WHERE predicate list.
+func predicateText(filter map[string][]string) string {
+	keys := make([]string, 0, len(filter))
+	for k := range filter {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		vs := append([]string(nil), filter[k]...)
+		sort.Strings(vs)
+		parts = append(parts, fmt.Sprintf("%q", fmt.Sprintf("%s IN ('%s')", k, strings.Join(vs, "', '"))))
+	}
+	return "[" + strings.Join(parts, ",") + "]"
 }
 
 func partitionKey(cols []string, pv PartitionValues) string {
