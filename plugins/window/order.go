@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/plugins/window/engine"
 )
 
 // Offset order across pipeline threads.
@@ -24,36 +26,38 @@ type link struct {
 	prev, last int64
 }
 
-// links collects the partition chain of a batch, errored messages included
+// chain collects the partition links of a batch, errored messages included
 // (they went through the window too). Without kafka_prev_offset (another
 // input) a batch has no links and never waits.
-func links(batch service.MessageBatch) map[string]link {
-	var ls map[string]link
-	for _, m := range batch {
-		pos, ok := position(m)
-		if !ok {
-			continue
-		}
-		k := pos.Key()
-		if l, seen := ls[k]; seen {
-			l.last = max(l.last, pos.Offset)
-			ls[k] = l
-			continue
-		}
-		prev, ok := metaInt(m, prevOffsetMeta)
-		if !ok {
-			continue
-		}
-		if ls == nil {
-			ls = map[string]link{}
-		}
-		ls[k] = link{prev: prev, last: pos.Offset}
+type chain map[string]link
+
+// note records a message at pos.
+func (c *chain) note(m *service.Message, pos engine.Position) {
+	k := pos.Key()
+	if l, seen := (*c)[k]; seen {
+		l.last = max(l.last, pos.Offset)
+		(*c)[k] = l
+		return
 	}
-	return ls
+	prev, ok := metaInt(m, prevOffsetMeta)
+	if !ok {
+		return
+	}
+	if *c == nil {
+		*c = chain{}
+	}
+	(*c)[k] = link{prev: prev, last: pos.Offset}
+}
+
+// noteMessage records a message whose position has not been read yet.
+func (c *chain) noteMessage(m *service.Message) {
+	if pos, ok := position(m); ok {
+		c.note(m, pos)
+	}
 }
 
 // ready reports whether every partition's predecessor has been through.
-func (p *processor) ready(ls map[string]link) (string, bool) {
+func (p *processor) ready(ls chain) (string, bool) {
 	for k, l := range ls {
 		if t, ok := p.through[k]; l.prev >= 0 && (!ok || t < l.prev) {
 			return fmt.Sprintf("%s offset %d", k, l.prev), false
@@ -66,7 +70,7 @@ func (p *processor) ready(ls map[string]link) (string, bool) {
 // next in offset order for each of its partitions, ctx ends, or
 // order_timeout passes. On timeout the batch goes ahead, loudly: a processor
 // before the window deleted messages, so what it waits for never comes.
-func (p *processor) awaitTurn(ctx context.Context, ls map[string]link) error {
+func (p *processor) awaitTurn(ctx context.Context, ls chain) error {
 	missing, ok := p.ready(ls)
 	if ok {
 		return nil
@@ -99,7 +103,7 @@ func (p *processor) awaitTurn(ctx context.Context, ls map[string]link) error {
 }
 
 // passed records the batch as through the window and wakes waiting batches.
-func (p *processor) passed(ls map[string]link) {
+func (p *processor) passed(ls chain) {
 	if len(ls) == 0 {
 		return
 	}

@@ -100,9 +100,11 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 	vals := make([]any, len(p.conf.slots))
 	nv := len(p.conf.valueSlot)
 	vbuf := make([]engine.Value, len(batch)*nv) // rows' Values, one allocation
+	var ls chain                                // each partition's place in its offset order
 	for i, msg := range batch {
 		if msg.GetError() != nil {
 			out[i] = msg // already failed upstream: untouched
+			ls.noteMessage(msg)
 			continue
 		}
 		if isHeartbeat(msg) {
@@ -112,12 +114,15 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 		row, rerr := p.extract(batch, q, i, vals, vbuf[i*nv:(i+1)*nv:(i+1)*nv])
 		if rerr != nil {
 			out[i] = p.reject(msg, rerr.reason, rerr)
+			ls.noteMessage(msg)
 			continue
+		}
+		if row.HasPos {
+			ls.note(msg, row.Pos)
 		}
 		rows, idx = append(rows, row), append(idx, i)
 	}
 
-	ls := links(batch)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
