@@ -235,6 +235,9 @@ func (p *Parser) value(sc *scratch, f Field, r raw) (any, bool) {
 		}
 	case Timestamp:
 		if r.kind == kString {
+			if s := string(r.text); isCanonical(s) {
+				return s, true
+			}
 			t, ok := ParseTimestamp(string(r.text))
 			if !ok {
 				return nil, false

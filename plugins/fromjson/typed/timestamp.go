@@ -38,3 +38,54 @@ func FormatTimestamp(t time.Time) string {
 	var buf [40]byte
 	return string(t.UTC().AppendFormat(buf[:0], layoutOut))
 }
+
+// isCanonical reports whether s is already in the output form, so that
+// FormatTimestamp(ParseTimestamp(s)) == s and the parse can be skipped:
+// YYYY-MM-DDTHH:MM:SS[.f{1,6}]Z with a real date and time, and a fraction
+// without a trailing zero. It is how producers write event times, so most
+// records take this path.
+func isCanonical(s string) bool {
+	if len(s) < 20 || len(s) > 27 || len(s) == 21 || s[len(s)-1] != 'Z' ||
+		s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return false
+	}
+	if frac := s[19 : len(s)-1]; frac != "" {
+		if frac[0] != '.' || frac[len(frac)-1] == '0' || !allDigits(frac[1:]) {
+			return false
+		}
+	}
+	if !allDigits(s[0:4]) || !allDigits(s[5:7]) || !allDigits(s[8:10]) || !allDigits(s[11:13]) || !allDigits(s[14:16]) || !allDigits(s[17:19]) {
+		return false
+	}
+	year := num(s[0:4])
+	month, day := num(s[5:7]), num(s[8:10])
+	return month >= 1 && month <= 12 && day >= 1 && day <= daysIn(month, year) &&
+		num(s[11:13]) <= 23 && num(s[14:16]) <= 59 && num(s[17:19]) <= 59
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func num(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		n = n*10 + int(s[i]-'0')
+	}
+	return n
+}
+
+func daysIn(month, year int) int {
+	if month == 2 {
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	}
+	return 31 - (month-1)%7%2
+}
