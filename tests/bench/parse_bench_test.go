@@ -155,7 +155,9 @@ func TestParseStepAcceptsRides(t *testing.T) {
 // mapping parse_ride was (`mapping`) and through the parse_ride step of the
 // rides config (`config`: from_json, or whatever RIDES_CONFIG has there), as
 // a pipeline runs a processor: messages made from the record bytes, batches
-// of 2048.
+// of 2048. `noop` is that plumbing alone. cpu-ns/op is the process's CPU
+// time (user + system, GC included) per ride: on a shared machine it varies
+// less than the wall time.
 //
 //	go test ./tests/bench/ -run '^$' -bench RidesParse -benchmem
 func BenchmarkRidesParse(b *testing.B) {
@@ -164,7 +166,7 @@ func BenchmarkRidesParse(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		conf map[string]any
-	}{{"mapping", mappingStep(b)}, {"config", step(b, doc, "parse_ride")}} {
+	}{{"noop", map[string]any{"noop": map[string]any{}}}, {"mapping", mappingStep(b)}, {"config", step(b, doc, "parse_ride")}} {
 		b.Run(c.name, func(b *testing.B) {
 			proc, stop := processorOf(b, c.conf)
 			defer stop()
@@ -172,6 +174,8 @@ func BenchmarkRidesParse(b *testing.B) {
 			batch := make(service.MessageBatch, 0, size)
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu0 := cpuTime()
+			defer func() { b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op") }()
 			for i := 0; i < b.N; i++ {
 				batch = append(batch, service.NewMessage(in[i%len(in)]))
 				if len(batch) == size || i == b.N-1 {
