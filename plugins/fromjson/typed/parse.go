@@ -195,7 +195,7 @@ func (p *Parser) convert(sc *scratch) (map[string]any, error) {
 			out[f.Name] = nil
 			continue
 		}
-		v, ok := p.value(sc, f, r)
+		v, ok := p.value(f, r)
 		if !ok {
 			if f.Type == Timestamp && r.kind == kString {
 				return nil, &Error{Reason: ReasonBadTimestamp, Detail: "not an ISO-8601 timestamp: " + string(r.text)}
@@ -207,7 +207,7 @@ func (p *Parser) convert(sc *scratch) (map[string]any, error) {
 	return out, nil
 }
 
-func (p *Parser) value(sc *scratch, f Field, r raw) (any, bool) {
+func (p *Parser) value(f Field, r raw) (any, bool) {
 	switch f.Type {
 	case Long:
 		if r.kind == kNumber {
