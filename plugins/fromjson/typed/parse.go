@@ -220,14 +220,7 @@ func (p *Parser) value(f Field, r raw) (any, bool) {
 		}
 	case String:
 		if r.kind == kString {
-			s := string(r.text)
-			switch f.Transform {
-			case UpperUnicode:
-				s = textcase.Upper(s)
-			case LowerUnicode:
-				s = textcase.Lower(s)
-			}
-			return s, true
+			return transform(r.text, f.Transform), true
 		}
 	case Boolean:
 		if r.kind == kBool {
@@ -260,4 +253,41 @@ func parseLong(text []byte) (any, bool) {
 		return nil, false
 	}
 	return int64(f), true
+}
+
+// transform copies b into a string with the field's transform: ASCII is
+// case-mapped while copying (one allocation, the same result as the full
+// Unicode mapping), anything else by plugins/textcase.
+func transform(b []byte, t Transform) string {
+	if t == NoTransform || !isASCII(b) {
+		switch s := string(b); t {
+		case UpperUnicode:
+			return textcase.Upper(s)
+		case LowerUnicode:
+			return textcase.Lower(s)
+		default:
+			return s
+		}
+	}
+	var sb strings.Builder
+	sb.Grow(len(b))
+	for _, c := range b {
+		switch {
+		case t == UpperUnicode && 'a' <= c && c <= 'z':
+			c -= 'a' - 'A'
+		case t == LowerUnicode && 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		sb.WriteByte(c)
+	}
+	return sb.String()
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }

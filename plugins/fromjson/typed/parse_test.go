@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/miaradia/rides-connect/plugins/textcase"
 )
 
 func ridesFields() []Field {
@@ -193,5 +195,24 @@ func TestOutputOutlivesTheNextParse(t *testing.T) {
 	}
 	if a["s"] != "FIRST" {
 		t.Fatalf("first output changed to %v", a["s"])
+	}
+}
+
+// The ASCII shortcut must give what the full Unicode mapping gives.
+func TestTransformASCIIShortcutMatchesTextcase(t *testing.T) {
+	var all []byte
+	for c := 0; c < 128; c++ {
+		all = append(all, byte(c))
+	}
+	for _, in := range [][]byte{all, []byte("fr"), []byte("Paris-Nord_2"), []byte(""), []byte("straße")} {
+		if got, want := transform(in, UpperUnicode), textcase.Upper(string(in)); got != want {
+			t.Errorf("upper %q: %q, want %q", in, got, want)
+		}
+		if got, want := transform(in, LowerUnicode), textcase.Lower(string(in)); got != want {
+			t.Errorf("lower %q: %q, want %q", in, got, want)
+		}
+		if got := transform(in, NoTransform); got != string(in) {
+			t.Errorf("none %q: %q", in, got)
+		}
 	}
 }
