@@ -1,81 +1,124 @@
-// Package bench measures the configs' own Bloblang stages, which profiles show
-// dominate the rides job's CPU (the plugins are benchmarked in their packages).
+// Package bench measures the rides job's own stages and the Benthos plumbing
+// around them (the plugins are benchmarked in their packages).
 package bench
 
 import (
+	"context"
 	"fmt"
 	"math/rand"
 	"os"
+	"path/filepath"
 	"testing"
 
-	"github.com/redpanda-data/benthos/v4/public/bloblang"
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"gopkg.in/yaml.v3"
 
-	_ "github.com/redpanda-data/benthos/v4/public/components/pure" // ts_parse, ...
+	_ "github.com/redpanda-data/benthos/v4/public/components/pure" // mapping, ts_parse, ...
 
-	"github.com/miaradia/rides-connect/config/templates"
-	_ "github.com/miaradia/rides-connect/plugins/textcase" // uppercase_unicode
+	_ "github.com/miaradia/rides-connect/config/templates"   // parse_ride
+	_ "github.com/miaradia/rides-connect/plugins/checkpoint" // the window's state cache
+	_ "github.com/miaradia/rides-connect/plugins/fromjson"   // from_json
+	_ "github.com/miaradia/rides-connect/plugins/textcase"   // uppercase_unicode
+	_ "github.com/miaradia/rides-connect/plugins/window"     // tumbling_window
 )
 
-// parseMapping returns the Bloblang of the parse_ride step: the mapping the
-// parse_ride template (config/templates/parse_ride.yaml, used by rides.yaml
-// and bronze.yaml) renders, or, with RIDES_CONFIG set (to compare two
-// versions), the mapping of the processor labelled parse_ride in that config.
-func parseMapping(tb testing.TB) string {
-	if path := os.Getenv("RIDES_CONFIG"); path != "" {
-		return configParseMapping(tb, path)
+// ridesConfig is the config the benchmarks take their steps from:
+// config/rides.yaml, or RIDES_CONFIG to compare two versions of it.
+func ridesConfig(tb testing.TB) any {
+	tb.Helper()
+	path := os.Getenv("RIDES_CONFIG")
+	if path == "" {
+		path = filepath.Join("..", "..", "config", "rides.yaml")
 	}
-	raw, err := templates.File("parse_ride.yaml")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var tmpl struct {
-		Mapping string `yaml:"mapping"`
-	}
-	if err := yaml.Unmarshal(raw, &tmpl); err != nil {
-		tb.Fatal(err)
-	}
-	exe, err := bloblang.Parse(tmpl.Mapping)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	out, err := exe.Query(map[string]any{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	m, ok := out.(map[string]any)["mapping"].(string)
-	if !ok {
-		tb.Fatalf("the parse_ride template renders %v, not a mapping processor", out)
-	}
-	return m
-}
-
-func configParseMapping(tb testing.TB, path string) string {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var conf struct {
-		Pipeline struct {
-			Processors []struct {
-				Label   string `yaml:"label"`
-				Mapping string `yaml:"mapping"`
-			} `yaml:"processors"`
-		} `yaml:"pipeline"`
-	}
-	if err := yaml.Unmarshal(raw, &conf); err != nil {
+	var doc any
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		tb.Fatal(err)
 	}
-	for _, p := range conf.Pipeline.Processors {
-		if p.Label == "parse_ride" && p.Mapping != "" {
-			return p.Mapping
-		}
-	}
-	tb.Fatalf("%s has no parse_ride mapping processor", path)
-	return ""
+	return doc
 }
 
+// step returns the config of the processor with this label, wherever it
+// sits in the rides config (pipeline or processor_resources), without its label.
+func step(tb testing.TB, doc any, label string) map[string]any {
+	tb.Helper()
+	n := findLabelled(doc, label)
+	if n == nil {
+		tb.Fatalf("the rides config has no processor labelled %s", label)
+	}
+	c := map[string]any{}
+	for k, v := range n {
+		if k != "label" {
+			c[k] = v
+		}
+	}
+	return c
+}
+
+func findLabelled(v any, label string) map[string]any {
+	switch t := v.(type) {
+	case map[string]any:
+		if t["label"] == label {
+			return t
+		}
+		for _, c := range t {
+			if n := findLabelled(c, label); n != nil {
+				return n
+			}
+		}
+	case []any:
+		for _, c := range t {
+			if n := findLabelled(c, label); n != nil {
+				return n
+			}
+		}
+	}
+	return nil
+}
+
+// mappingStep is the Bloblang mapping that was parse_ride before from_json,
+// kept by plugins/fromjson as the reference of its agreement tests.
+func mappingStep(tb testing.TB) map[string]any {
+	tb.Helper()
+	m, err := os.ReadFile(filepath.Join("..", "..", "plugins", "fromjson", "testdata", "rides_parse_mapping.blobl"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return map[string]any{"mapping": string(m)}
+}
+
+// processorOf builds a processor from its YAML as a resource.
+func processorOf(tb testing.TB, conf map[string]any) (func(service.MessageBatch) ([]service.MessageBatch, error), func()) {
+	tb.Helper()
+	c := map[string]any{"label": "p"}
+	for k, v := range conf {
+		c[k] = v
+	}
+	y, err := yaml.Marshal(c)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rb := service.NewResourceBuilder()
+	if err := rb.AddProcessorYAML(string(y)); err != nil {
+		tb.Fatal(err)
+	}
+	res, stop, err := rb.Build()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx := context.Background()
+	var proc *service.ResourceProcessor
+	if err := res.AccessProcessor(ctx, "p", func(p *service.ResourceProcessor) { proc = p }); err != nil {
+		tb.Fatal(err)
+	}
+	return func(b service.MessageBatch) ([]service.MessageBatch, error) { return proc.ProcessBatch(ctx, b) },
+		func() { _ = stop(ctx) }
+}
+
+// rides are seed-shaped records (~150 bytes), as the producer writes them.
 func rides(n int) [][]byte {
 	rng := rand.New(rand.NewSource(1))
 	cities := []string{"FR", "US", "DE", "MG", "UK"}
@@ -88,31 +131,62 @@ func rides(n int) [][]byte {
 	return out
 }
 
-func TestParseMappingAcceptsRides(t *testing.T) {
-	exe, err := bloblang.Parse(parseMapping(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range rides(100) {
-		if _, err := service.NewMessage(r).BloblangQuery(exe); err != nil {
-			t.Fatalf("%s: %v", r, err)
+func TestParseStepAcceptsRides(t *testing.T) {
+	doc := ridesConfig(t)
+	for name, conf := range map[string]map[string]any{"config": step(t, doc, "parse_ride"), "mapping": mappingStep(t)} {
+		proc, stop := processorOf(t, conf)
+		var batch service.MessageBatch
+		for _, r := range rides(100) {
+			batch = append(batch, service.NewMessage(r))
 		}
+		out, err := proc(batch)
+		if err != nil || len(out) != 1 || len(out[0]) != 100 {
+			t.Fatalf("%s: %v %v", name, out, err)
+		}
+		for i, m := range out[0] {
+			if m.GetError() != nil {
+				t.Fatalf("%s: %s: %v", name, rides(100)[i], m.GetError())
+			}
+		}
+		stop()
 	}
 }
 
-// BenchmarkRidesParseMapping: one seed-shaped ride through the parse_ride
-// mapping (config/templates/parse_ride.yaml), as the mapping processor runs it.
-func BenchmarkRidesParseMapping(b *testing.B) {
-	exe, err := bloblang.Parse(parseMapping(b))
-	if err != nil {
-		b.Fatal(err)
-	}
+// BenchmarkRidesParse: one seed-shaped ride (op = ride) through the Bloblang
+// mapping parse_ride was (`mapping`) and through the parse_ride step of the
+// rides config (`config`: from_json, or whatever RIDES_CONFIG has there), as
+// a pipeline runs a processor: messages made from the record bytes, batches
+// of 2048. `noop` is that plumbing alone. cpu-ns/op is the process's CPU
+// time (user + system, GC included) per ride: on a shared machine it varies
+// less than the wall time.
+//
+//	go test ./tests/bench/ -run '^$' -bench RidesParse -benchmem
+func BenchmarkRidesParse(b *testing.B) {
+	doc := ridesConfig(b)
 	in := rides(4096)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := service.NewMessage(in[i%len(in)]).BloblangQuery(exe); err != nil {
-			b.Fatal(err)
-		}
+	for _, c := range []struct {
+		name string
+		conf map[string]any
+	}{{"noop", map[string]any{"noop": map[string]any{}}}, {"mapping", mappingStep(b)}, {"config", step(b, doc, "parse_ride")}} {
+		b.Run(c.name, func(b *testing.B) {
+			proc, stop := processorOf(b, c.conf)
+			defer stop()
+			const size = 2048
+			batch := make(service.MessageBatch, 0, size)
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			defer func() { b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op") }()
+			for i := 0; i < b.N; i++ {
+				batch = append(batch, service.NewMessage(in[i%len(in)]))
+				if len(batch) == size || i == b.N-1 {
+					out, err := proc(batch)
+					if err != nil || out[0][0].GetError() != nil {
+						b.Fatal(err, out[0][0].GetError())
+					}
+					batch = make(service.MessageBatch, 0, size)
+				}
+			}
+		})
 	}
 }

@@ -1,0 +1,118 @@
+package fromjson
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/plugins/fromjson/typed"
+)
+
+const ridesConf = `
+schema:
+  - { name: rideId, type: long }
+  - { name: userId, type: long }
+  - { name: city, type: string, transform: upper_unicode }
+  - { name: distanceKm, type: double }
+  - { name: price, type: double }
+  - { name: ts, type: timestamp }
+`
+
+func newProc(t *testing.T, conf string) *processor {
+	t.Helper()
+	pc, err := spec().ParseYAML(conf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := schemaFromParsed(pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &processor{parser: typed.NewParser(s)}
+}
+
+func TestProcessBatchTypesGoodRecordsAndDeadLettersBadOnes(t *testing.T) {
+	p := newProc(t, ridesConf)
+	good := `{"rideId":42,"userId":7,"city":"fr","distanceKm":12.5,"price":18.4,"ts":"2026-03-14T08:58:43.498Z"}`
+	bad := `{"rideId":1,"userId":2,"city":"FR","distanceKm":5,"ts":"2026-03-14T08:00:00Z"}`
+	batch := service.MessageBatch{service.NewMessage([]byte(good)), service.NewMessage([]byte(bad)), service.NewMessage([]byte("not json"))}
+	out, err := p.ProcessBatch(context.Background(), batch)
+	if err != nil || len(out) != 1 || len(out[0]) != 3 {
+		t.Fatalf("got %v %v", out, err)
+	}
+	v, err := out[0][0].AsStructured()
+	if err != nil || out[0][0].GetError() != nil {
+		t.Fatal(err, out[0][0].GetError())
+	}
+	m := v.(map[string]any)
+	if m["rideId"] != int64(42) || m["city"] != "FR" || m["price"] != 18.4 || m["ts"] != "2026-03-14T08:58:43.498Z" {
+		t.Fatalf("structured %#v", m)
+	}
+	if b, _ := out[0][0].AsBytes(); string(b) != `{"city":"FR","distanceKm":12.5,"price":18.4,"rideId":42,"ts":"2026-03-14T08:58:43.498Z","userId":7}` {
+		t.Fatalf("bytes %s", b)
+	}
+	for i, want := range []string{"missing_field", "bad_json"} {
+		msg := out[0][i+1]
+		reason, _ := msg.MetaGet(reasonMeta)
+		if msg.GetError() == nil || reason != want || !strings.HasPrefix(msg.GetError().Error(), want+": ") {
+			t.Errorf("message %d: error %v, dlq_reason %q, want %s", i+1, msg.GetError(), reason, want)
+		}
+		// The dead-letter topic gets the record as it came.
+		if b, _ := msg.AsBytes(); string(b) != []string{bad, "not json"}[i] {
+			t.Errorf("message %d content changed to %s", i+1, b)
+		}
+	}
+}
+
+func TestConfigErrorsNameTheField(t *testing.T) {
+	cases := map[string]string{
+		"schema: []": "at least one field",
+		"schema: [ { name: a, type: long }, { name: a, type: long } ]":    `schema[1].name: "a" is declared twice`,
+		"schema: [ { name: a, type: double, transform: upper_unicode } ]": "schema[0].transform",
+	}
+	for conf, want := range cases {
+		pc, err := spec().ParseYAML(conf, nil)
+		if err == nil {
+			_, err = schemaFromParsed(pc)
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want %q", conf, err, want)
+		}
+	}
+}
+
+func TestLintRulesNameTheField(t *testing.T) {
+	conf := `
+pipeline:
+  processors:
+    - from_json:
+        schema:
+          - { name: a, type: long, transform: upper_unicode }
+          - { name: a, type: string }
+          - { name: "", type: double }
+output:
+  drop: {}
+`
+	err := service.NewStreamBuilder().SetYAML(conf)
+	if err == nil {
+		t.Fatal("lint passed")
+	}
+	for _, want := range []string{"schema[0].transform: only a string field", `schema[1].name: "a" is declared twice`, "schema[2].name: must not be empty"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("lint %q lacks %q", err, want)
+		}
+	}
+	if err := service.NewStreamBuilder().SetYAML("pipeline:\n  processors:\n    - from_json:\n" + indent(ridesConf, "        ") + "output:\n  drop: {}\n"); err != nil {
+		t.Fatalf("the rides schema fails lint: %v", err)
+	}
+}
+
+func indent(s, pre string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimSpace(s), "\n") {
+		b.WriteString(pre + l + "\n")
+	}
+	return b.String()
+}

@@ -1,0 +1,30 @@
+package typed
+
+import (
+	"fmt"
+	"testing"
+)
+
+// BenchmarkParse: the core alone on seed-shaped rides (op = ride), on the
+// fast path (fastjson) and on the slow path (encoding/json) that takes
+// records with \u escapes or invalid UTF-8.
+//
+//	go test ./plugins/fromjson/typed/ -run '^$' -bench Parse -benchmem
+func BenchmarkParse(b *testing.B) {
+	p := mustParser(b, ridesFields())
+	for _, c := range []struct{ name, city string }{{"fast", "fr"}, {"slow_u_escape", `\u0066r`}} {
+		in := make([][]byte, 1024)
+		for i := range in {
+			in[i] = fmt.Appendf(nil, `{"rideId":%d,"userId":%d,"city":"%s","distanceKm":%d.25,"price":%d.5,"ts":"2026-03-14T08:%02d:%02d.123Z"}`,
+				100000+i, i%977, c.city, 5+i%20, 3+i%40, i/60%60, i%60)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if _, err := p.Parse(in[i%len(in)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,293 @@
+package typed
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/miaradia/rides-connect/plugins/textcase"
+)
+
+// Parser parses records against a schema. It is safe for concurrent use.
+type Parser struct {
+	schema  *Schema
+	scratch sync.Pool // *scratch
+}
+
+// scratch is one goroutine's reusable state.
+type scratch struct {
+	fj   fastjson.Parser
+	vals []*fastjson.Value
+	raws []raw
+	num  []byte // number literals of the current record
+}
+
+// kind is what a field's JSON value is, before the schema types it.
+type kind uint8
+
+const (
+	kNull kind = iota // null or missing
+	kNumber
+	kString
+	kBool
+	kOther // object or array
+)
+
+// raw is a field's JSON value. text is the number literal or the decoded
+// string; on the fast path it points into the parser's buffer, so it is
+// copied before it is kept.
+type raw struct {
+	kind kind
+	text []byte
+	b    bool
+}
+
+// NewParser returns a parser for s.
+func NewParser(s *Schema) *Parser {
+	p := &Parser{schema: s}
+	p.scratch.New = func() any {
+		n := len(s.fields)
+		return &scratch{vals: make([]*fastjson.Value, n), raws: make([]raw, n)}
+	}
+	return p
+}
+
+// Parse reads one record: a JSON object whose schema fields are typed and
+// transformed into a map of exactly those fields (a missing optional field is
+// nil; fields not in the schema are left out). A record that does not fit
+// gives an *Error; the first misfit in schema order names it, except that
+// every missing required field is named at once.
+func (p *Parser) Parse(b []byte) (map[string]any, error) {
+	sc := p.scratch.Get().(*scratch)
+	defer p.scratch.Put(sc)
+	handled, err := p.fast(sc, b)
+	if !handled {
+		err = p.slow(sc, b)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return p.convert(sc)
+}
+
+// fast reads the fields with fastjson. It takes only records where fastjson
+// and encoding/json (which Benthos and so Bloblang parse with) agree byte for
+// byte: valid UTF-8 and no \u escape (fastjson keeps an invalid escape or a
+// lone surrogate as is where encoding/json writes U+FFFD), valid JSON by
+// fastjson's strict validator, nesting within fastjson's limit. Anything
+// else, invalid JSON included, goes to the slow path, which decides.
+func (p *Parser) fast(sc *scratch, b []byte) (handled bool, err error) {
+	if bytes.Contains(b, []byte(`\u`)) || !utf8.Valid(b) || fastjson.ValidateBytes(b) != nil {
+		return false, nil
+	}
+	v, perr := sc.fj.ParseBytes(b)
+	if perr != nil {
+		return false, nil
+	}
+	obj, oerr := v.Object()
+	if oerr != nil {
+		return true, errNotObject
+	}
+	clear(sc.vals)
+	fields := p.schema.fields
+	obj.Visit(func(k []byte, v *fastjson.Value) {
+		for i := range fields {
+			if string(k) == fields[i].Name {
+				sc.vals[i] = v // a repeated key: the last one wins, as in encoding/json
+				return
+			}
+		}
+	})
+	sc.num = sc.num[:0]
+	for i, v := range sc.vals {
+		sc.raws[i] = sc.fromFastjson(v)
+	}
+	return true, nil
+}
+
+func (sc *scratch) fromFastjson(v *fastjson.Value) raw {
+	if v == nil {
+		return raw{}
+	}
+	switch v.Type() {
+	case fastjson.TypeNumber:
+		// The literal, copied into a buffer kept across records. A slice
+		// taken before the buffer grows still reads the old array.
+		start := len(sc.num)
+		sc.num = v.MarshalTo(sc.num)
+		return raw{kind: kNumber, text: sc.num[start:len(sc.num):len(sc.num)]}
+	case fastjson.TypeString:
+		s, _ := v.StringBytes()
+		return raw{kind: kString, text: s}
+	case fastjson.TypeTrue:
+		return raw{kind: kBool, b: true}
+	case fastjson.TypeFalse:
+		return raw{kind: kBool}
+	case fastjson.TypeNull:
+		return raw{}
+	default:
+		return raw{kind: kOther}
+	}
+}
+
+// slow reads the record exactly as Benthos does (encoding/json, numbers kept
+// as literals, one document), for the records the fast path does not take.
+func (p *Parser) slow(sc *scratch, b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return errNotObject
+	}
+	var more json.RawMessage
+	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
+		return errNotObject // trailing data
+	}
+	m, ok := doc.(map[string]any)
+	if !ok {
+		return errNotObject
+	}
+	for i, f := range p.schema.fields {
+		sc.raws[i] = fromAny(m[f.Name])
+	}
+	return nil
+}
+
+func fromAny(v any) raw {
+	switch t := v.(type) {
+	case nil:
+		return raw{}
+	case json.Number:
+		return raw{kind: kNumber, text: []byte(t)}
+	case string:
+		return raw{kind: kString, text: []byte(t)}
+	case bool:
+		return raw{kind: kBool, b: t}
+	default:
+		return raw{kind: kOther}
+	}
+}
+
+// convert types the raw values into the output map.
+func (p *Parser) convert(sc *scratch) (map[string]any, error) {
+	fields := p.schema.fields
+	var missing []string
+	for i, f := range fields {
+		if f.Required && sc.raws[i].kind == kNull {
+			missing = append(missing, f.Name)
+		}
+	}
+	if missing != nil {
+		return nil, &Error{Reason: ReasonMissingField, Detail: "missing or null: " + strings.Join(missing, ", ")}
+	}
+	out := make(map[string]any, len(fields))
+	for i, f := range fields {
+		r := sc.raws[i]
+		if r.kind == kNull {
+			out[f.Name] = nil
+			continue
+		}
+		v, ok := p.value(f, r)
+		if !ok {
+			if f.Type == Timestamp && r.kind == kString {
+				return nil, &Error{Reason: ReasonBadTimestamp, Detail: "not an ISO-8601 timestamp: " + string(r.text)}
+			}
+			return nil, p.schema.typeErr[i]
+		}
+		out[f.Name] = v
+	}
+	return out, nil
+}
+
+func (p *Parser) value(f Field, r raw) (any, bool) {
+	switch f.Type {
+	case Long:
+		if r.kind == kNumber {
+			return parseLong(r.text)
+		}
+	case Double:
+		if r.kind == kNumber {
+			d, err := strconv.ParseFloat(string(r.text), 64)
+			return d, err == nil
+		}
+	case String:
+		if r.kind == kString {
+			return transform(r.text, f.Transform), true
+		}
+	case Boolean:
+		if r.kind == kBool {
+			return r.b, true
+		}
+	case Timestamp:
+		if r.kind == kString {
+			if s := string(r.text); isCanonical(s) {
+				return s, true
+			}
+			t, ok := ParseTimestamp(string(r.text))
+			if !ok {
+				return nil, false
+			}
+			return FormatTimestamp(t), true
+		}
+	}
+	return nil, false
+}
+
+// parseLong reads a JSON number whose value is an integer in int64's range:
+// 42, and also 42.0 or 4.2e1 as the Bloblang mapping did (floor(x) == x).
+// A fraction, or a value past int64, is not a long.
+func parseLong(text []byte) (any, bool) {
+	if i, err := strconv.ParseInt(string(text), 10, 64); err == nil {
+		return i, true
+	}
+	f, err := strconv.ParseFloat(string(text), 64)
+	if err != nil || f != math.Trunc(f) || f < -(1<<63) || f >= 1<<63 {
+		return nil, false
+	}
+	return int64(f), true
+}
+
+// transform copies b into a string with the field's transform: ASCII is
+// case-mapped while copying (one allocation, the same result as the full
+// Unicode mapping), anything else by plugins/textcase.
+func transform(b []byte, t Transform) string {
+	if t == NoTransform || !isASCII(b) {
+		switch s := string(b); t {
+		case UpperUnicode:
+			return textcase.Upper(s)
+		case LowerUnicode:
+			return textcase.Lower(s)
+		default:
+			return s
+		}
+	}
+	var sb strings.Builder
+	sb.Grow(len(b))
+	for _, c := range b {
+		switch {
+		case t == UpperUnicode && 'a' <= c && c <= 'z':
+			c -= 'a' - 'A'
+		case t == LowerUnicode && 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		sb.WriteByte(c)
+	}
+	return sb.String()
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
