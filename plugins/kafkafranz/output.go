@@ -120,6 +120,9 @@ then it is ready again by itself.
 				service.NewIntField("replication_factor").
 					Description("Replicas per partition of a topic this output creates; -1 uses the broker's `default.replication.factor`.").
 					Default(-1).Example(3),
+				service.NewStringMapField("configs").
+					Description("Topic configs of a topic this output creates, e.g. `max.message.bytes` when records can be larger than the broker's default 1 MB (keep `max_message_bytes` at most this).").
+					Default(map[string]any{}).Example(map[string]any{"max.message.bytes": "8388608"}),
 			).Description("What to do when the target topic does not exist (see the description). Same settings as `rides-connect kafka topic create`.").
 				Advanced(),
 			healthsvc.NotReadyAfterField(),

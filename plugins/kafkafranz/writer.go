@@ -80,6 +80,7 @@ func writerFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*writ
 		Enabled:           ct.boolean(fieldCreateTopic, "enabled"),
 		Partitions:        int32(ct.integer(fieldCreateTopic, "partitions")),
 		ReplicationFactor: int16(ct.integer(fieldCreateTopic, "replication_factor")),
+		Configs:           ct.strMap(fieldCreateTopic, "configs"),
 	}
 	if ct.err != nil {
 		return nil, ct.err

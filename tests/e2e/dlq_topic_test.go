@@ -65,7 +65,7 @@ func TestMissingDeadLetterTopicStopsTheJobAtStart(t *testing.T) {
 	log := readFile(job.Log)
 	for _, want := range []string{
 		"kafka_franz output dead_letter: topic rides_dlq does not exist",
-		"rides-connect kafka topic create --brokers " + broker.Addr + " --topic rides_dlq --partitions 1 --replication-factor -1",
+		"rides-connect kafka topic create --brokers " + broker.Addr + " --topic rides_dlq --partitions 1 --replication-factor -1 --config max.message.bytes=8388608",
 		"create_topic.enabled",
 	} {
 		if !strings.Contains(log, want) {

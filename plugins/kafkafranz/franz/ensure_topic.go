@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -16,7 +17,8 @@ import (
 type TopicCreate struct {
 	Enabled           bool
 	Partitions        int32
-	ReplicationFactor int16 // -1 = the broker's default.replication.factor
+	ReplicationFactor int16             // -1 = the broker's default.replication.factor
+	Configs           map[string]string // topic configs, e.g. max.message.bytes
 }
 
 // MissingTopicError says the target topic does not exist and will not be
@@ -48,6 +50,14 @@ func (c ClientConfig) CreateCommand(topic string, create TopicCreate) string {
 		"--topic " + topic,
 		fmt.Sprintf("--partitions %d", create.Partitions),
 		fmt.Sprintf("--replication-factor %d", create.ReplicationFactor)}
+	keys := make([]string, 0, len(create.Configs))
+	for k := range create.Configs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		parts = append(parts, "--config "+k+"="+create.Configs[k])
+	}
 	if c.TLS.Enabled {
 		parts = append(parts, "--tls")
 		if c.TLS.TruststoreFile != "" {
@@ -87,7 +97,14 @@ func EnsureTopic(ctx context.Context, cl *kgo.Client, conf ClientConfig, topic, 
 	if !create.Enabled {
 		return false, &MissingTopicError{Topic: topic, Output: output, Command: conf.CreateCommand(topic, create)}
 	}
-	resp, err := adm.CreateTopic(ctx, create.Partitions, create.ReplicationFactor, nil, topic)
+	var configs map[string]*string
+	for k, v := range create.Configs {
+		if configs == nil {
+			configs = map[string]*string{}
+		}
+		configs[k] = &v
+	}
+	resp, err := adm.CreateTopic(ctx, create.Partitions, create.ReplicationFactor, configs, topic)
 	if err == nil {
 		err = resp.Err
 	}
