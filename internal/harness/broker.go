@@ -114,3 +114,6 @@ func (b *Broker) CreateTopic(ctx context.Context, name string, partitions int32,
 	}
 	return nil
 }
+
+// Cluster is the in-process broker itself, for fault injection (kfake's Fault).
+func (b *Broker) Cluster() *kfake.Cluster { return b.cluster }

@@ -300,9 +300,17 @@ func TestFuzzedBadRecordsAreDeadLetteredOnce(t *testing.T) {
 // scrape sums each metric family of a Prometheus text exposition over its series.
 func scrape(t *testing.T, url string) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get(url)
+	m, err := scrapeMetrics(url)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return m
+}
+
+func scrapeMetrics(url string) (map[string]float64, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
 	}
 	defer resp.Body.Close()
 	out := map[string]float64{}
@@ -324,5 +332,5 @@ func scrape(t *testing.T, url string) map[string]float64 {
 			out[name] += v
 		}
 	}
-	return out
+	return out, sc.Err()
 }
