@@ -126,7 +126,7 @@ func TestFuzzedBadRecordsAreDeadLetteredOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer broker.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(1+nBad/10000)*4*time.Minute)
 	defer cancel()
 	// The input topic takes 1 MiB records (Kafka's default stops just above 1 MB);
 	// the job creates rides_dlq itself with config/rides.yaml's 8 MiB limit.
