@@ -8,7 +8,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.buildDate=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
 .PHONY: all build demo test test-go test-config test-e2e test-kafka test-interop test-spark \
-        test-observability test-deploy test-s3 test-crash test-sparkparity test-bronze bench bench-spark lint clean
+        test-observability test-deploy test-s3 test-crash test-sparkparity test-bronze test-fuzz bench bench-spark lint clean
 
 all: build
 
@@ -36,6 +36,10 @@ test-config: build
 ## test-crash: the job SIGKILLed at random points and restarted; same windows as a run without crashes
 test-crash:
 	bash tests/crash/run.sh
+
+## test-fuzz: the fuzzed dead-letter test of test-go at 10x volume (100 000 malformed records); FUZZ_SEED=<n> replays a run
+test-fuzz:
+	FUZZ_BAD=$${FUZZ_BAD:-100000} $(GO) test -count=1 -timeout 60m -v -run TestFuzzedBadRecordsAreDeadLetteredOnce ./tests/e2e/
 
 ## test-kafka: a real Apache Kafka 4 broker (KRaft, SASL_SSL SCRAM-SHA-512, JKS truststore); config/rides.yaml SIGKILLed and resuming within 10 s (docs/recovery.md)
 test-kafka:

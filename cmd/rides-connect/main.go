@@ -35,8 +35,13 @@ func main() {
 	for _, cmd := range clicmd.All() {
 		opts = append(opts, service.CLIOptAddCommand(cmd))
 	}
-	code, _ := service.RunCLIToCode(context.Background(), opts...)
+	// A plugin that finds the job can never work (a kafka_franz output whose
+	// topic does not exist) cancels this context: Benthos then shuts down.
+	ctx, cancel := context.WithCancel(context.Background())
+	clicmd.OnAbort(cancel)
+	code, _ := service.RunCLIToCode(ctx, opts...)
 	// A plugin may have stopped the pipeline on purpose (e.g. kafka_franz with
 	// fail_on_data_loss): Benthos reports 0 for that, we must not.
+	cancel()
 	os.Exit(clicmd.ExitCode(code))
 }

@@ -40,3 +40,27 @@ func ExitCode(benthosCode int) int {
 	code, _ := Failure()
 	return code
 }
+
+var stopRun func()
+
+// OnAbort sets how Abort stops the running CLI; cmd/rides-connect passes
+// the cancel function of the context it runs the CLI with.
+func OnAbort(stop func()) {
+	failMu.Lock()
+	defer failMu.Unlock()
+	stopRun = stop
+}
+
+// Abort records a failure as Fail does and stops the running job: for a
+// component that finds, once connected, that it can never work (a missing
+// topic that will not be created). Without OnAbort (tests, streams built in
+// Go) it only records.
+func Abort(code int, err error) {
+	Fail(code, err)
+	failMu.Lock()
+	stop := stopRun
+	failMu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}

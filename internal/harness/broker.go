@@ -93,3 +93,27 @@ func endOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]in
 	})
 	return out, firstErr
 }
+
+// CreateTopic creates a topic with topic configs (e.g. max.message.bytes).
+func (b *Broker) CreateTopic(ctx context.Context, name string, partitions int32, configs map[string]string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	cfg := map[string]*string{}
+	for k, v := range configs {
+		cfg[k] = &v
+	}
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, cfg, name)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		return fmt.Errorf("creating topic %s: %w", name, err)
+	}
+	return nil
+}
+
+// Cluster is the in-process broker itself, for fault injection (kfake's Fault).
+func (b *Broker) Cluster() *kfake.Cluster { return b.cluster }

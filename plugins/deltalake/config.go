@@ -7,6 +7,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/health/healthsvc"
 	"github.com/miaradia/rides-connect/internal/objstore"
 	"github.com/miaradia/rides-connect/internal/s3conf"
 	"github.com/miaradia/rides-connect/plugins/deltalake/delta"
@@ -25,6 +26,7 @@ type outputConfig struct {
 	OnInvalidRow   string // drop | fail
 	CommitAttempts int
 	AutoCompact    int // OPTIMIZE after every N commits (0 = off)
+	NotReadyAfter  time.Duration
 	Store          objstore.Options
 }
 
@@ -128,6 +130,9 @@ func outputConfigFromParsed(conf *service.ParsedConfig) (outputConfig, error) {
 	}
 	if c.CommitAttempts < 1 {
 		return c, fmt.Errorf("commit_max_attempts must be at least 1, got %d", c.CommitAttempts)
+	}
+	if c.NotReadyAfter, err = healthsvc.NotReadyAfter(conf); err != nil {
+		return c, err
 	}
 	if c.Store.S3, err = s3conf.FromParsed(conf); err != nil {
 		return c, err

@@ -3,12 +3,15 @@ package deltalake
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/health"
+	"github.com/miaradia/rides-connect/internal/health/healthsvc"
 	"github.com/miaradia/rides-connect/internal/objstore"
 	"github.com/miaradia/rides-connect/internal/s3conf"
 	"github.com/miaradia/rides-connect/plugins/deltalake/delta"
@@ -30,7 +33,11 @@ func init() {
 			if err != nil {
 				return nil, pol, 0, err
 			}
-			return newOutput(c, inFlight, mgr.Logger(), mgr.Metrics()), pol, inFlight, nil
+			o := newOutput(c, inFlight, mgr.Logger(), mgr.Metrics())
+			if l := mgr.Label(); l != "" {
+				o.health = healthsvc.New(health.Config{NotReadyAfter: c.NotReadyAfter}, mgr.Logger(), mgr.Metrics(), "delta_lake output "+l)
+			}
+			return o, pol, inFlight, nil
 		})
 	if err != nil {
 		panic(err)
@@ -46,6 +53,7 @@ type output struct {
 	now      func() time.Time
 	after    func(time.Duration) <-chan time.Time // injectable for gap timeouts
 	hooks    delta.Hooks                          // fault injection in tests
+	health   *healthsvc.Output                    // failing commits -> not ready
 
 	mu       sync.Mutex
 	w        *delta.Writer
@@ -62,15 +70,22 @@ func newOutput(c outputConfig, inFlight int, log *service.Logger, m *service.Met
 		conf: c, inFlight: inFlight, log: log, m: newOutputMetrics(m),
 		now: time.Now, after: time.After, trackers: map[string]*delta.Tracker{},
 		stopped: stopped, stop: stop,
+		health: healthsvc.New(health.Config{NotReadyAfter: c.NotReadyAfter}, log, m, "delta_lake output "+c.Path),
 	}
 }
 
 func (o *output) Connect(ctx context.Context) error {
 	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.w != nil {
-		return nil
+	if w := o.w; w != nil {
+		o.mu.Unlock()
+		// Called again after commits kept failing (healthsvc): write the
+		// batch again only once the store answers a listing of the log.
+		return o.health.Reconnect(ctx, func(ctx context.Context) error {
+			_, err := w.Table().Store().List(ctx, "_delta_log/", fmt.Sprintf("_delta_log/%020d", w.Version()))
+			return err
+		})
 	}
+	defer o.mu.Unlock()
 	st, err := objstore.Open(ctx, o.conf.Path, o.conf.Store)
 	if err != nil {
 		return err
@@ -161,9 +176,15 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 		recs = append(recs, delta.Record{Row: row, AppID: app, Version: ver})
 	}
 	if err := o.write(ctx, w, recs); err != nil {
+		if errors.Is(err, service.ErrNotConnected) {
+			return err
+		}
 		o.m.commitFailures.Incr(1)
-		return err
+		// After not_ready_after of failures this is ErrNotConnected: /ready
+		// turns 503 and Benthos retries this batch after Connect's probe.
+		return o.health.Failed(err)
 	}
+	o.health.Delivered()
 	o.m.commitLatency.Timing(time.Since(start).Nanoseconds())
 	if batchErr != nil {
 		return batchErr

@@ -3,6 +3,7 @@ package deltalake
 import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/health/healthsvc"
 	"github.com/miaradia/rides-connect/internal/s3conf"
 )
 
@@ -86,17 +87,25 @@ it is reported as a failed message of a batch error (for use under a `+"`fallbac
 dead-letter output). To dead-letter them in the pipeline instead, put the `+"`delta_lake_validate`"+`
 processor (same schema) before the output and route `+"`errored()`"+` messages away.
 
-### Back-pressure
+### Back-pressure and failures
 
 Commits are serialised; at most `+"`max_in_flight`"+` batches wait for their turn. A write blocks while the
 store retries (bounded by `+"`commit_max_attempts`"+`), which slows the pipeline instead of dropping data.
+A batch that still fails is nacked and retried, never dropped; upstream, the input stops reading once
+its `+"`checkpoint_limit`"+` records wait, so memory stays bounded. Once every commit has failed for
+`+"`not_ready_after`"+` (the store is down), the output reports itself not connected (`+"`/ready`"+` answers
+503) and retries the batch about once a second, after a listing of `+"`_delta_log/`"+` succeeds; when the
+store answers again the job resumes by itself, and `+"`txn`"+` idempotency keeps a retried commit from
+being applied twice.
 
 ### Metrics
 
 `+"`delta_commits_total`"+`, `+"`delta_commit_failures_total`"+`, `+"`delta_commit_retries_total`"+`,
 `+"`delta_commit_conflicts_total`"+`, `+"`delta_commit_latency_ns`"+`, `+"`delta_files_written_total`"+`,
 `+"`delta_bytes_written_total`"+`, `+"`delta_rows_written_total`"+`, `+"`delta_rows_skipped_total`"+`,
-`+"`delta_rows_invalid_total{reason}`"+`, `+"`delta_table_version`"+`, `+"`delta_sequence_gaps_total`"+`.
+`+"`delta_rows_invalid_total{reason}`"+`, `+"`delta_table_version`"+`, `+"`delta_sequence_gaps_total`"+`;
+`+"`output_failing_seconds`"+` (how long every commit has been failing, 0 while delivering) and
+`+"`output_delivery_failures_total`"+`, with the output's `+"`label`"+`.
 `).
 		Fields(
 			service.NewStringField(fieldPath).
@@ -144,6 +153,7 @@ store retries (bounded by `+"`commit_max_attempts`"+`), which slows the pipeline
 				Description("Attempts per commit (lost races, store errors) before the batch fails and is retried by the pipeline.").
 				Default(30).Example(100).Advanced(),
 			s3conf.Spec("for `s3://` and `s3a://` paths"),
+			healthsvc.NotReadyAfterField(),
 			service.NewBatchPolicyField(fieldBatching),
 			service.NewOutputMaxInFlightField().Default(1),
 		).

@@ -40,5 +40,10 @@ func FatalDataLoss() error {
 // stopped on data loss (through clicmd.ExitCode).
 const ExitCodeDataLoss = 3
 
+// ExitCodeMissingTopic is the exit status of a process whose kafka_franz
+// output found at start that its topic does not exist and would not be
+// created (through clicmd.ExitCode).
+const ExitCodeMissingTopic = 4
+
 // errDataLossStop marks the errors recorded by a data-loss stop.
 var errDataLossStop = errors.New("kafka_franz input stopped on data loss")

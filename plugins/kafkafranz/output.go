@@ -3,6 +3,7 @@ package kafkafranz
 import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/health/healthsvc"
 	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
 )
 
@@ -20,6 +21,7 @@ const (
 	fieldMetadata        = "metadata"
 	fieldTimestampMs     = "timestamp_ms"
 	fieldBrokerWriteMax  = "broker_write_max_bytes"
+	fieldCreateTopic     = "create_topic"
 )
 
 func outputSpec() *service.ConfigSpec {
@@ -37,14 +39,32 @@ of it (with `+"`ack_replicas: true`"+`, all in-sync replicas). Records that fail
 individually, so only they are retried. The idempotent producer (`+"`idempotent_write`"+`, on by default)
 removes duplicates caused by the client's own retries; duplicates from an upstream replay remain.
 
-### Back-pressure
+### A topic that does not exist
+
+On connecting, a static `+"`topic`"+` is looked up with a metadata request (the client never asks the
+broker to auto-create it). If the broker says it does not exist and `+"`create_topic.enabled`"+` is false,
+the output refuses to start: the error names the topic, the output's label and the
+`+"`rides-connect kafka topic create`"+` command that creates it, and `+"`rides-connect -c`"+` exits with
+status 4 within seconds instead of retrying a write that can never succeed. With
+`+"`create_topic.enabled: true`"+` the output creates it with `+"`create_topic.partitions`"+` and
+`+"`create_topic.replication_factor`"+` (the client then needs the CREATE permission on it). A topic with
+interpolations (`+"`${! ... }`"+`) cannot be checked before a message names it: a missing one shows as
+failing writes (below).
+
+### Back-pressure and failures
 
 At most `+"`max_in_flight`"+` batches are being written at once; a write blocks until acknowledged or until
-`+"`timeout`"+` expires, which slows the pipeline down when the brokers do.
+`+"`timeout`"+` expires, which slows the pipeline down when the brokers do. A failed write is nacked and
+retried, never dropped; upstream, the input stops reading once `+"`checkpoint_limit`"+` records wait, so
+memory stays bounded. Once every write has failed for `+"`not_ready_after`"+`, the output reports itself not
+connected (`+"`/ready`"+` answers 503) and retries the batch about once a second until the brokers take it;
+then it is ready again by itself.
 
 ### Metrics
 
 `+"`kafka_output_records_total`"+` (per topic): records produced and acknowledged.
+`+"`output_failing_seconds`"+` (gauge): how long every write has been failing, 0 while delivering.
+`+"`output_delivery_failures_total`"+`: failed writes. Both carry the output's `+"`label`"+`.
 `).
 		Fields(clientFields()...).
 		Fields(
@@ -90,6 +110,22 @@ At most `+"`max_in_flight`"+` batches are being written at once; a write blocks 
 			service.NewInterpolatedStringField(fieldTimestampMs).
 				Description("Record timestamp in epoch milliseconds; empty means now.").
 				Example("${! timestamp_unix_milli() }").Optional().Advanced(),
+			service.NewObjectField(fieldCreateTopic,
+				service.NewBoolField("enabled").
+					Description("Create the topic when it does not exist on connecting (a static `topic` only). When false, a missing topic stops the job at start with the command that creates it.").
+					Default(false),
+				service.NewIntField("partitions").
+					Description("Partitions of a topic this output creates.").
+					Default(1).Example(6),
+				service.NewIntField("replication_factor").
+					Description("Replicas per partition of a topic this output creates; -1 uses the broker's `default.replication.factor`.").
+					Default(-1).Example(3),
+				service.NewStringMapField("configs").
+					Description("Topic configs of a topic this output creates, e.g. `max.message.bytes` when records can be larger than the broker's default 1 MB (keep `max_message_bytes` at most this).").
+					Default(map[string]any{}).Example(map[string]any{"max.message.bytes": "8388608"}),
+			).Description("What to do when the target topic does not exist (see the description). Same settings as `rides-connect kafka topic create`.").
+				Advanced(),
+			healthsvc.NotReadyAfterField(),
 			service.NewOutputMaxInFlightField().Default(10),
 			service.NewBatchPolicyField(fieldBatching),
 		).
@@ -100,6 +136,12 @@ At most `+"`max_in_flight`"+` batches are being written at once; a write blocks 
 				"partition: only used when partitioner is manual"},
 			{`this.idempotent_write.or(true) && this.ack_replicas.or(true) == false`,
 				"ack_replicas: must be true when idempotent_write is true (idempotence needs acks=all)"},
+			{`this.create_topic.partitions.or(1) < 1`,
+				"create_topic.partitions: must be at least 1"},
+			{`this.create_topic.replication_factor.or(-1) == 0 || this.create_topic.replication_factor.or(-1) < -1`,
+				"create_topic.replication_factor: must be at least 1, or -1 for the broker default"},
+			{`this.create_topic.enabled.or(false) && this.topic.or("").contains("${!")`,
+				"create_topic.enabled: needs a static topic; an interpolated topic cannot be created in advance"},
 		}, clientLintChecks...)...)).
 		Example("Simulator output", "Write rides to `rides`, keyed by ride ID.", `
 output:

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/miaradia/rides-connect/internal/clicmd"
+	"github.com/miaradia/rides-connect/internal/health/healthsvc"
 	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
 )
 
@@ -17,6 +20,12 @@ import (
 // message into a record and reports failures per message.
 type writer struct {
 	prod        *franz.Producer
+	client      franz.ClientConfig
+	label       string
+	create      franz.TopicCreate
+	staticTopic string // "" when the topic is interpolated
+	checked     bool   // the static topic was found (or created) once
+	health      *healthsvc.Output
 	topic, key  *service.InterpolatedString
 	partition   *service.InterpolatedString
 	timestampMs *service.InterpolatedString
@@ -58,9 +67,38 @@ func writerFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*writ
 	}
 	w := &writer{
 		prod:    prod,
+		client:  client,
+		label:   mgr.Label(),
 		records: mgr.Metrics().NewCounter("kafka_output_records_total", "topic"),
 	}
 	if w.topic, err = conf.FieldInterpolatedString(fieldTopic); err != nil {
+		return nil, err
+	}
+	w.staticTopic, _ = w.topic.Static()
+	ct := &fields{conf: conf}
+	w.create = franz.TopicCreate{
+		Enabled:           ct.boolean(fieldCreateTopic, "enabled"),
+		Partitions:        int32(ct.integer(fieldCreateTopic, "partitions")),
+		ReplicationFactor: int16(ct.integer(fieldCreateTopic, "replication_factor")),
+		Configs:           ct.strMap(fieldCreateTopic, "configs"),
+	}
+	if ct.err != nil {
+		return nil, ct.err
+	}
+	if w.create.Partitions < 1 {
+		return nil, fmt.Errorf("%s.partitions: must be at least 1, got %d", fieldCreateTopic, w.create.Partitions)
+	}
+	if w.create.ReplicationFactor == 0 || w.create.ReplicationFactor < -1 {
+		return nil, fmt.Errorf("%s.replication_factor: must be at least 1, or -1 for the broker default, got %d", fieldCreateTopic, w.create.ReplicationFactor)
+	}
+	if w.create.Enabled && w.staticTopic == "" {
+		return nil, fmt.Errorf("%s.enabled: needs a static %s; an interpolated topic cannot be created in advance", fieldCreateTopic, fieldTopic)
+	}
+	what := "kafka_franz output"
+	if w.label != "" {
+		what += " " + w.label
+	}
+	if w.health, err = healthsvc.FromParsed(conf, mgr, what); err != nil {
 		return nil, err
 	}
 	for _, opt := range []struct {
@@ -84,10 +122,49 @@ func writerFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*writ
 	return w, nil
 }
 
+// Connect connects the client and, the first time, checks that a static
+// topic exists (creating it if create_topic says so). A topic that does not
+// exist and will not be created stops the job (clicmd.Abort): no write could
+// ever succeed. While writes fail (healthsvc), each reconnection probes the
+// brokers before the batch is written again.
 func (w *writer) Connect(ctx context.Context) error {
 	err := w.prod.Connect(ctx)
 	if errors.Is(err, franz.ErrClosed) {
 		return service.ErrNotConnected
+	}
+	if err != nil {
+		return err
+	}
+	if !w.checked && w.staticTopic != "" {
+		if err := w.ensureTopic(ctx); err != nil {
+			var missing *franz.MissingTopicError
+			if errors.As(err, &missing) {
+				clicmd.Abort(ExitCodeMissingTopic, err)
+				// Without a CLI to stop (a stream built in Go), stay not
+				// connected and say so every minute rather than every second.
+				return service.NewErrBackOff(err, time.Minute)
+			}
+			return err
+		}
+		w.checked = true
+	}
+	return w.health.Reconnect(ctx, func(ctx context.Context) error {
+		if w.staticTopic != "" {
+			return w.ensureTopic(ctx)
+		}
+		return franz.Ping(ctx, w.prod.Client(), w.client)
+	})
+}
+
+func (w *writer) ensureTopic(ctx context.Context) error {
+	cl := w.prod.Client()
+	if cl == nil {
+		return service.ErrNotConnected
+	}
+	created, err := franz.EnsureTopic(ctx, cl, w.client, w.staticTopic, w.label, w.create)
+	if created {
+		w.health.Logf("created topic %s (%d partitions, replication factor %d) as create_topic.enabled says",
+			w.staticTopic, w.create.Partitions, w.create.ReplicationFactor)
 	}
 	return err
 }
@@ -119,15 +196,35 @@ func (w *writer) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 		return err
 	}
 	acked := map[string]int64{}
+	var produceErr error
 	for j, perr := range errs {
 		if perr != nil {
 			fail(index[j], perr)
+			produceErr = perr
 			continue
 		}
 		acked[recs[j].Topic]++
 	}
+	var delivered int64
 	for topic, n := range acked {
 		w.records.Incr(n, topic)
+		delivered += n
+	}
+	switch {
+	case produceErr == nil:
+		if len(recs) > 0 {
+			w.health.Delivered()
+		}
+	case delivered == 0:
+		// Nothing got through: the brokers (or the topic) are failing.
+		// After not_ready_after this becomes ErrNotConnected, and Benthos
+		// writes the same batch again once Connect's probe passes.
+		if err := w.health.Failed(batchErr); errors.Is(err, service.ErrNotConnected) {
+			return err
+		}
+	default:
+		// Some records were acknowledged: only the others are retried.
+		_ = w.health.PartlyFailed(produceErr)
 	}
 	if batchErr != nil {
 		return batchErr

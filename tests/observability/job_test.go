@@ -173,16 +173,3 @@ func runBinary(t *testing.T, bin string, env map[string]string, args ...string) 
 		}
 	}}
 }
-
-func registered(kind, name string) bool {
-	env := service.GlobalEnvironment()
-	found := false
-	walk := map[string]func(func(string, *service.ConfigView)){
-		"input":     env.WalkInputs,
-		"processor": env.WalkProcessors,
-		"output":    env.WalkOutputs,
-		"cache":     env.WalkCaches,
-	}[kind]
-	walk(func(n string, _ *service.ConfigView) { found = found || n == name })
-	return found
-}

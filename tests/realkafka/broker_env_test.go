@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
@@ -56,26 +55,6 @@ func needBroker(t *testing.T) brokerEnv {
 		}
 	}
 	return e
-}
-
-// needKafkaFranz skips when plugins/kafkafranz has not registered the
-// kafka_franz components a test drives ("input", "output"); that package is
-// being written alongside this tier.
-func needKafkaFranz(t *testing.T, kinds ...string) {
-	t.Helper()
-	registered := map[string]bool{}
-	env := service.GlobalEnvironment()
-	env.WalkInputs(func(name string, _ *service.ConfigView) {
-		registered["input"] = registered["input"] || name == "kafka_franz"
-	})
-	env.WalkOutputs(func(name string, _ *service.ConfigView) {
-		registered["output"] = registered["output"] || name == "kafka_franz"
-	})
-	for _, k := range kinds {
-		if !registered[k] {
-			t.Skipf("plugins/kafkafranz does not register the kafka_franz %s yet", k)
-		}
-	}
 }
 
 // securityYAML is the tls+sasl block the seed job uses: JKS truststore with a

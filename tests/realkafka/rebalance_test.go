@@ -19,7 +19,6 @@ import (
 func TestRebalanceTwoConsumers(t *testing.T) {
 	const records, ackBeforeJoin = 30_000, 2_000
 	be := needBroker(t)
-	needKafkaFranz(t, "input", "output")
 	adm := be.adminClient(t)
 	topic := uniqueName("rides-rebalance")
 	createTopic(t, adm, topic, 6)

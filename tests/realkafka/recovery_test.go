@@ -38,7 +38,6 @@ const sessionTimeout = 10 * time.Second
 // the resume times is logged (docs/recovery.md).
 func TestRidesJobResumesWithinSecondsAfterSIGKILL(t *testing.T) {
 	be := needBroker(t)
-	needKafkaFranz(t, "input", "output")
 	kills := 12
 	if n, err := strconv.Atoi(os.Getenv("RECOVERY_KILLS")); err == nil && n > 0 {
 		kills = n

@@ -20,7 +20,6 @@ import (
 func TestRestartAtLeastOnce(t *testing.T) {
 	const records, ackBeforeCrash = 20_000, 5_000
 	be := needBroker(t)
-	needKafkaFranz(t, "input", "output")
 	adm := be.adminClient(t)
 	topic := uniqueName("rides-restart")
 	createTopic(t, adm, topic, 6)

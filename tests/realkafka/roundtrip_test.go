@@ -14,7 +14,6 @@ const roundTripRecords = 100_000
 // with the JKS truststore, and checks every key/value arrived.
 func TestRoundTripSASLSSL(t *testing.T) {
 	be := needBroker(t)
-	needKafkaFranz(t, "input", "output")
 	adm := be.adminClient(t)
 	topic := uniqueName("rides-roundtrip")
 	createTopic(t, adm, topic, 6)

@@ -42,7 +42,6 @@ func TestWrongPassword(t *testing.T) {
 	wrong := "wrong-" + uniqueName("pw")
 
 	t.Run("input", func(t *testing.T) {
-		needKafkaFranz(t, "input")
 		sb, rec, logs := observedBuilder(t)
 		sb.SetEnvVarLookupFunc(envLookup(be.user, wrong))
 		err := sb.AddInputYAML(fmt.Sprintf(`
@@ -72,7 +71,6 @@ kafka_franz:
 	})
 
 	t.Run("output", func(t *testing.T) {
-		needKafkaFranz(t, "output")
 		sb, rec, logs := observedBuilder(t)
 		sb.SetEnvVarLookupFunc(envLookup(be.user, wrong))
 		produce, err := sb.AddProducerFunc()

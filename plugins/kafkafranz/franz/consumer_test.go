@@ -367,7 +367,17 @@ func TestConsumerMidStreamRetention(t *testing.T) {
 				ch.Ack() // resumes: the next fetch at 10 is below the log start
 			}
 			got := pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 20 })
-			if off := got[0].Records[0].Offset; off != 30 {
+			if off := got[0].Records[0].Offset; off == 10 {
+				// A fetch issued just before the pause took 10..49 before they
+				// were deleted: nothing was lost, so nothing may be reported.
+				if records(got) < 40 {
+					got = append(got, pollUntil(t, c, func(cs []Chunk) bool { return records(got)+records(cs) >= 40 })...)
+				}
+				if line := log.find("WARN", "topic t partition 0"); line != "" {
+					t.Fatalf("records 10..49 were delivered, yet a loss was reported: %q", line)
+				}
+				t.Skip("timing: the consumer fetched 10..49 before the deletion (delivered, no loss); the loss path needs the fetch after it")
+			} else if off != 30 {
 				t.Fatalf("resumed at %d, want the log start 30", off)
 			}
 			if line := log.find("WARN", "topic t partition 0"); !strings.Contains(line, "[10, 30)") {

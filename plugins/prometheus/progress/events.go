@@ -39,6 +39,16 @@ type Progress struct {
 	StateOperators         []StateOperator  `json:"stateOperators"`
 	Sources                []Source         `json:"sources"`
 	Sink                   *Sink            `json:"sink,omitempty"`
+	// Outputs that can fail to deliver (kafka_franz, delta_lake), by label.
+	Outputs []Output `json:"outputs,omitempty"`
+}
+
+// Output is one output's delivery state (output_failing_seconds,
+// output_delivery_failures_total).
+type Output struct {
+	Label          string  `json:"label"`
+	FailingSeconds float64 `json:"failingSeconds"` // 0 while delivering
+	FailedWrites   int64   `json:"failedWrites"`   // since the previous event
 }
 
 // EventTime holds the event-time watermark and the latest event time seen,

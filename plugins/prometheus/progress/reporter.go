@@ -2,6 +2,7 @@ package progress
 
 import (
 	"math"
+	"sort"
 	"sync"
 	"time"
 
@@ -30,6 +31,8 @@ const (
 	mDeltaCommits   = "delta_commits_total"
 	mDeltaFailures  = "delta_commit_failures_total"
 	mDeltaLatency   = "delta_commit_latency_seconds"
+	mOutFailing     = "output_failing_seconds"
+	mOutFailures    = "output_delivery_failures_total"
 )
 
 // Config configures a Reporter.
@@ -165,6 +168,20 @@ func (r *Reporter) Progress(s Snapshot) Progress {
 			Version:       int64(s[mDeltaVersion].Max),
 			Commits:       int64(d(mDeltaCommits)),
 			FailedCommits: int64(d(mDeltaFailures)),
+		}
+	}
+	if s.has(mOutFailing) {
+		labels := make([]string, 0, len(s[mOutFailing].ByLabel))
+		for l := range s[mOutFailing].ByLabel {
+			labels = append(labels, l)
+		}
+		sort.Strings(labels)
+		for _, l := range labels {
+			p.Outputs = append(p.Outputs, Output{
+				Label:          l,
+				FailingSeconds: math.Round(s[mOutFailing].ByLabel[l]*1000) / 1000,
+				FailedWrites:   int64(delta(prev[mOutFailures].ByLabel[l], s[mOutFailures].ByLabel[l])),
+			})
 		}
 	}
 	r.batchID++

@@ -219,3 +219,32 @@ func TestQueryIDStableAcrossRunsRunIDNot(t *testing.T) {
 		t.Errorf("run ids %q %q must differ per run", a.RunID, b.RunID)
 	}
 }
+
+func TestProgressShowsFailingOutputsByLabel(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)}
+	p := newPipeline(t)
+	dlq := []string{"label", "dead_letter", "path", "root.output.switch.cases.0.output"}
+	agg := []string{"label", "rides_agg", "path", "root.output.switch.cases.1.output"}
+	p.gauge("output_failing_seconds", 0, dlq...)
+	p.gauge("output_failing_seconds", 0, agg...)
+	p.count("output_delivery_failures_total", 2, dlq...)
+	p.count("output_delivery_failures_total", 0, agg...)
+	r := NewReporter(Config{Name: "rides", Now: clk.Now})
+	r.Started(p.snap(t))
+
+	clk.Advance(10 * time.Second)
+	p.gauge("output_failing_seconds", 42.5, dlq...)
+	p.count("output_delivery_failures_total", 7, dlq...)
+	pr := r.Progress(p.snap(t))
+	want := []Output{
+		{Label: "dead_letter", FailingSeconds: 42.5, FailedWrites: 7},
+		{Label: "rides_agg", FailingSeconds: 0, FailedWrites: 0},
+	}
+	if len(pr.Outputs) != 2 || pr.Outputs[0] != want[0] || pr.Outputs[1] != want[1] {
+		t.Fatalf("outputs = %+v, want %+v", pr.Outputs, want)
+	}
+	b, _ := json.Marshal(pr)
+	if !strings.Contains(string(b), `"outputs":[{"label":"dead_letter","failingSeconds":42.5,"failedWrites":7}`) {
+		t.Errorf("JSON: %s", b)
+	}
+}

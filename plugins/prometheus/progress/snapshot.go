@@ -17,6 +17,9 @@ type Value struct {
 	Max   float64 // counters and gauges: largest series
 	Count uint64  // histograms and summaries: observations
 	Total float64 // histograms and summaries: sum of observations (seconds)
+	// ByLabel sums counters and gauges per value of the `label` label (the
+	// component label Benthos adds), for per-output figures.
+	ByLabel map[string]float64
 }
 
 // Snapshot maps exported metric names to their folded values.
@@ -47,6 +50,14 @@ func FromFamilies(fams []*dto.MetricFamily) Snapshot {
 			}
 			v.Sum += x
 			v.Max = math.Max(v.Max, x)
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "label" {
+					if v.ByLabel == nil {
+						v.ByLabel = map[string]float64{}
+					}
+					v.ByLabel[lp.GetValue()] += x
+				}
+			}
 		}
 		if math.IsInf(v.Max, -1) {
 			v.Max = 0

@@ -1,0 +1,127 @@
+package franz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TopicCreate is the output's `create_topic` setting: what to create when
+// the target topic does not exist.
+type TopicCreate struct {
+	Enabled           bool
+	Partitions        int32
+	ReplicationFactor int16             // -1 = the broker's default.replication.factor
+	Configs           map[string]string // topic configs, e.g. max.message.bytes
+}
+
+// MissingTopicError says the target topic does not exist and will not be
+// created. It is certain and permanent: a produce would fail with
+// UNKNOWN_TOPIC_OR_PARTITION forever (the client never asks the broker to
+// auto-create), so the job must not start.
+type MissingTopicError struct {
+	Topic  string
+	Output string // the output's label, "" when unlabelled
+	// Command creates the topic with the same connection settings.
+	Command string
+}
+
+func (e *MissingTopicError) Error() string {
+	who := "kafka_franz output"
+	if e.Output != "" {
+		who += " " + e.Output
+	}
+	return fmt.Sprintf("%s: topic %s does not exist on the brokers and create_topic.enabled is false; "+
+		"create it with `%s`, or set create_topic.enabled: true", who, e.Topic, e.Command)
+}
+
+// CreateCommand is the `rides-connect kafka topic create` line for topic with
+// this client's brokers and security; secrets stay in the environment
+// (KAFKA_PASS, TRUSTSTORE_PASSWORD).
+func (c ClientConfig) CreateCommand(topic string, create TopicCreate) string {
+	parts := []string{"rides-connect kafka topic create",
+		"--brokers " + strings.Join(c.SeedBrokers, ","),
+		"--topic " + topic,
+		fmt.Sprintf("--partitions %d", create.Partitions),
+		fmt.Sprintf("--replication-factor %d", create.ReplicationFactor)}
+	keys := make([]string, 0, len(create.Configs))
+	for k := range create.Configs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		parts = append(parts, "--config "+k+"="+create.Configs[k])
+	}
+	if c.TLS.Enabled {
+		parts = append(parts, "--tls")
+		if c.TLS.TruststoreFile != "" {
+			parts = append(parts, "--truststore "+c.TLS.TruststoreFile)
+		}
+	}
+	for _, s := range c.SASL {
+		if s.Mechanism != "" && s.Mechanism != "none" {
+			parts = append(parts, "--sasl-mechanism "+s.Mechanism)
+			if s.Username != "" {
+				parts = append(parts, "--sasl-user "+s.Username)
+			}
+			break
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// EnsureTopic checks with a metadata request that topic exists. A missing
+// topic is created when create.Enabled (a concurrent creation by someone
+// else is fine), else reported as *MissingTopicError. Any other failure
+// (broker down, not authorised to describe) is returned as is: it is not
+// certain, so the caller retries.
+func EnsureTopic(ctx context.Context, cl *kgo.Client, conf ClientConfig, topic, output string, create TopicCreate) (created bool, err error) {
+	adm := kadm.NewClient(cl)
+	details, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return false, fmt.Errorf("kafka: metadata of topic %s: %s", topic, redact(err.Error(), conf.SASL))
+	}
+	d, ok := details[topic]
+	if ok && d.Err == nil {
+		return false, nil
+	}
+	if ok && !errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+		return false, fmt.Errorf("kafka: metadata of topic %s: %w", topic, d.Err)
+	}
+	if !create.Enabled {
+		return false, &MissingTopicError{Topic: topic, Output: output, Command: conf.CreateCommand(topic, create)}
+	}
+	var configs map[string]*string
+	for k, v := range create.Configs {
+		if configs == nil {
+			configs = map[string]*string{}
+		}
+		configs[k] = &v
+	}
+	resp, err := adm.CreateTopic(ctx, create.Partitions, create.ReplicationFactor, configs, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, kerr.TopicAlreadyExists):
+		return false, nil
+	default:
+		return false, fmt.Errorf("kafka: create topic %s (partitions %d, replication factor %d): %s",
+			topic, create.Partitions, create.ReplicationFactor, redact(err.Error(), conf.SASL))
+	}
+}
+
+// Client returns the connected client, or nil before Connect / after Close.
+func (p *Producer) Client() *kgo.Client {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cl
+}
