@@ -15,6 +15,7 @@ func TestDefaultInstanceID(t *testing.T) {
 		wantIsSet bool
 	}{
 		{"unset: the host name", map[string]string{}, host, "rides-connect-0", true},
+		{"unset, with HTTP_ADDRESS: host name and port", map[string]string{"HTTP_ADDRESS": "127.0.0.1:4197"}, host, "rides-connect-0-4197", true},
 		{"set: kept", map[string]string{instanceIDEnv: "job-a"}, host, "job-a", true},
 		{"set empty: dynamic membership kept", map[string]string{instanceIDEnv: ""}, host, "", true},
 		{"no host name: left unset", map[string]string{}, func() (string, error) { return "", errors.New("no uts") }, "", false},
