@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
@@ -17,7 +19,17 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			return &processor{parser: typed.NewParser(s)}, nil
+			workers, err := conf.FieldInt(fWorkers)
+			if err != nil {
+				return nil, err
+			}
+			if workers < 0 {
+				return nil, fmt.Errorf("%s: %d must be >= 0 (0 = one per CPU)", fWorkers, workers)
+			}
+			if workers == 0 {
+				workers = runtime.GOMAXPROCS(0)
+			}
+			return &processor{parser: typed.NewParser(s), workers: workers}, nil
 		})
 }
 
@@ -54,8 +66,12 @@ func schemaFromParsed(conf *service.ParsedConfig) (*typed.Schema, error) {
 
 // processor is stateless: the parser is safe for concurrent use.
 type processor struct {
-	parser *typed.Parser
+	parser  *typed.Parser
+	workers int
 }
+
+// minSlice is the fewest messages worth a goroutine of their own.
+const minSlice = 256
 
 var _ service.BatchProcessor = (*processor)(nil)
 
@@ -63,6 +79,26 @@ var _ service.BatchProcessor = (*processor)(nil)
 // typed fields as structured content, one that does not keeps its content
 // and goes on errored with its reason.
 func (p *processor) ProcessBatch(_ context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
+	n := min(p.workers, len(batch)/minSlice)
+	if n <= 1 {
+		p.parseAll(batch)
+		return []service.MessageBatch{batch}, nil
+	}
+	// Messages are independent: each goroutine parses its own slice in place.
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		part := batch[len(batch)*i/n : len(batch)*(i+1)/n]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.parseAll(part)
+		}()
+	}
+	wg.Wait()
+	return []service.MessageBatch{batch}, nil
+}
+
+func (p *processor) parseAll(batch service.MessageBatch) {
 	for _, m := range batch {
 		raw, _ := m.AsBytes() // never fails: structured content is marshalled
 		rec, err := p.parser.Parse(raw)
@@ -76,7 +112,6 @@ func (p *processor) ProcessBatch(_ context.Context, batch service.MessageBatch) 
 		}
 		m.SetError(err)
 	}
-	return []service.MessageBatch{batch}, nil
 }
 
 func (p *processor) Close(context.Context) error { return nil }

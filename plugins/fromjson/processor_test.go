@@ -2,6 +2,7 @@ package fromjson
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -20,7 +21,7 @@ schema:
   - { name: ts, type: timestamp }
 `
 
-func newProc(t *testing.T, conf string) *processor {
+func newProc(t testing.TB, conf string) *processor {
 	t.Helper()
 	pc, err := spec().ParseYAML(conf, nil)
 	if err != nil {
@@ -30,7 +31,7 @@ func newProc(t *testing.T, conf string) *processor {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &processor{parser: typed.NewParser(s)}
+	return &processor{parser: typed.NewParser(s), workers: 1}
 }
 
 func TestProcessBatchTypesGoodRecordsAndDeadLettersBadOnes(t *testing.T) {
@@ -115,4 +116,59 @@ func indent(s, pre string) string {
 		b.WriteString(pre + l + "\n")
 	}
 	return b.String()
+}
+
+// A large batch is parsed by several goroutines: every message gets the same
+// result as when one goroutine parses the batch, in the same place.
+func TestParallelParseEqualsSerial(t *testing.T) {
+	mk := func() service.MessageBatch {
+		var b service.MessageBatch
+		for i := 0; i < 3000; i++ {
+			v := fmt.Sprintf(`{"rideId":%d,"userId":7,"city":"fr","distanceKm":%d.5,"price":18.4,"ts":"2026-03-14T08:58:43.498Z"}`, i, i%40)
+			if i%7 == 0 {
+				v = v[:len(v)/2] // truncated: bad_json
+			}
+			b = append(b, service.NewMessage([]byte(v)))
+		}
+		return b
+	}
+	serial, parallel := newProc(t, ridesConf), newProc(t, ridesConf)
+	parallel.workers = 4
+	a, err1 := serial.ProcessBatch(context.Background(), mk())
+	b, err2 := parallel.ProcessBatch(context.Background(), mk())
+	if err1 != nil || err2 != nil || len(a[0]) != len(b[0]) {
+		t.Fatalf("%v %v", err1, err2)
+	}
+	for i := range a[0] {
+		x, _ := a[0][i].AsBytes()
+		y, _ := b[0][i].AsBytes()
+		if string(x) != string(y) || fmt.Sprint(a[0][i].GetError()) != fmt.Sprint(b[0][i].GetError()) {
+			t.Fatalf("message %d: serial %s (%v), parallel %s (%v)", i, x, a[0][i].GetError(), y, b[0][i].GetError())
+		}
+	}
+}
+
+// BenchmarkBatchWorkers prices a 2048-ride batch parsed by 1 and by 2
+// goroutines (wall time per batch; compare the two in one run).
+func BenchmarkBatchWorkers(b *testing.B) {
+	raw := make([][]byte, 2048)
+	for i := range raw {
+		raw[i] = []byte(fmt.Sprintf(`{"rideId":%d,"userId":7,"city":"paris","distanceKm":%d.25,"price":18.4,"ts":"2026-03-14T08:58:43.498Z"}`, i, i%40))
+	}
+	for _, w := range []int{1, 2} {
+		b.Run(fmt.Sprint("workers=", w), func(b *testing.B) {
+			p := newProc(b, ridesConf)
+			p.workers = w
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				batch := make(service.MessageBatch, len(raw))
+				for j, r := range raw {
+					batch[j] = service.NewMessage(r)
+				}
+				if _, err := p.ProcessBatch(context.Background(), batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

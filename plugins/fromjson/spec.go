@@ -17,6 +17,7 @@ const (
 	fType      = "type"
 	fRequired  = "required"
 	fTransform = "transform"
+	fWorkers   = "workers"
 
 	// reasonMeta is the metadata key the dead-letter envelope reads the reason from.
 	reasonMeta = "dlq_reason"
@@ -53,6 +54,9 @@ func spec() *service.ConfigSpec {
 				map[string]any{"name": "city", "type": "string", "transform": "upper_unicode"},
 				map[string]any{"name": "ts", "type": "timestamp"},
 			})).
+		Field(service.NewIntField(fWorkers).
+			Description("How many goroutines parse one batch, each a contiguous slice of it (batches under 512 messages are parsed by one); 0 = one per CPU. The batch keeps its order, so a single pipeline thread uses every core for the parse while what follows it still sees the input order.").
+			Default(0).Advanced()).
 		LintRule(lintRules).
 		Example("The rides job", "Spark's `from_json(value, rideSchema)` then `upper(city)`; `ts` becomes an RFC 3339 string in UTC that `tumbling_window` reads as the event time.", `
 pipeline:
