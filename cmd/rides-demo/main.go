@@ -113,11 +113,8 @@ func run(ctx context.Context, bin, confDir string, layout harness.Layout, rides 
 	if err != nil {
 		return err
 	}
-	values := make([][]byte, len(records))
-	for i, r := range records {
-		values[i] = r.Value
-	}
-	want, err := harness.ReferenceWindows(harness.ParseRides(values), 5*time.Minute, 10*time.Minute)
+	// The reference applies the job's rule to each partition's rides in offset order.
+	want, _, err := harness.PartitionedReference(harness.RidesByPartition(records), 5*time.Minute, 10*time.Minute)
 	if err != nil {
 		return err
 	}

@@ -1,10 +1,14 @@
 package harness
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math/rand"
+	"slices"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Record is one Kafka record of a generated topic: its key and value, and the
@@ -91,6 +95,31 @@ func Rides(parts [][]Record) [][]Ride {
 				out[p] = append(out[p], *r.Ride)
 			}
 		}
+	}
+	return out
+}
+
+// RidesByPartition groups the valid rides among records by partition, each
+// in offset order, for PartitionedReference.
+func RidesByPartition(records []*kgo.Record) [][]Ride {
+	byPart := map[int32][]*kgo.Record{}
+	var parts []int32
+	for _, r := range records {
+		if _, ok := byPart[r.Partition]; !ok {
+			parts = append(parts, r.Partition)
+		}
+		byPart[r.Partition] = append(byPart[r.Partition], r)
+	}
+	slices.Sort(parts)
+	out := make([][]Ride, 0, len(parts))
+	for _, p := range parts {
+		recs := byPart[p]
+		slices.SortFunc(recs, func(a, b *kgo.Record) int { return cmp.Compare(a.Offset, b.Offset) })
+		values := make([][]byte, len(recs))
+		for i, r := range recs {
+			values[i] = r.Value
+		}
+		out = append(out, ParseRides(values))
 	}
 	return out
 }
