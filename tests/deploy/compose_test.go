@@ -35,7 +35,6 @@ type composeStack struct {
 	dir   string
 	addrs map[string]string // "service:containerPort" → 127.0.0.1:port
 	procs map[string]*harness.Process
-	ends  map[string]bool // services that exit by design (init steps, the simulator's SIM_COUNT)
 }
 
 var reHostPort = regexp.MustCompile(`\b([a-z][a-z0-9-]*):([0-9]{2,5})\b`)
@@ -158,7 +157,7 @@ func TestComposeAsProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	services := project.Services
-	s := &composeStack{t: t, dir: t.TempDir(), addrs: map[string]string{}, procs: map[string]*harness.Process{}, ends: map[string]bool{}}
+	s := &composeStack{t: t, dir: t.TempDir(), addrs: map[string]string{}, procs: map[string]*harness.Process{}}
 	// Every published port becomes a free 127.0.0.1 port.
 	for name, svc := range services {
 		for _, p := range svc.Ports {
@@ -222,7 +221,6 @@ func TestComposeAsProcesses(t *testing.T) {
 				// Event time replayed from a fixed start, fast, so windows close within
 				// the test instead of after 15 wall-clock minutes.
 				extra = []string{"SIM_START=2026-03-14T08:00:00Z", "SIM_STEP_MS=1000", "SIM_INTERVAL=1ms", "SIM_COUNT=3600"}
-				s.ends[name] = true
 			}
 			for _, p := range svc.Ports {
 				a := s.addrs[fmt.Sprintf("%s:%d", name, p.Target)]
@@ -240,7 +238,6 @@ func TestComposeAsProcesses(t *testing.T) {
 			}
 			p := s.start(name, binary, args, s.env(name, svc, services, extra...))
 			if completes(name, services) {
-				s.ends[name] = true
 				if err := p.Wait(ctx); err != nil {
 					log, _ := os.ReadFile(p.Log)
 					t.Fatalf("%s: %v\n%s", name, err, log)
@@ -292,9 +289,13 @@ func TestComposeAsProcesses(t *testing.T) {
 	}
 	for name, p := range s.procs {
 		t.Logf("%s: pid %d, exited %v", name, p.PID(), p.Exited())
-		if p.Exited() && !s.ends[name] {
+		// A service may end by itself (a one-shot task) but not fail; the job must still run.
+		if !p.Exited() {
+			continue
+		}
+		if err := p.Wait(ctx); err != nil || name == rides[0] {
 			log, _ := os.ReadFile(p.Log)
-			t.Errorf("%s exited while the stack runs:\n%s", name, log)
+			t.Errorf("%s exited (%v) while the stack runs:\n%s", name, err, log)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -30,7 +32,7 @@ import (
 func strictDecoder(t *testing.T) runtime.Decoder {
 	t.Helper()
 	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, batchv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, batchv1.AddToScheme, monitoringv1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			t.Fatal(err)
 		}
@@ -116,24 +118,34 @@ func gracePeriod(t *testing.T) time.Duration {
 	return g
 }
 
-// exampleSecrets: the Secrets secret.example.yaml documents (not applied by
-// kustomize: users create them), decoded strictly too.
-func exampleSecrets(t *testing.T) map[string]*corev1.Secret {
+// decodeFile strictly decodes every document of a YAML file under deploy/kubernetes.
+func decodeFile(t *testing.T, name string) []runtime.Object {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot, "deploy/kubernetes/secret.example.yaml"))
+	b, err := os.ReadFile(filepath.Join(repoRoot, "deploy/kubernetes", name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	dec := strictDecoder(t)
-	out := map[string]*corev1.Secret{}
+	var out []runtime.Object
 	for _, doc := range strings.Split("\n"+string(b), "\n---") {
 		if strings.TrimSpace(regexp.MustCompile(`(?m)^#.*$`).ReplaceAllString(doc, "")) == "" {
 			continue
 		}
 		obj, _, err := dec.Decode([]byte(doc), nil, nil)
 		if err != nil {
-			t.Fatalf("secret.example.yaml: %v", err)
+			t.Fatalf("%s: %v", name, err)
 		}
+		out = append(out, obj)
+	}
+	return out
+}
+
+// exampleSecrets: the Secrets secret.example.yaml documents (not applied by
+// kustomize: users create them), decoded strictly too.
+func exampleSecrets(t *testing.T) map[string]*corev1.Secret {
+	t.Helper()
+	out := map[string]*corev1.Secret{}
+	for _, obj := range decodeFile(t, "secret.example.yaml") {
 		s, ok := obj.(*corev1.Secret)
 		if !ok {
 			t.Fatalf("secret.example.yaml holds a %T", obj)
@@ -141,6 +153,54 @@ func exampleSecrets(t *testing.T) map[string]*corev1.Secret {
 		out[s.Name] = s
 	}
 	return out
+}
+
+// TestKubernetesFilesOutsideKustomize: the files kubectl applies by hand (the
+// Prometheus Operator's ServiceMonitor and PrometheusRule, the Secret example)
+// decode strictly into their types, and the ServiceMonitor scrapes a rendered
+// Service's named port on /metrics.
+func TestKubernetesFilesOutsideKustomize(t *testing.T) {
+	var services []*corev1.Service
+	for _, o := range manifests(t) {
+		if s, ok := o.(*corev1.Service); ok {
+			services = append(services, s)
+		}
+	}
+	files, err := filepath.Glob(filepath.Join(repoRoot, "deploy/kubernetes/*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kust, err := os.ReadFile(filepath.Join(repoRoot, "deploy/kubernetes/kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, m := range files {
+		name := filepath.Base(m)
+		if name == "kustomization.yaml" || regexp.MustCompile(`(?m)^\s+- `+regexp.QuoteMeta(name)+`\s*$`).Match(kust) {
+			continue
+		}
+		for _, obj := range decodeFile(t, name) {
+			checked++
+			sm, ok := obj.(*monitoringv1.ServiceMonitor)
+			if !ok {
+				continue
+			}
+			for _, ep := range sm.Spec.Endpoints {
+				if ep.Path != "/metrics" {
+					t.Errorf("ServiceMonitor %s scrapes %s, the job serves /metrics", sm.Name, ep.Path)
+				}
+				if !slices.ContainsFunc(services, func(s *corev1.Service) bool {
+					return matches(sm.Spec.Selector.MatchLabels, s.Labels) && slices.ContainsFunc(s.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == ep.Port })
+				}) {
+					t.Errorf("ServiceMonitor %s: no rendered Service with labels %v names port %q", sm.Name, sm.Spec.Selector.MatchLabels, ep.Port)
+				}
+			}
+		}
+	}
+	if checked < 3 {
+		t.Errorf("decoded only %d objects outside the kustomization", checked)
+	}
 }
 
 // Env the Go runtime reads, not the config.
@@ -193,14 +253,23 @@ func TestKubernetesManifests(t *testing.T) {
 			if !strings.Contains(c.Image, "/") {
 				t.Errorf("%s: image %q is the bare local name: kustomization images: did not rewrite it", where, c.Image)
 			}
-			config := containerConfig(t, where, c, volumes, configMaps)
+			// A container running a pipeline names its config with -c; a one-shot
+			// CLI command (e.g. a maintenance CronJob) has none.
+			config := ""
+			if slices.Contains(append(slices.Clone(c.Command), c.Args...), "-c") {
+				config = containerConfig(t, where, c, volumes, configMaps)
+			} else if w.long {
+				t.Errorf("%s: a long-running container with no -c config", where)
+			}
 			for _, mnt := range c.VolumeMounts {
 				if _, ok := volumes[mnt.Name]; !ok {
 					t.Errorf("%s: mounts volume %s, which the pod does not define", where, mnt.Name)
 				}
 			}
 			checkEnv(t, where, c, config, secrets)
-			checkProbes(t, where, c, config)
+			if w.long {
+				checkProbes(t, where, c, config)
+			}
 		}
 		for _, s := range services {
 			if matches(s.Spec.Selector, w.pod.Labels) {
@@ -343,12 +412,13 @@ func configEnv(config string) map[string]string {
 	return out
 }
 
-// checkEnv: every variable set is one the config reads, credentials come from
+// checkEnv: every variable set is one the config reads (when the container
+// runs a config), credentials come from
 // Secrets, and each secretKeyRef names a Secret and key that are documented.
 func checkEnv(t *testing.T, where string, c corev1.Container, config string, secrets map[string]*corev1.Secret) {
 	reads := configEnv(config)
 	for _, e := range c.Env {
-		if _, ok := reads[e.Name]; !ok && !runtimeEnv[e.Name] {
+		if _, ok := reads[e.Name]; config != "" && !ok && !runtimeEnv[e.Name] {
 			t.Errorf("%s: sets %s, which its config does not read", where, e.Name)
 		}
 		if reCredential.MatchString(e.Name) && e.Value != "" {
@@ -414,37 +484,65 @@ func checkProbes(t *testing.T, where string, c corev1.Container, config string) 
 }
 
 // served starts the binary with config (brokers unreachable: /ready answers
-// 503, which is a served path) and fails for any path that answers 404.
+// 503, which is a served path) and fails for any path that answers 404. The
+// answers count only if our process still runs afterwards (on a shared
+// machine another server may take the free port first: then it retries).
 func served(t *testing.T, where, config string, paths []string) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	httpAddr, _ := harness.FreeAddr()
-	deadBroker, _ := harness.FreeAddr()
-	p, err := harness.Start(binary, []string{"-c", cfg}, []string{"HTTP_ADDRESS=" + httpAddr, "KAFKA_BOOTSTRAP=" + deadBroker,
-		"OUT_DELTA=" + filepath.Join(dir, "table"), "CHECKPOINT=" + filepath.Join(dir, "ckpt")}, filepath.Join(dir, "log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Stop(10 * time.Second)
-	deadline := time.Now().Add(30 * time.Second)
-	for _, path := range paths {
-		for {
-			resp, err := http.Get("http://" + httpAddr + path)
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusNotFound {
-					t.Errorf("%s: probe path %s answers 404", where, path)
-				}
-				break
-			}
-			if p.Exited() || time.Now().After(deadline) {
-				log, _ := os.ReadFile(p.Log)
-				t.Fatalf("%s: the job's HTTP server did not answer on %s: %v\n%s", where, httpAddr, err, log)
-			}
-			time.Sleep(100 * time.Millisecond) // poll until the listener is up, bounded by the deadline
+	for attempt := 1; attempt <= 3; attempt++ {
+		httpAddr, _ := harness.FreeAddr()
+		deadBroker, _ := harness.FreeAddr()
+		p, err := harness.Start(binary, []string{"-c", cfg}, []string{"HTTP_ADDRESS=" + httpAddr, "KAFKA_BOOTSTRAP=" + deadBroker,
+			"OUT_DELTA=" + filepath.Join(dir, "table"), "CHECKPOINT=" + filepath.Join(dir, "ckpt")}, filepath.Join(dir, "log"))
+		if err != nil {
+			t.Fatal(err)
 		}
+		status, err := statuses(p, httpAddr, paths)
+		_ = p.Stop(10 * time.Second)
+		if err != nil {
+			log, _ := os.ReadFile(p.Log)
+			t.Logf("%s: attempt %d: %v\n%s", where, attempt, err, log)
+			continue
+		}
+		for i, path := range paths {
+			if status[i] == http.StatusNotFound {
+				t.Errorf("%s: probe path %s answers 404", where, path)
+			}
+		}
+		return
 	}
+	t.Fatalf("%s: could not query the job's HTTP server", where)
+}
+
+// statuses returns the HTTP status of each path, once the server answers.
+func statuses(p *harness.Process, addr string, paths []string) ([]int, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/ping")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if p.Exited() || time.Now().After(deadline) {
+			return nil, fmt.Errorf("no HTTP server on %s: %v", addr, err)
+		}
+		time.Sleep(100 * time.Millisecond) // poll until the listener is up, bounded by the deadline
+	}
+	var out []int
+	for _, path := range paths {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return nil, err
+		}
+		resp.Body.Close()
+		out = append(out, resp.StatusCode)
+	}
+	if p.Exited() {
+		return nil, fmt.Errorf("the job exited: the answers on %s came from another server", addr)
+	}
+	return out, nil
 }
