@@ -106,16 +106,18 @@ func TestImageUnderRunc(t *testing.T) {
 
 	// The simulator, from the same image with the producer config baked into it:
 	// an hour of rides, one per event-time second.
-	produce := func(start string, count int) {
-		t.Helper()
-		p := b.startContainer("producer", []string{"-c", "/etc/rides-connect/producer.yaml"}, []string{
+	simulate := func(start string, count int) *image.Container {
+		return b.startContainer("producer", []string{"-c", "/etc/rides-connect/producer.yaml"}, []string{
 			"KAFKA_BOOTSTRAP=" + broker.Addr, "SIM_INTERVAL=1ms", "SIM_START=" + start, "SIM_STEP_MS=1000",
 			"SIM_COUNT=" + strconv.Itoa(count)})
+	}
+	finished := func(p *image.Container) {
+		t.Helper()
 		if code, err := p.Wait(ctx); err != nil || code != 0 {
 			t.Fatalf("simulator exited %d (%v):\n%s", code, err, logOf(p))
 		}
 	}
-	produce("2026-03-14T08:00:00Z", 3600)
+	finished(simulate("2026-03-14T08:00:00Z", 3600))
 
 	httpAddr, err := harness.FreeAddr()
 	if err != nil {
@@ -141,9 +143,9 @@ func TestImageUnderRunc(t *testing.T) {
 		t.Error("/ping answered nothing")
 	}
 
-	// A second hour arrives; SIGTERM once the job is reading it.
+	// A second hour starts arriving (for 3.6 s at least); SIGTERM once the job is reading it.
 	received := counter(metrics, "input_received")
-	produce("2026-03-14T09:00:00Z", 3600)
+	second := simulate("2026-03-14T09:00:00Z", 3600)
 	for counter(get(t, "http://"+httpAddr+"/metrics"), "input_received") <= received {
 		if ctx.Err() != nil {
 			t.Fatal("the job did not read the second hour")
@@ -176,8 +178,13 @@ func TestImageUnderRunc(t *testing.T) {
 
 	// Restarted on the same volume, it resumes from its committed offsets and
 	// checkpoint: the table ends equal to the reference over both hours.
+	finished(second)
 	want = reference(t, ctx, broker)
+	if rows, _, err := harness.TableRows(ctx, table); err != nil || len(rows) >= len(want) {
+		t.Fatalf("the stop came too late to test a restart: %d of %d windows already written (%v)", len(rows), len(want), err)
+	}
 	job2 := b.startContainer("job", nil, jobEnv)
+	waitHTTP(t, ctx, job2, "http://"+httpAddr+"/ready", http.StatusOK)
 	got, err := harness.WaitForRows(ctx, table, len(want))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, logOf(job2))
@@ -185,8 +192,12 @@ func TestImageUnderRunc(t *testing.T) {
 	if diff := harness.DiffRows(got, want); diff != "" {
 		t.Fatalf("table after a SIGTERM and a restart differs from the reference:\n%s", diff)
 	}
+	if job2.Exited() {
+		code, _ := job2.Wait(ctx)
+		t.Fatalf("second run exited by itself (code %d) instead of running on\n%s", code, logOf(job2))
+	}
 	if err := job2.Signal("TERM"); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, logOf(job2))
 	}
 	if code, err := job2.Wait(ctx); err != nil || code != 0 {
 		t.Fatalf("second run: exit %d (%v)\n%s", code, err, logOf(job2))
