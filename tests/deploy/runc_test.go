@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -54,14 +55,14 @@ type testbed struct {
 
 // startContainer runs the image under runc with env and the data volume;
 // args (nil = the image's CMD) as a Kubernetes container's args.
-func (b *testbed) startContainer(name string, args, env []string) *image.Container {
+func (b *testbed) startContainer(name string, args, env []string, memory int64) *image.Container {
 	t := b.t
 	t.Helper()
 	b.n++
 	dir := filepath.Join(b.dir, fmt.Sprintf("%s-%d", name, b.n))
 	img := builtImage(t)
 	if err := image.Bundle(b.runc, dir, img, image.Run{Args: args, Env: env,
-		Mounts: map[string]string{image.NonrootHome + "/data": b.data}}); err != nil {
+		Mounts: map[string]string{image.NonrootHome + "/data": b.data}, Memory: memory}); err != nil {
 		t.Fatal(err)
 	}
 	id := fmt.Sprintf("rides-deploy-%d-%s-%d", os.Getpid(), name, b.n)
@@ -87,6 +88,7 @@ func logOf(c *image.Container) string {
 func TestImageUnderRunc(t *testing.T) {
 	runc := runcBinary(t)
 	grace := gracePeriod(t)
+	memory := jobMemoryLimit(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
@@ -109,7 +111,7 @@ func TestImageUnderRunc(t *testing.T) {
 	simulate := func(start string, count int) *image.Container {
 		return b.startContainer("producer", []string{"-c", "/etc/rides-connect/producer.yaml"}, []string{
 			"KAFKA_BOOTSTRAP=" + broker.Addr, "SIM_INTERVAL=1ms", "SIM_START=" + start, "SIM_STEP_MS=1000",
-			"SIM_COUNT=" + strconv.Itoa(count)})
+			"SIM_COUNT=" + strconv.Itoa(count)}, 0)
 	}
 	finished := func(p *image.Container) {
 		t.Helper()
@@ -125,9 +127,12 @@ func TestImageUnderRunc(t *testing.T) {
 	}
 	// docker-compose.yml's job environment, pointed at 127.0.0.1; the table and
 	// checkpoint stay at the config's defaults, ./data = the mounted volume.
-	jobEnv := []string{"KAFKA_BOOTSTRAP=" + broker.Addr, "KAFKA_START=earliest", "HTTP_ADDRESS=" + httpAddr, "AWS_REGION=us-east-1"}
-	job := b.startContainer("job", nil, jobEnv)
+	// Under the Deployment's memory limit, with GOMEMLIMIT as its resourceFieldRef sets it.
+	jobEnv := []string{"KAFKA_BOOTSTRAP=" + broker.Addr, "KAFKA_START=earliest", "HTTP_ADDRESS=" + httpAddr, "AWS_REGION=us-east-1",
+		"GOMEMLIMIT=" + strconv.FormatInt(memory, 10)}
+	job := b.startContainer("job", nil, jobEnv, memory)
 	waitHTTP(t, ctx, job, "http://"+httpAddr+"/ready", http.StatusOK)
+	checkMemoryLimit(t, job, memory)
 	want := reference(t, ctx, broker)
 	table := filepath.Join(b.data, "silver", "rides_agg")
 	if _, err := harness.WaitForRows(ctx, table, len(want)); err != nil {
@@ -183,7 +188,7 @@ func TestImageUnderRunc(t *testing.T) {
 	if rows, _, err := harness.TableRows(ctx, table); err != nil || len(rows) >= len(want) {
 		t.Fatalf("the stop came too late to test a restart: %d of %d windows already written (%v)", len(rows), len(want), err)
 	}
-	job2 := b.startContainer("job", nil, jobEnv)
+	job2 := b.startContainer("job", nil, jobEnv, memory)
 	waitHTTP(t, ctx, job2, "http://"+httpAddr+"/ready", http.StatusOK)
 	got, err := harness.WaitForRows(ctx, table, len(want))
 	if err != nil {
@@ -205,6 +210,62 @@ func TestImageUnderRunc(t *testing.T) {
 	if strings.Contains(logOf(job2), "level=error") {
 		t.Errorf("second run logged errors:\n%s", logOf(job2))
 	}
+}
+
+// checkMemoryLimit reads the memory limit of the container's cgroup (v2
+// memory.max or v1 memory.limit_in_bytes).
+func checkMemoryLimit(t *testing.T, c *image.Container, want int64) {
+	t.Helper()
+	pid, err := c.Pid()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		var file string
+		switch {
+		case parts[0] == "0" && parts[1] == "":
+			file = filepath.Join("/sys/fs/cgroup", parts[2], "memory.max")
+		case slices.Contains(strings.Split(parts[1], ","), "memory"):
+			file = filepath.Join("/sys/fs/cgroup/memory", parts[2], "memory.limit_in_bytes")
+		default:
+			continue
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		if got := strings.TrimSpace(string(b)); got != strconv.FormatInt(want, 10) {
+			t.Fatalf("container memory limit %s (%s), want the Deployment's %d", got, file, want)
+		}
+		t.Logf("container memory limit %d bytes (%s)", want, file)
+		return
+	}
+	t.Fatalf("no memory cgroup found for pid %d:\n%s", pid, raw)
+}
+
+// jobMemoryLimit is the memory limit of the rendered container that runs
+// config/rides.yaml.
+func jobMemoryLimit(t *testing.T) int64 {
+	t.Helper()
+	for _, w := range workloads(manifests(t)) {
+		for _, c := range w.pod.Spec.Containers {
+			if slices.Contains(c.Args, "/etc/rides-connect/rides.yaml") {
+				if m := c.Resources.Limits.Memory().Value(); m > 0 {
+					return m
+				}
+			}
+		}
+	}
+	t.Fatal("no rendered container runs /etc/rides-connect/rides.yaml with a memory limit")
+	return 0
 }
 
 func reference(t *testing.T, ctx context.Context, broker *harness.Broker) []harness.WindowRow {

@@ -22,6 +22,7 @@ type Run struct {
 	Args   []string          // replaces the image's Cmd when not nil
 	Env    []string          // added to the image's Env (KEY=VALUE)
 	Mounts map[string]string // container path → host directory (read-write bind)
+	Memory int64             // memory limit in bytes (cgroup), 0 = none
 }
 
 // Bundle unpacks img into dir/rootfs and writes dir/config.json: runc's own
@@ -72,6 +73,12 @@ func Bundle(runc, dir string, img v1.Image, r Run) error {
 	})
 	s.Mounts = append(s.Mounts, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs",
 		Options: []string{"nosuid", "nodev", "mode=1777", "size=64m"}})
+	if r.Memory > 0 {
+		if s.Linux.Resources == nil {
+			s.Linux.Resources = &specs.LinuxResources{}
+		}
+		s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &r.Memory}
+	}
 	for dst, src := range r.Mounts {
 		s.Mounts = append(s.Mounts, specs.Mount{Destination: dst, Type: "bind", Source: src,
 			Options: []string{"rbind", "rw", "nosuid", "nodev"}})

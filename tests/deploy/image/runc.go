@@ -2,6 +2,7 @@ package image
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -80,4 +81,19 @@ func (c *Container) Destroy() {
 		_, _ = c.Wait(ctx)
 	}
 	_ = exec.Command(c.runc, "--root", c.root, "delete", "--force", c.ID).Run()
+}
+
+// Pid returns the host PID of the container's init process (`runc state`).
+func (c *Container) Pid() (int, error) {
+	out, err := exec.Command(c.runc, "--root", c.root, "state", c.ID).Output()
+	if err != nil {
+		return 0, fmt.Errorf("runc state %s: %w", c.ID, err)
+	}
+	var st struct {
+		Pid int `json:"pid"`
+	}
+	if err := json.Unmarshal(out, &st); err != nil {
+		return 0, err
+	}
+	return st.Pid, nil
 }
