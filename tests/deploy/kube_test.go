@@ -532,14 +532,23 @@ func statuses(p *harness.Process, addr string, paths []string) ([]int, error) {
 		}
 		time.Sleep(100 * time.Millisecond) // poll until the listener is up, bounded by the deadline
 	}
+	// Benthos serves /ping before the stream has registered its endpoints
+	// (/ready): a path counts as unserved once it still answers 404 10 s later.
 	var out []int
 	for _, path := range paths {
-		resp, err := http.Get("http://" + addr + path)
-		if err != nil {
-			return nil, err
+		until := time.Now().Add(10 * time.Second)
+		for {
+			resp, err := http.Get("http://" + addr + path)
+			if err != nil {
+				return nil, err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNotFound || time.Now().After(until) {
+				out = append(out, resp.StatusCode)
+				break
+			}
+			time.Sleep(100 * time.Millisecond) // poll while the stream starts, bounded by until
 		}
-		resp.Body.Close()
-		out = append(out, resp.StatusCode)
 	}
 	if p.Exited() {
 		return nil, fmt.Errorf("the job exited: the answers on %s came from another server", addr)
