@@ -306,7 +306,10 @@ func startKafka(t *testing.T, version string) map[string]string {
 	t.Helper()
 	script := filepath.Join(repoRoot, "tests/realkafka/broker.sh")
 	cmd := exec.Command("bash", script, "start")
-	cmd.Env = append(os.Environ(), "KAFKA_VERSION="+version)
+	// Its own TMPDIR: broker.sh records the "current" broker there, and other
+	// users of broker.sh on this machine must not see ours.
+	tmp := t.TempDir()
+	cmd.Env = append(os.Environ(), "KAFKA_VERSION="+version, "TMPDIR="+tmp)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -319,7 +322,11 @@ func startKafka(t *testing.T, version string) map[string]string {
 			env[k] = v
 		}
 	}
-	t.Cleanup(func() { _ = exec.Command("bash", script, "stop", env["KAFKA_BROKER_DIR"]).Run() })
+	t.Cleanup(func() {
+		stop := exec.Command("bash", script, "stop", env["KAFKA_BROKER_DIR"])
+		stop.Env = append(os.Environ(), "TMPDIR="+tmp)
+		_ = stop.Run()
+	})
 	if env["KAFKA_PLAINTEXT"] == "" {
 		t.Fatalf("broker.sh printed no KAFKA_PLAINTEXT: %s", out)
 	}
