@@ -1,16 +1,31 @@
 #!/usr/bin/env bash
-# Offline checks of the container files (there is no Docker engine on CI machines):
-# docker-compose.yml validated by Debian's docker-compose, the Dockerfile by dockerfilelint.
+# make test-deploy: the deployment files proven by running them (no Docker engine here).
+#  1. offline lint: docker-compose.yml by Debian's docker-compose, the Dockerfile by dockerfilelint;
+#  2. go test in the nested module tests/deploy (its heavy dependencies stay out of the main go.mod):
+#     - the Dockerfile's image built in Go (go-containerregistry, OCI layout) and compared with it,
+#     - that image run under runc through the demo, SIGTERM and a restart,
+#     - deploy/kubernetes rendered by kustomize, decoded strictly into k8s.io/api types, checked,
+#     - docker-compose.yml started as local processes (Kafka, versitygw, init steps, simulator,
+#       job, Prometheus).
+# Installs what it needs: Debian runc, prometheus, docker-compose; versitygw (go install, the
+# version docker-compose.yml runs, shared with tests/s3/run.sh); Kafka jars via tests/realkafka/broker.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+repo=$PWD
 cache=.cache/deploy
 mkdir -p "$cache"
 
-if ! command -v docker-compose >/dev/null; then
-  echo "installing docker-compose (Debian) for offline validation"
+missing=()
+command -v docker-compose >/dev/null || missing+=(docker-compose)
+command -v runc >/dev/null || missing+=(runc)
+command -v prometheus >/dev/null || missing+=(prometheus)
+[[ -f /etc/ssl/certs/ca-certificates.crt ]] || missing+=(ca-certificates)
+if ((${#missing[@]})); then
+  echo "installing ${missing[*]} (Debian)"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null && apt-get install -y -qq docker-compose >/dev/null
+  apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
 docker-compose -f docker-compose.yml config -q
 echo "docker-compose.yml: valid"
 
@@ -19,3 +34,16 @@ if [ ! -x "$cache/node_modules/.bin/dockerfilelint" ]; then
 fi
 "$cache/node_modules/.bin/dockerfilelint" Dockerfile
 echo "Dockerfile: no lint findings"
+
+# versitygw at the version of docker-compose.yml's s3 image (the test checks they agree).
+vgw_version=$(sed -n 's|.*image: versity/versitygw:\(v[0-9.]*\).*|\1|p' docker-compose.yml)
+vgw="$repo/.cache/bin/versitygw"
+if [[ ! -x "$vgw" ]] || ! go version -m "$vgw" | grep -q "mod.*$vgw_version"; then
+  echo "installing versitygw $vgw_version (go install)"
+  mkdir -p .cache/bin
+  GOBIN="$repo/.cache/bin" go install "github.com/versity/versitygw/cmd/versitygw@$vgw_version"
+fi
+
+cd tests/deploy
+DEPLOY_REQUIRE=1 VERSITYGW="$vgw" PROMETHEUS="$(command -v prometheus)" \
+  go test -count=1 -timeout 15m -v . "$@"

@@ -1,0 +1,439 @@
+package deploy
+
+import (
+	"bufio"
+	"context"
+	"debug/buildinfo"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/miaradia/rides-connect/internal/harness"
+	"github.com/miaradia/rides-connect/internal/objstore"
+)
+
+// composeStack is docker-compose.yml run as local processes: each service's
+// host:port as its local 127.0.0.1 address.
+type composeStack struct {
+	t     *testing.T
+	dir   string
+	addrs map[string]string // "service:containerPort" → 127.0.0.1:port
+	procs map[string]*harness.Process
+}
+
+var reHostPort = regexp.MustCompile(`\b([a-z][a-z0-9-]*):([0-9]{2,5})\b`)
+
+// rewrite replaces every "service:port" of the compose network with its local
+// address; a reference to a service port that no service offers fails the test.
+func (s *composeStack) rewrite(where, v string, services types.Services) string {
+	return reHostPort.ReplaceAllStringFunc(v, func(m string) string {
+		if a, ok := s.addrs[m]; ok {
+			return a
+		}
+		host := reHostPort.FindStringSubmatch(m)[1]
+		if _, isService := services[host]; isService {
+			s.t.Errorf("%s refers to %s, which service %s does not serve", where, m, host)
+		}
+		return m
+	})
+}
+
+func (s *composeStack) env(name string, svc types.ServiceConfig, services types.Services, extra ...string) []string {
+	var out []string
+	for k, v := range svc.Environment {
+		if v != nil {
+			out = append(out, k+"="+s.rewrite(name+" env "+k, *v, services))
+		}
+	}
+	sort.Strings(out)
+	return append(out, extra...)
+}
+
+func (s *composeStack) args(name string, cmd []string, services types.Services) []string {
+	out := make([]string, len(cmd))
+	for i, a := range cmd {
+		out[i] = s.rewrite(name+" command", a, services)
+	}
+	return out
+}
+
+func (s *composeStack) start(name, bin string, args, env []string) *harness.Process {
+	s.t.Helper()
+	p, err := harness.Start(bin, args, env, filepath.Join(s.dir, name+".log"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.procs[name] = p
+	s.t.Cleanup(func() { _ = p.Stop(20 * time.Second) })
+	return p
+}
+
+func imageTag(img string) string {
+	_, tag, _ := strings.Cut(img[strings.LastIndex(img, "/")+1:], ":")
+	return tag
+}
+
+// order returns the services in depends_on order.
+func order(services types.Services) []string {
+	var out []string
+	seen := map[string]bool{}
+	var visit func(string)
+	visit = func(n string) {
+		if seen[n] {
+			return
+		}
+		seen[n] = true
+		deps := make([]string, 0)
+		for d := range services[n].DependsOn {
+			deps = append(deps, d)
+		}
+		sort.Strings(deps)
+		for _, d := range deps {
+			visit(d)
+		}
+		out = append(out, n)
+	}
+	names := make([]string, 0, len(services))
+	for n := range services {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		visit(n)
+	}
+	return out
+}
+
+// completes: some service waits for this one with service_completed_successfully.
+func completes(name string, services types.Services) bool {
+	for _, s := range services {
+		if d, ok := s.DependsOn[name]; ok && d.Condition == types.ServiceConditionCompletedSuccessfully {
+			return true
+		}
+	}
+	return false
+}
+
+// TestComposeAsProcesses starts what docker-compose.yml describes, service by
+// service in depends_on order, with each service's own command and
+// environment: Apache Kafka (KRaft, the compose image's version from Maven
+// Central), versitygw with the buckets s3-init creates, the topic created by
+// kafka-init, the simulator, the job writing Delta to S3, and Prometheus with
+// deploy/prometheus. It checks the windows reach the Delta table on S3 and
+// Prometheus scrapes the job.
+func TestComposeAsProcesses(t *testing.T) {
+	versitygw, prometheus := os.Getenv("VERSITYGW"), os.Getenv("PROMETHEUS")
+	if versitygw == "" || prometheus == "" {
+		if os.Getenv("DEPLOY_REQUIRE") == "1" {
+			t.Fatal("VERSITYGW and PROMETHEUS must name the binaries (tests/deploy/check.sh installs them)")
+		}
+		t.Skip("needs VERSITYGW, PROMETHEUS and a JDK for Kafka: run tests/deploy/check.sh")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	opts, err := cli.NewProjectOptions([]string{filepath.Join(repoRoot, "docker-compose.yml")}, cli.WithName("rides"),
+		cli.WithWorkingDirectory(repoRoot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	project, err := opts.LoadProject(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	services := project.Services
+	s := &composeStack{t: t, dir: t.TempDir(), addrs: map[string]string{}, procs: map[string]*harness.Process{}}
+	// Every published port becomes a free 127.0.0.1 port.
+	for name, svc := range services {
+		for _, p := range svc.Ports {
+			a, err := harness.FreeAddr()
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.addrs[fmt.Sprintf("%s:%d", name, p.Target)] = a
+		}
+	}
+	var (
+		jobAddr, promAddr, s3Addr string
+		s3Env                     []string
+		rides                     []string // rides job services (config rides.yaml)
+		brokerEnv                 map[string]string
+	)
+	for _, name := range order(services) {
+		svc := services[name]
+		switch {
+		case strings.HasPrefix(svc.Image, "apache/kafka:"):
+			if svc.Environment["KAFKA_PROCESS_ROLES"] == nil || *svc.Environment["KAFKA_PROCESS_ROLES"] != "broker,controller" {
+				t.Errorf("%s: not a combined KRaft broker+controller", name)
+			}
+			brokerEnv = startKafka(t, imageTag(svc.Image))
+			adv := *svc.Environment["KAFKA_ADVERTISED_LISTENERS"]
+			hostPort := strings.TrimPrefix(adv, "PLAINTEXT://")
+			if !slices.ContainsFunc(svc.Ports, func(p types.ServicePortConfig) bool { return hostPort == fmt.Sprintf("%s:%d", name, p.Target) }) {
+				t.Errorf("%s advertises %s, which is not its published port", name, adv)
+			}
+			s.addrs[hostPort] = brokerEnv["KAFKA_PLAINTEXT"]
+		case strings.HasPrefix(svc.Image, "versity/versitygw:"):
+			if got := versitygwVersion(t, versitygw); "v"+got != imageTag(svc.Image) {
+				t.Errorf("%s runs %s; the installed versitygw is %s (tests/deploy/check.sh pins it)", name, svc.Image, got)
+			}
+			s3Addr = s.addrs[name+":7070"]
+			args := s.args(name, svc.Command, services)
+			for i, a := range args {
+				if strings.HasPrefix(a, ":") { // --port :7070 listens on all interfaces: here loopback only
+					args[i] = s3Addr
+				}
+				if a == "/data" { // the s3-data volume
+					args[i] = filepath.Join(s.dir, "s3-data")
+					if err := os.MkdirAll(args[i], 0o755); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			s3Env = s.env(name, svc, services)
+			p := s.start(name, versitygw, args, s3Env)
+			waitListening(t, ctx, p, s3Addr)
+		case strings.HasPrefix(svc.Image, "amazon/aws-cli:"):
+			createBuckets(t, ctx, name, s.rewrite(name, strings.Join(svc.Command, " "), services), s.env(name, svc, services))
+		case strings.HasPrefix(svc.Image, "prom/prometheus:"):
+			promAddr = s.addrs[name+":9090"]
+			p := s.start(name, prometheus, prometheusArgs(t, s, name, svc, services, promAddr), nil)
+			waitListening(t, ctx, p, promAddr)
+		case svc.Build != nil:
+			args := s.args(name, svc.Command, services)
+			var extra []string
+			if slices.Contains(args, "/etc/rides-connect/producer.yaml") {
+				// Event time replayed from a fixed start, fast, so windows close within
+				// the test instead of after 15 wall-clock minutes.
+				extra = []string{"SIM_START=2026-03-14T08:00:00Z", "SIM_STEP_MS=1000", "SIM_INTERVAL=1ms", "SIM_COUNT=3600"}
+			}
+			for _, p := range svc.Ports {
+				a := s.addrs[fmt.Sprintf("%s:%d", name, p.Target)]
+				extra = append(extra, "HTTP_ADDRESS="+a) // the published port, on loopback
+				if slices.Contains(args, "/etc/rides-connect/rides.yaml") {
+					jobAddr = a
+					rides = append(rides, name)
+				}
+			}
+			// The image's configs are the repository's (Dockerfile COPY).
+			for i, a := range args {
+				if strings.HasPrefix(a, "/etc/rides-connect/") {
+					args[i] = filepath.Join(repoRoot, "config", strings.TrimPrefix(a, "/etc/rides-connect/"))
+				}
+			}
+			p := s.start(name, binary, args, s.env(name, svc, services, extra...))
+			if completes(name, services) {
+				if err := p.Wait(ctx); err != nil {
+					log, _ := os.ReadFile(p.Log)
+					t.Fatalf("%s: %v\n%s", name, err, log)
+				}
+			}
+		case strings.HasPrefix(svc.Image, "grafana/grafana:"):
+			t.Logf("%s: not run (Grafana is not packaged for Debian); its provisioning is checked by tests/observability", name)
+		default:
+			t.Errorf("service %s (image %q): no local equivalent in this test", name, svc.Image)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	if len(rides) != 1 || jobAddr == "" || promAddr == "" {
+		t.Fatalf("want one rides job with a published port and Prometheus, got %v %q %q", rides, jobAddr, promAddr)
+	}
+
+	// The windows reach the Delta table on S3, equal to the reference.
+	job := services[rides[0]]
+	envOf := func(k string) string { return s.rewrite(k, *job.Environment[k], services) }
+	store, err := objstore.Open(ctx, envOf("OUT_DELTA"), objstore.Options{S3: objstore.S3Options{
+		Endpoint: envOf("S3_ENDPOINT"), Region: envOf("AWS_REGION"), ForcePathStyle: envOf("S3_FORCE_PATH_STYLE") == "true",
+		AccessKeyID: envOf("AWS_ACCESS_KEY_ID"), SecretAccessKey: envOf("AWS_SECRET_ACCESS_KEY")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	broker := &harness.Broker{Addr: brokerEnv["KAFKA_PLAINTEXT"]}
+	want := reference(t, ctx, broker)
+	got, err := harness.WaitForStoreRows(ctx, store, len(want))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := harness.DiffRows(got, want); diff != "" {
+		t.Fatalf("Delta table on S3 differs from the reference:\n%s", diff)
+	}
+
+	// Prometheus scrapes the job: up == 1 and the job's own metrics, and loaded the alert rules.
+	for _, q := range []string{`up{job="rides-connect"} == 1`, `delta_commits_total{job="rides-connect"} > 0`, `window_watermark_ms{job="rides-connect"}`} {
+		waitQuery(t, ctx, promAddr, q)
+	}
+	var rules struct {
+		Data struct {
+			Groups []struct{ Rules []json.RawMessage } `json:"groups"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(get(t, "http://"+promAddr+"/api/v1/rules")), &rules); err != nil || len(rules.Data.Groups) == 0 {
+		t.Errorf("Prometheus loaded no alert rules from deploy/prometheus (%v)", err)
+	}
+	for name, p := range s.procs {
+		t.Logf("%s: pid %d, exited %v", name, p.PID(), p.Exited())
+		// A service may end by itself (a one-shot task) but not fail; the job must still run.
+		if !p.Exited() {
+			continue
+		}
+		if err := p.Wait(ctx); err != nil || name == rides[0] {
+			log, _ := os.ReadFile(p.Log)
+			t.Errorf("%s exited (%v) while the stack runs:\n%s", name, err, log)
+		}
+	}
+}
+
+// startKafka starts a broker of that Apache Kafka version with
+// tests/realkafka/broker.sh and returns its env lines.
+func startKafka(t *testing.T, version string) map[string]string {
+	t.Helper()
+	script := filepath.Join(repoRoot, "tests/realkafka/broker.sh")
+	cmd := exec.Command("bash", script, "start")
+	// Its own TMPDIR: broker.sh records the "current" broker there, and other
+	// users of broker.sh on this machine must not see ours.
+	tmp := t.TempDir()
+	cmd.Env = append(os.Environ(), "KAFKA_VERSION="+version, "TMPDIR="+tmp)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("broker.sh start (Kafka %s): %v", version, err)
+	}
+	env := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			env[k] = v
+		}
+	}
+	t.Cleanup(func() {
+		stop := exec.Command("bash", script, "stop", env["KAFKA_BROKER_DIR"])
+		stop.Env = append(os.Environ(), "TMPDIR="+tmp)
+		_ = stop.Run()
+	})
+	if env["KAFKA_PLAINTEXT"] == "" {
+		t.Fatalf("broker.sh printed no KAFKA_PLAINTEXT: %s", out)
+	}
+	return env
+}
+
+func versitygwVersion(t *testing.T, bin string) string {
+	t.Helper()
+	info, err := buildinfo.ReadFile(bin) // go install records the module version; --version says "git"
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimPrefix(info.Main.Version, "v")
+}
+
+var reMakeBucket = regexp.MustCompile(`--endpoint-url (\S+) s3 mb s3://([a-z0-9.-]+)`)
+
+// createBuckets does what the aws-cli init service's `s3 mb` commands do,
+// with its credentials, through the S3 API.
+func createBuckets(t *testing.T, ctx context.Context, name, command string, env []string) {
+	t.Helper()
+	e := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		e[k] = v
+	}
+	ms := reMakeBucket.FindAllStringSubmatch(command, -1)
+	if len(ms) == 0 {
+		t.Fatalf("%s: no `s3 mb` in %q", name, command)
+	}
+	for _, m := range ms {
+		cl := s3.New(s3.Options{Region: e["AWS_REGION"], BaseEndpoint: aws.String(m[1]), UsePathStyle: true,
+			Credentials: credentials.NewStaticCredentialsProvider(e["AWS_ACCESS_KEY_ID"], e["AWS_SECRET_ACCESS_KEY"], "")})
+		if _, err := cl.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(m[2])}); err != nil {
+			t.Fatalf("%s: s3 mb s3://%s at %s: %v", name, m[2], m[1], err)
+		}
+	}
+}
+
+// prometheusArgs: the compose command with deploy/prometheus (its volume)
+// copied to a temp dir, the scrape targets rewritten to local addresses and
+// the scrape interval shortened to 1 s so the test does not wait 15 s a scrape.
+func prometheusArgs(t *testing.T, s *composeStack, name string, svc types.ServiceConfig, services types.Services, addr string) []string {
+	t.Helper()
+	conf := filepath.Join(s.dir, "prometheus")
+	var src string
+	for _, v := range svc.Volumes {
+		if v.Target == "/etc/prometheus" {
+			src = v.Source
+		}
+	}
+	if src == "" {
+		t.Fatalf("%s mounts no /etc/prometheus", name)
+	}
+	if err := os.CopyFS(conf, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(conf, "prometheus.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addrs["localhost:9090"] = addr // Prometheus scraping itself
+	y := s.rewrite(name+" prometheus.yml", string(b), services)
+	y = regexp.MustCompile(`(?m)^(\s*scrape_interval:).*$`).ReplaceAllString(y, "${1} 1s")
+	if err := os.WriteFile(filepath.Join(conf, "prometheus.yml"), []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var args []string
+	for _, a := range svc.Command {
+		args = append(args, strings.ReplaceAll(a, "/etc/prometheus", conf))
+	}
+	return append(args, "--web.listen-address="+addr, "--storage.tsdb.path="+filepath.Join(s.dir, "prometheus-data"))
+}
+
+func waitListening(t *testing.T, ctx context.Context, p *harness.Process, addr string) {
+	t.Helper()
+	for {
+		resp, err := http.Get("http://" + addr + "/")
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		if p.Exited() || ctx.Err() != nil {
+			log, _ := os.ReadFile(p.Log)
+			t.Fatalf("%s not listening on %s: %v\n%s", p.Log, addr, err, log)
+		}
+		time.Sleep(100 * time.Millisecond) // poll the listener; ctx bounds it
+	}
+}
+
+// waitQuery polls Prometheus until the instant query returns a sample.
+func waitQuery(t *testing.T, ctx context.Context, addr, q string) {
+	t.Helper()
+	for {
+		var r struct {
+			Status string `json:"status"`
+			Data   struct {
+				Result []json.RawMessage `json:"result"`
+			} `json:"data"`
+		}
+		body := get(t, "http://"+addr+"/api/v1/query?query="+url.QueryEscape(q))
+		if err := json.Unmarshal([]byte(body), &r); err == nil && r.Status == "success" && len(r.Data.Result) > 0 {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("Prometheus query %s returned nothing: %s", q, body)
+		}
+		time.Sleep(500 * time.Millisecond) // poll between scrapes; ctx bounds it
+	}
+}
