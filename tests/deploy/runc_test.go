@@ -274,11 +274,8 @@ func reference(t *testing.T, ctx context.Context, broker *harness.Broker) []harn
 	if err != nil {
 		t.Fatal(err)
 	}
-	values := make([][]byte, len(recs))
-	for i, r := range recs {
-		values[i] = r.Value
-	}
-	want, err := harness.ReferenceWindows(harness.ParseRides(values), 5*time.Minute, 10*time.Minute)
+	// The job's rule over each partition's rides in offset order.
+	want, _, err := harness.PartitionedReference(harness.RidesByPartition(recs), 5*time.Minute, 10*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func BuildBinary(repoRoot, outDir, version string) (string, error) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go %v: %v\n%s", args, err, out)
 	}
-	lint := exec.Command(bin, "lint", filepath.Join(repoRoot, "config", "rides.yaml"), filepath.Join(repoRoot, "config", "producer.yaml"))
+	lint := exec.Command(bin, "lint", filepath.Join(repoRoot, "config", "rides.yaml"), filepath.Join(repoRoot, "config", "bronze.yaml"), filepath.Join(repoRoot, "config", "producer.yaml"))
 	if out, err := lint.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("rides-connect lint: %v\n%s", err, out)
 	}

@@ -87,6 +87,7 @@ func RidesConnect(repoRoot, binary, caCerts string) Spec {
 			{Path: "/usr/local/bin/rides-connect", Source: binary, Mode: 0o755},
 			{Path: "/etc/rides-connect", Mode: 0o755, IsDir: true},
 			{Path: "/etc/rides-connect/rides.yaml", Source: filepath.Join(repoRoot, "config", "rides.yaml"), Mode: 0o644},
+			{Path: "/etc/rides-connect/bronze.yaml", Source: filepath.Join(repoRoot, "config", "bronze.yaml"), Mode: 0o644},
 			{Path: "/etc/rides-connect/producer.yaml", Source: filepath.Join(repoRoot, "config", "producer.yaml"), Mode: 0o644},
 		},
 	}
