@@ -50,7 +50,8 @@ type ride struct {
 // interleaving and batch boundaries (the max event time seen is at most the
 // end of the current phase, 20 min after any of its rows' start), so the
 // expected windows follow from the data alone. Windows close as phases
-// advance the watermark; a last event 3 h later closes the rest.
+// advance the watermark; a last event 3 h later on every partition (the
+// watermark is the minimum over partitions) closes the rest.
 func rides(seed int64) [][]ride {
 	rng := rand.New(rand.NewSource(seed))
 	cs := strings.Fields(cities)
@@ -63,7 +64,11 @@ func rides(seed int64) [][]ride {
 		}
 		out = append(out, phase)
 	}
-	return append(out, []ride{{t0.Add(phases*phaseSpan + 3*time.Hour), "ZZ", 1}})
+	last := make([]ride, partitions) // round robin: one per partition
+	for i := range last {
+		last[i] = ride{t0.Add(phases*phaseSpan + 3*time.Hour), "ZZ", 1}
+	}
+	return append(out, last)
 }
 
 type row struct {
