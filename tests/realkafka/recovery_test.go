@@ -60,6 +60,9 @@ func TestRidesJobResumesWithinSecondsAfterSIGKILL(t *testing.T) {
 		"KAFKA_TLS=true", "KAFKA_SASL_MECHANISM=SCRAM-SHA-512", "KAFKA_USER=" + be.user, "KAFKA_PASS=" + be.pass,
 		"KAFKA_TRUSTSTORE=" + be.truststore, "KAFKA_TRUSTSTORE_PASSWORD=" + be.trustPassword,
 		"DLQ_TOPIC=" + topic + "-dlq",
+		// One stable member ID across restarts, as the Kubernetes manifests pin it: each start
+		// here listens on a new port, which would change the default ID (host name + port).
+		"KAFKA_INSTANCE_ID=" + topic + "-0",
 		"OUT_DELTA=s3a://lake/silver/rides_agg", "CHECKPOINT=s3a://ckpt/rides/",
 		"S3_ENDPOINT=" + srv.Endpoint, "S3_FORCE_PATH_STYLE=true", "AWS_REGION=us-east-1",
 		"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test",
