@@ -35,7 +35,10 @@ Writes each message as a Kafka record; field names follow Redpanda Connect's `+"
 At-least-once. A batch is acknowledged upstream only when the brokers acknowledged every record
 of it (with `+"`ack_replicas: true`"+`, all in-sync replicas). Records that failed are reported
 individually, so only they are retried. The idempotent producer (`+"`idempotent_write`"+`, on by default)
-removes duplicates caused by the client's own retries; duplicates from an upstream replay remain.
+removes duplicates caused by the client's own retries; duplicates from an upstream replay remain,
+unless `+"`idempotency.consumer_group`"+` is set: then a record whose source coordinates are already in
+the topic (written before a crash, or by a write whose outcome was unknown) is not sent again, so
+each input record is written once (docs/faults.md).
 
 ### Back-pressure
 
@@ -90,6 +93,7 @@ At most `+"`max_in_flight`"+` batches are being written at once; a write blocks 
 			service.NewInterpolatedStringField(fieldTimestampMs).
 				Description("Record timestamp in epoch milliseconds; empty means now.").
 				Example("${! timestamp_unix_milli() }").Optional().Advanced(),
+			idempotencyField(),
 			service.NewOutputMaxInFlightField().Default(10),
 			service.NewBatchPolicyField(fieldBatching),
 		).
