@@ -8,7 +8,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.buildDate=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
 .PHONY: all build demo test test-go test-config test-e2e test-kafka test-interop test-spark \
-        test-observability test-deploy test-s3 test-crash test-sparkparity bench bench-spark lint clean
+        test-observability test-deploy test-s3 test-crash test-sparkparity test-faults test-faults-full bench bench-spark lint clean
 
 all: build
 
@@ -20,7 +20,7 @@ demo: build
 	$(GO) run ./cmd/rides-demo -bin $(BIN)
 
 ## test: every tier, fastest first
-test: test-go test-config test-crash test-deploy test-observability test-kafka test-spark test-s3 test-sparkparity
+test: test-go test-config test-crash test-deploy test-observability test-kafka test-faults test-spark test-s3 test-sparkparity
 	@echo "make test: all tiers passed"
 
 ## test-go: unit, integration (kfake, gofakes3) and end-to-end Go tests
@@ -36,6 +36,15 @@ test-config: build
 ## test-crash: the job SIGKILLed at random points and restarted; same windows as a run without crashes
 test-crash:
 	bash tests/crash/run.sh
+
+## test-faults: the fault harness at CI size (docs/faults.md): config/rides.yaml on a real broker, Delta local and on S3,
+## 200 000 rides, 8 SIGKILLs per job, 1 broker restart, a 15 s S3 outage, S3 5xx/lost responses/hangs, checkpoint dir unwritable
+test-faults:
+	bash tests/faults/run.sh
+
+## test-faults-full: the same at full size: 1 000 000 rides, 20 SIGKILLs per job, 2 broker restarts, a 60 s S3 outage
+test-faults-full:
+	FAULT_RIDES=1000000 FAULT_KILLS=20 FAULT_BROKER_RESTARTS=2 FAULT_S3_OUTAGE=60s FAULT_TIMEOUT=90m bash tests/faults/run.sh
 
 ## test-kafka: a real Apache Kafka 4 broker (KRaft, SASL_SSL SCRAM-SHA-512, JKS truststore)
 test-kafka:

@@ -2,6 +2,7 @@ package franz
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -137,6 +139,9 @@ func (d *Dedupe) committed(ctx context.Context, adm *kadm.Client) (kadm.OffsetRe
 	resp, err := adm.FetchOffsets(ctx, d.conf.Group)
 	if err == nil {
 		err = resp.Error()
+	}
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		return kadm.OffsetResponses{}, nil // nothing committed yet: keep every key
 	}
 	if err != nil {
 		return nil, fmt.Errorf("idempotency: committed offsets of group %s: %w", d.conf.Group, err)
