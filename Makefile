@@ -8,7 +8,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.buildDate=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
 .PHONY: all build demo test test-go test-config test-e2e test-kafka test-interop test-spark \
-        test-observability test-deploy test-s3 test-crash test-sparkparity test-bronze test-fuzz bench bench-spark lint clean
+        test-observability test-deploy test-s3 test-crash test-sparkparity test-bronze test-fuzz test-faults test-faults-full bench bench-spark lint clean
 
 all: build
 
@@ -20,7 +20,7 @@ demo: build
 	$(GO) run ./cmd/rides-demo -bin $(BIN)
 
 ## test: every tier, fastest first
-test: test-go test-config test-crash test-deploy test-observability test-kafka test-bronze test-spark test-s3 test-sparkparity
+test: test-go test-config test-crash test-deploy test-observability test-kafka test-faults test-bronze test-spark test-s3 test-sparkparity
 	@echo "make test: all tiers passed"
 
 ## test-go: unit, integration (kfake, gofakes3) and end-to-end Go tests
@@ -40,6 +40,15 @@ test-crash:
 ## test-fuzz: the fuzzed dead-letter test of test-go at 10x volume (100 000 malformed records); FUZZ_SEED=<n> replays a run
 test-fuzz:
 	FUZZ_BAD=$${FUZZ_BAD:-100000} $(GO) test -count=1 -timeout 60m -v -run TestFuzzedBadRecordsAreDeadLetteredOnce ./tests/e2e/
+
+## test-faults: the fault harness at CI size (docs/faults.md): config/rides.yaml on a real broker, Delta local and on S3,
+## 200 000 rides, 8 SIGKILLs per job, 1 broker restart, a 15 s S3 outage, S3 5xx/lost responses/hangs, checkpoint dir unwritable
+test-faults:
+	bash tests/faults/run.sh
+
+## test-faults-full: the same at full size: 1 000 000 rides, 20 SIGKILLs per job, 2 broker restarts, a 60 s S3 outage
+test-faults-full:
+	FAULT_RIDES=1000000 FAULT_KILLS=20 FAULT_BROKER_RESTARTS=2 FAULT_S3_OUTAGE=60s FAULT_TIMEOUT=90m bash tests/faults/run.sh
 
 ## test-kafka: a real Apache Kafka 4 broker (KRaft, SASL_SSL SCRAM-SHA-512, JKS truststore); config/rides.yaml SIGKILLed and resuming within 10 s (docs/recovery.md)
 test-kafka:

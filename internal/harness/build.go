@@ -28,11 +28,21 @@ func RepoRoot() (string, error) {
 
 // BuildBinary compiles cmd/rides-connect into dir and returns its path.
 func BuildBinary(repoRoot, dir string) (string, error) {
+	return BuildBinaryTags(repoRoot, dir, "")
+}
+
+// BuildBinaryTags is BuildBinary with build tags (comma-separated; "" = none),
+// e.g. the test-only unsafe_no_txn of docs/faults.md.
+func BuildBinaryTags(repoRoot, dir, tags string) (string, error) {
 	bin := filepath.Join(dir, "rides-connect")
 	if runtime.GOOS == "windows" {
 		bin += ".exe"
 	}
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/rides-connect")
+	args := []string{"build", "-o", bin}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	cmd := exec.Command("go", append(args, "./cmd/rides-connect")...)
 	cmd.Dir = repoRoot
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)

@@ -160,6 +160,9 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 		var ver int64
 		if bad == nil {
 			app, ver, bad = txnKey(o.conf.Mode, o.conf.AppID, msg)
+			if disableTxn {
+				app, ver = "", 0
+			}
 		}
 		if bad != nil {
 			o.m.rowsInvalid.Incr(1, bad.reason)

@@ -37,7 +37,10 @@ Writes each message as a Kafka record; field names follow Redpanda Connect's `+"
 At-least-once. A batch is acknowledged upstream only when the brokers acknowledged every record
 of it (with `+"`ack_replicas: true`"+`, all in-sync replicas). Records that failed are reported
 individually, so only they are retried. The idempotent producer (`+"`idempotent_write`"+`, on by default)
-removes duplicates caused by the client's own retries; duplicates from an upstream replay remain.
+removes duplicates caused by the client's own retries; duplicates from an upstream replay remain,
+unless `+"`idempotency.consumer_group`"+` is set: then a record whose source coordinates are already in
+the topic (written before a crash, or by a write whose outcome was unknown) is not sent again, so
+each input record is written once (docs/faults.md).
 
 ### A topic that does not exist
 
@@ -126,6 +129,7 @@ then it is ready again by itself.
 			).Description("What to do when the target topic does not exist (see the description). Same settings as `rides-connect kafka topic create`.").
 				Advanced(),
 			healthsvc.NotReadyAfterField(),
+			idempotencyField(),
 			service.NewOutputMaxInFlightField().Default(10),
 			service.NewBatchPolicyField(fieldBatching),
 		).

@@ -31,6 +31,7 @@ type writer struct {
 	timestampMs *service.InterpolatedString
 	meta        *service.MetadataFilter
 	records     *service.MetricCounter
+	idem        *idempotency // nil = at-least-once (output_idempotency.go)
 }
 
 func writerFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*writer, error) {
@@ -119,6 +120,9 @@ func writerFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*writ
 			return nil, err
 		}
 	}
+	if w.idem, err = idempotencyFromParsed(conf, client, mgr); err != nil {
+		return nil, err
+	}
 	return w, nil
 }
 
@@ -169,7 +173,7 @@ func (w *writer) ensureTopic(ctx context.Context) error {
 	return err
 }
 
-func (w *writer) WriteBatch(ctx context.Context, batch service.MessageBatch) error {
+func (w *writer) WriteBatch(ctx context.Context, batch service.MessageBatch) (err error) {
 	var batchErr *service.BatchError
 	fail := func(i int, err error) {
 		if batchErr == nil {
@@ -188,7 +192,22 @@ func (w *writer) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 		recs = append(recs, rec)
 		index = append(index, i)
 	}
+	var keys []franz.SourceKey
+	if w.idem != nil {
+		if recs, index, keys, err = w.idem.filter(ctx, batch, recs, index, fail); err != nil {
+			return err
+		}
+	}
 	errs, err := w.prod.Produce(ctx, recs)
+	if w.idem != nil {
+		if err != nil {
+			errs = make([]error, len(recs))
+			for j := range errs {
+				errs[j] = err // unknown whether they landed
+			}
+		}
+		w.idem.done(recs, keys, errs)
+	}
 	if err != nil {
 		if errors.Is(err, franz.ErrClosed) {
 			return service.ErrNotConnected

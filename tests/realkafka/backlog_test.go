@@ -1,20 +1,15 @@
 package realkafka
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/miaradia/rides-connect/internal/harness"
 )
@@ -107,32 +102,10 @@ func envInt(t *testing.T, name string, def int) int {
 // on the PLAINTEXT listener.
 func produceRecords(t *testing.T, be brokerEnv, topic string, parts [][]harness.Record) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(be.plaintext), kgo.DefaultProduceTopic(topic),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(5*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	var mu sync.Mutex
-	var firstErr error
-	for p, recs := range parts {
-		for _, r := range recs {
-			cl.Produce(ctx, &kgo.Record{Partition: int32(p), Key: r.Key, Value: r.Value}, func(_ *kgo.Record, err error) {
-				if err != nil {
-					mu.Lock()
-					firstErr = err
-					mu.Unlock()
-				}
-			})
-		}
-	}
-	if err := cl.Flush(ctx); err != nil {
+	if err := harness.ProduceRecords(ctx, be.plaintext, topic, parts); err != nil {
 		t.Fatal(err)
-	}
-	if firstErr != nil {
-		t.Fatalf("produce: %v", firstErr)
 	}
 }
 
@@ -288,26 +261,9 @@ func (j *ridesJob) stop(t *testing.T) {
 // scrapeMetrics sums each metric's samples over their labels.
 func scrapeMetrics(t *testing.T, addr string) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
+	m, err := harness.ScrapeMetrics(addr)
 	if err != nil {
-		t.Fatalf("scraping /metrics: %v", err)
+		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") || line == "" {
-			continue
-		}
-		name, rest, _ := strings.Cut(line, " ")
-		if i := strings.IndexByte(name, '{'); i >= 0 {
-			name = name[:i]
-			rest = line[strings.LastIndexByte(line, ' ')+1:]
-		}
-		if v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64); err == nil {
-			out[name] += v
-		}
-	}
-	return out
+	return m
 }

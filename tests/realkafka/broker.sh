@@ -7,6 +7,7 @@
 #          SCRAM-SHA-512 users, start the broker, wait until it serves, and print
 #          KEY=value env lines on stdout (progress goes to stderr).
 #   env    print the env lines of the running broker again.
+#   restart  stop that broker (TERM) and start it again on the same data dir and ports.
 #   stop   kill that broker (by its recorded PID only) and remove its temp dir.
 #
 # Needs only Java 17+, Maven and openssl (keytool ships with Java).
@@ -331,12 +332,36 @@ cmd_stop() {
 	fi
 }
 
+# cmd_restart stops the broker (TERM) and starts it again on the same data
+# dir and ports: a broker restart as a rolling upgrade does it.
+cmd_restart() {
+	local d pid pp t0 deadline
+	d=$(broker_dir "${1:-}")
+	[[ -n "$d" && -f "$d/env" && -f "$d/broker.pid" ]] || die "no running broker to restart"
+	pid=$(cat "$d/broker.pid")
+	kill_wait "$pid"
+	pp=$(sed -n 's/^KAFKA_PLAINTEXT=127.0.0.1://p' "$d/env")
+	t0=$(now_ms)
+	: >"$d/server.log"
+	java_cmd "$d" kafka.Kafka "$d/server.properties" >>"$d/stdout.log" 2>&1 &
+	pid=$!
+	echo "$pid" >"$d/broker.pid"
+	deadline=$(($(date +%s) + START_TIMEOUT))
+	while ! broker_ready "$d" "$pp"; do
+		kill -0 "$pid" 2>/dev/null || { tail -n 20 "$d/stdout.log" >&2; die "broker exited during restart"; }
+		(($(date +%s) < deadline)) || die "broker did not serve within ${START_TIMEOUT}s after restart"
+		sleep 0.2 # polling interval of the readiness check, not a fixed wait
+	done
+	log "broker: restarted as pid $pid, serving in $(($(now_ms) - t0)) ms"
+}
+
 case "${1:-}" in
 start) cmd_start ;;
+restart) cmd_restart "${2:-}" ;;
 stop) cmd_stop "${2:-}" ;;
 env) cmd_env "${2:-}" ;;
 *)
-	echo "usage: $0 start|stop [dir]|env [dir]" >&2
+	echo "usage: $0 start|stop [dir]|restart [dir]|env [dir]" >&2
 	exit 2
 	;;
 esac

@@ -1,0 +1,84 @@
+package franz
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func TestParseSourceKey(t *testing.T) {
+	k, err := ParseSourceKey("a.b-c/3/42")
+	if err != nil || k != (SourceKey{"a.b-c", 3, 42}) {
+		t.Fatalf("got %+v, %v", k, err)
+	}
+	for _, bad := range []string{"", "t/1", "/1/2", "t/x/2", "t/1/-2", "t/-1/2"} {
+		if _, err := ParseSourceKey(bad); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
+
+// A restarted writer finds the keys written before the crash that are at or
+// after the group's committed offsets, and only those; a failed write makes
+// the topic be read again.
+func TestDedupeFindsWrittenKeysAfterCommittedOffsets(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "dlq"), kfake.SeedTopics(1, "src"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	// The previous process wrote src/0/0..9 (one without the header).
+	for o := 0; o < 10; o++ {
+		r := &kgo.Record{Topic: "dlq", Partition: int32(o % 2), Value: []byte("x")}
+		if o != 7 {
+			r.Headers = []kgo.RecordHeader{{Key: "source_offset", Value: fmt.Appendf(nil, "src/0/%d", o)}}
+		}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// ... and committed the input up to offset 5.
+	adm := kadm.NewClient(cl)
+	var os kadm.Offsets
+	os.Add(kadm.Offset{Topic: "src", Partition: 0, At: 5})
+	if _, err := adm.CommitOffsets(ctx, "g", os); err != nil {
+		t.Fatal(err)
+	}
+	d := NewDedupe(DedupeConfig{Client: ClientConfig{SeedBrokers: c.ListenAddrs()}, Group: "g", Header: "source_offset"}, nil)
+	if err := d.Prepare(ctx, []string{"dlq"}); err != nil {
+		t.Fatal(err)
+	}
+	for o := int64(0); o < 12; o++ {
+		want := o >= 5 && o < 10 && o != 7
+		if got := d.Seen(SourceKey{"src", 0, o}); got != want {
+			t.Errorf("Seen(src/0/%d) = %v, want %v", o, got, want)
+		}
+	}
+	if len(d.seen) != 4 {
+		t.Errorf("remembers %d keys, want 4 (none below the committed offset)", len(d.seen))
+	}
+	// A write of src/0/10 failed, but landed: the next Prepare reads it.
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "dlq", Value: []byte("x"),
+		Headers: []kgo.RecordHeader{{Key: "source_offset", Value: []byte("src/0/10")}}}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Prepare(ctx, []string{"dlq"}); err != nil || d.Seen(SourceKey{"src", 0, 10}) {
+		t.Fatalf("scanned again without a failure (err %v)", err)
+	}
+	d.Failed("dlq")
+	if err := d.Prepare(ctx, []string{"dlq"}); err != nil || !d.Seen(SourceKey{"src", 0, 10}) {
+		t.Fatalf("src/0/10 not found after a failed write (err %v)", err)
+	}
+}

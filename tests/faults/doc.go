@@ -1,0 +1,5 @@
+// Package faults is the fault harness of docs/faults.md: config/rides.yaml on
+// a real Apache Kafka broker with its Delta table on local disk and on S3,
+// under SIGKILLs, broker restarts, an S3 outage, injected S3 errors and an
+// unwritable checkpoint directory. Run it with tests/faults/run.sh.
+package faults
