@@ -282,7 +282,8 @@ def main() -> int:
     def ratio(num: str, den: str, key: str) -> str:
         if not rows[num]["ok"] or not rows[den]["ok"]:
             return "FAILED (a table differs from the reference)"
-        return f"{rows[num][key] / rows[den][key]:.2f}×"
+        r = rows[num][key] / rows[den][key]
+        return f"{r:.2f}×" if r >= 0.1 else f"{r:.3f}×"
 
     print("\n| ratio (this run) | value |")
     print("| --- | --- |")
