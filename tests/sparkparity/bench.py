@@ -3,7 +3,7 @@ Spark 4 (the seed job, local[2]) each drain one prefilled topic, alone, and are 
 time, CPU seconds and peak RSS of the process tree. Run by bench.sh (which starts the broker);
 prints a JSON summary, then the table of issue 11 and the ratios.
 
-Workload: N seed-shaped rides (~140 B JSON) in a 6-partition topic, round-robin, event times
+Workload: N seed-shaped rides (~121 B JSON) in a 6-partition topic, round-robin, event times
 over --span-min minutes (3 h by default), in order per partition with ±2 s disorder (nothing is
 ever late), every partition ending at the same event time (see generate).
 Repetitions: --reps (3) rounds of bare, ours, Spark in turn (A B C A B C A B C); each engine's
