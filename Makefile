@@ -8,8 +8,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.buildDate=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
 .PHONY: all build demo test test-go test-config test-e2e test-kafka test-interop test-spark \
-        test-observability test-deploy test-s3 test-crash test-sparkparity bench bench-spark bench-rss \
-        bench-latency lint clean
+        test-observability test-deploy test-s3 test-crash test-sparkparity bench bench-spark lint clean
 
 all: build
 
@@ -69,6 +68,8 @@ test-sparkparity: build
 ## bench-spark: bare franz-go consumer, rides-connect and Spark 4 local[2] draining 2 M rides (BENCH_N), median of 3 alternating runs; issue 11's table (docs/benchmarks.md)
 bench-spark: build
 	bash tests/sparkparity/bench.sh
+
+.PHONY: bench-rss bench-latency
 
 ## bench-rss: peak RSS of rides-connect (config/rides.yaml) draining 10 M rides from a real broker, heap top (docs/benchmarks.md)
 bench-rss:
