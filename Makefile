@@ -82,9 +82,19 @@ test-deploy:
 test-sparkparity: build
 	bash tests/sparkparity/run.sh
 
-## bench-spark: rides-connect vs Spark 4 local[2] draining 2 M rides, CPU, wall time, RSS (docs/benchmarks.md)
+## bench-spark: bare franz-go consumer, rides-connect and Spark 4 local[2] draining 2 M rides (BENCH_N), median of 3 alternating runs; issue 11's table (docs/benchmarks.md)
 bench-spark: build
 	bash tests/sparkparity/bench.sh
+
+.PHONY: bench-rss bench-latency
+
+## bench-rss: peak RSS of rides-connect (config/rides.yaml) draining 10 M rides from a real broker, heap top (docs/benchmarks.md)
+bench-rss:
+	bash tests/perf/run.sh rss
+
+## bench-latency: closed window → Delta latency at 50 000 rides/s live for 60 s on a real broker (docs/benchmarks.md)
+bench-latency:
+	bash tests/perf/run.sh latency
 
 ## bench: Go benchmarks of every plugin (see docs/benchmarks.md)
 bench:

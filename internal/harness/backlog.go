@@ -46,8 +46,19 @@ var backlogCities = []string{"paris", "Lyon", "MARSEILLE", "lille", "nantes", "t
 // partition and lies up to Disorder behind that progress, so no on-time ride
 // is late against its own partition however the partitions interleave.
 func (s BacklogSpec) Generate() [][]Record {
-	rng := rand.New(rand.NewSource(s.Seed))
 	parts := make([][]Record, s.Partitions)
+	_ = s.Each(func(p int, rec Record) error {
+		parts[p] = append(parts[p], rec)
+		return nil
+	})
+	return parts
+}
+
+// Each yields the records of Generate one at a time, in generation order
+// (each partition's in offset order), without holding them: for backlogs too
+// big for memory (10 M rides). It stops at fn's first error and returns it.
+func (s BacklogSpec) Each(fn func(partition int, rec Record) error) error {
+	rng := rand.New(rand.NewSource(s.Seed))
 	step := s.Span / time.Duration(max(s.Rides, 1))
 	for i := 0; i < s.Rides; i++ {
 		p := rng.Intn(s.Partitions)
@@ -67,9 +78,11 @@ func (s BacklogSpec) Generate() [][]Record {
 			rec.Value, _ = json.Marshal(r)
 			rec.Ride = &r
 		}
-		parts[p] = append(parts[p], rec)
+		if err := fn(p, rec); err != nil {
+			return err
+		}
 	}
-	return parts
+	return nil
 }
 
 // malformed returns a record the parse rejects, of one of the dead-letter kinds.

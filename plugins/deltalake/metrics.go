@@ -7,7 +7,7 @@ type outputMetrics struct {
 	commits, commitFailures, commitRetries, commitConflicts *service.MetricCounter
 	filesWritten, bytesWritten, rowsWritten, rowsSkipped    *service.MetricCounter
 	rowsInvalid, sequenceGaps                               *service.MetricCounter
-	commitLatency                                           *service.MetricTimer
+	commitLatency, emitToCommit                             *service.MetricTimer
 	tableVersion                                            *service.MetricGauge
 }
 
@@ -18,6 +18,7 @@ func newOutputMetrics(m *service.Metrics) *outputMetrics {
 		commitRetries:   m.NewCounter("delta_commit_retries_total"),
 		commitConflicts: m.NewCounter("delta_commit_conflicts_total"),
 		commitLatency:   m.NewTimer("delta_commit_latency_ns"),
+		emitToCommit:    m.NewTimer("delta_emit_to_commit_ns"),
 		filesWritten:    m.NewCounter("delta_files_written_total"),
 		bytesWritten:    m.NewCounter("delta_bytes_written_total"),
 		rowsWritten:     m.NewCounter("delta_rows_written_total"),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -154,6 +155,7 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 	start := time.Now()
 	var batchErr *service.BatchError
 	recs := make([]delta.Record, 0, len(batch))
+	emitted := make([]int64, 0, len(batch)) // window_emitted_unix_ms per record, 0 = none
 	for i, msg := range batch {
 		row, bad := decodeRow(w.Schema(), msg, o.conf.IgnoreUnknown)
 		var app string
@@ -177,8 +179,9 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 			continue
 		}
 		recs = append(recs, delta.Record{Row: row, AppID: app, Version: ver})
+		emitted = append(emitted, emittedAt(msg))
 	}
-	if err := o.write(ctx, w, recs); err != nil {
+	if err := o.write(ctx, w, recs, emitted); err != nil {
 		if errors.Is(err, service.ErrNotConnected) {
 			return err
 		}
@@ -196,8 +199,9 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 }
 
 // write filters already-committed rows per appId, waits for its turn in
-// sequence mode, appends, and records what it committed.
-func (o *output) write(ctx context.Context, w *delta.Writer, recs []delta.Record) error {
+// sequence mode, appends, and records what it committed. emitted[i] is the
+// emission time (epoch ms, 0 = unknown) of recs[i], for delta_emit_to_commit.
+func (o *output) write(ctx context.Context, w *delta.Writer, recs []delta.Record, emitted []int64) error {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -209,8 +213,9 @@ func (o *output) write(ctx context.Context, w *delta.Writer, recs []delta.Record
 	}
 	spans := map[string]*span{}
 	keep := recs[:0]
+	keptEmitted := emitted[:0]
 	skipped := 0
-	for _, r := range recs {
+	for i, r := range recs {
 		if r.AppID != "" {
 			t := o.tracker(w, r.AppID)
 			t.Observe(w.TxnVersion(r.AppID))
@@ -228,6 +233,7 @@ func (o *output) write(ctx context.Context, w *delta.Writer, recs []delta.Record
 			s.seqs[r.Version] = true
 		}
 		keep = append(keep, r)
+		keptEmitted = append(keptEmitted, emitted[i])
 	}
 	if skipped > 0 {
 		o.m.rowsSkipped.Incr(int64(skipped))
@@ -275,6 +281,7 @@ func (o *output) write(ctx context.Context, w *delta.Writer, recs []delta.Record
 		o.m.rowsSkipped.Incr(int64(res.RowsSkipped))
 	}
 	if res.Version >= 0 {
+		o.observeEmitToCommit(keptEmitted, time.Now())
 		o.m.commits.Incr(1)
 		o.m.tableVersion.Set(res.Version)
 		o.m.filesWritten.Incr(int64(res.Files))
@@ -352,4 +359,32 @@ func (o *output) Close(ctx context.Context) error {
 	o.closed = true
 	o.stop()
 	return nil
+}
+
+// emittedAt is a message's window_emitted_unix_ms (set by tumbling_window when
+// it emits), 0 when absent or not a number.
+func emittedAt(msg *service.Message) int64 {
+	v, ok := msg.MetaGetMut(metaEmittedAt)
+	if !ok {
+		return 0
+	}
+	switch n := v.(type) {
+	case int64:
+		return n
+	case string:
+		ms, _ := strconv.ParseInt(n, 10, 64)
+		return ms
+	}
+	return 0
+}
+
+// observeEmitToCommit records, for each committed row that carries an
+// emission time, how long it took from the window's emission to this commit.
+func (o *output) observeEmitToCommit(emitted []int64, committed time.Time) {
+	now := committed.UnixMilli()
+	for _, ms := range emitted {
+		if ms > 0 {
+			o.m.emitToCommit.Timing(max(now-ms, 0) * int64(time.Millisecond))
+		}
+	}
 }

@@ -14,6 +14,7 @@ import (
 // Metadata keys read from messages (docs/architecture.md contracts).
 const (
 	metaEmitSeq        = "window_emit_seq"
+	metaEmittedAt      = "window_emitted_unix_ms"
 	metaKafkaTopic     = "kafka_topic"
 	metaKafkaPartition = "kafka_partition"
 	metaKafkaOffset    = "kafka_offset"

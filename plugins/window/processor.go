@@ -294,6 +294,7 @@ func (p *processor) emissionBatch(batch service.MessageBatch, em *engine.Emissio
 		m.MetaSetMut("window_end_ms", r.EndUs/1000)
 		m.MetaSetMut("window_id", r.WindowID())
 		m.MetaSetMut("window_emit_seq", em.Seq)
+		m.MetaSetMut("window_emitted_unix_ms", time.Now().UnixMilli()) // emission latency (docs/metrics.md)
 		out = append(out, m)
 	}
 	p.m.emitted.Incr(int64(len(out)))

@@ -1,18 +1,25 @@
-"""Spark 4 (the seed job) vs rides-connect (config/rides.yaml): drain one prefilled topic into
-Delta, each engine alone, and measure wall time, CPU seconds and peak RSS of its process tree.
-Run by bench.sh (which starts the broker); prints a JSON summary and a Markdown table.
+"""The bare franz-go consumer (the ceiling), rides-connect (config/rides.yaml, env only) and
+Spark 4 (the seed job, local[2]) each drain one prefilled topic, alone, and are measured: wall
+time, CPU seconds and peak RSS of the process tree. Run by bench.sh (which starts the broker);
+prints a JSON summary, then the table of issue 11 and the ratios.
 
-Workload: N seed-shaped rides (~140 B JSON) in a 6-partition topic, round-robin, event times
-over --span-min minutes, in order per partition with ±2 s disorder (nothing is ever late).
-Correctness gate: both tables must equal the reference aggregates computed while generating
-(keys and cnt exact, doubles within 1e-9 relative) before any number is reported.
+Workload: N seed-shaped rides (~121 B JSON) in a 6-partition topic, round-robin, event times
+over --span-min minutes (3 h by default), in order per partition with ±2 s disorder (nothing is
+ever late), every partition ending at the same event time (see generate).
+Repetitions: --reps (3) rounds of bare, ours, Spark in turn (A B C A B C A B C); each engine's
+row is the median of its runs, per column. Every run gets a new consumer group / output /
+checkpoint. Correctness gate, per run, before any number counts: each table equals the reference
+aggregates computed while generating (keys and cnt exact, doubles within 1e-9 relative; ours also
+0 late rows); the bare consumer read exactly N records. An engine with one failed run is FAILED
+and every ratio that would use it prints FAILED.
 
-Measurement: each engine runs under GNU `time -v` (user+sys CPU and max RSS of the process tree
-as the kernel accounts reaped children; RSS is the largest single process). Spark runs as
-`spark-submit seed_job.py` (java → python child), its wall time is the whole process: the table
-is final when it exits. rides-connect does not exit by itself: its wall time ends when /metrics
-shows every row aggregated and every emitted row committed to Delta (polled every 0.2 s); it is
-then stopped with SIGTERM, so its CPU also includes the shutdown.
+Measurement: each engine runs under GNU `time -v` (user+sys CPU of the process tree as the
+kernel accounts reaped children; peak RSS of its largest process). Spark runs as `spark-submit
+seed_job.py` (java → python child); its wall time is the whole process: the table is final when
+it exits. The bare consumer exits once it has read N records (and committed). rides-connect does
+not exit by itself: its wall time ends when /metrics shows every row aggregated and every emitted
+row committed to Delta (polled every 0.2 s); it is then stopped with SIGTERM, so its CPU also
+includes the shutdown. The 1-minute load average before each run is printed with the table.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import os
 import random
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -36,37 +44,56 @@ import engines  # noqa: E402
 import rides  # noqa: E402
 
 VENV = engines.REPO / ".cache" / "venv"
+BARE = Path(os.environ.get("BARECONSUMER_BIN", engines.REPO / "bin" / "bareconsumer"))
 
 
 def generate(n: int, partitions: int, span_min: int, seed: int):
     """Returns the (partition, value) records, the reference aggregates per (city, window start)
-    and the max event time in ms."""
+    and the closing time in ms: the minimum over partitions of their max event time.
+
+    Round-robin over the partitions, event time steady over span_min minutes with ±2 s disorder;
+    the last record of every partition is at the same event time, after all others, so the
+    per-partition watermark (ours: min over partitions of max − 10 min) and Spark's global one
+    (max − 10 min) close the same windows. The reference applies the per-partition rule as the Go
+    harness does (internal/harness PartitionedReference): a ride is late if its window ended at or
+    before its partition's max so far − 10 min; the generator asserts there are none."""
     rnd = random.Random(seed)
     t0_us = rides.epoch_us(rides.T0)
     step_us = span_min * 60_000_000 / n
+    end_us = int(t0_us + n * step_us + 2e6)
     ref: dict = {}
     recs = []
-    max_us = 0
+    part_max = [None] * partitions
+    late = 0
     for i in range(n):
-        us = int(t0_us + i * step_us + rnd.uniform(-2e6, 2e6))
+        us = int(t0_us + i * step_us + rnd.uniform(-2e6, 2e6)) if i < n - partitions else end_us
+        us -= us % 1000  # the value carries ms
         city = rides.CITIES[rnd.randrange(5)]
         dist = 5 + rnd.random() * 20
         price = round(dist * (0.8 + rnd.random()) * 100) / 100.0
         ts = rides.fmt_iso_ms(us)
-        recs.append((i % partitions, (
+        p = i % partitions
+        recs.append((p, (
             f'{{"rideId":{rnd.randrange(1_000_000)},"userId":{rnd.randrange(100_000)},"city":"{city}",'
             f'"distanceKm":{dist!r},"price":{price!r},"ts":"{ts}"}}').encode()))
-        max_us = max(max_us, us)
         start = us - us % rides.WINDOW_US
+        if part_max[p] is not None and start + rides.WINDOW_US <= part_max[p] - rides.DELAY_MS * 1000:
+            late += 1
+            continue
+        part_max[p] = us if part_max[p] is None else max(part_max[p], us)
         a = ref.setdefault((city, start), [0, [], 0.0])
         a[0] += 1
         a[1].append(price)
         a[2] += dist
-    return recs, ref, max_us // 1000
+    if late or len(set(part_max)) != 1:
+        raise AssertionError(f"generate: {late} late rides, partition max event times {set(part_max)}: "
+                             "the workload must close the same windows under both watermark rules")
+    return recs, ref, min(part_max) // 1000
 
 
-def expected_table(ref: dict, max_ms: int) -> dict:
-    wm_us = (max_ms - rides.DELAY_MS) * 1000
+def expected_table(ref: dict, close_ms: int) -> dict:
+    """Windows closed by the final watermark (close_ms − 10 min): end <= watermark."""
+    wm_us = (close_ms - rides.DELAY_MS) * 1000
     return {(c, rides.fmt(s), rides.fmt(s + rides.WINDOW_US)): (math.fsum(p), d / n, n)
             for (c, s), (n, p, d) in ref.items() if s + rides.WINDOW_US <= wm_us}
 
@@ -94,9 +121,10 @@ def spark_packages() -> str:
     return b._options["spark.jars.packages"]
 
 
-def run_spark(bootstrap: str, topic: str, work: Path, shuffle: int) -> dict:
-    out, ck = work / f"spark{shuffle}", work / f"spark{shuffle}_ckpt"
-    tv, prog, log = work / f"spark{shuffle}.time", work / f"spark{shuffle}.progress.json", work / f"spark{shuffle}.log"
+def run_spark(bootstrap: str, topic: str, work: Path, shuffle: int, rep: int) -> dict:
+    name = f"spark{shuffle}_{rep}"
+    out, ck = work / name, work / f"{name}_ckpt"
+    tv, prog, log = work / f"{name}.time", work / f"{name}.progress.json", work / f"{name}.log"
     cmd = ["/usr/bin/time", "-v", "-o", str(tv), str(VENV / "bin" / "spark-submit"), "--master", "local[2]",
            "--driver-memory", "2g", "--packages", spark_packages(),
            "--conf", f"spark.jars.ivy={engines.REPO / '.cache' / 'ivy2'}",
@@ -111,18 +139,17 @@ def run_spark(bootstrap: str, topic: str, work: Path, shuffle: int) -> dict:
     if rc != 0:
         raise RuntimeError(f"spark-submit exited {rc}; see {log}")
     p = json.loads(prog.read_text())
-    return {"engine": f"spark local[2] shuffle.partitions={shuffle}", "wall_s": wall, **parse_time_v(tv),
-            "session_s": p["session_s"], "batches": p["batches"], "table": engines.read_table(out)}
+    return {"engine": f"Spark 4 local[2], shuffle.partitions={shuffle} (seed job)", "wall_s": wall,
+            **parse_time_v(tv), "session_s": p["session_s"], "batches": p["batches"],
+            "table": engines.read_table(out)}
 
 
-def run_ours(bootstrap: str, topic: str, dlq: str, work: Path, n: int, variant: str) -> dict:
-    """variant "rides.yaml": config/rides.yaml as it is; "per_partition": the same with
-    watermark.mode per_partition (engines.per_partition_config)."""
-    name = f"ours_{variant}"
+def run_ours(bootstrap: str, topic: str, dlq: str, work: Path, n: int, rep: int) -> dict:
+    """config/rides.yaml as it is (env only), a new consumer group from earliest."""
+    name = f"ours_{rep}"
     tv = work / f"{name}.time"
-    config = engines.CONFIG if variant == "rides.yaml" else engines.per_partition_config(work / "rides_pp.yaml")
     rc = engines.RidesConnect(bootstrap, work / name, work / f"{name}_ckpt", work / f"{name}.log", dlq,
-                              group=f"bench_{topic}_{variant}", topic=topic, config=config)
+                              group=f"bench_{topic}_{name}", topic=topic)
     rc.env["LOG_LEVEL"] = "WARN"
     t0 = time.monotonic()
     rc.start(["/usr/bin/time", "-v", "-o", str(tv)])
@@ -138,28 +165,65 @@ def run_ours(bootstrap: str, topic: str, dlq: str, work: Path, n: int, variant: 
             os.kill(int(pid), signal.SIGTERM)
         rc.proc.wait(60)
         rc.stop()
-    label = "config/rides.yaml" if variant == "rides.yaml" else "rides.yaml + watermark.mode: per_partition"
-    return {"engine": f"rides-connect ({label})", "wall_s": wall, **parse_time_v(tv),
+    return {"engine": "rides-connect, config/rides.yaml", "wall_s": wall, **parse_time_v(tv),
             "late_rows": m.get("window_late_rows_total", 0), "table": engines.read_table(work / name),
             "metrics": {k: m[k] for k in sorted(m) if k.startswith((
                 "window_checkpoint", "window_input", "window_late", "window_emitted", "delta_commit",
                 "input_received", "processor_batch_received", "kafka_input_commits"))}}
 
 
+def run_bare(bootstrap: str, topic: str, work: Path, n: int, rep: int) -> dict:
+    """The ceiling: bareconsumer (franz-go, a new consumer group from earliest) reads the n
+    records and exits; its wall time is the whole process, like Spark's."""
+    name = f"bare_{rep}"
+    tv, log = work / f"{name}.time", work / f"{name}.log"
+    cmd = ["/usr/bin/time", "-v", "-o", str(tv), str(BARE), "-brokers", bootstrap, "-topic", topic,
+           "-group", f"bench_{topic}_{name}", "-n", str(n)]
+    t0 = time.monotonic()
+    with open(log, "wb") as lf:
+        rc = subprocess.run(cmd, stdout=lf, stderr=subprocess.STDOUT, timeout=900).returncode
+    wall = time.monotonic() - t0
+    if rc != 0:
+        raise RuntimeError(f"bareconsumer exited {rc}; see {log}")
+    got = json.loads(log.read_text().strip().splitlines()[-1])
+    return {"engine": "bare franz-go consumer (reads only)", "wall_s": wall, **parse_time_v(tv),
+            "records": got["records"]}
+
+
+def gate(r: dict, want: dict, n: int) -> tuple[str, list]:
+    """"pass", or why this run's result is wrong. Tables must equal the reference (keys and cnt
+    exact, doubles within 1e-9 relative) with no row late; the bare consumer must read n records."""
+    if "records" in r:
+        return ("pass", []) if r["records"] == n else (f"FAIL: read {r['records']:,} of {n:,} records", [])
+    d = engines.diff_tables(r["table"], want)
+    late = int(r.get("late_rows", 0))
+    if not d and not late:
+        return "pass", []
+    g = f"FAIL: {len(d)} of {len(want)} windows differ"
+    if late:
+        g += f", {late:,} rows late"
+    return g, d[:3]
+
+
+def fmt_int(x: float) -> str:
+    return f"{round(x):,}".replace(",", " ")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bootstrap", default=os.environ.get("KAFKA_PLAINTEXT"))
     ap.add_argument("-n", type=int, default=2_000_000)
-    ap.add_argument("--span-min", type=int, default=60)
+    ap.add_argument("--span-min", type=int, default=180)
+    ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--spark-200", action="store_true", help="also run Spark with the default 200 shuffle partitions")
     a = ap.parse_args()
     a.work.mkdir(parents=True, exist_ok=True)
     facts = {"nproc": os.cpu_count(), "cpu": next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
-                                                    if l.startswith("model name")), "n": a.n}
+                                                    if l.startswith("model name")), "n": a.n, "reps": a.reps}
 
     t = time.monotonic()
-    recs, ref, max_ms = generate(a.n, 6, a.span_min, seed=42)
+    recs, ref, close_ms = generate(a.n, 6, a.span_min, seed=42)
     facts["bytes_per_record"] = round(sum(len(v) for _, v in recs) / a.n, 1)
     topic = f"bench_{os.getpid()}"
     rides.create_topics(a.bootstrap, {topic: 6, topic + "_dlq": 1})
@@ -167,53 +231,71 @@ def main() -> int:
     facts["prefill_s"] = round(time.monotonic() - t, 1)
     del recs
     print(json.dumps(facts), file=sys.stderr)
+    want = expected_table(ref, close_ms)
+    facts["windows_closed"] = len(want)
 
-    results = []
-    for step in ["spark2", "ours_rides.yaml", "ours_per_partition"] + (["spark200"] if a.spark_200 else []):
-        facts[f"loadavg_before_{step}"] = open("/proc/loadavg").read().split()[0]
-        r = run_spark(a.bootstrap, topic, a.work, 2 if step == "spark2" else 200) if step.startswith("spark") \
-            else run_ours(a.bootstrap, topic, topic + "_dlq", a.work, a.n, step.split("_", 1)[1])
-        print(json.dumps({k: v for k, v in r.items() if k != "table"}), file=sys.stderr)
-        (a.work / "results.jsonl").open("a").write(json.dumps({k: v for k, v in r.items() if k != "table"}) + "\n")
-        results.append(r)
+    engines_order = ["bare", "ours", "spark2"] + (["spark200"] if a.spark_200 else [])
+    runs: dict[str, list] = {e: [] for e in engines_order}
+    for rep in range(a.reps):  # alternating: A B C A B C A B C
+        for e in engines_order:
+            load = open("/proc/loadavg").read().split()[0]
+            if e == "bare":
+                r = run_bare(a.bootstrap, topic, a.work, a.n, rep)
+            elif e == "ours":
+                r = run_ours(a.bootstrap, topic, topic + "_dlq", a.work, a.n, rep)
+            else:
+                r = run_spark(a.bootstrap, topic, a.work, 2 if e == "spark2" else 200, rep)
+            r["rep"], r["load1_before"] = rep + 1, float(load)
+            r["gate"], r["diffs"] = gate(r, want, a.n)
+            r.pop("table", None)
+            print(json.dumps(r), file=sys.stderr)
+            with (a.work / "results.jsonl").open("a") as f:
+                f.write(json.dumps(r) + "\n")
+            runs[e].append(r)
 
-    # Correctness gate: every table must equal the reference (windows closed by the final
-    # watermark = max event time − 10 min). Numbers of a run that fails it do not count: they are
-    # printed, marked, and left out of the ratios. For ours, rows missing from the table must be
-    # exactly the rows it counted as late (window_late_rows_total): dropped, but not silently.
-    want = expected_table(ref, max_ms)
-    want_rows = sum(v[2] for v in want.values())
-    rows = []
-    for r in results:
-        d = engines.diff_tables(r["table"], want)
-        got_rows = sum(v[2] for v in r["table"].values())
-        late = int(r.get("late_rows", 0))
-        gate = "pass" if not d and not late else f"FAIL: {len(d)} of {len(want)} windows differ"
-        if late:
-            gate += f", {late:,} rows late ({want_rows - got_rows:,} rows missing from the table)"
-        cpu = r["user_s"] + r["sys_s"]
-        rows.append({"engine": r["engine"], "gate": gate, "diffs": d[:3], "wall_s": round(r["wall_s"], 1),
-                     "cpu_s": round(cpu, 1), "max_rss_mb": round(r["max_rss_mb"]),
-                     "events_per_s": round(a.n / r["wall_s"]), "events_per_cpu_s": round(a.n / cpu)})
-    print(json.dumps({"gate": [{k: x[k] for k in ("engine", "gate", "diffs")} for x in rows]}), file=sys.stderr)
+    # One row per engine: the median of its repetitions, per column. An engine with any run whose
+    # result is wrong is FAILED: its numbers are shown in brackets and no ratio uses them.
+    rows = {}
+    for e, rs in runs.items():
+        wall = statistics.median(r["wall_s"] for r in rs)
+        cpu = statistics.median(r["user_s"] + r["sys_s"] for r in rs)
+        rss = statistics.median(r["max_rss_mb"] for r in rs)
+        bad = [r["gate"] for r in rs if r["gate"] != "pass"]
+        rows[e] = {"engine": rs[0]["engine"], "ok": not bad, "gate": "pass" if not bad else "; ".join(bad),
+                   "wall_s": wall, "cpu_s": cpu, "rss_mb": rss, "eps": a.n / wall, "epcpu": a.n / cpu,
+                   "runs": [{k: r[k] for k in ("rep", "wall_s", "user_s", "sys_s", "max_rss_mb", "load1_before", "gate")}
+                            for r in rs]}
 
-    print("\n| engine | correctness gate | wall s | CPU s (user+sys) | peak RSS MB | events/s | events/CPU-s |")
+    print(json.dumps({"facts": facts, "engines": rows}, indent=1))
+    print(f"\nN = {a.n:,} rides, 6 partitions, {a.span_min} min of event time; median of {a.reps} alternating "
+          f"repetitions per engine; load average (1 min) before each run, in run order: "
+          + ", ".join(f"{e} {runs[e][rep]['load1_before']:.1f}" for rep in range(a.reps) for e in engines_order))
+    print("\n| engine | wall s | CPU s | peak RSS | events/s | events per CPU-s | correctness |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    for x in rows:
-        print(f"| {x['engine']} | {x['gate']} | {x['wall_s']} | {x['cpu_s']} | {x['max_rss_mb']} | "
-              f"{x['events_per_s']:,} | {x['events_per_cpu_s']:,} |")
-    ok = [x for x in rows if x["gate"] == "pass"]
-    print("\n| ratio (gate passed only) | events/s | events per CPU-s | peak RSS |")
-    print("| --- | --- | --- | --- |")
-    for o in (x for x in ok if x["engine"].startswith("rides-connect")):
-        for sp in (x for x in ok if x["engine"].startswith("spark")):
-            print(f"| {o['engine']} ÷ {sp['engine']} | {o['events_per_s'] / sp['events_per_s']:.2f}× | "
-                  f"{o['events_per_cpu_s'] / sp['events_per_cpu_s']:.2f}× | {o['max_rss_mb'] / sp['max_rss_mb']:.2f}× |")
-    print(json.dumps({"facts": facts, "results": rows,
-                      "spark_batches": {r["engine"]: r.get("batches") for r in results}}, indent=1))
-    spark_ok = all(x["gate"] == "pass" for x in rows if x["engine"].startswith("spark"))
-    if not spark_ok or not any(x["engine"].startswith("rides-connect") for x in ok):
-        print("bench: correctness gate failed for Spark or for every rides-connect run", file=sys.stderr)
+    for x in rows.values():
+        cells = [format(x["wall_s"], ".1f"), format(x["cpu_s"], ".1f"), f"{round(x['rss_mb'])} MB",
+                 fmt_int(x["eps"]), fmt_int(x["epcpu"])]
+        if not x["ok"]:
+            cells = [f"({c})" for c in cells]
+        print(f"| {x['engine']} | " + " | ".join(cells) + f" | {'pass' if x['ok'] else 'FAILED: ' + x['gate']} |")
+
+    def ratio(num: str, den: str, key: str) -> str:
+        if not rows[num]["ok"] or not rows[den]["ok"]:
+            return "FAILED (a table differs from the reference)"
+        r = rows[num][key] / rows[den][key]
+        return f"{r:.2f}×" if r >= 0.1 else f"{r:.3f}×"
+
+    print("\n| ratio (this run) | value |")
+    print("| --- | --- |")
+    for sp in (e for e in engines_order if e.startswith("spark")):
+        tag = "" if sp == "spark2" else " (shuffle.partitions=200)"
+        print(f"| rides-connect ÷ Spark{tag}, events/s | {ratio('ours', sp, 'eps')} |")
+        print(f"| rides-connect ÷ Spark{tag}, events per CPU-s | {ratio('ours', sp, 'epcpu')} |")
+        print(f"| rides-connect ÷ Spark{tag}, peak RSS | {ratio('ours', sp, 'rss_mb')} |")
+    print(f"| rides-connect ÷ bare consumer, events/s | {ratio('ours', 'bare', 'eps')} |")
+    if not all(x["ok"] for x in rows.values()):
+        print("bench: correctness gate failed; the ratios above that use a failed engine are not results",
+              file=sys.stderr)
         return 1
     return 0
 

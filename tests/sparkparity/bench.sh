@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# bench.sh — Spark 4 (the seed job, local[2]) vs rides-connect (config/rides.yaml): each drains
-# the same prefilled 6-partition topic of a real Kafka broker (on the same machine) into Delta,
-# alone; wall time, CPU seconds and peak RSS per engine, after a correctness gate on both tables.
-# Not part of `make test`. Prints a Markdown table + JSON; writes the work dir's logs.
+# bench.sh — issue 11's table: a bare franz-go consumer (reads only), rides-connect
+# (config/rides.yaml) and Spark 4 (the seed job, local[2]) each drain the same prefilled
+# 6-partition topic of a real Kafka broker (on the same machine), alone, 3 alternating
+# repetitions; wall time, CPU seconds and peak RSS per engine (medians), after a correctness gate
+# on every table. Not part of `make test` (`make bench-spark`). Prints JSON, the table, the ratios.
 #
 #   bench.sh                      N = 2 000 000 rides, Spark with spark.sql.shuffle.partitions=2
 #   BENCH_N=500000 bench.sh       fewer rides
+#   BENCH_REPS=1 bench.sh         one run per engine instead of 3
 #   BENCH_SPARK_200=1 bench.sh    also Spark with the default 200 shuffle partitions
 #   BENCH_WORK=/dir bench.sh      keep tables and logs there (default: a temp dir, removed)
 # Installs what run.sh installs (same setup), and GNU time (Debian) when missing.
@@ -21,11 +23,13 @@ fi
 t0=$(now_ms)
 sp_setup
 sp_binary
+export BARECONSUMER_BIN="$repo/bin/bareconsumer"
+(cd "$repo" && go build -o "$BARECONSUMER_BIN" ./tests/sparkparity/bareconsumer)
 # The broker gets more heap than the test default: 2 M records are ~300 MB of log.
 export KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms512m -Xmx1g}"
 sp_broker_start
 echo "bench: setup + broker in $(($(now_ms) - t0)) ms; nproc $(nproc); $(grep -m1 'model name' /proc/cpuinfo); load $(cut -d' ' -f1-3 /proc/loadavg)"
-args=(--work "$work" -n "${BENCH_N:-2000000}")
+args=(--work "$work" -n "${BENCH_N:-2000000}" --reps "${BENCH_REPS:-3}")
 if [[ -n "${BENCH_SPARK_200:-}" ]]; then args+=(--spark-200); fi
 "$venv/bin/python" "$here/bench.py" "${args[@]}"
 echo "bench: total $(($(now_ms) - t0)) ms"

@@ -26,8 +26,8 @@ def main() -> int:
     rides.produce(bs, "trace", recs)
     del recs
     print("variant seconds rows_aggregated late emitted written watermark_ms paused_partitions")
-    for variant in ["rides.yaml", "per_partition"]:
-        cfg = engines.CONFIG if variant == "rides.yaml" else engines.per_partition_config(work / "pp.yaml")
+    for variant in ["rides.yaml", "global"]:
+        cfg = engines.CONFIG if variant == "rides.yaml" else engines.global_config(work / "global.yaml")
         rc = engines.RidesConnect(bs, work / f"t_{variant}", work / f"c_{variant}", work / f"{variant}.log",
                                   "trace_dlq", f"trace_{variant}", topic="trace", config=cfg)
         rc.env["LOG_LEVEL"] = "WARN"

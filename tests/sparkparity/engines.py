@@ -113,15 +113,15 @@ class RidesConnect:
         return self.proc.returncode
 
 
-def per_partition_config(dest: Path) -> Path:
-    """config/rides.yaml with one change: tumbling_window `watermark.mode: per_partition`
-    (W = min over partitions of their max event time − delay, instead of Spark's global max).
-    Written to dest; fails if rides.yaml no longer has the block this edits."""
+def global_config(dest: Path) -> Path:
+    """config/rides.yaml with one change: tumbling_window `watermark.mode: global` (Spark's
+    global max − delay instead of the default per-partition rule), for comparisons.
+    Written to dest; fails if rides.yaml no longer has the line this edits."""
     text = CONFIG.read_text()
-    old = "        watermark:\n          delay: 10m\n"
+    old = "          mode: per_partition\n"
     if text.count(old) != 1:
-        raise RuntimeError(f"{CONFIG}: the window's `watermark: delay: 10m` block not found once")
-    dest.write_text(text.replace(old, old + "          mode: per_partition\n"))
+        raise RuntimeError(f"{CONFIG}: the window's `mode: per_partition` line not found once")
+    dest.write_text(text.replace(old, "          mode: global\n"))
     return dest
 
 

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/miaradia/rides-connect/internal/harness"
+)
+
+type rssResult struct {
+	Rides, Valid, Malformed int
+	PrefillS, DrainS        float64
+	RidesPerS               float64
+	PeakHWMMB               float64 `json:"peak_vmhwm_mb"`
+	PeakSampledRSSMB        float64 `json:"peak_sampled_vmrss_mb"`
+	PeakAnonMB              float64 `json:"peak_sampled_rssanon_mb"` // heap, stacks: not the binary's mapped pages (RssFile)
+	EndRSSMB                float64 `json:"end_vmrss_mb"`
+	Timeline                []string
+	HeapProfiles            []string
+	HeapTop                 string `json:"-"`
+	LoadBefore, LoadAfter   string
+	Late, DeadLetters       float64
+	WindowRows              float64
+}
+
+// runRSS prefills n DefaultBacklog rides, then drains them through the job.
+func runRSS(ctx context.Context, c common, n int) (*rssResult, error) {
+	topic := fmt.Sprintf("perf_rss_%d", os.Getpid())
+	if err := createTopics(ctx, c.brokers, topic); err != nil {
+		return nil, err
+	}
+	res := &rssResult{Rides: n, LoadBefore: loadavg()}
+	t0 := time.Now()
+	if err := prefill(ctx, c.brokers, topic, harness.DefaultBacklog(1, n), res); err != nil {
+		return nil, err
+	}
+	res.PrefillS = time.Since(t0).Seconds()
+	fmt.Fprintf(os.Stderr, "perf rss: %d records prefilled in %.1f s (%d malformed); load %s\n", n, res.PrefillS, res.Malformed, loadavg())
+
+	j, err := startJob(c, topic, "--set", "http.debug_endpoints=true")
+	if err != nil {
+		return nil, err
+	}
+	defer j.stop()
+	start := time.Now()
+	nextMark := 1
+	profiled := false
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			return res, fmt.Errorf("drain not finished: %w (see %s)", ctx.Err(), j.p.Log)
+		case <-tick.C:
+		}
+		if j.p.Exited() {
+			return res, fmt.Errorf("rides-connect exited (see %s)", j.p.Log)
+		}
+		rss, hwm, anon := procMem(j.p.PID())
+		res.PeakSampledRSSMB = max(res.PeakSampledRSSMB, rss)
+		res.PeakAnonMB = max(res.PeakAnonMB, anon)
+		res.PeakHWMMB = max(res.PeakHWMMB, hwm)
+		if i%5 != 0 { // metrics every 0.5 s, memory every 0.1 s
+			continue
+		}
+		m := j.metrics()
+		if m == nil {
+			continue
+		}
+		in := sum(m, "window_input_rows_total") + sum(m, "window_late_rows_total")
+		for nextMark <= 10 && in >= float64(res.Valid)*float64(nextMark)/10 {
+			res.Timeline = append(res.Timeline, fmt.Sprintf("%3d %% of rides in at %5.1f s: VmRSS %.0f MB, VmHWM %.0f MB",
+				nextMark*10, time.Since(start).Seconds(), rss, hwm))
+			nextMark++
+		}
+		if !profiled && in >= float64(res.Valid)/2 {
+			profiled = true
+			p := filepath.Join(c.work, "heap-mid.pb.gz")
+			if err := j.get("/debug/pprof/heap", p); err != nil {
+				fmt.Fprintln(os.Stderr, "perf rss: heap profile:", err)
+			} else {
+				res.HeapProfiles = append(res.HeapProfiles, p)
+			}
+		}
+		if drained(m, res.Valid, res.Malformed) {
+			res.DrainS = time.Since(start).Seconds()
+			res.RidesPerS = float64(n) / res.DrainS
+			res.Late, res.DeadLetters = sum(m, "window_late_rows_total"), sum(m, "dead_letter_rows_total")
+			res.WindowRows = sum(m, "delta_rows_written_total")
+			break
+		}
+	}
+	p := filepath.Join(c.work, "heap-end.pb.gz")
+	if err := j.get("/debug/pprof/heap", p); err == nil {
+		res.HeapProfiles = append(res.HeapProfiles, p)
+	}
+	rss, hwm, _ := procMem(j.p.PID())
+	res.EndRSSMB = rss
+	res.PeakSampledRSSMB, res.PeakHWMMB = max(res.PeakSampledRSSMB, rss), max(res.PeakHWMMB, hwm)
+	res.LoadAfter = loadavg()
+	if len(res.HeapProfiles) > 0 {
+		out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=15", "-sample_index=inuse_space",
+			c.bin, res.HeapProfiles[0]).CombinedOutput()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "perf rss: go tool pprof:", err)
+		}
+		res.HeapTop = string(out)
+	}
+	fmt.Printf("\n| rides | drain s | rides/s | peak RSS (VmHWM) | peak sampled VmRSS | of which RssAnon (peak) | VmRSS at the end | load avg before / after |\n")
+	fmt.Printf("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	fmt.Printf("| %d | %.1f | %.0f | %.0f MB | %.0f MB | %.0f MB | %.0f MB | %s / %s |\n\n", n, res.DrainS, res.RidesPerS,
+		res.PeakHWMMB, res.PeakSampledRSSMB, res.PeakAnonMB, res.EndRSSMB, res.LoadBefore, res.LoadAfter)
+	for _, l := range res.Timeline {
+		fmt.Println(l)
+	}
+	fmt.Printf("\nheap in use at 50 %% of the drain (go tool pprof -top -sample_index=inuse_space):\n%s\n", res.HeapTop)
+	return res, nil
+}
+
+// prefill produces the spec's records (streamed) and counts them.
+func prefill(ctx context.Context, brokers, topic string, spec harness.BacklogSpec, res *rssResult) error {
+	cl, err := producer(brokers)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	errc := make(chan error, 1)
+	err = spec.Each(func(p int, r harness.Record) error {
+		if r.Ride != nil {
+			res.Valid++
+		} else {
+			res.Malformed++
+		}
+		select {
+		case err := <-errc:
+			return err
+		default:
+		}
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Partition: int32(p), Key: r.Key, Value: r.Value}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				select {
+				case errc <- err:
+				default:
+				}
+			}
+		})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return err
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("produce: %w", err)
+	default:
+		return nil
+	}
+}
+
+// procMem returns VmRSS, VmHWM and RssAnon of pid in MB (0 if unreadable).
+func procMem(pid int) (rss, hwm, anon float64) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		mb := func() float64 {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+		switch k {
+		case "VmRSS":
+			rss = mb()
+		case "VmHWM":
+			hwm = mb()
+		case "RssAnon":
+			anon = mb()
+		}
+	}
+	return rss, hwm, anon
+}
