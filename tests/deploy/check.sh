@@ -45,5 +45,6 @@ if [[ ! -x "$vgw" ]] || ! go version -m "$vgw" | grep -q "mod.*$vgw_version"; th
 fi
 
 cd tests/deploy
+# -mod=mod: the nested module follows the main module (replace ../..) without a tidy after each of its changes.
 DEPLOY_REQUIRE=1 VERSITYGW="$vgw" PROMETHEUS="$(command -v prometheus)" \
-  go test -count=1 -timeout 15m -v . "$@"
+  go test -mod=mod -count=1 -timeout 15m -v . "$@"

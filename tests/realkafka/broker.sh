@@ -206,9 +206,9 @@ start_once() {
 	rm -rf "$d/data" "$d/server.log"
 	write_config "$d" "$pp" "$sp" "$cp" "$pass"
 	# A KRaft cluster id is 16 random bytes in unpadded base64url.
-	cluster=$(openssl rand -base64 16 | tr '+/' '-_' | tr -d '=\n')
+	cluster=$(openssl rand -base64 16 | tr '+/' '-_' | tr -d '=\n')  # may start with "-": passed as --cluster-id=…
 	(java_cmd "$d" kafka.tools.StorageTool format --ignore-formatted \
-		--cluster-id "$cluster" --config "$d/server.properties" \
+		--cluster-id="$cluster" --config "$d/server.properties" \
 		--add-scram "SCRAM-SHA-512=[name=rides,password=$userpass]") >"$d/format.log" 2>&1 ||
 		{ cat "$d/format.log" >&2; die "storage format failed"; }
 	t0=$(now_ms)
