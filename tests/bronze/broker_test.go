@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/miaradia/rides-connect/internal/harness"
 )
 
 // brokerEnv is what tests/realkafka/broker.sh start prints.
@@ -41,28 +43,7 @@ func createTopic(t *testing.T, adm *kadm.Client, topic string, partitions int32)
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	resp, err := adm.CreateTopic(ctx, partitions, 1, nil, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("create topic %s: %v", topic, err)
-	}
-	for {
-		td, err := adm.ListTopics(ctx, topic)
-		if err == nil && td.Has(topic) && td[topic].Err == nil && len(td[topic].Partitions) == int(partitions) {
-			ready := true
-			for _, p := range td[topic].Partitions {
-				ready = ready && p.Leader >= 0 && p.Err == nil
-			}
-			if ready {
-				return
-			}
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("topic %s not served in time (last error %v)", topic, err)
-		case <-time.After(100 * time.Millisecond):
-		}
+	if err := harness.CreateServedTopic(ctx, adm, topic, partitions); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -469,27 +469,7 @@ func createTopic(t *testing.T, adm *kadm.Client, topic string, partitions int32)
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	resp, err := adm.CreateTopic(ctx, partitions, 1, nil, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil {
-		t.Fatalf("create topic %s: %v", topic, err)
-	}
-	for {
-		md, err := adm.ListTopics(ctx, topic)
-		if err == nil && md.Has(topic) && md[topic].Err == nil && len(md[topic].Partitions) == int(partitions) {
-			ok := true
-			for _, p := range md[topic].Partitions {
-				ok = ok && p.Leader >= 0
-			}
-			if ok {
-				return
-			}
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("topic %s not served in time: %v", topic, err)
-		}
-		time.Sleep(100 * time.Millisecond) // polling interval
+	if err := harness.CreateServedTopic(ctx, adm, topic, partitions); err != nil {
+		t.Fatal(err)
 	}
 }

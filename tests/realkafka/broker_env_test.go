@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/miaradia/rides-connect/internal/harness"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
@@ -106,39 +108,20 @@ func createTopic(t *testing.T, adm *kadm.Client, topic string, partitions int32)
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	resp, err := adm.CreateTopic(ctx, partitions, 1, nil, topic)
-	if err != nil {
-		t.Fatalf("create topic %s: %v", topic, err)
+	if err := harness.CreateServedTopic(ctx, adm, topic, partitions); err != nil {
+		t.Fatal(err)
 	}
-	if resp.Err != nil {
-		t.Fatalf("create topic %s: %v", topic, resp.Err)
-	}
-	waitTopicServed(t, ctx, adm, topic)
 }
 
 // waitTopicServed polls metadata until the topic is listed and every
 // partition has a leader (creation returns before metadata propagates).
 func waitTopicServed(t *testing.T, ctx context.Context, adm *kadm.Client, topic string) kadm.TopicDetail {
 	t.Helper()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		topics, err := adm.ListTopics(ctx, topic)
-		if err == nil && topics.Has(topic) && topics[topic].Err == nil && len(topics[topic].Partitions) > 0 {
-			served := true
-			for _, p := range topics[topic].Partitions {
-				served = served && p.Leader >= 0 && p.Err == nil
-			}
-			if served {
-				return topics[topic]
-			}
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("topic %s not served by the broker in time (last error %v)", topic, err)
-		case <-tick.C:
-		}
+	td, err := harness.WaitTopicServed(ctx, adm, topic)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return td
 }
 
 // uniqueName keeps names apart when the tier runs twice against one broker.
