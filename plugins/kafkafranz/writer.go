@@ -26,6 +26,7 @@ type writer struct {
 	staticTopic string // "" when the topic is interpolated
 	checked     bool   // the static topic was found (or created) once
 	health      *healthsvc.Output
+	log         *service.Logger
 	topic, key  *service.InterpolatedString
 	partition   *service.InterpolatedString
 	timestampMs *service.InterpolatedString
@@ -67,6 +68,7 @@ func writerFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*writ
 		return nil, err
 	}
 	w := &writer{
+		log:     mgr.Logger(),
 		prod:    prod,
 		client:  client,
 		label:   mgr.Label(),
@@ -143,6 +145,9 @@ func (w *writer) Connect(ctx context.Context) error {
 		if err := w.ensureTopic(ctx); err != nil {
 			var missing *franz.MissingTopicError
 			if errors.As(err, &missing) {
+				// Logged here, before the abort: Benthos logs a failed
+				// Connect asynchronously and may be shut down first.
+				w.log.Error(err.Error())
 				clicmd.Abort(ExitCodeMissingTopic, err)
 				// Without a CLI to stop (a stream built in Go), stay not
 				// connected and say so every minute rather than every second.
