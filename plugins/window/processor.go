@@ -1,7 +1,6 @@
 package window
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,8 +24,9 @@ func init() {
 }
 
 // processor is the Benthos adapter around one engine. One instance serves all
-// pipeline threads: extraction runs concurrently, the engine step and its
-// checkpoint run under mu, one batch at a time.
+// pipeline threads: extraction runs concurrently, the engine step runs under
+// mu, one batch at a time, and the checkpoint is a group commit shared by the
+// batches waiting for it (durable.go).
 type processor struct {
 	conf *procConfig
 	res  *service.Resources
@@ -37,11 +37,19 @@ type processor struct {
 	// store writes a checkpoint; tests replace it to inject failures.
 	store func(ctx context.Context, data []byte) error
 
-	mu        sync.Mutex
-	eng       *engine.Engine
+	mu     sync.Mutex
+	eng    *engine.Engine
+	ver    uint64 // of the in-memory state: +1 per engine step
+	closed bool
+	// dmu guards the group commit (durable.go); persisted and lastWrite
+	// belong to the one writer.
+	dmu       sync.Mutex
+	durable   uint64        // the newest version known durable
+	writing   bool          // a waiter is writing the state
+	wrote     chan struct{} // closed and replaced after each write attempt
+	lost      []lostRange
 	persisted []byte    // the state as last written (or loaded)
 	lastWrite time.Time // of the state; used only by unsafe test builds
-	closed    bool
 	// through is the highest offset per partition that has been through the
 	// window; advanced is closed and replaced when it moves (see order.go).
 	through  map[string]int64
@@ -50,7 +58,7 @@ type processor struct {
 
 func newProcessor(c *procConfig, res *service.Resources, now func() time.Time) (*processor, error) {
 	p := &processor{conf: c, res: res, log: res.Logger(), m: newMetrics(res.Metrics()), now: now,
-		through: map[string]int64{}, advanced: make(chan struct{})}
+		through: map[string]int64{}, advanced: make(chan struct{}), wrote: make(chan struct{})}
 	eng, err := engine.New(c.engine)
 	if err != nil {
 		return nil, err
@@ -125,11 +133,12 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 	}
 
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if p.closed {
+		p.mu.Unlock()
 		return nil, errors.New("tumbling_window: processor is closed")
 	}
 	if err := p.awaitTurn(ctx, ls); err != nil {
+		p.mu.Unlock()
 		return nil, err
 	}
 	now := p.now()
@@ -154,11 +163,14 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 			}
 		}
 	}
-	if err := p.checkpoint(ctx); err != nil {
-		return nil, err
-	}
+	p.ver++
+	v := p.ver
 	p.passed(ls)
 	p.observe(applied, late, replayed, early, now)
+	p.mu.Unlock()
+	if err := p.makeDurable(ctx, v); err != nil {
+		return nil, err
+	}
 
 	var batches []service.MessageBatch
 	var passed service.MessageBatch
@@ -189,43 +201,6 @@ func (p *processor) reject(msg *service.Message, reason string, err error) *serv
 		p.m.invalid.Incr(1, reason)
 	}
 	return m
-}
-
-// checkpoint writes the state if it changed, retrying with back-off while the
-// store fails; the held batch back-pressures the input. If ctx ends first,
-// the in-memory state is rolled back to what is durable and the batch fails.
-func (p *processor) checkpoint(ctx context.Context) error {
-	data, err := p.eng.Snapshot()
-	if err != nil {
-		return p.rollback(fmt.Errorf("tumbling_window: encoding state: %w", err))
-	}
-	p.m.stateBytes.Set(int64(len(data)))
-	if p.conf.cache == "" || bytes.Equal(data, p.persisted) {
-		p.persisted = data
-		return nil
-	}
-	if unsafeCheckpointEvery > 0 && time.Since(p.lastWrite) < unsafeCheckpointEvery {
-		return nil // unsafe test build: the batch is released before its state is durable
-	}
-	p.lastWrite = time.Now()
-	backoff := 50 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		start := time.Now()
-		err := p.store(ctx, data)
-		if err == nil {
-			p.m.ckptLatency.Timing(time.Since(start).Nanoseconds())
-			p.m.ckptWrites.Incr(1)
-			p.persisted = data
-			return nil
-		}
-		p.log.Errorf("tumbling_window: checkpoint %q to cache %q failed (attempt %d), retrying: %v", p.conf.key, p.conf.cache, attempt, err)
-		select {
-		case <-ctx.Done():
-			return p.rollback(fmt.Errorf("tumbling_window: checkpoint not written: %w", ctx.Err()))
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
 }
 
 func (p *processor) setInCache(ctx context.Context, data []byte) error {
@@ -301,7 +276,7 @@ func (p *processor) emissionBatch(batch service.MessageBatch, em *engine.Emissio
 	return out, nil
 }
 
-// Close is idempotent. The state is already durable after every batch.
+// Close is idempotent. The state of every released batch is already durable.
 func (p *processor) Close(context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
