@@ -125,7 +125,7 @@ input:
             root = {}
             meta window_heartbeat = true
 pipeline:
-  threads: 1
+  threads: %[5]d
   processors:
     - tumbling_window:
         timestamp: this.ts
@@ -269,7 +269,7 @@ type job struct {
 	logs          *os.File
 }
 
-func newJob(t *testing.T, bin, addr, name string) *job {
+func newJob(t *testing.T, bin, addr, name string, threads int) *job {
 	dir := filepath.Join(t.TempDir(), name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -277,7 +277,7 @@ func newJob(t *testing.T, bin, addr, name string) *job {
 	j := &job{bin: bin, cfg: filepath.Join(dir, "job.yaml"), out: filepath.Join(dir, "out.jsonl")}
 	createTopic(t, addr, name)
 	// Each job has its own topic and consumer group (both named name).
-	cfg := fmt.Sprintf(configYAML, addr, j.out, filepath.Join(dir, "state"), name)
+	cfg := fmt.Sprintf(configYAML, addr, j.out, filepath.Join(dir, "state"), name, threads)
 	if err := os.WriteFile(j.cfg, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -433,7 +433,7 @@ func TestSIGKILLRestartsGiveTheNoCrashWindows(t *testing.T) {
 	addr := startKafka(t)
 
 	// The run without crashes.
-	clean := newJob(t, bin, addr, "clean")
+	clean := newJob(t, bin, addr, "clean", 1)
 	fed := feed(addr, "clean", data)
 	clean.start(t)
 	clean.waitFor(t, len(want), waitTimeout())
@@ -445,22 +445,31 @@ func TestSIGKILLRestartsGiveTheNoCrashWindows(t *testing.T) {
 	compare(t, "no-crash run vs the data", cleanRows, want)
 
 	// The same job killed with SIGKILL at random points and restarted, while
-	// the phases keep coming.
+	// the phases keep coming: with one pipeline thread, and with two (batches
+	// then share checkpoint writes and reach the window out of order).
+	for _, threads := range []int{1, 2} {
+		t.Run(fmt.Sprintf("threads=%d", threads), func(t *testing.T) {
+			crashRun(t, bin, addr, fmt.Sprintf("crashy%d", threads), threads, data, len(want), cleanRows)
+		})
+	}
+}
+
+func crashRun(t *testing.T, bin, addr, name string, threads int, data [][]ride, windows int, cleanRows map[string]row) {
 	seed := time.Now().UnixNano()
 	rng := rand.New(rand.NewSource(seed))
 	t.Logf("kill seed %d", seed)
-	crashy := newJob(t, bin, addr, "crashy")
-	fed = feed(addr, "crashy", data)
+	crashy := newJob(t, bin, addr, name, threads)
+	fed := feed(addr, name, data)
 	for k := 0; k < 8; k++ {
 		crashy.start(t)
 		crashy.waitForWork(t)
 		time.Sleep(time.Duration(rng.Intn(600)) * time.Millisecond) // a random kill point once it works
 		crashy.kill()
 		rows := crashy.read(t)
-		t.Logf("kill %d: %d rows written so far, %d of %d windows", k+1, len(rows), len(distinct(t, rows)), len(want))
+		t.Logf("kill %d: %d rows written so far, %d of %d windows", k+1, len(rows), len(distinct(t, rows)), windows)
 	}
 	crashy.start(t)
-	crashy.waitFor(t, len(want), waitTimeout())
+	crashy.waitFor(t, windows, waitTimeout())
 	if err := <-fed; err != nil {
 		t.Fatal(err)
 	}
