@@ -144,12 +144,16 @@ def run_spark(bootstrap: str, topic: str, work: Path, shuffle: int, rep: int) ->
             "table": engines.read_table(out)}
 
 
-def run_ours(bootstrap: str, topic: str, dlq: str, work: Path, n: int, rep: int) -> dict:
-    """config/rides.yaml as it is (env only), a new consumer group from earliest."""
-    name = f"ours_{rep}"
+def run_ours(bootstrap: str, topic: str, dlq: str, work: Path, n: int, rep: int, base: tuple | None = None) -> dict:
+    """config/rides.yaml as it is (env only), a new consumer group from earliest. base = (binary,
+    config) of a baseline build for an A/B in the same run (--baseline)."""
+    name = f"{'base' if base else 'ours'}_{rep}"
     tv = work / f"{name}.time"
     rc = engines.RidesConnect(bootstrap, work / name, work / f"{name}_ckpt", work / f"{name}.log", dlq,
-                              group=f"bench_{topic}_{name}", topic=topic)
+                              group=f"bench_{topic}_{name}", topic=topic,
+                              **({"config": Path(base[1]).resolve()} if base else {}))
+    if base:
+        rc.bin = Path(base[0]).resolve()
     rc.env["LOG_LEVEL"] = "WARN"
     t0 = time.monotonic()
     rc.start(["/usr/bin/time", "-v", "-o", str(tv)])
@@ -165,7 +169,8 @@ def run_ours(bootstrap: str, topic: str, dlq: str, work: Path, n: int, rep: int)
             os.kill(int(pid), signal.SIGTERM)
         rc.proc.wait(60)
         rc.stop()
-    return {"engine": "rides-connect, config/rides.yaml", "wall_s": wall, **parse_time_v(tv),
+    engine = f"baseline: {base[0]} -c {base[1]}" if base else "rides-connect, config/rides.yaml"
+    return {"engine": engine, "wall_s": wall, **parse_time_v(tv),
             "late_rows": m.get("window_late_rows_total", 0), "table": engines.read_table(work / name),
             "metrics": {k: m[k] for k in sorted(m) if k.startswith((
                 "window_checkpoint", "window_input", "window_late", "window_emitted", "delta_commit",
@@ -217,7 +222,10 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--spark-200", action="store_true", help="also run Spark with the default 200 shuffle partitions")
+    ap.add_argument("--baseline", metavar="BIN:CONFIG", help="also run this binary and config (an A/B, alternating)")
+    ap.add_argument("--no-spark", action="store_true", help="skip Spark (an A/B of our builds only; no Spark ratios)")
     a = ap.parse_args()
+    base = tuple(a.baseline.split(":", 1)) if a.baseline else None
     a.work.mkdir(parents=True, exist_ok=True)
     facts = {"nproc": os.cpu_count(), "cpu": next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
                                                     if l.startswith("model name")), "n": a.n, "reps": a.reps}
@@ -234,15 +242,16 @@ def main() -> int:
     want = expected_table(ref, close_ms)
     facts["windows_closed"] = len(want)
 
-    engines_order = ["bare", "ours", "spark2"] + (["spark200"] if a.spark_200 else [])
+    engines_order = ["bare"] + (["base"] if base else []) + ["ours"] + ([] if a.no_spark else ["spark2"]) \
+        + (["spark200"] if a.spark_200 else [])
     runs: dict[str, list] = {e: [] for e in engines_order}
     for rep in range(a.reps):  # alternating: A B C A B C A B C
         for e in engines_order:
             load = open("/proc/loadavg").read().split()[0]
             if e == "bare":
                 r = run_bare(a.bootstrap, topic, a.work, a.n, rep)
-            elif e == "ours":
-                r = run_ours(a.bootstrap, topic, topic + "_dlq", a.work, a.n, rep)
+            elif e in ("ours", "base"):
+                r = run_ours(a.bootstrap, topic, topic + "_dlq", a.work, a.n, rep, base if e == "base" else None)
             else:
                 r = run_spark(a.bootstrap, topic, a.work, 2 if e == "spark2" else 200, rep)
             r["rep"], r["load1_before"] = rep + 1, float(load)
@@ -293,6 +302,9 @@ def main() -> int:
         print(f"| rides-connect ÷ Spark{tag}, events per CPU-s | {ratio('ours', sp, 'epcpu')} |")
         print(f"| rides-connect ÷ Spark{tag}, peak RSS | {ratio('ours', sp, 'rss_mb')} |")
     print(f"| rides-connect ÷ bare consumer, events/s | {ratio('ours', 'bare', 'eps')} |")
+    if base:
+        print(f"| rides-connect ÷ baseline, events/s | {ratio('ours', 'base', 'eps')} |")
+        print(f"| rides-connect ÷ baseline, events per CPU-s | {ratio('ours', 'base', 'epcpu')} |")
     if not all(x["ok"] for x in rows.values()):
         print("bench: correctness gate failed; the ratios above that use a failed engine are not results",
               file=sys.stderr)

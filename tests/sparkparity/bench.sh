@@ -10,6 +10,8 @@
 #   BENCH_REPS=1 bench.sh         one run per engine instead of 3
 #   BENCH_SPARK_200=1 bench.sh    also Spark with the default 200 shuffle partitions
 #   BENCH_WORK=/dir bench.sh      keep tables and logs there (default: a temp dir, removed)
+#   BENCH_BASELINE=bin:config bench.sh  also that binary + config, alternating (an A/B in one run)
+#   BENCH_NO_SPARK=1 bench.sh     skip Spark (with BENCH_BASELINE: an A/B of our builds only)
 # Installs what run.sh installs (same setup), and GNU time (Debian) when missing.
 set -euo pipefail
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
@@ -31,5 +33,7 @@ sp_broker_start
 echo "bench: setup + broker in $(($(now_ms) - t0)) ms; nproc $(nproc); $(grep -m1 'model name' /proc/cpuinfo); load $(cut -d' ' -f1-3 /proc/loadavg)"
 args=(--work "$work" -n "${BENCH_N:-2000000}" --reps "${BENCH_REPS:-3}")
 if [[ -n "${BENCH_SPARK_200:-}" ]]; then args+=(--spark-200); fi
+if [[ -n "${BENCH_BASELINE:-}" ]]; then args+=(--baseline "$BENCH_BASELINE"); fi
+if [[ -n "${BENCH_NO_SPARK:-}" ]]; then args+=(--no-spark); fi
 "$venv/bin/python" "$here/bench.py" "${args[@]}"
 echo "bench: total $(($(now_ms) - t0)) ms"

@@ -1,7 +1,10 @@
-"""How rides-connect drains the benchmark's topic over time: 2 M rides in 6 partitions
-(bench.generate), our binary on config/rides.yaml and on its per_partition variant, /metrics
-sampled every 3 s (rows aggregated, late, emitted, written to Delta, watermark, paused
-partitions). Run by `profile.sh trace` (which starts the broker). Prints one line per sample."""
+"""How rides-connect drains the benchmark's topic over time: the bench workload (bench.generate,
+TRACE_N rides, default 2 M, 3 h of event time, 6 partitions), each variant in turn on the same
+prefilled topic, /metrics sampled every TRACE_POLL s (0.5): rows aggregated, late, emitted,
+written to Delta, the input's records received, window checkpoint writes, the process's CPU
+seconds, and the rate of aggregation over the last sample. Run by `profile.sh trace` (which starts
+the broker). Variants: TRACE_VARIANTS="name=bin:config,…" (default: config/rides.yaml with the
+built binary). Prints one line per sample."""
 
 from __future__ import annotations
 
@@ -17,32 +20,55 @@ import engines  # noqa: E402
 import rides  # noqa: E402
 
 
+def cpu_s(pid: int) -> float:
+    """user + sys CPU seconds of a live process (/proc/<pid>/stat)."""
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def variants() -> list[tuple[str, Path | None, Path]]:
+    spec = os.environ.get("TRACE_VARIANTS", "")
+    if not spec:
+        return [("rides.yaml", None, engines.CONFIG)]
+    out = []
+    for v in spec.split(","):
+        name, rest = v.split("=", 1)
+        b, cfg = rest.split(":", 1)
+        out.append((name, Path(b).resolve(), Path(cfg).resolve()))
+    return out
+
+
 def main() -> int:
     work = Path(sys.argv[1])
-    n = 2_000_000
+    n = int(os.environ.get("TRACE_N", 2_000_000))
+    poll = float(os.environ.get("TRACE_POLL", 0.5))
     bs = os.environ["KAFKA_PLAINTEXT"]
-    recs, _, _ = bench.generate(n, 6, 60, seed=42)
+    recs, _, _ = bench.generate(n, 6, 180, seed=42)
     rides.create_topics(bs, {"trace": 6, "trace_dlq": 1})
     rides.produce(bs, "trace", recs)
     del recs
-    print("variant seconds rows_aggregated late emitted written watermark_ms paused_partitions")
-    for variant in ["rides.yaml", "global"]:
-        cfg = engines.CONFIG if variant == "rides.yaml" else engines.global_config(work / "global.yaml")
-        rc = engines.RidesConnect(bs, work / f"t_{variant}", work / f"c_{variant}", work / f"{variant}.log",
-                                  "trace_dlq", f"trace_{variant}", topic="trace", config=cfg)
+    print("variant seconds rows_aggregated rows_per_s late emitted written input_received ckpt_writes cpu_s")
+    for name, binary, cfg in variants():
+        rc = engines.RidesConnect(bs, work / f"t_{name}", work / f"c_{name}", work / f"{name}.log",
+                                  "trace_dlq", f"trace_{name}", topic="trace", config=cfg)
+        rc.bin = binary
         rc.env["LOG_LEVEL"] = "WARN"
         t0 = time.monotonic()
         rc.start()
+        last = [0.0, 0]
         try:
-            def sample(m, variant=variant, t0=t0):
+            def sample(m, name=name, t0=t0):
                 if m:
-                    print(variant, round(time.monotonic() - t0, 1), int(m.get("window_input_rows_total", 0)),
-                          int(m.get("window_late_rows_total", 0)), int(m.get("window_emitted_rows_total", 0)),
-                          int(m.get("delta_rows_written_total", 0)), int(m.get("window_watermark_ms", 0)),
-                          int(m.get("kafka_input_paused_partitions", 0)), flush=True)
+                    t, rows = time.monotonic() - t0, int(m.get("window_input_rows_total", 0))
+                    rate = (rows - last[1]) / max(t - last[0], 1e-9)
+                    last[:] = [t, rows]
+                    print(name, round(t, 1), rows, round(rate), int(m.get("window_late_rows_total", 0)),
+                          int(m.get("window_emitted_rows_total", 0)), int(m.get("delta_rows_written_total", 0)),
+                          int(m.get("input_received", 0)), int(m.get("window_checkpoint_writes_total", 0)),
+                          round(cpu_s(rc.proc.pid), 1), flush=True)
                 return (m.get("window_input_rows_total", 0) + m.get("window_late_rows_total", 0) >= n
                         and engines.drained(0, 0)(m))
-            rc.wait_until(sample, "drain", timeout=600, poll=3)
+            rc.wait_until(sample, "drain", timeout=600, poll=poll)
         finally:
             rc.stop()
     return 0

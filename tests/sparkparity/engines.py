@@ -60,11 +60,12 @@ class RidesConnect:
                         WATERMARK_IDLE_TIMEOUT="0s")  # exact tables: no processing-time idleness
         self.log = log
         self.config = config
+        self.bin: Path | None = None  # None: binary()
         self.proc: subprocess.Popen | None = None
 
     def start(self, cmd_prefix: list[str] | None = None) -> "RidesConnect":
         self._logf = open(self.log, "wb")
-        self.proc = subprocess.Popen([*(cmd_prefix or []), str(binary()), "-c", str(self.config)],
+        self.proc = subprocess.Popen([*(cmd_prefix or []), str(self.bin or binary()), "-c", str(self.config)],
                                      env=self.env, stdout=self._logf, stderr=subprocess.STDOUT)
         return self
 

@@ -2,7 +2,7 @@
 # profile.sh [profile|trace] — rides-connect alone on the benchmark workload (a broker, 2 M rides
 # in 6 partitions):
 #   profile (default)  config/rides.yaml with debug endpoints, a 20 s CPU profile, `go tool pprof -top`
-#   trace              /metrics every 3 s while rides.yaml, then its per_partition variant, drain
+#   trace              /metrics every 0.5 s while config/rides.yaml (or TRACE_VARIANTS) drains
 #                      the topic (drain_trace.py): the drain rate over time
 #   PROFILE_WORK=/dir profile.sh   keep cpu.pprof / logs there (default: a temp dir, removed)
 set -euo pipefail
