@@ -33,7 +33,9 @@ type rssResult struct {
 }
 
 // runRSS prefills n DefaultBacklog rides, then drains them through the job.
-func runRSS(ctx context.Context, c common, n int) (*rssResult, error) {
+// cpuSeconds > 0 also takes a CPU profile of that length once 10 % of the rides
+// are in (cpu.pb.gz) and an allocation profile at the end (allocs-end.pb.gz).
+func runRSS(ctx context.Context, c common, n, cpuSeconds int) (*rssResult, error) {
 	topic := fmt.Sprintf("perf_rss_%d", os.Getpid())
 	if err := createTopics(ctx, c.brokers, topic); err != nil {
 		return nil, err
@@ -53,7 +55,13 @@ func runRSS(ctx context.Context, c common, n int) (*rssResult, error) {
 	defer j.stop()
 	start := time.Now()
 	nextMark := 1
-	profiled := false
+	profiled, cpuStarted := false, false
+	cpuDone := make(chan struct{})
+	defer func() {
+		if cpuStarted {
+			<-cpuDone
+		}
+	}()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for i := 0; ; i++ {
@@ -82,6 +90,18 @@ func runRSS(ctx context.Context, c common, n int) (*rssResult, error) {
 				nextMark*10, time.Since(start).Seconds(), rss, hwm))
 			nextMark++
 		}
+		if cpuSeconds > 0 && !cpuStarted && in >= float64(res.Valid)/10 {
+			cpuStarted = true
+			go func() {
+				defer close(cpuDone)
+				p := filepath.Join(c.work, "cpu.pb.gz")
+				if err := j.get(fmt.Sprintf("/debug/pprof/profile?seconds=%d", cpuSeconds), p); err != nil {
+					fmt.Fprintln(os.Stderr, "perf rss: cpu profile:", err)
+					return
+				}
+				fmt.Fprintf(os.Stderr, "perf rss: %d s CPU profile in %s\n", cpuSeconds, p)
+			}()
+		}
 		if !profiled && in >= float64(res.Valid)/2 {
 			profiled = true
 			p := filepath.Join(c.work, "heap-mid.pb.gz")
@@ -102,6 +122,12 @@ func runRSS(ctx context.Context, c common, n int) (*rssResult, error) {
 	p := filepath.Join(c.work, "heap-end.pb.gz")
 	if err := j.get("/debug/pprof/heap", p); err == nil {
 		res.HeapProfiles = append(res.HeapProfiles, p)
+	}
+	if cpuSeconds > 0 {
+		// Allocations since the start: -sample_index=alloc_space / alloc_objects.
+		if err := j.get("/debug/pprof/allocs", filepath.Join(c.work, "allocs-end.pb.gz")); err != nil {
+			fmt.Fprintln(os.Stderr, "perf rss: allocs profile:", err)
+		}
 	}
 	rss, hwm, _ := procMem(j.p.PID())
 	res.EndRSSMB = rss
