@@ -3,6 +3,7 @@ package kafkafranz
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"gopkg.in/yaml.v3"
 
 	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
 )
@@ -187,9 +189,10 @@ func (nopLogger) Errorf(string, ...any) {}
 // BenchmarkRecordToMessage: building one message with V0 metadata, as the
 // input does per record, without and with kafka_lag (consumer group mode)
 // and with multi_header, to price those options against each other.
-// rides_group is config/rides.yaml's case: a consumer group, records without
-// headers, 10 metadata keys. One op = one record of a 2048-record chunk
-// (the chunk's setup included, as the reader pays it).
+// rides_group is a consumer group reading records without headers (10
+// metadata keys), rides_yaml the same with config/rides.yaml's metadata_keys
+// (6 keys). One op = one record of a 2048-record chunk (the chunk's setup
+// included, as the reader pays it).
 func BenchmarkRecordToMessage(b *testing.B) {
 	rec := &kgo.Record{Topic: "rides", Partition: 3, Offset: 1234, Timestamp: time.UnixMilli(1764151200000),
 		Key: []byte("r-0001234"), Value: []byte(`{"rideId":"r-0001234","city":"paris","distanceKm":12.5,"price":23.75}`),
@@ -205,6 +208,7 @@ func BenchmarkRecordToMessage(b *testing.B) {
 		{"kafka_lag", rec, metaOptions{lag: true}},
 		{"multi_header", rec, metaOptions{lag: true, multiHeader: true}},
 		{"rides_group", &plain, metaOptions{lag: true}},
+		{"rides_yaml", &plain, metaOptions{lag: true, omit: ridesYAMLOmit(b)}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			chunk := make([]*kgo.Record, 2048)
@@ -224,4 +228,27 @@ func BenchmarkRecordToMessage(b *testing.B) {
 			}
 		})
 	}
+}
+
+// ridesYAMLOmit reads config/rides.yaml's kafka_franz metadata_keys.
+func ridesYAMLOmit(b *testing.B) metaKey {
+	raw, err := os.ReadFile("../../config/rides.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var conf struct {
+		Input struct {
+			KafkaFranz struct {
+				MetadataKeys []string `yaml:"metadata_keys"`
+			} `yaml:"kafka_franz"`
+		} `yaml:"input"`
+	}
+	if err := yaml.Unmarshal(raw, &conf); err != nil {
+		b.Fatal(err)
+	}
+	omit, err := metaKeysOmitted(conf.Input.KafkaFranz.MetadataKeys)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return omit
 }

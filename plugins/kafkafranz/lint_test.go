@@ -45,6 +45,8 @@ func TestInputLintRules(t *testing.T) {
 		{"ok poll scope", "topics: [ rides ]\n    consumer_group: g\n    batch_scope: poll\n    batching:\n      count: 1000\n      period: 1s", ""},
 		{"poll scope count 1", "topics: [ rides ]\n    consumer_group: g\n    batch_scope: poll\n    batching:\n      count: 1", "batch_scope: poll with batching.count: 1"},
 		{"bad scope", "topics: [ rides ]\n    consumer_group: g\n    batch_scope: topic", "topic"},
+		{"ok metadata keys", "topics: [ rides ]\n    consumer_group: g\n    metadata_keys: [ kafka_key, kafka_offset ]", ""},
+		{"unknown metadata key", "topics: [ rides ]\n    consumer_group: g\n    metadata_keys: [ kafka_offset, kafka_time ]", "metadata_keys: unknown key"},
 		{"ok connect fields", "topics: [ rides ]\n    consumer_group: g\n    multi_header: true\n    fetch_min_bytes: 1KiB\n    transaction_isolation_level: read_committed", ""},
 	}
 	for _, c := range cases {
@@ -69,6 +71,8 @@ func TestOutputLintRules(t *testing.T) {
 		{"create 0 partitions", "topic: rides\n    create_topic:\n      partitions: 0", "create_topic.partitions: must be at least 1"},
 		{"create rf 0", "topic: rides\n    create_topic:\n      replication_factor: 0", "create_topic.replication_factor: must be at least 1"},
 		{"bad compression", "topic: rides\n    compression: brotli", "brotli"},
+		{"ok metadata keys", "topics: [ rides ]\n    consumer_group: g\n    metadata_keys: [ kafka_key, kafka_offset ]", ""},
+		{"unknown metadata key", "topics: [ rides ]\n    consumer_group: g\n    metadata_keys: [ kafka_offset, kafka_time ]", "metadata_keys: unknown key"},
 		{"ok connect fields", "topic: rides\n    rack_id: a\n    broker_write_max_bytes: 128MiB", ""},
 		{"output aws msk iam", "topic: rides\n    sasl:\n      - mechanism: AWS_MSK_IAM", "AWS_MSK_IAM is not supported"},
 	}
