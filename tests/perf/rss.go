@@ -29,6 +29,8 @@ type rssResult struct {
 	HeapTop                 string `json:"-"`
 	LoadBefore, LoadAfter   string
 	Late, DeadLetters       float64
+	CPUS                    float64 `json:"cpu_s"` // user+sys of the job from its start to the end of the drain
+	CPUPerRideUs            float64 `json:"cpu_us_per_ride"`
 	WindowRows              float64
 }
 
@@ -113,6 +115,8 @@ func runRSS(ctx context.Context, c common, n, cpuSeconds int) (*rssResult, error
 		}
 		if drained(m, res.Valid, res.Malformed) {
 			res.DrainS = time.Since(start).Seconds()
+			res.CPUS = procCPU(j.p.PID())
+			res.CPUPerRideUs = res.CPUS / float64(n) * 1e6
 			res.RidesPerS = float64(n) / res.DrainS
 			res.Late, res.DeadLetters = sum(m, "window_late_rows_total"), sum(m, "dead_letter_rows_total")
 			res.WindowRows = sum(m, "delta_rows_written_total")
@@ -141,6 +145,7 @@ func runRSS(ctx context.Context, c common, n, cpuSeconds int) (*rssResult, error
 		}
 		res.HeapTop = string(out)
 	}
+	fmt.Printf("\nCPU of the job until drained: %.1f s (%.2f µs per ride)\n", res.CPUS, res.CPUPerRideUs)
 	fmt.Printf("\n| rides | drain s | rides/s | peak RSS (VmHWM) | peak sampled VmRSS | of which RssAnon (peak) | VmRSS at the end | load avg before / after |\n")
 	fmt.Printf("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	fmt.Printf("| %d | %.1f | %.0f | %.0f MB | %.0f MB | %.0f MB | %.0f MB | %s / %s |\n\n", n, res.DrainS, res.RidesPerS,
@@ -193,6 +198,23 @@ func prefill(ctx context.Context, brokers, topic string, spec harness.BacklogSpe
 	default:
 		return nil
 	}
+}
+
+// procCPU returns the user+sys CPU seconds of pid (0 if unreadable), from
+// /proc/<pid>/stat in USER_HZ ticks (100 per second on Linux).
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces) start at state.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100
 }
 
 // procMem returns VmRSS, VmHWM and RssAnon of pid in MB (0 if unreadable).
