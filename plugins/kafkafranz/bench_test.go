@@ -231,7 +231,7 @@ func BenchmarkRecordToMessage(b *testing.B) {
 }
 
 // ridesYAMLOmit reads config/rides.yaml's kafka_franz metadata_keys.
-func ridesYAMLOmit(b *testing.B) metaKey {
+func ridesYAMLOmit(b testing.TB) metaKey {
 	raw, err := os.ReadFile("../../config/rides.yaml")
 	if err != nil {
 		b.Fatal(err)

@@ -2,6 +2,9 @@ package kafkafranz
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -86,5 +89,50 @@ func TestMetadataKeysRefusesAnUnknownKey(t *testing.T) {
 	omit, err = metaKeysOmitted([]string{"kafka_topic", "kafka_lag"})
 	if err != nil || omit != metaAllKeys&^metaKafkaLag {
 		t.Fatalf("kafka_lag only: omit %b, %v", omit, err)
+	}
+}
+
+// config/rides.yaml lists in metadata_keys every kafka_* key it reads: in
+// its Bloblang and interpolations, in the templates it shares with
+// config/bronze.yaml, and in the plugins it uses (tumbling_window's
+// position and order keys, the dead-letter output's idempotency key).
+func TestRidesYAMLListsEveryMetadataKeyItReads(t *testing.T) {
+	raw, err := os.ReadFile("../../config/rides.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := []string{string(raw), defaultIdempotencyKey}
+	templates, err := filepath.Glob("../../config/templates/*.yaml")
+	if err != nil || len(templates) == 0 {
+		t.Fatalf("templates: %v %v", templates, err)
+	}
+	for _, f := range templates {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts = append(texts, string(b))
+	}
+	read := map[string]bool{"kafka_topic": true, "kafka_partition": true, "kafka_offset": true,
+		"kafka_prev_offset": true, "kafka_topic_partitions": true} // tumbling_window
+	re := regexp.MustCompile(`meta\(\s*"(kafka_[a-z_]+)"\s*\)|@(kafka_[a-z_]+)`)
+	for _, text := range texts {
+		for _, m := range re.FindAllStringSubmatch(text, -1) {
+			read[m[1]+m[2]] = true
+		}
+	}
+	omit := ridesYAMLOmit(t)
+	if omit == 0 {
+		t.Fatal("config/rides.yaml sets no metadata_keys: this test has nothing to check")
+	}
+	for k := range read {
+		if k == "kafka_topic" || k == "kafka_partition" {
+			continue
+		}
+		for _, n := range metaKeyNames {
+			if n.name == k && omit.has(n.key) {
+				t.Errorf("config/rides.yaml reads %s but metadata_keys leaves it out", k)
+			}
+		}
 	}
 }
