@@ -71,8 +71,6 @@ func TestOutputLintRules(t *testing.T) {
 		{"create 0 partitions", "topic: rides\n    create_topic:\n      partitions: 0", "create_topic.partitions: must be at least 1"},
 		{"create rf 0", "topic: rides\n    create_topic:\n      replication_factor: 0", "create_topic.replication_factor: must be at least 1"},
 		{"bad compression", "topic: rides\n    compression: brotli", "brotli"},
-		{"ok metadata keys", "topics: [ rides ]\n    consumer_group: g\n    metadata_keys: [ kafka_key, kafka_offset ]", ""},
-		{"unknown metadata key", "topics: [ rides ]\n    consumer_group: g\n    metadata_keys: [ kafka_offset, kafka_time ]", "metadata_keys: unknown key"},
 		{"ok connect fields", "topic: rides\n    rack_id: a\n    broker_write_max_bytes: 128MiB", ""},
 		{"output aws msk iam", "topic: rides\n    sasl:\n      - mechanism: AWS_MSK_IAM", "AWS_MSK_IAM is not supported"},
 	}
