@@ -3,6 +3,7 @@ package kafkafranz
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"gopkg.in/yaml.v3"
 
 	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
 )
@@ -187,22 +189,66 @@ func (nopLogger) Errorf(string, ...any) {}
 // BenchmarkRecordToMessage: building one message with V0 metadata, as the
 // input does per record, without and with kafka_lag (consumer group mode)
 // and with multi_header, to price those options against each other.
+// rides_group is a consumer group reading records without headers (10
+// metadata keys), rides_yaml the same with config/rides.yaml's metadata_keys
+// (6 keys). One op = one record of a 2048-record chunk (the chunk's setup
+// included, as the reader pays it).
 func BenchmarkRecordToMessage(b *testing.B) {
 	rec := &kgo.Record{Topic: "rides", Partition: 3, Offset: 1234, Timestamp: time.UnixMilli(1764151200000),
 		Key: []byte("r-0001234"), Value: []byte(`{"rideId":"r-0001234","city":"paris","distanceKm":12.5,"price":23.75}`),
 		Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte("abc")}}}
-	for name, opts := range map[string]metaOptions{
-		"v0":           {},
-		"kafka_lag":    {lag: true},
-		"multi_header": {lag: true, multiHeader: true},
+	plain := *rec
+	plain.Headers = nil
+	for _, c := range []struct {
+		name string
+		rec  *kgo.Record
+		opts metaOptions
+	}{
+		{"v0", rec, metaOptions{}},
+		{"kafka_lag", rec, metaOptions{lag: true}},
+		{"multi_header", rec, metaOptions{lag: true, multiHeader: true}},
+		{"rides_group", &plain, metaOptions{lag: true}},
+		{"rides_yaml", &plain, metaOptions{lag: true, omit: ridesYAMLOmit(b)}},
 	} {
-		b.Run(name, func(b *testing.B) {
-			pm := newPartitionMeta(franz.Chunk{Topic: rec.Topic, Partition: rec.Partition, HighWatermark: 5000,
-				TopicPartitions: 6, Prev: 1233, Records: []*kgo.Record{rec}}, opts)
+		b.Run(c.name, func(b *testing.B) {
+			chunk := make([]*kgo.Record, 2048)
+			for i := range chunk {
+				chunk[i] = c.rec
+			}
+			ch := franz.Chunk{Topic: c.rec.Topic, Partition: c.rec.Partition, HighWatermark: 5000,
+				TopicPartitions: 6, Prev: 1233, Records: chunk}
 			b.ReportAllocs()
+			var pm partitionMeta
 			for i := 0; i < b.N; i++ {
-				_ = recordToMessage(pm, 0)
+				j := i % len(chunk)
+				if j == 0 {
+					pm = newPartitionMeta(ch, c.opts)
+				}
+				_ = recordToMessage(pm, j)
 			}
 		})
 	}
+}
+
+// ridesYAMLOmit reads config/rides.yaml's kafka_franz metadata_keys.
+func ridesYAMLOmit(b testing.TB) metaKey {
+	raw, err := os.ReadFile("../../config/rides.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var conf struct {
+		Input struct {
+			KafkaFranz struct {
+				MetadataKeys []string `yaml:"metadata_keys"`
+			} `yaml:"kafka_franz"`
+		} `yaml:"input"`
+	}
+	if err := yaml.Unmarshal(raw, &conf); err != nil {
+		b.Fatal(err)
+	}
+	omit, err := metaKeysOmitted(conf.Input.KafkaFranz.MetadataKeys)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return omit
 }

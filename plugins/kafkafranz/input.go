@@ -36,6 +36,7 @@ const (
 	fieldFetchMinBytes          = "fetch_min_bytes"
 	fieldIsolationLevel         = "transaction_isolation_level"
 	fieldMultiHeader            = "multi_header"
+	fieldMetadataKeys           = "metadata_keys"
 )
 
 func inputSpec() *service.ConfigSpec {
@@ -157,6 +158,11 @@ waits for partitions that have not delivered yet.
 		service.NewBoolField(fieldMultiHeader).
 			Description("Put each record header in metadata as a list of strings, so a header repeated under one key keeps all its values; by default a header is a string and the last value of a repeated key wins.").
 			Default(false).Example(true).Advanced(),
+		service.NewStringListField(fieldMetadataKeys).
+			Description("Set only these metadata keys (see Metadata above) instead of all of them (empty: all). `kafka_topic`, `kafka_partition` and record headers are always set. "+
+				"For a job that reads few keys: Go keeps up to 8 keys in one small map, and a message with 9 or 10 keys costs the input more than twice the CPU and memory per record (docs/benchmarks.md). "+
+				"A key left out reads as null (`meta(\"kafka_lag\")`), so list every key the config reads, including what other components read: `tumbling_window` reads `kafka_topic_partitions` and `kafka_prev_offset` (with `kafka_offset`), the dead-letter envelope `kafka_offset`.").
+			Example([]string{"kafka_key", "kafka_offset", "kafka_prev_offset", "kafka_topic_partitions"}).Optional().Advanced(),
 		service.NewStringField(fieldRackID).Description("Rack of this consumer, to fetch from the closest replica.").Default("").Example("eu-west-1a").Advanced(),
 		service.NewStringField(fieldInstanceID).Description("Static group membership ID (KIP-345): a member that restarts with the same ID gets its partitions back at once, without a rebalance. A stopped member, even one stopped cleanly, does not leave the group: its partitions wait up to `session_timeout` for it. Give each replica an ID that survives its restarts (a StatefulSet pod name, the host name).").Default("").Example("rides-agg-0").Advanced(),
 		service.NewDurationField(fieldSessionTimeout).Description("Group session timeout.").Default("1m").Example("45s").Advanced(),
@@ -183,6 +189,8 @@ waits for partitions that have not delivered yet.
 		{`this.instance_id.or("") != "" && this.consumer_group.or("") == ""`,
 			"instance_id: static membership needs a consumer_group"},
 		{`this.checkpoint_limit.or(1024) < 1`, "checkpoint_limit: must be at least 1"},
+		{`this.metadata_keys.or([]).any(k -> !["kafka_topic", "kafka_partition", "kafka_key", "kafka_offset", "kafka_prev_offset", "kafka_topic_partitions", "kafka_timestamp_unix", "kafka_timestamp_ms", "kafka_tombstone_message", "kafka_lag"].contains(k))`,
+			"metadata_keys: unknown key; use kafka_topic, kafka_partition, kafka_key, kafka_offset, kafka_prev_offset, kafka_topic_partitions, kafka_timestamp_unix, kafka_timestamp_ms, kafka_tombstone_message, kafka_lag"},
 		{`this.commit_period.or("5s").parse_duration() < 100000000`, "commit_period: must be at least 100ms"},
 		{`this.batch_scope.or("partition") == "poll" && this.batching.count.or(0) == 1`,
 			"batch_scope: poll with batching.count: 1 gives one-record batches, which do not span partitions; raise count or use batch_scope: partition"},
@@ -261,7 +269,15 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			in, err := newReader(cc, policy, metaOptions{multiHeader: multiHeader, lag: cc.Group != ""}, scope, mgr)
+			keys, err := conf.FieldStringList(fieldMetadataKeys)
+			if err != nil {
+				return nil, err
+			}
+			omit, err := metaKeysOmitted(keys)
+			if err != nil {
+				return nil, err
+			}
+			in, err := newReader(cc, policy, metaOptions{multiHeader: multiHeader, lag: cc.Group != "", omit: omit}, scope, mgr)
 			if err != nil {
 				return nil, err
 			}

@@ -45,6 +45,8 @@ func TestInputLintRules(t *testing.T) {
 		{"ok poll scope", "topics: [ rides ]\n    consumer_group: g\n    batch_scope: poll\n    batching:\n      count: 1000\n      period: 1s", ""},
 		{"poll scope count 1", "topics: [ rides ]\n    consumer_group: g\n    batch_scope: poll\n    batching:\n      count: 1", "batch_scope: poll with batching.count: 1"},
 		{"bad scope", "topics: [ rides ]\n    consumer_group: g\n    batch_scope: topic", "topic"},
+		{"ok metadata keys", "topics: [ rides ]\n    consumer_group: g\n    metadata_keys: [ kafka_key, kafka_offset ]", ""},
+		{"unknown metadata key", "topics: [ rides ]\n    consumer_group: g\n    metadata_keys: [ kafka_offset, kafka_time ]", "metadata_keys: unknown key"},
 		{"ok connect fields", "topics: [ rides ]\n    consumer_group: g\n    multi_header: true\n    fetch_min_bytes: 1KiB\n    transaction_isolation_level: read_committed", ""},
 	}
 	for _, c := range cases {

@@ -13,6 +13,11 @@ import (
 type metaOptions struct {
 	multiHeader bool // headers as lists of strings (multi_header)
 	lag         bool // set kafka_lag (consumer group mode, as Redpanda Connect)
+	// omit are the fixed keys not to set (those metadata_keys leaves out;
+	// none by default). Up to 8 keys a message's metadata stays one small Go
+	// map; a 9th grows it into a table, which more than doubles this
+	// function's cost (docs/benchmarks.md).
+	omit metaKey
 }
 
 // partitionMeta holds the metadata values shared by every record of one
@@ -38,7 +43,9 @@ func newPartitionMeta(ch franz.Chunk, opts metaOptions) partitionMeta {
 // recordToMessage builds a message for the i-th record of pm's chunk with
 // Redpanda Connect's V0 metadata: kafka_key as a string, numbers as ints,
 // headers as strings (or lists of strings with multi_header), kafka_lag in a
-// consumer group; plus kafka_prev_offset.
+// consumer group; plus kafka_prev_offset and kafka_topic_partitions. With
+// metadata_keys only the listed keys (and kafka_topic, kafka_partition and
+// the headers, always).
 func recordToMessage(pm partitionMeta, i int) *service.Message {
 	r := pm.chunk[i]
 	prev := pm.prev
@@ -46,23 +53,37 @@ func recordToMessage(pm partitionMeta, i int) *service.Message {
 		prev = pm.chunk[i-1].Offset
 	}
 	msg := service.NewMessage(r.Value)
-	msg.MetaSetMut("kafka_key", string(r.Key))
+	keys := ^pm.omit
+	if keys.has(metaKafkaKey) {
+		msg.MetaSetMut("kafka_key", string(r.Key))
+	}
 	msg.MetaSetMut("kafka_topic", pm.topic)
 	msg.MetaSetMut("kafka_partition", pm.partition)
-	if pm.topicPartitions != nil {
+	if pm.topicPartitions != nil && keys.has(metaKafkaTopicPartitions) {
 		// Not in Redpanda Connect: lets tumbling_window wait for partitions
 		// that have not delivered yet.
 		msg.MetaSetMut("kafka_topic_partitions", pm.topicPartitions)
 	}
-	msg.MetaSetMut("kafka_offset", int(r.Offset))
-	// Not in Redpanda Connect: the offset of the record this input delivered
-	// before this one from the same partition (-1: none since assignment), so
-	// tumbling_window can keep offset order across pipeline threads.
-	msg.MetaSetMut("kafka_prev_offset", int(prev))
-	msg.MetaSetMut("kafka_timestamp_unix", r.Timestamp.Unix())
-	msg.MetaSetMut("kafka_timestamp_ms", r.Timestamp.UnixMilli())
-	msg.MetaSetMut("kafka_tombstone_message", r.Value == nil)
-	if pm.lag {
+	if keys.has(metaKafkaOffset) {
+		msg.MetaSetMut("kafka_offset", int(r.Offset))
+	}
+	if keys.has(metaKafkaPrevOffset) {
+		// Not in Redpanda Connect: the offset of the record this input
+		// delivered before this one from the same partition (-1: none since
+		// assignment), so tumbling_window can keep offset order across
+		// pipeline threads.
+		msg.MetaSetMut("kafka_prev_offset", int(prev))
+	}
+	if keys.has(metaKafkaTimestampUnix) {
+		msg.MetaSetMut("kafka_timestamp_unix", r.Timestamp.Unix())
+	}
+	if keys.has(metaKafkaTimestampMs) {
+		msg.MetaSetMut("kafka_timestamp_ms", r.Timestamp.UnixMilli())
+	}
+	if keys.has(metaKafkaTombstone) {
+		msg.MetaSetMut("kafka_tombstone_message", r.Value == nil)
+	}
+	if pm.lag && keys.has(metaKafkaLag) {
 		// Records after this one in the partition when it was fetched.
 		msg.MetaSetMut("kafka_lag", max(pm.highWatermark-r.Offset-1, 0))
 	}

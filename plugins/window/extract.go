@@ -26,6 +26,35 @@ type queries struct {
 	timestamp *service.MessageBatchBloblangExecutor
 	groupBy   []*service.MessageBatchBloblangExecutor
 	values    []*service.MessageBatchBloblangExecutor
+	// keys caches the canonical key of a single string group key (a city)
+	// for this batch: a batch repeats few keys, and each one encoded is an
+	// allocation per row.
+	keys map[string]string
+}
+
+// keyCacheMax bounds queries.keys: past it, keys are encoded per row.
+const keyCacheMax = 256
+
+// encodeKey is encodeKey, from the batch's cache for a single string key.
+func (q *queries) encodeKey(keys []any) (string, error) {
+	if len(keys) != 1 {
+		return encodeKey(keys)
+	}
+	s, ok := keys[0].(string)
+	if !ok {
+		return encodeKey(keys)
+	}
+	if k, ok := q.keys[s]; ok {
+		return k, nil
+	}
+	k, err := encodeKey(keys)
+	if err == nil && len(q.keys) < keyCacheMax {
+		if q.keys == nil {
+			q.keys = make(map[string]string)
+		}
+		q.keys[s] = k
+	}
+	return k, err
 }
 
 func (p *processor) bind(batch service.MessageBatch) *queries {
@@ -96,7 +125,7 @@ func (p *processor) extract(batch service.MessageBatch, q *queries, i int, vals 
 			return row, &rowError{"bad_group_key", fmt.Errorf("tumbling_window: group_by.%s: null or missing", c.engine.GroupNames[j])}
 		}
 	}
-	if row.Key, err = encodeKey(keys); err != nil {
+	if row.Key, err = q.encodeKey(keys); err != nil {
 		return row, &rowError{"bad_group_key", fmt.Errorf("tumbling_window: group_by: %w", err)}
 	}
 	row.Values = vbuf

@@ -2,6 +2,7 @@ package window
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -62,4 +63,29 @@ func FuzzKeyShortcutAgreesWithEngine(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The batch's key cache gives the engine's key for repeated, escaped and
+// non-string keys, before and after it is full.
+func TestBatchKeyCacheGivesTheEnginesKeys(t *testing.T) {
+	q := &queries{}
+	for round := 0; round < 2; round++ {
+		for i := 0; i < 2*keyCacheMax; i++ {
+			for _, keys := range [][]any{
+				{fmt.Sprintf("CITY-%d", i%(keyCacheMax+10))},
+				{fmt.Sprintf("a\"<%d>", i%5)},
+				{nil}, {true}, {json.Number("42")},
+				{"PARIS", fmt.Sprintf("d%d", i%3)},
+			} {
+				got, gerr := q.encodeKey(keys)
+				want, werr := engine.EncodeKey(keys)
+				if got != want || (gerr == nil) != (werr == nil) {
+					t.Fatalf("%v: %q, %v; engine %q, %v", keys, got, gerr, want, werr)
+				}
+			}
+		}
+	}
+	if len(q.keys) > keyCacheMax {
+		t.Fatalf("cache holds %d keys, more than %d", len(q.keys), keyCacheMax)
+	}
 }

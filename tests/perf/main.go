@@ -5,7 +5,8 @@
 //	perf rss     -brokers B -bin BIN -work DIR [-n 10000000]
 //	    prefills n rides shaped like harness.DefaultBacklog (streamed, never all in
 //	    memory), drains them and reports the job's peak RSS (VmHWM, and VmRSS sampled
-//	    from /proc every 100 ms), with a heap profile and its top users.
+//	    from /proc every 100 ms), with a heap profile and its top users; -cpuprofile S
+//	    adds an S-second CPU profile (cpu.pb.gz) and an allocs profile (allocs-end.pb.gz).
 //	perf latency -brokers B -bin BIN -work DIR [-rate 50000 -duration 60s -factor 100]
 //	    a live stream at -rate rides/s whose event time runs -factor times faster than
 //	    the wall clock; reports how long closed windows take to reach Delta.
@@ -53,6 +54,7 @@ func main() {
 	fs.StringVar(&c.config, "config", "config/rides.yaml", "job config (the shipped one)")
 	fs.DurationVar(&c.timeout, "timeout", 40*time.Minute, "fail if the measurement takes longer")
 	n := fs.Int("n", 10_000_000, "rss: rides to prefill and drain")
+	cpuProfile := fs.Int("cpuprofile", 0, "rss: seconds of CPU profile to take once 10 % of the rides are in (0: none); also an allocs profile at the end")
 	rate := fs.Int("rate", 50_000, "latency: rides per second")
 	dur := fs.Duration("duration", 60*time.Second, "latency: how long to produce")
 	factor := fs.Int("factor", 100, "latency: event-time seconds per wall-clock second (100: a 5-minute window closes every 3 s)")
@@ -67,7 +69,7 @@ func main() {
 	var res any
 	var err error
 	if mode == "rss" {
-		res, err = runRSS(ctx, c, *n)
+		res, err = runRSS(ctx, c, *n, *cpuProfile)
 	} else {
 		res, err = runLatency(ctx, c, *rate, *dur, *factor, *warmup)
 	}

@@ -29,11 +29,15 @@ type rssResult struct {
 	HeapTop                 string `json:"-"`
 	LoadBefore, LoadAfter   string
 	Late, DeadLetters       float64
+	CPUS                    float64 `json:"cpu_s"` // user+sys of the job from its start to the end of the drain
+	CPUPerRideUs            float64 `json:"cpu_us_per_ride"`
 	WindowRows              float64
 }
 
 // runRSS prefills n DefaultBacklog rides, then drains them through the job.
-func runRSS(ctx context.Context, c common, n int) (*rssResult, error) {
+// cpuSeconds > 0 also takes a CPU profile of that length once 10 % of the rides
+// are in (cpu.pb.gz) and an allocation profile at the end (allocs-end.pb.gz).
+func runRSS(ctx context.Context, c common, n, cpuSeconds int) (*rssResult, error) {
 	topic := fmt.Sprintf("perf_rss_%d", os.Getpid())
 	if err := createTopics(ctx, c.brokers, topic); err != nil {
 		return nil, err
@@ -53,7 +57,13 @@ func runRSS(ctx context.Context, c common, n int) (*rssResult, error) {
 	defer j.stop()
 	start := time.Now()
 	nextMark := 1
-	profiled := false
+	profiled, cpuStarted := false, false
+	cpuDone := make(chan struct{})
+	defer func() {
+		if cpuStarted {
+			<-cpuDone
+		}
+	}()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for i := 0; ; i++ {
@@ -82,6 +92,18 @@ func runRSS(ctx context.Context, c common, n int) (*rssResult, error) {
 				nextMark*10, time.Since(start).Seconds(), rss, hwm))
 			nextMark++
 		}
+		if cpuSeconds > 0 && !cpuStarted && in >= float64(res.Valid)/10 {
+			cpuStarted = true
+			go func() {
+				defer close(cpuDone)
+				p := filepath.Join(c.work, "cpu.pb.gz")
+				if err := j.get(fmt.Sprintf("/debug/pprof/profile?seconds=%d", cpuSeconds), p); err != nil {
+					fmt.Fprintln(os.Stderr, "perf rss: cpu profile:", err)
+					return
+				}
+				fmt.Fprintf(os.Stderr, "perf rss: %d s CPU profile in %s\n", cpuSeconds, p)
+			}()
+		}
 		if !profiled && in >= float64(res.Valid)/2 {
 			profiled = true
 			p := filepath.Join(c.work, "heap-mid.pb.gz")
@@ -93,6 +115,8 @@ func runRSS(ctx context.Context, c common, n int) (*rssResult, error) {
 		}
 		if drained(m, res.Valid, res.Malformed) {
 			res.DrainS = time.Since(start).Seconds()
+			res.CPUS = procCPU(j.p.PID())
+			res.CPUPerRideUs = res.CPUS / float64(n) * 1e6
 			res.RidesPerS = float64(n) / res.DrainS
 			res.Late, res.DeadLetters = sum(m, "window_late_rows_total"), sum(m, "dead_letter_rows_total")
 			res.WindowRows = sum(m, "delta_rows_written_total")
@@ -102,6 +126,12 @@ func runRSS(ctx context.Context, c common, n int) (*rssResult, error) {
 	p := filepath.Join(c.work, "heap-end.pb.gz")
 	if err := j.get("/debug/pprof/heap", p); err == nil {
 		res.HeapProfiles = append(res.HeapProfiles, p)
+	}
+	if cpuSeconds > 0 {
+		// Allocations since the start: -sample_index=alloc_space / alloc_objects.
+		if err := j.get("/debug/pprof/allocs", filepath.Join(c.work, "allocs-end.pb.gz")); err != nil {
+			fmt.Fprintln(os.Stderr, "perf rss: allocs profile:", err)
+		}
 	}
 	rss, hwm, _ := procMem(j.p.PID())
 	res.EndRSSMB = rss
@@ -115,6 +145,7 @@ func runRSS(ctx context.Context, c common, n int) (*rssResult, error) {
 		}
 		res.HeapTop = string(out)
 	}
+	fmt.Printf("\nCPU of the job until drained: %.1f s (%.2f µs per ride)\n", res.CPUS, res.CPUPerRideUs)
 	fmt.Printf("\n| rides | drain s | rides/s | peak RSS (VmHWM) | peak sampled VmRSS | of which RssAnon (peak) | VmRSS at the end | load avg before / after |\n")
 	fmt.Printf("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	fmt.Printf("| %d | %.1f | %.0f | %.0f MB | %.0f MB | %.0f MB | %.0f MB | %s / %s |\n\n", n, res.DrainS, res.RidesPerS,
@@ -167,6 +198,23 @@ func prefill(ctx context.Context, brokers, topic string, spec harness.BacklogSpe
 	default:
 		return nil
 	}
+}
+
+// procCPU returns the user+sys CPU seconds of pid (0 if unreadable), from
+// /proc/<pid>/stat in USER_HZ ticks (100 per second on Linux).
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces) start at state.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100
 }
 
 // procMem returns VmRSS, VmHWM and RssAnon of pid in MB (0 if unreadable).

@@ -28,7 +28,15 @@ type scratch struct {
 	vals []*fastjson.Value
 	raws []raw
 	num  []byte // number literals of the current record
+	// strs[i] caches string field i's values as read → boxed output, so a
+	// value that repeats (a city) costs no copy and no boxing; at most
+	// internMax per field, after which new values are no longer cached.
+	strs []map[string]any
 }
+
+// internMax bounds each string field's cache: a field of few distinct values
+// fits, one of unique values stops filling it.
+const internMax = 256
 
 // kind is what a field's JSON value is, before the schema types it.
 type kind uint8
@@ -55,7 +63,7 @@ func NewParser(s *Schema) *Parser {
 	p := &Parser{schema: s}
 	p.scratch.New = func() any {
 		n := len(s.fields)
-		return &scratch{vals: make([]*fastjson.Value, n), raws: make([]raw, n)}
+		return &scratch{vals: make([]*fastjson.Value, n), raws: make([]raw, n), strs: make([]map[string]any, n)}
 	}
 	return p
 }
@@ -195,7 +203,13 @@ func (p *Parser) convert(sc *scratch) (map[string]any, error) {
 			out[f.Name] = nil
 			continue
 		}
-		v, ok := p.value(f, r)
+		var v any
+		var ok bool
+		if f.Type == String && r.kind == kString {
+			v, ok = sc.str(i, r.text, f.Transform), true
+		} else {
+			v, ok = p.value(f, r)
+		}
 		if !ok {
 			if f.Type == Timestamp && r.kind == kString {
 				return nil, &Error{Reason: ReasonBadTimestamp, Detail: "not an ISO-8601 timestamp: " + string(r.text)}
@@ -239,6 +253,24 @@ func (p *Parser) value(f Field, r raw) (any, bool) {
 		}
 	}
 	return nil, false
+}
+
+// str returns string field i's output for the value b, from the field's
+// cache when b was seen before. The lookup by string(b) does not copy b.
+func (sc *scratch) str(i int, b []byte, t Transform) any {
+	c := sc.strs[i]
+	if v, ok := c[string(b)]; ok {
+		return v
+	}
+	var v any = transform(b, t)
+	if len(c) < internMax {
+		if c == nil {
+			c = make(map[string]any)
+			sc.strs[i] = c
+		}
+		c[string(b)] = v
+	}
+	return v
 }
 
 // parseLong reads a JSON number whose value is an integer in int64's range:

@@ -216,3 +216,29 @@ func TestTransformASCIIShortcutMatchesTextcase(t *testing.T) {
 		}
 	}
 }
+
+// A string field's cache gives what a fresh transform gives, for values seen
+// before, values past the cache's size, and values that differ from a cached
+// one only after its bytes (a prefix).
+func TestStringCacheGivesTheTransformsValues(t *testing.T) {
+	p := mustParser(t, []Field{{Name: "c", Type: String, Required: true, Transform: UpperUnicode}, {Name: "d", Type: String, Required: true}})
+	for round := 0; round < 3; round++ {
+		for i := 0; i < 3*internMax; i++ {
+			c := fmt.Sprintf("city-%d-straße", i%(2*internMax))
+			if i%7 == 0 {
+				c = c[:len(c)-3] // a prefix of a cached value
+			}
+			d := fmt.Sprintf("Raw-%d", i)
+			out, err := p.Parse(fmt.Appendf(nil, `{"c":%q,"d":%q}`, c, d))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := textcase.Upper(c); out["c"] != want {
+				t.Fatalf("round %d: c %q gave %q, want %q", round, c, out["c"], want)
+			}
+			if out["d"] != d {
+				t.Fatalf("round %d: d %q gave %q", round, d, out["d"])
+			}
+		}
+	}
+}
