@@ -97,10 +97,10 @@ type twoStage struct {
 	cfg1      Config
 	cfg2      Config
 	logs      []partitionLog
-	owner     []int           // source partition → stage-1 replica
+	owner     []int            // source partition → stage-1 replica
 	stage1    []*PartialEngine // per replica
-	committed []int           // per source partition: next offset to read after the last commit
-	changelog map[int]*Marker // compacted: source partition → latest committed state
+	committed []int            // per source partition: next offset to read after the last commit
+	changelog map[int]*Marker  // compacted: source partition → latest committed state
 	internal  [][]internalRecord
 	clock     time.Time
 	dropped   int // rows late or replayed at stage 1 (for the sanity check)
