@@ -468,3 +468,43 @@ func TestStagesNeedThePerPartitionRule(t *testing.T) {
 		t.Fatal("New built a stage-partial Engine")
 	}
 }
+
+// Idleness is stage 1's call: an owned partition quiet for the idle
+// timeout is announced once as idle (a heartbeat batch is enough), and
+// announced active again with its next row.
+func TestStageOneAnnouncesAnIdlePartitionOnce(t *testing.T) {
+	cfg := twoStageConfig(StagePartial)
+	cfg.IdleTimeout = time.Minute
+	e, err := NewPartial(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := func(p int32, off int64, ts string) Row {
+		return Row{TimeUs: at(t, ts), Key: `["A"]`, Values: make([]Value, 5), Pos: Position{Topic: "rides", Partition: p, Offset: off}, HasPos: true, Partitions: 2}
+	}
+	e.Process([]Row{row(0, 0, "2026-01-01T00:01:00Z"), row(1, 0, "2026-01-01T00:01:00Z")}, epoch)
+	res := e.Process([]Row{row(0, 1, "2026-01-01T00:02:00Z")}, epoch.Add(30*time.Second))
+	if len(res.Markers) != 1 || res.Markers[0].Idle {
+		t.Fatalf("markers %+v", res.Markers)
+	}
+	tick := []Row{{Heartbeat: true}}
+	res = e.Process(tick, epoch.Add(61*time.Second))
+	if len(res.Markers) != 1 || res.Markers[0].Partition != 1 || !res.Markers[0].Idle {
+		t.Fatalf("after a minute without partition 1: markers %+v", res.Markers)
+	}
+	// At 2m partition 0 (last row at 30s) goes idle too; 1 is not announced again.
+	if res = e.Process(tick, epoch.Add(2*time.Minute)); len(res.Markers) != 1 || res.Markers[0].Partition != 0 || !res.Markers[0].Idle {
+		t.Fatalf("at 2m: markers %+v", res.Markers)
+	}
+	res = e.Process([]Row{row(1, 1, "2026-01-01T00:03:00Z")}, epoch.Add(3*time.Minute))
+	if len(res.Markers) != 1 || res.Markers[0].Idle || res.Markers[0].Offset != 1 {
+		t.Fatalf("partition 1 back: markers %+v", res.Markers)
+	}
+	// Without an idle timeout nothing is ever idle.
+	cfg.IdleTimeout = 0
+	e, _ = NewPartial(cfg)
+	e.Process([]Row{row(0, 0, "2026-01-01T00:01:00Z")}, epoch)
+	if res = e.Process(tick, epoch.Add(time.Hour)); len(res.Markers) != 0 {
+		t.Fatalf("idle without idle_timeout: %+v", res.Markers)
+	}
+}
