@@ -77,7 +77,7 @@ func (p *partialProcessor) ProcessBatch(ctx context.Context, batch service.Messa
 	res := p.eng.Process(rows, now)
 	applied, late, replayed, early := p.tally(batch, out, idx, res.Status, res.LateWindowEndUs)
 	p.passed(ls)
-	p.observe(applied, late, replayed, early)
+	p.observeStageOne(applied, late, replayed, early)
 
 	batches := passedOn(out)
 	if len(res.Partials)+len(res.Markers) == 0 {
@@ -136,7 +136,7 @@ func (p *partialProcessor) reloadMoved(ctx context.Context, batch service.Messag
 	return nil
 }
 
-func (p *partialProcessor) observe(applied, late, replayed, early int) {
+func (p *partialProcessor) observeStageOne(applied, late, replayed, early int) {
 	p.m.input.Incr(int64(applied))
 	p.m.late.Incr(int64(late))
 	p.m.closedEarly.Incr(int64(early))
