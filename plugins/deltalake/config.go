@@ -15,19 +15,23 @@ import (
 
 // outputConfig is the parsed delta_lake config handed to the core.
 type outputConfig struct {
-	Path           string
-	Table          delta.TableConfig
-	IgnoreUnknown  bool
-	Mode           string // none | sequence | kafka
-	AppID          string
-	GapTimeout     time.Duration
-	Compression    string
-	TargetFileSize int64
-	OnInvalidRow   string // drop | fail
-	CommitAttempts int
-	AutoCompact    int // OPTIMIZE after every N commits (0 = off)
-	NotReadyAfter  time.Duration
-	Store          objstore.Options
+	Path          string
+	Table         delta.TableConfig
+	IgnoreUnknown bool
+	Mode          string // none | sequence | kafka
+	AppID         string // static app_id, or the raw text of an interpolated one
+	// AppIDPerMessage is app_id when it interpolates (e.g.
+	// `rides_agg-${! @window_state_partition.not_null() }`): each message
+	// names its own txn appId, with its own sequence. nil when static.
+	AppIDPerMessage *service.InterpolatedString
+	GapTimeout      time.Duration
+	Compression     string
+	TargetFileSize  int64
+	OnInvalidRow    string // drop | fail
+	CommitAttempts  int
+	AutoCompact     int // OPTIMIZE after every N commits (0 = off)
+	NotReadyAfter   time.Duration
+	Store           objstore.Options
 }
 
 func schemaFromParsed(conf *service.ParsedConfig) (delta.Schema, error) {
@@ -91,8 +95,15 @@ func outputConfigFromParsed(conf *service.ParsedConfig) (outputConfig, error) {
 	if c.Mode, err = conf.FieldString(fieldIdempotency, fieldIdemMode); err != nil {
 		return c, err
 	}
-	if c.AppID, err = conf.FieldString(fieldIdempotency, fieldIdemAppID); err != nil {
+	appID, err := conf.FieldInterpolatedString(fieldIdempotency, fieldIdemAppID)
+	if err != nil {
 		return c, err
+	}
+	if static, ok := appID.Static(); ok {
+		c.AppID = static
+	} else {
+		c.AppID, _ = conf.FieldString(fieldIdempotency, fieldIdemAppID)
+		c.AppIDPerMessage = appID
 	}
 	if c.Mode != "none" && c.AppID == "" {
 		return c, fmt.Errorf("idempotency.app_id is required when idempotency.mode is %s", c.Mode)

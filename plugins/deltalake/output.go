@@ -59,6 +59,7 @@ type output struct {
 	mu       sync.Mutex
 	w        *delta.Writer
 	trackers map[string]*delta.Tracker
+	own      *delta.OwnTxns // survives a reopen of the writer
 	closed   bool
 	commits  int                // by this output, for auto_compact_every
 	stop     context.CancelFunc // ends batches waiting for their turn on Close
@@ -69,7 +70,7 @@ func newOutput(c outputConfig, inFlight int, log *service.Logger, m *service.Met
 	stopped, stop := context.WithCancel(context.Background())
 	return &output{
 		conf: c, inFlight: inFlight, log: log, m: newOutputMetrics(m),
-		now: time.Now, after: time.After, trackers: map[string]*delta.Tracker{},
+		now: time.Now, after: time.After, trackers: map[string]*delta.Tracker{}, own: &delta.OwnTxns{},
 		stopped: stopped, stop: stop,
 		health: healthsvc.New(health.Config{NotReadyAfter: c.NotReadyAfter}, log, m, "delta_lake output "+c.Path),
 	}
@@ -110,6 +111,7 @@ func (o *output) Connect(ctx context.Context) error {
 			},
 		},
 		Hooks: o.hooks,
+		Own:   o.own,
 		OnCheckpointError: func(err error) {
 			o.log.Errorf("delta_lake %s: checkpoint failed (commits continue): %v", o.conf.Path, err)
 		},
@@ -129,6 +131,20 @@ func (o *output) writer() (*delta.Writer, error) {
 		return nil, service.ErrNotConnected
 	}
 	return o.w, nil
+}
+
+// appID is the message's txn appId (prefix in kafka mode): app_id, or its
+// interpolation for this message; "" if that fails (txnKey refuses it).
+// The static case costs nothing per message.
+func (o *output) appID(msg *service.Message) string {
+	if o.conf.AppIDPerMessage == nil {
+		return o.conf.AppID
+	}
+	s, err := o.conf.AppIDPerMessage.TryString(msg)
+	if err != nil {
+		return ""
+	}
+	return s
 }
 
 // tracker returns the per-appId tracker, seeded from the table.
@@ -161,7 +177,7 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 		var app string
 		var ver int64
 		if bad == nil {
-			app, ver, bad = txnKey(o.conf.Mode, o.conf.AppID, msg)
+			app, ver, bad = txnKey(o.conf.Mode, o.appID(msg), msg)
 			if disableTxn {
 				app, ver = "", 0
 			}

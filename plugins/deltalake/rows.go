@@ -50,6 +50,9 @@ func decodeRow(s delta.Schema, msg *service.Message, ignoreUnknown bool) (delta.
 
 // txnKey returns the idempotency key of a message for the mode.
 func txnKey(mode, appID string, msg *service.Message) (string, int64, *invalidRow) {
+	if mode != "none" && appID == "" {
+		return "", 0, &invalidRow{"missing_app_id", fmt.Errorf("delta_lake: idempotency.app_id gives an empty txn appId for this message (an interpolation of missing metadata?)")}
+	}
 	switch mode {
 	case "sequence":
 		v, ok := msg.MetaGet(metaEmitSeq)

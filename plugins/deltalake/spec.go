@@ -130,9 +130,10 @@ being applied twice.
 					"sequence": "Exactly-once with the window's `window_emit_seq` metadata.",
 					"kafka":    "Exactly-once per Kafka partition with `kafka_topic`, `kafka_partition` and `kafka_offset` metadata.",
 				}).Description("How duplicates are recognised.").Default("none").Example("sequence"),
-				service.NewStringField(fieldIdemAppID).
-					Description("txn appId (prefix in `kafka` mode). Keep it stable for the life of the window checkpoint: a new checkpoint restarting sequences at 1 needs a new app_id, or every batch is skipped as already written.").
-					Default("").Example("rides_agg"),
+				service.NewInterpolatedStringField(fieldIdemAppID).
+					Description("txn appId (prefix in `kafka` mode). Keep it stable for the life of the window checkpoint: a new checkpoint restarting sequences at 1 needs a new app_id, or every batch is skipped as already written. "+
+						"It may interpolate the message, giving each message's rows their own appId and sequence: a scaled-out window (`tumbling_window` `stage: merge`) numbers its emissions per internal partition, so each partition commits under `<app>-<partition>` and a paused replica's late commit of a sequence another replica already wrote is skipped. A message whose interpolation fails or is empty is invalid (`missing_app_id`): end it with `.not_null()` so that a message without the metadata is refused rather than written under `<app>-null`.").
+					Default("").Examples("rides_agg", `rides_agg-${! @window_state_partition.not_null() }`),
 				service.NewDurationField(fieldIdemGapTimeout).
 					Description("In `sequence` mode with `max_in_flight` > 1: how long a batch waits for earlier sequences before it is committed anyway.").
 					Default("10s").Example("30s").Advanced(),

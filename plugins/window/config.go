@@ -156,6 +156,12 @@ func fromParsed(conf *service.ParsedConfig, res *service.Resources) (*procConfig
 	}
 	c.nullKeys = nullKeys == "group"
 
+	stage, err := conf.FieldString(fStage)
+	if err != nil {
+		return nil, err
+	}
+	e.Stage = engine.Stage(stage)
+
 	st := conf.Namespace(fState)
 	if c.cache, err = st.FieldString(fCache); err != nil {
 		return nil, err
@@ -175,10 +181,19 @@ func fromParsed(conf *service.ParsedConfig, res *service.Resources) (*procConfig
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
+	if e.Stage != engine.StageFull && c.cache == "" {
+		return nil, fmt.Errorf("stage %s: state.cache is required (%s)", e.Stage, stageCacheUse[e.Stage])
+	}
 	if c.cache != "" && !res.HasCache(c.cache) {
 		return nil, errors.New("state.cache: no cache resource labelled " + c.cache)
 	}
 	return &c, nil
+}
+
+// stageCacheUse says what each stage keeps in state.cache.
+var stageCacheUse = map[engine.Stage]string{
+	engine.StagePartial: "a kafka_changelog cache on the stage-1 changelog topic: each source partition's progress is read back from it when the partition is (re)assigned",
+	engine.StageMerge:   "a checkpoint cache: each internal partition's state is kept under <state.key>-<partition> so it moves with the partition",
 }
 
 func sortedKeys[V any](m map[string]V) []string {

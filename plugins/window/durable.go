@@ -96,24 +96,11 @@ func (p *processor) writeNewest(ctx context.Context) (uint64, error) {
 		return v, nil // unsafe test build: the batch is released before its state is durable
 	}
 	p.lastWrite = time.Now()
-	backoff := 50 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		start := time.Now()
-		err := p.store(ctx, data)
-		if err == nil {
-			p.m.ckptLatency.Timing(time.Since(start).Nanoseconds())
-			p.m.ckptWrites.Incr(1)
-			p.persisted = data
-			return v, nil
-		}
-		p.log.Errorf("tumbling_window: checkpoint %q to cache %q failed (attempt %d), retrying: %v", p.conf.key, p.conf.cache, attempt, err)
-		select {
-		case <-ctx.Done():
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			return p.ver, p.rollback(fmt.Errorf("tumbling_window: checkpoint not written: %w", ctx.Err()))
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 5*time.Second)
+	if err := p.persist(ctx, p.conf.key, data, p.store); err != nil {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.ver, p.rollback(err)
 	}
+	p.persisted = data
+	return v, nil
 }

@@ -19,6 +19,12 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
+			switch c.engine.Stage {
+			case engine.StagePartial:
+				return newPartialProcessor(c, res, time.Now)
+			case engine.StageMerge:
+				return newMergeProcessor(c, res, time.Now)
+			}
 			return newProcessor(c, res, time.Now)
 		})
 }
@@ -56,9 +62,16 @@ type processor struct {
 	advanced chan struct{}
 }
 
-func newProcessor(c *procConfig, res *service.Resources, now func() time.Time) (*processor, error) {
-	p := &processor{conf: c, res: res, log: res.Logger(), m: newMetrics(res.Metrics()), now: now,
+// newBase is the adapter without an engine: config, queries, order,
+// metrics. Each stage adds its engine.
+func newBase(c *procConfig, res *service.Resources, now func() time.Time) *processor {
+	return &processor{conf: c, res: res, log: res.Logger(), m: newMetrics(res.Metrics()), now: now,
 		through: map[string]int64{}, advanced: make(chan struct{}), wrote: make(chan struct{})}
+}
+
+// newProcessor is stage full: the whole window in this process.
+func newProcessor(c *procConfig, res *service.Resources, now func() time.Time) (*processor, error) {
+	p := newBase(c, res, now)
 	eng, err := engine.New(c.engine)
 	if err != nil {
 		return nil, err
@@ -102,14 +115,51 @@ func (p *processor) load() error {
 }
 
 func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
-	out := make([]*service.Message, len(batch)) // messages passed on errored, by position
-	rows := make([]engine.Row, 0, len(batch))
-	idx := make([]int, 0, len(batch)) // message index of each row
+	out, rows, idx, ls := p.extractBatch(batch)
+
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, errors.New("tumbling_window: processor is closed")
+	}
+	if err := p.awaitTurn(ctx, ls); err != nil {
+		p.mu.Unlock()
+		return nil, err
+	}
+	now := p.now()
+	res := p.eng.Process(rows, now)
+	applied, late, replayed, early := p.tally(batch, out, idx, res.Status, res.LateWindowEndUs)
+	p.ver++
+	v := p.ver
+	p.passed(ls)
+	p.observe(applied, late, replayed, early, now)
+	p.mu.Unlock()
+	if err := p.makeDurable(ctx, v); err != nil {
+		return nil, err
+	}
+
+	batches := passedOn(out)
+	for _, em := range res.Emissions {
+		b, err := p.emissionBatch(batch, em)
+		if err != nil {
+			return nil, err
+		}
+		batches = append(batches, b)
+	}
+	return batches, nil
+}
+
+// extractBatch turns a batch into engine rows (outside the state lock).
+// out holds, by position, the messages passed on errored; idx is the
+// message index of each row; ls each partition's place in its offset order.
+func (p *processor) extractBatch(batch service.MessageBatch) (out []*service.Message, rows []engine.Row, idx []int, ls chain) {
+	out = make([]*service.Message, len(batch)) // messages passed on errored, by position
+	rows = make([]engine.Row, 0, len(batch))
+	idx = make([]int, 0, len(batch))
 	q := p.bind(batch)
 	vals := make([]any, len(p.conf.slots))
 	nv := len(p.conf.valueSlot)
 	vbuf := make([]engine.Value, len(batch)*nv) // rows' Values, one allocation
-	var ls chain                                // each partition's place in its offset order
 	for i, msg := range batch {
 		if msg.GetError() != nil {
 			out[i] = msg // already failed upstream: untouched
@@ -131,20 +181,13 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 		}
 		rows, idx = append(rows, row), append(idx, i)
 	}
+	return out, rows, idx, ls
+}
 
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return nil, errors.New("tumbling_window: processor is closed")
-	}
-	if err := p.awaitTurn(ctx, ls); err != nil {
-		p.mu.Unlock()
-		return nil, err
-	}
-	now := p.now()
-	res := p.eng.Process(rows, now)
-	var applied, late, replayed, early int
-	for j, st := range res.Status {
+// tally counts the rows' statuses and, with late_rows: error, passes late
+// rows on errored.
+func (p *processor) tally(batch service.MessageBatch, out []*service.Message, idx []int, status []engine.Status, lateEnd map[int]int64) (applied, late, replayed, early int) {
+	for j, st := range status {
 		switch st {
 		case engine.Applied:
 			applied++
@@ -159,37 +202,25 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 				i := idx[j]
 				out[i] = p.reject(batch[i], "late_row", fmt.Errorf(
 					"tumbling_window: late row: its window ending %s had closed (watermark passed it)",
-					engine.FormatTime(res.LateWindowEndUs[j])))
+					engine.FormatTime(lateEnd[j])))
 			}
 		}
 	}
-	p.ver++
-	v := p.ver
-	p.passed(ls)
-	p.observe(applied, late, replayed, early, now)
-	p.mu.Unlock()
-	if err := p.makeDurable(ctx, v); err != nil {
-		return nil, err
-	}
+	return applied, late, replayed, early
+}
 
-	var batches []service.MessageBatch
+// passedOn is the batch of messages passed on errored, if any.
+func passedOn(out []*service.Message) []service.MessageBatch {
 	var passed service.MessageBatch
 	for _, m := range out {
 		if m != nil {
 			passed = append(passed, m)
 		}
 	}
-	if len(passed) > 0 {
-		batches = append(batches, passed)
+	if len(passed) == 0 {
+		return nil
 	}
-	for _, em := range res.Emissions {
-		b, err := p.emissionBatch(batch, em)
-		if err != nil {
-			return nil, err
-		}
-		batches = append(batches, b)
-	}
-	return batches, nil
+	return []service.MessageBatch{passed}
 }
 
 // reject returns a copy of msg marked with err and dlq_reason, and counts it.
@@ -203,12 +234,54 @@ func (p *processor) reject(msg *service.Message, reason string, err error) *serv
 	return m
 }
 
+// persist writes a state with put, retrying with back-off while the store
+// fails, until ctx ends.
+func (p *processor) persist(ctx context.Context, key string, data []byte, put func(context.Context, []byte) error) error {
+	backoff := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		err := put(ctx, data)
+		if err == nil {
+			p.m.ckptLatency.Timing(time.Since(start).Nanoseconds())
+			p.m.ckptWrites.Incr(1)
+			return nil
+		}
+		p.log.Errorf("tumbling_window: checkpoint %q to cache %q failed (attempt %d), retrying: %v", key, p.conf.cache, attempt, err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("tumbling_window: checkpoint not written: %w", ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
 func (p *processor) setInCache(ctx context.Context, data []byte) error {
+	return p.setKey(ctx, p.conf.key, data)
+}
+
+func (p *processor) setKey(ctx context.Context, key string, data []byte) error {
 	var setErr error
-	if err := p.res.AccessCache(ctx, p.conf.cache, func(c service.Cache) { setErr = c.Set(ctx, p.conf.key, data, nil) }); err != nil {
+	if err := p.res.AccessCache(ctx, p.conf.cache, func(c service.Cache) { setErr = c.Set(ctx, key, data, nil) }); err != nil {
 		return err
 	}
 	return setErr
+}
+
+// getKey reads a key of state.cache; nil, nil if it is not there.
+func (p *processor) getKey(ctx context.Context, key string) ([]byte, error) {
+	var data []byte
+	var getErr error
+	if err := p.res.AccessCache(ctx, p.conf.cache, func(c service.Cache) { data, getErr = c.Get(ctx, key) }); err != nil {
+		return nil, fmt.Errorf("state.cache %q: %w", p.conf.cache, err)
+	}
+	if errors.Is(getErr, service.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if getErr != nil {
+		return nil, fmt.Errorf("state.cache %q: reading key %q: %w", p.conf.cache, key, getErr)
+	}
+	return data, nil
 }
 
 // rollback makes the in-memory state equal the durable one again.
@@ -243,13 +316,7 @@ func (p *processor) observe(applied, late, replayed, early int, now time.Time) {
 // emissionBatch renders an emission as messages derived from the input batch
 // (the BatchProcessor contract), with the input's metadata removed.
 func (p *processor) emissionBatch(batch service.MessageBatch, em *engine.Emission) (service.MessageBatch, error) {
-	tmpl := batch[0]
-	for _, m := range batch {
-		if m.GetError() == nil {
-			tmpl = m
-			break
-		}
-	}
+	tmpl := template(batch)
 	out := make(service.MessageBatch, 0, len(em.Rows))
 	for k := range em.Rows {
 		r := &em.Rows[k]
@@ -257,14 +324,7 @@ func (p *processor) emissionBatch(batch service.MessageBatch, em *engine.Emissio
 		if err != nil {
 			return nil, err
 		}
-		m := tmpl.Copy()
-		m.SetError(nil)
-		var keys []string
-		_ = m.MetaWalkMut(func(k string, _ any) error { keys = append(keys, k); return nil })
-		for _, k := range keys {
-			m.MetaDelete(k)
-		}
-		m.SetBytes(body)
+		m := derived(tmpl, body)
 		m.MetaSetMut("window_start_ms", r.StartUs/1000)
 		m.MetaSetMut("window_end_ms", r.EndUs/1000)
 		m.MetaSetMut("window_id", r.WindowID())
@@ -274,6 +334,29 @@ func (p *processor) emissionBatch(batch service.MessageBatch, em *engine.Emissio
 	}
 	p.m.emitted.Incr(int64(len(out)))
 	return out, nil
+}
+
+// template is the message new messages of a batch derive from.
+func template(batch service.MessageBatch) *service.Message {
+	for _, m := range batch {
+		if m.GetError() == nil {
+			return m
+		}
+	}
+	return batch[0]
+}
+
+// derived is a copy of tmpl with body and without error or metadata.
+func derived(tmpl *service.Message, body []byte) *service.Message {
+	m := tmpl.Copy()
+	m.SetError(nil)
+	var keys []string
+	_ = m.MetaWalkMut(func(k string, _ any) error { keys = append(keys, k); return nil })
+	for _, k := range keys {
+		m.MetaDelete(k)
+	}
+	m.SetBytes(body)
+	return m
 }
 
 // Close is idempotent. The state of every released batch is already durable.

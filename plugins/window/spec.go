@@ -31,6 +31,7 @@ const (
 	fCache           = "cache"
 	fKey             = "key"
 	fRetainEmissions = "retain_emissions"
+	fStage           = "stage"
 
 	// heartbeatMeta marks a clock-tick message (see the heartbeat example).
 	heartbeatMeta = "window_heartbeat"
@@ -89,6 +90,12 @@ func spec() *service.ConfigSpec {
 			"error": "A null or missing key is an invalid row (errored, `bad_group_key`).",
 			"group": "Null is a key value of its own, as Spark's groupBy.",
 		}).Description("How null group keys are handled.").Default("error").Advanced()).
+		Field(service.NewStringAnnotatedEnumField(fStage, map[string]string{
+			"full":    "The whole window in this process (one replica): rows in, closed windows out.",
+			"partial": "Stage 1 of a scaled-out job, on the source topic: judges lateness per source partition as `full` does, folds on-time rows into exact partial aggregates per (window, group key) per batch and emits them (metadata `window_kind: partial`, `window_group_key`: the record key for the internal topic), and after each batch one marker per source partition that progressed (`window_kind: marker`) for every internal partition (`window_marker_partition` = 0..source partitions−1) plus one copy for the changelog (`window_changelog_key` = the source partition). Needs the kafka_franz input's metadata (`kafka_topic`, `kafka_partition`, `kafka_offset`, `kafka_topic_partitions`, `kafka_assignment_epoch`) and `state.cache` = a `kafka_changelog` cache on the changelog topic: a partition's progress is read back from it whenever its `kafka_assignment_epoch` changes. Emits no window rows.",
+			"merge":   "Stage 2, on the internal topic (`read_committed`): per internal partition q (metadata `kafka_partition`), its own state in `state.cache` under `<state.key>-<q>`, reloaded when q's `kafka_assignment_epoch` changes; partials merged exactly; the watermark is the minimum over every source partition of its markers (unset until each has reported, idle ones left out); closed windows emitted as `full` emits them, each window with its own `window_emit_seq` of q and metadata `window_state_partition` = q (for `delta_lake` `idempotency.app_id: <app>-${! @window_state_partition.not_null() }`).",
+		}).Description("The part of the window this processor runs. `partial` and `merge` split it over replicas through an internal Kafka topic (see docs/scale-out.md); both need `watermark.mode: per_partition`, `watermark.emit: after_batch` and `state.cache`, and the same window config (size, offset, group_by, aggregates) in both stages.").
+			Default("full").Advanced()).
 		Field(service.NewObjectField(fState,
 			service.NewStringField(fCache).
 				Description("Label of the cache resource the state is checkpointed into before each batch is released. Use a `checkpoint` cache; caches that expire or evict keys (core `memory`, `lru`) lose state. Empty = no checkpoint: state is lost on restart.").
@@ -175,6 +182,12 @@ let errs = [
   if $aggs.keys().length() == 0 { "aggregates: name at least one aggregate, e.g. {cnt: {op: count}}" } else { null },
   if this.timestamp.or("").trim() == "" { "timestamp: a query giving the event time is required, e.g. this.ts" } else { null },
 ]
+let stage = this.stage.or("full")
+let errs = $errs.concat([
+  if $stage != "full" && this.watermark.mode.or("per_partition") != "per_partition" { "stage %s: needs watermark.mode per_partition".format($stage) } else { null },
+  if $stage != "full" && this.watermark.emit.or("after_batch") != "after_batch" { "stage %s: needs watermark.emit after_batch".format($stage) } else { null },
+  if $stage != "full" && this.state.cache.or("") == "" { "stage %s: state.cache is required".format($stage) } else { null },
+])
 let errs = $errs.concat($aggs.key_values().filter(kv -> kv.value.op.or("") != "count" && kv.value.value.or("") == "").map_each(kv -> "aggregates.%s: op %s needs a value query".format(kv.key, kv.value.op.or(""))))
 let errs = $errs.concat($groups.keys().concat($aggs.keys()).filter(n -> n == "window_start" || n == "window_end").map_each(n -> "%s: window_start and window_end are reserved output fields".format(n)))
 let errs = $errs.concat($groups.keys().filter(n -> $aggs.keys().contains(n)).map_each(n -> "aggregates.%s: also a group_by name".format(n)))

@@ -18,8 +18,41 @@ type Record struct {
 	AppID   string // "" = not idempotent
 	Version int64  // txn version this row belongs to (sequence or offset)
 	// Force writes the row even if Version is at or below the committed
-	// txn version (a sequence gap filled late, see Sequencer).
+	// txn version (a sequence gap filled late, see Tracker), as long as that
+	// txn version is one this process committed (see OwnTxns).
 	Force bool
+}
+
+// OwnTxns remembers, per appId, the txn version this process committed
+// last, so that Append tells its own commits from another writer's. Force
+// may only fill a gap below a txn version we wrote: if another writer (a
+// replica that took over the appId, or a paused one that woke up) moved it,
+// rows at or below it are already in the table and are skipped. Share one
+// among the writers of an output so it survives a reopen.
+type OwnTxns struct {
+	mu sync.Mutex
+	v  map[string]int64
+}
+
+// foreign reports whether txn version v of appID was written by another
+// writer (v < 0: no txn yet, nothing to tell).
+func (o *OwnTxns) foreign(appID string, v int64) bool {
+	if v < 0 {
+		return false
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	ours, ok := o.v[appID]
+	return !ok || ours != v
+}
+
+func (o *OwnTxns) set(appID string, v int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.v == nil {
+		o.v = map[string]int64{}
+	}
+	o.v[appID] = v
 }
 
 // Hooks are fault-injection points for crash tests; a non-nil error aborts
@@ -40,6 +73,8 @@ type WriterOptions struct {
 	Hooks          Hooks
 	// OnCheckpointError is told about a failed checkpoint (the commit stands).
 	OnCheckpointError func(error)
+	// Own is this process's txn versions; nil = the writer's own.
+	Own *OwnTxns
 }
 
 // Writer appends to one table; Append calls are serialised.
@@ -60,6 +95,9 @@ func NewWriter(t *Table, opts WriterOptions) *Writer {
 	}
 	if opts.TargetFileSize <= 0 {
 		opts.TargetFileSize = 128 << 20
+	}
+	if opts.Own == nil {
+		opts.Own = &OwnTxns{}
 	}
 	return &Writer{t: t, opts: opts, schema: t.snap.Schema,
 		schemaString: t.snap.Metadata.SchemaString, partitions: t.snap.Metadata.PartitionColumns}
@@ -109,7 +147,7 @@ func (w *Writer) Append(ctx context.Context, recs []Record) (AppendResult, error
 		// Rows were built for the schema this writer opened with.
 		return res, &ConflictError{Version: snap.Version, Reason: "the table metadata changed since the writer opened it", TableChanged: true}
 	}
-	keep, skipped := filterCommitted(snap, recs)
+	keep, skipped := filterCommitted(snap, recs, w.opts.Own)
 	res.RowsSkipped = skipped
 	if len(keep) == 0 {
 		return res, nil
@@ -129,7 +167,9 @@ func (w *Writer) Append(ctx context.Context, recs []Record) (AppendResult, error
 	}
 	txnID := uuid.NewString()
 	appIDs := txnAppIDs(keep)
+	var txns []*Txn // of the last attempt built
 	build := func(version int64) ([]Action, error) {
+		txns = txns[:0]
 		now := w.opts.Now().UnixMilli()
 		params := map[string]any{"outputMode": "Append"}
 		if len(appIDs) == 1 { // as Spark's streaming sink: queryId/epochId
@@ -149,7 +189,9 @@ func (w *Writer) Append(ctx context.Context, recs []Record) (AppendResult, error
 					v = r.Version
 				}
 			}
-			acts = append(acts, Action{Txn: &Txn{AppID: id, Version: v, LastUpdated: &now}})
+			txn := &Txn{AppID: id, Version: v, LastUpdated: &now}
+			txns = append(txns, txn)
+			acts = append(acts, Action{Txn: txn})
 		}
 		for i := range adds {
 			acts = append(acts, Action{Add: &adds[i]})
@@ -161,7 +203,7 @@ func (w *Writer) Append(ctx context.Context, recs []Record) (AppendResult, error
 	if errors.As(err, &ce) && ce.AppID != "" {
 		// Another instance committed the same appId: if it covered all our
 		// rows this batch is a duplicate; our files stay as orphans.
-		if k, s := filterCommitted(snap, keep); len(k) == 0 {
+		if k, s := filterCommitted(snap, keep, w.opts.Own); len(k) == 0 {
 			res.RowsSkipped += s
 			res.Files, res.Bytes = 0, 0
 			return res, nil
@@ -169,6 +211,9 @@ func (w *Writer) Append(ctx context.Context, recs []Record) (AppendResult, error
 	}
 	if err != nil {
 		return res, err
+	}
+	for _, txn := range txns {
+		w.opts.Own.set(txn.AppID, txn.Version)
 	}
 	res.Version, res.RowsWritten = v, len(keep)
 	if h := w.opts.Hooks.AfterCommit; h != nil {
@@ -191,13 +236,15 @@ func (w *Writer) Append(ctx context.Context, recs []Record) (AppendResult, error
 	return res, nil
 }
 
-func filterCommitted(s *Snapshot, recs []Record) ([]Record, int) {
+func filterCommitted(s *Snapshot, recs []Record, own *OwnTxns) ([]Record, int) {
 	keep := recs[:0:0]
 	skipped := 0
 	for _, r := range recs {
-		if r.AppID != "" && !r.Force && r.Version <= s.TxnVersion(r.AppID) {
-			skipped++
-			continue
+		if r.AppID != "" {
+			if v := s.TxnVersion(r.AppID); r.Version <= v && (!r.Force || own.foreign(r.AppID, v)) {
+				skipped++
+				continue
+			}
 		}
 		keep = append(keep, r)
 	}

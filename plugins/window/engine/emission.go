@@ -22,6 +22,9 @@ type OutRow struct {
 	EndUs   int64             `json:"end_us"`
 	Key     string            `json:"key"`
 	Values  []json.RawMessage `json:"values"` // one per aggregate, JSON
+	// Seq is the row's own emission sequence (StageMerge: one per window);
+	// 0 = the Emission's Seq.
+	Seq int64 `json:"seq,omitempty"`
 }
 
 func (e *Engine) outRow(start int64, key string, g *group) OutRow {

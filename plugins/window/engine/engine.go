@@ -27,6 +27,9 @@ type Config struct {
 	Aggregates  []AggSpec
 	// RetainEmissions is how many recent emissions are kept for re-emission.
 	RetainEmissions int
+	// Stage is the part of a two-stage (scaled-out) job this engine runs;
+	// "" = StageFull, the whole window in one process (see stage.go).
+	Stage Stage
 }
 
 // Validate checks the config and names the offending field.
@@ -50,6 +53,9 @@ func (c *Config) Validate() error {
 		return errors.New("aggregates must name at least one aggregate")
 	case c.RetainEmissions < 1:
 		return fmt.Errorf("state.retain_emissions %d must be >= 1", c.RetainEmissions)
+	}
+	if err := c.validateStage(); err != nil {
+		return err
 	}
 	names := map[string]string{"window_start": "reserved", "window_end": "reserved"}
 	for _, n := range c.GroupNames {
@@ -145,6 +151,12 @@ func New(cfg Config) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.Stage == StagePartial {
+		return nil, errors.New("stage partial runs in a PartialEngine (NewPartial)")
+	}
+	if cfg.Stage == StageMerge {
+		cfg.IdleTimeout = 0 // idleness is decided by stage 1 and comes in its markers
+	}
 	return &Engine{
 		cfg:      cfg,
 		sizeUs:   cfg.Size.Microseconds(),
@@ -176,13 +188,7 @@ func (e *Engine) Process(rows []Row, now time.Time) Result {
 		lateWM = e.wm.Current
 	}
 	res := Result{Status: make([]Status, len(rows))}
-	reemit := map[int64]bool{}
-	if e.reemitAll {
-		for _, em := range e.pending {
-			reemit[em.Seq] = true
-		}
-		e.reemitAll = false
-	}
+	reemit := e.takeReemitAll()
 	for i := range rows {
 		r := &rows[i]
 		if r.Heartbeat {
@@ -236,7 +242,7 @@ func (e *Engine) Process(rows []Row, now time.Time) Result {
 	}
 	if em := e.evict(e.wm.Current); em != nil {
 		res.New = em
-		e.remember(em, rows)
+		e.remember(em, triggerOfRows(rows))
 		res.Emissions = append(res.Emissions, em)
 	}
 	if !afterBatch {
@@ -286,9 +292,21 @@ func (e *Engine) evict(wmMs int64) *Emission {
 		return nil
 	}
 	sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
-	e.seq++
+	perWindow := e.cfg.Stage == StageMerge
+	if !perWindow {
+		e.seq++
+	}
 	em := &Emission{Seq: e.seq}
 	for _, start := range starts {
+		if perWindow {
+			// One sequence per window: what a sequence holds then depends
+			// on the records alone, not on how batches closed windows, so
+			// two replicas emitting the same sequence emit the same rows
+			// (zombie fencing by the Delta txn version relies on it).
+			e.seq++
+			em.Seq = e.seq
+		}
+		n := len(em.Rows)
 		keys := e.open[start]
 		names := make([]string, 0, len(keys))
 		for k := range keys {
@@ -298,33 +316,46 @@ func (e *Engine) evict(wmMs int64) *Emission {
 		for _, k := range names {
 			em.Rows = append(em.Rows, e.outRow(start, k, keys[k]))
 		}
+		if perWindow {
+			for i := n; i < len(em.Rows); i++ {
+				em.Rows[i].Seq = e.seq
+			}
+		}
 		e.nOpen -= len(keys)
 		delete(e.open, start)
 	}
 	return em
 }
 
-// remember records which input positions produced an emission, so that their
-// redelivery re-emits it, and retains it among the last RetainEmissions.
-func (e *Engine) remember(em *Emission, rows []Row) {
-	em.Trigger = map[string]span{}
-	for _, r := range rows {
-		if !r.HasPos {
-			continue
-		}
-		k := r.Pos.Key()
-		t, ok := em.Trigger[k]
-		if !ok {
-			t = span{r.Pos.Offset, r.Pos.Offset}
-		}
-		t.Lo = min(t.Lo, r.Pos.Offset)
-		t.Hi = max(t.Hi, r.Pos.Offset)
-		em.Trigger[k] = t
-	}
+// remember retains em among the last RetainEmissions with the input
+// positions that produced it, so that their redelivery re-emits it.
+func (e *Engine) remember(em *Emission, trigger map[string]span) {
+	em.Trigger = trigger
 	e.pending = append(e.pending, em)
 	if n := len(e.pending) - e.cfg.RetainEmissions; n > 0 {
 		e.pending = append([]*Emission(nil), e.pending[n:]...)
 	}
+}
+
+// triggerOfRows is the span of offsets per partition of a batch.
+func triggerOfRows(rows []Row) map[string]span {
+	t := map[string]span{}
+	for i := range rows {
+		if rows[i].HasPos {
+			widen(t, rows[i].Pos)
+		}
+	}
+	return t
+}
+
+func widen(t map[string]span, pos Position) {
+	k := pos.Key()
+	s, ok := t[k]
+	if !ok {
+		s = span{pos.Offset, pos.Offset}
+	}
+	s.Lo, s.Hi = min(s.Lo, pos.Offset), max(s.Hi, pos.Offset)
+	t[k] = s
 }
 
 // Watermark returns the current watermark in epoch ms and whether it is set.

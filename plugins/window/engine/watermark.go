@@ -47,6 +47,9 @@ const (
 type partition struct {
 	MaxMs      int64 `json:"max_ms"`       // noWatermark until it delivers a row
 	LastSeenMs int64 `json:"last_seen_ms"` // processing time of its last row, or of when it became known
+	// Idle is set by a stage-1 marker (StageMerge only): the source
+	// partition stopped holding the watermark back until its next marker.
+	Idle bool `json:"idle,omitempty"`
 }
 
 // watermark holds the event-time watermark and the values Spark's two-watermark
@@ -161,7 +164,7 @@ func (w *watermark) endBatch(cfg *Config, nowMs int64) {
 		idle := cfg.IdleTimeout.Milliseconds()
 		low, any := int64(math.MaxInt64), false
 		for _, p := range w.Parts {
-			if p.idle(idle, nowMs) {
+			if p.Idle || p.idle(idle, nowMs) {
 				continue
 			}
 			any = true

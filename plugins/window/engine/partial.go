@@ -1,0 +1,186 @@
+package engine
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Partial is the exact aggregate state of one (window, group key) folded
+// from the on-time rows of one stage-1 batch: stage 2 merges partials of the
+// same (window, key) exactly, so the result does not depend on how rows were
+// split over batches, replicas or merge order. It is serialisable as JSON
+// with no loss (sums as Shewchuk partials, floats in shortest round-trip
+// form, -0 kept).
+type Partial struct {
+	StartUs int64  `json:"start_us"`
+	Key     string `json:"key"`
+	Rows    int64  `json:"rows"`
+	Aggs    []acc  `json:"aggs"`
+}
+
+// Marker is the progress of one source partition as stage 1 saw it: stage 2
+// takes the minimum over every source partition of MaxMs − delay as its
+// watermark. It is also the stage-1 state of that partition (the changelog
+// value): its max event time as of Offset.
+type Marker struct {
+	Topic      string `json:"topic"`
+	Partition  int32  `json:"partition"`
+	Partitions int32  `json:"partitions"` // of Topic, 0 if unknown
+	MaxMs      int64  `json:"max_ms"`     // max event time seen, every row (late ones too)
+	Offset     int64  `json:"offset"`     // last offset observed
+	// Idle: no data for the idle timeout; stage 2 leaves the partition out
+	// of its minimum until the next marker.
+	Idle bool `json:"idle,omitempty"`
+}
+
+// PartialResult is the outcome of one stage-1 batch.
+type PartialResult struct {
+	Status          []Status
+	LateWindowEndUs map[int]int64
+	// Partials sorted by (window start, key); Markers by (topic, partition),
+	// one per source partition that delivered in the batch or went idle.
+	Partials []Partial
+	Markers  []Marker
+}
+
+type source struct {
+	m          Marker
+	lastSeenMs int64 // processing time of its last row or load
+}
+
+// PartialEngine is stage 1: per source partition, the lateness rule of the
+// full engine (a row is late iff its window end <= its own partition's max
+// event time before it − delay); on-time rows folded into partials per
+// batch. It keeps no window state across batches, only each partition's
+// Marker, which the caller persists with the batch's output (the changelog)
+// and loads back when a partition is (re)assigned. Not goroutine-safe.
+type PartialEngine struct {
+	cfg      Config
+	sizeUs   int64
+	offsetUs int64
+	parts    map[string]*source // topic/partition
+}
+
+// NewPartial builds a stage-1 engine; cfg.Stage must be StagePartial.
+func NewPartial(cfg Config) (*PartialEngine, error) {
+	if cfg.Stage != StagePartial {
+		return nil, fmt.Errorf("NewPartial needs stage partial, got %q", cfg.Stage)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &PartialEngine{cfg: cfg, sizeUs: cfg.Size.Microseconds(), offsetUs: cfg.Offset.Microseconds(), parts: map[string]*source{}}, nil
+}
+
+// Load replaces a partition's state with m (its changelog value), at
+// processing time now; nil forgets the partition (no changelog value: it
+// starts afresh).
+func (e *PartialEngine) Load(topic string, partition int32, m *Marker, now time.Time) {
+	k := Position{Topic: topic, Partition: partition}.Key()
+	if m == nil {
+		delete(e.parts, k)
+		return
+	}
+	c := *m
+	c.Topic, c.Partition = topic, partition
+	e.parts[k] = &source{m: c, lastSeenMs: msOf(now)}
+}
+
+// Source returns a partition's state and whether it has any.
+func (e *PartialEngine) Source(topic string, partition int32) (Marker, bool) {
+	s := e.parts[Position{Topic: topic, Partition: partition}.Key()]
+	if s == nil {
+		return Marker{}, false
+	}
+	return s.m, true
+}
+
+// Process runs one batch. Rows must carry their position (HasPos); a row at
+// or below its partition's state offset is Replayed (its effect is already
+// in the state, so its output was committed with it).
+func (e *PartialEngine) Process(rows []Row, now time.Time) PartialResult {
+	nowMs := msOf(now)
+	delayMs := e.cfg.Delay.Milliseconds()
+	res := PartialResult{Status: make([]Status, len(rows))}
+	groups := map[int64]map[string]*group{}
+	touched := map[*source]bool{}
+	for i := range rows {
+		r := &rows[i]
+		if r.Heartbeat {
+			res.Status[i] = Tick
+			continue
+		}
+		k := r.Pos.Key()
+		s := e.parts[k]
+		if s == nil {
+			s = &source{m: Marker{Topic: r.Pos.Topic, Partition: r.Pos.Partition, MaxMs: noWatermark, Offset: -1}}
+			e.parts[k] = s
+		}
+		if r.Pos.Offset <= s.m.Offset {
+			res.Status[i] = Replayed
+			continue
+		}
+		start := windowStart(r.TimeUs, e.sizeUs, e.offsetUs)
+		end := start + e.sizeUs
+		late := s.m.MaxMs != noWatermark && closedBy(end, s.m.MaxMs-delayMs)
+		s.m.MaxMs = max(s.m.MaxMs, microsToWatermarkMs(r.TimeUs))
+		s.m.Offset = r.Pos.Offset
+		s.m.Partitions = max(s.m.Partitions, r.Partitions)
+		s.m.Idle = false
+		s.lastSeenMs = nowMs
+		touched[s] = true
+		if late {
+			res.Status[i] = Late
+			if res.LateWindowEndUs == nil {
+				res.LateWindowEndUs = map[int]int64{}
+			}
+			res.LateWindowEndUs[i] = end
+			continue
+		}
+		keys := groups[start]
+		if keys == nil {
+			keys = map[string]*group{}
+			groups[start] = keys
+		}
+		g := keys[r.Key]
+		if g == nil {
+			g = &group{Aggs: make([]acc, len(e.cfg.Aggregates))}
+			keys[r.Key] = g
+		}
+		g.Rows++
+		for j, spec := range e.cfg.Aggregates {
+			if spec.HasValue && j < len(r.Values) {
+				g.Aggs[j].add(r.Values[j])
+			}
+		}
+		res.Status[i] = Applied
+	}
+	// Idleness is processing time (opt-in, the one timing-dependent knob):
+	// a partition quiet for the idle timeout is announced once as idle.
+	if idle := e.cfg.IdleTimeout.Milliseconds(); idle > 0 {
+		for _, s := range e.parts {
+			if !touched[s] && !s.m.Idle && s.m.MaxMs != noWatermark && nowMs-s.lastSeenMs >= idle {
+				s.m.Idle = true
+				touched[s] = true
+			}
+		}
+	}
+	for start, keys := range groups {
+		for k, g := range keys {
+			res.Partials = append(res.Partials, Partial{StartUs: start, Key: k, Rows: g.Rows, Aggs: g.Aggs})
+		}
+	}
+	sort.Slice(res.Partials, func(i, j int) bool {
+		a, b := &res.Partials[i], &res.Partials[j]
+		return a.StartUs < b.StartUs || (a.StartUs == b.StartUs && a.Key < b.Key)
+	})
+	for s := range touched {
+		res.Markers = append(res.Markers, s.m)
+	}
+	sort.Slice(res.Markers, func(i, j int) bool {
+		a, b := &res.Markers[i], &res.Markers[j]
+		return a.Topic < b.Topic || (a.Topic == b.Topic && a.Partition < b.Partition)
+	})
+	return res
+}

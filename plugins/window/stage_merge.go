@@ -1,0 +1,228 @@
+package window
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/plugins/window/engine"
+)
+
+// mergeProcessor is stage 2 (stage: merge), on the internal topic. Each
+// internal partition q is an engine of its own with its own checkpoint
+// (<state.key>-<q>), so q's state moves with q between replicas: it is
+// reloaded whenever q's assignment epoch changes. Offsets are committed
+// after the sink (at-least-once); a redelivered record is recognised by
+// the applied offsets in q's state, and re-emits what it emitted.
+type mergeProcessor struct {
+	*processor
+	check *engine.Engine // validates partials against the config's shape
+	parts map[int32]*mergePartition
+}
+
+type mergePartition struct {
+	eng       *engine.Engine
+	epoch     int64
+	persisted []byte // q's state as last written or loaded
+}
+
+var _ service.BatchProcessor = (*mergeProcessor)(nil)
+
+func newMergeProcessor(c *procConfig, res *service.Resources, now func() time.Time) (*mergeProcessor, error) {
+	check, err := engine.New(c.engine)
+	if err != nil {
+		return nil, err
+	}
+	return &mergeProcessor{processor: newBase(c, res, now), check: check, parts: map[int32]*mergePartition{}}, nil
+}
+
+// stateKey is q's checkpoint key.
+func (p *mergeProcessor) stateKey(q int32) string { return p.conf.key + "-" + strconv.Itoa(int(q)) }
+
+func (p *mergeProcessor) ProcessBatch(ctx context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
+	out := make([]*service.Message, len(batch))
+	in := map[int32][]engine.MergeInput{}
+	epochs := map[int32]int64{}
+	var ls chain
+	for i, msg := range batch {
+		if msg.GetError() != nil {
+			out[i] = msg
+			ls.noteMessage(msg)
+			continue
+		}
+		if isHeartbeat(msg) {
+			continue // stage 2 has no clock of its own: idleness comes in markers
+		}
+		x, err := p.decode(msg)
+		if err != nil {
+			out[i] = p.reject(msg, "bad_window_input", err)
+			ls.noteMessage(msg)
+			continue
+		}
+		q := x.Pos.Partition
+		ep, ok := metaInt(msg, epochMeta)
+		if !ok {
+			ep = -1
+		}
+		if prev, seen := epochs[q]; seen && prev != ep {
+			return nil, fmt.Errorf("tumbling_window: internal partition %d has two values of %s (%d, %d) in one batch", q, epochMeta, prev, ep)
+		}
+		epochs[q] = ep
+		ls.note(msg, x.Pos)
+		in[q] = append(in[q], x)
+	}
+	qs := make([]int32, 0, len(in))
+	for q := range in {
+		qs = append(qs, q)
+	}
+	sort.Slice(qs, func(i, j int) bool { return qs[i] < qs[j] })
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, errors.New("tumbling_window: processor is closed")
+	}
+	if err := p.awaitTurn(ctx, ls); err != nil {
+		return nil, err
+	}
+	now := p.now()
+	batches := passedOn(out)
+	var applied, replayed, early int
+	for _, q := range qs {
+		mp, err := p.partition(ctx, q, epochs[q])
+		if err != nil {
+			return nil, err
+		}
+		res := mp.eng.Merge(in[q], now)
+		for _, st := range res.Status {
+			switch st {
+			case engine.Applied:
+				applied++
+			case engine.Replayed:
+				replayed++
+			case engine.ClosedEarly:
+				early++
+			}
+		}
+		if err := p.checkpointPartition(ctx, q, mp); err != nil {
+			return nil, err
+		}
+		for _, em := range res.Emissions {
+			b, err := p.emissionBatch(batch, em)
+			if err != nil {
+				return nil, err
+			}
+			for k, m := range b {
+				m.MetaSetMut(statePartitionMeta, int64(q))
+				if s := em.Rows[k].Seq; s != 0 {
+					m.MetaSetMut("window_emit_seq", s)
+				}
+			}
+			batches = append(batches, b)
+		}
+	}
+	p.passed(ls)
+	p.observeMerge(applied, replayed, early, now)
+	return batches, nil
+}
+
+// decode reads one record of the internal topic.
+func (p *mergeProcessor) decode(msg *service.Message) (engine.MergeInput, error) {
+	x := engine.MergeInput{}
+	pos, ok := position(msg)
+	if !ok {
+		return x, errors.New("tumbling_window: stage merge needs metadata kafka_topic, kafka_partition and kafka_offset (set by the kafka_franz input on the internal topic)")
+	}
+	x.Pos, x.HasPos = pos, true
+	body, err := msg.AsBytes()
+	if err != nil {
+		return x, err
+	}
+	kind, _ := msg.MetaGet(kindMeta)
+	switch kind {
+	case kindPartial:
+		if x.Partial, err = engine.DecodePartial(body); err == nil {
+			err = p.check.CheckPartial(x.Partial)
+		}
+	case kindMarker:
+		x.Marker, err = engine.DecodeMarker(body)
+	default:
+		err = fmt.Errorf("metadata %s is %q, want partial or marker (a record of the internal topic written by stage partial)", kindMeta, kind)
+	}
+	if err != nil {
+		return x, fmt.Errorf("tumbling_window: %s offset %d: %w", pos.Key(), pos.Offset, err)
+	}
+	return x, nil
+}
+
+// partition returns q's engine, (re)loaded from its checkpoint when q is
+// new to this process or its assignment epoch changed: another replica may
+// have moved its state on meanwhile.
+func (p *mergeProcessor) partition(ctx context.Context, q int32, epoch int64) (*mergePartition, error) {
+	if mp := p.parts[q]; mp != nil && mp.epoch == epoch {
+		return mp, nil
+	}
+	key := p.stateKey(q)
+	data, err := p.getKey(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	eng, err := engine.New(p.conf.engine)
+	if err != nil {
+		return nil, err
+	}
+	if data != nil {
+		if err := eng.Restore(data); err != nil {
+			return nil, fmt.Errorf("state.key %q in cache %q: %w", key, p.conf.cache, err)
+		}
+	}
+	mp := &mergePartition{eng: eng, epoch: epoch, persisted: data}
+	p.parts[q] = mp
+	p.log.Infof("tumbling_window: internal partition %d (epoch %d) loaded from %q (%d bytes): %d open windows, last emission %d",
+		q, epoch, key, len(data), eng.OpenGroups(), eng.Seq())
+	return mp, nil
+}
+
+// checkpointPartition writes q's state if it changed; on failure q's engine
+// is dropped, so the next batch reloads what is durable.
+func (p *mergeProcessor) checkpointPartition(ctx context.Context, q int32, mp *mergePartition) error {
+	data, err := mp.eng.Snapshot()
+	if err == nil && bytes.Equal(data, mp.persisted) {
+		return nil
+	}
+	if err == nil {
+		key := p.stateKey(q)
+		err = p.persist(ctx, key, data, func(ctx context.Context, d []byte) error { return p.setKey(ctx, key, d) })
+	}
+	if err != nil {
+		delete(p.parts, q)
+		return err
+	}
+	mp.persisted = data
+	return nil
+}
+
+func (p *mergeProcessor) observeMerge(applied, replayed, early int, now time.Time) {
+	p.m.input.Incr(int64(applied))
+	p.m.replayed.Incr(int64(replayed))
+	p.m.closedEarly.Incr(int64(early))
+	p.m.late.Incr(int64(early))
+	open, low, any := 0, int64(0), false
+	for _, mp := range p.parts {
+		open += mp.eng.OpenGroups()
+		if wm, ok := mp.eng.Watermark(); ok && (!any || wm < low) {
+			low, any = wm, true
+		}
+	}
+	p.m.open.Set(int64(open))
+	if any {
+		p.m.watermark.Set(low)
+		p.m.lag.Set(int64(now.Sub(time.UnixMilli(low)).Seconds()))
+	}
+}

@@ -1,0 +1,180 @@
+package window
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/plugins/window/engine"
+)
+
+// Metadata of the two-stage (scale-out) contract with kafka_franz
+// (docs/scale-out.md).
+const (
+	epochMeta          = "kafka_assignment_epoch"  // input: changes on every (re)assignment or rewind of a partition
+	kindMeta           = "window_kind"             // partial | marker
+	groupKeyMeta       = "window_group_key"        // partial: the record key of the internal topic
+	markerPartMeta     = "window_marker_partition" // marker: target partition of the internal topic
+	changelogKeyMeta   = "window_changelog_key"    // marker: the changelog copy, key = source partition
+	statePartitionMeta = "window_state_partition"  // merge output: the internal partition q
+	kindPartial        = "partial"
+	kindMarker         = "marker"
+)
+
+// partialProcessor is stage 1 (stage: partial). Its only state is each
+// source partition's progress, which it emits after every batch (the
+// changelog copy of the markers, produced in the same Kafka transaction as
+// the partials and the consumed offsets) and reads back from state.cache
+// when the partition's assignment epoch changes.
+type partialProcessor struct {
+	*processor
+	eng    *engine.PartialEngine
+	epochs map[string]int64 // topic/partition → epoch its state was loaded at
+}
+
+var _ service.BatchProcessor = (*partialProcessor)(nil)
+
+func newPartialProcessor(c *procConfig, res *service.Resources, now func() time.Time) (*partialProcessor, error) {
+	eng, err := engine.NewPartial(c.engine)
+	if err != nil {
+		return nil, err
+	}
+	return &partialProcessor{processor: newBase(c, res, now), eng: eng, epochs: map[string]int64{}}, nil
+}
+
+func (p *partialProcessor) ProcessBatch(ctx context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
+	out, rows, idx, ls := p.extractBatch(batch)
+	// Stage 1 judges every row against its source partition and must know
+	// how many internal partitions get the markers.
+	keep := 0
+	for j := range rows {
+		if !rows[j].Heartbeat && (!rows[j].HasPos || rows[j].Partitions <= 0) {
+			out[idx[j]] = p.reject(batch[idx[j]], "missing_position", errors.New(
+				"tumbling_window: stage partial needs metadata kafka_topic, kafka_partition, kafka_offset and kafka_topic_partitions (set by the kafka_franz input)"))
+			continue
+		}
+		rows[keep], idx[keep] = rows[j], idx[j]
+		keep++
+	}
+	rows, idx = rows[:keep], idx[:keep]
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, errors.New("tumbling_window: processor is closed")
+	}
+	if err := p.awaitTurn(ctx, ls); err != nil {
+		return nil, err
+	}
+	now := p.now()
+	if err := p.reloadMoved(ctx, batch, rows, idx, now); err != nil {
+		return nil, err
+	}
+	res := p.eng.Process(rows, now)
+	applied, late, replayed, early := p.tally(batch, out, idx, res.Status, res.LateWindowEndUs)
+	p.passed(ls)
+	p.observeStageOne(applied, late, replayed, early)
+
+	batches := passedOn(out)
+	if len(res.Partials)+len(res.Markers) == 0 {
+		return batches, nil
+	}
+	b, err := stageOneBatch(template(batch), res)
+	if err != nil {
+		return nil, err
+	}
+	return append(batches, b), nil
+}
+
+// reloadMoved loads, for every partition of the batch whose assignment
+// epoch is not the one its state was loaded at, its state from the
+// changelog: the partition was (re)assigned to this process or rewound
+// after an aborted transaction, and the state must be the one committed
+// with its offsets.
+func (p *partialProcessor) reloadMoved(ctx context.Context, batch service.MessageBatch, rows []engine.Row, idx []int, now time.Time) error {
+	seen := map[string]int64{}
+	for j := range rows {
+		if rows[j].Heartbeat {
+			continue
+		}
+		k := rows[j].Pos.Key()
+		ep, ok := metaInt(batch[idx[j]], epochMeta)
+		if !ok {
+			ep = -1 // an input without epochs: loaded once, at first sight
+		}
+		if prev, dup := seen[k]; dup {
+			if prev != ep {
+				return fmt.Errorf("tumbling_window: %s has two values of %s (%d, %d) in one batch", k, epochMeta, prev, ep)
+			}
+			continue
+		}
+		seen[k] = ep
+		if cur, ok := p.epochs[k]; ok && cur == ep {
+			continue
+		}
+		pos := rows[j].Pos
+		data, err := p.getKey(ctx, strconv.Itoa(int(pos.Partition)))
+		if err != nil {
+			return err
+		}
+		var m *engine.Marker
+		if data != nil {
+			if m, err = engine.DecodeMarker(data); err != nil {
+				return fmt.Errorf("state.cache %q key %d: %w", p.conf.cache, pos.Partition, err)
+			}
+		}
+		p.eng.Load(pos.Topic, pos.Partition, m, now)
+		p.epochs[k] = ep
+		if m != nil {
+			p.log.Debugf("tumbling_window: %s (epoch %d) resumes at offset %d, max event time %d ms", k, ep, m.Offset, m.MaxMs)
+		}
+	}
+	return nil
+}
+
+func (p *partialProcessor) observeStageOne(applied, late, replayed, early int) {
+	p.m.input.Incr(int64(applied))
+	p.m.late.Incr(int64(late))
+	p.m.closedEarly.Incr(int64(early))
+	p.m.replayed.Incr(int64(replayed))
+}
+
+// stageOneBatch renders a stage-1 result: the partials first, then the
+// markers (one per internal partition, then the changelog copy). The order
+// matters: in each internal partition a source partition's marker must
+// follow the partials it covers.
+func stageOneBatch(tmpl *service.Message, res engine.PartialResult) (service.MessageBatch, error) {
+	var out service.MessageBatch
+	for i := range res.Partials {
+		body, err := engine.EncodePartial(&res.Partials[i])
+		if err != nil {
+			return nil, err
+		}
+		m := derived(tmpl, body)
+		m.MetaSetMut(kindMeta, kindPartial)
+		m.MetaSetMut(groupKeyMeta, res.Partials[i].Key)
+		out = append(out, m)
+	}
+	for i := range res.Markers {
+		mk := &res.Markers[i]
+		body, err := engine.EncodeMarker(mk)
+		if err != nil {
+			return nil, err
+		}
+		for q := int32(0); q < mk.Partitions; q++ {
+			m := derived(tmpl, body)
+			m.MetaSetMut(kindMeta, kindMarker)
+			m.MetaSetMut(markerPartMeta, int64(q))
+			out = append(out, m)
+		}
+		m := derived(tmpl, body)
+		m.MetaSetMut(kindMeta, kindMarker)
+		m.MetaSetMut(changelogKeyMeta, strconv.Itoa(int(mk.Partition)))
+		out = append(out, m)
+	}
+	return out, nil
+}

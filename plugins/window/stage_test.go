@@ -1,0 +1,242 @@
+package window
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/plugins/window/engine"
+)
+
+func stageConfig(t *testing.T, stage string, res *service.Resources) *procConfig {
+	t.Helper()
+	conf, err := spec().ParseYAML(ridesYAML+"stage: "+stage+"\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := fromParsed(conf, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// stageMsg is a ride of source partition part (of 2) at offset off, read in
+// assignment epoch epoch.
+func stageMsg(ts string, part, off, epoch int) *service.Message {
+	m := msg("FR", ts, 2, 3, part, off)
+	m.MetaSetMut(partitionsMeta, 2)
+	m.MetaSetMut(epochMeta, epoch)
+	return m
+}
+
+func processStage(t *testing.T, p service.BatchProcessor, batch ...*service.Message) service.MessageBatch {
+	t.Helper()
+	out, err := p.ProcessBatch(context.Background(), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all service.MessageBatch
+	for _, b := range out {
+		all = append(all, b...)
+	}
+	return all
+}
+
+// kinds sums up a stage-1 output: "partial", "marker q=<n>", "changelog <k>".
+func kinds(t *testing.T, out service.MessageBatch) (got []string, markers []*engine.Marker) {
+	t.Helper()
+	for _, m := range out {
+		if m.GetError() != nil {
+			got = append(got, "errored")
+			continue
+		}
+		kind, _ := m.MetaGet(kindMeta)
+		body, _ := m.AsBytes()
+		switch kind {
+		case kindPartial:
+			got = append(got, "partial")
+		case kindMarker:
+			mk, err := engine.DecodeMarker(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k, ok := m.MetaGet(changelogKeyMeta); ok {
+				got = append(got, "changelog "+k)
+				markers = append(markers, mk)
+				continue
+			}
+			q, _ := m.MetaGet(markerPartMeta)
+			got = append(got, "marker q="+q)
+		default:
+			t.Fatalf("unexpected output %s", body)
+		}
+	}
+	return got, markers
+}
+
+func TestStagePartialReloadsAPartitionWhenItsEpochChanges(t *testing.T) {
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	p, err := newPartialProcessor(stageConfig(t, "partial", res), res, newClock().now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := processStage(t, p, stageMsg("2026-03-14T00:30:00Z", 0, 0, 1), stageMsg("2026-03-14T00:31:00Z", 0, 1, 1))
+	got, markers := kinds(t, out)
+	if strings.Join(got, ",") != "partial,marker q=0,marker q=1,changelog 0" {
+		t.Fatalf("stage 1 emitted %v", got)
+	}
+	if markers[0].Offset != 1 || markers[0].Partitions != 2 {
+		t.Fatalf("marker %+v", markers[0])
+	}
+	// The transaction holding offset 1 aborted: the changelog has the state
+	// as of offset 0 and the input rewinds to offset 1 in a new epoch.
+	asOf0 := engine.Marker{Topic: "rides", Partition: 0, Partitions: 2, MaxMs: time.Date(2026, 3, 14, 0, 30, 0, 0, time.UTC).UnixMilli(), Offset: 0}
+	b, _ := engine.EncodeMarker(&asOf0)
+	var setErr error
+	if err := res.AccessCache(context.Background(), "window_state", func(c service.Cache) { setErr = c.Set(context.Background(), "0", b, nil) }); err != nil || setErr != nil {
+		t.Fatal(err, setErr)
+	}
+	// In the old epoch, offset 1 would be a replay of what the state holds.
+	if got, _ := kinds(t, processStage(t, p, stageMsg("2026-03-14T00:31:00Z", 0, 1, 1))); len(got) != 0 {
+		t.Fatalf("a replay in the same epoch emitted %v", got)
+	}
+	out = processStage(t, p, stageMsg("2026-03-14T00:31:00Z", 0, 1, 2))
+	if got, markers = kinds(t, out); strings.Join(got, ",") != "partial,marker q=0,marker q=1,changelog 0" || markers[0].Offset != 1 {
+		t.Fatalf("after the rewind stage 1 emitted %v %+v: the changelog state was not reloaded", got, markers)
+	}
+	// Lateness continues against the reloaded progress (00:31 − 10m).
+	if got, _ = kinds(t, processStage(t, p, stageMsg("2026-03-14T00:05:00Z", 0, 2, 2))); strings.Join(got, ",") != "marker q=0,marker q=1,changelog 0" {
+		t.Fatalf("a late row gave %v", got)
+	}
+	// A row without the partition count cannot be sent to every internal partition.
+	m := msg("FR", "2026-03-14T00:32:00Z", 1, 1, 1, 0)
+	if got, _ = kinds(t, processStage(t, p, m)); strings.Join(got, ",") != "errored" {
+		t.Fatalf("a row without kafka_topic_partitions gave %v", got)
+	}
+}
+
+// internalMsg is a record of internal partition q at offset off.
+func internalMsg(t *testing.T, kind string, body []byte, q, off, epoch int) *service.Message {
+	t.Helper()
+	m := service.NewMessage(body)
+	m.MetaSetMut(kindMeta, kind)
+	m.MetaSetMut("kafka_topic", "rides_agg-repartition")
+	m.MetaSetMut("kafka_partition", q)
+	m.MetaSetMut("kafka_offset", off)
+	m.MetaSetMut(epochMeta, epoch)
+	return m
+}
+
+func TestStageMergeStateMovesWithItsPartition(t *testing.T) {
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	st1, err := newPartialProcessor(stageConfig(t, "partial", res), res, newClock().now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Stage 1 on a one-partition topic: two windows of FR, then progress.
+	one := func(ts string, off int) *service.Message {
+		m := stageMsg(ts, 0, off, 1)
+		m.MetaSetMut(partitionsMeta, 1)
+		return m
+	}
+	var internal []*service.Message
+	for i, ts := range []string{"2026-03-14T00:01:00Z", "2026-03-14T00:06:00Z", "2026-03-14T00:30:00Z"} {
+		for _, m := range processStage(t, st1, one(ts, i)) {
+			if _, ok := m.MetaGet(changelogKeyMeta); ok {
+				continue
+			}
+			kind, _ := m.MetaGet(kindMeta)
+			body, _ := m.AsBytes()
+			internal = append(internal, internalMsg(t, kind, body, 0, len(internal), 1))
+		}
+	}
+	// internal: [partial w0, marker@00:01, partial w1, marker@00:06, partial w3, marker@00:30]
+	a, err := newMergeProcessor(stageConfig(t, "merge", res), res, newClock().now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := func(out service.MessageBatch) (got []string) {
+		for _, m := range out {
+			q, _ := m.MetaGet(statePartitionMeta)
+			seq, _ := m.MetaGet("window_emit_seq")
+			start, _ := m.MetaGet("window_start_ms")
+			got = append(got, q+"/"+seq+"@"+start)
+		}
+		return got
+	}
+	if got := rows(processStage(t, a, internal[:4]...)); len(got) != 0 {
+		t.Fatalf("emitted %v before the watermark passed", got)
+	}
+	// The marker at 00:30 closes windows 00:00 and 00:05 (watermark 00:20):
+	// one sequence each.
+	w0, w1 := "1773446400000", "1773446700000"
+	if got := rows(processStage(t, a, internal[4:6]...)); strings.Join(got, ",") != "0/1@"+w0+",0/2@"+w1 {
+		t.Fatalf("emitted %v", got)
+	}
+	// Redelivered (offsets committed after the sink): the same sequences again.
+	if got := rows(processStage(t, a, internal[5])); strings.Join(got, ",") != "0/1@"+w0+",0/2@"+w1 {
+		t.Fatalf("a redelivery re-emitted %v", got)
+	}
+	// Another replica takes internal partition 0 (epoch 2): it loads a's
+	// state from <key>-0, re-emits what a may not have delivered, and goes
+	// on with sequence 3.
+	b, err := newMergeProcessor(stageConfig(t, "merge", res), res, newClock().now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range processStage(t, st1, one("2026-03-14T00:50:00Z", 3)) {
+		if _, ok := m.MetaGet(changelogKeyMeta); ok {
+			continue
+		}
+		kind, _ := m.MetaGet(kindMeta)
+		body, _ := m.AsBytes()
+		internal = append(internal, internalMsg(t, kind, body, 0, len(internal), 2))
+	}
+	if got := rows(processStage(t, b, internal[6:]...)); strings.Join(got, ",") != "0/1@"+w0+",0/2@"+w1+",0/3@1773448200000" {
+		t.Fatalf("the new owner emitted %v (its state did not come from the old owner's checkpoint?)", got)
+	}
+	// The partition comes back to a (epoch 3): a must reload b's state, or
+	// it would not know the window b merged (00:50) and emit nothing.
+	for _, m := range processStage(t, st1, one("2026-03-14T01:05:00Z", 4)) {
+		if _, ok := m.MetaGet(changelogKeyMeta); ok {
+			continue
+		}
+		kind, _ := m.MetaGet(kindMeta)
+		body, _ := m.AsBytes()
+		internal = append(internal, internalMsg(t, kind, body, 0, len(internal), 3))
+	}
+	if got := rows(processStage(t, a, internal[8:]...)); !strings.HasSuffix(strings.Join(got, ","), ",0/4@1773449400000") {
+		t.Fatalf("back on the first replica: %v", got)
+	}
+	// A record that is not from stage 1 is refused, naming the metadata.
+	bad := internalMsg(t, "", []byte(`{}`), 0, 99, 2)
+	out := processStage(t, b, bad)
+	if len(out) != 1 || out[0].GetError() == nil || !strings.Contains(out[0].GetError().Error(), kindMeta) {
+		t.Fatalf("a foreign record gave %v", out)
+	}
+}
+
+func TestStagesNeedTheirConfig(t *testing.T) {
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	for yaml, want := range map[string]string{
+		strings.Replace(ridesYAML, "  cache: window_state\n", "", 1) + "stage: partial\n":                    "state.cache is required",
+		strings.Replace(ridesYAML, "  delay: 10m\n", "  delay: 10m\n  mode: global\n", 1) + "stage: merge\n": "per_partition",
+	} {
+		conf, err := spec().ParseYAML(yaml, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fromParsed(conf, res); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("config refused with %v, want mention of %q", err, want)
+		}
+		b := service.NewStreamBuilder()
+		indented := "tumbling_window:\n  " + strings.ReplaceAll(strings.TrimSpace(yaml), "\n", "\n  ")
+		if err := b.AddProcessorYAML(indented); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("lint: %v, want mention of %q", err, want)
+		}
+	}
+}
