@@ -165,6 +165,7 @@ waits for partitions that have not delivered yet.
 		service.NewBoolField(fieldFailOnDataLoss).
 			Description("Stop the input with an error when a committed offset is out of the log's range, instead of resetting per `start_offset` and warning (Spark `failOnDataLoss`).").
 			Default(false).Example(true).Advanced(),
+		txnInputField(),
 		service.NewAutoRetryNacksToggleField(),
 	)
 	checks := append([]lintCheck{
@@ -187,6 +188,7 @@ waits for partitions that have not delivered yet.
 		{`this.batch_scope.or("partition") == "poll" && this.batching.count.or(0) == 1`,
 			"batch_scope: poll with batching.count: 1 gives one-record batches, which do not span partitions; raise count or use batch_scope: partition"},
 	}, clientLintChecks...)
+	checks = append(checks, txnLintChecks...)
 	spec = spec.LintRule(lintRule(checks...))
 
 	spec = spec.Example("The seed job's source",
@@ -261,9 +263,23 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
+			txn, period, err := txnFromParsed(conf, cc)
+			if err != nil {
+				return nil, err
+			}
+			if txn != nil && mgr.Label() == "" {
+				return nil, errTxnLabel
+			}
+			cc.Txn = txn
 			in, err := newReader(cc, policy, metaOptions{multiHeader: multiHeader, lag: cc.Group != ""}, scope, mgr)
 			if err != nil {
 				return nil, err
+			}
+			if txn != nil {
+				// A nack aborts the transaction and the input re-reads
+				// from the committed offsets: no nack replay here.
+				txnHandleFor(mgr, mgr.Label()).set(in.cons)
+				return newTxnReader(in, period), nil
 			}
 			return service.AutoRetryNacksBatchedToggled(conf, in)
 		})

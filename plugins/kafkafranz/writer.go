@@ -33,6 +33,8 @@ type writer struct {
 	meta        *service.MetadataFilter
 	records     *service.MetricCounter
 	idem        *idempotency // nil = at-least-once (output_idempotency.go)
+	txn         *txnHandle   // nil = own producer; else the input's transaction (output_txn.go)
+	txnLabel    string
 }
 
 func writerFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*writer, error) {
@@ -125,6 +127,9 @@ func writerFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*writ
 	if w.idem, err = idempotencyFromParsed(conf, client, mgr); err != nil {
 		return nil, err
 	}
+	if w.txn, w.txnLabel, err = txnFromParsedOutput(conf, mgr, pc, w.idem); err != nil {
+		return nil, err
+	}
 	return w, nil
 }
 
@@ -134,6 +139,9 @@ func writerFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*writ
 // ever succeed. While writes fail (healthsvc), each reconnection probes the
 // brokers before the batch is written again.
 func (w *writer) Connect(ctx context.Context) error {
+	if w.txn != nil {
+		return w.connectTxn(ctx)
+	}
 	err := w.prod.Connect(ctx)
 	if errors.Is(err, franz.ErrClosed) {
 		return service.ErrNotConnected
@@ -203,7 +211,7 @@ func (w *writer) WriteBatch(ctx context.Context, batch service.MessageBatch) (er
 			return err
 		}
 	}
-	errs, err := w.prod.Produce(ctx, recs)
+	errs, err := w.produce(ctx, recs)
 	if w.idem != nil {
 		if err != nil {
 			errs = make([]error, len(recs))
@@ -311,6 +319,6 @@ func (w *writer) record(batch service.MessageBatch, i int, msg *service.Message)
 }
 
 func (w *writer) Close(context.Context) error {
-	w.prod.Close()
+	w.prod.Close() // never connected in transaction mode: closing is a no-op
 	return nil
 }
