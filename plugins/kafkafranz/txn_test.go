@@ -3,6 +3,7 @@ package kafkafranz
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -324,9 +325,9 @@ func TestAssignmentEpochChangesOnRewind(t *testing.T) {
 	}
 }
 
-// ...and when the partition is assigned again after moving away, also
-// without transactions, as message metadata.
-func TestAssignmentEpochMetadataChangesOnReassignment(t *testing.T) {
+// A nacked batch aborts the transaction: its records come again, with a new
+// kafka_assignment_epoch in their metadata.
+func TestAssignmentEpochMetadataChangesOnNack(t *testing.T) {
 	_, addr := newCluster(t, kfake.SeedTopics(2, "A"))
 	produce(t, addr, "A", 0, 4)
 	var mu sync.Mutex
@@ -428,3 +429,99 @@ func (l testLogger) Debugf(f string, a ...any) {}
 func (l testLogger) Infof(f string, a ...any)  {}
 func (l testLogger) Warnf(f string, a ...any)  { l.t.Logf("WARN "+f, a...) }
 func (l testLogger) Errorf(f string, a ...any) { l.t.Logf("ERROR "+f, a...) }
+
+// Construction refuses what lint refuses, naming the field.
+func TestTransactionConstructionRefusesBadConfig(t *testing.T) {
+	parsed, err := inputSpec().ParseYAML("seed_brokers: [ x ]\ntopics: [ rides ]\nconsumer_group: g\ntransaction: { enabled: true, commit_period: 1m }\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := consumerConfigFromParsed(parsed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := txnFromParsed(parsed, cc); err == nil || !strings.Contains(err.Error(), "transaction.commit_period") {
+		t.Errorf("commit_period = timeout accepted: %v", err)
+	}
+	// An output naming an input that is not in the config says so on
+	// connecting.
+	parsedOut, err := outputSpec().ParseYAML("seed_brokers: [ x ]\ntopic: B\ntransaction: { input: nowhere }\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := writerFromParsed(parsedOut, service.MockResources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Connect(context.Background()); err == nil || !strings.Contains(err.Error(), `transaction.input: no kafka_franz input labelled "nowhere"`) {
+		t.Errorf("connect without the input: %v", err)
+	}
+	// The default transactional id is derived from the group and instance.
+	parsed, err = inputSpec().ParseYAML("seed_brokers: [ x ]\ntopics: [ rides ]\nconsumer_group: g\ninstance_id: r-0\ntransaction: { enabled: true }\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc, err = consumerConfigFromParsed(parsed); err != nil {
+		t.Fatal(err)
+	}
+	if txn, _, err := txnFromParsed(parsed, cc); err != nil || txn.ID != "g-r-0" {
+		t.Errorf("default transactional id: %+v, %v", txn, err)
+	}
+}
+
+// The epoch of a partition changes when it is assigned again after moving
+// to another member, without transactions too.
+func TestAssignmentEpochChangesOnReassignment(t *testing.T) {
+	_, addr := newCluster(t, kfake.SeedTopics(2, "A"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conf := franz.ConsumerConfig{
+		Client: franz.ClientConfig{SeedBrokers: []string{addr}},
+		Topics: franz.TopicSpec{Topics: []string{"A"}}, Group: "r",
+		CommitPeriod: time.Second,
+	}
+	first := franz.NewConsumer(conf, testLogger{t}, nil)
+	if err := first.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	produce(t, addr, "A", 0, 2)
+	before := map[int32]int64{}
+	for _, ch := range pollUntil(ctx, t, first, 2) {
+		before[ch.Partition] = ch.Epoch
+		ch.Ack()
+	}
+	// A second member takes a partition, then leaves: it comes back.
+	second := franz.NewConsumer(conf, testLogger{t}, nil)
+	if err := second.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	polled := make(chan struct{})
+	go func() { defer close(polled); _, _ = second.Poll(ctx) }()
+	for first.Assigned() != 1 {
+		pollBriefly(ctx, first) // lets the rebalance run
+	}
+	second.Close()
+	<-polled
+	for first.Assigned() != 2 {
+		pollBriefly(ctx, first)
+	}
+	produce(t, addr, "A", 2, 2)
+	changed := 0
+	for _, ch := range pollUntil(ctx, t, first, 2) {
+		if ch.Epoch != before[ch.Partition] {
+			changed++
+		}
+	}
+	if changed == 0 {
+		t.Fatalf("no partition got a new epoch after moving and coming back (before: %v)", before)
+	}
+}
+
+// pollBriefly polls once for at most 50ms (a bound, not a wait for time to
+// pass: the loop around it polls the group's state).
+func pollBriefly(ctx context.Context, c *franz.Consumer) {
+	ctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, _ = c.Poll(ctx)
+}
