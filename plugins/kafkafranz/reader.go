@@ -74,7 +74,10 @@ func (c *chunkRef) release(n int64) {
 // to every partition in poll scope.
 type partitionBatcher struct {
 	b      *service.Batcher
-	last   map[partitionKey]*kgo.Record // last record per partition since the last flush
+	// last is the last record per partition since the last flush, tracked
+	// only for reader.delivered (transactional mode).
+	last      map[partitionKey]*kgo.Record
+	trackLast bool
 	refs   []*chunkRef                  // one per message added since the last flush
 	chunks []*chunkRef                  // the distinct refs among them
 	gen    uint64                       // flushes so far, to tell a ref's first add to this batch
@@ -84,10 +87,12 @@ type partitionBatcher struct {
 // to flush.
 func (pb *partitionBatcher) add(ref *chunkRef, rec *kgo.Record, msg *service.Message) bool {
 	pb.refs = append(pb.refs, ref)
-	if pb.last == nil {
-		pb.last = map[partitionKey]*kgo.Record{}
+	if pb.trackLast {
+		if pb.last == nil {
+			pb.last = map[partitionKey]*kgo.Record{}
+		}
+		pb.last[partitionKey{ref.chunk.Topic, ref.chunk.Partition}] = rec
 	}
-	pb.last[partitionKey{ref.chunk.Topic, ref.chunk.Partition}] = rec
 	if ref.inBatch != pb.gen+1 {
 		ref.inBatch = pb.gen + 1
 		pb.chunks = append(pb.chunks, ref)
@@ -213,7 +218,7 @@ func (r *reader) add(ctx context.Context, chunks []franz.Chunk) {
 			for i := range ch.Records {
 				batch[i] = recordToMessage(pm, i)
 			}
-			r.ready = append(r.ready, readyBatch{batch: batch, ack: ch.Ack, chunks: []franz.Chunk{ch}, last: lastOf([]franz.Chunk{ch})})
+			r.ready = append(r.ready, readyBatch{batch: batch, ack: ch.Ack, chunks: []franz.Chunk{ch}, last: r.lastOf([]franz.Chunk{ch})})
 			continue
 		}
 		ref := &chunkRef{chunk: ch}
@@ -253,7 +258,7 @@ func (r *reader) batcher(k partitionKey) *partitionBatcher {
 		r.log.Errorf("kafka_franz: cannot create batcher: %v", err)
 		return nil
 	}
-	pb := &partitionBatcher{b: b}
+	pb := &partitionBatcher{b: b, trackLast: r.delivered != nil}
 	r.batchers[k] = pb
 	return pb
 }
@@ -373,8 +378,12 @@ func (r *reader) reportDelivered(rb readyBatch) {
 	r.delivered(last)
 }
 
-// lastOf is the last record per partition of chunks in offset order.
-func lastOf(chunks []franz.Chunk) map[partitionKey]*kgo.Record {
+// lastOf is the last record per partition of chunks in offset order, for
+// reader.delivered (nil without it).
+func (r *reader) lastOf(chunks []franz.Chunk) map[partitionKey]*kgo.Record {
+	if r.delivered == nil {
+		return nil
+	}
 	last := make(map[partitionKey]*kgo.Record, len(chunks))
 	for _, ch := range chunks {
 		last[partitionKey{ch.Topic, ch.Partition}] = ch.Records[len(ch.Records)-1]

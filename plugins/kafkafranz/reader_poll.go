@@ -59,7 +59,7 @@ func (r *reader) addPoll(ctx context.Context, chunks []franz.Chunk) {
 				batch = append(batch, recordToMessage(pm, i))
 			}
 		}
-		r.ready = append(r.ready, readyBatch{batch: batch, chunks: chunks, last: lastOf(chunks), ack: func() {
+		r.ready = append(r.ready, readyBatch{batch: batch, chunks: chunks, last: r.lastOf(chunks), ack: func() {
 			for _, ch := range chunks {
 				ch.Ack()
 			}
