@@ -61,6 +61,15 @@ resumes from the last commit, so up to ` + "`commit_period`" + ` worth of record
 downstream writes must be idempotent for exactly-once results (see ` + "`delta_lake`" + `).
 Without a consumer group (explicit partitions) nothing is committed.
 
+With ` + "`transaction.enabled`" + `: **exactly once from Kafka to Kafka**. Batches are handed out in Kafka transactions
+(KIP-447) of about ` + "`transaction.commit_period`" + `; ` + "`kafka_franz`" + ` outputs with ` + "`transaction.input`" + ` naming this
+input's label produce in them. A transaction ends once every batch handed out in it is acked (no new
+batch goes out meanwhile) and commits the produced records together with the offsets of the records
+delivered in it. A nack, a revoked partition or a refused commit (the group generation changed: a
+zombie) aborts it, and the input reads again from the committed offsets. Consumers of the output
+topics with ` + "`transaction_isolation_level: read_committed`" + ` see each input record's output once, across
+crashes and rebalances; ` + "`auto_replay_nacks`" + ` and ` + "`commit_period`" + ` do not apply.
+
 ### Batches and event time
 
 By default (` + "`batch_scope: partition`" + `, as Redpanda Connect) a batch never mixes partitions.
@@ -93,13 +102,15 @@ Each message carries ` + "`kafka_key`" + `, ` + "`kafka_topic`" + `, ` + "`kafka
 or with ` + "`multi_header`" + ` as a list of strings). With a consumer group it also carries ` + "`kafka_lag`" + `: how many
 records followed this one in its partition when it was fetched (high watermark - offset - 1), and
 ` + "`kafka_topic_partitions`" + ` (not in Redpanda Connect): the topic's partition count, so that ` + "`tumbling_window`" + `
-waits for partitions that have not delivered yet.
+waits for partitions that have not delivered yet; ` + "`kafka_prev_offset`" + `; and ` + "`kafka_assignment_epoch`" + ` (int, not in
+Redpanda Connect): it changes every time this process is (re)assigned the partition or rewinds it (a
+transaction abort), so a stage keeping per-partition state knows to reload it.
 
 ### Metrics
 
 ` + "`kafka_input_records_total`" + `, ` + "`kafka_input_bytes_total`" + `, ` + "`kafka_input_lag`" + ` (per topic and partition),
 ` + "`kafka_input_paused_partitions`" + `, ` + "`kafka_input_commits_total`" + `, ` + "`kafka_input_offset_resets_total`" + `,
-` + "`kafka_input_revoked_dropped_total`" + ` (records of revoked partitions dropped before delivery),
+` + "`kafka_input_revoked_dropped_total`" + ` (records of revoked partitions dropped before delivery), ` + "`kafka_input_transactions_total`" + `,
 ` + "`kafka_input_stopped_on_data_loss`" + `.
 `)
 	spec = spec.Fields(clientFields()...).Fields(

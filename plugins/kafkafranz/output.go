@@ -40,7 +40,9 @@ individually, so only they are retried. The idempotent producer (`+"`idempotent_
 removes duplicates caused by the client's own retries; duplicates from an upstream replay remain,
 unless `+"`idempotency.consumer_group`"+` is set: then a record whose source coordinates are already in
 the topic (written before a crash, or by a write whose outcome was unknown) is not sent again, so
-each input record is written once (docs/faults.md).
+each input record is written once (docs/faults.md). With `+"`transaction.input`"+` the records are produced in the
+transactions of a transactional `+"`kafka_franz`"+` input and commit with its consumed offsets: exactly once for
+`+"`read_committed`"+` consumers.
 
 ### A topic that does not exist
 
