@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -154,19 +155,29 @@ func (t *txnReader) end(ctx context.Context) error {
 	return nil
 }
 
-// Close ends an open transaction before closing, once its batches are acked
-// (a graceful stop commits what was delivered); if ctx expires first the
-// transaction is left to the broker, which aborts it after
-// transaction.timeout or when a session with the same id starts.
+// Close commits an open transaction whose batches are all acked (Benthos
+// waits for pending acks before closing, except on a hard stop, which
+// leaves them unresolved). An open transaction not ended here is aborted
+// by the broker after transaction.timeout or when a session with the same
+// id starts.
 func (t *txnReader) Close(ctx context.Context) error {
-	if t.open && (testCrashOnClose == nil || !testCrashOnClose()) {
-		if err := t.end(ctx); err != nil {
+	t.mu.Lock()
+	pending := t.outstanding
+	t.mu.Unlock()
+	if t.open && pending == 0 && !testCrashOnClose.Load() {
+		// Benthos closes with a background context: bound the requests.
+		ectx, cancel := context.WithTimeout(ctx, closeTimeout)
+		defer cancel()
+		if err := t.end(ectx); err != nil {
 			t.log.Warnf("kafka_franz: open transaction not ended on close (the broker aborts it): %v", err)
 		}
 	}
 	return t.reader.Close(ctx)
 }
 
+// closeTimeout bounds the commit of the last transaction on close.
+const closeTimeout = 30 * time.Second
+
 // testCrashOnClose, set by tests, makes Close leave the open transaction
 // as a killed process would.
-var testCrashOnClose func() bool
+var testCrashOnClose atomic.Bool

@@ -48,7 +48,7 @@ rate_limit_resources:
   - label: pace # so that the test can stop it mid-run
     local: { count: 100, interval: 20ms }
 pipeline:
-  threads: 2
+  threads: 1 # Benthos' rate_limit resource races with more (go test -race)
   processors:
     - rate_limit: { resource: pace }
     - mapping: root = content().uppercase()
@@ -85,8 +85,8 @@ func (c *copyStream) stop(t *testing.T) {
 // transaction is neither committed nor aborted.
 func (c *copyStream) crash(t *testing.T) {
 	t.Helper()
-	testCrashOnClose = func() bool { return true }
-	defer func() { testCrashOnClose = nil }()
+	testCrashOnClose.Store(true)
+	defer testCrashOnClose.Store(false)
 	c.stop(t)
 }
 
