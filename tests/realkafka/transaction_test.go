@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,8 +22,10 @@ import (
 // TestTransactionalCopyExactlyOnceAfterSIGKILL: the rides-connect binary
 // copies topic A (3 partitions, 20 000 records) to B in the kafka_franz
 // input's transactions, on a real broker over SASL_SSL. It is SIGKILLed
-// several times mid-run (one time while a second replica had joined), and
-// a read_committed reader of B then finds every record of A exactly once.
+// several times mid-run (one time while a second replica had joined), one
+// replica is stopped (SIGSTOP) past its session timeout while another takes
+// over and then resumed, and a read_committed reader of B then finds every
+// record of A exactly once.
 func TestTransactionalCopyExactlyOnceAfterSIGKILL(t *testing.T) {
 	const records = 20000
 	be := needBroker(t)
@@ -67,6 +71,8 @@ input:
       id: ${TXN_ID}
       timeout: 10s
       commit_period: 100ms
+    session_timeout: 6s
+    heartbeat_interval: 1s
 %[5]s
 rate_limit_resources:
   - label: pace # so that the kills land mid-run
@@ -146,6 +152,31 @@ output:
 	}
 	if kills < 4 {
 		t.Fatalf("only %d kills before the copy was done: recovery not exercised", kills)
+	}
+	// A zombie: a replica stopped (SIGSTOP) past its session timeout while
+	// another takes its partitions over, then resumed: its open transaction
+	// must not commit.
+	zombie := start("copy-z")
+	zombieLog := filepath.Join(dir, fmt.Sprintf("run-%02d.log", run))
+	waitFor(1000)
+	if err := syscall.Kill(zombie.PID(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	other := start("copy-y")
+	waitFor(2000) // the other replica commits: the zombie's session expired
+	if err := syscall.Kill(zombie.PID(), syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(1000)
+	zombie.Kill()
+	other.Kill()
+	t.Logf("zombie phase: %d records committed", done)
+	if b, err := os.ReadFile(zombieLog); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "transaction") {
+				t.Logf("zombie: %.300s", line)
+			}
+		}
 	}
 	last := start("copy-0")
 	waitFor(records)
