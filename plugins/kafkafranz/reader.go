@@ -73,14 +73,14 @@ func (c *chunkRef) release(n int64) {
 // partitionBatcher applies the batching policy to one topic-partition, or
 // to every partition in poll scope.
 type partitionBatcher struct {
-	b      *service.Batcher
+	b *service.Batcher
 	// last is the last record per partition since the last flush, tracked
 	// only for reader.delivered (transactional mode).
 	last      map[partitionKey]*kgo.Record
 	trackLast bool
-	refs   []*chunkRef                  // one per message added since the last flush
-	chunks []*chunkRef                  // the distinct refs among them
-	gen    uint64                       // flushes so far, to tell a ref's first add to this batch
+	refs      []*chunkRef // one per message added since the last flush
+	chunks    []*chunkRef // the distinct refs among them
+	gen       uint64      // flushes so far, to tell a ref's first add to this batch
 }
 
 // add appends a message of ref's chunk and reports whether the policy says

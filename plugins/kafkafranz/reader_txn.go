@@ -3,7 +3,6 @@ package kafkafranz
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,8 +64,10 @@ func (t *txnReader) ReadBatch(ctx context.Context) (service.MessageBatch, servic
 		}
 		if !t.open {
 			if err := t.reader.cons.BeginTxn(); err != nil {
-				_ = ack(ctx, nil)
-				return nil, nil, fmt.Errorf("kafka_franz: begin transaction: %w", err)
+				// Not acked: acking would mark its offsets. The session is
+				// gone (EndTxn failed), and the new one rewinds.
+				t.log.Warnf("kafka_franz: cannot begin a transaction, reconnecting: %v", err)
+				return nil, nil, service.ErrNotConnected
 			}
 			t.open, t.deadline = true, t.now().Add(t.period)
 		}

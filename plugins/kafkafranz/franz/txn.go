@@ -106,11 +106,11 @@ func (c *Consumer) EndTxn(ctx context.Context, commit bool) (committed bool, err
 	return committed, nil
 }
 
-// MarkTxn records that rec and every record of its partition before it
-// were delivered and acked: the open transaction commits the offset after
-// it. Records of one partition must be marked in offset order, and only
-// once every batch handed out before rec's is acked (the transactional
-// reader marks when a transaction's batches are all acked or in ack order).
+// MarkTxn records that rec was delivered and acked: the open transaction
+// commits the offset after the highest record marked per partition. Marks
+// may come in any order: a transaction ends only once every batch handed
+// out in it is acked, and a partition's batches are handed out in offset
+// order, so the highest mark is then the end of a delivered prefix.
 func (c *Consumer) MarkTxn(rec *kgo.Record) {
 	c.marksMu.Lock()
 	defer c.marksMu.Unlock()
@@ -163,13 +163,15 @@ func (c *Consumer) rewind() {
 	clear(c.next)
 	clear(c.pos)
 	clear(c.last)
-	if len(c.paused) > 0 && c.cl != nil {
+	if len(c.paused) > 0 {
 		resume := map[string][]int32{}
 		for tp := range c.paused {
 			resume[tp.topic] = append(resume[tp.topic], tp.partition)
 		}
 		clear(c.paused)
-		c.cl.ResumeFetchPartitions(resume)
+		if c.cl != nil { // else the session is gone, and its pauses with it
+			c.cl.ResumeFetchPartitions(resume)
+		}
 		c.reportPausedLocked()
 	}
 	for tp := range c.assigned {
