@@ -24,7 +24,7 @@ type copyStream struct {
 	done   chan error
 }
 
-func startCopy(t *testing.T, addr, txnID string) *copyStream {
+func startCopy(t *testing.T, addr, txnID, scope string) *copyStream {
 	t.Helper()
 	sb := service.NewStreamBuilder()
 	if err := sb.SetLoggerYAML("level: warn"); err != nil {
@@ -38,6 +38,7 @@ input:
     topics: [ A ]
     consumer_group: copy
     checkpoint_limit: 300
+    batch_scope: %[3]s
     batching: { count: 100, period: 20ms }
     transaction:
       enabled: true
@@ -58,7 +59,7 @@ output:
     topic: B
     key: ${! @kafka_key }
     transaction: { input: src }
-`, addr, txnID)); err != nil {
+`, addr, txnID, scope)); err != nil {
 		t.Fatal(err)
 	}
 	s, err := sb.Build()
@@ -205,6 +206,10 @@ func readTopic(t *testing.T, addr, topic string, committedOnly bool) []string {
 // and once taken over by a second instance while running, leaves B with
 // every record of A exactly once for a read_committed reader.
 func TestTransactionalCopyExactlyOnceAcrossCrashes(t *testing.T) {
+	forScopes(t, testTransactionalCopy)
+}
+
+func testTransactionalCopy(t *testing.T, scope string) {
 	_, addr := newCluster(t, kfake.SeedTopics(3, "A", "B"))
 	const n = 20000
 	produce(t, addr, "A", 0, n)
@@ -213,12 +218,12 @@ func TestTransactionalCopyExactlyOnceAcrossCrashes(t *testing.T) {
 	step := func(d int64) { progress = waitProgress(t, addr, "copy", "A", min(progress+d, n)) }
 	crashes := 0
 	for round := 0; round < 4 && progress < n; round++ {
-		c := startCopy(t, addr, fmt.Sprintf("copy-%d", round%2))
+		c := startCopy(t, addr, fmt.Sprintf("copy-%d", round%2), scope)
 		if round == 1 {
 			// Takeover: a second instance joins mid-run (rebalance: open
 			// transactions abort) before the first one dies.
 			step(1000)
-			c2 := startCopy(t, addr, "copy-x")
+			c2 := startCopy(t, addr, "copy-x", scope)
 			step(1000)
 			c.crash(t)
 			crashes++
@@ -232,7 +237,7 @@ func TestTransactionalCopyExactlyOnceAcrossCrashes(t *testing.T) {
 	if crashes < 4 {
 		t.Fatalf("only %d crashes before the copy was done: the test did not exercise recovery", crashes)
 	}
-	c := startCopy(t, addr, "copy-0")
+	c := startCopy(t, addr, "copy-0", scope)
 	waitProgress(t, addr, "copy", "A", n)
 	c.stop(t)
 
