@@ -80,8 +80,8 @@ func (w *writer) connectTxn(ctx context.Context) error {
 	if w.checked || w.staticTopic == "" {
 		return nil
 	}
-	if _, err := franz.EnsureTopic(ctx, cl, w.client, w.staticTopic, w.label, w.create); err != nil {
-		return err
+	if err := w.ensureTopicWith(ctx, cl); err != nil {
+		return w.stopOnMissingTopic(err)
 	}
 	w.checked = true
 	return nil

@@ -151,17 +151,7 @@ func (w *writer) Connect(ctx context.Context) error {
 	}
 	if !w.checked && w.staticTopic != "" {
 		if err := w.ensureTopic(ctx); err != nil {
-			var missing *franz.MissingTopicError
-			if errors.As(err, &missing) {
-				// Logged here, before the abort: Benthos logs a failed
-				// Connect asynchronously and may be shut down first.
-				w.log.Error(err.Error())
-				clicmd.Abort(ExitCodeMissingTopic, err)
-				// Without a CLI to stop (a stream built in Go), stay not
-				// connected and say so every minute rather than every second.
-				return service.NewErrBackOff(err, time.Minute)
-			}
-			return err
+			return w.stopOnMissingTopic(err)
 		}
 		w.checked = true
 	}
@@ -173,8 +163,29 @@ func (w *writer) Connect(ctx context.Context) error {
 	})
 }
 
+// stopOnMissingTopic stops the job when err says the topic does not exist
+// (and will not be created), and returns err otherwise.
+func (w *writer) stopOnMissingTopic(err error) error {
+	var missing *franz.MissingTopicError
+	if !errors.As(err, &missing) {
+		return err
+	}
+	// Logged here, before the abort: Benthos logs a failed Connect
+	// asynchronously and may be shut down first.
+	w.log.Error(err.Error())
+	clicmd.Abort(ExitCodeMissingTopic, err)
+	// Without a CLI to stop (a stream built in Go), stay not connected and
+	// say so every minute rather than every second.
+	return service.NewErrBackOff(err, time.Minute)
+}
+
 func (w *writer) ensureTopic(ctx context.Context) error {
-	cl := w.prod.Client()
+	return w.ensureTopicWith(ctx, w.prod.Client())
+}
+
+// ensureTopicWith checks the static topic with cl (the output's producer,
+// or the transactional input's client), creating it per create_topic.
+func (w *writer) ensureTopicWith(ctx context.Context, cl *kgo.Client) error {
 	if cl == nil {
 		return service.ErrNotConnected
 	}
