@@ -93,7 +93,7 @@ func (c *copyStream) crash(t *testing.T) {
 
 // groupProgress is the sum of the group's committed offsets on topic (0
 // before the group exists).
-func groupProgress(t *testing.T, addr, group, topic string) int64 {
+func groupProgress(t testing.TB, addr, group, topic string) int64 {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
 		t.Fatal(err)
