@@ -25,8 +25,12 @@ when a partition is assigned to it (see `+"`kafka_assignment_epoch`"+` in the `+
 
 `+"`get`"+` returns the value of the key's latest record among committed transactions (`+"`read_committed`"+`):
 records of aborted or still open transactions are never returned, and a tombstone (null value) deletes the key.
-Before answering, each `+"`get`"+` reads the topic up to its last stable offsets, so it sees every
-transaction committed before it started.
+Before answering, each `+"`get`"+` reads the topic up to its last stable offsets as of the call. It never
+waits for open transactions (the caller's own may be one of them), so a transaction whose commit
+markers Kafka has not yet written to a partition of this topic is not seen yet: the markers reach the
+partitions one by one, and a consumer group's offsets may be stable a moment before them. A caller that
+needs the state as of a known offset stores that offset in the value and calls `+"`get`"+` again until it
+matches.
 
 Cost: the first `+"`get`"+` reads the whole topic (one record per key once compacted); later ones read only
 what was appended since, after one ListOffsets request. Memory: the latest value of every key.

@@ -12,9 +12,10 @@ import (
 
 // Changelog is a read view of a compacted topic written in transactions:
 // Get returns the latest committed value of a key. Each Get first reads the
-// topic up to its last stable offsets (read_committed), so it sees every
-// transaction committed before it; records of aborted transactions are
-// never seen. The first Get reads the whole topic; later ones only what was
+// topic up to its last stable offsets as of the call (read_committed), so it
+// sees every transaction whose markers were written by then; records of
+// aborted or open transactions are never seen, and Get never waits for an
+// open transaction (it may be the caller's own). The first Get reads the whole topic; later ones only what was
 // appended since. Memory: the latest value of every key.
 type Changelog struct {
 	conf  ClientConfig
