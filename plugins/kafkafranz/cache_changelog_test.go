@@ -104,3 +104,23 @@ func TestChangelogCacheReturnsLatestCommittedValue(t *testing.T) {
 		t.Error("delete accepted")
 	}
 }
+
+// A changelog topic that does not exist is an error naming it, not an
+// empty state.
+func TestChangelogCacheMissingTopicIsAnError(t *testing.T) {
+	_, addr := newCluster(t)
+	parsed, err := changelogSpec().ParseYAML("seed_brokers: [ "+addr+" ]\ntopic: nope\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache, err := newChangelogCache(parsed, service.MockResources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cache.Close(context.Background()) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cache.Get(ctx, "0"); err == nil || errors.Is(err, service.ErrKeyNotFound) || !strings.Contains(err.Error(), "nope") {
+		t.Fatalf("get on a missing topic: %v, want an error naming it", err)
+	}
+}
