@@ -530,3 +530,89 @@ func pollBriefly(ctx context.Context, c *franz.Consumer) {
 	defer cancel()
 	_, _ = c.Poll(ctx)
 }
+
+// Two outputs produce in one input's transactions (fan_out): one with
+// `partitioner: manual` (the stage-1 markers: one copy per partition), one
+// hashing keys like Kafka's default partitioner (the partials).
+func TestTransactionalOutputsPartitioners(t *testing.T) {
+	_, addr := newCluster(t, kfake.SeedTopics(1, "A"), kfake.SeedTopics(3, "M", "K"))
+	const n = 30
+	produce(t, addr, "A", 0, n)
+	sb := service.NewStreamBuilder()
+	if err := sb.SetLoggerYAML("level: warn"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.SetYAML(fmt.Sprintf(`
+input:
+  label: src
+  kafka_franz:
+    seed_brokers: [ %[1]q ]
+    topics: [ A ]
+    consumer_group: parts
+    transaction: { enabled: true, id: parts-1, commit_period: 20ms }
+pipeline:
+  processors:
+    - mapping: meta window_marker_partition = (metadata("kafka_offset") %% 3).string()
+output:
+  broker:
+    pattern: fan_out
+    outputs:
+      - kafka_franz:
+          seed_brokers: [ %[1]q ]
+          topic: M
+          partitioner: manual
+          partition: ${! @window_marker_partition }
+          transaction: { input: src }
+      - kafka_franz:
+          seed_brokers: [ %[1]q ]
+          topic: K
+          key: ${! @kafka_key }
+          transaction: { input: src }
+`, addr)); err != nil {
+		t.Fatal(err)
+	}
+	s, err := sb.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(context.Background()) }()
+	waitProgress(t, addr, "parts", "A", n)
+	if err := s.StopWithin(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	hash := kgo.StickyKeyPartitioner(nil).ForTopic("K")
+	for _, topic := range []string{"M", "K"} {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
+			kgo.ConsumeStartOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		for got < n {
+			fs := cl.PollFetches(ctx)
+			if ctx.Err() != nil {
+				t.Fatalf("%s: read %d records of %d", topic, got, n)
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				got++
+				var i int
+				if _, err := fmt.Sscanf(string(r.Value), "v-%d", &i); err != nil {
+					t.Fatalf("%s: value %q", topic, r.Value)
+				}
+				want := int32(i % 3) // A has one partition: offset = index
+				if topic == "K" {
+					want = int32(hash.Partition(&kgo.Record{Key: r.Key}, 3))
+				}
+				if r.Partition != want {
+					t.Errorf("%s: %s in partition %d, want %d", topic, r.Value, r.Partition, want)
+				}
+			})
+		}
+		cl.Close()
+	}
+}
