@@ -62,6 +62,15 @@ resumes from the last commit, so up to ` + "`commit_period`" + ` worth of record
 downstream writes must be idempotent for exactly-once results (see ` + "`delta_lake`" + `).
 Without a consumer group (explicit partitions) nothing is committed.
 
+With ` + "`transaction.enabled`" + `: **exactly once from Kafka to Kafka**. Batches are handed out in Kafka transactions
+(KIP-447) of about ` + "`transaction.commit_period`" + `; ` + "`kafka_franz`" + ` outputs with ` + "`transaction.input`" + ` naming this
+input's label produce in them. A transaction ends once every batch handed out in it is acked (no new
+batch goes out meanwhile) and commits the produced records together with the offsets of the records
+delivered in it. A nack, a revoked partition or a refused commit (the group generation changed: a
+zombie) aborts it, and the input reads again from the committed offsets. Consumers of the output
+topics with ` + "`transaction_isolation_level: read_committed`" + ` see each input record's output once, across
+crashes and rebalances; ` + "`auto_replay_nacks`" + ` and ` + "`commit_period`" + ` do not apply.
+
 ### Batches and event time
 
 By default (` + "`batch_scope: partition`" + `, as Redpanda Connect) a batch never mixes partitions.
@@ -94,13 +103,15 @@ Each message carries ` + "`kafka_key`" + `, ` + "`kafka_topic`" + `, ` + "`kafka
 or with ` + "`multi_header`" + ` as a list of strings). With a consumer group it also carries ` + "`kafka_lag`" + `: how many
 records followed this one in its partition when it was fetched (high watermark - offset - 1), and
 ` + "`kafka_topic_partitions`" + ` (not in Redpanda Connect): the topic's partition count, so that ` + "`tumbling_window`" + `
-waits for partitions that have not delivered yet.
+waits for partitions that have not delivered yet; ` + "`kafka_prev_offset`" + `; and ` + "`kafka_assignment_epoch`" + ` (int, not in
+Redpanda Connect): it changes every time this process is (re)assigned the partition or rewinds it (a
+transaction abort), so a stage keeping per-partition state knows to reload it.
 
 ### Metrics
 
 ` + "`kafka_input_records_total`" + `, ` + "`kafka_input_bytes_total`" + `, ` + "`kafka_input_lag`" + ` (per topic and partition),
 ` + "`kafka_input_paused_partitions`" + `, ` + "`kafka_input_commits_total`" + `, ` + "`kafka_input_offset_resets_total`" + `,
-` + "`kafka_input_revoked_dropped_total`" + ` (records of revoked partitions dropped before delivery),
+` + "`kafka_input_revoked_dropped_total`" + ` (records of revoked partitions dropped before delivery), ` + "`kafka_input_transactions_total`" + `,
 ` + "`kafka_input_stopped_on_data_loss`" + `.
 `)
 	spec = spec.Fields(clientFields()...).Fields(
@@ -161,7 +172,7 @@ waits for partitions that have not delivered yet.
 		service.NewStringListField(fieldMetadataKeys).
 			Description("Set only these metadata keys (see Metadata above) instead of all of them (empty: all). `kafka_topic`, `kafka_partition` and record headers are always set. "+
 				"For a job that reads few keys: Go keeps up to 8 keys in one small map, and a message with 9 or 10 keys costs the input more than twice the CPU and memory per record (docs/benchmarks.md). "+
-				"A key left out reads as null (`meta(\"kafka_lag\")`), so list every key the config reads, including what other components read: `tumbling_window` reads `kafka_topic_partitions` and `kafka_prev_offset` (with `kafka_offset`), the dead-letter envelope `kafka_offset`.").
+				"A key left out reads as null (`meta(\"kafka_lag\")`), so list every key the config reads, including what other components read: `tumbling_window` reads `kafka_topic_partitions` and `kafka_prev_offset` (with `kafka_offset`), the dead-letter envelope `kafka_offset`, `tumbling_window` with `stage: partial` or `merge` `kafka_assignment_epoch`.").
 			Example([]string{"kafka_key", "kafka_offset", "kafka_prev_offset", "kafka_topic_partitions"}).Optional().Advanced(),
 		service.NewStringField(fieldRackID).Description("Rack of this consumer, to fetch from the closest replica.").Default("").Example("eu-west-1a").Advanced(),
 		service.NewStringField(fieldInstanceID).Description("Static group membership ID (KIP-345): a member that restarts with the same ID gets its partitions back at once, without a rebalance. A stopped member, even one stopped cleanly, does not leave the group: its partitions wait up to `session_timeout` for it. Give each replica an ID that survives its restarts (a StatefulSet pod name, the host name).").Default("").Example("rides-agg-0").Advanced(),
@@ -171,6 +182,7 @@ waits for partitions that have not delivered yet.
 		service.NewBoolField(fieldFailOnDataLoss).
 			Description("Stop the input with an error when a committed offset is out of the log's range, instead of resetting per `start_offset` and warning (Spark `failOnDataLoss`).").
 			Default(false).Example(true).Advanced(),
+		txnInputField(),
 		service.NewAutoRetryNacksToggleField(),
 	)
 	checks := append([]lintCheck{
@@ -195,6 +207,7 @@ waits for partitions that have not delivered yet.
 		{`this.batch_scope.or("partition") == "poll" && this.batching.count.or(0) == 1`,
 			"batch_scope: poll with batching.count: 1 gives one-record batches, which do not span partitions; raise count or use batch_scope: partition"},
 	}, clientLintChecks...)
+	checks = append(checks, txnLintChecks...)
 	spec = spec.LintRule(lintRule(checks...))
 
 	spec = spec.Example("The seed job's source",
@@ -269,6 +282,14 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
+			txn, period, err := txnFromParsed(conf, cc)
+			if err != nil {
+				return nil, err
+			}
+			if txn != nil && mgr.Label() == "" {
+				return nil, errTxnLabel
+			}
+			cc.Txn = txn
 			keys, err := conf.FieldStringList(fieldMetadataKeys)
 			if err != nil {
 				return nil, err
@@ -280,6 +301,12 @@ func init() {
 			in, err := newReader(cc, policy, metaOptions{multiHeader: multiHeader, lag: cc.Group != "", omit: omit}, scope, mgr)
 			if err != nil {
 				return nil, err
+			}
+			if txn != nil {
+				// A nack aborts the transaction and the input re-reads
+				// from the committed offsets: no nack replay here.
+				txnHandleFor(mgr, mgr.Label()).set(in.cons)
+				return newTxnReader(in, period), nil
 			}
 			return service.AutoRetryNacksBatchedToggled(conf, in)
 		})

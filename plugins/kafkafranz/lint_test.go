@@ -47,6 +47,9 @@ func TestInputLintRules(t *testing.T) {
 		{"bad scope", "topics: [ rides ]\n    consumer_group: g\n    batch_scope: topic", "topic"},
 		{"ok metadata keys", "topics: [ rides ]\n    consumer_group: g\n    metadata_keys: [ kafka_key, kafka_offset ]", ""},
 		{"unknown metadata key", "topics: [ rides ]\n    consumer_group: g\n    metadata_keys: [ kafka_offset, kafka_time ]", "metadata_keys: unknown key"},
+		{"ok transaction", "topics: [ rides ]\n    consumer_group: g\n    transaction:\n      enabled: true\n      commit_period: 200ms", ""},
+		{"transaction without group", "topics: [ \"rides:0\" ]\n    transaction:\n      enabled: true", "transaction.enabled: requires a consumer_group"},
+		{"transaction period above timeout", "topics: [ rides ]\n    consumer_group: g\n    transaction:\n      enabled: true\n      commit_period: 2m", "transaction.commit_period: must be below transaction.timeout"},
 		{"ok connect fields", "topics: [ rides ]\n    consumer_group: g\n    multi_header: true\n    fetch_min_bytes: 1KiB\n    transaction_isolation_level: read_committed", ""},
 	}
 	for _, c := range cases {
@@ -72,6 +75,10 @@ func TestOutputLintRules(t *testing.T) {
 		{"create rf 0", "topic: rides\n    create_topic:\n      replication_factor: 0", "create_topic.replication_factor: must be at least 1"},
 		{"bad compression", "topic: rides\n    compression: brotli", "brotli"},
 		{"ok connect fields", "topic: rides\n    rack_id: a\n    broker_write_max_bytes: 128MiB", ""},
+		{"ok transaction", "topic: rides\n    transaction: { input: src }\n    partitioner: manual\n    partition: ${! @p }", ""},
+		{"transaction without input", "topic: rides\n    transaction: { input: \"\" }", "transaction.input: must name"},
+		{"transaction round robin", "topic: rides\n    transaction: { input: src }\n    partitioner: round_robin", "partitioner: must be murmur2_hash or manual"},
+		{"transaction and idempotency", "topic: rides\n    transaction: { input: src }\n    idempotency: { consumer_group: g }", "idempotency: not needed"},
 		{"output aws msk iam", "topic: rides\n    sasl:\n      - mechanism: AWS_MSK_IAM", "AWS_MSK_IAM is not supported"},
 	}
 	for _, c := range cases {

@@ -28,12 +28,13 @@ type partitionMeta struct {
 	highWatermark    int64
 	chunk            []*kgo.Record
 	prev             int64 // offset before chunk[0] (franz.Chunk.Prev)
+	epoch            any   // franz.Chunk.Epoch, boxed once
 	metaOptions
 }
 
 func newPartitionMeta(ch franz.Chunk, opts metaOptions) partitionMeta {
 	pm := partitionMeta{topic: ch.Topic, partition: int(ch.Partition), highWatermark: ch.HighWatermark,
-		chunk: ch.Records, prev: ch.Prev, metaOptions: opts}
+		chunk: ch.Records, prev: ch.Prev, epoch: int(ch.Epoch), metaOptions: opts}
 	if ch.TopicPartitions > 0 {
 		pm.topicPartitions = int(ch.TopicPartitions)
 	}
@@ -73,6 +74,12 @@ func recordToMessage(pm partitionMeta, i int) *service.Message {
 		// assignment), so tumbling_window can keep offset order across
 		// pipeline threads.
 		msg.MetaSetMut("kafka_prev_offset", int(prev))
+	}
+	if keys.has(metaKafkaAssignmentEpoch) {
+		// Not in Redpanda Connect: changes when this process is (re)assigned
+		// the partition or rewinds it (transaction abort), so a stage keeping
+		// per-partition state knows to reload it.
+		msg.MetaSetMut("kafka_assignment_epoch", pm.epoch)
 	}
 	if keys.has(metaKafkaTimestampUnix) {
 		msg.MetaSetMut("kafka_timestamp_unix", r.Timestamp.Unix())

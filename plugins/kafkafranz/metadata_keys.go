@@ -17,6 +17,7 @@ const (
 	metaKafkaTimestampMs
 	metaKafkaTombstone
 	metaKafkaLag
+	metaKafkaAssignmentEpoch
 
 	metaAllKeys = 1<<iota - 1
 )
@@ -36,6 +37,7 @@ var metaKeyNames = []struct {
 	{"kafka_timestamp_ms", metaKafkaTimestampMs},
 	{"kafka_tombstone_message", metaKafkaTombstone},
 	{"kafka_lag", metaKafkaLag},
+	{"kafka_assignment_epoch", metaKafkaAssignmentEpoch},
 }
 
 // metaKeysOmitted reads metadata_keys into the keys to leave out: an empty

@@ -12,6 +12,7 @@ type inputMetrics struct {
 	records, bytes, resets *service.MetricCounter
 	commits                *service.MetricCounter
 	revoked                *service.MetricCounter
+	txns                   *service.MetricCounter
 	lag, paused            *service.MetricGauge
 	dataLossStop           *service.MetricGauge
 }
@@ -23,6 +24,7 @@ func newInputMetrics(m *service.Metrics) *inputMetrics {
 		resets:       m.NewCounter("kafka_input_offset_resets_total", "topic", "partition"),
 		commits:      m.NewCounter("kafka_input_commits_total"),
 		revoked:      m.NewCounter("kafka_input_revoked_dropped_total", "topic", "partition"),
+		txns:         m.NewCounter("kafka_input_transactions_total", "outcome"),
 		lag:          m.NewGauge("kafka_input_lag", "topic", "partition"),
 		paused:       m.NewGauge("kafka_input_paused_partitions"),
 		dataLossStop: m.NewGauge("kafka_input_stopped_on_data_loss"),
@@ -62,3 +64,8 @@ func (m *inputMetrics) revokedDropped(topic string, partition int32, n int) {
 // stoppedOnDataLoss sets the gauge an alert can fire on (1 = this input
 // stopped because of fail_on_data_loss).
 func (m *inputMetrics) stoppedOnDataLoss() { m.dataLossStop.Set(1) }
+
+// txnEnded counts transactions by outcome: committed, aborted, error.
+func (m *inputMetrics) txnEnded(outcome string) { m.txns.Incr(1, outcome) }
+
+func (m *inputMetrics) committed() { m.commits.Incr(1) }

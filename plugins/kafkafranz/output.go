@@ -40,7 +40,9 @@ individually, so only they are retried. The idempotent producer (`+"`idempotent_
 removes duplicates caused by the client's own retries; duplicates from an upstream replay remain,
 unless `+"`idempotency.consumer_group`"+` is set: then a record whose source coordinates are already in
 the topic (written before a crash, or by a write whose outcome was unknown) is not sent again, so
-each input record is written once (docs/faults.md).
+each input record is written once (docs/faults.md). With `+"`transaction.input`"+` the records are produced in the
+transactions of a transactional `+"`kafka_franz`"+` input and commit with its consumed offsets: exactly once for
+`+"`read_committed`"+` consumers.
 
 ### A topic that does not exist
 
@@ -130,6 +132,7 @@ then it is ready again by itself.
 				Advanced(),
 			healthsvc.NotReadyAfterField(),
 			idempotencyField(),
+			txnOutputField(),
 			service.NewOutputMaxInFlightField().Default(10),
 			service.NewBatchPolicyField(fieldBatching),
 		).
@@ -146,7 +149,7 @@ then it is ready again by itself.
 				"create_topic.replication_factor: must be at least 1, or -1 for the broker default"},
 			{`this.create_topic.enabled.or(false) && this.topic.or("").contains("${!")`,
 				"create_topic.enabled: needs a static topic; an interpolated topic cannot be created in advance"},
-		}, clientLintChecks...)...)).
+		}, append(txnOutputLintChecks, clientLintChecks...)...)...)).
 		Example("Simulator output", "Write rides to `rides`, keyed by ride ID.", `
 output:
   kafka_franz:

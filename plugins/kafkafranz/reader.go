@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
 )
@@ -27,6 +29,10 @@ type reader struct {
 	rounds   *franz.Rounds // poll scope: polls gathered into rounds
 	ready    []readyBatch
 	batchers map[partitionKey]*partitionBatcher
+	// delivered, when set (transactional mode), is told the last record
+	// per partition of each batch once it is acked, before the batch's ack
+	// returns (reader_txn.go).
+	delivered func(map[partitionKey]*kgo.Record)
 }
 
 // batch_scope values.
@@ -46,6 +52,8 @@ type readyBatch struct {
 	// chunks are the distinct chunks the batch's records come from; a chunk
 	// that is no longer Live marks its partition as revoked.
 	chunks []franz.Chunk
+	// last is the batch's last record per partition (see reader.delivered).
+	last map[partitionKey]*kgo.Record
 }
 
 // chunkRef counts how many of a chunk's records are still in batches not yet
@@ -65,16 +73,26 @@ func (c *chunkRef) release(n int64) {
 // partitionBatcher applies the batching policy to one topic-partition, or
 // to every partition in poll scope.
 type partitionBatcher struct {
-	b      *service.Batcher
-	refs   []*chunkRef // one per message added since the last flush
-	chunks []*chunkRef // the distinct refs among them
-	gen    uint64      // flushes so far, to tell a ref's first add to this batch
+	b *service.Batcher
+	// last is the last record per partition since the last flush, tracked
+	// only for reader.delivered (transactional mode).
+	last      map[partitionKey]*kgo.Record
+	trackLast bool
+	refs      []*chunkRef // one per message added since the last flush
+	chunks    []*chunkRef // the distinct refs among them
+	gen       uint64      // flushes so far, to tell a ref's first add to this batch
 }
 
 // add appends a message of ref's chunk and reports whether the policy says
 // to flush.
-func (pb *partitionBatcher) add(ref *chunkRef, msg *service.Message) bool {
+func (pb *partitionBatcher) add(ref *chunkRef, rec *kgo.Record, msg *service.Message) bool {
 	pb.refs = append(pb.refs, ref)
+	if pb.trackLast {
+		if pb.last == nil {
+			pb.last = map[partitionKey]*kgo.Record{}
+		}
+		pb.last[partitionKey{ref.chunk.Topic, ref.chunk.Partition}] = rec
+	}
 	if ref.inBatch != pb.gen+1 {
 		ref.inBatch = pb.gen + 1
 		pb.chunks = append(pb.chunks, ref)
@@ -123,25 +141,8 @@ func (r *reader) Connect(ctx context.Context) error {
 
 func (r *reader) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
 	for {
-		if len(r.ready) > 0 {
-			rb := r.ready[0]
-			r.ready[0] = readyBatch{}
-			r.ready = r.ready[1:]
-			// Records of a partition revoked while the batch waited here
-			// are read by the new owner from the last commit: delivering
-			// them would only duplicate them.
-			if rb.batch = r.dropRevoked(rb); len(rb.batch) == 0 {
-				rb.ack() // nothing left to deliver; acks of revoked chunks commit nothing
-				continue
-			}
-			var once sync.Once
-			return rb.batch, func(context.Context, error) error {
-				// A non-nil error only reaches here with auto_replay_nacks:
-				// false, where Benthos semantics are "drop": release it.
-				// Once: a repeated ack must not release a shared chunk early.
-				once.Do(rb.ack)
-				return nil
-			}, nil
+		if batch, ack, ok := r.popReady(); ok {
+			return batch, ack, nil
 		}
 
 		pollCtx, cancel := ctx, context.CancelFunc(func() {})
@@ -176,6 +177,34 @@ func (r *reader) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 	}
 }
 
+// popReady returns the next formed batch, if any, without polling.
+func (r *reader) popReady() (service.MessageBatch, service.AckFunc, bool) {
+	for len(r.ready) > 0 {
+		rb := r.ready[0]
+		r.ready[0] = readyBatch{}
+		r.ready = r.ready[1:]
+		// Records of a partition revoked while the batch waited here
+		// are read by the new owner from the last commit: delivering
+		// them would only duplicate them.
+		if rb.batch = r.dropRevoked(rb); len(rb.batch) == 0 {
+			rb.ack() // nothing left to deliver; acks of revoked chunks commit nothing
+			continue
+		}
+		var once sync.Once
+		return rb.batch, func(context.Context, error) error {
+			// A non-nil error only reaches here with auto_replay_nacks:
+			// false, where Benthos semantics are "drop": release it.
+			// Once: a repeated ack must not release a shared chunk early.
+			once.Do(func() {
+				rb.ack()
+				r.reportDelivered(rb)
+			})
+			return nil
+		}, true
+	}
+	return nil, nil, false
+}
+
 func (r *reader) add(ctx context.Context, chunks []franz.Chunk) {
 	if r.scope == scopePoll {
 		r.rounds.Add(chunks)
@@ -189,7 +218,7 @@ func (r *reader) add(ctx context.Context, chunks []franz.Chunk) {
 			for i := range ch.Records {
 				batch[i] = recordToMessage(pm, i)
 			}
-			r.ready = append(r.ready, readyBatch{batch: batch, ack: ch.Ack, chunks: []franz.Chunk{ch}})
+			r.ready = append(r.ready, readyBatch{batch: batch, ack: ch.Ack, chunks: []franz.Chunk{ch}, last: r.lastOf([]franz.Chunk{ch})})
 			continue
 		}
 		ref := &chunkRef{chunk: ch}
@@ -205,7 +234,7 @@ func (r *reader) add(ctx context.Context, chunks []franz.Chunk) {
 			r.discard(ctx, k, pb)
 		}
 		for i := range ch.Records {
-			if pb.add(ref, recordToMessage(pm, i)) {
+			if pb.add(ref, ch.Records[i], recordToMessage(pm, i)) {
 				r.flush(ctx, pb)
 			}
 		}
@@ -229,14 +258,14 @@ func (r *reader) batcher(k partitionKey) *partitionBatcher {
 		r.log.Errorf("kafka_franz: cannot create batcher: %v", err)
 		return nil
 	}
-	pb := &partitionBatcher{b: b}
+	pb := &partitionBatcher{b: b, trackLast: r.delivered != nil}
 	r.batchers[k] = pb
 	return pb
 }
 
 func (r *reader) flush(ctx context.Context, pb *partitionBatcher) {
-	refs, distinct := pb.refs, pb.chunks
-	pb.refs, pb.chunks = nil, nil
+	refs, distinct, last := pb.refs, pb.chunks, pb.last
+	pb.refs, pb.chunks, pb.last = nil, nil, nil
 	pb.gen++
 	batch, err := pb.b.Flush(ctx)
 	if err != nil {
@@ -255,22 +284,24 @@ func (r *reader) flush(ctx context.Context, pb *partitionBatcher) {
 			ref.release(n)
 		}
 	}
-	if len(batch) == 0 {
-		ack() // the batch processors filtered everything: delivered
-		return
-	}
 	chunks := make([]franz.Chunk, len(distinct))
 	for i, ref := range distinct {
 		chunks[i] = ref.chunk
 	}
-	r.ready = append(r.ready, readyBatch{batch: batch, ack: ack, chunks: chunks})
+	rb := readyBatch{batch: batch, ack: ack, chunks: chunks, last: last}
+	if len(batch) == 0 {
+		ack() // the batch processors filtered everything: delivered
+		r.reportDelivered(rb)
+		return
+	}
+	r.ready = append(r.ready, rb)
 }
 
 // discard empties a batcher whose records belong to a revoked assignment.
 func (r *reader) discard(ctx context.Context, k partitionKey, pb *partitionBatcher) {
 	n := len(pb.refs)
 	_, _ = pb.b.Flush(ctx)
-	pb.refs, pb.chunks = nil, nil
+	pb.refs, pb.chunks, pb.last = nil, nil, nil
 	pb.gen++
 	r.met.revokedDropped(k.topic, k.partition, n)
 }
@@ -326,4 +357,36 @@ func (r *reader) Close(ctx context.Context) error {
 		_ = pb.b.Close(ctx)
 	}
 	return nil
+}
+
+// reportDelivered tells r.delivered the batch's last records, leaving out
+// partitions with a stale chunk (revoked, or rewound by a transaction
+// abort): their records were dropped, not delivered, and are read again.
+func (r *reader) reportDelivered(rb readyBatch) {
+	if r.delivered == nil {
+		return
+	}
+	last, cloned := rb.last, false
+	for _, ch := range rb.chunks {
+		if k := (partitionKey{ch.Topic, ch.Partition}); !ch.Live() && last[k] != nil {
+			if !cloned {
+				last, cloned = maps.Clone(rb.last), true
+			}
+			delete(last, k)
+		}
+	}
+	r.delivered(last)
+}
+
+// lastOf is the last record per partition of chunks in offset order, for
+// reader.delivered (nil without it).
+func (r *reader) lastOf(chunks []franz.Chunk) map[partitionKey]*kgo.Record {
+	if r.delivered == nil {
+		return nil
+	}
+	last := make(map[partitionKey]*kgo.Record, len(chunks))
+	for _, ch := range chunks {
+		last[partitionKey{ch.Topic, ch.Partition}] = ch.Records[len(ch.Records)-1]
+	}
+	return last
 }

@@ -59,7 +59,7 @@ func (r *reader) addPoll(ctx context.Context, chunks []franz.Chunk) {
 				batch = append(batch, recordToMessage(pm, i))
 			}
 		}
-		r.ready = append(r.ready, readyBatch{batch: batch, chunks: chunks, ack: func() {
+		r.ready = append(r.ready, readyBatch{batch: batch, chunks: chunks, last: r.lastOf(chunks), ack: func() {
 			for _, ch := range chunks {
 				ch.Ack()
 			}
@@ -87,7 +87,7 @@ func (r *reader) addPoll(ctx context.Context, chunks []franz.Chunk) {
 		if pp.record++; pp.record == len(ref.chunk.Records) {
 			pp.chunk, pp.record = pp.chunk+1, 0
 		}
-		if pb.add(ref, recordToMessage(pm, i)) {
+		if pb.add(ref, ref.chunk.Records[i], recordToMessage(pm, i)) {
 			r.flush(ctx, pb)
 		}
 	})

@@ -33,6 +33,8 @@ type writer struct {
 	meta        *service.MetadataFilter
 	records     *service.MetricCounter
 	idem        *idempotency // nil = at-least-once (output_idempotency.go)
+	txn         *txnHandle   // nil = own producer; else the input's transaction (output_txn.go)
+	txnLabel    string
 }
 
 func writerFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*writer, error) {
@@ -125,6 +127,9 @@ func writerFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*writ
 	if w.idem, err = idempotencyFromParsed(conf, client, mgr); err != nil {
 		return nil, err
 	}
+	if w.txn, w.txnLabel, err = txnFromParsedOutput(conf, mgr, pc, w.idem); err != nil {
+		return nil, err
+	}
 	return w, nil
 }
 
@@ -134,6 +139,9 @@ func writerFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*writ
 // ever succeed. While writes fail (healthsvc), each reconnection probes the
 // brokers before the batch is written again.
 func (w *writer) Connect(ctx context.Context) error {
+	if w.txn != nil {
+		return w.connectTxn(ctx)
+	}
 	err := w.prod.Connect(ctx)
 	if errors.Is(err, franz.ErrClosed) {
 		return service.ErrNotConnected
@@ -143,17 +151,7 @@ func (w *writer) Connect(ctx context.Context) error {
 	}
 	if !w.checked && w.staticTopic != "" {
 		if err := w.ensureTopic(ctx); err != nil {
-			var missing *franz.MissingTopicError
-			if errors.As(err, &missing) {
-				// Logged here, before the abort: Benthos logs a failed
-				// Connect asynchronously and may be shut down first.
-				w.log.Error(err.Error())
-				clicmd.Abort(ExitCodeMissingTopic, err)
-				// Without a CLI to stop (a stream built in Go), stay not
-				// connected and say so every minute rather than every second.
-				return service.NewErrBackOff(err, time.Minute)
-			}
-			return err
+			return w.stopOnMissingTopic(err)
 		}
 		w.checked = true
 	}
@@ -165,8 +163,29 @@ func (w *writer) Connect(ctx context.Context) error {
 	})
 }
 
+// stopOnMissingTopic stops the job when err says the topic does not exist
+// (and will not be created), and returns err otherwise.
+func (w *writer) stopOnMissingTopic(err error) error {
+	var missing *franz.MissingTopicError
+	if !errors.As(err, &missing) {
+		return err
+	}
+	// Logged here, before the abort: Benthos logs a failed Connect
+	// asynchronously and may be shut down first.
+	w.log.Error(err.Error())
+	clicmd.Abort(ExitCodeMissingTopic, err)
+	// Without a CLI to stop (a stream built in Go), stay not connected and
+	// say so every minute rather than every second.
+	return service.NewErrBackOff(err, time.Minute)
+}
+
 func (w *writer) ensureTopic(ctx context.Context) error {
-	cl := w.prod.Client()
+	return w.ensureTopicWith(ctx, w.prod.Client())
+}
+
+// ensureTopicWith checks the static topic with cl (the output's producer,
+// or the transactional input's client), creating it per create_topic.
+func (w *writer) ensureTopicWith(ctx context.Context, cl *kgo.Client) error {
 	if cl == nil {
 		return service.ErrNotConnected
 	}
@@ -203,7 +222,7 @@ func (w *writer) WriteBatch(ctx context.Context, batch service.MessageBatch) (er
 			return err
 		}
 	}
-	errs, err := w.prod.Produce(ctx, recs)
+	errs, err := w.produce(ctx, recs)
 	if w.idem != nil {
 		if err != nil {
 			errs = make([]error, len(recs))
@@ -311,6 +330,6 @@ func (w *writer) record(batch service.MessageBatch, i int, msg *service.Message)
 }
 
 func (w *writer) Close(context.Context) error {
-	w.prod.Close()
+	w.prod.Close() // never connected in transaction mode: closing is a no-op
 	return nil
 }

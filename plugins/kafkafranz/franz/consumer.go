@@ -32,6 +32,8 @@ type ConsumerConfig struct {
 	RebalanceTimeout       time.Duration
 	HeartbeatInterval      time.Duration
 	FailOnDataLoss         bool
+	// Txn, when set, makes the consumer a transactional session (txn.go).
+	Txn *TxnConfig
 }
 
 // ConsumerMetrics receives what the consumer observes. All methods must be
@@ -67,8 +69,12 @@ type Chunk struct {
 	// assigned. It chains a partition's chunks, so a stage that receives them
 	// out of order (several pipeline threads) can restore offset order.
 	Prev int64
-	ack  func()
-	tr   *Tracker[*kgo.Record]
+	// Epoch changes every time this consumer is (re)assigned the partition
+	// or its position is rewound (a transaction abort): a stage keeping
+	// per-partition state reloads it when the epoch changes.
+	Epoch int64
+	ack   func()
+	tr    *Tracker[*kgo.Record]
 }
 
 // Live reports whether the chunk's partition is still ours. Once it is
@@ -100,7 +106,8 @@ type Consumer struct {
 
 	mu       sync.Mutex
 	cl       *kgo.Client
-	groupCl  *kgo.Client // the client the group callbacks were given (see onAssigned)
+	sess     *kgo.GroupTransactSession // transactional mode only
+	groupCl  *kgo.Client               // the client the group callbacks were given (see onAssigned)
 	trackers map[topicPartition]*Tracker[*kgo.Record]
 	assigned map[topicPartition]bool // group mode: partitions we own now
 	paused   map[topicPartition]bool
@@ -116,7 +123,15 @@ type Consumer struct {
 	topicParts map[string]int32
 	// last is the offset of the last record handed downstream per partition
 	// (see Chunk.Prev); forgotten when the partition is dropped.
-	last    map[topicPartition]int64
+	last map[topicPartition]int64
+	// epochs is each partition's assignment epoch (Chunk.Epoch), from
+	// epochSeq, which only grows.
+	epochs   map[topicPartition]int64
+	epochSeq int64
+	// marks is, in transactional mode, the last record per partition below
+	// which everything was acked: what the transaction commits.
+	marksMu sync.Mutex
+	marks   map[topicPartition]*kgo.Record
 	fatal   error
 	closed  bool
 	abandon bool // test hook: skip the commit on revoke (a crash)
@@ -144,6 +159,8 @@ func NewConsumer(conf ConsumerConfig, log Logger, met ConsumerMetrics) *Consumer
 
 		topicParts: map[string]int32{},
 		last:       map[topicPartition]int64{},
+		epochs:     map[topicPartition]int64{},
+		marks:      map[topicPartition]*kgo.Record{},
 	}
 }
 
@@ -165,8 +182,14 @@ func (c *Consumer) Connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
+	var cl *kgo.Client
+	var sess *kgo.GroupTransactSession
+	if c.conf.Txn != nil {
+		if sess, err = kgo.NewGroupTransactSession(opts...); err != nil {
+			return fmt.Errorf("kafka transactional client: %w", err)
+		}
+		cl = sess.Client()
+	} else if cl, err = kgo.NewClient(opts...); err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	// Publish the client before the group can call back (adjustOffsets
@@ -177,11 +200,11 @@ func (c *Consumer) Connect(ctx context.Context) error {
 		cl.Close()
 		return ErrClosed
 	}
-	c.cl = cl
+	c.cl, c.sess = cl, sess
 	c.mu.Unlock()
 	if err := Ping(ctx, cl, c.conf.Client); err != nil {
 		c.mu.Lock()
-		c.cl = nil
+		c.cl, c.sess = nil, nil
 		c.mu.Unlock()
 		cl.Close()
 		return err
@@ -217,7 +240,9 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 	if fetches.IsClientClosed() {
 		return nil, ErrClosed
 	}
-	if err := ctx.Err(); err != nil {
+	if err := ctx.Err(); err != nil && fetches.NumRecords() == 0 {
+		// Records returned as ctx expired are kept: franz-go's position is
+		// already past them, and nothing else would deliver them.
 		return nil, err
 	}
 	var firstErr error
@@ -288,6 +313,11 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 			prev = -1
 		}
 		c.last[tp] = last.Offset
+		epoch, ok := c.epochs[tp]
+		if !ok {
+			c.newEpochLocked(tp) // explicit partitions: no assignment callback
+			epoch = c.epochs[tp]
+		}
 		for recs := p.Records; len(recs) > 0; {
 			n := min(len(recs), c.conf.CheckpointLimit)
 			chunk := recs[:n:n]
@@ -295,7 +325,7 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 			tok := tr.Track(chunk[n-1], n)
 			chunks = append(chunks, Chunk{
 				Topic: p.Topic, Partition: p.Partition, Records: chunk,
-				HighWatermark: p.HighWatermark, TopicPartitions: c.topicParts[p.Topic], Prev: prev,
+				HighWatermark: p.HighWatermark, TopicPartitions: c.topicParts[p.Topic], Prev: prev, Epoch: epoch,
 				ack: func() { c.ack(cl, tp, tr, tok) },
 				tr:  tr,
 			})
@@ -315,7 +345,9 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 
 func (c *Consumer) ack(cl *kgo.Client, tp topicPartition, tr *Tracker[*kgo.Record], tok Token[*kgo.Record]) {
 	tr.AckThen(tok, func(rec *kgo.Record) {
-		if c.conf.Group != "" {
+		// In a transaction the reader marks what it delivered (MarkTxn):
+		// a chunk may be delivered over several transactions.
+		if c.conf.Group != "" && c.conf.Txn == nil {
 			cl.MarkCommitRecords(rec)
 		}
 	})
@@ -365,9 +397,14 @@ func (c *Consumer) Close() {
 		return
 	}
 	c.closed = true
-	cl := c.cl
+	cl, sess := c.cl, c.sess
 	c.mu.Unlock()
-	if cl != nil {
+	switch {
+	case sess != nil:
+		// An open transaction is aborted by the broker (the next session
+		// with this transactional id, or the transaction timeout).
+		sess.Close()
+	case cl != nil:
 		cl.Close()
 	}
 }

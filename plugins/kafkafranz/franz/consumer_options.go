@@ -12,6 +12,9 @@ import (
 // loaded, SASL built and franz-go's own limits checked. Call it at start so a
 // bad config is refused instead of retried forever.
 func (c *Consumer) Validate() error {
+	if c.conf.Txn != nil && c.conf.Group == "" {
+		return errors.New("transaction: requires a consumer_group")
+	}
 	if c.conf.Group != "" && c.conf.CommitPeriod > 0 && c.conf.CommitPeriod < 100*time.Millisecond {
 		return fmt.Errorf("commit_period: %v is below the 100ms minimum", c.conf.CommitPeriod)
 	}
@@ -74,15 +77,18 @@ func (c *Consumer) options() ([]kgo.Opt, error) {
 	if c.conf.Group != "" {
 		opts = append(opts,
 			kgo.ConsumerGroup(c.conf.Group),
-			kgo.AutoCommitMarks(),
 			kgo.OnPartitionsAssigned(c.onAssigned),
 			kgo.OnPartitionsRevoked(c.onRevoked),
 			kgo.OnPartitionsLost(c.onLost),
 			kgo.AdjustFetchOffsetsFn(c.adjustOffsets),
-			kgo.AutoCommitCallback(c.onAutoCommit),
 			kgo.BlockRebalanceOnPoll(),
 		)
-		if c.conf.CommitPeriod > 0 {
+		if c.conf.Txn != nil {
+			opts = append(opts, c.txnOptions()...)
+		} else {
+			opts = append(opts, kgo.AutoCommitMarks(), kgo.AutoCommitCallback(c.onAutoCommit))
+		}
+		if c.conf.CommitPeriod > 0 && c.conf.Txn == nil {
 			opts = append(opts, kgo.AutoCommitInterval(c.conf.CommitPeriod))
 		}
 		if c.conf.InstanceID != "" {

@@ -20,7 +20,9 @@ func (c *Consumer) onAssigned(_ context.Context, cl *kgo.Client, assigned map[st
 	c.groupCl = cl
 	for t, ps := range assigned {
 		for _, p := range ps {
-			c.assigned[topicPartition{t, p}] = true
+			tp := topicPartition{t, p}
+			c.assigned[tp] = true
+			c.newEpochLocked(tp)
 		}
 	}
 }
@@ -33,7 +35,7 @@ func (c *Consumer) onAssigned(_ context.Context, cl *kgo.Client, assigned map[st
 func (c *Consumer) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
 	c.drop(cl, revoked)
 	c.mu.Lock()
-	abandon := c.abandon
+	abandon := c.abandon || c.conf.Txn != nil // offsets commit only in transactions
 	c.mu.Unlock()
 	if !abandon {
 		if err := cl.CommitMarkedOffsets(ctx); err != nil {
@@ -68,12 +70,20 @@ func (c *Consumer) drop(cl *kgo.Client, parts map[string][]int32) {
 			delete(c.pos, tp)
 			delete(c.ends, tp)
 			delete(c.last, tp)
+			delete(c.epochs, tp)
 			if c.paused[tp] {
 				delete(c.paused, tp)
 				resume[t] = append(resume[t], p)
 			}
 		}
 	}
+	c.marksMu.Lock()
+	for t, ps := range parts {
+		for _, p := range ps {
+			delete(c.marks, topicPartition{t, p})
+		}
+	}
+	c.marksMu.Unlock()
 	if len(resume) > 0 {
 		// Pauses outlive assignments in franz-go; lift them so the partition
 		// is not stuck if it comes back to us.
@@ -91,4 +101,12 @@ func (c *Consumer) onAutoCommit(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *k
 	if c.met != nil {
 		c.met.Committed()
 	}
+}
+
+// Assigned returns the number of partitions the consumer owns now (group
+// mode).
+func (c *Consumer) Assigned() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.assigned)
 }

@@ -1,0 +1,243 @@
+package franz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TxnConfig turns the consumer into a transactional consume -> produce
+// session (KIP-447, franz-go GroupTransactSession): records produced through
+// ProduceTxn and the offsets of the records acked downstream commit together,
+// or not at all.
+type TxnConfig struct {
+	ID      string        // transactional.id; stable per replica
+	Timeout time.Duration // transaction.timeout.ms
+}
+
+// ErrTxnNotReady is returned by ProduceTxn when no transaction is open (the
+// consumer is not connected, or a write arrived outside a transaction).
+var ErrTxnNotReady = errors.New("no Kafka transaction is open on the input")
+
+// txnOptions replaces the commit machinery of options() in transactional
+// mode: offsets are only committed inside transactions, so no autocommit.
+func (c *Consumer) txnOptions() []kgo.Opt {
+	opts := []kgo.Opt{
+		kgo.TransactionalID(c.conf.Txn.ID),
+		kgo.RecordPartitioner(txnPartitioner{}),
+		// Records produced in the transaction wait for the commit anyway:
+		// no reason to hold them back.
+		kgo.ProducerLinger(0),
+	}
+	if c.conf.Txn.Timeout > 0 {
+		opts = append(opts, kgo.TransactionTimeout(c.conf.Txn.Timeout))
+	}
+	return opts
+}
+
+// BeginTxn opens a transaction. Records handed downstream from now on are
+// produced (ProduceTxn) and committed (EndTxn) in it.
+func (c *Consumer) BeginTxn() error {
+	c.mu.Lock()
+	sess := c.sess
+	c.mu.Unlock()
+	if sess == nil {
+		return ErrTxnNotReady
+	}
+	return sess.Begin()
+}
+
+// ProduceTxn produces records in the open transaction and waits for the
+// brokers; errs[i] is recs[i]'s outcome. It must not run concurrently with
+// EndTxn (the reader guarantees it: a transaction ends only once every batch
+// delivered in it is acked, and an output acks after producing).
+func (c *Consumer) ProduceTxn(ctx context.Context, recs []*kgo.Record) (errs []error, err error) {
+	c.mu.Lock()
+	sess := c.sess
+	c.mu.Unlock()
+	if sess == nil {
+		return nil, ErrTxnNotReady
+	}
+	errs = make([]error, len(recs))
+	if len(recs) == 0 {
+		return errs, nil
+	}
+	for i, r := range sess.ProduceSync(ctx, recs...) {
+		errs[i] = r.Err
+	}
+	return errs, nil
+}
+
+// Client returns the session's client (topic checks, admin requests); nil
+// before Connect.
+func (c *Consumer) Client() *kgo.Client {
+	return c.client()
+}
+
+// EndTxn commits the open transaction with the offsets of the records acked
+// since the last commit, or aborts it. It commits only when commit is true,
+// no partition was revoked or lost meanwhile, and the group generation is
+// still ours (a zombie whose partitions moved is refused by the broker).
+// When it does not commit, the consumer is rewound to the committed offsets:
+// every record fetched after them is dropped (its chunks turn stale, see
+// Chunk.Live) and read again, and every assigned partition gets a new epoch.
+// A returned error leaves the session unusable: the client is closed and the
+// next Connect makes a new one.
+func (c *Consumer) EndTxn(ctx context.Context, commit bool) (committed bool, err error) {
+	c.mu.Lock()
+	sess := c.sess
+	c.mu.Unlock()
+	if sess == nil {
+		return false, ErrTxnNotReady
+	}
+	committed, err = sess.End(kgo.PreTxnCommitFnContext(ctx, c.onlyAcked), kgo.TransactionEndTry(commit))
+	if err != nil {
+		c.log.Errorf("kafka: transaction end failed, reconnecting with a new session: %v", err)
+		c.dropSession(sess)
+		return false, fmt.Errorf("kafka transaction: %w", err)
+	}
+	if !committed {
+		c.rewind()
+	}
+	return committed, nil
+}
+
+// MarkTxn records that rec was delivered and acked: the open transaction
+// commits the offset after the highest record marked per partition. Marks
+// may come in any order: a transaction ends only once every batch handed
+// out in it is acked, and a partition's batches are handed out in offset
+// order, so the highest mark is then the end of a delivered prefix.
+func (c *Consumer) MarkTxn(rec *kgo.Record) {
+	c.marksMu.Lock()
+	defer c.marksMu.Unlock()
+	tp := topicPartition{rec.Topic, rec.Partition}
+	if cur := c.marks[tp]; cur == nil || cur.Offset < rec.Offset {
+		c.marks[tp] = rec
+	}
+}
+
+// onlyAcked restricts the transaction's offset commit to records acked
+// downstream: franz-go would commit everything polled, including records
+// still buffered in the input (batching, poll rounds) that were never
+// delivered. Partitions with nothing acked keep their committed offset.
+func (c *Consumer) onlyAcked(req *kmsg.TxnOffsetCommitRequest) error {
+	c.marksMu.Lock()
+	defer c.marksMu.Unlock()
+	topics := req.Topics[:0]
+	for _, t := range req.Topics {
+		parts := t.Partitions[:0]
+		for _, p := range t.Partitions {
+			rec := c.marks[topicPartition{t.Topic, p.Partition}]
+			if rec == nil {
+				continue
+			}
+			p.Offset, p.LeaderEpoch = rec.Offset+1, rec.LeaderEpoch
+			parts = append(parts, p)
+		}
+		if len(parts) > 0 {
+			t.Partitions = parts
+			topics = append(topics, t)
+		}
+	}
+	req.Topics = topics
+	return nil
+}
+
+// rewind forgets what was fetched after the committed offsets (franz-go
+// moved the fetch positions back to them): trackers close so buffered
+// chunks are dropped, and every assigned partition gets a new epoch.
+func (c *Consumer) rewind() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for tp, tr := range c.trackers {
+		tr.Close()
+		delete(c.trackers, tp)
+	}
+	c.marksMu.Lock()
+	clear(c.marks)
+	c.marksMu.Unlock()
+	clear(c.next)
+	clear(c.pos)
+	clear(c.last)
+	if len(c.paused) > 0 {
+		resume := map[string][]int32{}
+		for tp := range c.paused {
+			resume[tp.topic] = append(resume[tp.topic], tp.partition)
+		}
+		clear(c.paused)
+		if c.cl != nil { // else the session is gone, and its pauses with it
+			c.cl.ResumeFetchPartitions(resume)
+		}
+		c.reportPausedLocked()
+	}
+	for tp := range c.assigned {
+		c.newEpochLocked(tp)
+	}
+}
+
+// dropSession closes a session in a failed state so Connect builds anew.
+func (c *Consumer) dropSession(sess *kgo.GroupTransactSession) {
+	c.mu.Lock()
+	if c.sess != sess {
+		c.mu.Unlock()
+		return
+	}
+	c.sess, c.cl = nil, nil
+	c.mu.Unlock()
+	c.rewind()
+	sess.Close()
+}
+
+// newEpochLocked gives tp a new assignment epoch (see Chunk.Epoch).
+func (c *Consumer) newEpochLocked(tp topicPartition) {
+	c.epochSeq++
+	c.epochs[tp] = c.epochSeq
+}
+
+// manualPartition marks a record whose Partition field is to be used as is.
+type manualPartition struct{}
+
+// WithManualPartition makes the transactional client send r to r.Partition
+// (the output's `partitioner: manual`); other records are hashed by key.
+func WithManualPartition(r *kgo.Record) {
+	ctx := r.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	r.Context = context.WithValue(ctx, manualPartition{}, true)
+}
+
+func isManual(r *kgo.Record) bool {
+	return r.Context != nil && r.Context.Value(manualPartition{}) != nil
+}
+
+// txnPartitioner is the session client's partitioner: one client produces
+// for every output in the transaction, each with its own partitioner.
+type txnPartitioner struct{}
+
+func (txnPartitioner) ForTopic(topic string) kgo.TopicPartitioner {
+	return &txnTopicPartitioner{hash: kgo.StickyKeyPartitioner(nil).ForTopic(topic)}
+}
+
+type txnTopicPartitioner struct{ hash kgo.TopicPartitioner }
+
+func (p *txnTopicPartitioner) RequiresConsistency(r *kgo.Record) bool {
+	return isManual(r) || p.hash.RequiresConsistency(r)
+}
+
+func (p *txnTopicPartitioner) Partition(r *kgo.Record, n int) int {
+	if isManual(r) {
+		return int(r.Partition)
+	}
+	return p.hash.Partition(r, n)
+}
+
+func (p *txnTopicPartitioner) OnNewBatch() {
+	if nb, ok := p.hash.(kgo.TopicPartitionerOnNewBatch); ok {
+		nb.OnNewBatch()
+	}
+}
