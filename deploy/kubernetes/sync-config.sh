@@ -20,7 +20,7 @@ out=deploy/kubernetes
   sed -e 's/^/    /' -e 's/^ *$//' config/rides.yaml
   echo "  bronze.yaml: |"
   sed -e 's/^/    /' -e 's/^ *$//' config/bronze.yaml
-  # The scaled-out job (deploy/kubernetes/scaleout), once its config exists.
+  # The scaled-out job (deploy/kubernetes-scaleout), once its config exists.
   if [[ -f config/rides-scaleout.yaml ]]; then
     echo "  rides-scaleout.yaml: |"
     sed -e 's/^/    /' -e 's/^ *$//' config/rides-scaleout.yaml
