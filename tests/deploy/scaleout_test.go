@@ -261,7 +261,7 @@ func TestKubernetesAutoscaling(t *testing.T) {
 	}
 	var obj struct {
 		Spec struct {
-			ScaleTargetRef struct{ APIVersion, Kind, Name string }
+			ScaleTargetRef                   struct{ APIVersion, Kind, Name string }
 			MinReplicaCount, MaxReplicaCount *int
 			Triggers                         []struct {
 				Type, Name        string
