@@ -82,6 +82,9 @@ func TestKubernetesScaleOut(t *testing.T) {
 	if p := c.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/ready" {
 		t.Errorf("readiness probe %+v, want GET /ready", p)
 	}
+	if !strings.Contains(c.Image, "/") {
+		t.Errorf("image %q is the bare local name: the overlay's images: did not rewrite it", c.Image)
+	}
 	if !slices.Contains(c.Args, "/etc/rides-connect/rides-scaleout.yaml") {
 		t.Errorf("args %v do not run config/rides-scaleout.yaml", c.Args)
 	}
