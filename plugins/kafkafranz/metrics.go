@@ -4,18 +4,23 @@ import (
 	"strconv"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
 )
 
-// inputMetrics implements franz.ConsumerMetrics with the names of
-// docs/metrics.md.
+// inputMetrics implements franz.ConsumerMetrics and franz.AssignmentMetrics
+// with the names of docs/metrics.md.
 type inputMetrics struct {
 	records, bytes, resets *service.MetricCounter
 	commits                *service.MetricCounter
 	revoked                *service.MetricCounter
 	txns                   *service.MetricCounter
 	lag, paused            *service.MetricGauge
+	assigned               *service.MetricGauge
 	dataLossStop           *service.MetricGauge
 }
+
+var _ franz.AssignmentMetrics = (*inputMetrics)(nil)
 
 func newInputMetrics(m *service.Metrics) *inputMetrics {
 	im := &inputMetrics{
@@ -26,6 +31,7 @@ func newInputMetrics(m *service.Metrics) *inputMetrics {
 		revoked:      m.NewCounter("kafka_input_revoked_dropped_total", "topic", "partition"),
 		txns:         m.NewCounter("kafka_input_transactions_total", "outcome"),
 		lag:          m.NewGauge("kafka_input_lag", "topic", "partition"),
+		assigned:     m.NewGauge("kafka_input_partition_assigned", "topic", "partition"),
 		paused:       m.NewGauge("kafka_input_paused_partitions"),
 		dataLossStop: m.NewGauge("kafka_input_stopped_on_data_loss"),
 	}
@@ -45,6 +51,20 @@ func (m *inputMetrics) Fetched(topic string, partition int32, records, bytes int
 
 func (m *inputMetrics) Lag(topic string, partition int32, lag int64) {
 	m.lag.Set(lag, topic, strconv.Itoa(int(partition)))
+}
+
+// Assignment (franz.AssignmentMetrics) keeps one 0/1 series per partition
+// of the group's topics, so each replica shows what it owns; bounded by the
+// partition count. A partition that leaves gets lag 0: its last lag would
+// otherwise stay here forever, and its new owner reports the real one.
+func (m *inputMetrics) Assignment(topic string, partition int32, owned bool) {
+	p := strconv.Itoa(int(partition))
+	if owned {
+		m.assigned.Set(1, topic, p)
+		return
+	}
+	m.assigned.Set(0, topic, p)
+	m.lag.Set(0, topic, p)
 }
 
 func (m *inputMetrics) PausedPartitions(n int) { m.paused.Set(int64(n)) }

@@ -1,6 +1,13 @@
 package window
 
-import "github.com/redpanda-data/benthos/v4/public/service"
+import (
+	"strconv"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/plugins/window/engine"
+)
 
 // metrics are the window_* series of docs/metrics.md.
 type metrics struct {
@@ -12,6 +19,13 @@ type metrics struct {
 	ckptLatency                    *service.MetricTimer
 	open, stateBytes, idle         *service.MetricGauge
 	watermark, maxEvent, lag       *service.MetricGauge
+
+	// Scale-out stages, labelled by Kafka partition, so their cardinality
+	// is bounded by the partition counts (docs/scale-out.md, "Operating").
+	sourceMaxEvent         *service.MetricGauge // stage 1: topic, partition of the source
+	mergeWatermark         *service.MetricGauge // stage 2: topic, partition of the internal topic
+	mergeHoldback          *service.MetricGauge // stage 2: the source partition that sets it
+	mergeHoldbackBehindSec *service.MetricGauge // stage 2: how far that one trails the most advanced
 }
 
 func newMetrics(m *service.Metrics) *metrics {
@@ -33,6 +47,11 @@ func newMetrics(m *service.Metrics) *metrics {
 		lag:           m.NewGauge("window_watermark_lag_seconds"),
 		ckptWrites:    m.NewCounter("window_checkpoint_writes_total"),
 		ckptLatency:   m.NewTimer("window_checkpoint_latency_ns"),
+
+		sourceMaxEvent:         m.NewGauge("window_source_max_event_time_ms", "topic", "partition"),
+		mergeWatermark:         m.NewGauge("window_merge_watermark_ms", "topic", "partition"),
+		mergeHoldback:          m.NewGauge("window_merge_holdback_partition", "topic", "partition"),
+		mergeHoldbackBehindSec: m.NewGauge("window_merge_holdback_behind_seconds", "topic", "partition"),
 	}
 	// Counters exist from the start at 0, so rate()/increase() alerts see the
 	// first late or replayed row. (The reason-labelled one cannot: its labels
@@ -43,4 +62,40 @@ func newMetrics(m *service.Metrics) *metrics {
 	}
 	wm.idle.Set(0)
 	return wm
+}
+
+// observeSources (stage 1) records each source partition's max event time
+// from the markers of a batch: the progress this replica sends for the
+// partitions it owns. A gauge of a partition that moved away keeps its last
+// value; max by (topic, partition) over replicas is still right, since the
+// new owner resumes from the changelog and only goes up.
+func (m *metrics) observeSources(markers []engine.Marker) {
+	for i := range markers {
+		if mk := &markers[i]; mk.MaxMs > 0 {
+			m.sourceMaxEvent.Set(mk.MaxMs, mk.Topic, strconv.Itoa(int(mk.Partition)))
+		}
+	}
+}
+
+// observeInternal (stage 2) records internal partition q's watermark, the
+// source partition that sets it (-1: none, every source idle) and how far
+// that source trails the most advanced one, in seconds (-1 while it has sent
+// no marker at all: it holds the watermark unset, the worst case).
+func (m *metrics) observeInternal(topic string, q int32, eng *engine.Engine, now time.Time) {
+	part := strconv.Itoa(int(q))
+	if wm, ok := eng.Watermark(); ok {
+		m.mergeWatermark.Set(wm, topic, part)
+	}
+	h, ok := eng.Holdback(now)
+	if !ok {
+		m.mergeHoldback.Set(-1, topic, part)
+		m.mergeHoldbackBehindSec.Set(0, topic, part)
+		return
+	}
+	m.mergeHoldback.Set(int64(h.Partition), topic, part)
+	behind := int64(-1)
+	if h.Reported {
+		behind = (h.LeadMs - h.MaxMs) / 1000
+	}
+	m.mergeHoldbackBehindSec.Set(behind, topic, part)
 }

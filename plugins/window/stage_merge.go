@@ -100,6 +100,7 @@ func (p *mergeProcessor) ProcessBatch(ctx context.Context, batch service.Message
 			return nil, err
 		}
 		res := mp.eng.Merge(in[q], now)
+		p.m.observeInternal(in[q][0].Pos.Topic, q, mp.eng, now)
 		for _, st := range res.Status {
 			switch st {
 			case engine.Applied:

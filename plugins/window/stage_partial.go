@@ -78,6 +78,7 @@ func (p *partialProcessor) ProcessBatch(ctx context.Context, batch service.Messa
 	applied, late, replayed, early := p.tally(batch, out, idx, res.Status, res.LateWindowEndUs)
 	p.passed(ls)
 	p.observeStageOne(applied, late, replayed, early)
+	p.m.observeSources(res.Markers)
 
 	batches := passedOn(out)
 	if len(res.Partials)+len(res.Markers) == 0 {

@@ -16,8 +16,10 @@ import (
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -32,7 +34,8 @@ import (
 func strictDecoder(t *testing.T) runtime.Decoder {
 	t.Helper()
 	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, batchv1.AddToScheme, monitoringv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, batchv1.AddToScheme, monitoringv1.AddToScheme,
+		policyv1.AddToScheme, autoscalingv2.AddToScheme} {
 		if err := add(scheme); err != nil {
 			t.Fatal(err)
 		}
@@ -42,12 +45,16 @@ func strictDecoder(t *testing.T) runtime.Decoder {
 }
 
 // manifests renders deploy/kubernetes with kustomize and decodes every object.
-func manifests(t *testing.T) []runtime.Object {
+func manifests(t *testing.T) []runtime.Object { return manifestsOf(t, "deploy/kubernetes") }
+
+// manifestsOf renders a kustomization (a directory of the repository) and
+// decodes every object.
+func manifestsOf(t *testing.T, dir string) []runtime.Object {
 	t.Helper()
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	rm, err := k.Run(filesys.MakeFsOnDisk(), filepath.Join(repoRoot, "deploy/kubernetes"))
+	rm, err := k.Run(filesys.MakeFsOnDisk(), filepath.Join(repoRoot, dir))
 	if err != nil {
-		t.Fatalf("kustomize build deploy/kubernetes: %v", err)
+		t.Fatalf("kustomize build %s: %v", dir, err)
 	}
 	dec := strictDecoder(t)
 	var out []runtime.Object
@@ -211,8 +218,11 @@ var reCredential = regexp.MustCompile(`(?i)(PASS|PASSWORD|SECRET|TOKEN|_USER$|AC
 // TestKubernetesManifests: every object kustomize renders is a valid object of
 // its Kubernetes type, and every container of every workload is deployable
 // as the image and the config expect.
-func TestKubernetesManifests(t *testing.T) {
-	objs := manifests(t)
+func TestKubernetesManifests(t *testing.T) { checkRendered(t, manifests(t)) }
+
+// checkRendered checks rendered objects as TestKubernetesManifests says.
+func checkRendered(t *testing.T, objs []runtime.Object) {
+	t.Helper()
 	secrets := exampleSecrets(t)
 	configMaps := map[string]*corev1.ConfigMap{}
 	var services []*corev1.Service

@@ -121,6 +121,11 @@ func TestKubernetesManifests(t *testing.T) {
 	if got := dig(cmDoc, "data", "rides.yaml"); got != rides {
 		t.Error("deploy/kubernetes/configmap.yaml is out of date with config/rides.yaml: run deploy/kubernetes/sync-config.sh")
 	}
+	// The scaled-out job's config (deploy/kubernetes-scaleout), once it exists.
+	scaleOut, err := os.ReadFile(filepath.Join(root, "config/rides-scaleout.yaml"))
+	if got := dig(cmDoc, "data", "rides-scaleout.yaml"); (err == nil && got != string(scaleOut)) || (err != nil && got != nil) {
+		t.Error("deploy/kubernetes/configmap.yaml is out of date with config/rides-scaleout.yaml: run deploy/kubernetes/sync-config.sh")
+	}
 	var pr struct {
 		Spec ruleFile `yaml:"spec"`
 	}

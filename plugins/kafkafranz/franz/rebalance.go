@@ -23,6 +23,7 @@ func (c *Consumer) onAssigned(_ context.Context, cl *kgo.Client, assigned map[st
 			tp := topicPartition{t, p}
 			c.assigned[tp] = true
 			c.newEpochLocked(tp)
+			c.reportAssignment(tp, true)
 		}
 	}
 }
@@ -71,6 +72,7 @@ func (c *Consumer) drop(cl *kgo.Client, parts map[string][]int32) {
 			delete(c.ends, tp)
 			delete(c.last, tp)
 			delete(c.epochs, tp)
+			c.reportAssignment(tp, false)
 			if c.paused[tp] {
 				delete(c.paused, tp)
 				resume[t] = append(resume[t], p)

@@ -41,6 +41,10 @@ type Progress struct {
 	Sink                   *Sink            `json:"sink,omitempty"`
 	// Outputs that can fail to deliver (kafka_franz, delta_lake), by label.
 	Outputs []Output `json:"outputs,omitempty"`
+	// Scale-out (docs/scale-out.md, "Operating"): the partitions this
+	// replica owns, and what each stage holds for them.
+	Assignment []Assignment `json:"assignment,omitempty"`
+	Stages     *Stages      `json:"stages,omitempty"`
 }
 
 // Output is one output's delivery state (output_failing_seconds,

@@ -184,6 +184,7 @@ func (r *Reporter) Progress(s Snapshot) Progress {
 			})
 		}
 	}
+	p.Assignment, p.Stages = scaleOut(s)
 	r.batchID++
 	r.prev, r.prevAt = s, now
 	return p

@@ -20,6 +20,23 @@ type Value struct {
 	// ByLabel sums counters and gauges per value of the `label` label (the
 	// component label Benthos adds), for per-output figures.
 	ByLabel map[string]float64
+	// Series keeps each series' labels and value, only for the families of
+	// keptSeries (the per-partition ones the scale-out section reads).
+	Series []Series
+}
+
+// Series is one series of a family: its labels (without the component's
+// label and path) and its value.
+type Series struct {
+	Labels map[string]string
+	Value  float64
+}
+
+// keptSeries are the families whose series a progress event lists one by
+// one; each has at most one series per Kafka partition per component.
+var keptSeries = map[string]bool{
+	mKafkaAssigned: true, mKafkaLag: true,
+	mSourceMaxEvent: true, mMergeWatermark: true, mMergeHoldback: true, mMergeBehind: true,
 }
 
 // Snapshot maps exported metric names to their folded values.
@@ -50,6 +67,9 @@ func FromFamilies(fams []*dto.MetricFamily) Snapshot {
 			}
 			v.Sum += x
 			v.Max = math.Max(v.Max, x)
+			if keptSeries[f.GetName()] {
+				v.Series = append(v.Series, series(m.GetLabel(), x))
+			}
 			for _, lp := range m.GetLabel() {
 				if lp.GetName() == "label" {
 					if v.ByLabel == nil {
@@ -75,4 +95,14 @@ func (s Snapshot) has(names ...string) bool {
 		}
 	}
 	return false
+}
+
+func series(lps []*dto.LabelPair, x float64) Series {
+	sr := Series{Labels: map[string]string{}, Value: x}
+	for _, lp := range lps {
+		if n := lp.GetName(); n != "label" && n != "path" {
+			sr.Labels[n] = lp.GetValue()
+		}
+	}
+	return sr
 }

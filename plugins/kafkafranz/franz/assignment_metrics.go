@@ -1,0 +1,17 @@
+package franz
+
+// AssignmentMetrics is implemented by a ConsumerMetrics that reports which
+// partitions this consumer owns (consumer group mode): per replica
+// assignment for scale-out, where several processes share the group.
+type AssignmentMetrics interface {
+	// Assignment is called with owned=true when the partition is assigned,
+	// false when it is revoked or lost. Called under the consumer's lock,
+	// so it is ordered with Lag: no Lag of a partition follows its loss.
+	Assignment(topic string, partition int32, owned bool)
+}
+
+func (c *Consumer) reportAssignment(tp topicPartition, owned bool) {
+	if am, ok := c.met.(AssignmentMetrics); ok {
+		am.Assignment(tp.topic, tp.partition, owned)
+	}
+}
