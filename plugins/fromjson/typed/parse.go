@@ -11,6 +11,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/miaradia/rides-connect/internal/box"
 	"github.com/miaradia/rides-connect/plugins/textcase"
 )
 
@@ -28,6 +29,9 @@ type scratch struct {
 	// value that repeats (a city) costs no copy and no boxing; at most
 	// internMax per field, after which new values are no longer cached.
 	strs []map[string]any
+	// box holds the output's numbers and timestamps, many records to an
+	// allocation (internal/box).
+	box box.Slab
 }
 
 // internMax bounds each string field's cache: a field of few distinct values
@@ -158,7 +162,7 @@ func (p *Parser) convert(sc *scratch) (map[string]any, error) {
 		if f.Type == String && r.kind == kString {
 			v, ok = sc.str(i, r.text, f.Transform), true
 		} else {
-			v, ok = p.value(f, r)
+			v, ok = p.value(&sc.box, f, r)
 		}
 		if !ok {
 			if f.Type == Timestamp && r.kind == kString {
@@ -171,16 +175,22 @@ func (p *Parser) convert(sc *scratch) (map[string]any, error) {
 	return out, nil
 }
 
-func (p *Parser) value(f Field, r raw) (any, bool) {
+func (p *Parser) value(bx *box.Slab, f Field, r raw) (any, bool) {
 	switch f.Type {
 	case Long:
 		if r.kind == kNumber {
-			return parseLong(r.text)
+			if n, ok := parseLong(r.text); ok {
+				return bx.Int64(n), true
+			}
+			return nil, false
 		}
 	case Double:
 		if r.kind == kNumber {
 			d, err := strconv.ParseFloat(string(r.text), 64)
-			return d, err == nil
+			if err != nil {
+				return nil, false
+			}
+			return bx.Float64(d), true
 		}
 	case String:
 		if r.kind == kString {
@@ -192,8 +202,8 @@ func (p *Parser) value(f Field, r raw) (any, bool) {
 		}
 	case Timestamp:
 		if r.kind == kString {
-			if s := string(r.text); isCanonical(s) {
-				return s, true
+			if isCanonical(string(r.text)) {
+				return bx.String(r.text), true
 			}
 			t, ok := ParseTimestamp(string(r.text))
 			if !ok {
@@ -226,13 +236,13 @@ func (sc *scratch) str(i int, b []byte, t Transform) any {
 // parseLong reads a JSON number whose value is an integer in int64's range:
 // 42, and also 42.0 or 4.2e1 as the Bloblang mapping did (floor(x) == x).
 // A fraction, or a value past int64, is not a long.
-func parseLong(text []byte) (any, bool) {
+func parseLong(text []byte) (int64, bool) {
 	if i, err := strconv.ParseInt(string(text), 10, 64); err == nil {
 		return i, true
 	}
 	f, err := strconv.ParseFloat(string(text), 64)
 	if err != nil || f != math.Trunc(f) || f < -(1<<63) || f >= 1<<63 {
-		return nil, false
+		return 0, false
 	}
 	return int64(f), true
 }
