@@ -205,6 +205,10 @@ func (p *Parser) value(bx *box.Slab, f Field, r raw) (any, bool) {
 			if isCanonical(string(r.text)) {
 				return bx.String(r.text), true
 			}
+			var buf [32]byte
+			if c, ok := canonicalize(buf[:0], r.text); ok {
+				return bx.String(c), true
+			}
 			t, ok := ParseTimestamp(string(r.text))
 			if !ok {
 				return nil, false
