@@ -7,7 +7,7 @@ import (
 )
 
 // seeds are hand-picked records at the edges of the parse: every rule of the
-// mapping, JSON that fastjson and encoding/json read differently, and every
+// mapping, JSON that a fast parser and encoding/json could read differently, and every
 // timestamp form. They seed the fuzz target and the agreement test.
 func seeds() [][]byte {
 	const good = `{"rideId":42,"userId":7,"city":"fr","distanceKm":12.5,"price":18.4,"ts":"2026-03-14T08:58:43.498Z"}`
@@ -64,7 +64,7 @@ func seeds() [][]byte {
 		`{"rideId":1,"userId":2,"city":"\x","distanceKm":5,"price":3,"ts":"2026-03-14T08:00:00Z"}`,
 		`{"rideId":1,"userId":2,"city":"\u12","distanceKm":5,"price":3,"ts":"2026-03-14T08:00:00Z"}`,
 		`{"rideId":1,"userId":2,"city":"","distanceKm":5,"price":3,"ts":"2026-03-14T08:00:00Z"}`,
-		// Deep nesting beside the fields: past fastjson's limit, within encoding/json's, and past both.
+		// Deep nesting beside the fields: past the fast path's limit, within encoding/json's, and past both.
 		`{"rideId":1,"userId":2,"city":"FR","distanceKm":5,"price":3,"ts":"2026-03-14T08:00:00Z","deep":` + strings.Repeat("[", 400) + strings.Repeat("]", 400) + `}`,
 		`{"rideId":1,"userId":2,"city":"FR","distanceKm":5,"price":3,"ts":"2026-03-14T08:00:00Z","deep":` + strings.Repeat("[", 10001) + strings.Repeat("]", 10001) + `}`,
 	}

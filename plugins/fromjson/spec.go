@@ -90,7 +90,7 @@ and in metadata ` + "`dlq_reason`" + `, for a dead-letter output (` + "`switch`"
 
 Fields are checked in schema order and the first misfit names the error, after the check for missing fields.
 JSON is read as Benthos reads it (encoding/json: a repeated key takes its last value, invalid UTF-8 becomes
-U+FFFD); a fast parser (fastjson) reads the records on which the two agree byte for byte, which is nearly all.
+U+FFFD); a one-pass fast path reads the records on which the two agree byte for byte, which is nearly all.
 
 Unlike Spark's PERMISSIVE mode, a record that does not fit is not turned into a row of nulls: it is rejected
 with a reason, so it is never silently lost.

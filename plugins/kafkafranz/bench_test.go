@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"gopkg.in/yaml.v3"
 
+	"github.com/miaradia/rides-connect/internal/box"
 	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
 )
 
@@ -209,6 +210,8 @@ func BenchmarkRecordToMessage(b *testing.B) {
 		{"multi_header", rec, metaOptions{lag: true, multiHeader: true}},
 		{"rides_group", &plain, metaOptions{lag: true}},
 		{"rides_yaml", &plain, metaOptions{lag: true, omit: ridesYAMLOmit(b)}},
+		// As the reader runs it: per-record values boxed from shared arrays.
+		{"rides_yaml_boxed", &plain, metaOptions{lag: true, omit: ridesYAMLOmit(b), box: new(box.Slab)}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			chunk := make([]*kgo.Record, 2048)

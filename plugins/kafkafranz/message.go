@@ -6,6 +6,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/miaradia/rides-connect/internal/box"
 	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
 )
 
@@ -18,6 +19,31 @@ type metaOptions struct {
 	// map; a 9th grows it into a table, which more than doubles this
 	// function's cost (docs/benchmarks.md).
 	omit metaKey
+	// box boxes the per-record values (offsets, key, headers) from shared
+	// arrays instead of one allocation each; nil boxes them the Go way.
+	// Only the reader goroutine uses it.
+	box *box.Slab
+}
+
+func (o metaOptions) int(v int) any {
+	if o.box == nil {
+		return v
+	}
+	return o.box.Int(v)
+}
+
+func (o metaOptions) int64(v int64) any {
+	if o.box == nil {
+		return v
+	}
+	return o.box.Int64(v)
+}
+
+func (o metaOptions) string(b []byte) any {
+	if o.box == nil {
+		return string(b)
+	}
+	return o.box.String(b)
 }
 
 // partitionMeta holds the metadata values shared by every record of one
@@ -56,7 +82,7 @@ func recordToMessage(pm partitionMeta, i int) *service.Message {
 	msg := service.NewMessage(r.Value)
 	keys := ^pm.omit
 	if keys.has(metaKafkaKey) {
-		msg.MetaSetMut("kafka_key", string(r.Key))
+		msg.MetaSetMut("kafka_key", pm.string(r.Key))
 	}
 	msg.MetaSetMut("kafka_topic", pm.topic)
 	msg.MetaSetMut("kafka_partition", pm.partition)
@@ -66,14 +92,14 @@ func recordToMessage(pm partitionMeta, i int) *service.Message {
 		msg.MetaSetMut("kafka_topic_partitions", pm.topicPartitions)
 	}
 	if keys.has(metaKafkaOffset) {
-		msg.MetaSetMut("kafka_offset", int(r.Offset))
+		msg.MetaSetMut("kafka_offset", pm.int(int(r.Offset)))
 	}
 	if keys.has(metaKafkaPrevOffset) {
 		// Not in Redpanda Connect: the offset of the record this input
 		// delivered before this one from the same partition (-1: none since
 		// assignment), so tumbling_window can keep offset order across
 		// pipeline threads.
-		msg.MetaSetMut("kafka_prev_offset", int(prev))
+		msg.MetaSetMut("kafka_prev_offset", pm.int(int(prev)))
 	}
 	if keys.has(metaKafkaAssignmentEpoch) {
 		// Not in Redpanda Connect: changes when this process is (re)assigned
@@ -82,21 +108,21 @@ func recordToMessage(pm partitionMeta, i int) *service.Message {
 		msg.MetaSetMut("kafka_assignment_epoch", pm.epoch)
 	}
 	if keys.has(metaKafkaTimestampUnix) {
-		msg.MetaSetMut("kafka_timestamp_unix", r.Timestamp.Unix())
+		msg.MetaSetMut("kafka_timestamp_unix", pm.int64(r.Timestamp.Unix()))
 	}
 	if keys.has(metaKafkaTimestampMs) {
-		msg.MetaSetMut("kafka_timestamp_ms", r.Timestamp.UnixMilli())
+		msg.MetaSetMut("kafka_timestamp_ms", pm.int64(r.Timestamp.UnixMilli()))
 	}
 	if keys.has(metaKafkaTombstone) {
 		msg.MetaSetMut("kafka_tombstone_message", r.Value == nil)
 	}
 	if pm.lag && keys.has(metaKafkaLag) {
 		// Records after this one in the partition when it was fetched.
-		msg.MetaSetMut("kafka_lag", max(pm.highWatermark-r.Offset-1, 0))
+		msg.MetaSetMut("kafka_lag", pm.int64(max(pm.highWatermark-r.Offset-1, 0)))
 	}
 	if !pm.multiHeader {
 		for _, h := range r.Headers {
-			msg.MetaSetMut(h.Key, string(h.Value))
+			msg.MetaSetMut(h.Key, pm.string(h.Value))
 		}
 		return msg
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/miaradia/rides-connect/internal/box"
 	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
 )
 
@@ -107,6 +108,9 @@ func newReader(conf franz.ConsumerConfig, policy service.BatchPolicy, meta metaO
 	case scopePartition, scopePoll:
 	default:
 		return nil, fmt.Errorf("%s: %q is not one of %s, %s", fieldBatchScope, scope, scopePartition, scopePoll)
+	}
+	if meta.box == nil {
+		meta.box = new(box.Slab) // used by the reader goroutine only
 	}
 	met := newInputMetrics(mgr.Metrics())
 	cons := franz.NewConsumer(conf, mgr.Logger(), met)

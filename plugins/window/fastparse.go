@@ -2,7 +2,6 @@ package window
 
 import (
 	"strings"
-	"time"
 
 	"github.com/miaradia/rides-connect/plugins/window/engine"
 )
@@ -52,8 +51,27 @@ func parseUTCTimestamp(s string) (int64, bool) {
 	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
 		return 0, false // the engine words the error
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, nanos, time.UTC)
-	return engine.TimeToMicros(t), true
+	secs := daysSinceEpoch(year, month, day)*86400 + int64(hour*3600+minute*60+sec)
+	return secs*1_000_000 + int64(nanos/1000), true // engine.TimeToMicros of that instant
+}
+
+// daysSinceEpoch is the day number of a proleptic Gregorian date (year
+// 0–9999) counted from 1970-01-01, as time.Date reckons it, without
+// time.Date's normalisation: the shortcut has range-checked the date.
+func daysSinceEpoch(year, month, day int) int64 {
+	y := year
+	if month <= 2 {
+		y-- // count the year from March, so the leap day is its last
+	}
+	era := y
+	if era < 0 {
+		era -= 399
+	}
+	era /= 400
+	yoe := y - era*400                             // year of the 400-year era, 0–399
+	doy := (153*((month+9)%12)+2)/5 + day - 1      // day of the March-based year, 0–365
+	doe := yoe*365 + yoe/4 - yoe/100 + doy         // day of the era, 0–146096
+	return int64(era)*146097 + int64(doe) - 719468 // 719468: days from 0000-03-01 to 1970-01-01
 }
 
 func digits(s string) (int, bool) {

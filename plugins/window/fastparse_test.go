@@ -89,3 +89,14 @@ func TestBatchKeyCacheGivesTheEnginesKeys(t *testing.T) {
 		t.Fatalf("cache holds %d keys, more than %d", len(q.keys), keyCacheMax)
 	}
 }
+
+// daysSinceEpoch counts every day of years 0000–9999 as time.Date does.
+func TestDaysSinceEpochAgreesWithTimeDate(t *testing.T) {
+	d := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)
+	for ; d.Year() < 10000; d = d.AddDate(0, 0, 1) {
+		// d is a midnight: its Unix time is a whole number of days.
+		if got, want := daysSinceEpoch(d.Year(), int(d.Month()), d.Day()), d.Unix()/86400; got != want {
+			t.Fatalf("%s: %d, want %d", d.Format("2006-01-02"), got, want)
+		}
+	}
+}

@@ -29,24 +29,27 @@ type link struct {
 // chain collects the partition links of a batch, errored messages included
 // (they went through the window too). Without kafka_prev_offset (another
 // input) a batch has no links and never waits.
-type chain map[string]link
+type chain struct {
+	links map[string]link
+	keys  engine.PartitionKeys
+}
 
 // note records a message at pos.
 func (c *chain) note(m *service.Message, pos engine.Position) {
-	k := pos.Key()
-	if l, seen := (*c)[k]; seen {
+	k := c.keys.Of(pos)
+	if l, seen := c.links[k]; seen {
 		l.last = max(l.last, pos.Offset)
-		(*c)[k] = l
+		c.links[k] = l
 		return
 	}
 	prev, ok := metaInt(m, prevOffsetMeta)
 	if !ok {
 		return
 	}
-	if *c == nil {
-		*c = chain{}
+	if c.links == nil {
+		c.links = map[string]link{}
 	}
-	(*c)[k] = link{prev: prev, last: pos.Offset}
+	c.links[k] = link{prev: prev, last: pos.Offset}
 }
 
 // noteMessage records a message whose position has not been read yet.
@@ -58,7 +61,7 @@ func (c *chain) noteMessage(m *service.Message) {
 
 // ready reports whether every partition's predecessor has been through.
 func (p *processor) ready(ls chain) (string, bool) {
-	for k, l := range ls {
+	for k, l := range ls.links {
 		if t, ok := p.through[k]; l.prev >= 0 && (!ok || t < l.prev) {
 			return fmt.Sprintf("%s offset %d", k, l.prev), false
 		}
@@ -104,10 +107,10 @@ func (p *processor) awaitTurn(ctx context.Context, ls chain) error {
 
 // passed records the batch as through the window and wakes waiting batches.
 func (p *processor) passed(ls chain) {
-	if len(ls) == 0 {
+	if len(ls.links) == 0 {
 		return
 	}
-	for k, l := range ls {
+	for k, l := range ls.links {
 		if t, ok := p.through[k]; !ok || l.last > t {
 			p.through[k] = l.last
 		}

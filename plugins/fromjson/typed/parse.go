@@ -11,8 +11,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	"github.com/valyala/fastjson"
-
+	"github.com/miaradia/rides-connect/internal/box"
 	"github.com/miaradia/rides-connect/plugins/textcase"
 )
 
@@ -24,14 +23,15 @@ type Parser struct {
 
 // scratch is one goroutine's reusable state.
 type scratch struct {
-	fj   fastjson.Parser
-	vals []*fastjson.Value
 	raws []raw
-	num  []byte // number literals of the current record
+	esc  []byte // decoded escaped strings of the current record (scanner.esc)
 	// strs[i] caches string field i's values as read → boxed output, so a
 	// value that repeats (a city) costs no copy and no boxing; at most
 	// internMax per field, after which new values are no longer cached.
 	strs []map[string]any
+	// box holds the output's numbers and timestamps, many records to an
+	// allocation (internal/box).
+	box box.Slab
 }
 
 // internMax bounds each string field's cache: a field of few distinct values
@@ -50,8 +50,8 @@ const (
 )
 
 // raw is a field's JSON value. text is the number literal or the decoded
-// string; on the fast path it points into the parser's buffer, so it is
-// copied before it is kept.
+// string; on the fast path it points into the record or the scratch buffer,
+// so it is copied before it is kept.
 type raw struct {
 	kind kind
 	text []byte
@@ -63,7 +63,7 @@ func NewParser(s *Schema) *Parser {
 	p := &Parser{schema: s}
 	p.scratch.New = func() any {
 		n := len(s.fields)
-		return &scratch{vals: make([]*fastjson.Value, n), raws: make([]raw, n), strs: make([]map[string]any, n)}
+		return &scratch{raws: make([]raw, n), strs: make([]map[string]any, n)}
 	}
 	return p
 }
@@ -86,64 +86,18 @@ func (p *Parser) Parse(b []byte) (map[string]any, error) {
 	return p.convert(sc)
 }
 
-// fast reads the fields with fastjson. It takes only records where fastjson
-// and encoding/json (which Benthos and so Bloblang parse with) agree byte for
-// byte: valid UTF-8 and no \u escape (fastjson keeps an invalid escape or a
-// lone surrogate as is where encoding/json writes U+FFFD), valid JSON by
-// fastjson's strict validator, nesting within fastjson's limit. Anything
-// else, invalid JSON included, goes to the slow path, which decides.
+// fast reads the fields in one pass (scan.go). It takes only records where
+// it and encoding/json (which Benthos and so Bloblang parse with) agree byte
+// for byte; anything else, invalid JSON included, goes to the slow path,
+// which decides.
 func (p *Parser) fast(sc *scratch, b []byte) (handled bool, err error) {
-	if bytes.Contains(b, []byte(`\u`)) || !utf8.Valid(b) || fastjson.ValidateBytes(b) != nil {
-		return false, nil
-	}
-	v, perr := sc.fj.ParseBytes(b)
-	if perr != nil {
-		return false, nil
-	}
-	obj, oerr := v.Object()
-	if oerr != nil {
+	s := scanner{b: b, names: p.schema.fields, raws: sc.raws, esc: sc.esc[:0]}
+	ok, isObject := s.record()
+	sc.esc = s.esc
+	if ok && !isObject {
 		return true, errNotObject
 	}
-	clear(sc.vals)
-	fields := p.schema.fields
-	obj.Visit(func(k []byte, v *fastjson.Value) {
-		for i := range fields {
-			if string(k) == fields[i].Name {
-				sc.vals[i] = v // a repeated key: the last one wins, as in encoding/json
-				return
-			}
-		}
-	})
-	sc.num = sc.num[:0]
-	for i, v := range sc.vals {
-		sc.raws[i] = sc.fromFastjson(v)
-	}
-	return true, nil
-}
-
-func (sc *scratch) fromFastjson(v *fastjson.Value) raw {
-	if v == nil {
-		return raw{}
-	}
-	switch v.Type() {
-	case fastjson.TypeNumber:
-		// The literal, copied into a buffer kept across records. A slice
-		// taken before the buffer grows still reads the old array.
-		start := len(sc.num)
-		sc.num = v.MarshalTo(sc.num)
-		return raw{kind: kNumber, text: sc.num[start:len(sc.num):len(sc.num)]}
-	case fastjson.TypeString:
-		s, _ := v.StringBytes()
-		return raw{kind: kString, text: s}
-	case fastjson.TypeTrue:
-		return raw{kind: kBool, b: true}
-	case fastjson.TypeFalse:
-		return raw{kind: kBool}
-	case fastjson.TypeNull:
-		return raw{}
-	default:
-		return raw{kind: kOther}
-	}
+	return ok, nil
 }
 
 // slow reads the record exactly as Benthos does (encoding/json, numbers kept
@@ -208,7 +162,7 @@ func (p *Parser) convert(sc *scratch) (map[string]any, error) {
 		if f.Type == String && r.kind == kString {
 			v, ok = sc.str(i, r.text, f.Transform), true
 		} else {
-			v, ok = p.value(f, r)
+			v, ok = p.value(&sc.box, f, r)
 		}
 		if !ok {
 			if f.Type == Timestamp && r.kind == kString {
@@ -221,16 +175,22 @@ func (p *Parser) convert(sc *scratch) (map[string]any, error) {
 	return out, nil
 }
 
-func (p *Parser) value(f Field, r raw) (any, bool) {
+func (p *Parser) value(bx *box.Slab, f Field, r raw) (any, bool) {
 	switch f.Type {
 	case Long:
 		if r.kind == kNumber {
-			return parseLong(r.text)
+			if n, ok := parseLong(r.text); ok {
+				return bx.Int64(n), true
+			}
+			return nil, false
 		}
 	case Double:
 		if r.kind == kNumber {
 			d, err := strconv.ParseFloat(string(r.text), 64)
-			return d, err == nil
+			if err != nil {
+				return nil, false
+			}
+			return bx.Float64(d), true
 		}
 	case String:
 		if r.kind == kString {
@@ -242,8 +202,12 @@ func (p *Parser) value(f Field, r raw) (any, bool) {
 		}
 	case Timestamp:
 		if r.kind == kString {
-			if s := string(r.text); isCanonical(s) {
-				return s, true
+			if isCanonical(string(r.text)) {
+				return bx.String(r.text), true
+			}
+			var buf [32]byte
+			if c, ok := canonicalize(buf[:0], r.text); ok {
+				return bx.String(c), true
 			}
 			t, ok := ParseTimestamp(string(r.text))
 			if !ok {
@@ -276,13 +240,13 @@ func (sc *scratch) str(i int, b []byte, t Transform) any {
 // parseLong reads a JSON number whose value is an integer in int64's range:
 // 42, and also 42.0 or 4.2e1 as the Bloblang mapping did (floor(x) == x).
 // A fraction, or a value past int64, is not a long.
-func parseLong(text []byte) (any, bool) {
+func parseLong(text []byte) (int64, bool) {
 	if i, err := strconv.ParseInt(string(text), 10, 64); err == nil {
 		return i, true
 	}
 	f, err := strconv.ParseFloat(string(text), 64)
 	if err != nil || f != math.Trunc(f) || f < -(1<<63) || f >= 1<<63 {
-		return nil, false
+		return 0, false
 	}
 	return int64(f), true
 }

@@ -63,6 +63,29 @@ func isCanonical(s string) bool {
 		num(s[11:13]) <= 23 && num(s[14:16]) <= 59 && num(s[17:19]) <= 59
 }
 
+// canonicalize appends s to dst in the output form when s differs from it
+// only in its fraction: more than 6 digits (truncated, as FormatTimestamp
+// does) or trailing zeros (dropped). 2026-03-14T08:58:43.120Z, as the seed's
+// producer writes with its fixed 3 digits, gives 2026-03-14T08:58:43.12Z
+// without a parse. ok false: not of that form; the full parse decides.
+func canonicalize(dst, s []byte) (out []byte, ok bool) {
+	n := len(s)
+	if n < 22 || n > 30 || s[19] != '.' || s[n-1] != 'Z' || !allDigits(string(s[20:n-1])) {
+		return dst, false
+	}
+	frac := s[20 : n-1]
+	frac = frac[:min(len(frac), 6)]
+	for len(frac) > 0 && frac[len(frac)-1] == '0' {
+		frac = frac[:len(frac)-1]
+	}
+	out = append(dst, s[:19]...)
+	if len(frac) > 0 {
+		out = append(append(out, '.'), frac...)
+	}
+	out = append(out, 'Z')
+	return out, isCanonical(string(out))
+}
+
 func allDigits(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {

@@ -71,10 +71,39 @@ func checkCanonical(t *testing.T, s string) {
 			t.Fatalf("%q: canonical, but parses to %v %q", s, ok, FormatTimestamp(ts))
 		}
 	}
+	if c, ok := canonicalize(nil, []byte(s)); ok {
+		ts, pok := ParseTimestamp(s)
+		if !pok || FormatTimestamp(ts) != string(c) {
+			t.Fatalf("%q: canonicalized to %q, but parses to %v %q", s, c, pok, FormatTimestamp(ts))
+		}
+	}
+}
+
+// canonicalize takes the producer's fixed-width fractions without a parse
+// and gives what the parse gives.
+func TestCanonicalizeTakesFixedWidthFractions(t *testing.T) {
+	for _, c := range [][2]string{
+		{"2026-03-14T08:58:43.120Z", "2026-03-14T08:58:43.12Z"},
+		{"2026-03-14T08:58:43.000Z", "2026-03-14T08:58:43Z"},
+		{"2026-03-14T08:58:43.123456789Z", "2026-03-14T08:58:43.123456Z"},
+		{"2026-03-14T08:58:43.1234560Z", "2026-03-14T08:58:43.123456Z"},
+		{"2024-02-29T23:59:59.9000000Z", "2024-02-29T23:59:59.9Z"},
+	} {
+		got, ok := canonicalize(nil, []byte(c[0]))
+		if !ok || string(got) != c[1] {
+			t.Errorf("%s: %q %v, want %s", c[0], got, ok, c[1])
+		}
+		checkCanonical(t, c[0])
+	}
+	for _, s := range []string{"2023-02-29T00:00:00.100Z", "2026-03-14T08:58:43.1234567890Z", "2026-03-14T08:58:43.Z", "2026-03-14T24:00:00.0Z", "2026-03-14 08:58:43.120Z", "2026-03-14T08:58:43.1x0Z"} {
+		if got, ok := canonicalize(nil, []byte(s)); ok {
+			t.Errorf("%s: taken as %q", s, got)
+		}
+	}
 }
 
 func FuzzCanonicalTimestamps(f *testing.F) {
-	for _, s := range []string{"2026-03-14T08:58:43.498Z", "2024-02-29T23:59:59Z", "2026-03-14T08:58:43.10Z"} {
+	for _, s := range []string{"2026-03-14T08:58:43.498Z", "2024-02-29T23:59:59Z", "2026-03-14T08:58:43.10Z", "2026-03-14T08:58:43.120Z", "2026-03-14T08:58:43.123456789Z"} {
 		f.Add(s)
 	}
 	f.Fuzz(checkCanonical)

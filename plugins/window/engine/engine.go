@@ -144,6 +144,8 @@ type Engine struct {
 	// reemitAll asks the next batch to re-emit every retained emission: set
 	// after a restore, because their delivery is not known.
 	reemitAll bool
+	// keys caches the rows' partition keys (not state).
+	keys PartitionKeys
 }
 
 // New builds an engine with empty state.
@@ -197,7 +199,7 @@ func (e *Engine) Process(rows []Row, now time.Time) Result {
 		}
 		var part string
 		if r.HasPos {
-			part = r.Pos.Key()
+			part = e.keys.Of(r.Pos)
 			if e.applied[part].contains(r.Pos.Offset) {
 				res.Status[i] = Replayed
 				e.markReemit(part, r.Pos.Offset, reemit)
