@@ -86,6 +86,7 @@ func writerFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*writ
 		Partitions:        int32(ct.integer(fieldCreateTopic, "partitions")),
 		ReplicationFactor: int16(ct.integer(fieldCreateTopic, "replication_factor")),
 		Configs:           ct.strMap(fieldCreateTopic, "configs"),
+		PartitionsOf:      ct.str(fieldCreateTopic, "partitions_of"),
 	}
 	if ct.err != nil {
 		return nil, ct.err
@@ -167,7 +168,8 @@ func (w *writer) Connect(ctx context.Context) error {
 // (and will not be created), and returns err otherwise.
 func (w *writer) stopOnMissingTopic(err error) error {
 	var missing *franz.MissingTopicError
-	if !errors.As(err, &missing) {
+	var mismatch *franz.PartitionMismatchError
+	if !errors.As(err, &missing) && !errors.As(err, &mismatch) {
 		return err
 	}
 	// Logged here, before the abort: Benthos logs a failed Connect
