@@ -86,7 +86,7 @@ then it is ready again by itself.
 				"manual":       "Use the `partition` field.",
 			}).Description("How records are assigned to partitions.").Default("murmur2_hash").Example("manual"),
 			service.NewInterpolatedStringField(fieldPartition).
-				Description("Partition number for `partitioner: manual`.").
+				Description("Partition number for `partitioner: manual`. With `transaction.input`, an empty value hashes the record's key (murmur2, as `murmur2_hash`), so one output can place some records by key and others by number, in one order.").
 				Example("${! meta(\"kafka_partition\") }").Optional(),
 			service.NewBoolField(fieldIdempotentWrite).
 				Description("Idempotent producer: broker-side de-duplication of the client's retries. Requires `ack_replicas`.").

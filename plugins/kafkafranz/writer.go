@@ -303,11 +303,9 @@ func (w *writer) record(batch service.MessageBatch, i int, msg *service.Message)
 		if err != nil {
 			return nil, fmt.Errorf("%s interpolation: %w", fieldPartition, err)
 		}
-		p, err := strconv.ParseInt(strings.TrimSpace(s), 10, 32)
-		if err != nil || p < 0 {
-			return nil, fmt.Errorf("%s: %q is not a partition number", fieldPartition, s)
+		if rec.Partition, err = w.recordPartition(s); err != nil {
+			return nil, err
 		}
-		rec.Partition = int32(p)
 	}
 	if w.timestampMs != nil {
 		s, err := batch.TryInterpolatedString(i, w.timestampMs)
@@ -334,4 +332,19 @@ func (w *writer) record(batch service.MessageBatch, i int, msg *service.Message)
 func (w *writer) Close(context.Context) error {
 	w.prod.Close() // never connected in transaction mode: closing is a no-op
 	return nil
+}
+
+// recordPartition parses an interpolated partition. In a transaction each
+// record has its own partitioner, so an empty one means -1: hash the key
+// (murmur2, as murmur2_hash), e.g. the window's partials beside its markers.
+func (w *writer) recordPartition(s string) (int32, error) {
+	s = strings.TrimSpace(s)
+	if s == "" && w.txn != nil {
+		return -1, nil
+	}
+	p, err := strconv.ParseInt(s, 10, 32)
+	if err != nil || p < 0 {
+		return 0, fmt.Errorf("%s: %q is not a partition number", fieldPartition, s)
+	}
+	return int32(p), nil
 }
