@@ -193,8 +193,12 @@ func (w *writer) ensureTopicWith(ctx context.Context, cl *kgo.Client) error {
 	}
 	created, err := franz.EnsureTopic(ctx, cl, w.client, w.staticTopic, w.label, w.create)
 	if created {
-		w.health.Logf("created topic %s (%d partitions, replication factor %d) as create_topic.enabled says",
-			w.staticTopic, w.create.Partitions, w.create.ReplicationFactor)
+		parts := strconv.Itoa(int(w.create.Partitions))
+		if w.create.PartitionsOf != "" {
+			parts = "as many as " + w.create.PartitionsOf
+		}
+		w.health.Logf("created topic %s (%s partitions, replication factor %d) as create_topic.enabled says",
+			w.staticTopic, parts, w.create.ReplicationFactor)
 	}
 	return err
 }
