@@ -185,3 +185,41 @@ func waitTableEquals(t *testing.T, j *ridesJob, reps []*replica, want []harness.
 	}
 }
 
+
+// One replica of config/rides-scaleout.yaml writes the table one process of
+// config/rides.yaml writes on the same topic (compared with each other,
+// not only with the reference). SCALEOUT_ONE_RIDES sets the size (100 000).
+func TestScaleOutOneReplicaEqualsRidesYAML(t *testing.T) {
+	be := needBroker(t)
+	n := envInt(t, "SCALEOUT_ONE_RIDES", 100_000)
+	parts := harness.DefaultBacklog(17, n).Generate()
+	topic := uniqueName("rides-one")
+	adm := be.adminClient(t)
+	createTopic(t, adm, topic, 6)
+	createTopic(t, adm, topic+"-dlq", 1)
+	produceRecords(t, be, topic, parts)
+
+	full := newRidesJob(t, be, topic)
+	full.start(t)
+	full.waitDrained(t, adm, 4*time.Minute)
+	want, version, err := harness.TableRows(context.Background(), full.table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full.stop(t)
+	if len(want) == 0 {
+		t.Fatal("config/rides.yaml wrote no window")
+	}
+
+	so := newRidesJob(t, be, topic)
+	so.group = topic + "-scaleout"
+	so.env = append(so.env, "KAFKA_GROUP="+so.group) // the last value of a variable wins
+	r := &replica{job: so, id: "replica-0"}
+	t.Cleanup(r.kill)
+	r.start(t)
+	got := waitTableEquals(t, so, []*replica{r}, want, 4*time.Minute)
+	if err := r.proc.Stop(30 * time.Second); err != nil {
+		t.Error(err)
+	}
+	t.Logf("one replica of config/rides-scaleout.yaml: %d windows, equal to config/rides.yaml's table (version %d)", len(got), version)
+}
