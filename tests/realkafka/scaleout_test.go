@@ -3,9 +3,14 @@ package realkafka
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/miaradia/rides-connect/internal/harness"
 )
@@ -222,4 +227,97 @@ func TestScaleOutOneReplicaEqualsRidesYAML(t *testing.T) {
 		t.Error(err)
 	}
 	t.Logf("one replica of config/rides-scaleout.yaml: %d windows, equal to config/rides.yaml's table (version %d)", len(got), version)
+}
+
+// A replica stopped (SIGSTOP) mid-run until both its consumer groups have
+// removed it (session timeout) and the others took its partitions over,
+// then resumed (SIGCONT): whatever it held (an open Kafka transaction, a
+// Delta commit of its stage-2 partitions) must not change the table, which
+// still equals the reference with no (window, city) twice.
+// SCALEOUT_ZOMBIE_RIDES sets the size (300 000).
+func TestScaleOutStoppedReplicaDoesNotChangeTheTable(t *testing.T) {
+	be := needBroker(t)
+	n := envInt(t, "SCALEOUT_ZOMBIE_RIDES", 300_000)
+	parts := harness.DefaultBacklog(19, n).Generate()
+	want, _, err := harness.PartitionedReference(harness.Rides(parts), 5*time.Minute, 10*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic := uniqueName("rides-zombie")
+	adm := be.adminClient(t)
+	createTopic(t, adm, topic, 6)
+	createTopic(t, adm, topic+"-dlq", 1)
+	produceRecords(t, be, topic, parts)
+
+	base := newRidesJob(t, be, topic)
+	reps := make([]*replica, 3)
+	for i := range reps {
+		reps[i] = &replica{job: base, id: fmt.Sprintf("replica-%d", i)}
+		t.Cleanup(func() {
+			if reps[i].proc != nil && !reps[i].proc.Exited() {
+				_ = syscall.Kill(reps[i].proc.PID(), syscall.SIGCONT)
+			}
+			reps[i].kill()
+		})
+		reps[i].start(t)
+	}
+	v := waitTableVersion(t, base, reps, 0, 3*time.Minute)
+	zombie := reps[1]
+	if err := syscall.Kill(zombie.proc.PID(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	t.Logf("SIGSTOPped %s at table version %d", zombie.id, v)
+	others := []*replica{reps[0], reps[2]}
+	for _, g := range []string{base.group, base.group + "-merge"} {
+		waitNotMember(t, adm, g, zombie.id, others, time.Minute)
+	}
+	t.Logf("%s left both groups %v after SIGSTOP", zombie.id, time.Since(stopped).Round(time.Millisecond))
+	if err := syscall.Kill(zombie.proc.PID(), syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	got := waitTableEquals(t, base, reps, want, 4*time.Minute)
+	for _, r := range reps {
+		if err := r.proc.Stop(30 * time.Second); err != nil {
+			t.Error(err)
+		}
+	}
+	final, version, err := harness.TableRows(context.Background(), base.table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := harness.DiffRows(final, want); d != "" {
+		t.Fatalf("after the replicas stopped, the table (version %d) differs from the reference:\n%s", version, d)
+	}
+	b, _ := os.ReadFile(zombie.proc.Log)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, "already") || strings.Contains(line, "fenced") || strings.Contains(line, "aborted") {
+			t.Logf("%s after SIGCONT: %.300s", zombie.id, line)
+		}
+	}
+	t.Logf("table equals the reference (%d windows, version %d) after %s was stopped past its session timeout and resumed", len(got), version, zombie.id)
+}
+
+// waitNotMember waits until no member of group has instance id id.
+func waitNotMember(t *testing.T, adm *kadm.Client, group, id string, reps []*replica, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		gs, err := adm.DescribeGroups(ctx, group)
+		cancel()
+		if err == nil {
+			in := false
+			for _, m := range gs[group].Members {
+				in = in || (m.InstanceID != nil && *m.InstanceID == id)
+			}
+			if !in {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			failReplicas(t, reps, "%s still a member of %s after %v (err %v)", id, group, d, err)
+		}
+		time.Sleep(500 * time.Millisecond) // polling the broker's group state
+	}
 }
