@@ -194,10 +194,12 @@ func (r *reader) popReady() (service.MessageBatch, service.AckFunc, bool) {
 			rb.ack() // nothing left to deliver; acks of revoked chunks commit nothing
 			continue
 		}
-		r.handed = r.handed[:0]
-		for _, ch := range rb.chunks {
-			if k := (partitionKey{ch.Topic, ch.Partition}); !slices.Contains(r.handed, k) {
-				r.handed = append(r.handed, k)
+		if r.delivered != nil { // transactional mode only
+			r.handed = r.handed[:0]
+			for _, ch := range rb.chunks {
+				if k := (partitionKey{ch.Topic, ch.Partition}); !slices.Contains(r.handed, k) {
+					r.handed = append(r.handed, k)
+				}
 			}
 		}
 		var once sync.Once
