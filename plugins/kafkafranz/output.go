@@ -86,7 +86,7 @@ then it is ready again by itself.
 				"manual":       "Use the `partition` field.",
 			}).Description("How records are assigned to partitions.").Default("murmur2_hash").Example("manual"),
 			service.NewInterpolatedStringField(fieldPartition).
-				Description("Partition number for `partitioner: manual`.").
+				Description("Partition number for `partitioner: manual`. With `transaction.input`, an empty value hashes the record's key (murmur2, as `murmur2_hash`), so one output can place some records by key and others by number, in one order.").
 				Example("${! meta(\"kafka_partition\") }").Optional(),
 			service.NewBoolField(fieldIdempotentWrite).
 				Description("Idempotent producer: broker-side de-duplication of the client's retries. Requires `ack_replicas`.").
@@ -122,6 +122,9 @@ then it is ready again by itself.
 				service.NewIntField("partitions").
 					Description("Partitions of a topic this output creates.").
 					Default(1).Example(6),
+				service.NewStringField("partitions_of").
+					Description("Name of another topic (e.g. the job's source topic): the topic is created with that topic's partition count instead of `partitions`, and an existing topic with another count stops the job at start. For internal topics that must match their source, such as the window's `<group>-repartition`.").
+					Default("").Example("rides"),
 				service.NewIntField("replication_factor").
 					Description("Replicas per partition of a topic this output creates; -1 uses the broker's `default.replication.factor`.").
 					Default(-1).Example(3),

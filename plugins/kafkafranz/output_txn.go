@@ -99,7 +99,9 @@ func (w *writer) produce(ctx context.Context, recs []*kgo.Record) ([]error, erro
 	}
 	if w.partition != nil {
 		for _, r := range recs {
-			franz.WithManualPartition(r)
+			if r.Partition >= 0 { // else: an empty partition, hashed by key
+				franz.WithManualPartition(r)
+			}
 		}
 	}
 	return cons.ProduceTxn(ctx, recs)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,9 @@ type reader struct {
 	// per partition of each batch once it is acked, before the batch's ack
 	// returns (reader_txn.go).
 	delivered func(map[partitionKey]*kgo.Record)
+	// handed is the partitions of the batch ReadBatch last returned
+	// (ReadBatch goroutine only; reader_txn_order.go).
+	handed []partitionKey
 }
 
 // batch_scope values.
@@ -193,6 +197,14 @@ func (r *reader) popReady() (service.MessageBatch, service.AckFunc, bool) {
 		if rb.batch = r.dropRevoked(rb); len(rb.batch) == 0 {
 			rb.ack() // nothing left to deliver; acks of revoked chunks commit nothing
 			continue
+		}
+		if r.delivered != nil { // transactional mode only
+			r.handed = r.handed[:0]
+			for _, ch := range rb.chunks {
+				if k := (partitionKey{ch.Topic, ch.Partition}); !slices.Contains(r.handed, k) {
+					r.handed = append(r.handed, k)
+				}
+			}
 		}
 		var once sync.Once
 		return rb.batch, func(context.Context, error) error {

@@ -3,6 +3,7 @@ package kafkafranz
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,10 +31,11 @@ type txnReader struct {
 	outstanding int   // batches handed out in the open transaction, not yet acked
 	failed      error // first nack or failed produce of the open transaction
 	idle        chan struct{}
+	turns       *partitionTurns
 }
 
 func newTxnReader(r *reader, period time.Duration) *txnReader {
-	t := &txnReader{reader: r, period: period, now: time.Now, idle: make(chan struct{}, 1)}
+	t := &txnReader{reader: r, period: period, now: time.Now, idle: make(chan struct{}, 1), turns: newPartitionTurns()}
 	r.delivered = func(last map[partitionKey]*kgo.Record) {
 		for _, rec := range last {
 			r.cons.MarkTxn(rec)
@@ -62,8 +64,13 @@ func (t *txnReader) ReadBatch(ctx context.Context) (service.MessageBatch, servic
 			}
 			return nil, nil, err
 		}
+		parts := slices.Clone(t.reader.handed)
+		if err := t.turns.take(ctx, parts); err != nil {
+			return nil, nil, err // shutting down: not acked, read again by the next session
+		}
 		if !t.open {
 			if err := t.reader.cons.BeginTxn(); err != nil {
+				t.turns.give(parts)
 				// Not acked: acking would mark its offsets. The session is
 				// gone (EndTxn failed), and the new one rewinds.
 				t.log.Warnf("kafka_franz: cannot begin a transaction, reconnecting: %v", err)
@@ -71,13 +78,13 @@ func (t *txnReader) ReadBatch(ctx context.Context) (service.MessageBatch, servic
 			}
 			t.open, t.deadline = true, t.now().Add(t.period)
 		}
-		batch, ack = t.handOut(batch, ack)
+		batch, ack = t.handOut(batch, ack, parts)
 		return batch, ack, nil
 	}
 }
 
 // handOut counts a batch in the open transaction.
-func (t *txnReader) handOut(batch service.MessageBatch, ack service.AckFunc) (service.MessageBatch, service.AckFunc) {
+func (t *txnReader) handOut(batch service.MessageBatch, ack service.AckFunc, parts []partitionKey) (service.MessageBatch, service.AckFunc) {
 	t.mu.Lock()
 	t.outstanding++
 	t.mu.Unlock()
@@ -88,6 +95,7 @@ func (t *txnReader) handOut(batch service.MessageBatch, ack service.AckFunc) (se
 			// the commit, which may start as soon as done counts this
 			// batch.
 			_ = ack(actx, nil)
+			t.turns.give(parts) // produced: the partitions' next batches may go
 			t.done(err)
 		})
 		return nil

@@ -533,9 +533,11 @@ func pollBriefly(ctx context.Context, c *franz.Consumer) {
 
 // Two outputs produce in one input's transactions (fan_out): one with
 // `partitioner: manual` (the stage-1 markers: one copy per partition), one
-// hashing keys like Kafka's default partitioner (the partials).
+// hashing keys like Kafka's default partitioner (the partials), and one
+// manual output whose empty partition hashes the key (both in one output,
+// as config/rides-scaleout.yaml does to keep their order).
 func TestTransactionalOutputsPartitioners(t *testing.T) {
-	_, addr := newCluster(t, kfake.SeedTopics(1, "A"), kfake.SeedTopics(3, "M", "K"))
+	_, addr := newCluster(t, kfake.SeedTopics(1, "A"), kfake.SeedTopics(3, "M", "K", "E"))
 	const n = 30
 	produce(t, addr, "A", 0, n)
 	sb := service.NewStreamBuilder()
@@ -568,6 +570,13 @@ output:
           topic: K
           key: ${! @kafka_key }
           transaction: { input: src }
+      - kafka_franz:
+          seed_brokers: [ %[1]q ]
+          topic: E
+          key: ${! @kafka_key }
+          partitioner: manual
+          partition: '${! if @kafka_offset %% 2 == 0 { "" } else { @window_marker_partition } }'
+          transaction: { input: src }
 `, addr)); err != nil {
 		t.Fatal(err)
 	}
@@ -586,7 +595,7 @@ output:
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	hash := kgo.StickyKeyPartitioner(nil).ForTopic("K")
-	for _, topic := range []string{"M", "K"} {
+	for _, topic := range []string{"M", "K", "E"} {
 		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
 			kgo.ConsumeStartOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 		if err != nil {
@@ -605,7 +614,7 @@ output:
 					t.Fatalf("%s: value %q", topic, r.Value)
 				}
 				want := int32(i % 3) // A has one partition: offset = index
-				if topic == "K" {
+				if topic == "K" || (topic == "E" && i%2 == 0) {
 					want = int32(hash.Partition(&kgo.Record{Key: r.Key}, 3))
 				}
 				if r.Partition != want {

@@ -86,6 +86,7 @@ func writerFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*writ
 		Partitions:        int32(ct.integer(fieldCreateTopic, "partitions")),
 		ReplicationFactor: int16(ct.integer(fieldCreateTopic, "replication_factor")),
 		Configs:           ct.strMap(fieldCreateTopic, "configs"),
+		PartitionsOf:      ct.str(fieldCreateTopic, "partitions_of"),
 	}
 	if ct.err != nil {
 		return nil, ct.err
@@ -167,7 +168,8 @@ func (w *writer) Connect(ctx context.Context) error {
 // (and will not be created), and returns err otherwise.
 func (w *writer) stopOnMissingTopic(err error) error {
 	var missing *franz.MissingTopicError
-	if !errors.As(err, &missing) {
+	var mismatch *franz.PartitionMismatchError
+	if !errors.As(err, &missing) && !errors.As(err, &mismatch) {
 		return err
 	}
 	// Logged here, before the abort: Benthos logs a failed Connect
@@ -191,8 +193,12 @@ func (w *writer) ensureTopicWith(ctx context.Context, cl *kgo.Client) error {
 	}
 	created, err := franz.EnsureTopic(ctx, cl, w.client, w.staticTopic, w.label, w.create)
 	if created {
-		w.health.Logf("created topic %s (%d partitions, replication factor %d) as create_topic.enabled says",
-			w.staticTopic, w.create.Partitions, w.create.ReplicationFactor)
+		parts := strconv.Itoa(int(w.create.Partitions))
+		if w.create.PartitionsOf != "" {
+			parts = "as many as " + w.create.PartitionsOf
+		}
+		w.health.Logf("created topic %s (%s partitions, replication factor %d) as create_topic.enabled says",
+			w.staticTopic, parts, w.create.ReplicationFactor)
 	}
 	return err
 }
@@ -301,11 +307,9 @@ func (w *writer) record(batch service.MessageBatch, i int, msg *service.Message)
 		if err != nil {
 			return nil, fmt.Errorf("%s interpolation: %w", fieldPartition, err)
 		}
-		p, err := strconv.ParseInt(strings.TrimSpace(s), 10, 32)
-		if err != nil || p < 0 {
-			return nil, fmt.Errorf("%s: %q is not a partition number", fieldPartition, s)
+		if rec.Partition, err = w.recordPartition(s); err != nil {
+			return nil, err
 		}
-		rec.Partition = int32(p)
 	}
 	if w.timestampMs != nil {
 		s, err := batch.TryInterpolatedString(i, w.timestampMs)
@@ -332,4 +336,19 @@ func (w *writer) record(batch service.MessageBatch, i int, msg *service.Message)
 func (w *writer) Close(context.Context) error {
 	w.prod.Close() // never connected in transaction mode: closing is a no-op
 	return nil
+}
+
+// recordPartition parses an interpolated partition. In a transaction each
+// record has its own partitioner, so an empty one means -1: hash the key
+// (murmur2, as murmur2_hash), e.g. the window's partials beside its markers.
+func (w *writer) recordPartition(s string) (int32, error) {
+	s = strings.TrimSpace(s)
+	if s == "" && w.txn != nil {
+		return -1, nil
+	}
+	p, err := strconv.ParseInt(s, 10, 32)
+	if err != nil || p < 0 {
+		return 0, fmt.Errorf("%s: %q is not a partition number", fieldPartition, s)
+	}
+	return int32(p), nil
 }

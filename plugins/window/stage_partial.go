@@ -34,6 +34,32 @@ type partialProcessor struct {
 	*processor
 	eng    *engine.PartialEngine
 	epochs map[string]int64 // topic/partition → epoch its state was loaded at
+	// waitChangelog pauses between reads of a changelog state that is
+	// behind the partition's first delivered offset (tests replace it).
+	waitChangelog func(ctx context.Context) error
+}
+
+// A partition's changelog state is read again while it is behind the
+// record before the first one delivered, up to changelogTries times
+// changelogPause apart: the cache does not wait for open transactions, and
+// right after the previous owner's last commit its markers may not have
+// reached the changelog yet (docs/scale-out.md). A source with offset gaps
+// (transaction markers, compaction) waits the whole bound once per
+// assignment, then goes on with the state it has.
+const (
+	changelogTries = 20
+	changelogPause = 100 * time.Millisecond
+)
+
+func pauseChangelog(ctx context.Context) error {
+	t := time.NewTimer(changelogPause)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 var _ service.BatchProcessor = (*partialProcessor)(nil)
@@ -43,7 +69,7 @@ func newPartialProcessor(c *procConfig, res *service.Resources, now func() time.
 	if err != nil {
 		return nil, err
 	}
-	return &partialProcessor{processor: newBase(c, res, now), eng: eng, epochs: map[string]int64{}}, nil
+	return &partialProcessor{processor: newBase(c, res, now), eng: eng, epochs: map[string]int64{}, waitChangelog: pauseChangelog}, nil
 }
 
 func (p *partialProcessor) ProcessBatch(ctx context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
@@ -118,15 +144,9 @@ func (p *partialProcessor) reloadMoved(ctx context.Context, batch service.Messag
 			continue
 		}
 		pos := rows[j].Pos
-		data, err := p.getKey(ctx, strconv.Itoa(int(pos.Partition)))
+		m, err := p.readChangelog(ctx, pos.Partition, firstOffset(batch, k))
 		if err != nil {
 			return err
-		}
-		var m *engine.Marker
-		if data != nil {
-			if m, err = engine.DecodeMarker(data); err != nil {
-				return fmt.Errorf("state.cache %q key %d: %w", p.conf.cache, pos.Partition, err)
-			}
 		}
 		p.eng.Load(pos.Topic, pos.Partition, m, now)
 		p.epochs[k] = ep
@@ -135,6 +155,45 @@ func (p *partialProcessor) reloadMoved(ctx context.Context, batch service.Messag
 		}
 	}
 	return nil
+}
+
+// readChangelog reads partition's state, again while it is behind first
+// (the partition's first offset in the batch), within changelogTries.
+func (p *partialProcessor) readChangelog(ctx context.Context, partition int32, first int64) (*engine.Marker, error) {
+	for try := 1; ; try++ {
+		data, err := p.getKey(ctx, strconv.Itoa(int(partition)))
+		if err != nil {
+			return nil, err
+		}
+		var m *engine.Marker
+		if data != nil {
+			if m, err = engine.DecodeMarker(data); err != nil {
+				return nil, fmt.Errorf("state.cache %q key %d: %w", p.conf.cache, partition, err)
+			}
+		}
+		behind := first > 0 && (m == nil || m.Offset < first-1)
+		if !behind || try == changelogTries {
+			if behind {
+				p.log.Debugf("tumbling_window: partition %d starts at offset %d with its changelog state at %v after %d reads (offset gaps, or no state)", partition, first, m, try)
+			}
+			return m, nil
+		}
+		if err := p.waitChangelog(ctx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// firstOffset is the lowest offset of partition key k among the batch's
+// messages (errored ones included: they were delivered too).
+func firstOffset(batch service.MessageBatch, k string) int64 {
+	first := int64(-1)
+	for _, msg := range batch {
+		if pos, ok := position(msg); ok && pos.Key() == k && (first < 0 || pos.Offset < first) {
+			first = pos.Offset
+		}
+	}
+	return first
 }
 
 func (p *partialProcessor) observeStageOne(applied, late, replayed, early int) {

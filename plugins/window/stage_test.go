@@ -240,3 +240,49 @@ func TestStagesNeedTheirConfig(t *testing.T) {
 		}
 	}
 }
+
+// A partition moves to this process right after its previous owner's last
+// commit, whose changelog copy the cache does not show yet: stage 1 reads
+// the changelog again until the state reaches the record before the first
+// one delivered, and judges lateness against that state, not the older one.
+func TestStagePartialWaitsForTheChangelogToCatchUp(t *testing.T) {
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	p, err := newPartialProcessor(stageConfig(t, "partial", res), res, newClock().now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := func(mk engine.Marker) {
+		t.Helper()
+		b, _ := engine.EncodeMarker(&mk)
+		var setErr error
+		if err := res.AccessCache(context.Background(), "window_state", func(c service.Cache) { setErr = c.Set(context.Background(), "0", b, nil) }); err != nil || setErr != nil {
+			t.Fatal(err, setErr)
+		}
+	}
+	at := func(ts string) int64 { tm, _ := time.Parse(time.RFC3339, ts); return tm.UnixMilli() }
+	// The changelog still shows the previous owner's state as of offset 4;
+	// its transaction up to offset 9 (max event time 01:00) is committed
+	// and its copy arrives after two more reads.
+	set(engine.Marker{Topic: "rides", Partition: 0, Partitions: 2, MaxMs: at("2026-03-14T00:30:00Z"), Offset: 4})
+	reads := 0
+	p.waitChangelog = func(context.Context) error {
+		if reads++; reads == 2 {
+			set(engine.Marker{Topic: "rides", Partition: 0, Partitions: 2, MaxMs: at("2026-03-14T01:00:00Z"), Offset: 9})
+		}
+		return nil
+	}
+	// 00:40 is late against 01:00 − 10m, on time against 00:30 − 10m.
+	got, markers := kinds(t, processStage(t, p, stageMsg("2026-03-14T00:40:00Z", 0, 10, 1)))
+	if strings.Join(got, ",") != "marker q=0,marker q=1,changelog 0" || markers[0].Offset != 10 || markers[0].MaxMs != at("2026-03-14T01:00:00Z") {
+		t.Fatalf("stage 1 emitted %v %+v after %d waits: it went on with the stale changelog state", got, markers, reads)
+	}
+	// Without progress in the changelog it gives up after changelogTries reads.
+	reads = 0
+	p.waitChangelog = func(context.Context) error { reads++; return nil }
+	if got, _ := kinds(t, processStage(t, p, stageMsg("2026-03-14T00:40:00Z", 1, 7, 1))); strings.Join(got, ",") != "partial,marker q=0,marker q=1,changelog 1" {
+		t.Fatalf("a partition with no state gave %v", got)
+	}
+	if reads != changelogTries-1 {
+		t.Fatalf("%d waits for a changelog that never catches up, want %d", reads, changelogTries-1)
+	}
+}

@@ -19,6 +19,24 @@ type TopicCreate struct {
 	Partitions        int32
 	ReplicationFactor int16             // -1 = the broker's default.replication.factor
 	Configs           map[string]string // topic configs, e.g. max.message.bytes
+	// PartitionsOf, when set, names a topic whose partition count replaces
+	// Partitions, and an existing topic with another count is refused
+	// (*PartitionMismatchError): an internal topic that must match its
+	// source, as the window's scale-out stages need (docs/scale-out.md).
+	PartitionsOf string
+}
+
+// PartitionMismatchError says an existing topic does not have the
+// partition count of the topic create_topic.partitions_of names. It is
+// permanent: the job must not start.
+type PartitionMismatchError struct {
+	Topic, Of string
+	Have, Want int
+}
+
+func (e *PartitionMismatchError) Error() string {
+	return fmt.Sprintf("create_topic.partitions_of: topic %s has %d partitions, topic %s has %d; they must be equal "+
+		"(changing a partition count is a migration, see docs/scale-out.md)", e.Topic, e.Have, e.Of, e.Want)
 }
 
 // MissingTopicError says the target topic does not exist and will not be
@@ -88,6 +106,16 @@ func EnsureTopic(ctx context.Context, cl *kgo.Client, conf ClientConfig, topic, 
 		return false, fmt.Errorf("kafka: metadata of topic %s: %s", topic, redact(err.Error(), conf.SASL))
 	}
 	d, ok := details[topic]
+	if create.PartitionsOf != "" {
+		n, err := partitionCount(ctx, adm, create.PartitionsOf, conf)
+		if err != nil {
+			return false, err
+		}
+		if ok && d.Err == nil && len(d.Partitions) != n {
+			return false, &PartitionMismatchError{Topic: topic, Of: create.PartitionsOf, Have: len(d.Partitions), Want: n}
+		}
+		create.Partitions = int32(n)
+	}
 	if ok && d.Err == nil {
 		return false, nil
 	}
@@ -117,6 +145,19 @@ func EnsureTopic(ctx context.Context, cl *kgo.Client, conf ClientConfig, topic, 
 		return false, fmt.Errorf("kafka: create topic %s (partitions %d, replication factor %d): %s",
 			topic, create.Partitions, create.ReplicationFactor, redact(err.Error(), conf.SASL))
 	}
+}
+
+// partitionCount is the number of partitions of topic, which must exist.
+func partitionCount(ctx context.Context, adm *kadm.Client, topic string, conf ClientConfig) (int, error) {
+	details, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("kafka: metadata of topic %s (create_topic.partitions_of): %s", topic, redact(err.Error(), conf.SASL))
+	}
+	d, ok := details[topic]
+	if !ok || d.Err != nil || len(d.Partitions) == 0 {
+		return 0, fmt.Errorf("kafka: create_topic.partitions_of: topic %s is not there yet (%v)", topic, d.Err)
+	}
+	return len(d.Partitions), nil
 }
 
 // Client returns the connected client, or nil before Connect / after Close.

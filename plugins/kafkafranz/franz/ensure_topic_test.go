@@ -90,3 +90,50 @@ func TestEnsureTopic(t *testing.T) {
 		t.Fatalf("max.message.bytes not set on the created topic: %+v", v.Configs)
 	}
 }
+
+// partitions_of: a missing internal topic is created with its source's
+// partition count (not create.Partitions); an existing one with another
+// count is refused with a message naming the field.
+func TestEnsureTopicPartitionsOf(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, "rides"), kfake.SeedTopics(3, "g-wrong"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	conf := ClientConfig{SeedBrokers: c.ListenAddrs()}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	create := TopicCreate{Enabled: true, Partitions: 1, ReplicationFactor: -1, PartitionsOf: "rides"}
+
+	if created, err := EnsureTopic(ctx, cl, conf, "g-repartition", "repartition", create); err != nil || !created {
+		t.Fatalf("create: created %v, %v", created, err)
+	}
+	cl2, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...)) // cl cached "unknown topic"
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl2.Close()
+	td, err := kadm.NewClient(cl2).ListTopics(ctx, "g-repartition")
+	if err != nil || len(td["g-repartition"].Partitions) != 6 {
+		t.Fatalf("created topic: %d partitions (want rides' 6), %v", len(td["g-repartition"].Partitions), err)
+	}
+	if _, err := EnsureTopic(ctx, cl, conf, "g-repartition", "repartition", create); err != nil {
+		t.Fatalf("existing topic with the right count: %v", err)
+	}
+	_, err = EnsureTopic(ctx, cl, conf, "g-wrong", "repartition", create)
+	var mismatch *PartitionMismatchError
+	if !errors.As(err, &mismatch) || mismatch.Have != 3 || mismatch.Want != 6 ||
+		!strings.Contains(err.Error(), "create_topic.partitions_of: topic g-wrong has 3 partitions, topic rides has 6") {
+		t.Fatalf("mismatched count: %v", err)
+	}
+	create.Enabled = false
+	_, err = EnsureTopic(ctx, cl, conf, "g-absent", "repartition", create)
+	var missing *MissingTopicError
+	if !errors.As(err, &missing) || !strings.Contains(missing.Command, "--partitions 6") {
+		t.Fatalf("missing topic without creation: %v", err)
+	}
+}

@@ -1,0 +1,323 @@
+package realkafka
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/miaradia/rides-connect/internal/harness"
+)
+
+// config/rides-scaleout.yaml run as 3 replicas of the built binary (one
+// consumer group, distinct instance ids) on a prefilled backlog: one replica
+// SIGKILLed mid-run and restarted, then scaled 3 -> 1 -> 3. The Delta table
+// must equal the per-partition reference exactly (keys, cnt, doubles bit for
+// bit; the same reference config/rides.yaml's table equals in
+// TestBacklogFromEarliestEqualsReference), with no (window, city) twice.
+// SCALEOUT_RIDES sets the size (default 500 000).
+func TestScaleOutThreeReplicasEqualReference(t *testing.T) {
+	be := needBroker(t)
+	n := envInt(t, "SCALEOUT_RIDES", 500_000)
+	spec := harness.DefaultBacklog(13, n)
+	parts := spec.Generate()
+	want, _, err := harness.PartitionedReference(harness.Rides(parts), 5*time.Minute, 10*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic := uniqueName("rides-scaleout")
+	adm := be.adminClient(t)
+	createTopic(t, adm, topic, int32(spec.Partitions))
+	createTopic(t, adm, topic+"-dlq", 1)
+	start := time.Now()
+	produceRecords(t, be, topic, parts)
+	t.Logf("produced %d records in %v", n, time.Since(start).Round(time.Millisecond))
+
+	base := newRidesJob(t, be, topic) // builds the binary; its env, table and checkpoint are shared
+	reps := make([]*replica, 3)
+	for i := range reps {
+		reps[i] = &replica{job: base, id: fmt.Sprintf("replica-%d", i)}
+		t.Cleanup(func() { reps[i].kill() })
+	}
+	start = time.Now()
+	for _, r := range reps {
+		r.start(t)
+	}
+	// SIGKILL one replica once windows are committing, restart it.
+	base.proc = reps[1].proc
+	waitTableVersion(t, base, reps, 0, 3*time.Minute)
+	reps[1].kill()
+	t.Logf("SIGKILLed %s at %v; restarting it", reps[1].id, time.Since(start).Round(time.Millisecond))
+	reps[1].start(t)
+	// Scale 3 -> 1 -> 3 while the backlog drains.
+	v := waitTableVersion(t, base, reps, 0, 3*time.Minute)
+	for _, r := range reps[1:] {
+		if err := r.proc.Stop(30 * time.Second); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Logf("scaled to 1 replica at table version %d", v)
+	v = waitTableVersion(t, base, reps[:1], v+2, 3*time.Minute)
+	for _, r := range reps[1:] {
+		r.start(t)
+	}
+	t.Logf("scaled back to 3 replicas at table version %d", v)
+
+	got := waitTableEquals(t, base, reps, want, 6*time.Minute)
+	t.Logf("3 replicas (one SIGKILLed, 3->1->3): table equals the reference, %d windows, in %v",
+		len(got), time.Since(start).Round(time.Millisecond))
+	seen := map[string]bool{}
+	for _, r := range got {
+		k := r.City + "|" + r.WinStart
+		if seen[k] {
+			t.Errorf("(window %s, city %s) twice in the table", r.WinStart, r.City)
+		}
+		seen[k] = true
+	}
+	for _, r := range reps {
+		if r.proc.Exited() {
+			t.Errorf("%s exited on its own; log tail:\n%s", r.id, logTail(r.proc.Log, 3000))
+		}
+		if err := r.proc.Stop(30 * time.Second); err != nil {
+			t.Error(err)
+		}
+	}
+	// Nothing written after the table matched (no late duplicate).
+	final, version, err := harness.TableRows(context.Background(), base.table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := harness.DiffRows(final, want); d != "" {
+		t.Fatalf("after the replicas stopped, the table (version %d) differs from the reference:\n%s", version, d)
+	}
+}
+
+// replica is one process of config/rides-scaleout.yaml.
+type replica struct {
+	job  *ridesJob
+	id   string
+	proc *harness.Process
+	runs int
+}
+
+func (r *replica) start(t *testing.T) {
+	t.Helper()
+	addr, err := harness.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.runs++
+	env := append(append([]string(nil), r.job.env...),
+		"KAFKA_INSTANCE_ID="+r.id, "HTTP_ADDRESS="+addr, "LOG_LEVEL=INFO")
+	log := filepath.Join(filepath.Dir(r.job.table), fmt.Sprintf("%s-%d.log", r.id, r.runs))
+	p, err := harness.Start(r.job.bin, []string{"-c", filepath.Join(r.job.root, "config", "rides-scaleout.yaml")}, env, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.proc = p
+}
+
+func (r *replica) kill() {
+	if r.proc != nil {
+		r.proc.Kill()
+	}
+}
+
+// failReplicas fails with every replica's log tail.
+func failReplicas(t *testing.T, reps []*replica, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	for _, r := range reps {
+		if r.proc != nil {
+			msg += fmt.Sprintf("\n--- %s (exited: %v) log tail:\n%s", r.id, r.proc.Exited(), logTail(r.proc.Log, 2500))
+		}
+	}
+	t.Fatal(msg)
+}
+
+// waitTableVersion waits until the table is past version v and returns its
+// version; every replica in reps must stay up meanwhile.
+func waitTableVersion(t *testing.T, j *ridesJob, reps []*replica, v int64, d time.Duration) int64 {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		if _, got, err := harness.TableRows(context.Background(), j.table); err == nil && got > v {
+			return got
+		}
+		for _, r := range reps {
+			if r.proc.Exited() {
+				failReplicas(t, reps, "%s exited while waiting for table version %d", r.id, v+1)
+			}
+		}
+		if time.Now().After(deadline) {
+			failReplicas(t, reps, "the table did not pass version %d within %v", v, d)
+		}
+		time.Sleep(500 * time.Millisecond) // polling the other processes' table
+	}
+}
+
+// waitTableEquals waits until the table equals want, then checks it still
+// does once the source topic is drained (nothing more is written).
+func waitTableEquals(t *testing.T, j *ridesJob, reps []*replica, want []harness.WindowRow, d time.Duration) []harness.WindowRow {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	last := ""
+	for {
+		got, version, err := harness.TableRows(context.Background(), j.table)
+		if err == nil {
+			if last = harness.DiffRows(got, want); last == "" {
+				return got
+			}
+			if len(got) > len(want) {
+				failReplicas(t, reps, "table (version %d) has more rows than the reference:\n%s", version, last)
+			}
+		}
+		for _, r := range reps {
+			if r.proc.Exited() {
+				failReplicas(t, reps, "%s exited before the table was complete", r.id)
+			}
+		}
+		if time.Now().After(deadline) {
+			failReplicas(t, reps, "the table does not equal the reference after %v (err %v):\n%s", d, err, last)
+		}
+		time.Sleep(time.Second) // polling the other processes' table
+	}
+}
+
+
+// One replica of config/rides-scaleout.yaml writes the table one process of
+// config/rides.yaml writes on the same topic (compared with each other,
+// not only with the reference). SCALEOUT_ONE_RIDES sets the size (100 000).
+func TestScaleOutOneReplicaEqualsRidesYAML(t *testing.T) {
+	be := needBroker(t)
+	n := envInt(t, "SCALEOUT_ONE_RIDES", 100_000)
+	parts := harness.DefaultBacklog(17, n).Generate()
+	topic := uniqueName("rides-one")
+	adm := be.adminClient(t)
+	createTopic(t, adm, topic, 6)
+	createTopic(t, adm, topic+"-dlq", 1)
+	produceRecords(t, be, topic, parts)
+
+	full := newRidesJob(t, be, topic)
+	full.start(t)
+	full.waitDrained(t, adm, 4*time.Minute)
+	want, version, err := harness.TableRows(context.Background(), full.table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full.stop(t)
+	if len(want) == 0 {
+		t.Fatal("config/rides.yaml wrote no window")
+	}
+
+	so := newRidesJob(t, be, topic)
+	so.group = topic + "-scaleout"
+	so.env = append(so.env, "KAFKA_GROUP="+so.group) // the last value of a variable wins
+	r := &replica{job: so, id: "replica-0"}
+	t.Cleanup(r.kill)
+	r.start(t)
+	got := waitTableEquals(t, so, []*replica{r}, want, 4*time.Minute)
+	if err := r.proc.Stop(30 * time.Second); err != nil {
+		t.Error(err)
+	}
+	t.Logf("one replica of config/rides-scaleout.yaml: %d windows, equal to config/rides.yaml's table (version %d)", len(got), version)
+}
+
+// A replica stopped (SIGSTOP) mid-run until both its consumer groups have
+// removed it (session timeout) and the others took its partitions over,
+// then resumed (SIGCONT): whatever it held (an open Kafka transaction, a
+// Delta commit of its stage-2 partitions) must not change the table, which
+// still equals the reference with no (window, city) twice.
+// SCALEOUT_ZOMBIE_RIDES sets the size (300 000).
+func TestScaleOutStoppedReplicaDoesNotChangeTheTable(t *testing.T) {
+	be := needBroker(t)
+	n := envInt(t, "SCALEOUT_ZOMBIE_RIDES", 300_000)
+	parts := harness.DefaultBacklog(19, n).Generate()
+	want, _, err := harness.PartitionedReference(harness.Rides(parts), 5*time.Minute, 10*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic := uniqueName("rides-zombie")
+	adm := be.adminClient(t)
+	createTopic(t, adm, topic, 6)
+	createTopic(t, adm, topic+"-dlq", 1)
+	produceRecords(t, be, topic, parts)
+
+	base := newRidesJob(t, be, topic)
+	reps := make([]*replica, 3)
+	for i := range reps {
+		reps[i] = &replica{job: base, id: fmt.Sprintf("replica-%d", i)}
+		t.Cleanup(func() {
+			if reps[i].proc != nil && !reps[i].proc.Exited() {
+				_ = syscall.Kill(reps[i].proc.PID(), syscall.SIGCONT)
+			}
+			reps[i].kill()
+		})
+		reps[i].start(t)
+	}
+	v := waitTableVersion(t, base, reps, 0, 3*time.Minute)
+	zombie := reps[1]
+	if err := syscall.Kill(zombie.proc.PID(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	t.Logf("SIGSTOPped %s at table version %d", zombie.id, v)
+	others := []*replica{reps[0], reps[2]}
+	for _, g := range []string{base.group, base.group + "-merge"} {
+		waitNotMember(t, adm, g, zombie.id, others, time.Minute)
+	}
+	t.Logf("%s left both groups %v after SIGSTOP", zombie.id, time.Since(stopped).Round(time.Millisecond))
+	if err := syscall.Kill(zombie.proc.PID(), syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	got := waitTableEquals(t, base, reps, want, 4*time.Minute)
+	for _, r := range reps {
+		if err := r.proc.Stop(30 * time.Second); err != nil {
+			t.Error(err)
+		}
+	}
+	final, version, err := harness.TableRows(context.Background(), base.table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := harness.DiffRows(final, want); d != "" {
+		t.Fatalf("after the replicas stopped, the table (version %d) differs from the reference:\n%s", version, d)
+	}
+	b, _ := os.ReadFile(zombie.proc.Log)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, "already") || strings.Contains(line, "fenced") || strings.Contains(line, "aborted") {
+			t.Logf("%s after SIGCONT: %.300s", zombie.id, line)
+		}
+	}
+	t.Logf("table equals the reference (%d windows, version %d) after %s was stopped past its session timeout and resumed", len(got), version, zombie.id)
+}
+
+// waitNotMember waits until no member of group has instance id id.
+func waitNotMember(t *testing.T, adm *kadm.Client, group, id string, reps []*replica, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		gs, err := adm.DescribeGroups(ctx, group)
+		cancel()
+		if err == nil {
+			in := false
+			for _, m := range gs[group].Members {
+				in = in || (m.InstanceID != nil && *m.InstanceID == id)
+			}
+			if !in {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			failReplicas(t, reps, "%s still a member of %s after %v (err %v)", id, group, d, err)
+		}
+		time.Sleep(500 * time.Millisecond) // polling the broker's group state
+	}
+}
