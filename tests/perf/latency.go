@@ -101,11 +101,11 @@ func (t *tracker) closedAt() map[int64]time.Time {
 // dur with event time running factor× the wall clock.
 func runLatency(ctx context.Context, c common, rate int, dur time.Duration, factor int, warmup time.Duration) (*latencyResult, error) {
 	topic := fmt.Sprintf("perf_latency_%d", os.Getpid())
-	if err := createTopics(ctx, c.brokers, topic); err != nil {
+	if err := createTopics(ctx, c.brokers, topic, topic+"_dlq"); err != nil {
 		return nil, err
 	}
 	res := &latencyResult{Rate: rate, Factor: factor, DurationS: dur.Seconds(), WarmupS: warmup.Seconds(), LoadBefore: loadavg()}
-	j, err := startJob(c, topic)
+	j, err := startJob(c, topic, "perf-"+topic, topic+"_dlq")
 	if err != nil {
 		return nil, err
 	}
