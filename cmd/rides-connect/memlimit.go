@@ -15,13 +15,14 @@ import (
 // live (docs/benchmarks.md). A soft limit makes the GC run earlier and return
 // memory when the heap nears it, costing CPU only while it binds.
 const (
-	// memLimitFloor is the soft limit while the live heap is small: the
-	// rides job's Go memory stays near it, so its RSS (with ~37 MB of mapped
-	// binary) stays under 150 MB.
+	// memLimitFloor is the soft limit while the live heap is small (the
+	// rides job's is ~45 MB while it drains a backlog): its Go memory stays
+	// near it, so its RSS, with ~37 MB of mapped binary, stays under 150 MB.
 	memLimitFloor int64 = 90 << 20
-	// A job whose live heap outgrows the floor gets GOGC=100's own goal plus
-	// headroom instead, so a fixed limit never makes it collect continuously.
-	memLimitLiveFactor = 2.5
+	// A job whose live heap outgrows the floor gets 1.5× it plus headroom
+	// instead: at worst it collects about as often as with GOGC=50, never
+	// continuously as under a fixed limit its live heap has reached.
+	memLimitLiveFactor = 1.5
 	memLimitHeadroom   = 16 << 20
 	// Under a container limit the job gets a share of it (automemlimit's
 	// default), as the Kubernetes manifests do with GOMEMLIMIT.

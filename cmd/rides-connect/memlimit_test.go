@@ -12,10 +12,9 @@ func TestMemLimitForKeepsTheFloorUntilTheLiveHeapNeedsMore(t *testing.T) {
 		want int64
 	}{
 		{0, memLimitFloor},
-		{20 << 20, memLimitFloor},     // small: 2.5 × 20 MiB + 16 MiB < 90 MiB
-		{30 << 20, 75<<20 + 16<<20},   // the rides job mid-drain: just above the floor
-		{100 << 20, 250<<20 + 16<<20}, // a larger job: GOGC's goal plus headroom, never the floor
-		{1 << 30, 2560<<20 + memLimitHeadroom},
+		{45 << 20, memLimitFloor},               // the rides job draining a backlog: 1.5 × 45 + 16 MiB < 90 MiB
+		{100 << 20, 150<<20 + memLimitHeadroom}, // a larger job: above its live heap, whatever the floor
+		{1 << 30, 1536<<20 + memLimitHeadroom},
 	} {
 		if got := memLimitFor(c.live); got != c.want {
 			t.Errorf("memLimitFor(%d MiB) = %d MiB, want %d MiB", c.live>>20, got>>20, c.want>>20)
