@@ -18,7 +18,7 @@ const (
 	// memLimitFloor is the soft limit while the live heap is small (the
 	// rides job's is ~45 MB while it drains a backlog): its Go memory stays
 	// near it, so its RSS, with ~37 MB of mapped binary, stays under 150 MB.
-	memLimitFloor int64 = 90 << 20
+	memLimitFloor int64 = 100 << 20
 	// A job whose live heap outgrows the floor gets 1.5× it plus headroom
 	// instead: at worst it collects about as often as with GOGC=50, never
 	// continuously as under a fixed limit its live heap has reached.

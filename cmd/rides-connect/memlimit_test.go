@@ -12,7 +12,7 @@ func TestMemLimitForKeepsTheFloorUntilTheLiveHeapNeedsMore(t *testing.T) {
 		want int64
 	}{
 		{0, memLimitFloor},
-		{45 << 20, memLimitFloor},               // the rides job draining a backlog: 1.5 × 45 + 16 MiB < 90 MiB
+		{45 << 20, memLimitFloor},               // the rides job draining a backlog: 1.5 × 45 + 16 MiB < 100 MiB
 		{100 << 20, 150<<20 + memLimitHeadroom}, // a larger job: above its live heap, whatever the floor
 		{1 << 30, 1536<<20 + memLimitHeadroom},
 	} {
