@@ -11,8 +11,8 @@ import (
 
 // The Go runtime's own default (GOGC=100, no limit) lets a streaming job's
 // heap reach twice its live data plus whatever a GC cycle overshoots, and
-// keeps freed pages: config/rides.yaml peaked at ~200 MB of RSS for ~30 MB
-// live (docs/benchmarks.md). A soft limit makes the GC run earlier and return
+// keeps freed pages: config/rides.yaml peaked at 167-185 MB of RSS for 20-50 MB
+// in use (docs/benchmarks.md). A soft limit makes the GC run earlier and return
 // memory when the heap nears it, costing CPU only while it binds.
 const (
 	// memLimitFloor is the soft limit while the live heap is small (the
@@ -25,7 +25,7 @@ const (
 	memLimitLiveFactor = 1.5
 	memLimitHeadroom   = 16 << 20
 	// Under a container limit the job gets a share of it (automemlimit's
-	// default), as the Kubernetes manifests do with GOMEMLIMIT.
+	// default); the Kubernetes manifests set GOMEMLIMIT themselves.
 	memLimitCgroupShare = 0.9
 	memLimitInterval    = time.Second
 )
