@@ -26,6 +26,7 @@ var (
 
 func main() {
 	setDefaultInstanceID()
+	setMemoryLimit()
 	opts := []service.CLIOptFunc{
 		service.CLIOptSetBinaryName("rides-connect"),
 		service.CLIOptSetProductName("rides-connect"),

@@ -45,6 +45,8 @@ type latencyResult struct {
 	Metric                dist    `json:"delta_emit_to_commit_seconds"`
 	Log                   dist    `json:"watermark_pass_to_delta_file_seconds"`
 	LagAtEnd              float64 `json:"kafka_input_lag_when_production_stopped"`
+	CPUS                  float64 `json:"cpu_s"` // user+sys of the job from its start until it has aggregated every ride
+	CPUPerRideUs          float64 `json:"cpu_us_per_ride"`
 	PerWindow             []string
 	LoadBefore, LoadAfter string
 }
@@ -101,11 +103,11 @@ func (t *tracker) closedAt() map[int64]time.Time {
 // dur with event time running factor× the wall clock.
 func runLatency(ctx context.Context, c common, rate int, dur time.Duration, factor int, warmup time.Duration) (*latencyResult, error) {
 	topic := fmt.Sprintf("perf_latency_%d", os.Getpid())
-	if err := createTopics(ctx, c.brokers, topic); err != nil {
+	if err := createTopics(ctx, c.brokers, topic, topic+"_dlq"); err != nil {
 		return nil, err
 	}
 	res := &latencyResult{Rate: rate, Factor: factor, DurationS: dur.Seconds(), WarmupS: warmup.Seconds(), LoadBefore: loadavg()}
-	j, err := startJob(c, topic)
+	j, err := startJob(c, topic, "perf-"+topic, topic+"_dlq")
 	if err != nil {
 		return nil, err
 	}
@@ -174,6 +176,8 @@ func runLatency(ctx context.Context, c common, rate int, dur time.Duration, fact
 	for {
 		final = j.metrics()
 		if final != nil && drained(final, res.Produced, 0) {
+			res.CPUS = procCPU(j.p.PID())
+			res.CPUPerRideUs = res.CPUS / float64(max(res.Produced, 1)) * 1e6
 			break
 		}
 		select {
@@ -193,8 +197,8 @@ func runLatency(ctx context.Context, c common, rate int, dur time.Duration, fact
 	}
 	res.LoadAfter = loadavg()
 	res.Metric = histDist(j.metrics(), warm, "delta_emit_to_commit_seconds")
-	fmt.Printf("\n%d rides/s asked, %.0f achieved, for %.0f s; event time ×%d (a %v window closes every %.1f s of wall time); %d windows closed; first %.0f s not counted; job's consumer lag when production stopped: %.0f records; load %s → %s\n\n",
-		rate, res.AchievedRate, dur.Seconds(), factor, winSize, winSize.Seconds()/float64(factor), res.WindowsClosed, warmup.Seconds(), res.LagAtEnd, res.LoadBefore, res.LoadAfter)
+	fmt.Printf("\n%d rides/s asked, %.0f achieved, for %.0f s; event time ×%d (a %v window closes every %.1f s of wall time); %d windows closed; first %.0f s not counted; job's consumer lag when production stopped: %.0f records; job CPU %.1f s (%.2f µs per ride); load %s → %s\n\n",
+		rate, res.AchievedRate, dur.Seconds(), factor, winSize, winSize.Seconds()/float64(factor), res.WindowsClosed, warmup.Seconds(), res.LagAtEnd, res.CPUS, res.CPUPerRideUs, res.LoadBefore, res.LoadAfter)
 	for _, l := range res.PerWindow {
 		fmt.Println(l)
 	}

@@ -2,11 +2,13 @@
 // `go test -bench` cannot: rides-connect on config/rides.yaml (unchanged, env
 // only) against a real Kafka broker (tests/perf/run.sh starts one).
 //
-//	perf rss     -brokers B -bin BIN -work DIR [-n 10000000]
+//	perf rss     -brokers B -bin BIN -work DIR [-n 10000000] [-variants a=BIN:CONF,b=BIN:CONF -reps R]
 //	    prefills n rides shaped like harness.DefaultBacklog (streamed, never all in
 //	    memory), drains them and reports the job's peak RSS (VmHWM, and VmRSS sampled
 //	    from /proc every 100 ms), with a heap profile and its top users; -cpuprofile S
 //	    adds an S-second CPU profile (cpu.pb.gz) and an allocs profile (allocs-end.pb.gz).
+//	    -variants drains the same topic with each binary+config in turn, -reps times
+//	    (a b a b ...), each in its own consumer group and DIR/<name>-<rep>: an A/B in one run.
 //	perf latency -brokers B -bin BIN -work DIR [-rate 50000 -duration 60s -factor 100]
 //	    a live stream at -rate rides/s whose event time runs -factor times faster than
 //	    the wall clock; reports how long closed windows take to reach Delta.
@@ -54,6 +56,8 @@ func main() {
 	fs.StringVar(&c.config, "config", "config/rides.yaml", "job config (the shipped one)")
 	fs.DurationVar(&c.timeout, "timeout", 40*time.Minute, "fail if the measurement takes longer")
 	n := fs.Int("n", 10_000_000, "rss: rides to prefill and drain")
+	variants := fs.String("variants", "", "rss: name=bin:config,... drained in turn from the same prefilled topic (default: -bin with -config)")
+	reps := fs.Int("reps", 1, "rss: drains per variant, alternating")
 	cpuProfile := fs.Int("cpuprofile", 0, "rss: seconds of CPU profile to take once 10 % of the rides are in (0: none); also an allocs profile at the end")
 	rate := fs.Int("rate", 50_000, "latency: rides per second")
 	dur := fs.Duration("duration", 60*time.Second, "latency: how long to produce")
@@ -69,7 +73,10 @@ func main() {
 	var res any
 	var err error
 	if mode == "rss" {
-		res, err = runRSS(ctx, c, *n, *cpuProfile)
+		var vs []variant
+		if vs, err = parseVariants(*variants, variant{"this", c.bin, c.config}); err == nil {
+			res, err = runRSS(ctx, c, vs, *reps, *n, *cpuProfile)
+		}
 	} else {
 		res, err = runLatency(ctx, c, *rate, *dur, *factor, *warmup)
 	}
@@ -93,15 +100,22 @@ func loadavg() string {
 	return strings.Join(f[:3], " ")
 }
 
-// createTopics makes the rides topic (6 partitions) and its dead-letter topic.
-func createTopics(ctx context.Context, brokers, topic string) error {
+// createTopics makes the rides topic (6 partitions) and dead-letter topics (1 partition).
+func createTopics(ctx context.Context, brokers, topic string, dlqs ...string) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	for t, p := range map[string]int32{topic: 6, topic + "_dlq": 1} {
+	parts := map[string]int32{}
+	if topic != "" {
+		parts[topic] = 6
+	}
+	for _, t := range dlqs {
+		parts[t] = 1
+	}
+	for t, p := range parts {
 		r, err := adm.CreateTopic(ctx, p, 1, nil, t)
 		if err == nil {
 			err = r.Err
@@ -126,14 +140,14 @@ type job struct {
 	addr string
 }
 
-func startJob(c common, topic string, extraArgs ...string) (*job, error) {
+func startJob(c common, topic, group, dlq string, extraArgs ...string) (*job, error) {
 	addr, err := harness.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
 	env := []string{
-		"KAFKA_BOOTSTRAP=" + c.brokers, "KAFKA_TOPIC=" + topic, "KAFKA_GROUP=perf-" + topic,
-		"KAFKA_START=earliest", "DLQ_TOPIC=" + topic + "_dlq", "HTTP_ADDRESS=" + addr, "LOG_LEVEL=WARN",
+		"KAFKA_BOOTSTRAP=" + c.brokers, "KAFKA_TOPIC=" + topic, "KAFKA_GROUP=" + group,
+		"KAFKA_START=earliest", "DLQ_TOPIC=" + dlq, "HTTP_ADDRESS=" + addr, "LOG_LEVEL=WARN",
 		"OUT_DELTA=" + filepath.Join(c.work, "table"), "CHECKPOINT=" + filepath.Join(c.work, "checkpoint"),
 		// PLAINTEXT whatever the caller's environment says.
 		"KAFKA_TLS=false", "KAFKA_SASL_MECHANISM=none", "KAFKA_TRUSTSTORE=", "KAFKA_USER=", "KAFKA_PASS=",

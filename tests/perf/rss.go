@@ -16,41 +16,106 @@ import (
 	"github.com/miaradia/rides-connect/internal/harness"
 )
 
-type rssResult struct {
-	Rides, Valid, Malformed int
-	PrefillS, DrainS        float64
-	RidesPerS               float64
-	PeakHWMMB               float64 `json:"peak_vmhwm_mb"`
-	PeakSampledRSSMB        float64 `json:"peak_sampled_vmrss_mb"`
-	PeakAnonMB              float64 `json:"peak_sampled_rssanon_mb"` // heap, stacks: not the binary's mapped pages (RssFile)
-	EndRSSMB                float64 `json:"end_vmrss_mb"`
-	Timeline                []string
-	HeapProfiles            []string
-	HeapTop                 string `json:"-"`
-	LoadBefore, LoadAfter   string
-	Late, DeadLetters       float64
-	CPUS                    float64 `json:"cpu_s"` // user+sys of the job from its start to the end of the drain
-	CPUPerRideUs            float64 `json:"cpu_us_per_ride"`
-	WindowRows              float64
+// rssRun is one drain of the prefilled topic by one variant.
+type rssRun struct {
+	Variant               string
+	Rep                   int
+	DrainS                float64
+	RidesPerS             float64
+	PeakHWMMB             float64 `json:"peak_vmhwm_mb"`
+	PeakSampledRSSMB      float64 `json:"peak_sampled_vmrss_mb"`
+	PeakAnonMB            float64 `json:"peak_sampled_rssanon_mb"` // heap, stacks: not the binary's mapped pages (RssFile)
+	EndRSSMB              float64 `json:"end_vmrss_mb"`
+	Timeline              []string
+	HeapProfiles          []string
+	HeapTop               string `json:"-"`
+	LoadBefore, LoadAfter string
+	Late, DeadLetters     float64
+	CPUS                  float64 `json:"cpu_s"` // user+sys of the job from its start to the end of the drain
+	CPUPerRideUs          float64 `json:"cpu_us_per_ride"`
+	WindowRows            float64
 }
 
-// runRSS prefills n DefaultBacklog rides, then drains them through the job.
+type rssResult struct {
+	Rides, Valid, Malformed int
+	PrefillS                float64
+	Runs                    []*rssRun
+}
+
+// variant is a binary and a config to measure; several are drained in turn
+// from the same prefilled topic (an A/B in one run).
+type variant struct{ Name, Bin, Config string }
+
+// parseVariants reads "name=bin:config,name=bin:config"; empty gives def.
+func parseVariants(s string, def variant) ([]variant, error) {
+	if s == "" {
+		return []variant{def}, nil
+	}
+	var vs []variant
+	for _, item := range strings.Split(s, ",") {
+		name, bc, ok1 := strings.Cut(item, "=")
+		bin, conf, ok2 := strings.Cut(bc, ":")
+		if !ok1 || !ok2 || name == "" || bin == "" || conf == "" {
+			return nil, fmt.Errorf("-variants: %q is not name=bin:config", item)
+		}
+		vs = append(vs, variant{name, bin, conf})
+	}
+	return vs, nil
+}
+
+// runRSS prefills n DefaultBacklog rides once, then drains them reps times
+// with each variant in turn (fresh consumer group, table and checkpoint each).
 // cpuSeconds > 0 also takes a CPU profile of that length once 10 % of the rides
 // are in (cpu.pb.gz) and an allocation profile at the end (allocs-end.pb.gz).
-func runRSS(ctx context.Context, c common, n, cpuSeconds int) (*rssResult, error) {
+func runRSS(ctx context.Context, c common, vs []variant, reps, n, cpuSeconds int) (*rssResult, error) {
 	topic := fmt.Sprintf("perf_rss_%d", os.Getpid())
 	if err := createTopics(ctx, c.brokers, topic); err != nil {
 		return nil, err
 	}
-	res := &rssResult{Rides: n, LoadBefore: loadavg()}
+	res := &rssResult{Rides: n}
 	t0 := time.Now()
 	if err := prefill(ctx, c.brokers, topic, harness.DefaultBacklog(1, n), res); err != nil {
 		return nil, err
 	}
 	res.PrefillS = time.Since(t0).Seconds()
 	fmt.Fprintf(os.Stderr, "perf rss: %d records prefilled in %.1f s (%d malformed); load %s\n", n, res.PrefillS, res.Malformed, loadavg())
+	for rep := 1; rep <= reps; rep++ {
+		for _, v := range vs {
+			vc := c
+			vc.bin, vc.config = v.Bin, v.Config
+			if len(vs) > 1 || reps > 1 {
+				vc.work = filepath.Join(c.work, fmt.Sprintf("%s-%d", v.Name, rep))
+				if err := os.MkdirAll(vc.work, 0o755); err != nil {
+					return res, err
+				}
+			}
+			// Its own group and dead-letter topic: the dead-letter output reads its topic at
+			// start (idempotency), so a topic left by an earlier run would change this one.
+			id := fmt.Sprintf("%s-%d", v.Name, rep)
+			dlq := topic + "_dlq_" + id
+			if err := createTopics(ctx, c.brokers, "", dlq); err != nil {
+				return res, err
+			}
+			r, err := drainRSS(ctx, vc, topic, "perf-"+topic+"-"+id, dlq, res, cpuSeconds)
+			if r != nil {
+				r.Variant, r.Rep = v.Name, rep
+				res.Runs = append(res.Runs, r)
+				fmt.Fprintf(os.Stderr, "perf rss: %s rep %d: drain %.1f s, peak VmHWM %.0f MB, %.2f µs CPU per ride\n", v.Name, rep, r.DrainS, r.PeakHWMMB, r.CPUPerRideUs)
+			}
+			if err != nil {
+				return res, fmt.Errorf("%s rep %d: %w", v.Name, rep, err)
+			}
+		}
+	}
+	printRSS(res)
+	return res, nil
+}
 
-	j, err := startJob(c, topic, "--set", "http.debug_endpoints=true")
+// drainRSS runs the job from earliest in its own group until the topic is drained.
+func drainRSS(ctx context.Context, c common, topic, group, dlq string, in *rssResult, cpuSeconds int) (*rssRun, error) {
+	res := &rssRun{LoadBefore: loadavg()}
+	n := in.Rides
+	j, err := startJob(c, topic, group, dlq, "--set", "http.debug_endpoints=true")
 	if err != nil {
 		return nil, err
 	}
@@ -86,13 +151,13 @@ func runRSS(ctx context.Context, c common, n, cpuSeconds int) (*rssResult, error
 		if m == nil {
 			continue
 		}
-		in := sum(m, "window_input_rows_total") + sum(m, "window_late_rows_total")
-		for nextMark <= 10 && in >= float64(res.Valid)*float64(nextMark)/10 {
+		got := sum(m, "window_input_rows_total") + sum(m, "window_late_rows_total")
+		for nextMark <= 10 && got >= float64(in.Valid)*float64(nextMark)/10 {
 			res.Timeline = append(res.Timeline, fmt.Sprintf("%3d %% of rides in at %5.1f s: VmRSS %.0f MB, VmHWM %.0f MB",
 				nextMark*10, time.Since(start).Seconds(), rss, hwm))
 			nextMark++
 		}
-		if cpuSeconds > 0 && !cpuStarted && in >= float64(res.Valid)/10 {
+		if cpuSeconds > 0 && !cpuStarted && got >= float64(in.Valid)/10 {
 			cpuStarted = true
 			go func() {
 				defer close(cpuDone)
@@ -104,7 +169,7 @@ func runRSS(ctx context.Context, c common, n, cpuSeconds int) (*rssResult, error
 				fmt.Fprintf(os.Stderr, "perf rss: %d s CPU profile in %s\n", cpuSeconds, p)
 			}()
 		}
-		if !profiled && in >= float64(res.Valid)/2 {
+		if !profiled && got >= float64(in.Valid)/2 {
 			profiled = true
 			p := filepath.Join(c.work, "heap-mid.pb.gz")
 			if err := j.get("/debug/pprof/heap", p); err != nil {
@@ -113,7 +178,7 @@ func runRSS(ctx context.Context, c common, n, cpuSeconds int) (*rssResult, error
 				res.HeapProfiles = append(res.HeapProfiles, p)
 			}
 		}
-		if drained(m, res.Valid, res.Malformed) {
+		if drained(m, in.Valid, in.Malformed) {
 			res.DrainS = time.Since(start).Seconds()
 			res.CPUS = procCPU(j.p.PID())
 			res.CPUPerRideUs = res.CPUS / float64(n) * 1e6
@@ -145,16 +210,26 @@ func runRSS(ctx context.Context, c common, n, cpuSeconds int) (*rssResult, error
 		}
 		res.HeapTop = string(out)
 	}
-	fmt.Printf("\nCPU of the job until drained: %.1f s (%.2f µs per ride)\n", res.CPUS, res.CPUPerRideUs)
-	fmt.Printf("\n| rides | drain s | rides/s | peak RSS (VmHWM) | peak sampled VmRSS | of which RssAnon (peak) | VmRSS at the end | load avg before / after |\n")
-	fmt.Printf("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
-	fmt.Printf("| %d | %.1f | %.0f | %.0f MB | %.0f MB | %.0f MB | %.0f MB | %s / %s |\n\n", n, res.DrainS, res.RidesPerS,
-		res.PeakHWMMB, res.PeakSampledRSSMB, res.PeakAnonMB, res.EndRSSMB, res.LoadBefore, res.LoadAfter)
-	for _, l := range res.Timeline {
-		fmt.Println(l)
-	}
-	fmt.Printf("\nheap in use at 50 %% of the drain (go tool pprof -top -sample_index=inuse_space):\n%s\n", res.HeapTop)
 	return res, nil
+}
+
+// printRSS prints every run as Markdown, in the order they ran.
+func printRSS(res *rssResult) {
+	for _, r := range res.Runs {
+		fmt.Printf("\n%s, rep %d: CPU of the job until drained %.1f s (%.2f µs per ride)\n", r.Variant, r.Rep, r.CPUS, r.CPUPerRideUs)
+		for _, l := range r.Timeline {
+			fmt.Println(l)
+		}
+		fmt.Printf("heap in use at 50 %% of the drain (go tool pprof -top -sample_index=inuse_space):\n%s\n", r.HeapTop)
+	}
+	fmt.Printf("\n%d rides (%d malformed), prefilled in %.1f s\n\n", res.Rides, res.Malformed, res.PrefillS)
+	fmt.Printf("| variant | rep | drain s | rides/s | µs CPU per ride | peak RSS (VmHWM) | peak sampled VmRSS | of which RssAnon (peak) | VmRSS at the end | late / dead letters / window rows | load avg before / after |\n")
+	fmt.Printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, r := range res.Runs {
+		fmt.Printf("| %s | %d | %.1f | %.0f | %.2f | %.0f MB | %.0f MB | %.0f MB | %.0f MB | %.0f / %.0f / %.0f | %s / %s |\n",
+			r.Variant, r.Rep, r.DrainS, r.RidesPerS, r.CPUPerRideUs, r.PeakHWMMB, r.PeakSampledRSSMB, r.PeakAnonMB,
+			r.EndRSSMB, r.Late, r.DeadLetters, r.WindowRows, r.LoadBefore, r.LoadAfter)
+	}
 }
 
 // prefill produces the spec's records (streamed) and counts them.
