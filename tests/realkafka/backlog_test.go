@@ -23,26 +23,14 @@ import (
 func TestBacklogFromEarliestEqualsReference(t *testing.T) {
 	be := needBroker(t)
 	n := envInt(t, "BACKLOG_RIDES", 500_000)
-	spec := harness.DefaultBacklog(9, n)
-	parts := spec.Generate()
-	want, wantLate, err := harness.PartitionedReference(harness.Rides(parts), 5*time.Minute, 10*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	topic := uniqueName("rides-backlog")
-	adm := be.adminClient(t)
-	createTopic(t, adm, topic, int32(spec.Partitions))
-	createTopic(t, adm, topic+"-dlq", 1)
-	start := time.Now()
-	produceRecords(t, be, topic, parts)
-	t.Logf("produced %d records in %v", n, time.Since(start).Round(time.Millisecond))
+	b := newBacklog(t, be, "rides-backlog", 9, n, true)
 
-	job := newRidesJob(t, be, topic)
+	job := newRidesJob(t, be, b.topic)
 	job.start(t)
-	start = time.Now()
-	job.waitDrained(t, adm, 8*time.Minute)
+	start := time.Now()
+	job.waitDrained(t, b.adm, 8*time.Minute)
 	t.Logf("drained in %v", time.Since(start).Round(time.Millisecond))
-	job.check(t, adm, parts, want, wantLate)
+	job.check(t, b.adm, b.parts, b.want, b.wantLate)
 	job.stop(t)
 }
 
@@ -51,18 +39,10 @@ func TestBacklogFromEarliestEqualsReference(t *testing.T) {
 func TestLiveStreamWithKillEqualsReference(t *testing.T) {
 	be := needBroker(t)
 	n := envInt(t, "LIVE_RIDES", 150_000)
-	spec := harness.DefaultBacklog(11, n)
-	parts := spec.Generate()
-	want, wantLate, err := harness.PartitionedReference(harness.Rides(parts), 5*time.Minute, 10*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	topic := uniqueName("rides-live")
-	adm := be.adminClient(t)
-	createTopic(t, adm, topic, int32(spec.Partitions))
-	createTopic(t, adm, topic+"-dlq", 1)
+	b := newBacklog(t, be, "rides-live", 11, n, false)
+	parts := b.parts
 
-	job := newRidesJob(t, be, topic)
+	job := newRidesJob(t, be, b.topic)
 	job.start(t)
 	// Ten slices of every partition, produced one after another while the job runs.
 	const slices = 10
@@ -72,7 +52,7 @@ func TestLiveStreamWithKillEqualsReference(t *testing.T) {
 			lo, hi := len(recs)*s/slices, len(recs)*(s+1)/slices
 			slice[p] = recs[lo:hi]
 		}
-		produceRecords(t, be, topic, slice)
+		produceRecords(t, be, b.topic, slice)
 		if s == slices/2 {
 			// Kill once the job has committed some windows mid-stream.
 			job.waitVersion(t, 0, 3*time.Minute)
@@ -81,8 +61,8 @@ func TestLiveStreamWithKillEqualsReference(t *testing.T) {
 			job.start(t)
 		}
 	}
-	job.waitDrained(t, adm, 8*time.Minute)
-	job.check(t, adm, parts, want, wantLate)
+	job.waitDrained(t, b.adm, 8*time.Minute)
+	job.check(t, b.adm, parts, b.want, b.wantLate)
 	job.stop(t)
 }
 

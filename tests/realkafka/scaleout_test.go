@@ -25,27 +25,16 @@ import (
 func TestScaleOutThreeReplicasEqualReference(t *testing.T) {
 	be := needBroker(t)
 	n := envInt(t, "SCALEOUT_RIDES", 500_000)
-	spec := harness.DefaultBacklog(13, n)
-	parts := spec.Generate()
-	want, _, err := harness.PartitionedReference(harness.Rides(parts), 5*time.Minute, 10*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	topic := uniqueName("rides-scaleout")
-	adm := be.adminClient(t)
-	createTopic(t, adm, topic, int32(spec.Partitions))
-	createTopic(t, adm, topic+"-dlq", 1)
-	start := time.Now()
-	produceRecords(t, be, topic, parts)
-	t.Logf("produced %d records in %v", n, time.Since(start).Round(time.Millisecond))
+	bl := newBacklog(t, be, "rides-scaleout", 13, n, true)
+	want := bl.want
 
-	base := newRidesJob(t, be, topic) // builds the binary; its env, table and checkpoint are shared
+	base := newRidesJob(t, be, bl.topic) // builds the binary; its env, table and checkpoint are shared
 	reps := make([]*replica, 3)
 	for i := range reps {
 		reps[i] = &replica{job: base, id: fmt.Sprintf("replica-%d", i)}
 		t.Cleanup(func() { reps[i].kill() })
 	}
-	start = time.Now()
+	start := time.Now()
 	for _, r := range reps {
 		r.start(t)
 	}
@@ -190,19 +179,14 @@ func waitTableEquals(t *testing.T, j *ridesJob, reps []*replica, want []harness.
 	}
 }
 
-
 // One replica of config/rides-scaleout.yaml writes the table one process of
 // config/rides.yaml writes on the same topic (compared with each other,
 // not only with the reference). SCALEOUT_ONE_RIDES sets the size (100 000).
 func TestScaleOutOneReplicaEqualsRidesYAML(t *testing.T) {
 	be := needBroker(t)
 	n := envInt(t, "SCALEOUT_ONE_RIDES", 100_000)
-	parts := harness.DefaultBacklog(17, n).Generate()
-	topic := uniqueName("rides-one")
-	adm := be.adminClient(t)
-	createTopic(t, adm, topic, 6)
-	createTopic(t, adm, topic+"-dlq", 1)
-	produceRecords(t, be, topic, parts)
+	bl := newBacklog(t, be, "rides-one", 17, n, true)
+	topic, adm := bl.topic, bl.adm
 
 	full := newRidesJob(t, be, topic)
 	full.start(t)
@@ -238,18 +222,10 @@ func TestScaleOutOneReplicaEqualsRidesYAML(t *testing.T) {
 func TestScaleOutStoppedReplicaDoesNotChangeTheTable(t *testing.T) {
 	be := needBroker(t)
 	n := envInt(t, "SCALEOUT_ZOMBIE_RIDES", 300_000)
-	parts := harness.DefaultBacklog(19, n).Generate()
-	want, _, err := harness.PartitionedReference(harness.Rides(parts), 5*time.Minute, 10*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	topic := uniqueName("rides-zombie")
-	adm := be.adminClient(t)
-	createTopic(t, adm, topic, 6)
-	createTopic(t, adm, topic+"-dlq", 1)
-	produceRecords(t, be, topic, parts)
+	bl := newBacklog(t, be, "rides-zombie", 19, n, true)
+	want, adm := bl.want, bl.adm
 
-	base := newRidesJob(t, be, topic)
+	base := newRidesJob(t, be, bl.topic)
 	reps := make([]*replica, 3)
 	for i := range reps {
 		reps[i] = &replica{job: base, id: fmt.Sprintf("replica-%d", i)}
