@@ -17,9 +17,10 @@ import (
 // mergeProcessor is stage 2 (stage: merge), on the internal topic. Each
 // internal partition q is an engine of its own with its own checkpoint
 // (<state.key>-<q>), so q's state moves with q between replicas: it is
-// reloaded whenever q's assignment epoch changes. Offsets are committed
-// after the sink (at-least-once); a redelivered record is recognised by
-// the applied offsets in q's state, and re-emits what it emitted.
+// reloaded whenever q's assignment epoch changes. Without state.changelog,
+// offsets are committed after the sink (at-least-once); a redelivered
+// record is recognised by the applied offsets in q's state, and re-emits
+// what it emitted.
 //
 // With state.changelog, q's state is not written to the cache: it leaves
 // after the batch as a message (window_kind: state) that a kafka_franz
