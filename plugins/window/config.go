@@ -37,6 +37,7 @@ type procConfig struct {
 	orderTimeout time.Duration
 	cache        string
 	key          string
+	changelog    bool // stage merge: state leaves as a message for a transactional changelog
 }
 
 func fromParsed(conf *service.ParsedConfig, res *service.Resources) (*procConfig, error) {
@@ -175,6 +176,12 @@ func fromParsed(conf *service.ParsedConfig, res *service.Resources) (*procConfig
 	if c.key == "" {
 		c.key = "tumbling_window"
 	}
+	if c.changelog, err = st.FieldBool(fChangelog); err != nil {
+		return nil, err
+	}
+	if c.changelog && e.Stage != engine.StageMerge {
+		return nil, fmt.Errorf("state.changelog: only with stage merge, not stage %s", e.Stage)
+	}
 	if e.RetainEmissions, err = st.FieldInt(fRetainEmissions); err != nil {
 		return nil, err
 	}
@@ -193,7 +200,7 @@ func fromParsed(conf *service.ParsedConfig, res *service.Resources) (*procConfig
 // stageCacheUse says what each stage keeps in state.cache.
 var stageCacheUse = map[engine.Stage]string{
 	engine.StagePartial: "a kafka_changelog cache on the stage-1 changelog topic: each source partition's progress is read back from it when the partition is (re)assigned",
-	engine.StageMerge:   "a checkpoint cache: each internal partition's state is kept under <state.key>-<partition> so it moves with the partition",
+	engine.StageMerge:   "a checkpoint cache, or with state.changelog a kafka_changelog cache: each internal partition's state is kept under <state.key>-<partition> so it moves with the partition",
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -30,6 +30,7 @@ const (
 	fState           = "state"
 	fCache           = "cache"
 	fKey             = "key"
+	fChangelog       = "changelog"
 	fRetainEmissions = "retain_emissions"
 	fStage           = "stage"
 
@@ -103,6 +104,9 @@ func spec() *service.ConfigSpec {
 			service.NewStringField(fKey).
 				Description("Cache key of this processor's state; empty = the processor's label, else `tumbling_window`. Change it when changing size, offset, group_by or aggregates.").
 				Default("").Example("rides_agg"),
+			service.NewBoolField(fChangelog).
+				Description("Stage `merge` only: instead of writing internal partition q's state into `state.cache`, emit it after each batch as a message (metadata `window_kind: state`, `window_changelog_key` = `<state.key>-<q>`, `window_state_partition` = q) for a `kafka_franz` output to a compacted changelog topic in the transaction of the transactional input (`transaction.input`), and read it back through `state.cache` = a `kafka_changelog` cache on that topic when q's `kafka_assignment_epoch` changes. The state then commits with the consumed offsets or not at all, and a replica whose partitions moved (a zombie) cannot overwrite it: its transaction is fenced (docs/scale-out.md).").
+				Default(false).Example(true),
 			service.NewIntField(fRetainEmissions).
 				Description("How many recent emissions are kept in the state for re-emission after a crash or a redelivery.").
 				Default(16).Advanced(),
@@ -187,6 +191,7 @@ let errs = $errs.concat([
   if $stage != "full" && this.watermark.mode.or("per_partition") != "per_partition" { "stage %s: needs watermark.mode per_partition".format($stage) } else { null },
   if $stage != "full" && this.watermark.emit.or("after_batch") != "after_batch" { "stage %s: needs watermark.emit after_batch".format($stage) } else { null },
   if $stage != "full" && this.state.cache.or("") == "" { "stage %s: state.cache is required".format($stage) } else { null },
+  if $stage != "merge" && this.state.changelog.or(false) { "state.changelog: only with stage merge" } else { null },
 ])
 let errs = $errs.concat($aggs.key_values().filter(kv -> kv.value.op.or("") != "count" && kv.value.value.or("") == "").map_each(kv -> "aggregates.%s: op %s needs a value query".format(kv.key, kv.value.op.or(""))))
 let errs = $errs.concat($groups.keys().concat($aggs.keys()).filter(n -> n == "window_start" || n == "window_end").map_each(n -> "%s: window_start and window_end are reserved output fields".format(n)))

@@ -17,13 +17,24 @@ import (
 // mergeProcessor is stage 2 (stage: merge), on the internal topic. Each
 // internal partition q is an engine of its own with its own checkpoint
 // (<state.key>-<q>), so q's state moves with q between replicas: it is
-// reloaded whenever q's assignment epoch changes. Offsets are committed
-// after the sink (at-least-once); a redelivered record is recognised by
-// the applied offsets in q's state, and re-emits what it emitted.
+// reloaded whenever q's assignment epoch changes. Without state.changelog,
+// offsets are committed after the sink (at-least-once); a redelivered
+// record is recognised by the applied offsets in q's state, and re-emits
+// what it emitted.
+//
+// With state.changelog, q's state is not written to the cache: it leaves
+// after the batch as a message (window_kind: state) that a kafka_franz
+// output writes to a compacted changelog in the input's transaction, with
+// the consumed offsets; state.cache is then a kafka_changelog cache on
+// that topic. A replica that lost q cannot commit that transaction (the
+// group generation fences it), so its older state never becomes q's.
 type mergeProcessor struct {
 	*processor
 	check *engine.Engine // validates partials against the config's shape
 	parts map[int32]*mergePartition
+	// waitChangelog pauses between reads of a changelog state that is
+	// behind q's first delivered offset (tests replace it).
+	waitChangelog func(ctx context.Context) error
 }
 
 type mergePartition struct {
@@ -39,7 +50,7 @@ func newMergeProcessor(c *procConfig, res *service.Resources, now func() time.Ti
 	if err != nil {
 		return nil, err
 	}
-	return &mergeProcessor{processor: newBase(c, res, now), check: check, parts: map[int32]*mergePartition{}}, nil
+	return &mergeProcessor{processor: newBase(c, res, now), check: check, parts: map[int32]*mergePartition{}, waitChangelog: pauseChangelog}, nil
 }
 
 // stateKey is q's checkpoint key.
@@ -95,7 +106,7 @@ func (p *mergeProcessor) ProcessBatch(ctx context.Context, batch service.Message
 	batches := passedOn(out)
 	var applied, replayed, early int
 	for _, q := range qs {
-		mp, err := p.partition(ctx, q, epochs[q])
+		mp, err := p.partition(ctx, q, epochs[q], in[q][0].Pos.Key(), firstOffset(batch, in[q][0].Pos.Key()))
 		if err != nil {
 			return nil, err
 		}
@@ -111,7 +122,8 @@ func (p *mergeProcessor) ProcessBatch(ctx context.Context, batch service.Message
 				early++
 			}
 		}
-		if err := p.checkpointPartition(ctx, q, mp); err != nil {
+		state, err := p.checkpointPartition(ctx, batch, q, mp)
+		if err != nil {
 			return nil, err
 		}
 		for _, em := range res.Emissions {
@@ -126,6 +138,9 @@ func (p *mergeProcessor) ProcessBatch(ctx context.Context, batch service.Message
 				}
 			}
 			batches = append(batches, b)
+		}
+		if state != nil { // after q's rows: the same transaction commits both
+			batches = append(batches, service.MessageBatch{state})
 		}
 	}
 	p.passed(ls)
@@ -164,23 +179,41 @@ func (p *mergeProcessor) decode(msg *service.Message) (engine.MergeInput, error)
 
 // partition returns q's engine, (re)loaded from its checkpoint when q is
 // new to this process or its assignment epoch changed: another replica may
-// have moved its state on meanwhile.
-func (p *mergeProcessor) partition(ctx context.Context, q int32, epoch int64) (*mergePartition, error) {
+// have moved its state on meanwhile. part is q's topic/partition key and
+// first its first offset in the batch.
+func (p *mergeProcessor) partition(ctx context.Context, q int32, epoch int64, part string, first int64) (*mergePartition, error) {
 	if mp := p.parts[q]; mp != nil && mp.epoch == epoch {
 		return mp, nil
 	}
 	key := p.stateKey(q)
-	data, err := p.getKey(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	eng, err := engine.New(p.conf.engine)
-	if err != nil {
-		return nil, err
-	}
-	if data != nil {
-		if err := eng.Restore(data); err != nil {
-			return nil, fmt.Errorf("state.key %q in cache %q: %w", key, p.conf.cache, err)
+	var eng *engine.Engine
+	var data []byte
+	for try := 1; ; try++ {
+		var err error
+		if data, err = p.getKey(ctx, key); err != nil {
+			return nil, err
+		}
+		if eng, err = engine.New(p.conf.engine); err != nil {
+			return nil, err
+		}
+		if data != nil {
+			if err := eng.Restore(data); err != nil {
+				return nil, fmt.Errorf("state.key %q in cache %q: %w", key, p.conf.cache, err)
+			}
+		}
+		// A changelog state is read again while it is behind the record
+		// before the first delivered one, as stage 1 does (stage_partial.go):
+		// the previous owner's last transaction may have committed its
+		// offsets before its commit marker reached the changelog.
+		behind := p.conf.changelog && first > 0 && eng.AppliedHigh(part) < first-1
+		if !behind || try == changelogTries {
+			if behind {
+				p.log.Debugf("tumbling_window: internal partition %d starts at offset %d with its changelog state at offset %d after %d reads (offset gaps, or no state)", q, first, eng.AppliedHigh(part), try)
+			}
+			break
+		}
+		if err := p.waitChangelog(ctx); err != nil {
+			return nil, err
 		}
 	}
 	mp := &mergePartition{eng: eng, epoch: epoch, persisted: data}
@@ -191,11 +224,22 @@ func (p *mergeProcessor) partition(ctx context.Context, q int32, epoch int64) (*
 }
 
 // checkpointPartition writes q's state if it changed; on failure q's engine
-// is dropped, so the next batch reloads what is durable.
-func (p *mergeProcessor) checkpointPartition(ctx context.Context, q int32, mp *mergePartition) error {
+// is dropped, so the next batch reloads what is durable. With
+// state.changelog it returns the state as a message instead: if that
+// message's transaction aborts, the input rewinds q with a new epoch and q
+// is reloaded.
+func (p *mergeProcessor) checkpointPartition(ctx context.Context, batch service.MessageBatch, q int32, mp *mergePartition) (*service.Message, error) {
 	data, err := mp.eng.Snapshot()
 	if err == nil && bytes.Equal(data, mp.persisted) {
-		return nil
+		return nil, nil
+	}
+	if err == nil && p.conf.changelog {
+		m := derived(template(batch), data)
+		m.MetaSetMut(kindMeta, kindState)
+		m.MetaSetMut(changelogKeyMeta, p.stateKey(q))
+		m.MetaSetMut(statePartitionMeta, int64(q)) // the changelog's partition: q
+		mp.persisted = data
+		return m, nil
 	}
 	if err == nil {
 		key := p.stateKey(q)
@@ -203,10 +247,10 @@ func (p *mergeProcessor) checkpointPartition(ctx context.Context, q int32, mp *m
 	}
 	if err != nil {
 		delete(p.parts, q)
-		return err
+		return nil, err
 	}
 	mp.persisted = data
-	return nil
+	return nil, nil
 }
 
 func (p *mergeProcessor) observeMerge(applied, replayed, early int, now time.Time) {

@@ -16,13 +16,14 @@ import (
 // (docs/scale-out.md).
 const (
 	epochMeta          = "kafka_assignment_epoch"  // input: changes on every (re)assignment or rewind of a partition
-	kindMeta           = "window_kind"             // partial | marker
+	kindMeta           = "window_kind"             // partial | marker | state
 	groupKeyMeta       = "window_group_key"        // partial: the record key of the internal topic
 	markerPartMeta     = "window_marker_partition" // marker: target partition of the internal topic
-	changelogKeyMeta   = "window_changelog_key"    // marker: the changelog copy, key = source partition
+	changelogKeyMeta   = "window_changelog_key"    // changelog record key: source partition (marker) or <state.key>-<q> (state)
 	statePartitionMeta = "window_state_partition"  // merge output: the internal partition q
 	kindPartial        = "partial"
 	kindMarker         = "marker"
+	kindState          = "state" // merge with state.changelog: q's state for the changelog
 )
 
 // partialProcessor is stage 1 (stage: partial). Its only state is each

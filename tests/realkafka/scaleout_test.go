@@ -26,7 +26,7 @@ func TestScaleOutThreeReplicasEqualReference(t *testing.T) {
 	be := needBroker(t)
 	n := envInt(t, "SCALEOUT_RIDES", 500_000)
 	bl := newBacklog(t, be, "rides-scaleout", 13, n, true)
-	want := bl.want
+	want, adm := bl.want, bl.adm
 
 	base := newRidesJob(t, be, bl.topic) // builds the binary; its env, table and checkpoint are shared
 	reps := make([]*replica, 3)
@@ -85,6 +85,7 @@ func TestScaleOutThreeReplicasEqualReference(t *testing.T) {
 	if d := harness.DiffRows(final, want); d != "" {
 		t.Fatalf("after the replicas stopped, the table (version %d) differs from the reference:\n%s", version, d)
 	}
+	checkMergeState(t, be, adm, base.group, spec.Partitions)
 }
 
 // replica is one process of config/rides-scaleout.yaml.
@@ -272,6 +273,7 @@ func TestScaleOutStoppedReplicaDoesNotChangeTheTable(t *testing.T) {
 		}
 	}
 	t.Logf("table equals the reference (%d windows, version %d) after %s was stopped past its session timeout and resumed", len(got), version, zombie.id)
+	checkMergeState(t, be, adm, base.group, 6)
 }
 
 // waitNotMember waits until no member of group has instance id id.

@@ -30,7 +30,7 @@ type TopicCreate struct {
 // partition count of the topic create_topic.partitions_of names. It is
 // permanent: the job must not start.
 type PartitionMismatchError struct {
-	Topic, Of string
+	Topic, Of  string
 	Have, Want int
 }
 

@@ -1,0 +1,227 @@
+package window
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+// changelogMergeYAML is stage merge with its state in a changelog.
+var changelogMergeYAML = strings.Replace(ridesYAML, "  key: rides_agg\n", "  key: rides_agg\n  changelog: true\n", 1) + "stage: merge\n"
+
+func newChangelogMerge(t *testing.T, res *service.Resources) *mergeProcessor {
+	t.Helper()
+	conf, err := spec().ParseYAML(changelogMergeYAML, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := fromParsed(conf, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := newMergeProcessor(c, res, newClock().now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// internalRecords runs stage 1 on one source partition over rides at
+// timestamps and returns the internal-topic records for q = 0, offsets
+// from 0, read in epoch 1.
+func internalRecords(t *testing.T, timestamps ...string) []*service.Message {
+	t.Helper()
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	st1, err := newPartialProcessor(stageConfig(t, "partial", res), res, newClock().now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var internal []*service.Message
+	for i, ts := range timestamps {
+		m := stageMsg(ts, 0, i, 1)
+		m.MetaSetMut(partitionsMeta, 1)
+		for _, o := range processStage(t, st1, m) {
+			if _, ok := o.MetaGet(changelogKeyMeta); ok {
+				continue
+			}
+			kind, _ := o.MetaGet(kindMeta)
+			body, _ := o.AsBytes()
+			internal = append(internal, internalMsg(t, kind, body, 0, len(internal), 1))
+		}
+	}
+	return internal
+}
+
+// splitMerge separates a stage-2 output into its rows ("q/seq@start") and
+// its state messages (key → body).
+func splitMerge(t *testing.T, out service.MessageBatch) (rows []string, states map[string][]byte) {
+	t.Helper()
+	states = map[string][]byte{}
+	for _, m := range out {
+		if kind, _ := m.MetaGet(kindMeta); kind == kindState {
+			key, ok := m.MetaGet(changelogKeyMeta)
+			if !ok {
+				t.Fatalf("a state message without %s", changelogKeyMeta)
+			}
+			body, _ := m.AsBytes()
+			states[key] = body
+			continue
+		}
+		q, _ := m.MetaGet(statePartitionMeta)
+		seq, _ := m.MetaGet("window_emit_seq")
+		start, _ := m.MetaGet("window_start_ms")
+		rows = append(rows, q+"/"+seq+"@"+start)
+	}
+	return rows, states
+}
+
+func setCache(t *testing.T, res *service.Resources, key string, data []byte) {
+	t.Helper()
+	var setErr error
+	if err := res.AccessCache(context.Background(), "window_state", func(c service.Cache) { setErr = c.Set(context.Background(), key, data, nil) }); err != nil || setErr != nil {
+		t.Fatal(err, setErr)
+	}
+}
+
+func cacheHas(t *testing.T, res *service.Resources, key string) bool {
+	t.Helper()
+	var getErr error
+	if err := res.AccessCache(context.Background(), "window_state", func(c service.Cache) { _, getErr = c.Get(context.Background(), key) }); err != nil {
+		t.Fatal(err)
+	}
+	return getErr == nil
+}
+
+// With state.changelog, q's state leaves with the batch as a message keyed
+// <state.key>-<q> (for the changelog, in the input's transaction) and is
+// never written to the cache; the next owner of q reads it back from the
+// cache (the changelog) and goes on from it. A state message that never
+// committed (a fenced zombie's) is simply not in the changelog: the next
+// owner goes on from the last committed one.
+func TestStageMergeChangelogStateLeavesAsAMessage(t *testing.T) {
+	internal := internalRecords(t, "2026-03-14T00:01:00Z", "2026-03-14T00:06:00Z", "2026-03-14T00:30:00Z", "2026-03-14T00:50:00Z")
+	// internal: [partial w0, marker@00:01, partial w1, marker@00:06, partial w6, marker@00:30, partial w10, marker@00:50]
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	a := newChangelogMerge(t, res)
+	rows, states := splitMerge(t, processStage(t, a, internal[:4]...))
+	if len(rows) != 0 || len(states) != 1 || states["rides_agg-0"] == nil {
+		t.Fatalf("first batch: rows %v, states %v", rows, states)
+	}
+	if cacheHas(t, res, "rides_agg-0") {
+		t.Fatal("stage merge with state.changelog wrote its state to the cache")
+	}
+	committed := states["rides_agg-0"] // a's transaction commits: the changelog holds it
+	setCache(t, res, "rides_agg-0", committed)
+
+	// a is paused past its session timeout; b takes q = 0 (epoch 2), merges
+	// up to 00:30 and commits.
+	b := newChangelogMerge(t, res)
+	for _, m := range internal[4:6] {
+		m.MetaSetMut(epochMeta, 2)
+	}
+	w0, w1 := "1773446400000", "1773446700000"
+	rows, states = splitMerge(t, processStage(t, b, internal[4:6]...))
+	if strings.Join(rows, ",") != "0/1@"+w0+",0/2@"+w1 || states["rides_agg-0"] == nil {
+		t.Fatalf("the new owner emitted %v (did it load the committed state?)", rows)
+	}
+	setCache(t, res, "rides_agg-0", states["rides_agg-0"])
+
+	// a wakes up and processes the same records with its old epoch: its
+	// state message is produced in a fenced transaction, which never
+	// commits, so the changelog keeps b's state.
+	var zombie []*service.Message
+	for _, m := range internal[4:6] {
+		z := m.Copy()
+		z.MetaSetMut(epochMeta, 1)
+		zombie = append(zombie, z)
+	}
+	if _, zs := splitMerge(t, processStage(t, a, zombie...)); zs["rides_agg-0"] == nil {
+		t.Fatal("the zombie emitted no state")
+	}
+	// c owns q next (epoch 3): it goes on from b's state, with sequence 3.
+	c := newChangelogMerge(t, res)
+	for _, m := range internal[6:] {
+		m.MetaSetMut(epochMeta, 3)
+	}
+	rows, _ = splitMerge(t, processStage(t, c, internal[6:]...))
+	if !strings.HasSuffix(strings.Join(rows, ","), ",0/3@1773448200000") {
+		t.Fatalf("the next owner emitted %v", rows)
+	}
+	if got := c.parts[0].eng.Seq(); got != 3 {
+		t.Fatalf("the next owner is at sequence %d, want 3", got)
+	}
+}
+
+// q moves right after its previous owner's last commit, whose state the
+// changelog does not show yet: stage 2 reads it again until the state's
+// applied offsets reach the record before the first one delivered, and
+// gives up after changelogTries reads when it never does.
+func TestStageMergeChangelogWaitsForTheChangelogToCatchUp(t *testing.T) {
+	internal := internalRecords(t, "2026-03-14T00:01:00Z", "2026-03-14T00:06:00Z", "2026-03-14T00:30:00Z", "2026-03-14T00:50:00Z")
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	a := newChangelogMerge(t, res)
+	_, s4 := splitMerge(t, processStage(t, a, internal[:4]...))
+	_, s6 := splitMerge(t, processStage(t, a, internal[4:6]...))
+	setCache(t, res, "rides_agg-0", s4["rides_agg-0"]) // stale: offsets 0..3
+
+	b := newChangelogMerge(t, res)
+	reads := 0
+	b.waitChangelog = func(context.Context) error {
+		if reads++; reads == 2 {
+			setCache(t, res, "rides_agg-0", s6["rides_agg-0"]) // offsets 0..5
+		}
+		return nil
+	}
+	for _, m := range internal[6:] {
+		m.MetaSetMut(epochMeta, 2)
+	}
+	rows, states := splitMerge(t, processStage(t, b, internal[6:]...))
+	if got := b.parts[0].eng.Seq(); got != 3 || reads != 2 {
+		t.Fatalf("after %d waits the new owner is at sequence %d (rows %v), want 3 after 2: it went on with the stale state", reads, got, rows)
+	}
+	var st struct {
+		Seq int64 `json:"seq"`
+	}
+	if err := json.Unmarshal(states["rides_agg-0"], &st); err != nil || st.Seq != 3 {
+		t.Fatalf("state message: seq %d, %v", st.Seq, err)
+	}
+
+	// A changelog that never catches up: read changelogTries times, then
+	// the state it has is used.
+	setCache(t, res, "rides_agg-0", s4["rides_agg-0"])
+	c := newChangelogMerge(t, res)
+	reads = 0
+	c.waitChangelog = func(context.Context) error { reads++; return nil }
+	for _, m := range internal[6:] {
+		m.MetaSetMut(epochMeta, 3)
+	}
+	processStage(t, c, internal[6:]...)
+	if reads != changelogTries-1 {
+		t.Fatalf("%d waits for a changelog that never catches up, want %d", reads, changelogTries-1)
+	}
+}
+
+// state.changelog belongs to stage merge: elsewhere it is refused, by the
+// constructor and by the linter, naming the field.
+func TestStateChangelogOnlyWithStageMerge(t *testing.T) {
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	withChangelog := strings.Replace(ridesYAML, "  key: rides_agg\n", "  key: rides_agg\n  changelog: true\n", 1)
+	for _, stage := range []string{"full", "partial"} {
+		yaml := withChangelog + "stage: " + stage + "\n"
+		conf, err := spec().ParseYAML(yaml, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fromParsed(conf, res); err == nil || !strings.Contains(err.Error(), "state.changelog") {
+			t.Errorf("stage %s: config refused with %v, want mention of state.changelog", stage, err)
+		}
+		b := service.NewStreamBuilder()
+		indented := "tumbling_window:\n  " + strings.ReplaceAll(strings.TrimSpace(yaml), "\n", "\n  ")
+		if err := b.AddProcessorYAML(indented); err == nil || !strings.Contains(err.Error(), "state.changelog") {
+			t.Errorf("stage %s: lint %v, want mention of state.changelog", stage, err)
+		}
+	}
+}

@@ -1,0 +1,118 @@
+package realkafka
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// checkMergeState checks, once every replica stopped, that stage 2's state
+// in <group>-merge-state matches the offsets <group>-merge committed with
+// it: for every internal partition q, its latest committed state (key
+// rides_agg-<q>, in partition q only) has applied every committed record of
+// <group>-repartition partition q below q's committed offset. A state
+// overwritten by a zombie, or written without the offsets, would miss some
+// (config/rides-scaleout.yaml, state.changelog; no idle timeout, so stage 2
+// closes nothing early and applies every record it reads).
+func checkMergeState(t *testing.T, be brokerEnv, adm *kadm.Client, group string, partitions int) {
+	t.Helper()
+	stateTopic, internal := group+"-merge-state", group+"-repartition"
+	latest := map[int32]map[string][]byte{}
+	readCommittedUntilQuiet(t, be, map[string]map[int32]kgo.Offset{stateTopic: nil}, func(r *kgo.Record) bool {
+		if latest[r.Partition] == nil {
+			latest[r.Partition] = map[string][]byte{}
+		}
+		latest[r.Partition][string(r.Key)] = r.Value
+		return true
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	committed, err := adm.FetchOffsets(ctx, group+"-merge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := map[int32]kgo.Offset{}
+	ends := map[int32]int64{}
+	for q := 0; q < partitions; q++ {
+		key := fmt.Sprintf("rides_agg-%d", q)
+		got := latest[int32(q)]
+		if got[key] == nil || len(got) != 1 {
+			t.Errorf("%s partition %d holds keys of %d states, want only %s", stateTopic, q, len(got), key)
+			continue
+		}
+		var st struct {
+			Applied map[string][]struct{ Hi int64 } `json:"applied"`
+		}
+		if err := json.Unmarshal(got[key], &st); err != nil {
+			t.Fatalf("%s %s: %v", stateTopic, key, err)
+		}
+		spans := st.Applied[fmt.Sprintf("%s/%d", internal, q)]
+		hi := int64(-1)
+		if len(spans) > 0 {
+			hi = spans[len(spans)-1].Hi
+		}
+		off, ok := committed.Lookup(internal, int32(q))
+		if !ok || off.Err != nil {
+			t.Fatalf("%s-merge has no committed offset for %s/%d (%v)", group, internal, q, off.Err)
+		}
+		ends[int32(q)] = off.At
+		t.Logf("q=%d: state applied up to offset %d, committed offset %d", q, hi, off.At)
+		if hi+1 < off.At {
+			from[int32(q)] = kgo.NewOffset().At(hi + 1)
+		}
+	}
+	if len(from) == 0 {
+		return
+	}
+	// Records between a state's last applied offset and the committed offset
+	// were consumed but are not in the state: they would never be merged.
+	readCommittedUntilQuiet(t, be, map[string]map[int32]kgo.Offset{internal: from}, func(r *kgo.Record) bool {
+		if r.Offset < ends[r.Partition] {
+			t.Errorf("%s/%d offset %d is below the committed offset %d but not applied in the committed state", internal, r.Partition, r.Offset, ends[r.Partition])
+			return false
+		}
+		return true
+	})
+}
+
+// readCommittedUntilQuiet reads topics (nil partitions: every partition from the
+// start) with read_committed until a poll stays empty after records came,
+// or two did from the start (nothing writes them any more), or each
+// returns false.
+func readCommittedUntilQuiet(t *testing.T, be brokerEnv, topics map[string]map[int32]kgo.Offset, each func(*kgo.Record) bool) {
+	t.Helper()
+	opts := []kgo.Opt{kgo.SeedBrokers(be.plaintext), kgo.FetchIsolationLevel(kgo.ReadCommitted())}
+	for topic, parts := range topics {
+		if parts == nil {
+			opts = append(opts, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		} else {
+			opts = append(opts, kgo.ConsumePartitions(topics))
+			break
+		}
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	deadline := time.Now().Add(time.Minute)
+	for polls, seen := 0, false; time.Now().Before(deadline); polls++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		n, more := 0, true
+		fs.EachRecord(func(r *kgo.Record) {
+			n++
+			more = more && each(r)
+		})
+		if !more || (n == 0 && (seen || polls > 0)) {
+			return
+		}
+		seen = seen || n > 0
+	}
+}
