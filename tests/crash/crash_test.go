@@ -115,8 +115,9 @@ input:
           # version) keeps a member killed while parked in JoinGroup forever: it
           # stops the member's timer at its second join and starts none when the
           # reply to its dead connection fails, so a live leader keeps only its
-          # share of the partitions (about 1 run in 6 stalled). Real brokers
-          # expire such members; tests/realkafka covers dynamic members there.
+          # share of the partitions (about 1 run in 6 stalled). A real broker
+          # expires such members (tests/realkafka/recovery_test.go restarts a
+          # dynamic member after SIGKILL).
           instance_id: "%[4]s-0"
           start_offset: earliest
           commit_period: 100ms
