@@ -188,33 +188,28 @@ func (p *mergeProcessor) partition(ctx context.Context, q int32, epoch int64, pa
 	key := p.stateKey(q)
 	var eng *engine.Engine
 	var data []byte
-	for try := 1; ; try++ {
+	// A changelog state is read again while it is behind the record before
+	// the first delivered one, as stage 1 does: readCaughtUp.
+	tries, behind, err := readCaughtUp(ctx, p.waitChangelog, func() (bool, error) {
 		var err error
 		if data, err = p.getKey(ctx, key); err != nil {
-			return nil, err
+			return false, err
 		}
 		if eng, err = engine.New(p.conf.engine); err != nil {
-			return nil, err
+			return false, err
 		}
 		if data != nil {
 			if err := eng.Restore(data); err != nil {
-				return nil, fmt.Errorf("state.key %q in cache %q: %w", key, p.conf.cache, err)
+				return false, fmt.Errorf("state.key %q in cache %q: %w", key, p.conf.cache, err)
 			}
 		}
-		// A changelog state is read again while it is behind the record
-		// before the first delivered one, as stage 1 does (stage_partial.go):
-		// the previous owner's last transaction may have committed its
-		// offsets before its commit marker reached the changelog.
-		behind := p.conf.changelog && first > 0 && eng.AppliedHigh(part) < first-1
-		if !behind || try == changelogTries {
-			if behind {
-				p.log.Debugf("tumbling_window: internal partition %d starts at offset %d with its changelog state at offset %d after %d reads (offset gaps, or no state)", q, first, eng.AppliedHigh(part), try)
-			}
-			break
-		}
-		if err := p.waitChangelog(ctx); err != nil {
-			return nil, err
-		}
+		return p.conf.changelog && first > 0 && eng.AppliedHigh(part) < first-1, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if behind {
+		p.log.Debugf("tumbling_window: internal partition %d starts at offset %d with its changelog state at offset %d after %d reads (offset gaps, or no state)", q, first, eng.AppliedHigh(part), tries)
 	}
 	mp := &mergePartition{eng: eng, epoch: epoch, persisted: data}
 	p.parts[q] = mp

@@ -40,29 +40,6 @@ type partialProcessor struct {
 	waitChangelog func(ctx context.Context) error
 }
 
-// A partition's changelog state is read again while it is behind the
-// record before the first one delivered, up to changelogTries times
-// changelogPause apart: the cache does not wait for open transactions, and
-// right after the previous owner's last commit its markers may not have
-// reached the changelog yet (docs/scale-out.md). A source with offset gaps
-// (transaction markers, compaction) waits the whole bound once per
-// assignment, then goes on with the state it has.
-const (
-	changelogTries = 20
-	changelogPause = 100 * time.Millisecond
-)
-
-func pauseChangelog(ctx context.Context) error {
-	t := time.NewTimer(changelogPause)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 var _ service.BatchProcessor = (*partialProcessor)(nil)
 
 func newPartialProcessor(c *procConfig, res *service.Resources, now func() time.Time) (*partialProcessor, error) {
@@ -159,30 +136,29 @@ func (p *partialProcessor) reloadMoved(ctx context.Context, batch service.Messag
 }
 
 // readChangelog reads partition's state, again while it is behind first
-// (the partition's first offset in the batch), within changelogTries.
+// (the partition's first offset in the batch): readCaughtUp.
 func (p *partialProcessor) readChangelog(ctx context.Context, partition int32, first int64) (*engine.Marker, error) {
-	for try := 1; ; try++ {
+	var m *engine.Marker
+	tries, behind, err := readCaughtUp(ctx, p.waitChangelog, func() (bool, error) {
 		data, err := p.getKey(ctx, strconv.Itoa(int(partition)))
 		if err != nil {
-			return nil, err
+			return false, err
 		}
-		var m *engine.Marker
+		m = nil
 		if data != nil {
 			if m, err = engine.DecodeMarker(data); err != nil {
-				return nil, fmt.Errorf("state.cache %q key %d: %w", p.conf.cache, partition, err)
+				return false, fmt.Errorf("state.cache %q key %d: %w", p.conf.cache, partition, err)
 			}
 		}
-		behind := first > 0 && (m == nil || m.Offset < first-1)
-		if !behind || try == changelogTries {
-			if behind {
-				p.log.Debugf("tumbling_window: partition %d starts at offset %d with its changelog state at %v after %d reads (offset gaps, or no state)", partition, first, m, try)
-			}
-			return m, nil
-		}
-		if err := p.waitChangelog(ctx); err != nil {
-			return nil, err
-		}
+		return first > 0 && (m == nil || m.Offset < first-1), nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	if behind {
+		p.log.Debugf("tumbling_window: partition %d starts at offset %d with its changelog state at %v after %d reads (offset gaps, or no state)", partition, first, m, tries)
+	}
+	return m, nil
 }
 
 // firstOffset is the lowest offset of partition key k among the batch's
