@@ -203,3 +203,20 @@ func (w *Writer) Fence(ctx context.Context, tokens map[string]int64) (FenceResul
 		return res, nil
 	}
 }
+
+// CheckFence checks token against the cached snapshot, without reading the
+// log: an early refusal. Append and Fence check again on the log's tail.
+func (w *Writer) CheckFence(appID string, token int64) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.checkFence(w.t.snap, appID, token)
+}
+
+// TxnSeq is the sequence part of appID's txn version in the cached
+// snapshot (the whole version without fencing; -1 if none).
+func (w *Writer) TxnSeq(appID string) int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, seq := w.split(w.t.snap.TxnVersion(appID))
+	return seq
+}
