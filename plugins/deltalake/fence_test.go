@@ -219,3 +219,13 @@ func TestFenceTokenNeedsSequenceMode(t *testing.T) {
 		t.Fatalf("fence_token with mode kafka: %v, want an error naming idempotency.fence_token", err)
 	}
 }
+
+// `rides-connect delta show` splits a fenced txn version into its parts.
+func TestShowSplitsAFencedTxnVersion(t *testing.T) {
+	if got := txnVersionText(5<<32 | 7); got != "21474836487 (token 5, seq 7)" {
+		t.Fatalf("fenced: %q", got)
+	}
+	if got := txnVersionText(7); got != "7" {
+		t.Fatalf("no token: %q", got)
+	}
+}
