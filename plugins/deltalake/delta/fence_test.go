@@ -25,7 +25,7 @@ func tokenRec(t *testing.T, city string, seq, token int64, force bool) Record {
 }
 
 // commitsOf reads every commit of the log: writer id, whether it added
-// files, and its txn version of app-0 (-1: none).
+// files, and its txn version of app-0 ("-": none).
 func commitsOf(t *testing.T, st objstore.Store) []string {
 	t.Helper()
 	ctx := context.Background()
@@ -45,7 +45,7 @@ func commitsOf(t *testing.T, st objstore.Store) []string {
 				who, _ = a.CommitInfo["writerId"].(string)
 			case a.Add != nil:
 				adds++
-			case a.Txn != nil:
+			case a.Txn != nil && a.Txn.AppID == "app-0":
 				tok, seq := SplitTxnVersion(a.Txn.Version)
 				txn = fmt.Sprintf("%d/%d", tok, seq)
 			}
@@ -201,5 +201,67 @@ func TestFencedTxnVersionBounds(t *testing.T) {
 		if CheckFencedRange(c[0], c[1]) == nil {
 			t.Errorf("token %d seq %d accepted", c[0], c[1])
 		}
+	}
+}
+
+// Found by the real-broker SIGSTOP test: A was paused after its check;
+// meanwhile B committed something unrelated and then fenced app-0. A's put
+// loses to the unrelated commit, and the commits after it are caught up
+// with: the fence among them must be a conflict, re-checked and refused,
+// not absorbed into A's snapshot (A then committed token 1 over token 2).
+func TestAFenceBehindAnUnrelatedCommitStillRefusesTheCommit(t *testing.T) {
+	ctx := context.Background()
+	st := memStore(t)
+	clock := &fixedClock{time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC)}
+	a := fencingWriter(t, st, "replica-a", clock)
+	b := fencingWriter(t, st, "replica-b", clock)
+	if _, err := a.Append(ctx, []Record{tokenRec(t, "PARIS", 1, 1, false)}); err != nil {
+		t.Fatal(err)
+	}
+	a.opts.Hooks.AfterUpload = func() error {
+		other := ridesRecord(t, ridesSchema(), "NICE", 1, 1, "app-9", 1)
+		other.Token = 2
+		if _, err := b.Append(ctx, []Record{other}); err != nil {
+			return err
+		}
+		_, err := b.Fence(ctx, map[string]int64{"app-0": 2})
+		return err
+	}
+	res, err := a.Append(ctx, []Record{tokenRec(t, "PARIS", 2, 1, false)})
+	if !IsFenced(err) || res.Version != -1 {
+		t.Fatalf("A's commit behind an unrelated commit and B's fence: %+v %v, want fenced", res, err)
+	}
+	if got, want := fmt.Sprint(commitsOf(t, st)), "[replica-a adds=1 txn=1/1 replica-b adds=1 txn=- replica-b adds=0 txn=2/1]"; got != want {
+		t.Fatalf("log:\n got %s\nwant %s", got, want)
+	}
+}
+
+// The same hole without tokens: B commits an unrelated appId, then app-0's
+// sequence 2 (the same window A is committing); A's put loses to the
+// unrelated commit and must see B's sequence 2 on catching up: skipped,
+// not written twice.
+func TestASequenceCommittedBehindAnUnrelatedCommitIsNotWrittenTwice(t *testing.T) {
+	ctx := context.Background()
+	st := memStore(t)
+	clock := &fixedClock{time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC)}
+	a := newTestWriter(t, st, TableConfig{Schema: ridesSchema()}, clock)
+	b := newTestWriter(t, st, TableConfig{Schema: ridesSchema()}, clock)
+	if _, err := a.Append(ctx, []Record{tokenRec(t, "PARIS", 1, 0, false)}); err != nil {
+		t.Fatal(err)
+	}
+	a.opts.Hooks.AfterUpload = func() error {
+		if _, err := b.Append(ctx, []Record{ridesRecord(t, ridesSchema(), "NICE", 1, 1, "app-9", 1)}); err != nil {
+			return err
+		}
+		_, err := b.Append(ctx, []Record{tokenRec(t, "PARIS", 2, 0, false)})
+		return err
+	}
+	res, err := a.Append(ctx, []Record{tokenRec(t, "PARIS", 2, 0, false)})
+	if err != nil || res.Version != -1 || res.RowsSkipped != 1 {
+		t.Fatalf("A's sequence 2, committed by B behind an unrelated commit: %+v %v, want skipped", res, err)
+	}
+	rows, err := ReadAllRows(ctx, st)
+	if err != nil || len(rows) != 3 {
+		t.Fatalf("%d rows (%v), want 3: app-0 seq 1 and 2 once each, app-9 seq 1", len(rows), err)
 	}
 }
