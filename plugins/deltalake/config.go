@@ -25,13 +25,16 @@ type outputConfig struct {
 	// names its own txn appId, with its own sequence. nil when static.
 	AppIDPerMessage *service.InterpolatedString
 	GapTimeout      time.Duration
-	Compression     string
-	TargetFileSize  int64
-	OnInvalidRow    string // drop | fail
-	CommitAttempts  int
-	AutoCompact     int // OPTIMIZE after every N commits (0 = off)
-	NotReadyAfter   time.Duration
-	Store           objstore.Options
+	// FenceToken is idempotency.fence_token, nil when unset (no token).
+	FenceToken     *service.InterpolatedString
+	WriterID       string // commit_info.writer_id
+	Compression    string
+	TargetFileSize int64
+	OnInvalidRow   string // drop | fail
+	CommitAttempts int
+	AutoCompact    int // OPTIMIZE after every N commits (0 = off)
+	NotReadyAfter  time.Duration
+	Store          objstore.Options
 }
 
 func schemaFromParsed(conf *service.ParsedConfig) (delta.Schema, error) {
@@ -109,6 +112,19 @@ func outputConfigFromParsed(conf *service.ParsedConfig) (outputConfig, error) {
 		return c, fmt.Errorf("idempotency.app_id is required when idempotency.mode is %s", c.Mode)
 	}
 	if c.GapTimeout, err = conf.FieldDuration(fieldIdempotency, fieldIdemGapTimeout); err != nil {
+		return c, err
+	}
+	fence, err := conf.FieldInterpolatedString(fieldIdempotency, fieldIdemFenceToken)
+	if err != nil {
+		return c, err
+	}
+	if static, ok := fence.Static(); !ok || static != "" {
+		if c.Mode != "sequence" {
+			return c, fmt.Errorf("idempotency.fence_token needs idempotency.mode: sequence (got %s)", c.Mode)
+		}
+		c.FenceToken = fence
+	}
+	if c.WriterID, err = conf.FieldString(fieldCommitInfo, fieldWriterID); err != nil {
 		return c, err
 	}
 	if c.Compression, err = conf.FieldString(fieldCompression); err != nil {

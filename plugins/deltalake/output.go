@@ -110,8 +110,10 @@ func (o *output) Connect(ctx context.Context) error {
 				o.log.Warnf("delta_lake %s: %v", o.conf.Path, ce)
 			},
 		},
-		Hooks: o.hooks,
-		Own:   o.own,
+		Hooks:    o.hooks,
+		Own:      o.own,
+		Fencing:  o.conf.Mode == "sequence", // txn versions are token<<32 | seq
+		WriterID: o.conf.WriterID,
 		OnCheckpointError: func(err error) {
 			o.log.Errorf("delta_lake %s: checkpoint failed (commits continue): %v", o.conf.Path, err)
 		},
@@ -157,7 +159,7 @@ func (o *output) tracker(w *delta.Writer, appID string) *delta.Tracker {
 		if o.conf.Mode == "sequence" {
 			first = 1 // window_emit_seq starts at 1
 		}
-		t = delta.NewTracker(w.TxnVersion(appID), first)
+		t = delta.NewTracker(w.TxnSeq(appID), first)
 		o.trackers[appID] = t
 	}
 	return t
@@ -172,15 +174,34 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 	var batchErr *service.BatchError
 	recs := make([]delta.Record, 0, len(batch))
 	emitted := make([]int64, 0, len(batch)) // window_emitted_unix_ms per record, 0 = none
+	var fences map[string]int64             // appId -> token to raise it to
 	for i, msg := range batch {
+		if isFence(msg) {
+			app, tok, bad := o.fence(msg)
+			if bad == nil && tok > 0 {
+				if fences == nil {
+					fences = map[string]int64{}
+				}
+				fences[app] = max(fences[app], tok)
+			}
+			if bad == nil {
+				continue
+			}
+			o.m.rowsInvalid.Incr(1, bad.reason)
+			o.log.Errorf("delta_lake: dropping fence message (%s): %v", bad.reason, bad.err)
+			continue
+		}
 		row, bad := decodeRow(w.Schema(), msg, o.conf.IgnoreUnknown)
 		var app string
-		var ver int64
+		var ver, tok int64
 		if bad == nil {
 			app, ver, bad = txnKey(o.conf.Mode, o.appID(msg), msg)
-			if disableTxn {
-				app, ver = "", 0
-			}
+		}
+		if bad == nil {
+			tok, bad = fenceToken(o.conf.FenceToken, msg)
+		}
+		if bad == nil && disableTxn {
+			app, ver, tok = "", 0, 0
 		}
 		if bad != nil {
 			o.m.rowsInvalid.Incr(1, bad.reason)
@@ -194,11 +215,23 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 			}
 			continue
 		}
-		recs = append(recs, delta.Record{Row: row, AppID: app, Version: ver})
+		recs = append(recs, delta.Record{Row: row, AppID: app, Version: ver, Token: tok})
 		emitted = append(emitted, emittedAt(msg))
 	}
-	if err := o.write(ctx, w, recs, emitted); err != nil {
+	err = o.raiseFences(ctx, w, fences)
+	if err == nil {
+		err = o.write(ctx, w, recs, emitted)
+	}
+	if err != nil {
 		if errors.Is(err, service.ErrNotConnected) {
+			return err
+		}
+		if delta.IsFenced(err) {
+			// Not a store failure: this process lost the appId (its Kafka
+			// transaction aborts on the nack too). It does not count
+			// towards not_ready_after.
+			o.m.fenced.Incr(1)
+			o.log.Errorf("delta_lake %s: batch refused, this writer is fenced (a newer owner of the partition committed with a higher token; normal right after this replica was paused past its session timeout, the batch is nacked and its partition re-read by its owner): %v", o.conf.Path, err)
 			return err
 		}
 		o.m.commitFailures.Incr(1)
@@ -231,10 +264,20 @@ func (o *output) write(ctx context.Context, w *delta.Writer, recs []delta.Record
 	keep := recs[:0]
 	keptEmitted := emitted[:0]
 	skipped := 0
+	for _, r := range recs {
+		// Refused early on the cached table: the tracker below would take a
+		// fenced writer's rows at or below the new owner's sequence as
+		// written and ack them. Append checks again on the log's tail.
+		if r.AppID != "" {
+			if err := w.CheckFence(r.AppID, r.Token); err != nil {
+				return err
+			}
+		}
+	}
 	for i, r := range recs {
 		if r.AppID != "" {
 			t := o.tracker(w, r.AppID)
-			t.Observe(w.TxnVersion(r.AppID))
+			t.Observe(w.TxnSeq(r.AppID))
 			if t.Committed(r.Version) {
 				skipped++
 				continue
@@ -267,16 +310,7 @@ func (o *output) write(ctx context.Context, w *delta.Writer, recs []delta.Record
 	res, err := w.Append(ctx, keep)
 	var ce *delta.ConflictError
 	if errors.As(err, &ce) && ce.TableChanged {
-		// Another writer changed the schema or protocol: reconnect, which
-		// re-validates the table against the config (and refuses it if
-		// it no longer fits), instead of failing every batch.
-		o.log.Warnf("delta_lake %s: %v; reopening the table", o.conf.Path, ce)
-		o.mu.Lock()
-		if o.w == w {
-			o.w = nil
-		}
-		o.mu.Unlock()
-		return service.ErrNotConnected
+		return o.reopen(w, ce)
 	}
 	if err != nil {
 		return err
@@ -306,6 +340,66 @@ func (o *output) write(ctx context.Context, w *delta.Writer, recs []delta.Record
 		o.maybeCompact(ctx, w)
 	}
 	return nil
+}
+
+// fence reads a fence message: its appId and the token to raise it to (0:
+// nothing to do, no fence_token configured or not sequence mode).
+func (o *output) fence(msg *service.Message) (string, int64, *invalidRow) {
+	if o.conf.Mode != "sequence" || o.conf.FenceToken == nil || disableTxn {
+		return "", 0, nil
+	}
+	app := o.appID(msg)
+	if app == "" {
+		return "", 0, &invalidRow{"missing_app_id", fmt.Errorf("delta_lake: idempotency.app_id gives an empty txn appId for a fence message")}
+	}
+	tok, bad := fenceToken(o.conf.FenceToken, msg)
+	return app, tok, bad
+}
+
+// raiseFences commits the batch's fence messages (one txn-only commit for
+// all of them) before its rows.
+func (o *output) raiseFences(ctx context.Context, w *delta.Writer, fences map[string]int64) error {
+	if len(fences) == 0 {
+		return nil
+	}
+	res, err := w.Fence(ctx, fences)
+	var ce *delta.ConflictError
+	if errors.As(err, &ce) && ce.TableChanged {
+		return o.reopen(w, ce)
+	}
+	if err != nil {
+		return err
+	}
+	if res.Version >= 0 {
+		o.m.commits.Incr(1)
+		o.m.tableVersion.Set(res.Version)
+		o.log.Infof("delta_lake %s: fencing tokens raised at version %d: %v (older owners of these appIds can no longer commit)", o.conf.Path, res.Version, fenceList(res.Raised, fences))
+	}
+	return nil
+}
+
+func fenceList(apps []string, tokens map[string]int64) string {
+	s := ""
+	for i, a := range apps {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprintf("%s=%d", a, tokens[a])
+	}
+	return s
+}
+
+// reopen drops the writer after another writer changed the schema or
+// protocol: Connect re-validates the table against the config (and refuses
+// it if it no longer fits) instead of failing every batch.
+func (o *output) reopen(w *delta.Writer, ce *delta.ConflictError) error {
+	o.log.Warnf("delta_lake %s: %v; reopening the table", o.conf.Path, ce)
+	o.mu.Lock()
+	if o.w == w {
+		o.w = nil
+	}
+	o.mu.Unlock()
+	return service.ErrNotConnected
 }
 
 // maybeCompact runs OPTIMIZE every auto_compact_every commits; the batch is

@@ -19,7 +19,41 @@ const (
 	metaKafkaPartition = "kafka_partition"
 	metaKafkaOffset    = "kafka_offset"
 	metaDLQReason      = "dlq_reason"
+	// metaKind "fence" marks a message with no row that raises its appId's
+	// fencing token (tumbling_window stage merge emits one when it takes an
+	// internal partition over).
+	metaKind  = "window_kind"
+	kindFence = "fence"
 )
+
+// isFence reports whether msg is a fence message rather than a row.
+func isFence(msg *service.Message) bool {
+	k, ok := msg.MetaGetMut(metaKind)
+	return ok && k == kindFence
+}
+
+// fenceToken evaluates idempotency.fence_token for msg: 0 when unset or
+// empty.
+func fenceToken(conf *service.InterpolatedString, msg *service.Message) (int64, *invalidRow) {
+	if conf == nil {
+		return 0, nil
+	}
+	s, err := conf.TryString(msg)
+	if err != nil {
+		return 0, &invalidRow{"bad_fence_token", fmt.Errorf("delta_lake: idempotency.fence_token: %w", err)}
+	}
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err == nil {
+		err = delta.CheckFencedRange(n, 0)
+	}
+	if err != nil {
+		return 0, &invalidRow{"bad_fence_token", fmt.Errorf("delta_lake: idempotency.fence_token gives %q: want an integer 0..%d", s, int64(delta.MaxFenceToken))}
+	}
+	return n, nil
+}
 
 // invalidRow is a message that cannot be written; reason is the dlq_reason.
 type invalidRow struct {
@@ -59,6 +93,9 @@ func txnKey(mode, appID string, msg *service.Message) (string, int64, *invalidRo
 		n, err := strconv.ParseInt(v, 10, 64)
 		if !ok || err != nil {
 			return "", 0, &invalidRow{"missing_sequence", fmt.Errorf("delta_lake: idempotency.mode sequence needs metadata %s (set by tumbling_window), got %q", metaEmitSeq, v)}
+		}
+		if n < 0 || n > delta.MaxFencedSeq {
+			return "", 0, &invalidRow{"missing_sequence", fmt.Errorf("delta_lake: metadata %s %d out of range 0..%d", metaEmitSeq, n, int64(delta.MaxFencedSeq))}
 		}
 		return appID, n, nil
 	case "kafka":

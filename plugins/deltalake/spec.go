@@ -22,6 +22,9 @@ const (
 	fieldIdemMode         = "mode"
 	fieldIdemAppID        = "app_id"
 	fieldIdemGapTimeout   = "sequence_gap_timeout"
+	fieldIdemFenceToken   = "fence_token"
+	fieldCommitInfo       = "commit_info"
+	fieldWriterID         = "writer_id"
 	fieldCompression      = "compression"
 	fieldTargetFileSize   = "target_file_size"
 	fieldOnInvalidRow     = "on_invalid_row"
@@ -137,7 +140,18 @@ being applied twice.
 				service.NewDurationField(fieldIdemGapTimeout).
 					Description("In `sequence` mode with `max_in_flight` > 1: how long a batch waits for earlier sequences before it is committed anyway.").
 					Default("10s").Example("30s").Advanced(),
+				service.NewInterpolatedStringField(fieldIdemFenceToken).
+					Description("`sequence` mode only: this writer's fencing token for the message's appId, an integer 0..2147483647 that grows from one owner of the appId to the next (for a scaled-out window: `@window_fence_token`, the Kafka group generation at which this replica was assigned the internal partition). "+
+						"The txn version written is then `token<<32 | sequence` (sequences up to 4294967295). Before committing, the output compares its token with the table's: a higher one in the table means a newer owner took the appId over, and the batch is refused (not committed, nacked, counted in `delta_fenced_total`); a lower one is taken over (sequences up to the table's are already in, and the commit carries this token, which fences the older owner). "+
+						"A message with metadata `window_kind: fence` carries no row: it raises its appId's token with a commit of the txn only, so that an older owner is fenced before the new one has rows. "+
+						"Empty (the default) or an interpolation giving an empty string: no token (token 0), the txn version is the sequence, as without this field. A value that is not such an integer makes the row invalid (`bad_fence_token`).").
+					Default("").Example(`${! @window_fence_token.not_null() }`).Advanced(),
 			).Description("Exactly-once settings (txn action in the same commit as the data)."),
+			service.NewObjectField(fieldCommitInfo,
+				service.NewStringField(fieldWriterID).
+					Description("Written as `writerId` in the `commitInfo` of every commit of this output (appends and fences), so the log tells which process made each commit. Empty: not written.").
+					Default("").Example("${KAFKA_INSTANCE_ID:}").Example("rides-agg-0"),
+			).Description("What each commit records about its writer in `commitInfo` (free-form in the Delta protocol; Spark and delta-rs ignore fields they do not know).").Advanced(),
 			service.NewStringEnumField(fieldCompression, "zstd", "snappy", "uncompressed").
 				Description("Parquet compression codec.").Default("zstd").Example("snappy"),
 			service.NewStringField(fieldTargetFileSize).
@@ -160,6 +174,7 @@ being applied twice.
 		).
 		LintRule(`root = [
   if this.idempotency.mode.or("none") != "none" && this.idempotency.app_id.or("") == "" { "idempotency.app_id is required when idempotency.mode is %s".format(this.idempotency.mode) } else { null },
+  if this.idempotency.fence_token.or("") != "" && this.idempotency.mode.or("none") != "sequence" { "idempotency.fence_token needs idempotency.mode: sequence" } else { null },
   if this.idempotency.mode.or("none") == "kafka" && this.max_in_flight.or(1) > 1 { "idempotency.mode kafka needs in-order delivery: set max_in_flight to 1" } else { null },
   if this.s3.kms_key_id.or("") != "" && this.s3.sse.or("") != "aws:kms" { "s3.kms_key_id needs s3.sse: aws:kms" } else { null },
   if this.schema.or([]).any(c -> !c.type.or("").lowercase().re_match("^(string|long|bigint|integer|int|short|smallint|byte|tinyint|double|float|boolean|binary|date|timestamp|decimal|decimal\\(\\s*[0-9]+\\s*,\\s*[0-9]+\\s*\\))$")) { "schema: columns %v have an unsupported type; want string, long, integer, short, byte, double, float, boolean, binary, date, timestamp or decimal(p,s)".format(this.schema.filter(c -> !c.type.or("").lowercase().re_match("^(string|long|bigint|integer|int|short|smallint|byte|tinyint|double|float|boolean|binary|date|timestamp|decimal|decimal\\(\\s*[0-9]+\\s*,\\s*[0-9]+\\s*\\))$")).map_each(c -> c.name.or("?")).join(", ")) } else { null },

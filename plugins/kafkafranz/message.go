@@ -55,6 +55,7 @@ type partitionMeta struct {
 	chunk            []*kgo.Record
 	prev             int64 // offset before chunk[0] (franz.Chunk.Prev)
 	epoch            any   // franz.Chunk.Epoch, boxed once
+	generation       any   // franz.Chunk.Generation, nil without a group
 	metaOptions
 }
 
@@ -63,6 +64,9 @@ func newPartitionMeta(ch franz.Chunk, opts metaOptions) partitionMeta {
 		chunk: ch.Records, prev: ch.Prev, epoch: int(ch.Epoch), metaOptions: opts}
 	if ch.TopicPartitions > 0 {
 		pm.topicPartitions = int(ch.TopicPartitions)
+	}
+	if ch.Generation >= 0 {
+		pm.generation = int(ch.Generation)
 	}
 	return pm
 }
@@ -106,6 +110,12 @@ func recordToMessage(pm partitionMeta, i int) *service.Message {
 		// the partition or rewinds it (transaction abort), so a stage keeping
 		// per-partition state knows to reload it.
 		msg.MetaSetMut("kafka_assignment_epoch", pm.epoch)
+	}
+	if pm.generation != nil && keys.has(metaKafkaGroupGeneration) {
+		// Not in Redpanda Connect: the group generation at which this
+		// consumer was assigned the partition, a fencing token that grows
+		// from one owner to the next (delta_lake idempotency.fence_token).
+		msg.MetaSetMut("kafka_group_generation", pm.generation)
 	}
 	if keys.has(metaKafkaTimestampUnix) {
 		msg.MetaSetMut("kafka_timestamp_unix", pm.int64(r.Timestamp.Unix()))

@@ -18,6 +18,7 @@ const (
 	metaKafkaTombstone
 	metaKafkaLag
 	metaKafkaAssignmentEpoch
+	metaKafkaGroupGeneration
 
 	metaAllKeys = 1<<iota - 1
 )
@@ -38,6 +39,7 @@ var metaKeyNames = []struct {
 	{"kafka_tombstone_message", metaKafkaTombstone},
 	{"kafka_lag", metaKafkaLag},
 	{"kafka_assignment_epoch", metaKafkaAssignmentEpoch},
+	{"kafka_group_generation", metaKafkaGroupGeneration},
 }
 
 // metaKeysOmitted reads metadata_keys into the keys to leave out: an empty

@@ -41,6 +41,9 @@ type mergePartition struct {
 	eng       *engine.Engine
 	epoch     int64
 	persisted []byte // q's state as last written or loaded
+	// token is q's fencing token: the group generation at which this
+	// process was assigned q (-1: unknown, the input does not set it).
+	token int64
 }
 
 var _ service.BatchProcessor = (*mergeProcessor)(nil)
@@ -60,6 +63,7 @@ func (p *mergeProcessor) ProcessBatch(ctx context.Context, batch service.Message
 	out := make([]*service.Message, len(batch))
 	in := map[int32][]engine.MergeInput{}
 	epochs := map[int32]int64{}
+	tokens := map[int32]int64{}
 	var ls chain
 	for i, msg := range batch {
 		if msg.GetError() != nil {
@@ -85,6 +89,12 @@ func (p *mergeProcessor) ProcessBatch(ctx context.Context, batch service.Message
 			return nil, fmt.Errorf("tumbling_window: internal partition %d has two values of %s (%d, %d) in one batch", q, epochMeta, prev, ep)
 		}
 		epochs[q] = ep
+		if _, seen := tokens[q]; !seen {
+			tokens[q] = -1
+			if g, ok := metaInt(msg, generationMeta); ok {
+				tokens[q] = g
+			}
+		}
 		ls.note(msg, x.Pos)
 		in[q] = append(in[q], x)
 	}
@@ -106,9 +116,19 @@ func (p *mergeProcessor) ProcessBatch(ctx context.Context, batch service.Message
 	batches := passedOn(out)
 	var applied, replayed, early int
 	for _, q := range qs {
+		prev := p.parts[q]
 		mp, err := p.partition(ctx, q, epochs[q], in[q][0].Pos.Key(), firstOffset(batch, in[q][0].Pos.Key()))
 		if err != nil {
 			return nil, err
+		}
+		if mp != prev { // q (re)loaded: taken over, or rewound
+			mp.token = tokens[q]
+			if mp.token > 0 {
+				// Before q's rows: the sink raises q's fencing token, so that
+				// q's previous owner can no longer commit, even before this
+				// process has a window of q to write.
+				batches = append(batches, service.MessageBatch{p.fenceMessage(batch, q, mp.token)})
+			}
 		}
 		res := mp.eng.Merge(in[q], now)
 		p.m.observeInternal(in[q][0].Pos.Topic, q, mp.eng, now)
@@ -133,6 +153,9 @@ func (p *mergeProcessor) ProcessBatch(ctx context.Context, batch service.Message
 			}
 			for k, m := range b {
 				m.MetaSetMut(statePartitionMeta, int64(q))
+				if mp.token > 0 {
+					m.MetaSetMut(fenceTokenMeta, mp.token)
+				}
 				if s := em.Rows[k].Seq; s != 0 {
 					m.MetaSetMut("window_emit_seq", s)
 				}
@@ -146,6 +169,17 @@ func (p *mergeProcessor) ProcessBatch(ctx context.Context, batch service.Message
 	p.passed(ls)
 	p.observeMerge(applied, replayed, early, now)
 	return batches, nil
+}
+
+// fenceMessage is the message that tells the sink q was taken over by the
+// holder of token (metadata window_kind: fence, window_state_partition,
+// window_fence_token); it carries no row.
+func (p *mergeProcessor) fenceMessage(batch service.MessageBatch, q int32, token int64) *service.Message {
+	m := derived(template(batch), fmt.Appendf(nil, `{"partition":%d,"token":%d}`, q, token))
+	m.MetaSetMut(kindMeta, kindFence)
+	m.MetaSetMut(statePartitionMeta, int64(q))
+	m.MetaSetMut(fenceTokenMeta, token)
+	return m
 }
 
 // decode reads one record of the internal topic.

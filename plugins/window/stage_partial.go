@@ -23,7 +23,10 @@ const (
 	statePartitionMeta = "window_state_partition"  // merge output: the internal partition q
 	kindPartial        = "partial"
 	kindMarker         = "marker"
-	kindState          = "state" // merge with state.changelog: q's state for the changelog
+	kindState          = "state"                  // merge with state.changelog: q's state for the changelog
+	kindFence          = "fence"                  // merge: q was taken over, raise its fencing token downstream
+	generationMeta     = "kafka_group_generation" // input: group generation at which q was assigned
+	fenceTokenMeta     = "window_fence_token"     // merge output: q's fencing token (rows and fence)
 )
 
 // partialProcessor is stage 1 (stage: partial). Its only state is each

@@ -94,6 +94,7 @@ type replica struct {
 	id   string
 	proc *harness.Process
 	runs int
+	http string // HTTP_ADDRESS of the current run
 }
 
 func (r *replica) start(t *testing.T) {
@@ -103,6 +104,7 @@ func (r *replica) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.runs++
+	r.http = addr
 	env := append(append([]string(nil), r.job.env...),
 		"KAFKA_INSTANCE_ID="+r.id, "HTTP_ADDRESS="+addr, "LOG_LEVEL=INFO")
 	log := filepath.Join(filepath.Dir(r.job.table), fmt.Sprintf("%s-%d.log", r.id, r.runs))
@@ -218,7 +220,11 @@ func TestScaleOutOneReplicaEqualsRidesYAML(t *testing.T) {
 // removed it (session timeout) and the others took its partitions over,
 // then resumed (SIGCONT): whatever it held (an open Kafka transaction, a
 // Delta commit of its stage-2 partitions) must not change the table, which
-// still equals the reference with no (window, city) twice.
+// still equals the reference with no (window, city) twice. From the Delta
+// log (commitInfo.writerId, txn tokens): the new owners' commits raised the
+// token of each internal partition the stopped replica had before it was
+// resumed, and the resumed replica made no commit with a token from before
+// its pause (commits after it rejoined the groups carry newer generations).
 // SCALEOUT_ZOMBIE_RIDES sets the size (300 000).
 func TestScaleOutStoppedReplicaDoesNotChangeTheTable(t *testing.T) {
 	be := needBroker(t)
@@ -238,22 +244,44 @@ func TestScaleOutStoppedReplicaDoesNotChangeTheTable(t *testing.T) {
 		})
 		reps[i].start(t)
 	}
-	v := waitTableVersion(t, base, reps, 0, 3*time.Minute)
+	waitTableVersion(t, base, reps, 0, 3*time.Minute)
 	zombie := reps[1]
 	if err := syscall.Kill(zombie.proc.PID(), syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	stopped := time.Now()
-	t.Logf("SIGSTOPped %s at table version %d", zombie.id, v)
+	vStop := readLog(t, base.table)
+	stopVersion := int64(0)
+	if len(vStop) > 0 {
+		stopVersion = vStop[len(vStop)-1].version
+	}
+	qs := mergePartitions(t, adm, base.group, zombie.id) // frozen while it is stopped
+	t.Logf("SIGSTOPped %s at table version %d; it owned internal partitions %v", zombie.id, stopVersion, qs)
 	others := []*replica{reps[0], reps[2]}
 	for _, g := range []string{base.group, base.group + "-merge"} {
 		waitNotMember(t, adm, g, zombie.id, others, time.Minute)
 	}
 	t.Logf("%s left both groups %v after SIGSTOP", zombie.id, time.Since(stopped).Round(time.Millisecond))
+	// Its stage-1 transaction holds the internal topic's last stable offset
+	// until TXN_TIMEOUT (1 min): the new owners fence q as soon as they get
+	// a record of it.
+	for _, c := range waitFenced(t, base, others, zombie.id, qs, stopVersion, 3*time.Minute) {
+		t.Logf("taken over in Delta: version %d by %s, tokens %v, %d adds (0: a fence commit)", c.version, c.writer, c.tokens, c.adds)
+	}
+	log := readLog(t, base.table)
+	resumed := log[len(log)-1].version
+	resumedAt := time.Now()
 	if err := syscall.Kill(zombie.proc.PID(), syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("SIGCONT %s at table version %d, %v after SIGSTOP", zombie.id, resumed, resumedAt.Sub(stopped).Round(time.Millisecond))
 	got := waitTableEquals(t, base, reps, want, 4*time.Minute)
+	if m, err := harness.ScrapeMetrics(zombie.http); err == nil {
+		t.Logf("%s after SIGCONT: delta_fenced_total %v (batches it had in flight for Delta, refused), kafka_input_transactions_total %v",
+			zombie.id, m["delta_fenced_total"], m["kafka_input_transactions_total"])
+	} else {
+		t.Logf("%s metrics: %v", zombie.id, err)
+	}
 	for _, r := range reps {
 		if err := r.proc.Stop(30 * time.Second); err != nil {
 			t.Error(err)
@@ -272,6 +300,8 @@ func TestScaleOutStoppedReplicaDoesNotChangeTheTable(t *testing.T) {
 			t.Logf("%s after SIGCONT: %.300s", zombie.id, line)
 		}
 	}
+	after := checkNoZombieCommit(t, readLog(t, base.table), zombie.id, resumed, resumedAt)
+	t.Logf("%s made %d commits after SIGCONT, none with a token from before its pause", zombie.id, after)
 	t.Logf("table equals the reference (%d windows, version %d) after %s was stopped past its session timeout and resumed", len(got), version, zombie.id)
 	checkMergeState(t, be, adm, base.group, len(bl.parts))
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sort"
 	"time"
 
 	"github.com/miaradia/rides-connect/internal/objstore"
@@ -109,8 +110,19 @@ func commitLoop(ctx context.Context, st objstore.Store, snap *Snapshot, rs ReadS
 			if err := snap.apply(v, winner); err != nil {
 				return -1, err
 			}
-			// Catch up with any further winners before the next try.
-			if _, err := snap.Update(ctx, st); err != nil {
+			// Catch up with any further winners before the next try; each
+			// of them may conflict too (a txn of one of our appIds behind
+			// an unrelated winner).
+			before := txnVersions(snap, rs.AppIDs)
+			seen, err := snap.Update(ctx, st)
+			if err != nil {
+				return -1, err
+			}
+			if err := caughtUpConflict(snap, seen, rs, before); err != nil {
+				var ce *ConflictError
+				if errors.As(err, &ce) && ev.Conflict != nil {
+					ev.Conflict(ce)
+				}
 				return -1, err
 			}
 		case errors.Is(rerr, objstore.ErrNotFound) && !errors.Is(perr, objstore.ErrExists):
@@ -131,6 +143,37 @@ func commitLoop(ctx context.Context, st objstore.Store, snap *Snapshot, rs ReadS
 		}
 	}
 	return -1, fmt.Errorf("delta: commit failed after %d attempts: %w", pol.MaxAttempts, lastErr)
+}
+
+func txnVersions(snap *Snapshot, appIDs []string) map[string]int64 {
+	out := make(map[string]int64, len(appIDs))
+	for _, id := range appIDs {
+		out[id] = snap.TxnVersion(id)
+	}
+	return out
+}
+
+// caughtUpConflict checks the commits a catch-up applied (seen, by
+// version) as CheckConflict checks a winner, and, should the catch-up have
+// reloaded the snapshot instead (commits cleaned up meanwhile), any change
+// of the txn versions of our appIds.
+func caughtUpConflict(snap *Snapshot, seen map[int64][]Action, rs ReadSet, before map[string]int64) error {
+	vs := make([]int64, 0, len(seen))
+	for v := range seen {
+		vs = append(vs, v)
+	}
+	sort.Slice(vs, func(i, j int) bool { return vs[i] < vs[j] })
+	for _, v := range vs {
+		if err := CheckConflict(v, seen[v], rs); err != nil {
+			return err
+		}
+	}
+	for _, id := range rs.AppIDs {
+		if v := snap.TxnVersion(id); v != before[id] {
+			return &ConflictError{Version: snap.Version, Reason: fmt.Sprintf("another writer committed txn appId %q version %d", id, v), AppID: id}
+		}
+	}
+	return nil
 }
 
 // commitTxnID returns commitInfo.txnId of a commit ("" if none).

@@ -21,6 +21,9 @@ type Record struct {
 	// txn version (a sequence gap filled late, see Tracker), as long as that
 	// txn version is one this process committed (see OwnTxns).
 	Force bool
+	// Token is the writer's fencing token for AppID (fence.go); 0 = none.
+	// Only with WriterOptions.Fencing.
+	Token int64
 }
 
 // OwnTxns remembers, per appId, the txn version this process committed
@@ -75,6 +78,14 @@ type WriterOptions struct {
 	OnCheckpointError func(error)
 	// Own is this process's txn versions; nil = the writer's own.
 	Own *OwnTxns
+	// Fencing makes every txn version token<<32 | seq (fence.go): records
+	// carry their Token, and a writer whose token is below the table's is
+	// refused with a FencedError. For window sequences only (Kafka offsets
+	// may not fit 32 bits).
+	Fencing bool
+	// WriterID, if set, is written as commitInfo.writerId in every commit,
+	// so the log tells which process made it.
+	WriterID string
 }
 
 // Writer appends to one table; Append calls are serialised.
@@ -143,11 +154,13 @@ func (w *Writer) Append(ctx context.Context, recs []Record) (AppendResult, error
 	if _, err := snap.Update(ctx, w.t.st); err != nil {
 		return res, err
 	}
-	if snap.Metadata.SchemaString != w.schemaString || !sameColumns(snap.Metadata.PartitionColumns, w.partitions) {
-		// Rows were built for the schema this writer opened with.
-		return res, &ConflictError{Version: snap.Version, Reason: "the table metadata changed since the writer opened it", TableChanged: true}
+	if err := w.checkMetadata(snap); err != nil {
+		return res, err
 	}
-	keep, skipped := filterCommitted(snap, recs, w.opts.Own)
+	keep, skipped, err := w.filterCommitted(snap, recs)
+	if err != nil {
+		return res, err
+	}
 	res.RowsSkipped = skipped
 	if len(keep) == 0 {
 		return res, nil
@@ -167,6 +180,7 @@ func (w *Writer) Append(ctx context.Context, recs []Record) (AppendResult, error
 	}
 	txnID := uuid.NewString()
 	appIDs := txnAppIDs(keep)
+	tokens := recordTokens(keep)
 	var txns []*Txn // of the last attempt built
 	build := func(version int64) ([]Action, error) {
 		txns = txns[:0]
@@ -176,20 +190,22 @@ func (w *Writer) Append(ctx context.Context, recs []Record) (AppendResult, error
 			params["queryId"] = appIDs[0]
 			params["epochId"] = fmt.Sprint(maxVersion(keep, appIDs[0]))
 		}
-		acts := []Action{{CommitInfo: CommitInfo{
+		acts := []Action{{CommitInfo: w.commitInfo(CommitInfo{
 			"timestamp": now, "operation": "STREAMING UPDATE", "engineInfo": EngineInfo, "txnId": txnID,
 			"operationParameters": params,
 			"readVersion":         version - 1, "isolationLevel": "Serializable", "isBlindAppend": true,
 			"operationMetrics": map[string]any{"numFiles": fmt.Sprint(len(adds)), "numOutputRows": fmt.Sprint(len(keep))},
-		}}}
+		})}}
 		for _, id := range appIDs {
-			v := snap.TxnVersion(id)
+			// The sequence never moves back; the token is ours (checked
+			// not below the table's by filterCommitted on this snapshot).
+			_, v := w.split(snap.TxnVersion(id))
 			for _, r := range keep {
 				if r.AppID == id && r.Version > v {
 					v = r.Version
 				}
 			}
-			txn := &Txn{AppID: id, Version: v, LastUpdated: &now}
+			txn := &Txn{AppID: id, Version: w.join(tokens[id], v), LastUpdated: &now}
 			txns = append(txns, txn)
 			acts = append(acts, Action{Txn: txn})
 		}
@@ -201,9 +217,14 @@ func (w *Writer) Append(ctx context.Context, recs []Record) (AppendResult, error
 	v, err := commitLoop(ctx, w.t.st, snap, ReadSet{AppIDs: appIDs}, txnID, build, w.opts.Policy, w.opts.Events)
 	var ce *ConflictError
 	if errors.As(err, &ce) && ce.AppID != "" {
-		// Another instance committed the same appId: if it covered all our
-		// rows this batch is a duplicate; our files stay as orphans.
-		if k, s := filterCommitted(snap, keep, w.opts.Own); len(k) == 0 {
+		// Another instance committed the same appId: if it fenced us or
+		// covered all our rows, our files stay as orphans.
+		k, s, ferr := w.filterCommitted(snap, keep)
+		if ferr != nil {
+			res.Files, res.Bytes = 0, 0
+			return res, ferr
+		}
+		if len(k) == 0 {
 			res.RowsSkipped += s
 			res.Files, res.Bytes = 0, 0
 			return res, nil
@@ -221,34 +242,71 @@ func (w *Writer) Append(ctx context.Context, recs []Record) (AppendResult, error
 			return res, err
 		}
 	}
-	if v > 0 && v%checkpointInterval(snap.Metadata.Configuration) == 0 {
-		if err := WriteCheckpoint(ctx, w.t.st, snap, w.opts.Now().UnixMilli()); err != nil {
-			if w.opts.OnCheckpointError != nil {
-				w.opts.OnCheckpointError(err)
-			}
-		} else {
-			res.Checkpointed = true
-			if _, err := CleanupLog(ctx, w.t.st, snap.Metadata.Configuration, w.opts.Now()); err != nil && w.opts.OnCheckpointError != nil {
-				w.opts.OnCheckpointError(err)
-			}
-		}
-	}
+	res.Checkpointed = w.afterCommit(ctx, snap, v)
 	return res, nil
 }
 
-func filterCommitted(s *Snapshot, recs []Record, own *OwnTxns) ([]Record, int) {
+// checkMetadata refuses a snapshot whose schema or partitioning changed
+// since the writer opened: rows were built for the schema it opened with.
+func (w *Writer) checkMetadata(snap *Snapshot) error {
+	if snap.Metadata.SchemaString != w.schemaString || !sameColumns(snap.Metadata.PartitionColumns, w.partitions) {
+		return &ConflictError{Version: snap.Version, Reason: "the table metadata changed since the writer opened it", TableChanged: true}
+	}
+	return nil
+}
+
+// commitInfo adds the writer's identity to a commitInfo.
+func (w *Writer) commitInfo(ci CommitInfo) CommitInfo {
+	if w.opts.WriterID != "" {
+		ci["writerId"] = w.opts.WriterID
+	}
+	return ci
+}
+
+// afterCommit writes a checkpoint if version v is due one (a failure is
+// reported, the commit stands) and reports whether it did.
+func (w *Writer) afterCommit(ctx context.Context, snap *Snapshot, v int64) bool {
+	if v <= 0 || v%checkpointInterval(snap.Metadata.Configuration) != 0 {
+		return false
+	}
+	if err := WriteCheckpoint(ctx, w.t.st, snap, w.opts.Now().UnixMilli()); err != nil {
+		if w.opts.OnCheckpointError != nil {
+			w.opts.OnCheckpointError(err)
+		}
+		return false
+	}
+	if _, err := CleanupLog(ctx, w.t.st, snap.Metadata.Configuration, w.opts.Now()); err != nil && w.opts.OnCheckpointError != nil {
+		w.opts.OnCheckpointError(err)
+	}
+	return true
+}
+
+// filterCommitted drops records already in the table and refuses (a
+// FencedError) records of an appId whose table token is above theirs. A
+// record at or below the table's sequence is in the table unless it is a
+// forced gap below a version this process wrote with the same token;
+// below a lower token it was written by the previous owner.
+func (w *Writer) filterCommitted(s *Snapshot, recs []Record) ([]Record, int, error) {
+	tokens := recordTokens(recs)
+	for app, tok := range tokens {
+		if err := w.checkFence(s, app, tok); err != nil {
+			return nil, 0, err
+		}
+	}
 	keep := recs[:0:0]
 	skipped := 0
 	for _, r := range recs {
 		if r.AppID != "" {
-			if v := s.TxnVersion(r.AppID); r.Version <= v && (!r.Force || own.foreign(r.AppID, v)) {
+			v := s.TxnVersion(r.AppID)
+			tt, seq := w.split(v)
+			if r.Version <= seq && (tt < tokens[r.AppID] || !r.Force || w.opts.Own.foreign(r.AppID, v)) {
 				skipped++
 				continue
 			}
 		}
 		keep = append(keep, r)
 	}
-	return keep, skipped
+	return keep, skipped, nil
 }
 
 func maxVersion(recs []Record, appID string) int64 {

@@ -73,7 +73,13 @@ type Chunk struct {
 	// or its position is rewound (a transaction abort): a stage keeping
 	// per-partition state reloads it when the epoch changes.
 	Epoch int64
-	ack   func()
+	// Generation is the consumer group generation at which this consumer
+	// was assigned the partition (-1 without a group). It grows from one
+	// owner of the partition to the next, and stays while the consumer
+	// keeps the partition across rebalances: a fencing token for what the
+	// owner writes elsewhere (a Delta txn).
+	Generation int32
+	ack        func()
 	tr    *Tracker[*kgo.Record]
 }
 
@@ -128,6 +134,9 @@ type Consumer struct {
 	// epochSeq, which only grows.
 	epochs   map[topicPartition]int64
 	epochSeq int64
+	// gens is the group generation at which each partition was assigned
+	// (Chunk.Generation).
+	gens map[topicPartition]int32
 	// marks is, in transactional mode, the last record per partition below
 	// which everything was acked: what the transaction commits.
 	marksMu sync.Mutex
@@ -160,6 +169,7 @@ func NewConsumer(conf ConsumerConfig, log Logger, met ConsumerMetrics) *Consumer
 		topicParts: map[string]int32{},
 		last:       map[topicPartition]int64{},
 		epochs:     map[topicPartition]int64{},
+		gens:       map[topicPartition]int32{},
 		marks:      map[topicPartition]*kgo.Record{},
 	}
 }
@@ -318,6 +328,10 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 			c.newEpochLocked(tp) // explicit partitions: no assignment callback
 			epoch = c.epochs[tp]
 		}
+		gen, ok := c.gens[tp]
+		if !ok {
+			gen = -1
+		}
 		for recs := p.Records; len(recs) > 0; {
 			n := min(len(recs), c.conf.CheckpointLimit)
 			chunk := recs[:n:n]
@@ -325,7 +339,7 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 			tok := tr.Track(chunk[n-1], n)
 			chunks = append(chunks, Chunk{
 				Topic: p.Topic, Partition: p.Partition, Records: chunk,
-				HighWatermark: p.HighWatermark, TopicPartitions: c.topicParts[p.Topic], Prev: prev, Epoch: epoch,
+				HighWatermark: p.HighWatermark, TopicPartitions: c.topicParts[p.Topic], Prev: prev, Epoch: epoch, Generation: gen,
 				ack: func() { c.ack(cl, tp, tr, tok) },
 				tr:  tr,
 			})

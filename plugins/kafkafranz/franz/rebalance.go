@@ -18,10 +18,14 @@ func (c *Consumer) onAssigned(_ context.Context, cl *kgo.Client, assigned map[st
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.groupCl = cl
+	// The generation of the join that assigned these partitions: franz-go
+	// stores it from the JoinGroup response, before this callback.
+	_, gen := cl.GroupMetadata()
 	for t, ps := range assigned {
 		for _, p := range ps {
 			tp := topicPartition{t, p}
 			c.assigned[tp] = true
+			c.gens[tp] = gen
 			c.newEpochLocked(tp)
 			c.reportAssignment(tp, true)
 		}
@@ -72,6 +76,7 @@ func (c *Consumer) drop(cl *kgo.Client, parts map[string][]int32) {
 			delete(c.ends, tp)
 			delete(c.last, tp)
 			delete(c.epochs, tp)
+			delete(c.gens, tp)
 			c.reportAssignment(tp, false)
 			if c.paused[tp] {
 				delete(c.paused, tp)
