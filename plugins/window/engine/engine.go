@@ -146,6 +146,11 @@ type Engine struct {
 	reemitAll bool
 	// keys caches the rows' partition keys (not state).
 	keys PartitionKeys
+	// Snapshot's caches (not state): the shape's JSON, the encoded pending
+	// emissions (nil: re-encode) and the last snapshot's length.
+	shapeJS      []byte
+	pendingBin   []byte
+	lastSnapshot int
 }
 
 // New builds an engine with empty state.
@@ -333,6 +338,7 @@ func (e *Engine) evict(wmMs int64) *Emission {
 // positions that produced it, so that their redelivery re-emits it.
 func (e *Engine) remember(em *Emission, trigger map[string]span) {
 	em.Trigger = trigger
+	e.pendingBin = nil
 	e.pending = append(e.pending, em)
 	if n := len(e.pending) - e.cfg.RetainEmissions; n > 0 {
 		e.pending = append([]*Emission(nil), e.pending[n:]...)
