@@ -256,7 +256,7 @@ func (e *Engine) Process(rows []Row, now time.Time) Result {
 	}
 	if em := e.evict(e.wm.Current); em != nil {
 		res.New = em
-		e.remember(em, triggerOfRows(rows))
+		e.remember(em, e.triggerOfRows(rows))
 		res.Emissions = append(res.Emissions, em)
 	}
 	if !afterBatch {
@@ -342,13 +342,34 @@ func (e *Engine) remember(em *Emission, trigger map[string]span) {
 }
 
 // triggerOfRows is the span of offsets per partition of a batch.
-func triggerOfRows(rows []Row) map[string]span {
+func (e *Engine) triggerOfRows(rows []Row) map[string]span {
 	t := map[string]span{}
-	for i := range rows {
-		if rows[i].HasPos {
-			widen(t, rows[i].Pos)
+	// Per run of rows from one partition, then into t: no key built or
+	// looked up per row.
+	var key string
+	var cur span
+	flush := func() {
+		if key == "" {
+			return
 		}
+		if s, ok := t[key]; ok {
+			cur.Lo, cur.Hi = min(s.Lo, cur.Lo), max(s.Hi, cur.Hi)
+		}
+		t[key] = cur
 	}
+	for i := range rows {
+		if !rows[i].HasPos {
+			continue
+		}
+		pos := rows[i].Pos
+		if k := e.keys.Of(pos); k != key {
+			flush()
+			key, cur = k, span{pos.Offset, pos.Offset}
+			continue
+		}
+		cur.Lo, cur.Hi = min(cur.Lo, pos.Offset), max(cur.Hi, pos.Offset)
+	}
+	flush()
 	return t
 }
 

@@ -118,13 +118,8 @@ func (w *watermark) expect(topic string, n int32, nowMs int64) {
 	w.Topics[topic] = n
 }
 
-// partitionWatermark is a partition's own watermark (its max event time −
-// delay), noWatermark if it has delivered nothing.
-func (w *watermark) partitionWatermark(part string, delayMs int64) int64 {
-	return w.Parts[part].watermark(delayMs)
-}
-
-// watermark is partitionWatermark of p (nil: none yet).
+// watermark is a partition's own watermark (its max event time − delay),
+// noWatermark if it has delivered nothing (or p is nil: not known yet).
 func (p *partition) watermark(delayMs int64) int64 {
 	if p == nil || p.MaxMs == noWatermark {
 		return noWatermark
