@@ -208,7 +208,7 @@ func (e *Engine) Process(rows []Row, now time.Time) Result {
 		if r.HasPos {
 			part = e.keys.Of(r.Pos)
 		}
-		e.enter(&run, part, r.Pos.Topic)
+		e.enter(&run, part, r.Pos.Topic, perPart)
 		if r.HasPos {
 			if run.applied.contains(r.Pos.Offset) {
 				res.Status[i] = Replayed

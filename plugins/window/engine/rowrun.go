@@ -17,13 +17,17 @@ type partRun struct {
 	topicN  int32      // e.wm.Topics of the run's topic
 }
 
-// enter makes run the partition key of topic, leaving the previous one.
-func (e *Engine) enter(run *partRun, key, topic string) {
+// enter makes run the partition key of topic, leaving the previous one. The
+// watermark's entries are only per_partition's.
+func (e *Engine) enter(run *partRun, key, topic string, perPart bool) {
 	if run.entered && run.key == key {
 		return
 	}
 	e.leave(run)
-	*run = partRun{key: key, entered: true, applied: e.applied[key], p: e.wm.Parts[key], topicN: e.wm.Topics[topic]}
+	*run = partRun{key: key, entered: true, applied: e.applied[key]}
+	if perPart {
+		run.p, run.topicN = e.wm.Parts[key], e.wm.Topics[topic]
+	}
 }
 
 // leave writes the run's applied offsets back.
