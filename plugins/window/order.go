@@ -30,16 +30,24 @@ type link struct {
 // (they went through the window too). Without kafka_prev_offset (another
 // input) a batch has no links and never waits.
 type chain struct {
-	links map[string]link
+	links map[string]*link
 	keys  engine.PartitionKeys
+	// cur is the link of the partition noted last (key curKey): a batch
+	// holds runs of one partition's records, so most notes skip the map.
+	cur    *link
+	curKey string
 }
 
 // note records a message at pos.
 func (c *chain) note(m *service.Message, pos engine.Position) {
 	k := c.keys.Of(pos)
-	if l, seen := c.links[k]; seen {
+	if c.cur != nil && c.curKey == k {
+		c.cur.last = max(c.cur.last, pos.Offset)
+		return
+	}
+	if l := c.links[k]; l != nil {
 		l.last = max(l.last, pos.Offset)
-		c.links[k] = l
+		c.cur, c.curKey = l, k
 		return
 	}
 	prev, ok := metaInt(m, prevOffsetMeta)
@@ -47,9 +55,11 @@ func (c *chain) note(m *service.Message, pos engine.Position) {
 		return
 	}
 	if c.links == nil {
-		c.links = map[string]link{}
+		c.links = map[string]*link{}
 	}
-	c.links[k] = link{prev: prev, last: pos.Offset}
+	l := &link{prev: prev, last: pos.Offset}
+	c.links[k] = l
+	c.cur, c.curKey = l, k
 }
 
 // noteMessage records a message whose position has not been read yet.

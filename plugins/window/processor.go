@@ -115,7 +115,9 @@ func (p *processor) load() error {
 }
 
 func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
-	out, rows, idx, ls := p.extractBatch(batch)
+	bufs := getRowBufs()
+	defer bufs.release()
+	out, rows, idx, ls := p.extractInto(batch, bufs)
 
 	p.mu.Lock()
 	if p.closed {
@@ -153,13 +155,17 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 // out holds, by position, the messages passed on errored; idx is the
 // message index of each row; ls each partition's place in its offset order.
 func (p *processor) extractBatch(batch service.MessageBatch) (out []*service.Message, rows []engine.Row, idx []int, ls chain) {
-	out = make([]*service.Message, len(batch)) // messages passed on errored, by position
-	rows = make([]engine.Row, 0, len(batch))
-	idx = make([]int, 0, len(batch))
+	return p.extractInto(batch, &rowBufs{})
+}
+
+// extractInto is extractBatch into buffers b (grown as needed); the results
+// are b's slices, valid until b is released.
+func (p *processor) extractInto(batch service.MessageBatch, b *rowBufs) (out []*service.Message, rows []engine.Row, idx []int, ls chain) {
+	nv := len(p.conf.valueSlot)
+	b.size(len(batch), nv)
+	out, rows, idx, vbuf := b.out, b.rows, b.idx, b.vbuf // out: messages passed on errored, by position
 	q := p.bind(batch)
 	vals := make([]any, len(p.conf.slots))
-	nv := len(p.conf.valueSlot)
-	vbuf := make([]engine.Value, len(batch)*nv) // rows' Values, one allocation
 	for i, msg := range batch {
 		if msg.GetError() != nil {
 			out[i] = msg // already failed upstream: untouched

@@ -8,29 +8,43 @@ import (
 
 // BenchmarkEngineRides measures the engine alone on rides-shaped rows (5
 // cities, event time advancing 100 ms per event, so windows keep closing) in
-// batches of 2048. Queries and JSON parsing are not included.
+// batches of 2048. Queries and JSON parsing are not included. Sub-benchmarks:
+//   - interleaved: global watermark, every row from the next of 6 partitions;
+//   - fetch_runs: per_partition (config/rides.yaml), rows in runs of 256 from
+//     one partition with consecutive offsets, as a Kafka fetch delivers them.
 func BenchmarkEngineRides(b *testing.B) {
-	e := newEngine(b, ridesConfig())
-	keys := []string{`["FR"]`, `["US"]`, `["DE"]`, `["MG"]`, `["UK"]`}
-	const batch = 2048
-	rows := make([]Row, batch)
-	ts := at(b, "2026-03-14T00:00:00Z")
-	var off int64
-	b.ReportAllocs()
-	b.ResetTimer()
-	var events int
-	for n := 0; n < b.N; n += batch { // one op = one event
-		events += batch
-		for i := range rows {
-			ts += 100_000
-			off++
-			rows[i] = Row{TimeUs: ts - (off%7)*1_000_000, Key: keys[off%5],
-				Values: []Value{{F: float64(off % 50)}, {F: 7}, Null}, Pos: Position{"rides", int32(off % 6), off}, HasPos: true}
-		}
-		e.Process(rows, epoch)
+	for _, kind := range []string{"interleaved", "fetch_runs"} {
+		b.Run(kind, func(b *testing.B) {
+			cfg := ridesConfig()
+			run := int64(1)
+			if kind == "fetch_runs" {
+				cfg.Mode, cfg.Emit, run = ModePerPartition, EmitAfterBatch, 256
+			}
+			e := newEngine(b, cfg)
+			keys := []string{`["FR"]`, `["US"]`, `["DE"]`, `["MG"]`, `["UK"]`}
+			const batch = 2048
+			rows := make([]Row, batch)
+			ts := at(b, "2026-03-14T00:00:00Z")
+			var off int64
+			b.ReportAllocs()
+			b.ResetTimer()
+			var events int
+			for n := 0; n < b.N; n += batch { // one op = one event
+				events += batch
+				for i := range rows {
+					ts += 100_000
+					off++
+					part := (off / run) % 6
+					rows[i] = Row{TimeUs: ts - (off%7)*1_000_000, Key: keys[off%5],
+						Values: []Value{{F: float64(off % 50)}, {F: 7}, Null},
+						Pos:    Position{"rides", int32(part), off/(6*run)*run + off%run}, HasPos: true, Partitions: 6}
+				}
+				e.Process(rows, epoch)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+		})
 	}
-	b.StopTimer()
-	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
 }
 
 // BenchmarkSnapshot is the encoding part of a checkpoint for the rides state

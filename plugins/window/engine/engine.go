@@ -146,6 +146,11 @@ type Engine struct {
 	reemitAll bool
 	// keys caches the rows' partition keys (not state).
 	keys PartitionKeys
+	// Snapshot's caches (not state): the shape's JSON, the encoded pending
+	// emissions (nil: re-encode) and the last snapshot's length.
+	shapeJS      []byte
+	pendingBin   []byte
+	lastSnapshot int
 }
 
 // New builds an engine with empty state.
@@ -191,6 +196,8 @@ func (e *Engine) Process(rows []Row, now time.Time) Result {
 	}
 	res := Result{Status: make([]Status, len(rows))}
 	reemit := e.takeReemitAll()
+	var run partRun
+	var cur groupCursor
 	for i := range rows {
 		r := &rows[i]
 		if r.Heartbeat {
@@ -200,23 +207,27 @@ func (e *Engine) Process(rows []Row, now time.Time) Result {
 		var part string
 		if r.HasPos {
 			part = e.keys.Of(r.Pos)
-			if e.applied[part].contains(r.Pos.Offset) {
+		}
+		e.enter(&run, part, r.Pos.Topic, perPart)
+		if r.HasPos {
+			if run.applied.contains(r.Pos.Offset) {
 				res.Status[i] = Replayed
 				e.markReemit(part, r.Pos.Offset, reemit)
 				continue
 			}
-			if perPart && r.Partitions > e.wm.Topics[r.Pos.Topic] {
+			if perPart && r.Partitions > run.topicN {
 				e.wm.expect(r.Pos.Topic, r.Partitions, nowMs)
+				run.topicN, run.p = e.wm.Topics[r.Pos.Topic], e.wm.Parts[part]
 			}
 		}
 		start := windowStart(r.TimeUs, e.sizeUs, e.offsetUs)
 		end := start + e.sizeUs
 		// per_partition: late against the row's own partition's progress
 		// before it, which depends on that partition's records alone.
-		ownLate := perPart && closedBy(end, e.wm.partitionWatermark(part, delayMs))
+		ownLate := perPart && closedBy(end, run.p.watermark(delayMs))
 		emitted := closedBy(end, lateWM)
 		// Every row, late or not, is progress of its partition.
-		e.wm.observe(part, microsToWatermarkMs(r.TimeUs), nowMs, e.cfg.Mode)
+		run.p = e.wm.observeIn(run.p, part, microsToWatermarkMs(r.TimeUs), nowMs, e.cfg.Mode)
 		if ownLate || emitted {
 			res.Status[i] = Late
 			if perPart && !ownLate {
@@ -228,12 +239,13 @@ func (e *Engine) Process(rows []Row, now time.Time) Result {
 			res.LateWindowEndUs[i] = end
 			continue // not marked applied: a replay is judged late again
 		}
-		e.apply(start, r)
+		e.apply(e.group(&cur, start, r.Key), r)
 		if r.HasPos {
-			e.applied[part] = e.applied[part].add(r.Pos.Offset)
+			run.applied, run.dirty = run.applied.add(r.Pos.Offset), true
 		}
 		res.Status[i] = Applied
 	}
+	e.leave(&run)
 	for _, em := range e.pending {
 		if reemit[em.Seq] {
 			res.Emissions = append(res.Emissions, em)
@@ -244,7 +256,7 @@ func (e *Engine) Process(rows []Row, now time.Time) Result {
 	}
 	if em := e.evict(e.wm.Current); em != nil {
 		res.New = em
-		e.remember(em, triggerOfRows(rows))
+		e.remember(em, e.triggerOfRows(rows))
 		res.Emissions = append(res.Emissions, em)
 	}
 	if !afterBatch {
@@ -261,18 +273,7 @@ func (e *Engine) markReemit(part string, off int64, reemit map[int64]bool) {
 	}
 }
 
-func (e *Engine) apply(start int64, r *Row) {
-	keys := e.open[start]
-	if keys == nil {
-		keys = map[string]*group{}
-		e.open[start] = keys
-	}
-	g := keys[r.Key]
-	if g == nil {
-		g = &group{Aggs: make([]acc, len(e.cfg.Aggregates))}
-		keys[r.Key] = g
-		e.nOpen++
-	}
+func (e *Engine) apply(g *group, r *Row) {
 	g.Rows++
 	for j, spec := range e.cfg.Aggregates {
 		if spec.HasValue && j < len(r.Values) {
@@ -333,6 +334,7 @@ func (e *Engine) evict(wmMs int64) *Emission {
 // positions that produced it, so that their redelivery re-emits it.
 func (e *Engine) remember(em *Emission, trigger map[string]span) {
 	em.Trigger = trigger
+	e.pendingBin = nil
 	e.pending = append(e.pending, em)
 	if n := len(e.pending) - e.cfg.RetainEmissions; n > 0 {
 		e.pending = append([]*Emission(nil), e.pending[n:]...)
@@ -340,13 +342,34 @@ func (e *Engine) remember(em *Emission, trigger map[string]span) {
 }
 
 // triggerOfRows is the span of offsets per partition of a batch.
-func triggerOfRows(rows []Row) map[string]span {
+func (e *Engine) triggerOfRows(rows []Row) map[string]span {
 	t := map[string]span{}
-	for i := range rows {
-		if rows[i].HasPos {
-			widen(t, rows[i].Pos)
+	// Per run of rows from one partition, then into t: no key built or
+	// looked up per row.
+	var key string
+	var cur span
+	flush := func() {
+		if key == "" {
+			return
 		}
+		if s, ok := t[key]; ok {
+			cur.Lo, cur.Hi = min(s.Lo, cur.Lo), max(s.Hi, cur.Hi)
+		}
+		t[key] = cur
 	}
+	for i := range rows {
+		if !rows[i].HasPos {
+			continue
+		}
+		pos := rows[i].Pos
+		if k := e.keys.Of(pos); k != key {
+			flush()
+			key, cur = k, span{pos.Offset, pos.Offset}
+			continue
+		}
+		cur.Lo, cur.Hi = min(cur.Lo, pos.Offset), max(cur.Hi, pos.Offset)
+	}
+	flush()
 	return t
 }
 

@@ -24,7 +24,9 @@ func FuzzParseTimestamp(f *testing.F) {
 func FuzzRestore(f *testing.F) {
 	e := newEngine(f, ridesConfig())
 	e.Process([]Row{ride(f, "2025-01-01T00:01:00Z", "A", 1, 1), ride(f, "2025-01-01T00:30:00Z", "B", 1, 1)}, epoch)
-	good, _ := e.Snapshot()
+	bin, _ := e.Snapshot()
+	f.Add(bin)
+	good, _ := e.snapshotJSON() // version 1, as main wrote it
 	f.Add(good)
 	f.Add([]byte(`{"version":1}`))
 	f.Add([]byte(strings.Replace(string(good), `"groups":{`, `"groups":{"[\"Z\"]":null,`, 1)))

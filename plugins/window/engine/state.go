@@ -1,12 +1,15 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 )
 
-// stateVersion is bumped when the snapshot layout changes incompatibly.
+// stateVersion is the JSON layout (version 1), read but no longer written:
+// Snapshot writes the binary version 2 (statebin.go).
 const stateVersion = 1
 
 // snapshot is the checkpointed state: bounded by open windows × keys plus the
@@ -39,8 +42,30 @@ func (e *Engine) shape() shape {
 	return shape{SizeUs: e.sizeUs, OffsetUs: e.offsetUs, Groups: e.cfg.GroupNames, Aggs: e.cfg.Aggregates}
 }
 
-// Snapshot serialises the whole state.
+// shapeJSON is the shape as a checkpoint records it (computed once).
+func (e *Engine) shapeJSON() []byte {
+	if e.shapeJS == nil {
+		e.shapeJS, _ = json.Marshal(e.shape())
+	}
+	return e.shapeJS
+}
+
+// Snapshot serialises the whole state: binary (version 2) for stage full,
+// JSON (version 1) for stage merge, whose state also travels as a message of
+// its changelog topic (a format change there is for that stage's owners).
+// Restore reads both. Equal states give equal bytes.
 func (e *Engine) Snapshot() ([]byte, error) {
+	if e.cfg.Stage == StageMerge {
+		return e.snapshotJSON()
+	}
+	data := e.snapshotBinary(e.lastSnapshot)
+	e.lastSnapshot = len(data)
+	return data, nil
+}
+
+// snapshotJSON is the version-1 (JSON) encoding: stage merge's, and stage
+// full's before version 2.
+func (e *Engine) snapshotJSON() ([]byte, error) {
 	s := snapshot{Version: stateVersion, Shape: e.shape(), Watermark: e.wm, Seq: e.seq, Applied: e.applied, Pending: e.pending}
 	for start, groups := range e.open {
 		s.Windows = append(s.Windows, windowState{StartUs: start, Groups: groups})
@@ -53,12 +78,12 @@ func (e *Engine) Snapshot() ([]byte, error) {
 // re-emitted by the next Process call, since whether they were delivered
 // before the restart is unknown; the sink drops the duplicates by Seq.
 func (e *Engine) Restore(data []byte) error {
-	var s snapshot
-	if err := json.Unmarshal(data, &s); err != nil {
+	s, err := decodeState(data)
+	if err != nil {
 		return fmt.Errorf("checkpoint is not a window state: %w", err)
 	}
-	if s.Version != stateVersion {
-		return fmt.Errorf("checkpoint has state version %d, this build reads %d", s.Version, stateVersion)
+	if s.Version != stateVersion && s.Version != stateVersionBinary {
+		return fmt.Errorf("checkpoint has state version %d, this build reads %d and %d", s.Version, stateVersion, stateVersionBinary)
 	}
 	if err := sameShape(s.Shape, e.shape()); err != nil {
 		return err
@@ -67,6 +92,7 @@ func (e *Engine) Restore(data []byte) error {
 		return fmt.Errorf("checkpoint is corrupt: %w", err)
 	}
 	e.wm, e.seq, e.pending = s.Watermark, s.Seq, s.Pending
+	e.pendingBin = nil
 	e.applied = s.Applied
 	if e.applied == nil {
 		e.applied = map[string]appliedOffsets{}
@@ -85,6 +111,21 @@ func (e *Engine) Restore(data []byte) error {
 	e.wm.restarted = true
 	e.reemitAll = len(e.pending) > 0
 	return nil
+}
+
+// decodeState reads either version: binary (binMagic) or JSON.
+func decodeState(data []byte) (*snapshot, error) {
+	if bytes.HasPrefix(data, []byte(binMagic)) {
+		return decodeBinary(data)
+	}
+	var s snapshot
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, err
+	}
+	if s.Version == stateVersionBinary {
+		return nil, errors.New("a JSON state cannot have version 2")
+	}
+	return &s, nil
 }
 
 func sameShape(old, cur shape) error {

@@ -73,18 +73,23 @@ func newWatermark() watermark {
 
 // observe records a data row's event time (ms) from a partition at processing time now.
 func (w *watermark) observe(part string, eventMs int64, nowMs int64, mode Mode) {
+	w.observeIn(w.Parts[part], part, eventMs, nowMs, mode)
+}
+
+// observeIn is observe with part's entry p (nil if it has none) looked up by
+// the caller; it returns the entry, created if needed.
+func (w *watermark) observeIn(p *partition, part string, eventMs int64, nowMs int64, mode Mode) *partition {
 	if eventMs > w.MaxEvent {
 		w.MaxEvent = eventMs
 	}
 	w.LastData = nowMs
 	if mode != ModePerPartition {
-		return
+		return p
 	}
-	if w.Parts == nil {
-		w.Parts = map[string]*partition{}
-	}
-	p := w.Parts[part]
 	if p == nil {
+		if w.Parts == nil {
+			w.Parts = map[string]*partition{}
+		}
 		p = &partition{MaxMs: eventMs}
 		w.Parts[part] = p
 	}
@@ -92,6 +97,7 @@ func (w *watermark) observe(part string, eventMs int64, nowMs int64, mode Mode) 
 		p.MaxMs = eventMs
 	}
 	p.LastSeenMs = nowMs
+	return p
 }
 
 // expect registers partitions 0..n-1 of a topic that have not delivered yet:
@@ -112,10 +118,9 @@ func (w *watermark) expect(topic string, n int32, nowMs int64) {
 	w.Topics[topic] = n
 }
 
-// partitionWatermark is a partition's own watermark (its max event time −
-// delay), noWatermark if it has delivered nothing.
-func (w *watermark) partitionWatermark(part string, delayMs int64) int64 {
-	p := w.Parts[part]
+// watermark is a partition's own watermark (its max event time − delay),
+// noWatermark if it has delivered nothing (or p is nil: not known yet).
+func (p *partition) watermark(delayMs int64) int64 {
 	if p == nil || p.MaxMs == noWatermark {
 		return noWatermark
 	}

@@ -1,0 +1,145 @@
+package engine
+
+import (
+	"encoding/binary"
+	"maps"
+	"math"
+	"slices"
+)
+
+// The checkpoint's binary encoding (state version 2). Snapshot runs once per
+// batch, and encoding/json spent most of it in reflection on a state that is
+// mostly unchanged floats and emissions, so the state is written field by
+// field: varints, float64 bits, length-prefixed strings, map entries sorted
+// by key (equal states encode to equal bytes, so an unchanged state is not
+// rewritten). The retained emissions, which change only when one is added, are
+// encoded once and reused. Restore still reads version 1 (JSON, written
+// before 3 Dec 2026); see docs/window.md.
+
+// binMagic starts a version-2 state. A version-1 state is a JSON object, so
+// its first byte is '{' (or JSON whitespace), never 0.
+const binMagic = "\x00rcw"
+
+const stateVersionBinary = 2
+
+type binWriter struct{ b []byte }
+
+func (w *binWriter) uvarint(x uint64) { w.b = binary.AppendUvarint(w.b, x) }
+func (w *binWriter) varint(x int64)   { w.b = binary.AppendVarint(w.b, x) }
+func (w *binWriter) f64(x float64)    { w.b = binary.LittleEndian.AppendUint64(w.b, math.Float64bits(x)) }
+func (w *binWriter) str(s string)     { w.uvarint(uint64(len(s))); w.b = append(w.b, s...) }
+func (w *binWriter) bytes(s []byte)   { w.uvarint(uint64(len(s))); w.b = append(w.b, s...) }
+
+func (w *binWriter) boolean(x bool) {
+	if x {
+		w.b = append(w.b, 1)
+	} else {
+		w.b = append(w.b, 0)
+	}
+}
+
+// snapshotBinary encodes the state; sizeHint is the length of the last one.
+func (e *Engine) snapshotBinary(sizeHint int) []byte {
+	w := binWriter{b: make([]byte, 0, sizeHint+64)}
+	w.b = append(w.b, binMagic...)
+	w.uvarint(stateVersionBinary)
+	w.bytes(e.shapeJSON())
+	e.writeWatermark(&w)
+	w.varint(e.seq)
+	starts := slices.Sorted(maps.Keys(e.open))
+	w.uvarint(uint64(len(starts)))
+	for _, start := range starts {
+		groups := e.open[start]
+		w.varint(start)
+		w.uvarint(uint64(len(groups)))
+		for _, k := range slices.Sorted(maps.Keys(groups)) {
+			w.str(k)
+			writeGroup(&w, groups[k])
+		}
+	}
+	parts := slices.Sorted(maps.Keys(e.applied))
+	w.uvarint(uint64(len(parts)))
+	for _, k := range parts {
+		w.str(k)
+		writeSpans(&w, e.applied[k])
+	}
+	if e.pendingBin == nil {
+		pw := binWriter{}
+		writePending(&pw, e.pending)
+		e.pendingBin = pw.b
+	}
+	w.b = append(w.b, e.pendingBin...)
+	return w.b
+}
+
+func (e *Engine) writeWatermark(w *binWriter) {
+	wm := &e.wm
+	w.varint(wm.Current)
+	w.varint(wm.Late)
+	w.varint(wm.MaxEvent)
+	w.varint(wm.LastData)
+	w.uvarint(uint64(len(wm.Parts)))
+	for _, k := range slices.Sorted(maps.Keys(wm.Parts)) {
+		p := wm.Parts[k]
+		w.str(k)
+		w.varint(p.MaxMs)
+		w.varint(p.LastSeenMs)
+		w.boolean(p.Idle)
+	}
+	w.uvarint(uint64(len(wm.Topics)))
+	for _, k := range slices.Sorted(maps.Keys(wm.Topics)) {
+		w.str(k)
+		w.varint(int64(wm.Topics[k]))
+	}
+}
+
+func writeGroup(w *binWriter, g *group) {
+	w.varint(g.Rows)
+	w.uvarint(uint64(len(g.Aggs)))
+	for i := range g.Aggs {
+		a := &g.Aggs[i]
+		// Legacy is always 0 here: Restore folds it into Sum.
+		w.boolean(a.Sum.Overflow)
+		w.uvarint(uint64(len(a.Sum.P)))
+		for _, x := range a.Sum.P {
+			w.f64(x)
+		}
+		w.varint(a.N)
+		w.f64(a.Min)
+		w.f64(a.Max)
+	}
+}
+
+func writeSpans(w *binWriter, s []span) {
+	w.uvarint(uint64(len(s)))
+	for _, sp := range s {
+		w.varint(sp.Lo)
+		w.varint(sp.Hi)
+	}
+}
+
+func writePending(w *binWriter, pending []*Emission) {
+	w.uvarint(uint64(len(pending)))
+	for _, em := range pending {
+		w.varint(em.Seq)
+		w.uvarint(uint64(len(em.Rows)))
+		for i := range em.Rows {
+			r := &em.Rows[i]
+			w.varint(r.StartUs)
+			w.varint(r.EndUs)
+			w.str(r.Key)
+			w.varint(r.Seq)
+			w.uvarint(uint64(len(r.Values)))
+			for _, v := range r.Values {
+				w.bytes(v)
+			}
+		}
+		keys := slices.Sorted(maps.Keys(em.Trigger))
+		w.uvarint(uint64(len(keys)))
+		for _, k := range keys {
+			w.str(k)
+			w.varint(em.Trigger[k].Lo)
+			w.varint(em.Trigger[k].Hi)
+		}
+	}
+}

@@ -1,0 +1,182 @@
+package engine
+
+import (
+	"bytes"
+	"math"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// mainRidesConfig is config/rides.yaml's window as main (a7b8ef6) ran it when
+// it wrote testdata/state-v1-main-a7b8ef6.json (tests/perf, 2 M rides): the
+// aggregates in name order, as the processor's config sorts them.
+func mainRidesConfig() Config {
+	return Config{
+		Size: 5 * time.Minute, Delay: 10 * time.Minute, Mode: ModePerPartition, IdleTimeout: 5 * time.Minute,
+		GroupNames: []string{"city"},
+		Aggregates: []AggSpec{
+			{Name: "avg_distance", Op: OpAvg, HasValue: true},
+			{Name: "cnt", Op: OpCount},
+			{Name: "revenue", Op: OpSum, HasValue: true},
+		},
+		RetainEmissions: 16,
+	}
+}
+
+// busyEngine has every part of the state filled: several open windows and
+// partitions, applied offsets with gaps, retained emissions with triggers,
+// sums of several partials, -0, an all-null aggregate, an overflowed sum, an
+// idle partition and a known topic size.
+func busyEngine(t testing.TB) *Engine {
+	cfg := ridesConfig()
+	cfg.Mode, cfg.Emit = ModePerPartition, EmitAfterBatch
+	e := newEngine(t, cfg)
+	base := at(t, "2025-01-01T00:00:00Z")
+	var rows []Row
+	for i := 0; i < 3000; i++ {
+		off := int64(i / 3)
+		if i%97 == 0 {
+			off += 5 // gaps in the applied offsets
+		}
+		price := Value{F: float64(i%50) + 0.1}
+		if i%11 == 0 {
+			price = Value{F: math.Copysign(0, -1)}
+		}
+		rows = append(rows, Row{TimeUs: base + int64(i)*700_000, Key: key(t, []string{"FR", "US", "DE", "MG"}[i%4]),
+			Values: []Value{price, Null, Null}, Pos: Position{"rides", int32(i % 3), off}, HasPos: true, Partitions: 3})
+		if len(rows) == 250 {
+			e.Process(rows, epoch)
+			rows = rows[:0]
+		}
+	}
+	e.Process(rows, epoch)
+	for _, groups := range e.open {
+		for _, g := range groups {
+			g.Aggs[0].Sum.add(math.MaxFloat64)
+			g.Aggs[0].Sum.add(math.MaxFloat64) // overflow
+			break
+		}
+	}
+	for _, p := range e.wm.Parts {
+		p.Idle = true
+		break
+	}
+	if len(e.pending) == 0 || len(e.open) < 2 || len(e.wm.Topics) == 0 {
+		t.Fatalf("state not busy enough: %d pending, %d windows", len(e.pending), len(e.open))
+	}
+	return e
+}
+
+// The binary state restores to the same state: its version-1 (JSON) form,
+// which spells out every field, is the same before and after.
+func TestBinaryStateRoundTrips(t *testing.T) {
+	e := busyEngine(t)
+	bin, err := e.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(bin, []byte(binMagic)) {
+		t.Fatalf("snapshot is not binary: %.20q", bin)
+	}
+	want, _ := e.snapshotJSON()
+	e2 := newEngine(t, e.cfg)
+	if err := e2.Restore(bin); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := e2.snapshotJSON()
+	if !bytes.Equal(got, want) {
+		t.Fatalf("restored state differs:\n got %.400s\nwant %.400s", got, want)
+	}
+	again, _ := e2.Snapshot()
+	if !bytes.Equal(again, bin) {
+		t.Fatal("the same state encoded to different bytes")
+	}
+	t.Logf("binary %d bytes, JSON %d", len(bin), len(want))
+}
+
+// A state written by main before the binary format (version 1, JSON) loads,
+// loses nothing (its JSON form is rewritten byte for byte), and carries on
+// exactly as the same state read back from the binary format does.
+func TestRestoresVersion1StateWrittenByMain(t *testing.T) {
+	v1, err := os.ReadFile("testdata/state-v1-main-a7b8ef6.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := mainRidesConfig()
+	fromV1 := newEngine(t, cfg)
+	if err := fromV1.Restore(v1); err != nil {
+		t.Fatal(err)
+	}
+	if js, _ := fromV1.snapshotJSON(); !bytes.Equal(js, bytes.TrimSpace(v1)) {
+		t.Fatalf("version-1 state changed on the way through:\n got %.300s\nwant %.300s", js, v1)
+	}
+	bin, _ := fromV1.Snapshot()
+	fromV2 := newEngine(t, cfg)
+	if err := fromV2.Restore(bin); err != nil {
+		t.Fatal(err)
+	}
+	// Redelivery (replayed rows re-emit), new rows, then a batch that closes windows.
+	mx, _ := fromV1.MaxEventMs()
+	next := func(e *Engine) Result {
+		return e.Process([]Row{
+			{TimeUs: 1773485000000000, Key: `["LYON"]`, Values: []Value{{F: 2}, Null, {F: 9.5}}, Pos: Position{"perf_rss_27790", 0, 0}, HasPos: true, Partitions: 6},
+			{TimeUs: mx*1000 + 1, Key: `["LYON"]`, Values: []Value{{F: 2}, Null, {F: 9.5}}, Pos: Position{"perf_rss_27790", 0, 1 << 40}, HasPos: true, Partitions: 6},
+		}, epoch)
+	}
+	r1, r2 := next(fromV1), next(fromV2)
+	if !reflect.DeepEqual(r1, r2) {
+		t.Fatalf("results differ after restoring version 1 and 2:\n%+v\n%+v", r1, r2)
+	}
+	if len(r1.Emissions) == 0 {
+		t.Fatal("no re-emission after a restore: the test does not exercise the pending emissions")
+	}
+	s1, _ := fromV1.Snapshot()
+	s2, _ := fromV2.Snapshot()
+	if !bytes.Equal(s1, s2) {
+		t.Fatal("states differ after the same batch")
+	}
+}
+
+// Every truncation and a sample of byte flips of a binary state are refused
+// or restore to an engine that runs; none panics.
+func TestDamagedBinaryStateIsRefused(t *testing.T) {
+	good, _ := busyEngine(t).Snapshot()
+	for n := 0; n < len(good); n++ {
+		if err := newEngine(t, ridesConfig()).Restore(good[:n]); err == nil {
+			t.Fatalf("a state cut at %d of %d bytes was restored", n, len(good))
+		}
+	}
+	bad := append(bytes.Clone(good), 0)
+	if err := newEngine(t, ridesConfig()).Restore(bad); err == nil || !strings.Contains(err.Error(), "after the end") {
+		t.Fatalf("trailing bytes: %v", err)
+	}
+	cfg := ridesConfig()
+	cfg.Mode, cfg.Emit = ModePerPartition, EmitAfterBatch
+	for i := len(binMagic); i < len(good); i += 7 {
+		b := bytes.Clone(good)
+		b[i] ^= 0x5a
+		e := newEngine(t, cfg)
+		if e.Restore(b) == nil {
+			e.Process([]Row{ride(t, "2025-01-01T02:00:00Z", "A", 1, 1), {Heartbeat: true}}, epoch)
+			if _, err := e.Snapshot(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func TestRestoreNamesAnUnknownVersion(t *testing.T) {
+	w := binWriter{}
+	w.b = append(w.b, binMagic...)
+	w.uvarint(3)
+	err := newEngine(t, ridesConfig()).Restore(w.b)
+	if err == nil || !strings.Contains(err.Error(), "state version 3, this build reads 1 and 2") {
+		t.Fatalf("version 3: %v", err)
+	}
+	if err := newEngine(t, ridesConfig()).Restore([]byte(`{"version":2}`)); err == nil {
+		t.Fatal("a JSON state claiming version 2 was restored")
+	}
+}
