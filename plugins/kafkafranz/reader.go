@@ -26,7 +26,7 @@ type reader struct {
 	// messages are not those built from its records (no srcs).
 	batchProcs bool
 	mgr        *service.Resources
-	log    *service.Logger
+	log        *service.Logger
 
 	met      *inputMetrics
 	meta     metaOptions
