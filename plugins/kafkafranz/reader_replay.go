@@ -96,6 +96,10 @@ func (p *replayReader) ReadBatch(ctx context.Context) (service.MessageBatch, ser
 				return nil, nil, ctx.Err()
 			}
 		}
+		if len(p.pending) > 0 {
+			p.mu.Unlock() // nacked since popPending
+			continue
+		}
 		readCtx, cancel := context.WithCancel(ctx)
 		p.cancelRead = cancel
 		p.mu.Unlock()
