@@ -226,13 +226,14 @@ func (r *reader) popReady() (service.MessageBatch, []msgSource, service.AckFunc,
 		// Records of a partition revoked while the batch waited here
 		// are read by the new owner from the last commit: delivering
 		// them would only duplicate them.
-		n := len(rb.batch)
-		if rb.batch = r.dropRevoked(rb); len(rb.batch) == 0 {
+		if rb.srcs != nil {
+			rb.batch, rb.srcs = r.dropRevokedSources(rb)
+		} else {
+			rb.batch = r.dropRevoked(rb)
+		}
+		if len(rb.batch) == 0 {
 			rb.ack() // nothing left to deliver; acks of revoked chunks commit nothing
 			continue
-		}
-		if len(rb.batch) != n {
-			rb.srcs = liveSources(rb.srcs, len(rb.batch))
 		}
 		if r.delivered != nil { // transactional mode only
 			r.handed = r.handed[:0]
@@ -255,21 +256,6 @@ func (r *reader) popReady() (service.MessageBatch, []msgSource, service.AckFunc,
 		}, true
 	}
 	return nil, nil, nil, false
-}
-
-// liveSources is srcs without the records of revoked chunks, as dropRevoked
-// left n messages; nil (cannot rebuild) when that does not match.
-func liveSources(srcs []msgSource, n int) []msgSource {
-	kept := make([]msgSource, 0, n)
-	for _, s := range srcs {
-		if s.ref.chunk.Live() {
-			kept = append(kept, s)
-		}
-	}
-	if len(kept) != n {
-		return nil
-	}
-	return kept
 }
 
 func (r *reader) add(ctx context.Context, chunks []franz.Chunk) {
