@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -205,5 +206,105 @@ func TestInputNackWithoutReplayDrops(t *testing.T) {
 	}
 	if got := l.col.distinct(); got != 290 {
 		t.Errorf("%d records acked, want 290", got)
+	}
+}
+
+// A batch nacked after some of its partitions moved to another consumer
+// replays only the records of partitions still assigned: the new owner reads
+// the others from the last commit, so replaying them would only duplicate
+// them (Benthos' wrapper replayed them).
+func TestInputNackAfterRevokeReplaysOnlyAssignedPartitions(t *testing.T) {
+	_, addr := newCluster(t, kfake.SeedTopics(2, "rides"))
+	produce(t, addr, "rides", 0, 20)
+
+	var mu sync.Mutex
+	held := map[string]bool{} // records of A's first batch, nacked after the rebalance
+	seenA := map[string]int{} // deliveries to A per record
+	release := make(chan struct{})
+	first := true
+	colA, colB := newCollector(), newCollector()
+	stopA := runInput(t, groupInput(addr, "g", scoped(scopePoll)), func(_ context.Context, b service.MessageBatch) error {
+		mu.Lock()
+		hold := first
+		first = false
+		for _, m := range b {
+			seenA[recordID(m)]++
+			if hold {
+				held[recordID(m)] = true
+			}
+		}
+		mu.Unlock()
+		if hold {
+			<-release
+			return errors.New("nacked after the rebalance")
+		}
+		colA.add(b)
+		return nil
+	})
+	deadline := time.After(30 * time.Second)
+	for {
+		mu.Lock()
+		n := len(held)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		select {
+		case <-deadline:
+			t.Fatal("A never received a batch")
+		case <-time.After(10 * time.Millisecond): // polling A's state, not waiting for time
+		}
+	}
+	stopB := runInput(t, groupInput(addr, "g", scoped(scopePoll)), func(_ context.Context, b service.MessageBatch) error { colB.add(b); return nil })
+	for colB.distinct() == 0 { // B was assigned a partition: A has revoked it
+		select {
+		case <-colB.cond:
+		case <-deadline:
+			t.Fatal("the second consumer never received records: no rebalance")
+		}
+	}
+	close(release)
+	union := func() int {
+		all := map[string]bool{}
+		for _, c := range []*collector{colA, colB} {
+			c.mu.Lock()
+			for k := range c.seen {
+				all[k] = true
+			}
+			c.mu.Unlock()
+		}
+		return len(all)
+	}
+	for union() < 20 {
+		select {
+		case <-colA.cond:
+		case <-colB.cond:
+		case <-deadline:
+			t.Fatalf("delivered %d of 20 records", union())
+		}
+	}
+	stopA()
+	stopB()
+
+	movedToB := map[string]bool{} // partitions B consumed
+	colB.mu.Lock()
+	for k := range colB.seen {
+		movedToB[strings.Split(k, "/")[1]] = true
+	}
+	colB.mu.Unlock()
+	mu.Lock()
+	defer mu.Unlock()
+	checked := 0
+	for id := range held {
+		if !movedToB[strings.Split(id, "/")[0]] {
+			continue
+		}
+		checked++
+		if seenA[id] != 1 {
+			t.Errorf("record %s of a partition revoked from A was delivered to A %d times, want once (no replay)", id, seenA[id])
+		}
+	}
+	if checked == 0 {
+		t.Fatalf("A's nacked batch %v held no record of the partitions B took %v", held, movedToB)
 	}
 }
