@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -306,5 +307,56 @@ func TestInputNackAfterRevokeReplaysOnlyAssignedPartitions(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Fatalf("A's nacked batch %v held no record of the partitions B took %v", held, movedToB)
+	}
+}
+
+// A batch nacked again and again (past the free attempts, into the backoff)
+// keeps coming back identical until accepted, and only then is committed.
+// Batches of exactly 10 (30 records, no period): the first is offsets 0-9.
+func TestInputNackRepeatedUntilAccepted(t *testing.T) {
+	_, addr := newCluster(t, kfake.SeedTopics(1, "rides"))
+	produce(t, addr, "rides", 0, 30)
+	const nacks = 6
+	var mu sync.Mutex
+	count := map[string]int{}
+	first := map[string]string{}
+	var diff []string
+	col := newCollector()
+	stop := runInput(t, groupInput(addr, "g", scoped(scopePartition)+"  batching: { count: 10 }\n"), func(_ context.Context, b service.MessageBatch) error {
+		mu.Lock()
+		for _, m := range b {
+			id, fp := recordID(m), fingerprint(m)
+			if f, ok := first[id]; ok && f != fp {
+				diff = append(diff, id)
+			}
+			first[id] = fp
+			count[id]++
+		}
+		nack := count[recordID(b[0])] <= nacks && metaInt(b[0], "kafka_offset") < 10
+		mu.Unlock()
+		if nack {
+			return errors.New("still failing")
+		}
+		col.add(b)
+		return nil
+	})
+	col.waitDistinct(t, 30)
+	stop()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(diff) > 0 {
+		t.Errorf("replays differ from the first delivery: %v", diff)
+	}
+	for id, n := range count {
+		want := 1
+		if off, _ := strconv.Atoi(strings.Split(id, "/")[1]); off < 10 {
+			want = nacks + 1
+		}
+		if n != want {
+			t.Errorf("record %s delivered %d times, want %d", id, n, want)
+		}
+	}
+	if got := committed(t, addr, "g", "rides")[0]; got != 30 {
+		t.Errorf("committed %d, want 30", got)
 	}
 }
