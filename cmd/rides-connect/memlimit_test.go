@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"math"
 	"os"
 	"testing"
 )
@@ -76,6 +77,28 @@ func TestMemoryPolicyLetsGOMEMLIMITWin(t *testing.T) {
 		mode, adaptive := memoryPolicy(lookup, c.read, func(l int64) int64 { set = l; return 0 })
 		if mode != c.wantMode || adaptive != c.wantAdaptive || set != c.wantSet {
 			t.Errorf("%s: got %s, %v, limit %d; want %s, %v, %d", c.name, mode, adaptive, set, c.wantMode, c.wantAdaptive, c.wantSet)
+		}
+	}
+}
+
+func TestGCPolicyRaisesGOGCOnlyUnderALimitAndWhenUnset(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		env   map[string]string
+		limit int64
+		want  int // -1: GOGC left alone
+	}{
+		{"adaptive or container limit, GOGC unset", map[string]string{}, memLimitFloor, gcPercentUnderLimit},
+		{"GOMEMLIMIT set, GOGC unset", map[string]string{"GOMEMLIMIT": "300MiB"}, 300 << 20, gcPercentUnderLimit},
+		{"GOGC set: the user's", map[string]string{"GOGC": "100"}, memLimitFloor, -1},
+		{"GOGC=off: the user's", map[string]string{"GOGC": "off"}, memLimitFloor, -1},
+		{"no limit (GOMEMLIMIT=off): the runtime's 100", map[string]string{"GOMEMLIMIT": "off"}, math.MaxInt64, -1},
+	} {
+		got := -1
+		lookup := func(k string) (string, bool) { v, ok := c.env[k]; return v, ok }
+		did := gcPolicy(lookup, c.limit, func(p int) int { got = p; return 100 })
+		if got != c.want || did != (c.want != -1) {
+			t.Errorf("%s: GOGC set to %d (%v), want %d", c.name, got, did, c.want)
 		}
 	}
 }

@@ -314,8 +314,27 @@ func init() {
 				txnHandleFor(mgr, mgr.Label()).set(in.cons)
 				return newTxnReader(in, period), nil
 			}
-			return service.AutoRetryNacksBatchedToggled(conf, in)
+			replay, err := conf.FieldBool(service.AutoRetryNacksToggleFieldName)
+			if err != nil || !replay {
+				return in, err // auto_replay_nacks: false drops a nacked batch (the reader's ack)
+			}
+			if in.batchProcs, err = hasBatchProcessors(conf); err != nil || in.batchProcs {
+				// A batch is not the messages built from its records: keep
+				// Benthos' replay, which copies every batch it hands out.
+				return service.AutoRetryNacksBatched(in), err
+			}
+			return newReplayReader(in), nil
 		})
+}
+
+// hasBatchProcessors reports whether the batching policy lists processors.
+func hasBatchProcessors(conf *service.ParsedConfig) (bool, error) {
+	procs, err := conf.FieldAny(fieldBatching, "processors")
+	if err != nil {
+		return false, err
+	}
+	list, _ := procs.([]any)
+	return len(list) > 0, nil
 }
 
 // consumerConfigFromParsed turns the parsed config into the core's struct,

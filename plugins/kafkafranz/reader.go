@@ -22,8 +22,11 @@ import (
 type reader struct {
 	cons   *franz.Consumer
 	policy service.BatchPolicy
-	mgr    *service.Resources
-	log    *service.Logger
+	// batchProcs: the batching policy has processors, so a batch's
+	// messages are not those built from its records (no srcs).
+	batchProcs bool
+	mgr        *service.Resources
+	log        *service.Logger
 
 	met      *inputMetrics
 	meta     metaOptions
@@ -59,14 +62,35 @@ type readyBatch struct {
 	chunks []franz.Chunk
 	// last is the batch's last record per partition (see reader.delivered).
 	last map[partitionKey]*kgo.Record
+	// srcs are the records the messages were built from, one per message
+	// in batch order, so that a nacked batch can be built again
+	// (reader_replay.go); nil when batch processors changed the batch.
+	srcs []msgSource
 }
+
+// msgSource is the record a message was built from: the i-th of ref's chunk.
+type msgSource struct {
+	ref *chunkRef
+	i   int
+}
+
+func (s msgSource) message() *service.Message { return recordToMessage(s.ref.meta, s.i) }
+
+func (s msgSource) record() *kgo.Record { return s.ref.chunk.Records[s.i] }
 
 // chunkRef counts how many of a chunk's records are still in batches not yet
 // acked; the chunk is released to the tracker when it reaches zero.
 type chunkRef struct {
 	chunk     franz.Chunk
+	meta      partitionMeta // the metadata of the chunk's messages
 	remaining atomic.Int64
 	inBatch   uint64 // reader goroutine only: the batcher generation it was last added to
+}
+
+func newChunkRef(ch franz.Chunk, meta metaOptions) *chunkRef {
+	ref := &chunkRef{chunk: ch, meta: newPartitionMeta(ch, meta)}
+	ref.remaining.Store(int64(len(ch.Records)))
+	return ref
 }
 
 func (c *chunkRef) release(n int64) {
@@ -83,15 +107,16 @@ type partitionBatcher struct {
 	// only for reader.delivered (transactional mode).
 	last      map[partitionKey]*kgo.Record
 	trackLast bool
-	refs      []*chunkRef // one per message added since the last flush
+	srcs      []msgSource // one per message added since the last flush
 	chunks    []*chunkRef // the distinct refs among them
 	gen       uint64      // flushes so far, to tell a ref's first add to this batch
 }
 
 // add appends a message of ref's chunk and reports whether the policy says
 // to flush.
-func (pb *partitionBatcher) add(ref *chunkRef, rec *kgo.Record, msg *service.Message) bool {
-	pb.refs = append(pb.refs, ref)
+func (pb *partitionBatcher) add(ref *chunkRef, i int) bool {
+	rec := ref.chunk.Records[i]
+	pb.srcs = append(pb.srcs, msgSource{ref, i})
 	if pb.trackLast {
 		if pb.last == nil {
 			pb.last = map[partitionKey]*kgo.Record{}
@@ -102,7 +127,7 @@ func (pb *partitionBatcher) add(ref *chunkRef, rec *kgo.Record, msg *service.Mes
 		ref.inBatch = pb.gen + 1
 		pb.chunks = append(pb.chunks, ref)
 	}
-	return pb.b.Add(msg)
+	return pb.b.Add(recordToMessage(ref.meta, i))
 }
 
 func newReader(conf franz.ConsumerConfig, policy service.BatchPolicy, meta metaOptions, scope string, mgr *service.Resources) (*reader, error) {
@@ -148,9 +173,16 @@ func (r *reader) Connect(ctx context.Context) error {
 }
 
 func (r *reader) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
+	batch, _, ack, err := r.readBatch(ctx)
+	return batch, ack, err
+}
+
+// readBatch is ReadBatch that also returns the batch's sources (see
+// readyBatch.srcs).
+func (r *reader) readBatch(ctx context.Context) (service.MessageBatch, []msgSource, service.AckFunc, error) {
 	for {
-		if batch, ack, ok := r.popReady(); ok {
-			return batch, ack, nil
+		if batch, srcs, ack, ok := r.popReady(); ok {
+			return batch, srcs, ack, nil
 		}
 
 		pollCtx, cancel := ctx, context.CancelFunc(func() {})
@@ -168,25 +200,25 @@ func (r *reader) ReadBatch(ctx context.Context) (service.MessageBatch, service.A
 		case err == nil:
 			r.add(ctx, chunks)
 		case ctx.Err() != nil:
-			return nil, nil, ctx.Err()
+			return nil, nil, nil, ctx.Err()
 		case pollCtx.Err() != nil:
 			r.flushDue(ctx) // a batching period elapsed
 			r.takeRounds(ctx)
 		case errors.Is(err, franz.ErrClosed):
-			return nil, nil, service.ErrEndOfInput
+			return nil, nil, nil, service.ErrEndOfInput
 		case errors.Is(err, franz.ErrNotConnected):
-			return nil, nil, service.ErrNotConnected
+			return nil, nil, nil, service.ErrNotConnected
 		case errors.Is(err, franz.ErrDataLoss):
 			r.stopOnDataLoss(err)
-			return nil, nil, service.ErrEndOfInput
+			return nil, nil, nil, service.ErrEndOfInput
 		default:
-			return nil, nil, err // Benthos logs it and retries with back-off
+			return nil, nil, nil, err // Benthos logs it and retries with back-off
 		}
 	}
 }
 
 // popReady returns the next formed batch, if any, without polling.
-func (r *reader) popReady() (service.MessageBatch, service.AckFunc, bool) {
+func (r *reader) popReady() (service.MessageBatch, []msgSource, service.AckFunc, bool) {
 	for len(r.ready) > 0 {
 		rb := r.ready[0]
 		r.ready[0] = readyBatch{}
@@ -194,7 +226,12 @@ func (r *reader) popReady() (service.MessageBatch, service.AckFunc, bool) {
 		// Records of a partition revoked while the batch waited here
 		// are read by the new owner from the last commit: delivering
 		// them would only duplicate them.
-		if rb.batch = r.dropRevoked(rb); len(rb.batch) == 0 {
+		if rb.srcs != nil {
+			rb.batch, rb.srcs = r.dropRevokedSources(rb)
+		} else {
+			rb.batch = r.dropRevoked(rb)
+		}
+		if len(rb.batch) == 0 {
 			rb.ack() // nothing left to deliver; acks of revoked chunks commit nothing
 			continue
 		}
@@ -207,7 +244,7 @@ func (r *reader) popReady() (service.MessageBatch, service.AckFunc, bool) {
 			}
 		}
 		var once sync.Once
-		return rb.batch, func(context.Context, error) error {
+		return rb.batch, rb.srcs, func(context.Context, error) error {
 			// A non-nil error only reaches here with auto_replay_nacks:
 			// false, where Benthos semantics are "drop": release it.
 			// Once: a repeated ack must not release a shared chunk early.
@@ -218,7 +255,7 @@ func (r *reader) popReady() (service.MessageBatch, service.AckFunc, bool) {
 			return nil
 		}, true
 	}
-	return nil, nil, false
+	return nil, nil, nil, false
 }
 
 func (r *reader) add(ctx context.Context, chunks []franz.Chunk) {
@@ -228,33 +265,33 @@ func (r *reader) add(ctx context.Context, chunks []franz.Chunk) {
 		return
 	}
 	for _, ch := range chunks {
-		pm := newPartitionMeta(ch, r.meta)
+		ref := newChunkRef(ch, r.meta)
 		if r.policy.IsNoop() {
 			batch := make(service.MessageBatch, len(ch.Records))
+			srcs := make([]msgSource, len(ch.Records))
 			for i := range ch.Records {
-				batch[i] = recordToMessage(pm, i)
+				srcs[i] = msgSource{ref, i}
+				batch[i] = srcs[i].message()
 			}
-			r.ready = append(r.ready, readyBatch{batch: batch, ack: ch.Ack, chunks: []franz.Chunk{ch}, last: r.lastOf([]franz.Chunk{ch})})
+			r.ready = append(r.ready, readyBatch{batch: batch, srcs: srcs, ack: ch.Ack, chunks: []franz.Chunk{ch}, last: r.lastOf([]franz.Chunk{ch})})
 			continue
 		}
-		ref := &chunkRef{chunk: ch}
-		ref.remaining.Store(int64(len(ch.Records)))
 		k := partitionKey{ch.Topic, ch.Partition}
 		pb := r.batcher(k)
 		if pb == nil {
 			continue
 		}
-		if len(pb.refs) > 0 && !pb.refs[0].chunk.Live() {
+		if len(pb.srcs) > 0 && !pb.srcs[0].ref.chunk.Live() {
 			// The partition was revoked and assigned back: what the
 			// batcher holds is from the old assignment, re-read now.
 			r.discard(ctx, k, pb)
 		}
 		for i := range ch.Records {
-			if pb.add(ref, ch.Records[i], recordToMessage(pm, i)) {
+			if pb.add(ref, i) {
 				r.flush(ctx, pb)
 			}
 		}
-		if len(pb.refs) > 0 && r.cons.Paused(ch.Topic, ch.Partition) {
+		if len(pb.srcs) > 0 && r.cons.Paused(ch.Topic, ch.Partition) {
 			// checkpoint_limit reached: nothing more comes from this
 			// partition until these records are acked, so waiting for the
 			// batch to fill would stall it.
@@ -280,21 +317,21 @@ func (r *reader) batcher(k partitionKey) *partitionBatcher {
 }
 
 func (r *reader) flush(ctx context.Context, pb *partitionBatcher) {
-	refs, distinct, last := pb.refs, pb.chunks, pb.last
-	pb.refs, pb.chunks, pb.last = nil, nil, nil
+	srcs, distinct, last := pb.srcs, pb.chunks, pb.last
+	pb.srcs, pb.chunks, pb.last = nil, nil, nil
 	pb.gen++
 	batch, err := pb.b.Flush(ctx)
 	if err != nil {
 		r.log.Errorf("kafka_franz: batch processors failed: %v", err)
 	}
-	if len(refs) == 0 {
+	if len(srcs) == 0 {
 		return
 	}
 	ack := func() {
 		// Count the records of each chunk in this batch, then release.
 		counts := map[*chunkRef]int64{}
-		for _, ref := range refs {
-			counts[ref]++
+		for _, s := range srcs {
+			counts[s.ref]++
 		}
 		for ref, n := range counts {
 			ref.release(n)
@@ -305,6 +342,9 @@ func (r *reader) flush(ctx context.Context, pb *partitionBatcher) {
 		chunks[i] = ref.chunk
 	}
 	rb := readyBatch{batch: batch, ack: ack, chunks: chunks, last: last}
+	if len(batch) == len(srcs) && !r.batchProcs {
+		rb.srcs = srcs
+	}
 	if len(batch) == 0 {
 		ack() // the batch processors filtered everything: delivered
 		r.reportDelivered(rb)
@@ -315,9 +355,9 @@ func (r *reader) flush(ctx context.Context, pb *partitionBatcher) {
 
 // discard empties a batcher whose records belong to a revoked assignment.
 func (r *reader) discard(ctx context.Context, k partitionKey, pb *partitionBatcher) {
-	n := len(pb.refs)
+	n := len(pb.srcs)
 	_, _ = pb.b.Flush(ctx)
-	pb.refs, pb.chunks, pb.last = nil, nil, nil
+	pb.srcs, pb.chunks, pb.last = nil, nil, nil
 	pb.gen++
 	r.met.revokedDropped(k.topic, k.partition, n)
 }
@@ -335,7 +375,7 @@ func (r *reader) nextFlush() (wait time.Duration, ok bool) {
 		}
 	}
 	for _, pb := range r.batchers {
-		if len(pb.refs) == 0 {
+		if len(pb.srcs) == 0 {
 			continue
 		}
 		if d, has := pb.b.UntilNext(); has && (!ok || d < wait) {
@@ -347,7 +387,7 @@ func (r *reader) nextFlush() (wait time.Duration, ok bool) {
 
 func (r *reader) flushDue(ctx context.Context) {
 	for _, pb := range r.batchers {
-		if len(pb.refs) == 0 {
+		if len(pb.srcs) == 0 {
 			continue
 		}
 		if d, has := pb.b.UntilNext(); has && d <= flushSlack {

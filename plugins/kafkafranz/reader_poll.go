@@ -15,7 +15,6 @@ var pollKey = partitionKey{partition: -1}
 // order and a cursor over their records.
 type pollPartition struct {
 	refs   []*chunkRef
-	metas  []partitionMeta
 	chunk  int // index in refs of the next record's chunk
 	record int // index of the next record in that chunk
 	count  int
@@ -53,13 +52,15 @@ func (r *reader) addPoll(ctx context.Context, chunks []franz.Chunk) {
 			n += len(ch.Records)
 		}
 		batch := make(service.MessageBatch, 0, n)
+		srcs := make([]msgSource, 0, n)
 		for _, ch := range chunks {
-			pm := newPartitionMeta(ch, r.meta)
+			ref := newChunkRef(ch, r.meta)
 			for i := range ch.Records {
-				batch = append(batch, recordToMessage(pm, i))
+				srcs = append(srcs, msgSource{ref, i})
+				batch = append(batch, recordToMessage(ref.meta, i))
 			}
 		}
-		r.ready = append(r.ready, readyBatch{batch: batch, chunks: chunks, last: r.lastOf(chunks), ack: func() {
+		r.ready = append(r.ready, readyBatch{batch: batch, srcs: srcs, chunks: chunks, last: r.lastOf(chunks), ack: func() {
 			for _, ch := range chunks {
 				ch.Ack()
 			}
@@ -83,11 +84,11 @@ func (r *reader) addPoll(ctx context.Context, chunks []franz.Chunk) {
 	parts, counts := groupPoll(chunks, r.meta)
 	franz.Interleave(counts, func(p int) {
 		pp := &parts[p]
-		ref, pm, i := pp.refs[pp.chunk], pp.metas[pp.chunk], pp.record
+		ref, i := pp.refs[pp.chunk], pp.record
 		if pp.record++; pp.record == len(ref.chunk.Records) {
 			pp.chunk, pp.record = pp.chunk+1, 0
 		}
-		if pb.add(ref, ref.chunk.Records[i], recordToMessage(pm, i)) {
+		if pb.add(ref, i) {
 			r.flush(ctx, pb)
 		}
 	})
@@ -114,10 +115,7 @@ func groupPoll(chunks []franz.Chunk, meta metaOptions) ([]pollPartition, []int) 
 			index[k] = i
 			parts = append(parts, pollPartition{})
 		}
-		ref := &chunkRef{chunk: ch}
-		ref.remaining.Store(int64(len(ch.Records)))
-		parts[i].refs = append(parts[i].refs, ref)
-		parts[i].metas = append(parts[i].metas, newPartitionMeta(ch, meta))
+		parts[i].refs = append(parts[i].refs, newChunkRef(ch, meta))
 		parts[i].count += len(ch.Records)
 	}
 	counts := make([]int, len(parts))

@@ -48,6 +48,32 @@ func (r *reader) dropRevoked(rb readyBatch) service.MessageBatch {
 	return kept
 }
 
+// dropRevokedSources is dropRevoked for a batch with sources (no batch
+// processors): messages and sources are filtered together, by the chunk each
+// message was built from.
+func (r *reader) dropRevokedSources(rb readyBatch) (service.MessageBatch, []msgSource) {
+	live := true
+	for _, ch := range rb.chunks {
+		live = live && ch.Live()
+	}
+	if live {
+		return rb.batch, rb.srcs
+	}
+	batch, srcs := rb.batch[:0:0], rb.srcs[:0:0]
+	dropped := map[partitionKey]int{}
+	for i, s := range rb.srcs {
+		if !s.ref.chunk.Live() {
+			dropped[partitionKey{s.ref.chunk.Topic, s.ref.chunk.Partition}]++
+			continue
+		}
+		batch, srcs = append(batch, rb.batch[i]), append(srcs, s)
+	}
+	for k, n := range dropped {
+		r.met.revokedDropped(k.topic, k.partition, n)
+	}
+	return batch, srcs
+}
+
 // messagePartition reads the partition a message came from out of its
 // metadata.
 func messagePartition(m *service.Message) (partitionKey, bool) {
