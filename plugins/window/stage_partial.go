@@ -106,11 +106,12 @@ func (p *partialProcessor) ProcessBatch(ctx context.Context, batch service.Messa
 // with its offsets.
 func (p *partialProcessor) reloadMoved(ctx context.Context, batch service.MessageBatch, rows []engine.Row, idx []int, now time.Time) error {
 	seen := map[string]int64{}
+	var keys engine.PartitionKeys
 	for j := range rows {
 		if rows[j].Heartbeat {
 			continue
 		}
-		k := rows[j].Pos.Key()
+		k := keys.Of(rows[j].Pos)
 		ep, ok := metaInt(batch[idx[j]], epochMeta)
 		if !ok {
 			ep = -1 // an input without epochs: loaded once, at first sight
