@@ -151,7 +151,7 @@ func drainRSS(ctx context.Context, c common, topic, group, dlq string, in *rssRe
 		if m == nil {
 			continue
 		}
-		got := sum(m, "window_input_rows_total") + sum(m, "window_late_rows_total")
+		got := ridesIn(m)
 		for nextMark <= 10 && got >= float64(in.Valid)*float64(nextMark)/10 {
 			res.Timeline = append(res.Timeline, fmt.Sprintf("%3d %% of rides in at %5.1f s: VmRSS %.0f MB, VmHWM %.0f MB",
 				nextMark*10, time.Since(start).Seconds(), rss, hwm))
