@@ -219,7 +219,10 @@ func sum(mfs map[string]*dto.MetricFamily, name string) float64 {
 // ridesIn is the rides aggregated or counted late by the window that reads
 // them: every tumbling_window but a scale-out stage merge, whose input rows
 // are stage 1's partials and markers (known by its window_merge_* series).
-func ridesIn(m map[string]*dto.MetricFamily) float64 {
+func ridesIn(m map[string]*dto.MetricFamily, names ...string) float64 {
+	if len(names) == 0 {
+		names = []string{"window_input_rows_total", "window_late_rows_total"}
+	}
 	merge := map[string]bool{}
 	if mf := m["window_merge_watermark_ms"]; mf != nil {
 		for _, x := range mf.Metric {
@@ -227,7 +230,7 @@ func ridesIn(m map[string]*dto.MetricFamily) float64 {
 		}
 	}
 	t := 0.0
-	for _, name := range []string{"window_input_rows_total", "window_late_rows_total"} {
+	for _, name := range names {
 		if mf := m[name]; mf != nil {
 			for _, x := range mf.Metric {
 				if !merge[labelOf(x, "label")] {
@@ -238,6 +241,15 @@ func ridesIn(m map[string]*dto.MetricFamily) float64 {
 	}
 	return t
 }
+
+// ridesLate is the rides counted late by the windows that read them (see ridesIn).
+func ridesLate(m map[string]*dto.MetricFamily) float64 {
+	return ridesIn(m, "window_late_rows_total")
+}
+
+// settleFor is how long a drained job must write no new Delta row for its
+// drain to be over.
+const settleFor = 3 * time.Second
 
 func labelOf(m *dto.Metric, name string) string {
 	for _, l := range m.Label {
