@@ -11,6 +11,7 @@ import (
 	_ "github.com/miaradia/rides-connect/plugins/deltalake"
 	_ "github.com/miaradia/rides-connect/plugins/fromjson"
 	_ "github.com/miaradia/rides-connect/plugins/kafkafranz"
+	_ "github.com/miaradia/rides-connect/plugins/metaswitch"
 	_ "github.com/miaradia/rides-connect/plugins/prometheus"
 	_ "github.com/miaradia/rides-connect/plugins/textcase"
 	_ "github.com/miaradia/rides-connect/plugins/window"

@@ -41,6 +41,8 @@ type partialProcessor struct {
 	// waitChangelog pauses between reads of a changelog state that is
 	// behind the partition's first delivered offset (tests replace it).
 	waitChangelog func(ctx context.Context) error
+	// readState reads a key of state.cache (p.getKey; tests replace it).
+	readState func(ctx context.Context, key string) ([]byte, error)
 }
 
 var _ service.BatchProcessor = (*partialProcessor)(nil)
@@ -50,7 +52,9 @@ func newPartialProcessor(c *procConfig, res *service.Resources, now func() time.
 	if err != nil {
 		return nil, err
 	}
-	return &partialProcessor{processor: newBase(c, res, now), eng: eng, epochs: map[string]int64{}, waitChangelog: pauseChangelog}, nil
+	p := &partialProcessor{processor: newBase(c, res, now), eng: eng, epochs: map[string]int64{}, waitChangelog: pauseChangelog}
+	p.readState = p.getKey
+	return p, nil
 }
 
 func (p *partialProcessor) ProcessBatch(ctx context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
@@ -105,11 +109,12 @@ func (p *partialProcessor) ProcessBatch(ctx context.Context, batch service.Messa
 // with its offsets.
 func (p *partialProcessor) reloadMoved(ctx context.Context, batch service.MessageBatch, rows []engine.Row, idx []int, now time.Time) error {
 	seen := map[string]int64{}
+	var keys engine.PartitionKeys
 	for j := range rows {
 		if rows[j].Heartbeat {
 			continue
 		}
-		k := rows[j].Pos.Key()
+		k := keys.Of(rows[j].Pos)
 		ep, ok := metaInt(batch[idx[j]], epochMeta)
 		if !ok {
 			ep = -1 // an input without epochs: loaded once, at first sight
@@ -143,7 +148,7 @@ func (p *partialProcessor) reloadMoved(ctx context.Context, batch service.Messag
 func (p *partialProcessor) readChangelog(ctx context.Context, partition int32, first int64) (*engine.Marker, error) {
 	var m *engine.Marker
 	tries, behind, err := readCaughtUp(ctx, p.waitChangelog, func() (bool, error) {
-		data, err := p.getKey(ctx, strconv.Itoa(int(partition)))
+		data, err := p.getKeyRetrying(ctx, strconv.Itoa(int(partition)))
 		if err != nil {
 			return false, err
 		}
@@ -162,6 +167,28 @@ func (p *partialProcessor) readChangelog(ctx context.Context, partition int32, f
 		p.log.Debugf("tumbling_window: partition %d starts at offset %d with its changelog state at %v after %d reads (offset gaps, or no state)", partition, first, m, tries)
 	}
 	return m, nil
+}
+
+// getKeyRetrying reads key from state.cache until a read succeeds or ctx
+// ends. A failed read must not fail the batch: Benthos would then mark its
+// rows as errors, the config routes errors to the dead letters, and the
+// transaction would commit their offsets, so rows that are not bad would
+// leave the table. The cache fails while its topic is not there yet (the
+// output that creates it connects after the input delivers) or the broker
+// is unavailable; stage 1 cannot judge lateness without the state anyway.
+func (p *partialProcessor) getKeyRetrying(ctx context.Context, key string) ([]byte, error) {
+	for fails := 0; ; fails++ {
+		data, err := p.readState(ctx, key)
+		if err == nil {
+			return data, nil
+		}
+		if fails%50 == 0 {
+			p.log.Warnf("tumbling_window: stage partial cannot read its state (retrying every %v): %v", changelogPause, err)
+		}
+		if werr := p.waitChangelog(ctx); werr != nil {
+			return nil, errors.Join(err, werr)
+		}
+	}
 }
 
 // firstOffset is the lowest offset of partition key k among the batch's

@@ -2,6 +2,7 @@ package window
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -284,5 +285,48 @@ func TestStagePartialWaitsForTheChangelogToCatchUp(t *testing.T) {
 	}
 	if reads != changelogTries-1 {
 		t.Fatalf("%d waits for a changelog that never catches up, want %d", reads, changelogTries-1)
+	}
+}
+
+// A state read that fails (the changelog topic is not created yet, the
+// broker is away) is retried: failing the batch would turn its rows into
+// dead letters whose offsets the transaction then commits.
+func TestStagePartialRetriesAFailedStateRead(t *testing.T) {
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	p, err := newPartialProcessor(stageConfig(t, "partial", res), res, newClock().now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fails, waits := 3, 0
+	read := p.readState
+	p.readState = func(ctx context.Context, key string) ([]byte, error) {
+		if fails > 0 {
+			fails--
+			return nil, errors.New("UNKNOWN_TOPIC_OR_PARTITION")
+		}
+		return read(ctx, key)
+	}
+	p.waitChangelog = func(context.Context) error { waits++; return nil }
+	out := processStage(t, p, stageMsg("2026-03-14T00:40:00Z", 0, 0, 1))
+	for _, m := range out {
+		if m.GetError() != nil {
+			t.Fatalf("a failed state read failed the batch: %v", m.GetError())
+		}
+	}
+	if got, _ := kinds(t, out); strings.Join(got, ",") != "partial,marker q=0,marker q=1,changelog 0" {
+		t.Fatalf("after three failed reads stage 1 emitted %v", got)
+	}
+	if fails != 0 || waits != 3 {
+		t.Fatalf("%d reads left to fail, %d waits; want 0 and 3", fails, waits)
+	}
+	// Shutting down ends the retries with an error.
+	p2, err := newPartialProcessor(stageConfig(t, "partial", res), res, newClock().now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2.readState = func(context.Context, string) ([]byte, error) { return nil, errors.New("broker away") }
+	p2.waitChangelog = func(context.Context) error { return context.Canceled }
+	if _, err := p2.ProcessBatch(context.Background(), service.MessageBatch{stageMsg("2026-03-14T00:40:00Z", 0, 0, 1)}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("retries on a closed context ended with %v", err)
 	}
 }

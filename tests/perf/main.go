@@ -216,10 +216,54 @@ func sum(mfs map[string]*dto.MetricFamily, name string) float64 {
 	return t
 }
 
+// ridesIn is the rides aggregated or counted late by the window that reads
+// them: every tumbling_window but a scale-out stage merge, whose input rows
+// are stage 1's partials and markers (known by its window_merge_* series).
+func ridesIn(m map[string]*dto.MetricFamily, names ...string) float64 {
+	if len(names) == 0 {
+		names = []string{"window_input_rows_total", "window_late_rows_total"}
+	}
+	merge := map[string]bool{}
+	if mf := m["window_merge_watermark_ms"]; mf != nil {
+		for _, x := range mf.Metric {
+			merge[labelOf(x, "label")] = true
+		}
+	}
+	t := 0.0
+	for _, name := range names {
+		if mf := m[name]; mf != nil {
+			for _, x := range mf.Metric {
+				if !merge[labelOf(x, "label")] {
+					t += x.GetCounter().GetValue() + x.GetUntyped().GetValue()
+				}
+			}
+		}
+	}
+	return t
+}
+
+// ridesLate is the rides counted late by the windows that read them (see ridesIn).
+func ridesLate(m map[string]*dto.MetricFamily) float64 {
+	return ridesIn(m, "window_late_rows_total")
+}
+
+// settleFor is how long a drained job must write no new Delta row for its
+// drain to be over.
+const settleFor = 3 * time.Second
+
+func labelOf(m *dto.Metric, name string) string {
+	for _, l := range m.Label {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
 // drained: every ride aggregated or counted late, every malformed record
 // dead-lettered, every emitted row committed to Delta.
 func drained(m map[string]*dto.MetricFamily, valid, malformed int) bool {
-	return sum(m, "window_input_rows_total")+sum(m, "window_late_rows_total") >= float64(valid) &&
+	return ridesIn(m) >= float64(valid) &&
 		sum(m, "dead_letter_rows_total") >= float64(malformed) &&
 		sum(m, "window_emitted_rows_total") > 0 &&
 		sum(m, "delta_rows_written_total")+sum(m, "delta_rows_skipped_total") >= sum(m, "window_emitted_rows_total")

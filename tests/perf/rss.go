@@ -122,6 +122,7 @@ func drainRSS(ctx context.Context, c common, topic, group, dlq string, in *rssRe
 	defer j.stop()
 	start := time.Now()
 	nextMark := 1
+	settling, lastRow := false, time.Time{}
 	profiled, cpuStarted := false, false
 	cpuDone := make(chan struct{})
 	defer func() {
@@ -151,7 +152,7 @@ func drainRSS(ctx context.Context, c common, topic, group, dlq string, in *rssRe
 		if m == nil {
 			continue
 		}
-		got := sum(m, "window_input_rows_total") + sum(m, "window_late_rows_total")
+		got := ridesIn(m)
 		for nextMark <= 10 && got >= float64(in.Valid)*float64(nextMark)/10 {
 			res.Timeline = append(res.Timeline, fmt.Sprintf("%3d %% of rides in at %5.1f s: VmRSS %.0f MB, VmHWM %.0f MB",
 				nextMark*10, time.Since(start).Seconds(), rss, hwm))
@@ -178,13 +179,23 @@ func drainRSS(ctx context.Context, c common, topic, group, dlq string, in *rssRe
 				res.HeapProfiles = append(res.HeapProfiles, p)
 			}
 		}
-		if drained(m, in.Valid, in.Malformed) {
+		if !settling && !drained(m, in.Valid, in.Malformed) {
+			continue
+		}
+		// Drained, but a later stage (scale-out stage 2, behind stage 1 by a
+		// transaction) may still write rows: the drain ends at the last new
+		// Delta row, once none came for settleFor; CPU is read at that row.
+		rows := sum(m, "delta_rows_written_total")
+		if !settling || rows > res.WindowRows {
+			settling, lastRow = true, time.Now()
 			res.DrainS = time.Since(start).Seconds()
 			res.CPUS = procCPU(j.p.PID())
+			res.Late, res.DeadLetters = ridesLate(m), sum(m, "dead_letter_rows_total")
+			res.WindowRows = rows
+		}
+		if time.Since(lastRow) >= settleFor {
 			res.CPUPerRideUs = res.CPUS / float64(n) * 1e6
 			res.RidesPerS = float64(n) / res.DrainS
-			res.Late, res.DeadLetters = sum(m, "window_late_rows_total"), sum(m, "dead_letter_rows_total")
-			res.WindowRows = sum(m, "delta_rows_written_total")
 			break
 		}
 	}

@@ -60,6 +60,7 @@ type PartialEngine struct {
 	sizeUs   int64
 	offsetUs int64
 	parts    map[string]*source // topic/partition
+	keys     PartitionKeys      // Position.Key without an allocation per row
 }
 
 // NewPartial builds a stage-1 engine; cfg.Stage must be StagePartial.
@@ -111,7 +112,7 @@ func (e *PartialEngine) Process(rows []Row, now time.Time) PartialResult {
 			res.Status[i] = Tick
 			continue
 		}
-		k := r.Pos.Key()
+		k := e.keys.Of(r.Pos)
 		s := e.parts[k]
 		if s == nil {
 			s = &source{m: Marker{Topic: r.Pos.Topic, Partition: r.Pos.Partition, MaxMs: noWatermark, Offset: -1}}
