@@ -2,7 +2,10 @@ package window
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
 // A partition's changelog state (stage partial's markers, stage merge's
@@ -40,6 +43,29 @@ func readCaughtUp(ctx context.Context, wait func(context.Context) error, read fu
 		}
 		if err = wait(ctx); err != nil {
 			return tries, behind, err
+		}
+	}
+}
+
+// readStateRetrying reads key with read until a read succeeds or wait ends
+// (ctx done), logging every 50th failure. A failed read must not fail the
+// batch: Benthos would mark its rows as errors, the configs route errors to
+// the dead letters, and the transaction would commit their offsets, so rows
+// that are not bad would leave the table. The cache fails while its topic is
+// not there yet (the output that creates it connects after the input
+// delivers) or the broker is away; neither stage can go on without the
+// state anyway.
+func readStateRetrying(ctx context.Context, log *service.Logger, stage string, read func(context.Context, string) ([]byte, error), wait func(context.Context) error, key string) ([]byte, error) {
+	for fails := 0; ; fails++ {
+		data, err := read(ctx, key)
+		if err == nil {
+			return data, nil
+		}
+		if fails%50 == 0 {
+			log.Warnf("tumbling_window: stage %s cannot read its state %q (retrying every %v): %v", stage, key, changelogPause, err)
+		}
+		if werr := wait(ctx); werr != nil {
+			return nil, errors.Join(err, werr)
 		}
 	}
 }

@@ -35,6 +35,8 @@ type mergeProcessor struct {
 	// waitChangelog pauses between reads of a changelog state that is
 	// behind q's first delivered offset (tests replace it).
 	waitChangelog func(ctx context.Context) error
+	// readState reads a key of state.cache (p.getKey; tests replace it).
+	readState func(ctx context.Context, key string) ([]byte, error)
 }
 
 type mergePartition struct {
@@ -53,7 +55,9 @@ func newMergeProcessor(c *procConfig, res *service.Resources, now func() time.Ti
 	if err != nil {
 		return nil, err
 	}
-	return &mergeProcessor{processor: newBase(c, res, now), check: check, parts: map[int32]*mergePartition{}, waitChangelog: pauseChangelog}, nil
+	p := &mergeProcessor{processor: newBase(c, res, now), check: check, parts: map[int32]*mergePartition{}, waitChangelog: pauseChangelog}
+	p.readState = p.getKey
+	return p, nil
 }
 
 // stateKey is q's checkpoint key.
@@ -226,7 +230,8 @@ func (p *mergeProcessor) partition(ctx context.Context, q int32, epoch int64, pa
 	// the first delivered one, as stage 1 does: readCaughtUp.
 	tries, behind, err := readCaughtUp(ctx, p.waitChangelog, func() (bool, error) {
 		var err error
-		if data, err = p.getKey(ctx, key); err != nil {
+		// A failed read is retried, not the batch failed (readStateRetrying).
+		if data, err = readStateRetrying(ctx, p.log, "merge", p.readState, p.waitChangelog, key); err != nil {
 			return false, err
 		}
 		if eng, err = engine.New(p.conf.engine); err != nil {

@@ -3,6 +3,7 @@ package window
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -223,5 +224,49 @@ func TestStateChangelogOnlyWithStageMerge(t *testing.T) {
 		if err := b.AddProcessorYAML(indented); err == nil || !strings.Contains(err.Error(), "state.changelog") {
 			t.Errorf("stage %s: lint %v, want mention of state.changelog", stage, err)
 		}
+	}
+}
+
+// A failed read of q's state (the changelog topic not there yet, the broker
+// away) is retried, as stage 1's is: failing the batch would turn the
+// internal records into dead letters whose offsets the transaction commits.
+func TestStageMergeRetriesAFailedStateRead(t *testing.T) {
+	internal := internalRecords(t, "2026-03-14T00:01:00Z", "2026-03-14T00:06:00Z", "2026-03-14T00:30:00Z")
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	want, _ := splitMerge(t, processStage(t, newChangelogMerge(t, res), internal...))
+	if len(want) == 0 {
+		t.Fatal("the reference run emitted no row")
+	}
+
+	p := newChangelogMerge(t, res)
+	fails, waits := 3, 0
+	read := p.readState
+	p.readState = func(ctx context.Context, key string) ([]byte, error) {
+		if fails > 0 {
+			fails--
+			return nil, errors.New("UNKNOWN_TOPIC_OR_PARTITION")
+		}
+		return read(ctx, key)
+	}
+	p.waitChangelog = func(context.Context) error { waits++; return nil }
+	out := processStage(t, p, internal...)
+	for _, m := range out {
+		if m.GetError() != nil {
+			t.Fatalf("a failed state read failed the batch: %v", m.GetError())
+		}
+	}
+	if got, _ := splitMerge(t, out); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("after three failed reads stage 2 emitted %v, want %v", got, want)
+	}
+	if fails != 0 || waits != 3 {
+		t.Fatalf("%d reads left to fail, %d waits; want 0 and 3", fails, waits)
+	}
+
+	// Shutting down ends the retries with an error (the batch is not acked).
+	p2 := newChangelogMerge(t, res)
+	p2.readState = func(context.Context, string) ([]byte, error) { return nil, errors.New("broker away") }
+	p2.waitChangelog = func(context.Context) error { return context.Canceled }
+	if _, err := p2.ProcessBatch(context.Background(), service.MessageBatch(internal)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("retries on a closed context ended with %v", err)
 	}
 }

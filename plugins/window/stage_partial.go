@@ -170,25 +170,9 @@ func (p *partialProcessor) readChangelog(ctx context.Context, partition int32, f
 }
 
 // getKeyRetrying reads key from state.cache until a read succeeds or ctx
-// ends. A failed read must not fail the batch: Benthos would then mark its
-// rows as errors, the config routes errors to the dead letters, and the
-// transaction would commit their offsets, so rows that are not bad would
-// leave the table. The cache fails while its topic is not there yet (the
-// output that creates it connects after the input delivers) or the broker
-// is unavailable; stage 1 cannot judge lateness without the state anyway.
+// ends (readStateRetrying).
 func (p *partialProcessor) getKeyRetrying(ctx context.Context, key string) ([]byte, error) {
-	for fails := 0; ; fails++ {
-		data, err := p.readState(ctx, key)
-		if err == nil {
-			return data, nil
-		}
-		if fails%50 == 0 {
-			p.log.Warnf("tumbling_window: stage partial cannot read its state (retrying every %v): %v", changelogPause, err)
-		}
-		if werr := p.waitChangelog(ctx); werr != nil {
-			return nil, errors.Join(err, werr)
-		}
-	}
+	return readStateRetrying(ctx, p.log, "partial", p.readState, p.waitChangelog, key)
 }
 
 // firstOffset is the lowest offset of partition key k among the batch's
