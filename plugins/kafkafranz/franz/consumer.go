@@ -80,7 +80,7 @@ type Chunk struct {
 	// owner writes elsewhere (a Delta txn).
 	Generation int32
 	ack        func()
-	tr    *Tracker[*kgo.Record]
+	tr         *Tracker[*kgo.Record]
 }
 
 // Live reports whether the chunk's partition is still ours. Once it is
