@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 	"github.com/miaradia/rides-connect/internal/objstore"
 	"github.com/miaradia/rides-connect/plugins/checkpoint/store"
 	"github.com/miaradia/rides-connect/plugins/deltalake/delta"
+	"github.com/miaradia/rides-connect/plugins/window/engine"
 	"github.com/miaradia/rides-connect/tests/deploy/image"
 )
 
@@ -295,11 +295,9 @@ func stateAfterStop(t *testing.T, ctx context.Context, data string) (seq, versio
 	if err != nil {
 		t.Fatal(err)
 	}
-	var state struct {
-		Seq *int64 `json:"seq"`
-	}
-	if err := json.Unmarshal(raw, &state); err != nil || state.Seq == nil {
-		t.Fatalf("window checkpoint has no seq (%v): %.200s", err, raw)
+	seq, err = engine.StateSeq(raw)
+	if err != nil {
+		t.Fatalf("window checkpoint has no seq (%v): %.200q", err, raw)
 	}
 	st, err := objstore.Open(ctx, filepath.Join(data, "silver", "rides_agg"), objstore.Options{})
 	if err != nil {
@@ -309,7 +307,7 @@ func stateAfterStop(t *testing.T, ctx context.Context, data string) (seq, versio
 	if err != nil {
 		t.Fatal(err)
 	}
-	return *state.Seq, snap.Version, snap.TxnVersion("rides_agg")
+	return seq, snap.Version, snap.TxnVersion("rides_agg")
 }
 
 func waitHTTP(t *testing.T, ctx context.Context, c *image.Container, url string, status int) {

@@ -113,6 +113,17 @@ func (e *Engine) Restore(data []byte) error {
 	return nil
 }
 
+// StateSeq is the emission sequence recorded in a stage-full state of
+// either version, for tools and tests that read a checkpoint without the
+// config that wrote it.
+func StateSeq(data []byte) (int64, error) {
+	s, err := decodeState(data)
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint is not a window state: %w", err)
+	}
+	return s.Seq, nil
+}
+
 // decodeState reads either version: binary (binMagic) or JSON.
 func decodeState(data []byte) (*snapshot, error) {
 	if bytes.HasPrefix(data, []byte(binMagic)) {
