@@ -3,8 +3,12 @@ package realkafka
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,4 +70,47 @@ func checkStage1State(t *testing.T, be brokerEnv, adm *kadm.Client, group, sourc
 				stateTopic, key, fmt.Sprintf("partition %d offset %d", m.Partition, m.Offset), p, off.At-1)
 		}
 	}
+}
+
+// A G-stage1-state created with one partition (by an earlier
+// config/rides-scaleout.yaml) is refused: the replica exits with code 4
+// naming create_topic.partitions_of and the topic, and commits no offset of
+// the source (docs/scale-out.md, "Changing G-stage1-state's partition
+// count").
+func TestScaleOutRefusesAOnePartitionStage1State(t *testing.T) {
+	be := needBroker(t)
+	bl := newBacklog(t, be, "rides-s1old", 19, 2_000, true)
+	job := newRidesJob(t, be, bl.topic)
+	stateTopic := job.group + "-stage1-state"
+	createTopic(t, bl.adm, stateTopic, 1)
+	r := &replica{job: job, id: "replica-0"}
+	t.Cleanup(r.kill)
+	r.start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := r.proc.Wait(ctx)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 4 {
+		t.Fatalf("replica with a 1-partition %s: %v, want exit code 4; log tail:\n%s", stateTopic, err, logTail(r.proc.Log, 3000))
+	}
+	log, _ := os.ReadFile(r.proc.Log)
+	want := "create_topic.partitions_of: topic " + stateTopic + " has 1 partitions, topic " + bl.topic + " has " + strconv.Itoa(len(bl.parts))
+	if !strings.Contains(string(log), want) {
+		t.Fatalf("the log does not say %q; tail:\n%s", want, logTail(r.proc.Log, 3000))
+	}
+	// The offsets topic may not serve yet on a fresh broker (COORDINATOR_NOT_AVAILABLE).
+	committed, err := bl.adm.FetchOffsets(ctx, job.group)
+	for err != nil && ctx.Err() == nil {
+		time.Sleep(500 * time.Millisecond) // polling the broker
+		committed, err = bl.adm.FetchOffsets(ctx, job.group)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	committed.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == bl.topic && o.Err == nil && o.At > 0 {
+			t.Errorf("%s committed offset %d of %s/%d before it was refused", job.group, o.At, o.Topic, o.Partition)
+		}
+	})
+	t.Logf("refused with exit code 4: %s", want)
 }
