@@ -20,7 +20,7 @@ const (
 	groupKeyMeta       = "window_group_key"        // partial: the record key of the internal topic
 	markerPartMeta     = "window_marker_partition" // marker: target partition of the internal topic
 	changelogKeyMeta   = "window_changelog_key"    // changelog record key: source partition (marker) or <state.key>-<q> (state)
-	statePartitionMeta = "window_state_partition"  // merge output: the internal partition q
+	statePartitionMeta = "window_state_partition"  // the state's partition: q (merge output), p (partial's changelog copy)
 	kindPartial        = "partial"
 	kindMarker         = "marker"
 	kindState          = "state"                  // merge with state.changelog: q's state for the changelog
@@ -222,9 +222,13 @@ func stageOneBatch(tmpl *service.Message, res engine.PartialResult) (service.Mes
 			m.MetaSetMut(markerPartMeta, int64(q))
 			out = append(out, m)
 		}
+		// The changelog copy goes to partition p of the changelog topic: an
+		// open transaction of a replica that died then holds back only the
+		// partitions it owned, not every partition's progress.
 		m := derived(tmpl, body)
 		m.MetaSetMut(kindMeta, kindMarker)
 		m.MetaSetMut(changelogKeyMeta, strconv.Itoa(int(mk.Partition)))
+		m.MetaSetMut(statePartitionMeta, int64(mk.Partition))
 		out = append(out, m)
 	}
 	return out, nil

@@ -3,6 +3,7 @@ package window
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -328,5 +329,40 @@ func TestStagePartialRetriesAFailedStateRead(t *testing.T) {
 	p2.waitChangelog = func(context.Context) error { return context.Canceled }
 	if _, err := p2.ProcessBatch(context.Background(), service.MessageBatch{stageMsg("2026-03-14T00:40:00Z", 0, 0, 1)}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("retries on a closed context ended with %v", err)
+	}
+}
+
+// Stage 1's changelog copy of p's marker carries window_state_partition = p,
+// so that the output writes it to partition p of G-stage1-state
+// (docs/scale-out.md); the markers for the internal topic carry none.
+func TestStagePartialChangelogCopyGoesToItsSourcePartition(t *testing.T) {
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	p, err := newPartialProcessor(stageConfig(t, "partial", res), res, newClock().now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := processStage(t, p, stageMsg("2026-03-14T00:30:00Z", 1, 0, 1), stageMsg("2026-03-14T00:31:00Z", 0, 0, 1))
+	copies := map[string]string{}
+	for _, m := range out {
+		key, isCopy := m.MetaGet(changelogKeyMeta)
+		part, hasPart := m.MetaGet(statePartitionMeta)
+		if !isCopy {
+			if hasPart {
+				t.Fatalf("a message for the internal topic carries %s = %s", statePartitionMeta, part)
+			}
+			continue
+		}
+		body, _ := m.AsBytes()
+		mk, err := engine.DecodeMarker(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := strconv.Itoa(int(mk.Partition)); key != want || part != want {
+			t.Fatalf("the changelog copy of partition %d's marker has key %q and %s %q, want %q for both", mk.Partition, key, statePartitionMeta, part, want)
+		}
+		copies[key] = part
+	}
+	if len(copies) != 2 {
+		t.Fatalf("changelog copies %v, want one for each of partitions 0 and 1", copies)
 	}
 }

@@ -86,6 +86,7 @@ func TestScaleOutThreeReplicasEqualReference(t *testing.T) {
 		t.Fatalf("after the replicas stopped, the table (version %d) differs from the reference:\n%s", version, d)
 	}
 	checkMergeState(t, be, adm, base.group, len(bl.parts))
+	checkStage1State(t, be, adm, base.group, bl.topic, len(bl.parts))
 }
 
 // replica is one process of config/rides-scaleout.yaml.
@@ -304,6 +305,7 @@ func TestScaleOutStoppedReplicaDoesNotChangeTheTable(t *testing.T) {
 	t.Logf("%s made %d commits after SIGCONT, none with a token from before its pause", zombie.id, after)
 	t.Logf("table equals the reference (%d windows, version %d) after %s was stopped past its session timeout and resumed", len(got), version, zombie.id)
 	checkMergeState(t, be, adm, base.group, len(bl.parts))
+	checkStage1State(t, be, adm, base.group, bl.topic, len(bl.parts))
 }
 
 // waitNotMember waits until no member of group has instance id id.
