@@ -95,6 +95,8 @@ the log start. Either way a warning names topic, partition and the skipped range
 ` + "`kafka_input_offset_resets_total`" + ` counts it. With ` + "`fail_on_data_loss: true`" + ` the input stops instead: an
 ERROR line says STOPPED ON DATA LOSS, ` + "`kafka_input_stopped_on_data_loss`" + ` is set to 1 and the pipeline ends;
 Benthos then exits with status 0 unless the binary maps it (rides-connect: see docs/kafka.md).
+With ` + "`purge_committed`" + ` the input itself deletes the records below the group's committed offsets, never
+above them: the group never reads them again, so this is no data loss for it (other consumers of the topic lose them).
 
 ### Metadata
 
@@ -118,6 +120,7 @@ rebalance, at the same generation.
 ` + "`kafka_input_records_total`" + `, ` + "`kafka_input_bytes_total`" + `, ` + "`kafka_input_lag`" + ` (per topic and partition),
 ` + "`kafka_input_paused_partitions`" + `, ` + "`kafka_input_commits_total`" + `, ` + "`kafka_input_offset_resets_total`" + `,
 ` + "`kafka_input_revoked_dropped_total`" + ` (records of revoked partitions dropped before delivery), ` + "`kafka_input_transactions_total`" + `,
+` + "`kafka_input_purges_total`" + ` (with ` + "`purge_committed`" + `),
 ` + "`kafka_input_stopped_on_data_loss`" + `.
 `)
 	spec = spec.Fields(clientFields()...).Fields(
@@ -189,6 +192,7 @@ rebalance, at the same generation.
 			Description("Stop the input with an error when a committed offset is out of the log's range, instead of resetting per `start_offset` and warning (Spark `failOnDataLoss`).").
 			Default(false).Example(true).Advanced(),
 		txnInputField(),
+		purgeInputField(),
 		service.NewAutoRetryNacksToggleField(),
 	)
 	checks := append([]lintCheck{
@@ -214,6 +218,7 @@ rebalance, at the same generation.
 			"batch_scope: poll with batching.count: 1 gives one-record batches, which do not span partitions; raise count or use batch_scope: partition"},
 	}, clientLintChecks...)
 	checks = append(checks, txnLintChecks...)
+	checks = append(checks, purgeLintChecks...)
 	spec = spec.LintRule(lintRule(checks...))
 
 	spec = spec.Example("The seed job's source",
@@ -296,6 +301,9 @@ func init() {
 				return nil, errTxnLabel
 			}
 			cc.Txn = txn
+			if cc.Purge, err = purgeFromParsed(conf, cc); err != nil {
+				return nil, err
+			}
 			keys, err := conf.FieldStringList(fieldMetadataKeys)
 			if err != nil {
 				return nil, err

@@ -15,12 +15,16 @@ type inputMetrics struct {
 	commits                *service.MetricCounter
 	revoked                *service.MetricCounter
 	txns                   *service.MetricCounter
+	purges                 *service.MetricCounter
 	lag, paused            *service.MetricGauge
 	assigned               *service.MetricGauge
 	dataLossStop           *service.MetricGauge
 }
 
-var _ franz.AssignmentMetrics = (*inputMetrics)(nil)
+var (
+	_ franz.AssignmentMetrics = (*inputMetrics)(nil)
+	_ franz.PurgeMetrics      = (*inputMetrics)(nil)
+)
 
 func newInputMetrics(m *service.Metrics) *inputMetrics {
 	im := &inputMetrics{
@@ -30,6 +34,7 @@ func newInputMetrics(m *service.Metrics) *inputMetrics {
 		commits:      m.NewCounter("kafka_input_commits_total"),
 		revoked:      m.NewCounter("kafka_input_revoked_dropped_total", "topic", "partition"),
 		txns:         m.NewCounter("kafka_input_transactions_total", "outcome"),
+		purges:       m.NewCounter("kafka_input_purges_total", "topic", "partition", "outcome"),
 		lag:          m.NewGauge("kafka_input_lag", "topic", "partition"),
 		assigned:     m.NewGauge("kafka_input_partition_assigned", "topic", "partition"),
 		paused:       m.NewGauge("kafka_input_paused_partitions"),
@@ -84,6 +89,16 @@ func (m *inputMetrics) revokedDropped(topic string, partition int32, n int) {
 // stoppedOnDataLoss sets the gauge an alert can fire on (1 = this input
 // stopped because of fail_on_data_loss).
 func (m *inputMetrics) stoppedOnDataLoss() { m.dataLossStop.Set(1) }
+
+// Purged (franz.PurgeMetrics) counts purge_committed's DeleteRecords per
+// partition: outcome deleted or error.
+func (m *inputMetrics) Purged(topic string, partition int32, err error) {
+	outcome := "deleted"
+	if err != nil {
+		outcome = "error"
+	}
+	m.purges.Incr(1, topic, strconv.Itoa(int(partition)), outcome)
+}
 
 // txnEnded counts transactions by outcome: committed, aborted, error.
 func (m *inputMetrics) txnEnded(outcome string) { m.txns.Incr(1, outcome) }

@@ -18,7 +18,8 @@ import (
 // <group>-repartition partition q below q's committed offset. A state
 // overwritten by a zombie, or written without the offsets, would miss some
 // (config/rides-scaleout.yaml, state.changelog; no idle timeout, so stage 2
-// closes nothing early and applies every record it reads).
+// closes nothing early and applies every record it reads). It also checks
+// that purge_committed moved each q's log start, never past the commit.
 func checkMergeState(t *testing.T, be brokerEnv, adm *kadm.Client, group string, partitions int) {
 	t.Helper()
 	stateTopic, internal := group+"-merge-state", group+"-repartition"
@@ -33,6 +34,10 @@ func checkMergeState(t *testing.T, be brokerEnv, adm *kadm.Client, group string,
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	committed, err := adm.FetchOffsets(ctx, group+"-merge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, internal)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +66,18 @@ func checkMergeState(t *testing.T, be brokerEnv, adm *kadm.Client, group string,
 			t.Fatalf("%s-merge has no committed offset for %s/%d (%v)", group, internal, q, off.Err)
 		}
 		ends[int32(q)] = off.At
-		t.Logf("q=%d: state applied up to offset %d, committed offset %d", q, hi, off.At)
+		// purge_committed (PURGE_INTERVAL=1s here): what G-merge committed is
+		// deleted, nothing after it.
+		start, ok := starts.Lookup(internal, int32(q))
+		switch {
+		case !ok || start.Err != nil:
+			t.Errorf("%s/%d: no log start offset (%v)", internal, q, start.Err)
+		case start.Offset > off.At:
+			t.Errorf("%s/%d: log start %d is above the committed offset %d: uncommitted records were purged", internal, q, start.Offset, off.At)
+		case start.Offset == 0:
+			t.Errorf("%s/%d: log start 0 with committed offset %d: nothing was purged", internal, q, off.At)
+		}
+		t.Logf("q=%d: state applied up to offset %d, committed offset %d, log start %d", q, hi, off.At, start.Offset)
 		if hi+1 < off.At {
 			from[int32(q)] = kgo.NewOffset().At(hi + 1)
 		}

@@ -28,7 +28,8 @@ func TestScaleOutThreeReplicasEqualReference(t *testing.T) {
 	bl := newBacklog(t, be, "rides-scaleout", 13, n, true)
 	want, adm := bl.want, bl.adm
 
-	base := newRidesJob(t, be, bl.topic) // builds the binary; its env, table and checkpoint are shared
+	base := newRidesJob(t, be, bl.topic)             // builds the binary; its env, table and checkpoint are shared
+	base.env = append(base.env, "PURGE_INTERVAL=1s") // checkMergeState sees every q purged
 	reps := make([]*replica, 3)
 	for i := range reps {
 		reps[i] = &replica{job: base, id: fmt.Sprintf("replica-%d", i)}
@@ -234,6 +235,7 @@ func TestScaleOutStoppedReplicaDoesNotChangeTheTable(t *testing.T) {
 	want, adm := bl.want, bl.adm
 
 	base := newRidesJob(t, be, bl.topic)
+	base.env = append(base.env, "PURGE_INTERVAL=1s") // checkMergeState sees every q purged
 	reps := make([]*replica, 3)
 	for i := range reps {
 		reps[i] = &replica{job: base, id: fmt.Sprintf("replica-%d", i)}

@@ -34,6 +34,8 @@ type ConsumerConfig struct {
 	FailOnDataLoss         bool
 	// Txn, when set, makes the consumer a transactional session (txn.go).
 	Txn *TxnConfig
+	// Purge, when set, deletes the records below committed offsets (purge.go).
+	Purge *PurgeConfig
 }
 
 // ConsumerMetrics receives what the consumer observes. All methods must be
@@ -141,9 +143,13 @@ type Consumer struct {
 	// which everything was acked: what the transaction commits.
 	marksMu sync.Mutex
 	marks   map[topicPartition]*kgo.Record
-	fatal   error
-	closed  bool
-	abandon bool // test hook: skip the commit on revoke (a crash)
+	// txnOffsets is what the transaction being ended commits (onlyAcked),
+	// purged once it has committed.
+	txnOffsets map[topicPartition]int64
+	purge      *purger // nil unless conf.Purge
+	fatal      error
+	closed     bool
+	abandon    bool // test hook: skip the commit on revoke (a crash)
 	// afterAdjust is a test hook run when adjustOffsets has checked the
 	// committed offsets, before the first fetch (to move the log start in
 	// between, the race that resetOutOfRange handles).
@@ -171,6 +177,8 @@ func NewConsumer(conf ConsumerConfig, log Logger, met ConsumerMetrics) *Consumer
 		epochs:     map[topicPartition]int64{},
 		gens:       map[topicPartition]int32{},
 		marks:      map[topicPartition]*kgo.Record{},
+		txnOffsets: map[topicPartition]int64{},
+		purge:      newPurger(conf.Purge),
 	}
 }
 

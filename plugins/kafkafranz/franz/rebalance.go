@@ -77,6 +77,9 @@ func (c *Consumer) drop(cl *kgo.Client, parts map[string][]int32) {
 			delete(c.last, tp)
 			delete(c.epochs, tp)
 			delete(c.gens, tp)
+			if c.purge != nil {
+				c.purge.forget(tp) // its next owner purges what it commits
+			}
 			c.reportAssignment(tp, false)
 			if c.paused[tp] {
 				delete(c.paused, tp)
@@ -99,8 +102,9 @@ func (c *Consumer) drop(cl *kgo.Client, parts map[string][]int32) {
 	}
 }
 
-// onAutoCommit counts the periodic commits and logs failed ones.
-func (c *Consumer) onAutoCommit(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
+// onAutoCommit counts the periodic commits, logs failed ones and purges
+// below the offsets the broker accepted (purge_committed).
+func (c *Consumer) onAutoCommit(cl *kgo.Client, req *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 	if err != nil {
 		c.log.Warnf("kafka: periodic offset commit failed (retried at the next commit_period): %v", err)
 		return
@@ -108,6 +112,30 @@ func (c *Consumer) onAutoCommit(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *k
 	if c.met != nil {
 		c.met.Committed()
 	}
+	if c.purge != nil {
+		c.purgeCommitted(cl, acceptedOffsets(req, resp))
+	}
+}
+
+// acceptedOffsets returns the offsets of req the broker committed.
+func acceptedOffsets(req *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse) map[topicPartition]int64 {
+	ok := map[topicPartition]bool{}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if p.ErrorCode == 0 {
+				ok[topicPartition{t.Topic, p.Partition}] = true
+			}
+		}
+	}
+	offs := map[topicPartition]int64{}
+	for _, t := range req.Topics {
+		for _, p := range t.Partitions {
+			if tp := (topicPartition{t.Topic, p.Partition}); ok[tp] {
+				offs[tp] = p.Offset
+			}
+		}
+	}
+	return offs
 }
 
 // Assigned returns the number of partitions the consumer owns now (group

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -94,6 +95,9 @@ func (c *Consumer) EndTxn(ctx context.Context, commit bool) (committed bool, err
 	if sess == nil {
 		return false, ErrTxnNotReady
 	}
+	c.marksMu.Lock()
+	clear(c.txnOffsets)
+	c.marksMu.Unlock()
 	committed, err = sess.End(kgo.PreTxnCommitFnContext(ctx, c.onlyAcked), kgo.TransactionEndTry(commit))
 	if err != nil {
 		c.log.Errorf("kafka: transaction end failed, reconnecting with a new session: %v", err)
@@ -102,8 +106,15 @@ func (c *Consumer) EndTxn(ctx context.Context, commit bool) (committed bool, err
 	}
 	if !committed {
 		c.rewind()
+		return false, nil
 	}
-	return committed, nil
+	if c.purge != nil {
+		c.marksMu.Lock()
+		offs := maps.Clone(c.txnOffsets)
+		c.marksMu.Unlock()
+		c.purgeCommitted(sess.Client(), offs)
+	}
+	return true, nil
 }
 
 // MarkTxn records that rec was delivered and acked: the open transaction
@@ -136,6 +147,7 @@ func (c *Consumer) onlyAcked(req *kmsg.TxnOffsetCommitRequest) error {
 				continue
 			}
 			p.Offset, p.LeaderEpoch = rec.Offset+1, rec.LeaderEpoch
+			c.txnOffsets[topicPartition{t.Topic, p.Partition}] = p.Offset
 			parts = append(parts, p)
 		}
 		if len(parts) > 0 {
