@@ -68,14 +68,7 @@ output:
 `, t.TempDir(), strings.ReplaceAll(schemaYAML, "\n", "\n  "))); err != nil {
 		t.Fatal(err)
 	}
-	prod, err := b.AddBatchProducerFunc()
-	if err != nil {
-		t.Fatal(err)
-	}
-	strm, err := b.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
+	prod, strm := buildProducing(t, b)
 	go func() { _ = strm.Run(context.Background()) }()
 	defer strm.Stop(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -45,14 +45,7 @@ func runFencedOutput(t *testing.T, dir, writer string) (send func(service.Messag
 	if err := b.SetYAML(yaml); err != nil {
 		t.Fatal(err)
 	}
-	prod, err := b.AddBatchProducerFunc()
-	if err != nil {
-		t.Fatal(err)
-	}
-	strm, err := b.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
+	prod, strm := buildProducing(t, b)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = strm.Run(context.Background()) }()
 	return func(batch service.MessageBatch) error {

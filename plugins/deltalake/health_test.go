@@ -56,14 +56,7 @@ delta_lake:
 `); err != nil {
 		t.Fatal(err)
 	}
-	prod, err := b.AddBatchProducerFunc()
-	if err != nil {
-		t.Fatal(err)
-	}
-	strm, err := b.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
+	prod, strm := buildProducing(t, b)
 	var run sync.WaitGroup
 	run.Add(1)
 	go func() { defer run.Done(); _ = strm.Run(context.Background()) }()

@@ -35,14 +35,7 @@ func runStream(t *testing.T, outputYAML string) (send func(service.MessageBatch)
 	if err := b.AddOutputYAML(outputYAML); err != nil {
 		t.Fatal(err)
 	}
-	prod, err := b.AddBatchProducerFunc()
-	if err != nil {
-		t.Fatal(err)
-	}
-	strm, err := b.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
+	prod, strm := buildProducing(t, b)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -240,4 +233,18 @@ delta_lake:
 			t.Fatalf("file %s: compression setting not applied", a.Path)
 		}
 	}
+}
+
+// buildProducing builds b's stream with a batch producer for its input.
+func buildProducing(t *testing.T, b *service.StreamBuilder) (service.MessageBatchHandlerFunc, *service.Stream) {
+	t.Helper()
+	prod, err := b.AddBatchProducerFunc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	strm, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return prod, strm
 }
