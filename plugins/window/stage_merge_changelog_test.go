@@ -239,16 +239,7 @@ func TestStageMergeRetriesAFailedStateRead(t *testing.T) {
 	}
 
 	p := newChangelogMerge(t, res)
-	fails, waits := 3, 0
-	read := p.readState
-	p.readState = func(ctx context.Context, key string) ([]byte, error) {
-		if fails > 0 {
-			fails--
-			return nil, errors.New("UNKNOWN_TOPIC_OR_PARTITION")
-		}
-		return read(ctx, key)
-	}
-	p.waitChangelog = func(context.Context) error { waits++; return nil }
+	fails, waits := failStateReads(&p.readState, &p.waitChangelog, 3)
 	out := processStage(t, p, internal...)
 	for _, m := range out {
 		if m.GetError() != nil {
@@ -258,8 +249,8 @@ func TestStageMergeRetriesAFailedStateRead(t *testing.T) {
 	if got, _ := splitMerge(t, out); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("after three failed reads stage 2 emitted %v, want %v", got, want)
 	}
-	if fails != 0 || waits != 3 {
-		t.Fatalf("%d reads left to fail, %d waits; want 0 and 3", fails, waits)
+	if *fails != 0 || *waits != 3 {
+		t.Fatalf("%d reads left to fail, %d waits; want 0 and 3", *fails, *waits)
 	}
 
 	// Shutting down ends the retries with an error (the batch is not acked).

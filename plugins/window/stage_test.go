@@ -298,16 +298,7 @@ func TestStagePartialRetriesAFailedStateRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fails, waits := 3, 0
-	read := p.readState
-	p.readState = func(ctx context.Context, key string) ([]byte, error) {
-		if fails > 0 {
-			fails--
-			return nil, errors.New("UNKNOWN_TOPIC_OR_PARTITION")
-		}
-		return read(ctx, key)
-	}
-	p.waitChangelog = func(context.Context) error { waits++; return nil }
+	fails, waits := failStateReads(&p.readState, &p.waitChangelog, 3)
 	out := processStage(t, p, stageMsg("2026-03-14T00:40:00Z", 0, 0, 1))
 	for _, m := range out {
 		if m.GetError() != nil {
@@ -317,8 +308,8 @@ func TestStagePartialRetriesAFailedStateRead(t *testing.T) {
 	if got, _ := kinds(t, out); strings.Join(got, ",") != "partial,marker q=0,marker q=1,changelog 0" {
 		t.Fatalf("after three failed reads stage 1 emitted %v", got)
 	}
-	if fails != 0 || waits != 3 {
-		t.Fatalf("%d reads left to fail, %d waits; want 0 and 3", fails, waits)
+	if *fails != 0 || *waits != 3 {
+		t.Fatalf("%d reads left to fail, %d waits; want 0 and 3", *fails, *waits)
 	}
 	// Shutting down ends the retries with an error.
 	p2, err := newPartialProcessor(stageConfig(t, "partial", res), res, newClock().now)
@@ -365,4 +356,22 @@ func TestStagePartialChangelogCopyGoesToItsSourcePartition(t *testing.T) {
 	if len(copies) != 2 {
 		t.Fatalf("changelog copies %v, want one for each of partitions 0 and 1", copies)
 	}
+}
+
+// failStateReads makes *read fail its next n calls (as a changelog topic
+// that does not exist yet) and *wait return at once; it returns the number
+// of failures left and of waits made.
+func failStateReads(read *func(context.Context, string) ([]byte, error), wait *func(context.Context) error, n int) (fails, waits *int) {
+	fails, waits = new(int), new(int)
+	*fails = n
+	next := *read
+	*read = func(ctx context.Context, key string) ([]byte, error) {
+		if *fails > 0 {
+			*fails--
+			return nil, errors.New("UNKNOWN_TOPIC_OR_PARTITION")
+		}
+		return next(ctx, key)
+	}
+	*wait = func(context.Context) error { *waits++; return nil }
+	return fails, waits
 }
