@@ -24,6 +24,23 @@ func tokenRec(t *testing.T, city string, seq, token int64, force bool) Record {
 	return r
 }
 
+// twoFencingWriters is the set-up of a takeover: replica-a and replica-b
+// writing the same table, on one clock.
+func twoFencingWriters(t *testing.T) (context.Context, objstore.Store, *Writer, *Writer) {
+	t.Helper()
+	st := memStore(t)
+	clock := &fixedClock{time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC)}
+	return context.Background(), st, fencingWriter(t, st, "replica-a", clock), fencingWriter(t, st, "replica-b", clock)
+}
+
+// mustAppend appends records that must commit.
+func mustAppend(ctx context.Context, t *testing.T, w *Writer, recs ...Record) {
+	t.Helper()
+	if _, err := w.Append(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // commitsOf reads every commit of the log: writer id, whether it added
 // files, and its txn version of app-0 ("-": none).
 func commitsOf(t *testing.T, st objstore.Store) []string {
@@ -58,15 +75,9 @@ func commitsOf(t *testing.T, st objstore.Store) []string {
 // (a txn-only commit); A's seq 6 is refused and nothing is committed; B
 // writes seq 6.
 func TestAFencedWriterCannotCommitAndTheNewOwnerGoesOn(t *testing.T) {
-	ctx := context.Background()
-	st := memStore(t)
-	clock := &fixedClock{time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC)}
-	a := fencingWriter(t, st, "replica-a", clock)
-	b := fencingWriter(t, st, "replica-b", clock)
+	ctx, st, a, b := twoFencingWriters(t)
 	for seq := int64(1); seq <= 5; seq++ {
-		if _, err := a.Append(ctx, []Record{tokenRec(t, "PARIS", seq, 1, false)}); err != nil {
-			t.Fatal(err)
-		}
+		mustAppend(ctx, t, a, tokenRec(t, "PARIS", seq, 1, false))
 	}
 	fr, err := b.Fence(ctx, map[string]int64{"app-0": 2})
 	if err != nil || fr.Version != 6 || len(fr.Raised) != 1 {
@@ -102,15 +113,9 @@ func TestAFencedWriterCannotCommitAndTheNewOwnerGoesOn(t *testing.T) {
 // own seq 6 (the same window, recomputed) is skipped, even forced: no row
 // twice.
 func TestATakeoverSkipsWhatThePreviousOwnerCommittedBeforeTheFence(t *testing.T) {
-	ctx := context.Background()
-	st := memStore(t)
-	clock := &fixedClock{time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC)}
-	a := fencingWriter(t, st, "replica-a", clock)
-	b := fencingWriter(t, st, "replica-b", clock)
+	ctx, st, a, b := twoFencingWriters(t)
 	for seq := int64(5); seq <= 6; seq++ {
-		if _, err := a.Append(ctx, []Record{tokenRec(t, "PARIS", seq, 1, false)}); err != nil {
-			t.Fatal(err)
-		}
+		mustAppend(ctx, t, a, tokenRec(t, "PARIS", seq, 1, false))
 	}
 	if _, err := b.Fence(ctx, map[string]int64{"app-0": 2}); err != nil {
 		t.Fatal(err)
@@ -139,14 +144,8 @@ func TestATakeoverSkipsWhatThePreviousOwnerCommittedBeforeTheFence(t *testing.T)
 // B's fence lands before A's put; A's put-if-absent loses, A sees B's txn
 // and is refused, its files left as orphans.
 func TestAFenceLandingBetweenCheckAndCommitRefusesTheCommit(t *testing.T) {
-	ctx := context.Background()
-	st := memStore(t)
-	clock := &fixedClock{time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC)}
-	a := fencingWriter(t, st, "replica-a", clock)
-	b := fencingWriter(t, st, "replica-b", clock)
-	if _, err := a.Append(ctx, []Record{tokenRec(t, "PARIS", 1, 1, false)}); err != nil {
-		t.Fatal(err)
-	}
+	ctx, st, a, b := twoFencingWriters(t)
+	mustAppend(ctx, t, a, tokenRec(t, "PARIS", 1, 1, false))
 	a.opts.Hooks.AfterUpload = func() error {
 		_, err := b.Fence(ctx, map[string]int64{"app-0": 2})
 		return err
@@ -210,14 +209,8 @@ func TestFencedTxnVersionBounds(t *testing.T) {
 // with: the fence among them must be a conflict, re-checked and refused,
 // not absorbed into A's snapshot (A then committed token 1 over token 2).
 func TestAFenceBehindAnUnrelatedCommitStillRefusesTheCommit(t *testing.T) {
-	ctx := context.Background()
-	st := memStore(t)
-	clock := &fixedClock{time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC)}
-	a := fencingWriter(t, st, "replica-a", clock)
-	b := fencingWriter(t, st, "replica-b", clock)
-	if _, err := a.Append(ctx, []Record{tokenRec(t, "PARIS", 1, 1, false)}); err != nil {
-		t.Fatal(err)
-	}
+	ctx, st, a, b := twoFencingWriters(t)
+	mustAppend(ctx, t, a, tokenRec(t, "PARIS", 1, 1, false))
 	a.opts.Hooks.AfterUpload = func() error {
 		other := ridesRecord(t, ridesSchema(), "NICE", 1, 1, "app-9", 1)
 		other.Token = 2
@@ -246,9 +239,7 @@ func TestASequenceCommittedBehindAnUnrelatedCommitIsNotWrittenTwice(t *testing.T
 	clock := &fixedClock{time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC)}
 	a := newTestWriter(t, st, TableConfig{Schema: ridesSchema()}, clock)
 	b := newTestWriter(t, st, TableConfig{Schema: ridesSchema()}, clock)
-	if _, err := a.Append(ctx, []Record{tokenRec(t, "PARIS", 1, 0, false)}); err != nil {
-		t.Fatal(err)
-	}
+	mustAppend(ctx, t, a, tokenRec(t, "PARIS", 1, 0, false))
 	a.opts.Hooks.AfterUpload = func() error {
 		if _, err := b.Append(ctx, []Record{ridesRecord(t, ridesSchema(), "NICE", 1, 1, "app-9", 1)}); err != nil {
 			return err
