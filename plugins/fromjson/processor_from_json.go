@@ -99,9 +99,11 @@ func (p *processor) ProcessBatch(_ context.Context, batch service.MessageBatch) 
 }
 
 func (p *processor) parseAll(batch service.MessageBatch) {
+	r := p.parser.Reader()
+	defer r.Close()
 	for _, m := range batch {
 		raw, _ := m.AsBytes() // never fails: structured content is marshalled
-		rec, err := p.parser.Parse(raw)
+		rec, err := r.Parse(raw)
 		if err == nil {
 			m.SetStructuredMut(rec)
 			continue

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"math"
-	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -76,6 +74,32 @@ func NewParser(s *Schema) *Parser {
 func (p *Parser) Parse(b []byte) (map[string]any, error) {
 	sc := p.scratch.Get().(*scratch)
 	defer p.scratch.Put(sc)
+	return p.parse(sc, b)
+}
+
+// Reader is Parse for one goroutine and many records: it holds one scratch
+// for all of them instead of taking it from the pool per record. Close
+// gives it back; a Reader is not safe for concurrent use.
+type Reader struct {
+	p  *Parser
+	sc *scratch
+}
+
+// Reader returns a Reader of p.
+func (p *Parser) Reader() *Reader {
+	return &Reader{p: p, sc: p.scratch.Get().(*scratch)}
+}
+
+// Parse is Parser.Parse.
+func (r *Reader) Parse(b []byte) (map[string]any, error) { return r.p.parse(r.sc, b) }
+
+// Close returns the Reader's scratch; the Reader is not used after.
+func (r *Reader) Close() {
+	r.p.scratch.Put(r.sc)
+	r.sc = nil
+}
+
+func (p *Parser) parse(sc *scratch, b []byte) (map[string]any, error) {
 	handled, err := p.fast(sc, b)
 	if !handled {
 		err = p.slow(sc, b)
@@ -186,8 +210,8 @@ func (p *Parser) value(bx *box.Slab, f Field, r raw) (any, bool) {
 		}
 	case Double:
 		if r.kind == kNumber {
-			d, err := strconv.ParseFloat(string(r.text), 64)
-			if err != nil {
+			d, ok := parseDouble(r.text)
+			if !ok {
 				return nil, false
 			}
 			return bx.Float64(d), true
@@ -235,20 +259,6 @@ func (sc *scratch) str(i int, b []byte, t Transform) any {
 		c[string(b)] = v
 	}
 	return v
-}
-
-// parseLong reads a JSON number whose value is an integer in int64's range:
-// 42, and also 42.0 or 4.2e1 as the Bloblang mapping did (floor(x) == x).
-// A fraction, or a value past int64, is not a long.
-func parseLong(text []byte) (int64, bool) {
-	if i, err := strconv.ParseInt(string(text), 10, 64); err == nil {
-		return i, true
-	}
-	f, err := strconv.ParseFloat(string(text), 64)
-	if err != nil || f != math.Trunc(f) || f < -(1<<63) || f >= 1<<63 {
-		return 0, false
-	}
-	return int64(f), true
 }
 
 // transform copies b into a string with the field's transform: ASCII is
