@@ -99,11 +99,9 @@ func (p *processor) ProcessBatch(_ context.Context, batch service.MessageBatch) 
 }
 
 func (p *processor) parseAll(batch service.MessageBatch) {
-	r := p.parser.Reader()
-	defer r.Close()
 	for _, m := range batch {
 		raw, _ := m.AsBytes() // never fails: structured content is marshalled
-		rec, err := r.Parse(raw)
+		rec, err := p.parser.Parse(raw)
 		if err == nil {
 			m.SetStructuredMut(rec)
 			continue

@@ -74,32 +74,6 @@ func NewParser(s *Schema) *Parser {
 func (p *Parser) Parse(b []byte) (map[string]any, error) {
 	sc := p.scratch.Get().(*scratch)
 	defer p.scratch.Put(sc)
-	return p.parse(sc, b)
-}
-
-// Reader is Parse for one goroutine and many records: it holds one scratch
-// for all of them instead of taking it from the pool per record. Close
-// gives it back; a Reader is not safe for concurrent use.
-type Reader struct {
-	p  *Parser
-	sc *scratch
-}
-
-// Reader returns a Reader of p.
-func (p *Parser) Reader() *Reader {
-	return &Reader{p: p, sc: p.scratch.Get().(*scratch)}
-}
-
-// Parse is Parser.Parse.
-func (r *Reader) Parse(b []byte) (map[string]any, error) { return r.p.parse(r.sc, b) }
-
-// Close returns the Reader's scratch; the Reader is not used after.
-func (r *Reader) Close() {
-	r.p.scratch.Put(r.sc)
-	r.sc = nil
-}
-
-func (p *Parser) parse(sc *scratch, b []byte) (map[string]any, error) {
 	handled, err := p.fast(sc, b)
 	if !handled {
 		err = p.slow(sc, b)
