@@ -46,7 +46,6 @@ func (s *scanner) object() bool {
 		s.i++
 		return s.end()
 	}
-	next := 0 // where the next key is looked for first
 	for {
 		key, ok := s.key()
 		if !ok {
@@ -58,9 +57,12 @@ func (s *scanner) object() bool {
 		}
 		s.i++
 		s.ws()
-		field := s.field(key, next)
-		if field >= 0 {
-			next = field + 1
+		field := -1
+		for f := range s.names {
+			if string(key) == s.names[f].Name {
+				field = f
+				break
+			}
 		}
 		if field < 0 {
 			if !s.skip(1) {
@@ -84,24 +86,6 @@ func (s *scanner) object() bool {
 			return false
 		}
 	}
-}
-
-// field is the schema index of key, or -1. Records mostly list the fields
-// in schema order, so the search starts at from (the field after the last
-// one found) and wraps around; names are unique, so where it starts cannot
-// change the answer.
-func (s *scanner) field(key []byte, from int) int {
-	n := len(s.names)
-	for j := 0; j < n; j++ {
-		f := from + j
-		if f >= n {
-			f -= n
-		}
-		if string(key) == s.names[f].Name {
-			return f
-		}
-	}
-	return -1
 }
 
 // end accepts only trailing whitespace.
