@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"math"
-	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -186,8 +184,8 @@ func (p *Parser) value(bx *box.Slab, f Field, r raw) (any, bool) {
 		}
 	case Double:
 		if r.kind == kNumber {
-			d, err := strconv.ParseFloat(string(r.text), 64)
-			if err != nil {
+			d, ok := parseDouble(r.text)
+			if !ok {
 				return nil, false
 			}
 			return bx.Float64(d), true
@@ -235,20 +233,6 @@ func (sc *scratch) str(i int, b []byte, t Transform) any {
 		c[string(b)] = v
 	}
 	return v
-}
-
-// parseLong reads a JSON number whose value is an integer in int64's range:
-// 42, and also 42.0 or 4.2e1 as the Bloblang mapping did (floor(x) == x).
-// A fraction, or a value past int64, is not a long.
-func parseLong(text []byte) (int64, bool) {
-	if i, err := strconv.ParseInt(string(text), 10, 64); err == nil {
-		return i, true
-	}
-	f, err := strconv.ParseFloat(string(text), 64)
-	if err != nil || f != math.Trunc(f) || f < -(1<<63) || f >= 1<<63 {
-		return 0, false
-	}
-	return int64(f), true
 }
 
 // transform copies b into a string with the field's transform: ASCII is

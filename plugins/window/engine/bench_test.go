@@ -11,14 +11,19 @@ import (
 // batches of 2048. Queries and JSON parsing are not included. Sub-benchmarks:
 //   - interleaved: global watermark, every row from the next of 6 partitions;
 //   - fetch_runs: per_partition (config/rides.yaml), rows in runs of 256 from
-//     one partition with consecutive offsets, as a Kafka fetch delivers them.
+//     one partition with consecutive offsets, as a Kafka fetch delivers them;
+//   - per_partition_interleaved: per_partition, every row from the next of 6
+//     partitions, as config/rides.yaml's input orders a poll (batch_scope: poll).
 func BenchmarkEngineRides(b *testing.B) {
-	for _, kind := range []string{"interleaved", "fetch_runs"} {
+	for _, kind := range []string{"interleaved", "fetch_runs", "per_partition_interleaved"} {
 		b.Run(kind, func(b *testing.B) {
 			cfg := ridesConfig()
 			run := int64(1)
-			if kind == "fetch_runs" {
+			switch kind {
+			case "fetch_runs":
 				cfg.Mode, cfg.Emit, run = ModePerPartition, EmitAfterBatch, 256
+			case "per_partition_interleaved":
+				cfg.Mode, cfg.Emit = ModePerPartition, EmitAfterBatch
 			}
 			e := newEngine(b, cfg)
 			keys := []string{`["FR"]`, `["US"]`, `["DE"]`, `["MG"]`, `["UK"]`}

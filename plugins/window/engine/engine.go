@@ -146,6 +146,8 @@ type Engine struct {
 	reemitAll bool
 	// keys caches the rows' partition keys (not state).
 	keys PartitionKeys
+	// runBuf is Process's partRuns array, kept between batches (not state).
+	runBuf []partRun
 	// Snapshot's caches (not state): the shape's JSON, the encoded pending
 	// emissions (nil: re-encode) and the last snapshot's length.
 	shapeJS      []byte
@@ -196,7 +198,7 @@ func (e *Engine) Process(rows []Row, now time.Time) Result {
 	}
 	res := Result{Status: make([]Status, len(rows))}
 	reemit := e.takeReemitAll()
-	var run partRun
+	runs := partRuns{runs: e.runBuf[:0]}
 	var cur groupCursor
 	for i := range rows {
 		r := &rows[i]
@@ -208,7 +210,7 @@ func (e *Engine) Process(rows []Row, now time.Time) Result {
 		if r.HasPos {
 			part = e.keys.Of(r.Pos)
 		}
-		e.enter(&run, part, r.Pos.Topic, perPart)
+		run := e.enter(&runs, part, r.Pos.Topic, perPart)
 		if r.HasPos {
 			if run.applied.contains(r.Pos.Offset) {
 				res.Status[i] = Replayed
@@ -216,8 +218,10 @@ func (e *Engine) Process(rows []Row, now time.Time) Result {
 				continue
 			}
 			if perPart && r.Partitions > run.topicN {
+				// The topic grew: every run's view of it is stale.
 				e.wm.expect(r.Pos.Topic, r.Partitions, nowMs)
-				run.topicN, run.p = e.wm.Topics[r.Pos.Topic], e.wm.Parts[part]
+				e.leaveAll(&runs)
+				run = e.enter(&runs, part, r.Pos.Topic, perPart)
 			}
 		}
 		start := windowStart(r.TimeUs, e.sizeUs, e.offsetUs)
@@ -245,7 +249,8 @@ func (e *Engine) Process(rows []Row, now time.Time) Result {
 		}
 		res.Status[i] = Applied
 	}
-	e.leave(&run)
+	e.leaveAll(&runs)
+	e.runBuf = runs.runs[:0]
 	for _, em := range e.pending {
 		if reemit[em.Seq] {
 			res.Emissions = append(res.Emissions, em)

@@ -1,41 +1,66 @@
 package engine
 
-// Per-row lookups, done once per run of rows. A batch's rows come in long runs
-// from one partition (a fetch is per partition), and often for the same
-// window; looking the partition's applied offsets, watermark input and topic
-// size up once per run, and the window's groups once per run of its rows,
-// saves most of the map lookups a row cost. Nothing here is state: a cursor
-// lives for one Process call and writes back what it changed.
+// Per-row lookups, done once per partition per batch. A batch's rows come
+// from a few partitions, interleaved row by row (the input orders a poll by
+// position across partitions), and often for the same window; keeping each
+// partition's applied offsets, watermark input and topic size at hand for the
+// whole batch, and the window's groups for a run of its rows, saves most of
+// the map lookups a row cost. Nothing here is state: a cursor lives for one
+// Process call and writes back what it changed.
 
-// partRun is the partition of the rows being processed.
+// partRun is a partition the batch has rows from.
 type partRun struct {
-	key     string // Position.Key, "" for rows without a position
-	entered bool
+	key     string         // Position.Key, "" for rows without a position
 	applied appliedOffsets // e.applied[key], written back by leave if dirty
 	dirty   bool
 	p       *partition // e.wm.Parts[key], nil while it has none
 	topicN  int32      // e.wm.Topics of the run's topic
 }
 
-// enter makes run the partition key of topic, leaving the previous one. The
-// watermark's entries are only per_partition's.
-func (e *Engine) enter(run *partRun, key, topic string, perPart bool) {
-	if run.entered && run.key == key {
-		return
+// partRuns are the partitions of the rows processed so far in a batch, the
+// one of the last row first to be checked.
+type partRuns struct {
+	runs []partRun
+	cur  int // index of the last row's run in runs
+}
+
+// maxRuns bounds partRuns (searched linearly): a batch from more partitions
+// writes its runs back and starts again.
+const maxRuns = 32
+
+// enter returns the run of partition key of topic. The pointer is valid until
+// the next enter or leaveAll.
+func (e *Engine) enter(rs *partRuns, key, topic string, perPart bool) *partRun {
+	if rs.cur < len(rs.runs) && rs.runs[rs.cur].key == key {
+		return &rs.runs[rs.cur]
 	}
-	e.leave(run)
-	*run = partRun{key: key, entered: true, applied: e.applied[key]}
+	for i := range rs.runs {
+		if rs.runs[i].key == key {
+			rs.cur = i
+			return &rs.runs[i]
+		}
+	}
+	if len(rs.runs) >= maxRuns {
+		e.leaveAll(rs)
+	}
+	run := partRun{key: key, applied: e.applied[key]}
 	if perPart {
 		run.p, run.topicN = e.wm.Parts[key], e.wm.Topics[topic]
 	}
+	rs.runs = append(rs.runs, run)
+	rs.cur = len(rs.runs) - 1
+	return &rs.runs[rs.cur]
 }
 
-// leave writes the run's applied offsets back.
-func (e *Engine) leave(run *partRun) {
-	if run.dirty {
-		e.applied[run.key] = run.applied
-		run.dirty = false
+// leaveAll writes every run's applied offsets back and forgets the runs, so
+// that the next enter reads the partition's entries afresh.
+func (e *Engine) leaveAll(rs *partRuns) {
+	for i := range rs.runs {
+		if r := &rs.runs[i]; r.dirty {
+			e.applied[r.key] = r.applied
+		}
 	}
+	rs.runs, rs.cur = rs.runs[:0], 0
 }
 
 // groupCursor is the (window, key) of the rows being aggregated.
