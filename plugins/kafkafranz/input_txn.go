@@ -92,11 +92,23 @@ type txnRegistryKey struct{ label string }
 type txnHandle struct {
 	mu   sync.Mutex
 	cons *franz.Consumer
+	// endSoon asks the input to end its open transaction without waiting
+	// for the rest of commit_period (an output's end_early_on_metadata).
+	endSoon chan struct{}
 }
 
 func txnHandleFor(mgr *service.Resources, label string) *txnHandle {
-	h, _ := mgr.GetOrSetGeneric(txnRegistryKey{label}, &txnHandle{})
+	h, _ := mgr.GetOrSetGeneric(txnRegistryKey{label}, &txnHandle{endSoon: make(chan struct{}, 1)})
 	return h.(*txnHandle)
+}
+
+// requestEnd asks for the open transaction to end as soon as every batch
+// handed out in it is acked; requests before that merge into one.
+func (h *txnHandle) requestEnd() {
+	select {
+	case h.endSoon <- struct{}{}:
+	default:
+	}
 }
 
 func (h *txnHandle) set(c *franz.Consumer) {

@@ -3,6 +3,7 @@ package kafkafranz
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -12,8 +13,9 @@ import (
 
 // The output's `transaction` object (not a Redpanda Connect field).
 const (
-	fieldOutTxn      = "transaction"
-	fieldOutTxnInput = "input"
+	fieldOutTxn         = "transaction"
+	fieldOutTxnInput    = "input"
+	fieldOutTxnEndEarly = "end_early_on_metadata"
 )
 
 func txnOutputField() *service.ConfigField {
@@ -21,6 +23,9 @@ func txnOutputField() *service.ConfigField {
 		service.NewStringField(fieldOutTxnInput).
 			Description("Label of a `kafka_franz` input of the same config with `transaction.enabled: true`. Records are produced through that input's client, in its open transaction, and commit with the consumed offsets (or are aborted with them).").
 			Example("rides_in"),
+		service.NewStringField(fieldOutTxnEndEarly).
+			Description("A metadata key. Once this output has written a message on which it is set (not empty), the input ends its open transaction as soon as every batch handed out in it is acked, without waiting for the rest of its `commit_period`: consumers reading `read_committed` see the message sooner. Empty: transactions end on the period alone. The scale-out window's stage 1 sets `window_watermark_advanced` on the markers that move their partition's watermark past a window end, the only ones that can let stage 2 close a window.").
+			Default("").Example("window_watermark_advanced"),
 	).Description("Produce in the transaction of a transactional `kafka_franz` input: exactly once from that input to this output, for consumers reading with `transaction_isolation_level: read_committed`. " +
 		"The output then uses the input's client: its own `seed_brokers`, `tls`, `sasl`, `compression`, `idempotent_write` and `ack_replicas` are not used, and `partitioner` must be `murmur2_hash` or `manual`.").
 		Optional().Advanced()
@@ -56,6 +61,28 @@ func txnFromParsedOutput(conf *service.ParsedConfig, mgr *service.Resources, pc 
 	return txnHandleFor(mgr, label), label, nil
 }
 
+// txnEndEarlyFromParsed is transaction.end_early_on_metadata ("" when unset).
+func txnEndEarlyFromParsed(conf *service.ParsedConfig) (string, error) {
+	if !conf.Contains(fieldOutTxn, fieldOutTxnEndEarly) {
+		return "", nil
+	}
+	return conf.FieldString(fieldOutTxn, fieldOutTxnEndEarly)
+}
+
+// endTxnEarly asks the input to end its transaction soon when a message of
+// the batch just produced carries transaction.end_early_on_metadata.
+func (w *writer) endTxnEarly(batch service.MessageBatch) {
+	if w.txn == nil || w.txnEndKey == "" {
+		return
+	}
+	for _, msg := range batch {
+		if v, ok := msg.MetaGetMut(w.txnEndKey); ok && v != nil && v != "" {
+			w.txn.requestEnd()
+			return
+		}
+	}
+}
+
 // txnConsumer is the transactional input this output produces through, or
 // an error naming the field when the config has none with that label.
 func (w *writer) txnConsumer() (*franz.Consumer, error) {
@@ -73,9 +100,9 @@ func (w *writer) connectTxn(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cl := cons.Client()
-	if cl == nil {
-		return service.ErrNotConnected // the input connects first
+	cl, err := awaitInputClient(ctx, cons)
+	if err != nil {
+		return err
 	}
 	if w.checked || w.staticTopic == "" {
 		return nil
@@ -106,3 +133,32 @@ func (w *writer) produce(ctx context.Context, recs []*kgo.Record) ([]error, erro
 	}
 	return cons.ProduceTxn(ctx, recs)
 }
+
+// awaitInputClient waits, up to inputConnectWait, for the input to connect:
+// the outputs of a stream connect at the same time as its inputs, and an
+// output that returned ErrNotConnected at once would be retried by Benthos
+// only after its reconnect back-off (0.5 s or more), delaying the first
+// batch and the creation of its topic.
+func awaitInputClient(ctx context.Context, cons *franz.Consumer) (*kgo.Client, error) {
+	deadline := time.Now().Add(inputConnectWait)
+	for {
+		if cl := cons.Client(); cl != nil {
+			return cl, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, service.ErrNotConnected // the input connects first
+		}
+		t := time.NewTimer(inputConnectPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, service.ErrNotConnected
+		case <-t.C:
+		}
+	}
+}
+
+const (
+	inputConnectWait = 10 * time.Second
+	inputConnectPoll = 5 * time.Millisecond
+)

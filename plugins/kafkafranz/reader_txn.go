@@ -27,6 +27,12 @@ type txnReader struct {
 	open     bool      // ReadBatch goroutine only
 	deadline time.Time // when the open transaction should end
 
+	// endSoon carries the outputs' requests to end the open transaction
+	// before its deadline (transaction.end_early_on_metadata); ending is set
+	// when the goroutine that waits for one during a read took it.
+	endSoon <-chan struct{}
+	ending  atomic.Bool
+
 	mu          sync.Mutex
 	outstanding int   // batches handed out in the open transaction, not yet acked
 	failed      error // first nack or failed produce of the open transaction
@@ -35,7 +41,8 @@ type txnReader struct {
 }
 
 func newTxnReader(r *reader, period time.Duration) *txnReader {
-	t := &txnReader{reader: r, period: period, now: time.Now, idle: make(chan struct{}, 1), turns: newPartitionTurns()}
+	t := &txnReader{reader: r, period: period, now: time.Now, idle: make(chan struct{}, 1), turns: newPartitionTurns(),
+		endSoon: txnHandleFor(r.mgr, r.mgr.Label()).endSoon}
 	r.delivered = func(last map[partitionKey]*kgo.Record) {
 		for _, rec := range last {
 			r.cons.MarkTxn(rec)
@@ -46,7 +53,7 @@ func newTxnReader(r *reader, period time.Duration) *txnReader {
 
 func (t *txnReader) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
 	for {
-		if t.open && (!t.now().Before(t.deadline) || t.hasFailed()) {
+		if t.open && (!t.now().Before(t.deadline) || t.hasFailed() || t.endRequested() && t.reader.cons.CaughtUp()) {
 			if err := t.end(ctx); err != nil {
 				return nil, nil, err
 			}
@@ -55,12 +62,14 @@ func (t *txnReader) ReadBatch(ctx context.Context) (service.MessageBatch, servic
 		rctx, cancel := ctx, context.CancelFunc(func() {})
 		if t.open {
 			rctx, cancel = context.WithDeadline(ctx, t.deadline)
+			go t.cancelOnEndRequest(rctx, cancel)
 		}
+		t.frontFree()
 		batch, ack, err := t.reader.ReadBatch(rctx)
 		cancel()
 		if err != nil {
-			if t.open && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-				continue // commit period over
+			if t.open && ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+				continue // commit period over, or an end was requested
 			}
 			return nil, nil, err
 		}
@@ -99,6 +108,33 @@ func (t *txnReader) handOut(batch service.MessageBatch, ack service.AckFunc, par
 			t.done(err)
 		})
 		return nil
+	}
+}
+
+// endRequested takes an output's request to end the open transaction now.
+// ReadBatch honours it only while the consumer is caught up (a live stream):
+// through a backlog, transactions keep to commit_period, since every end
+// stalls the pipeline until its batches are acked.
+func (t *txnReader) endRequested() bool {
+	if t.ending.Swap(false) {
+		return true
+	}
+	select {
+	case <-t.endSoon:
+		return true
+	default:
+		return false
+	}
+}
+
+// cancelOnEndRequest cancels a read of the open transaction when an output
+// asks for it to end, so the end need not wait for the next record.
+func (t *txnReader) cancelOnEndRequest(rctx context.Context, cancel context.CancelFunc) {
+	select {
+	case <-t.endSoon:
+		t.ending.Store(true)
+		cancel()
+	case <-rctx.Done():
 	}
 }
 
@@ -146,6 +182,9 @@ func (t *txnReader) end(ctx context.Context) error {
 	t.failed = nil
 	t.mu.Unlock()
 	t.open = false
+	// Every batch of this transaction is acked: a request to end it early
+	// is answered by this end, not carried over to the next transaction.
+	t.endRequested()
 	committed, err := t.reader.cons.EndTxn(ctx, failed == nil)
 	switch {
 	case err != nil:

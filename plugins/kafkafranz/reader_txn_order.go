@@ -2,6 +2,7 @@ package kafkafranz
 
 import (
 	"context"
+	"slices"
 	"sync"
 )
 
@@ -61,4 +62,45 @@ func (pt *partitionTurns) give(parts []partitionKey) {
 	close(pt.freed)
 	pt.freed = make(chan struct{})
 	pt.mu.Unlock()
+}
+
+// isBusy reports whether any of parts has a batch out.
+func (pt *partitionTurns) isBusy(parts []partitionKey) bool {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	for _, k := range parts {
+		if pt.busy[k] {
+			return true
+		}
+	}
+	return false
+}
+
+// frontFree moves to the front of the reader's formed batches the first one
+// whose partitions have no batch out and no earlier batch waiting: handing
+// out the head while its partition is busy would leave the pipeline idle
+// while batches of free partitions wait behind it. A batch only moves ahead
+// of batches of other partitions, so each partition's order is kept.
+func (t *txnReader) frontFree() {
+	ready := t.reader.ready
+	if len(ready) < 2 {
+		return
+	}
+	var seen []partitionKey
+	for i, rb := range ready {
+		parts := make([]partitionKey, 0, 1)
+		for _, ch := range rb.chunks {
+			if k := (partitionKey{ch.Topic, ch.Partition}); !slices.Contains(parts, k) {
+				parts = append(parts, k)
+			}
+		}
+		if !slices.ContainsFunc(parts, func(k partitionKey) bool { return slices.Contains(seen, k) }) && !t.turns.isBusy(parts) {
+			if i > 0 {
+				copy(ready[1:i+1], ready[:i])
+				ready[0] = rb
+			}
+			return
+		}
+		seen = append(seen, parts...)
+	}
 }

@@ -35,6 +35,7 @@ type writer struct {
 	idem        *idempotency // nil = at-least-once (output_idempotency.go)
 	txn         *txnHandle   // nil = own producer; else the input's transaction (output_txn.go)
 	txnLabel    string
+	txnEndKey   string // transaction.end_early_on_metadata (output_txn.go)
 }
 
 func writerFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*writer, error) {
@@ -129,6 +130,9 @@ func writerFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*writ
 		return nil, err
 	}
 	if w.txn, w.txnLabel, err = txnFromParsedOutput(conf, mgr, pc, w.idem); err != nil {
+		return nil, err
+	}
+	if w.txnEndKey, err = txnEndEarlyFromParsed(conf); err != nil {
 		return nil, err
 	}
 	return w, nil
@@ -244,6 +248,7 @@ func (w *writer) WriteBatch(ctx context.Context, batch service.MessageBatch) (er
 		}
 		return err
 	}
+	w.endTxnEarly(batch)
 	acked := map[string]int64{}
 	var produceErr error
 	for j, perr := range errs {

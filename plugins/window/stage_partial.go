@@ -23,10 +23,11 @@ const (
 	statePartitionMeta = "window_state_partition"  // the state's partition: q (merge output), p (partial's changelog copy)
 	kindPartial        = "partial"
 	kindMarker         = "marker"
-	kindState          = "state"                  // merge with state.changelog: q's state for the changelog
-	kindFence          = "fence"                  // merge: q was taken over, raise its fencing token downstream
-	generationMeta     = "kafka_group_generation" // input: group generation at which q was assigned
-	fenceTokenMeta     = "window_fence_token"     // merge output: q's fencing token (rows and fence)
+	kindState          = "state"                     // merge with state.changelog: q's state for the changelog
+	kindFence          = "fence"                     // merge: q was taken over, raise its fencing token downstream
+	generationMeta     = "kafka_group_generation"    // input: group generation at which q was assigned
+	fenceTokenMeta     = "window_fence_token"        // merge output: q's fencing token (rows and fence)
+	advancedMeta       = "window_watermark_advanced" // marker: moved its partition's watermark past a window end (or idleness)
 )
 
 // partialProcessor is stage 1 (stage: partial). Its only state is each
@@ -220,6 +221,11 @@ func stageOneBatch(tmpl *service.Message, res engine.PartialResult) (service.Mes
 			m := derived(tmpl, body)
 			m.MetaSetMut(kindMeta, kindMarker)
 			m.MetaSetMut(markerPartMeta, int64(q))
+			if i < len(res.Advanced) && res.Advanced[i] {
+				// It may let stage 2 close a window: a kafka_franz output with
+				// transaction.end_early_on_metadata set to this key commits it at once.
+				m.MetaSetMut(advancedMeta, "true")
+			}
 			out = append(out, m)
 		}
 		// The changelog copy goes to partition p of the changelog topic: an

@@ -130,6 +130,7 @@ func drainRSS(ctx context.Context, c common, topic, group, dlq string, in *rssRe
 			<-cpuDone
 		}
 	}()
+	var marks startMarks
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for i := 0; ; i++ {
@@ -153,6 +154,7 @@ func drainRSS(ctx context.Context, c common, topic, group, dlq string, in *rssRe
 			continue
 		}
 		got := ridesIn(m)
+		marks.see(m, got, time.Since(start))
 		for nextMark <= 10 && got >= float64(in.Valid)*float64(nextMark)/10 {
 			res.Timeline = append(res.Timeline, fmt.Sprintf("%3d %% of rides in at %5.1f s: VmRSS %.0f MB, VmHWM %.0f MB",
 				nextMark*10, time.Since(start).Seconds(), rss, hwm))
@@ -213,6 +215,7 @@ func drainRSS(ctx context.Context, c common, topic, group, dlq string, in *rssRe
 	res.EndRSSMB = rss
 	res.PeakSampledRSSMB, res.PeakHWMMB = max(res.PeakSampledRSSMB, rss), max(res.PeakHWMMB, hwm)
 	res.LoadAfter = loadavg()
+	res.Timeline = append(marks.lines(), res.Timeline...)
 	if len(res.HeapProfiles) > 0 {
 		out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=15", "-sample_index=inuse_space",
 			c.bin, res.HeapProfiles[0]).CombinedOutput()

@@ -62,7 +62,12 @@ func (c *Changelog) catchUpLocked(ctx context.Context) error {
 		// control records (transaction markers) are kept so the reader
 		// knows it reached an offset that is a marker.
 		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(),
-			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{}))
+			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{}),
+			// The topic is often created by the job's own output just before
+			// the first Get: kadm's offset listing answers from metadata
+			// cached up to the min age (franz-go's default 5 s), so a topic
+			// first seen missing would stay missing that long.
+			kgo.MetadataMinAge(txnMetadataMinAge))
 		if c.cl, err = kgo.NewClient(opts...); err != nil {
 			return fmt.Errorf("kafka client: %w", err)
 		}

@@ -20,6 +20,10 @@ type TxnConfig struct {
 	Timeout time.Duration // transaction.timeout.ms
 }
 
+// txnMetadataMinAge is the shortest time between two metadata refreshes of
+// a transactional consumer (franz-go's default: 5 s).
+const txnMetadataMinAge = 250 * time.Millisecond
+
 // ErrTxnNotReady is returned by ProduceTxn when no transaction is open (the
 // consumer is not connected, or a write arrived outside a transaction).
 var ErrTxnNotReady = errors.New("no Kafka transaction is open on the input")
@@ -33,6 +37,11 @@ func (c *Consumer) txnOptions() []kgo.Opt {
 		// Records produced in the transaction wait for the commit anyway:
 		// no reason to hold them back.
 		kgo.ProducerLinger(0),
+		// A transactional input may consume a topic the job itself creates
+		// at start (the scale-out config's G-repartition, created by stage
+		// 1's output): with franz-go's default 5 s between metadata
+		// refreshes, the consumer would not see it for up to 5 s.
+		kgo.MetadataMinAge(txnMetadataMinAge),
 	}
 	if c.conf.Txn.Timeout > 0 {
 		opts = append(opts, kgo.TransactionTimeout(c.conf.Txn.Timeout))
@@ -252,4 +261,23 @@ func (p *txnTopicPartitioner) OnNewBatch() {
 	if nb, ok := p.hash.(kgo.TopicPartitionerOnNewBatch); ok {
 		nb.OnNewBatch()
 	}
+}
+
+// CaughtUp reports whether no assigned partition has more than
+// checkpoint_limit records between its fetch position and the log end last
+// seen (the last stable offset with read_committed): the consumer follows a
+// live stream rather than a backlog. Partitions not fetched yet count as
+// caught up.
+func (c *Consumer) CaughtUp() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for tp, end := range c.ends {
+		if c.conf.Group != "" && !c.assigned[tp] {
+			continue
+		}
+		if pos, ok := c.pos[tp]; ok && end-pos > int64(c.conf.CheckpointLimit) {
+			return false
+		}
+	}
+	return true
 }

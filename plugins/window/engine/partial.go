@@ -42,6 +42,10 @@ type PartialResult struct {
 	// one per source partition that delivered in the batch or went idle.
 	Partials []Partial
 	Markers  []Marker
+	// Advanced[i] says Markers[i] moved its partition's watermark (max −
+	// delay) past a window end, or changed its idleness: only such a marker
+	// can let stage 2 close a window, so it is worth committing at once.
+	Advanced []bool
 }
 
 type source struct {
@@ -106,6 +110,7 @@ func (e *PartialEngine) Process(rows []Row, now time.Time) PartialResult {
 	res := PartialResult{Status: make([]Status, len(rows))}
 	groups := map[int64]map[string]*group{}
 	touched := map[*source]bool{}
+	before := map[*source]Marker{} // a touched source's marker before the batch
 	for i := range rows {
 		r := &rows[i]
 		if r.Heartbeat {
@@ -121,6 +126,9 @@ func (e *PartialEngine) Process(rows []Row, now time.Time) PartialResult {
 		if r.Pos.Offset <= s.m.Offset {
 			res.Status[i] = Replayed
 			continue
+		}
+		if !touched[s] {
+			before[s] = s.m
 		}
 		start := windowStart(r.TimeUs, e.sizeUs, e.offsetUs)
 		end := start + e.sizeUs
@@ -162,6 +170,7 @@ func (e *PartialEngine) Process(rows []Row, now time.Time) PartialResult {
 	if idle := e.cfg.IdleTimeout.Milliseconds(); idle > 0 {
 		for _, s := range e.parts {
 			if !touched[s] && !s.m.Idle && s.m.MaxMs != noWatermark && nowMs-s.lastSeenMs >= idle {
+				before[s] = s.m
 				s.m.Idle = true
 				touched[s] = true
 			}
@@ -176,12 +185,27 @@ func (e *PartialEngine) Process(rows []Row, now time.Time) PartialResult {
 		a, b := &res.Partials[i], &res.Partials[j]
 		return a.StartUs < b.StartUs || (a.StartUs == b.StartUs && a.Key < b.Key)
 	})
+	srcs := make([]*source, 0, len(touched))
 	for s := range touched {
-		res.Markers = append(res.Markers, s.m)
+		srcs = append(srcs, s)
 	}
-	sort.Slice(res.Markers, func(i, j int) bool {
-		a, b := &res.Markers[i], &res.Markers[j]
+	sort.Slice(srcs, func(i, j int) bool {
+		a, b := &srcs[i].m, &srcs[j].m
 		return a.Topic < b.Topic || (a.Topic == b.Topic && a.Partition < b.Partition)
 	})
+	for _, s := range srcs {
+		prev := before[s]
+		res.Markers = append(res.Markers, s.m)
+		res.Advanced = append(res.Advanced, prev.Idle != s.m.Idle || e.closedEnd(s.m) > e.closedEnd(prev))
+	}
 	return res
+}
+
+// closedEnd is the latest window end a marker's watermark (max − delay) has
+// passed, noWatermark without one.
+func (e *PartialEngine) closedEnd(m Marker) int64 {
+	if m.MaxMs == noWatermark {
+		return noWatermark
+	}
+	return windowStart((m.MaxMs-e.cfg.Delay.Milliseconds())*1000, e.sizeUs, e.offsetUs)
 }
