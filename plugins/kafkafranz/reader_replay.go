@@ -31,9 +31,9 @@ type replayReader struct {
 	pending []*handedBatch // nacked, to hand out again (oldest first)
 	// inFlight counts batches handed out and not yet delivered: after the
 	// reader's end, ReadBatch serves replays until it reaches zero.
-	inFlight   int
-	closed bool          // the reader reported its end
-	kick   chan struct{} // an ack or nack happened
+	inFlight int
+	closed   bool          // the reader reported its end
+	kick     chan struct{} // an ack or nack happened
 	// ahead runs the reader one batch ahead (reader_ahead.go); nil until
 	// the first read and after the reader returned an error. ReadBatch
 	// goroutine only, and Close once that has stopped.
