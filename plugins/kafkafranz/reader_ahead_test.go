@@ -3,6 +3,7 @@ package kafkafranz
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,5 +120,106 @@ func TestInputReadAheadKeepsOffsetOrderAndReplaysFirst(t *testing.T) {
 	}
 	if seen != 600 {
 		t.Fatalf("%d records, want 600", seen)
+	}
+}
+
+// A batch the read-ahead queued before its partitions were revoked is
+// filtered when ReadBatch takes it: the new owner reads those records from
+// the last commit, so duplicates stay bounded by what was in flight
+// downstream at the revoke, and every record is delivered and committed.
+func TestReadAheadDropsQueuedRecordsOfRevokedPartitions(t *testing.T) {
+	const partitions, perPartition = 6, 300
+	const total = partitions * perPartition
+	_, addr := newCluster(t, kfake.SeedTopics(partitions, "rides"))
+	produce(t, addr, "rides", 0, total)
+	d := newDeliveries()
+	a := newReplayReader(testReader(t, addr, "{count: 7}", scopePoll, 50))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var held []service.AckFunc
+	var heldParts []string // the partition of each record in flight at the revoke
+	for range 3 {
+		b, ack, err := a.ReadBatch(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.add(0, b)
+		for _, m := range b {
+			p, _ := m.MetaGet("kafka_partition")
+			heldParts = append(heldParts, p)
+		}
+		held = append(held, ack)
+	}
+	for len(a.ahead.items) < aheadBatches {
+		if ctx.Err() != nil {
+			t.Fatal("the read-ahead queued no batch")
+		}
+		time.Sleep(5 * time.Millisecond) // polling the read-ahead goroutine's progress
+	}
+
+	b := testReader(t, addr, "{count: 7}", scopePoll, 50)
+	bDone := readLoop(ctx, b, 1, d)
+	for {
+		if _, _, byB := d.counts(); byB > 0 {
+			break // B owns partitions, so A has revoked them
+		}
+		select {
+		case <-d.kick:
+		case err := <-bDone:
+			t.Fatalf("B stopped: %v", err)
+		case <-ctx.Done():
+			t.Fatal("B never received records: no rebalance")
+		}
+	}
+	aDone := readLoop(ctx, a, 0, d)
+	for {
+		if union, _, _ := d.counts(); union == total {
+			break
+		}
+		select {
+		case <-d.kick:
+		case err := <-aDone:
+			t.Fatalf("A stopped: %v", err)
+		case err := <-bDone:
+			t.Fatalf("B stopped: %v", err)
+		case <-ctx.Done():
+			union, _, _ := d.counts()
+			t.Fatalf("delivered %d of %d records", union, total)
+		}
+	}
+	for _, ack := range held {
+		_ = ack(ctx, nil)
+	}
+	cancel()
+	<-aDone
+	<-bDone
+	closeCtx, closeCancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer closeCancel()
+	_ = a.Close(closeCtx)
+	_ = b.Close(closeCtx)
+	// B reads its partitions from the last commit, which A's held batches
+	// never reached: exactly those of their records that are B's come twice.
+	bParts := map[string]bool{}
+	d.mu.Lock()
+	for k := range d.by[1] {
+		p, _, _ := strings.Cut(k, "/")
+		bParts[p] = true
+	}
+	d.mu.Unlock()
+	want := 0
+	for _, p := range heldParts {
+		if bParts[p] {
+			want++
+		}
+	}
+	_, dups, _ := d.counts()
+	t.Logf("%d duplicate deliveries; %d records in flight at the revoke, %d of them of B's partitions", dups, len(heldParts), want)
+	if dups != want {
+		t.Errorf("%d duplicates, want the %d in-flight records of B's partitions: a queued batch of revoked partitions was delivered", dups, want)
+	}
+	for p, off := range committed(t, addr, "g", "rides") {
+		if off != perPartition {
+			t.Errorf("partition %d committed %d, want %d", p, off, perPartition)
+		}
 	}
 }
