@@ -24,6 +24,9 @@ import (
 // replayed message has the metadata of the first delivery. Unlike Benthos, a
 // record whose partition was revoked meanwhile is not replayed: the new owner
 // reads it again from the last commit.
+//
+// New batches come from the reader running one batch ahead on a goroutine of
+// its own (reader_ahead.go); a replay still goes out before them.
 type replayReader struct {
 	r *reader
 
