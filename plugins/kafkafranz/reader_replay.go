@@ -24,9 +24,6 @@ import (
 // replayed message has the metadata of the first delivery. Unlike Benthos, a
 // record whose partition was revoked meanwhile is not replayed: the new owner
 // reads it again from the last commit.
-//
-// New batches come from the reader running one batch ahead on a goroutine of
-// its own (reader_ahead.go); a replay still goes out before them.
 type replayReader struct {
 	r *reader
 
@@ -34,13 +31,10 @@ type replayReader struct {
 	pending []*handedBatch // nacked, to hand out again (oldest first)
 	// inFlight counts batches handed out and not yet delivered: after the
 	// reader's end, ReadBatch serves replays until it reaches zero.
-	inFlight int
-	closed   bool          // the reader reported its end
-	kick     chan struct{} // an ack or nack happened
-	// ahead runs the reader one batch ahead (reader_ahead.go); nil until
-	// the first read and after the reader returned an error. ReadBatch
-	// goroutine only, and Close once that has stopped.
-	ahead *readAhead
+	inFlight   int
+	closed     bool               // the reader reported its end
+	cancelRead context.CancelFunc // stops a read in progress when a nack arrives
+	kick       chan struct{}      // an ack or nack happened
 }
 
 // handedBatch is a batch handed downstream: the records of its messages and
@@ -77,17 +71,7 @@ func (p *replayReader) Connect(ctx context.Context) error {
 	return err
 }
 
-// Close stops the read-ahead before the reader: its goroutine uses the
-// reader's consumer and batchers.
-func (p *replayReader) Close(ctx context.Context) error {
-	if p.ahead != nil {
-		if err := p.ahead.stop(ctx); err != nil {
-			return err
-		}
-		p.ahead = nil
-	}
-	return p.r.Close(ctx)
-}
+func (p *replayReader) Close(ctx context.Context) error { return p.r.Close(ctx) }
 
 func (p *replayReader) ReadBatch(ctx context.Context) (service.MessageBatch, service.AckFunc, error) {
 	for {
@@ -116,33 +100,28 @@ func (p *replayReader) ReadBatch(ctx context.Context) (service.MessageBatch, ser
 			p.mu.Unlock() // nacked since popPending
 			continue
 		}
+		readCtx, cancel := context.WithCancel(ctx)
+		p.cancelRead = cancel
 		p.mu.Unlock()
-		if p.ahead == nil {
-			p.ahead = startReadAhead(p.r)
-		}
-		select {
-		case it := <-p.ahead.items:
-			if it.err != nil {
-				<-p.ahead.done // it ends after an error: Connect may use the reader again
-				p.ahead = nil
-				if errors.Is(it.err, service.ErrEndOfInput) {
-					p.mu.Lock()
-					p.closed = true
-					p.mu.Unlock()
-					continue
-				}
-				return nil, nil, it.err
-			}
-			batch, srcs := p.r.dropRevokedAhead(it.batch, it.srcs)
-			if len(batch) == 0 {
-				_ = it.ack(ctx, nil) // every record revoked: acks of revoked chunks commit nothing
-				continue
-			}
-			return batch, p.handOut(&handedBatch{srcs: srcs, ack: it.ack}), nil
-		case <-p.kick:
-			continue // an ack or a nack: serve a replay first
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
+
+		batch, srcs, ack, err := p.r.readBatch(readCtx)
+		p.mu.Lock()
+		p.cancelRead = nil
+		p.mu.Unlock()
+		stopped := readCtx.Err() != nil && ctx.Err() == nil
+		cancel()
+		switch {
+		case err == nil:
+			return batch, p.handOut(&handedBatch{srcs: srcs, ack: ack}), nil
+		case stopped:
+			continue // stopped by a nack: serve its replay first
+		case errors.Is(err, service.ErrEndOfInput):
+			p.mu.Lock()
+			p.closed = true
+			p.mu.Unlock()
+			continue
+		default:
+			return nil, nil, err
 		}
 	}
 }
@@ -159,7 +138,8 @@ func (p *replayReader) popPending() *handedBatch {
 	return hb
 }
 
-// replay hands out a nacked batch again, built from its records. It returns a nil batch
+// replay hands out a nacked batch again, built from its records (reader
+// goroutine: recordToMessage's boxes are not shared). It returns a nil batch
 // when every record to replay belongs to a revoked partition.
 func (p *replayReader) replay(ctx context.Context, hb *handedBatch) (service.MessageBatch, service.AckFunc, error) {
 	if hb.attempts++; hb.attempts > replayFreeAttempts {
@@ -196,11 +176,7 @@ func (p *replayReader) replay(ctx context.Context, hb *handedBatch) (service.Mes
 	}
 	batch := make(service.MessageBatch, len(srcs))
 	for i, s := range srcs {
-		// Boxed the Go way: the reader's boxes belong to the read-ahead
-		// goroutine, which may be building a batch right now.
-		pm := s.ref.meta
-		pm.box = nil
-		batch[i] = recordToMessage(pm, s.i)
+		batch[i] = s.message()
 	}
 	p.mu.Lock()
 	p.inFlight-- // handOut counts it again
@@ -223,6 +199,9 @@ func (p *replayReader) handOut(hb *handedBatch) service.AckFunc {
 			hb.nacked = nackedSources(hb.srcs, err)
 			p.mu.Lock()
 			p.pending = append(p.pending, hb)
+			if p.cancelRead != nil {
+				p.cancelRead()
+			}
 			p.mu.Unlock()
 			p.signal()
 		})

@@ -89,13 +89,8 @@ func testReader(t *testing.T, addr, batching, scope string, checkpointLimit int)
 	return r
 }
 
-// batchReader is the reader alone or wrapped (replayReader).
-type batchReader interface {
-	ReadBatch(context.Context) (service.MessageBatch, service.AckFunc, error)
-}
-
 // readLoop delivers and acks batches until ctx ends.
-func readLoop(ctx context.Context, r batchReader, who int, d *deliveries) <-chan error {
+func readLoop(ctx context.Context, r *reader, who int, d *deliveries) <-chan error {
 	done := make(chan error, 1)
 	go func() {
 		for {

@@ -6,14 +6,15 @@ Usage: go tool trace -d=parsed trace-<pid>.out > parsed.txt; tests/perf/trace_wa
 The trace comes from RIDES_CONNECT_TRACE_DIR=dir (cmd/rides-connect/trace.go: the whole
 process, start to exit). Over the steady state (first to last batch through tumbling_window)
 it prints how many goroutines were running on average (of GOMAXPROCS) and, for the
-pipeline threads (PL: goroutines that ran the window), Benthos' input loop (RD) and the
-input's read-ahead goroutine (AH), the time spent blocked by the line they blocked at:
+pipeline threads (PL: goroutines that ran the window), Benthos' input loop (RD) and, in the
+read-ahead build tried on branch w-wall (8b9a26f, not shipped), the read-ahead goroutine (AH),
+the time spent blocked by the line they blocked at:
   pipeline/processor.go:63    a pipeline thread waits for the input's next batch
   pipeline/processor.go:74    a thread inside its processors (e.g. from_json's parse workers)
   input/async_reader.go:208   the input's batch waits for a free pipeline thread
-  input/async_reader.go:161   Benthos' ReadBatch waits (for the read-ahead's next batch)
+  input/async_reader.go:161   Benthos' ReadBatch waits (read-ahead build: for its next batch)
   kafkafranz/reader.go:197    the reader waits for the Kafka client's next fetch
-  kafkafranz/reader_ahead.go  the read-ahead has its batches built, waiting for ReadBatch
+  kafkafranz/reader_ahead.go  read-ahead build: its batches built, waiting for ReadBatch
 Line numbers are Benthos v4.60's and this repo's at the time of writing (docs/benchmarks.md,
 "Where the wall goes").
 """
