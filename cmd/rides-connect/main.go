@@ -25,6 +25,7 @@ var (
 )
 
 func main() {
+	stopTrace := startTrace()
 	setDefaultInstanceID()
 	setMemoryLimit()
 	opts := []service.CLIOptFunc{
@@ -44,5 +45,6 @@ func main() {
 	// A plugin may have stopped the pipeline on purpose (e.g. kafka_franz with
 	// fail_on_data_loss): Benthos reports 0 for that, we must not.
 	cancel()
+	stopTrace()
 	os.Exit(clicmd.ExitCode(code))
 }
