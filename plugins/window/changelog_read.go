@@ -9,17 +9,39 @@ import (
 )
 
 // A partition's changelog state (stage partial's markers, stage merge's
-// state with state.changelog) is read again while it is behind the record
-// before the first one delivered, up to changelogTries times changelogPause
+// state with state.changelog) is read again while it is behind the offset
+// it must reach (stateMustReach), up to changelogTries times changelogPause
 // apart: the cache does not wait for open transactions, and right after the
 // previous owner's last commit its markers may not have reached the
-// changelog yet (docs/scale-out.md). A source with offset gaps (transaction
+// changelog yet (docs/scale-out.md). From an input that does not say which
+// committed offset it resumed from, a source with offset gaps (transaction
 // markers, compaction) waits the whole bound once per assignment, then goes
 // on with the state it has.
 const (
 	changelogTries = 20
 	changelogPause = 100 * time.Millisecond
 )
+
+// stateMustReach is the offset of partition k whose record the state read
+// back must have applied: the one before the committed offset the input
+// resumed from (kafka_assignment_offset), which the previous owner's
+// state, committed in the same transaction, applied; -1 (nothing to reach)
+// when there was no commit. Positions are compared, not records: the
+// offsets between the commit and the first record delivered are commit
+// markers, aborted or compacted records, which no state applies. From an
+// input without kafka_assignment_offset it is the record before the first
+// delivered one (-1 at offset 0), which after such a gap is never reached.
+func stateMustReach(batch service.MessageBatch, k string) int64 {
+	for _, msg := range batch {
+		if pos, ok := position(msg); ok && pos.Key() == k {
+			if start, ok := metaInt(msg, startMeta); ok {
+				return max(start-1, -1)
+			}
+			break
+		}
+	}
+	return max(firstOffset(batch, k)-1, -1)
+}
 
 func pauseChangelog(ctx context.Context) error {
 	t := time.NewTimer(changelogPause)

@@ -121,7 +121,7 @@ func (p *mergeProcessor) ProcessBatch(ctx context.Context, batch service.Message
 	var applied, replayed, early int
 	for _, q := range qs {
 		prev := p.parts[q]
-		mp, err := p.partition(ctx, q, epochs[q], in[q][0].Pos.Key(), firstOffset(batch, in[q][0].Pos.Key()))
+		mp, err := p.partition(ctx, q, epochs[q], in[q][0].Pos.Key(), stateMustReach(batch, in[q][0].Pos.Key()))
 		if err != nil {
 			return nil, err
 		}
@@ -218,16 +218,16 @@ func (p *mergeProcessor) decode(msg *service.Message) (engine.MergeInput, error)
 // partition returns q's engine, (re)loaded from its checkpoint when q is
 // new to this process or its assignment epoch changed: another replica may
 // have moved its state on meanwhile. part is q's topic/partition key and
-// first its first offset in the batch.
-func (p *mergeProcessor) partition(ctx context.Context, q int32, epoch int64, part string, first int64) (*mergePartition, error) {
+// reach the offset its state must have applied (stateMustReach).
+func (p *mergeProcessor) partition(ctx context.Context, q int32, epoch int64, part string, reach int64) (*mergePartition, error) {
 	if mp := p.parts[q]; mp != nil && mp.epoch == epoch {
 		return mp, nil
 	}
 	key := p.stateKey(q)
 	var eng *engine.Engine
 	var data []byte
-	// A changelog state is read again while it is behind the record before
-	// the first delivered one, as stage 1 does: readCaughtUp.
+	// A changelog state is read again while it is behind reach, as stage 1
+	// does: readCaughtUp.
 	tries, behind, err := readCaughtUp(ctx, p.waitChangelog, func() (bool, error) {
 		var err error
 		// A failed read is retried, not the batch failed (readStateRetrying).
@@ -242,13 +242,13 @@ func (p *mergeProcessor) partition(ctx context.Context, q int32, epoch int64, pa
 				return false, fmt.Errorf("state.key %q in cache %q: %w", key, p.conf.cache, err)
 			}
 		}
-		return p.conf.changelog && first > 0 && eng.AppliedHigh(part) < first-1, nil
+		return p.conf.changelog && reach >= 0 && eng.AppliedHigh(part) < reach, nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	if behind {
-		p.log.Debugf("tumbling_window: internal partition %d starts at offset %d with its changelog state at offset %d after %d reads (offset gaps, or no state)", q, first, eng.AppliedHigh(part), tries)
+		p.log.Debugf("tumbling_window: internal partition %d must resume after offset %d, its changelog state is at offset %d after %d reads (offset gaps, or no state)", q, reach, eng.AppliedHigh(part), tries)
 	}
 	mp := &mergePartition{eng: eng, epoch: epoch, persisted: data}
 	p.parts[q] = mp

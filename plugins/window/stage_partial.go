@@ -16,6 +16,7 @@ import (
 // (docs/scale-out.md).
 const (
 	epochMeta          = "kafka_assignment_epoch"  // input: changes on every (re)assignment or rewind of a partition
+	startMeta          = "kafka_assignment_offset" // input: the committed offset the epoch resumed from, -1: none
 	kindMeta           = "window_kind"             // partial | marker | state
 	groupKeyMeta       = "window_group_key"        // partial: the record key of the internal topic
 	markerPartMeta     = "window_marker_partition" // marker: target partition of the internal topic
@@ -131,7 +132,7 @@ func (p *partialProcessor) reloadMoved(ctx context.Context, batch service.Messag
 			continue
 		}
 		pos := rows[j].Pos
-		m, err := p.readChangelog(ctx, pos.Partition, firstOffset(batch, k))
+		m, err := p.readChangelog(ctx, pos.Partition, stateMustReach(batch, k))
 		if err != nil {
 			return err
 		}
@@ -144,9 +145,9 @@ func (p *partialProcessor) reloadMoved(ctx context.Context, batch service.Messag
 	return nil
 }
 
-// readChangelog reads partition's state, again while it is behind first
-// (the partition's first offset in the batch): readCaughtUp.
-func (p *partialProcessor) readChangelog(ctx context.Context, partition int32, first int64) (*engine.Marker, error) {
+// readChangelog reads partition's state, again while it is behind reach
+// (stateMustReach): readCaughtUp.
+func (p *partialProcessor) readChangelog(ctx context.Context, partition int32, reach int64) (*engine.Marker, error) {
 	var m *engine.Marker
 	tries, behind, err := readCaughtUp(ctx, p.waitChangelog, func() (bool, error) {
 		data, err := p.getKeyRetrying(ctx, strconv.Itoa(int(partition)))
@@ -159,13 +160,13 @@ func (p *partialProcessor) readChangelog(ctx context.Context, partition int32, f
 				return false, fmt.Errorf("state.cache %q key %d: %w", p.conf.cache, partition, err)
 			}
 		}
-		return first > 0 && (m == nil || m.Offset < first-1), nil
+		return reach >= 0 && (m == nil || m.Offset < reach), nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	if behind {
-		p.log.Debugf("tumbling_window: partition %d starts at offset %d with its changelog state at %v after %d reads (offset gaps, or no state)", partition, first, m, tries)
+		p.log.Debugf("tumbling_window: partition %d must resume after offset %d, its changelog state is at %v after %d reads (offset gaps, or no state)", partition, reach, m, tries)
 	}
 	return m, nil
 }

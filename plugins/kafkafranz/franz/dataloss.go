@@ -18,6 +18,13 @@ import (
 func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 	c.mu.Lock()
 	cl := c.groupCl // set by onAssigned, which franz-go runs first
+	for t, ps := range offsets {
+		for p, o := range ps {
+			if at := o.EpochOffset().Offset; at >= 0 {
+				c.starts[topicPartition{t, p}] = at // Chunk.Start
+			}
+		}
+	}
 	c.mu.Unlock()
 	if cl == nil || len(offsets) == 0 {
 		return offsets, nil

@@ -79,3 +79,39 @@ func TestConsumerMarkerGapsSendNoListOffsets(t *testing.T) {
 		t.Fatalf("offset resets %v, want none", met.resets)
 	}
 }
+
+// Chunk.Start is the committed offset the group resumed from, -1 without
+// a commit: with transactions the first record delivered is past it (its
+// commit marker), so a stage comparing its state with the first record
+// would take a current state for a stale one.
+func TestConsumerChunkStartIsTheCommittedOffset(t *testing.T) {
+	for _, commit := range []int64{-1, 4} {
+		t.Run(fmt.Sprint(commit), func(t *testing.T) {
+			addr := cluster(t, kfake.SeedTopics(1, "t"))
+			produceTxns(t, addr, "t", 6) // records at 0, 2, 4, ...; markers between
+			if commit >= 0 {
+				cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = kadmCommit(cl, "g", "t", 0, commit-1) // the marker of the record before
+				cl.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			c, _, _ := newTestConsumer(t, addr, func(cc *ConsumerConfig) { cc.IsolationLevel = "read_committed" })
+			got := pollUntil(t, c, func(cs []Chunk) bool { return len(cs) > 0 })
+			want := commit - 1
+			if commit < 0 {
+				want = -1
+			}
+			if got[0].Start != want {
+				t.Fatalf("Start %d, want %d (first record at %d)", got[0].Start, want, got[0].Records[0].Offset)
+			}
+			if commit >= 0 && got[0].Records[0].Offset != commit {
+				t.Fatalf("first record at %d, want %d", got[0].Records[0].Offset, commit)
+			}
+		})
+	}
+}

@@ -195,8 +195,16 @@ func (c *Consumer) rewind() {
 		}
 		c.reportPausedLocked()
 	}
+	clear(c.starts)
+	var committed map[string]map[int32]kgo.EpochOffset
+	if c.cl != nil {
+		committed = c.cl.CommittedOffsets() // what franz-go rewound to
+	}
 	for tp := range c.assigned {
 		c.newEpochLocked(tp)
+		if o, ok := committed[tp.topic][tp.partition]; ok && o.Offset >= 0 {
+			c.starts[tp] = o.Offset
+		}
 	}
 }
 
