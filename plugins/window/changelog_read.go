@@ -3,6 +3,7 @@ package window
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -41,6 +42,19 @@ func stateMustReach(batch service.MessageBatch, k string) int64 {
 		}
 	}
 	return max(firstOffset(batch, k)-1, -1)
+}
+
+// readSerial wraps read so that its calls run one at a time, while the
+// loads of a batch's partitions overlap their waits: Benthos (v4.60)
+// creates a cache resource on its first access under a read lock, so two
+// first accesses at once race (found by -race) and could build the cache
+// twice. The kafka_changelog cache reads one call at a time anyway.
+func readSerial(mu *sync.Mutex, read func(context.Context, string) ([]byte, error)) func(context.Context, string) ([]byte, error) {
+	return func(ctx context.Context, key string) ([]byte, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return read(ctx, key)
+	}
 }
 
 func pauseChangelog(ctx context.Context) error {

@@ -2,7 +2,9 @@ package window
 
 import (
 	"context"
+	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,5 +100,89 @@ func TestStagePartialTakesACurrentStateAfterACommitMarkerAtOnce(t *testing.T) {
 	got, _ := kinds(t, processStage(t, p, m))
 	if waits != 0 || strings.Join(got, ",") != "marker q=0,marker q=1,changelog 0" {
 		t.Fatalf("%d waits, emitted %v; want 0 waits and 00:40 late against the state's 01:00", waits, got)
+	}
+}
+
+// A replica taking over several internal partitions whose states are behind
+// waits for them together, not one after the other: each q's read waits at
+// a barrier that opens only once both qs wait. Sequential reads never
+// reach it with the second q, and the guard fails the batch.
+func TestStageMergeLoadsMovedPartitionsConcurrently(t *testing.T) {
+	internal := internalRecords(t, "2026-03-14T00:01:00Z", "2026-03-14T00:06:00Z")
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	var batch []*service.Message
+	for _, q := range []int{0, 1} {
+		for _, m := range internal {
+			c := m.Copy()
+			c.MetaSetMut("kafka_partition", q)
+			c.MetaSetMut(startMeta, 6) // committed at 6, no state in the cache: behind
+			batch = append(batch, c)
+		}
+	}
+	p := newChangelogMerge(t, res)
+	var mu sync.Mutex
+	waits := 0
+	both := make(chan struct{})
+	p.waitChangelog = func(context.Context) error {
+		mu.Lock()
+		if waits++; waits == 2 {
+			close(both)
+		}
+		mu.Unlock()
+		select {
+		case <-both:
+			return nil
+		case <-time.After(10 * time.Second): // a guard against a hang, not a wait for time
+			return errors.New("the other internal partition's read never waited alongside this one: reads are sequential")
+		}
+	}
+	processStage(t, p, batch...)
+	if p.parts[0] == nil || p.parts[1] == nil || waits != 2*(changelogTries-1) {
+		t.Fatalf("loaded q0 %v q1 %v after %d waits, want both after %d", p.parts[0] != nil, p.parts[1] != nil, waits, 2*(changelogTries-1))
+	}
+}
+
+// barrierWait returns a waitChangelog that lets each caller on only once n
+// callers wait at the same time, and counts the waits; the guard fails a
+// read that waits alone (sequential reads) instead of hanging.
+func barrierWait(n int) (wait func(context.Context) error, waits func() int) {
+	var mu sync.Mutex
+	count := 0
+	open := make(chan struct{})
+	wait = func(context.Context) error {
+		mu.Lock()
+		if count++; count == n {
+			close(open)
+		}
+		mu.Unlock()
+		select {
+		case <-open:
+			return nil
+		case <-time.After(10 * time.Second): // a guard against a hang, not a wait for time
+			return errors.New("no other partition's read waited alongside this one: reads are sequential")
+		}
+	}
+	return wait, func() int { mu.Lock(); defer mu.Unlock(); return count }
+}
+
+// Stage 1 likewise reads the states of the partitions a batch takes over
+// concurrently.
+func TestStagePartialLoadsMovedPartitionsConcurrently(t *testing.T) {
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	p, err := newPartialProcessor(stageConfig(t, "partial", res), res, newClock().now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var waits func() int
+	p.waitChangelog, waits = barrierWait(2)
+	var batch []*service.Message
+	for part := range 2 {
+		m := stageMsg("2026-03-14T00:40:00Z", part, 6, 1)
+		m.MetaSetMut(startMeta, 6) // committed at 6, no state in the cache: behind
+		batch = append(batch, m)
+	}
+	processStage(t, p, batch...)
+	if got := waits(); got != 2*(changelogTries-1) || len(p.epochs) != 2 {
+		t.Fatalf("%d partitions loaded after %d waits, want 2 after %d", len(p.epochs), got, 2*(changelogTries-1))
 	}
 }

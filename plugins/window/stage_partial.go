@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -45,6 +46,8 @@ type partialProcessor struct {
 	waitChangelog func(ctx context.Context) error
 	// readState reads a key of state.cache (p.getKey; tests replace it).
 	readState func(ctx context.Context, key string) ([]byte, error)
+	// readMu makes the concurrent loads read one at a time (readSerial).
+	readMu sync.Mutex
 }
 
 var _ service.BatchProcessor = (*partialProcessor)(nil)
@@ -108,8 +111,16 @@ func (p *partialProcessor) ProcessBatch(ctx context.Context, batch service.Messa
 // epoch is not the one its state was loaded at, its state from the
 // changelog: the partition was (re)assigned to this process or rewound
 // after an aborted transaction, and the state must be the one committed
-// with its offsets.
+// with its offsets. The reads run concurrently (a partition whose state is
+// behind waits for it without holding up the others); the states are then
+// loaded in the batch's order.
 func (p *partialProcessor) reloadMoved(ctx context.Context, batch service.MessageBatch, rows []engine.Row, idx []int, now time.Time) error {
+	type move struct {
+		k   string
+		pos engine.Position
+		ep  int64
+	}
+	var moves []move
 	seen := map[string]int64{}
 	var keys engine.PartitionKeys
 	for j := range rows {
@@ -131,15 +142,28 @@ func (p *partialProcessor) reloadMoved(ctx context.Context, batch service.Messag
 		if cur, ok := p.epochs[k]; ok && cur == ep {
 			continue
 		}
-		pos := rows[j].Pos
-		m, err := p.readChangelog(ctx, pos.Partition, stateMustReach(batch, k))
-		if err != nil {
-			return err
-		}
-		p.eng.Load(pos.Topic, pos.Partition, m, now)
-		p.epochs[k] = ep
+		moves = append(moves, move{k, rows[j].Pos, ep})
+	}
+	markers := make([]*engine.Marker, len(moves))
+	errs := make([]error, len(moves))
+	var wg sync.WaitGroup
+	for i, mv := range moves {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			markers[i], errs[i] = p.readChangelog(ctx, mv.pos.Partition, stateMustReach(batch, mv.k))
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for i, mv := range moves {
+		m := markers[i]
+		p.eng.Load(mv.pos.Topic, mv.pos.Partition, m, now)
+		p.epochs[mv.k] = mv.ep
 		if m != nil {
-			p.log.Debugf("tumbling_window: %s (epoch %d) resumes at offset %d, max event time %d ms", k, ep, m.Offset, m.MaxMs)
+			p.log.Debugf("tumbling_window: %s (epoch %d) resumes at offset %d, max event time %d ms", mv.k, mv.ep, m.Offset, m.MaxMs)
 		}
 	}
 	return nil
@@ -174,7 +198,7 @@ func (p *partialProcessor) readChangelog(ctx context.Context, partition int32, r
 // getKeyRetrying reads key from state.cache until a read succeeds or ctx
 // ends (readStateRetrying).
 func (p *partialProcessor) getKeyRetrying(ctx context.Context, key string) ([]byte, error) {
-	return readStateRetrying(ctx, p.log, "partial", p.readState, p.waitChangelog, key)
+	return readStateRetrying(ctx, p.log, "partial", readSerial(&p.readMu, p.readState), p.waitChangelog, key)
 }
 
 // firstOffset is the lowest offset of partition key k among the batch's
