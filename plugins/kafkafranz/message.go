@@ -55,13 +55,14 @@ type partitionMeta struct {
 	chunk            []*kgo.Record
 	prev             int64 // offset before chunk[0] (franz.Chunk.Prev)
 	epoch            any   // franz.Chunk.Epoch, boxed once
+	start            any   // franz.Chunk.Start, boxed once
 	generation       any   // franz.Chunk.Generation, nil without a group
 	metaOptions
 }
 
 func newPartitionMeta(ch franz.Chunk, opts metaOptions) partitionMeta {
 	pm := partitionMeta{topic: ch.Topic, partition: int(ch.Partition), highWatermark: ch.HighWatermark,
-		chunk: ch.Records, prev: ch.Prev, epoch: int(ch.Epoch), metaOptions: opts}
+		chunk: ch.Records, prev: ch.Prev, epoch: int(ch.Epoch), start: int(ch.Start), metaOptions: opts}
 	if ch.TopicPartitions > 0 {
 		pm.topicPartitions = int(ch.TopicPartitions)
 	}
@@ -110,6 +111,12 @@ func recordToMessage(pm partitionMeta, i int) *service.Message {
 		// the partition or rewinds it (transaction abort), so a stage keeping
 		// per-partition state knows to reload it.
 		msg.MetaSetMut("kafka_assignment_epoch", pm.epoch)
+	}
+	if keys.has(metaKafkaAssignmentOffset) {
+		// Not in Redpanda Connect: the committed offset this epoch resumed
+		// from (-1: none), so a stage reading the partition's state back
+		// knows which position that state must have reached.
+		msg.MetaSetMut("kafka_assignment_offset", pm.start)
 	}
 	if pm.generation != nil && keys.has(metaKafkaGroupGeneration) {
 		// Not in Redpanda Connect: the group generation at which this

@@ -19,6 +19,7 @@ const (
 	metaKafkaLag
 	metaKafkaAssignmentEpoch
 	metaKafkaGroupGeneration
+	metaKafkaAssignmentOffset
 
 	metaAllKeys = 1<<iota - 1
 )
@@ -40,6 +41,7 @@ var metaKeyNames = []struct {
 	{"kafka_lag", metaKafkaLag},
 	{"kafka_assignment_epoch", metaKafkaAssignmentEpoch},
 	{"kafka_group_generation", metaKafkaGroupGeneration},
+	{"kafka_assignment_offset", metaKafkaAssignmentOffset},
 }
 
 // metaKeysOmitted reads metadata_keys into the keys to leave out: an empty

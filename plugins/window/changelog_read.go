@@ -3,23 +3,59 @@ package window
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
 // A partition's changelog state (stage partial's markers, stage merge's
-// state with state.changelog) is read again while it is behind the record
-// before the first one delivered, up to changelogTries times changelogPause
+// state with state.changelog) is read again while it is behind the offset
+// it must reach (stateMustReach), up to changelogTries times changelogPause
 // apart: the cache does not wait for open transactions, and right after the
 // previous owner's last commit its markers may not have reached the
-// changelog yet (docs/scale-out.md). A source with offset gaps (transaction
+// changelog yet (docs/scale-out.md). From an input that does not say which
+// committed offset it resumed from, a source with offset gaps (transaction
 // markers, compaction) waits the whole bound once per assignment, then goes
 // on with the state it has.
 const (
 	changelogTries = 20
 	changelogPause = 100 * time.Millisecond
 )
+
+// stateMustReach is the offset of partition k whose record the state read
+// back must have applied: the one before the committed offset the input
+// resumed from (kafka_assignment_offset), which the previous owner's
+// state, committed in the same transaction, applied; -1 (nothing to reach)
+// when there was no commit. Positions are compared, not records: the
+// offsets between the commit and the first record delivered are commit
+// markers, aborted or compacted records, which no state applies. From an
+// input without kafka_assignment_offset it is the record before the first
+// delivered one (-1 at offset 0), which after such a gap is never reached.
+func stateMustReach(batch service.MessageBatch, k string) int64 {
+	for _, msg := range batch {
+		if pos, ok := position(msg); ok && pos.Key() == k {
+			if start, ok := metaInt(msg, startMeta); ok {
+				return max(start-1, -1)
+			}
+			break
+		}
+	}
+	return max(firstOffset(batch, k)-1, -1)
+}
+
+// readSerial wraps read so that its calls run one at a time, while the
+// loads of a batch's partitions overlap their waits: Benthos (v4.60)
+// creates a cache resource on its first access under a read lock, so two
+// first accesses at once race (found by -race) and could build the cache
+// twice. The kafka_changelog cache reads one call at a time anyway.
+func readSerial(mu *sync.Mutex, read func(context.Context, string) ([]byte, error)) func(context.Context, string) ([]byte, error) {
+	return func(ctx context.Context, key string) ([]byte, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return read(ctx, key)
+	}
+}
 
 func pauseChangelog(ctx context.Context) error {
 	t := time.NewTimer(changelogPause)

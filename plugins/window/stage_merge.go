@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -37,6 +38,8 @@ type mergeProcessor struct {
 	waitChangelog func(ctx context.Context) error
 	// readState reads a key of state.cache (p.getKey; tests replace it).
 	readState func(ctx context.Context, key string) ([]byte, error)
+	// readMu makes the concurrent loads read one at a time (readSerial).
+	readMu sync.Mutex
 }
 
 type mergePartition struct {
@@ -119,13 +122,13 @@ func (p *mergeProcessor) ProcessBatch(ctx context.Context, batch service.Message
 	now := p.now()
 	batches := passedOn(out)
 	var applied, replayed, early int
+	loaded, err := p.loadMoved(ctx, batch, qs, epochs, in)
+	if err != nil {
+		return nil, err
+	}
 	for _, q := range qs {
-		prev := p.parts[q]
-		mp, err := p.partition(ctx, q, epochs[q], in[q][0].Pos.Key(), firstOffset(batch, in[q][0].Pos.Key()))
-		if err != nil {
-			return nil, err
-		}
-		if mp != prev { // q (re)loaded: taken over, or rewound
+		mp := p.parts[q]
+		if loaded[q] { // q (re)loaded: taken over, or rewound
 			mp.token = tokens[q]
 			if mp.token > 0 {
 				// Before q's rows: the sink raises q's fencing token, so that
@@ -215,23 +218,21 @@ func (p *mergeProcessor) decode(msg *service.Message) (engine.MergeInput, error)
 	return x, nil
 }
 
-// partition returns q's engine, (re)loaded from its checkpoint when q is
-// new to this process or its assignment epoch changed: another replica may
-// have moved its state on meanwhile. part is q's topic/partition key and
-// first its first offset in the batch.
-func (p *mergeProcessor) partition(ctx context.Context, q int32, epoch int64, part string, first int64) (*mergePartition, error) {
-	if mp := p.parts[q]; mp != nil && mp.epoch == epoch {
-		return mp, nil
-	}
+// loadPartition reads q's engine from its checkpoint, for q new to this
+// process or at a new assignment epoch: another replica may have moved its
+// state on meanwhile. part is q's topic/partition key and reach the offset
+// its state must have applied (stateMustReach). It does not touch p.parts,
+// so that the qs of a batch load concurrently (loadMoved).
+func (p *mergeProcessor) loadPartition(ctx context.Context, q int32, epoch int64, part string, reach int64) (*mergePartition, error) {
 	key := p.stateKey(q)
 	var eng *engine.Engine
 	var data []byte
-	// A changelog state is read again while it is behind the record before
-	// the first delivered one, as stage 1 does: readCaughtUp.
+	// A changelog state is read again while it is behind reach, as stage 1
+	// does: readCaughtUp.
 	tries, behind, err := readCaughtUp(ctx, p.waitChangelog, func() (bool, error) {
 		var err error
 		// A failed read is retried, not the batch failed (readStateRetrying).
-		if data, err = readStateRetrying(ctx, p.log, "merge", p.readState, p.waitChangelog, key); err != nil {
+		if data, err = readStateRetrying(ctx, p.log, "merge", readSerial(&p.readMu, p.readState), p.waitChangelog, key); err != nil {
 			return false, err
 		}
 		if eng, err = engine.New(p.conf.engine); err != nil {
@@ -242,16 +243,15 @@ func (p *mergeProcessor) partition(ctx context.Context, q int32, epoch int64, pa
 				return false, fmt.Errorf("state.key %q in cache %q: %w", key, p.conf.cache, err)
 			}
 		}
-		return p.conf.changelog && first > 0 && eng.AppliedHigh(part) < first-1, nil
+		return p.conf.changelog && reach >= 0 && eng.AppliedHigh(part) < reach, nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	if behind {
-		p.log.Debugf("tumbling_window: internal partition %d starts at offset %d with its changelog state at offset %d after %d reads (offset gaps, or no state)", q, first, eng.AppliedHigh(part), tries)
+		p.log.Debugf("tumbling_window: internal partition %d must resume after offset %d, its changelog state is at offset %d after %d reads (offset gaps, or no state)", q, reach, eng.AppliedHigh(part), tries)
 	}
 	mp := &mergePartition{eng: eng, epoch: epoch, persisted: data}
-	p.parts[q] = mp
 	p.log.Infof("tumbling_window: internal partition %d (epoch %d) loaded from %q (%d bytes): %d open windows, last emission %d",
 		q, epoch, key, len(data), eng.OpenGroups(), eng.Seq())
 	return mp, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -16,6 +17,7 @@ import (
 // (docs/scale-out.md).
 const (
 	epochMeta          = "kafka_assignment_epoch"  // input: changes on every (re)assignment or rewind of a partition
+	startMeta          = "kafka_assignment_offset" // input: the committed offset the epoch resumed from, -1: none
 	kindMeta           = "window_kind"             // partial | marker | state
 	groupKeyMeta       = "window_group_key"        // partial: the record key of the internal topic
 	markerPartMeta     = "window_marker_partition" // marker: target partition of the internal topic
@@ -44,6 +46,8 @@ type partialProcessor struct {
 	waitChangelog func(ctx context.Context) error
 	// readState reads a key of state.cache (p.getKey; tests replace it).
 	readState func(ctx context.Context, key string) ([]byte, error)
+	// readMu makes the concurrent loads read one at a time (readSerial).
+	readMu sync.Mutex
 }
 
 var _ service.BatchProcessor = (*partialProcessor)(nil)
@@ -107,8 +111,16 @@ func (p *partialProcessor) ProcessBatch(ctx context.Context, batch service.Messa
 // epoch is not the one its state was loaded at, its state from the
 // changelog: the partition was (re)assigned to this process or rewound
 // after an aborted transaction, and the state must be the one committed
-// with its offsets.
+// with its offsets. The reads run concurrently (a partition whose state is
+// behind waits for it without holding up the others); the states are then
+// loaded in the batch's order.
 func (p *partialProcessor) reloadMoved(ctx context.Context, batch service.MessageBatch, rows []engine.Row, idx []int, now time.Time) error {
+	type move struct {
+		k   string
+		pos engine.Position
+		ep  int64
+	}
+	var moves []move
 	seen := map[string]int64{}
 	var keys engine.PartitionKeys
 	for j := range rows {
@@ -130,23 +142,36 @@ func (p *partialProcessor) reloadMoved(ctx context.Context, batch service.Messag
 		if cur, ok := p.epochs[k]; ok && cur == ep {
 			continue
 		}
-		pos := rows[j].Pos
-		m, err := p.readChangelog(ctx, pos.Partition, firstOffset(batch, k))
-		if err != nil {
-			return err
-		}
-		p.eng.Load(pos.Topic, pos.Partition, m, now)
-		p.epochs[k] = ep
+		moves = append(moves, move{k, rows[j].Pos, ep})
+	}
+	markers := make([]*engine.Marker, len(moves))
+	errs := make([]error, len(moves))
+	var wg sync.WaitGroup
+	for i, mv := range moves {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			markers[i], errs[i] = p.readChangelog(ctx, mv.pos.Partition, stateMustReach(batch, mv.k))
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for i, mv := range moves {
+		m := markers[i]
+		p.eng.Load(mv.pos.Topic, mv.pos.Partition, m, now)
+		p.epochs[mv.k] = mv.ep
 		if m != nil {
-			p.log.Debugf("tumbling_window: %s (epoch %d) resumes at offset %d, max event time %d ms", k, ep, m.Offset, m.MaxMs)
+			p.log.Debugf("tumbling_window: %s (epoch %d) resumes at offset %d, max event time %d ms", mv.k, mv.ep, m.Offset, m.MaxMs)
 		}
 	}
 	return nil
 }
 
-// readChangelog reads partition's state, again while it is behind first
-// (the partition's first offset in the batch): readCaughtUp.
-func (p *partialProcessor) readChangelog(ctx context.Context, partition int32, first int64) (*engine.Marker, error) {
+// readChangelog reads partition's state, again while it is behind reach
+// (stateMustReach): readCaughtUp.
+func (p *partialProcessor) readChangelog(ctx context.Context, partition int32, reach int64) (*engine.Marker, error) {
 	var m *engine.Marker
 	tries, behind, err := readCaughtUp(ctx, p.waitChangelog, func() (bool, error) {
 		data, err := p.getKeyRetrying(ctx, strconv.Itoa(int(partition)))
@@ -159,13 +184,13 @@ func (p *partialProcessor) readChangelog(ctx context.Context, partition int32, f
 				return false, fmt.Errorf("state.cache %q key %d: %w", p.conf.cache, partition, err)
 			}
 		}
-		return first > 0 && (m == nil || m.Offset < first-1), nil
+		return reach >= 0 && (m == nil || m.Offset < reach), nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	if behind {
-		p.log.Debugf("tumbling_window: partition %d starts at offset %d with its changelog state at %v after %d reads (offset gaps, or no state)", partition, first, m, tries)
+		p.log.Debugf("tumbling_window: partition %d must resume after offset %d, its changelog state is at %v after %d reads (offset gaps, or no state)", partition, reach, m, tries)
 	}
 	return m, nil
 }
@@ -173,7 +198,7 @@ func (p *partialProcessor) readChangelog(ctx context.Context, partition int32, f
 // getKeyRetrying reads key from state.cache until a read succeeds or ctx
 // ends (readStateRetrying).
 func (p *partialProcessor) getKeyRetrying(ctx context.Context, key string) ([]byte, error) {
-	return readStateRetrying(ctx, p.log, "partial", p.readState, p.waitChangelog, key)
+	return readStateRetrying(ctx, p.log, "partial", readSerial(&p.readMu, p.readState), p.waitChangelog, key)
 }
 
 // firstOffset is the lowest offset of partition key k among the batch's

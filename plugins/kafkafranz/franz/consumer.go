@@ -75,6 +75,13 @@ type Chunk struct {
 	// or its position is rewound (a transaction abort): a stage keeping
 	// per-partition state reloads it when the epoch changes.
 	Epoch int64
+	// Start is the offset this consumer resumed the partition from in
+	// this epoch: the group's committed offset, fetched at assignment or
+	// reset to after a transaction abort (-1 when there was none, or
+	// without a group). A stage reading the partition's state back from a
+	// changelog compares the state's position with it: offsets below the
+	// first record delivered may be commit markers or aborted records.
+	Start int64
 	// Generation is the consumer group generation at which this consumer
 	// was assigned the partition (-1 without a group). It grows from one
 	// owner of the partition to the next, and stays while the consumer
@@ -136,6 +143,9 @@ type Consumer struct {
 	// epochSeq, which only grows.
 	epochs   map[topicPartition]int64
 	epochSeq int64
+	// starts is the committed offset each partition resumed from in its
+	// epoch (Chunk.Start), absent when unknown.
+	starts map[topicPartition]int64
 	// gens is the group generation at which each partition was assigned
 	// (Chunk.Generation).
 	gens map[topicPartition]int32
@@ -175,6 +185,7 @@ func NewConsumer(conf ConsumerConfig, log Logger, met ConsumerMetrics) *Consumer
 		topicParts: map[string]int32{},
 		last:       map[topicPartition]int64{},
 		epochs:     map[topicPartition]int64{},
+		starts:     map[topicPartition]int64{},
 		gens:       map[topicPartition]int32{},
 		marks:      map[topicPartition]*kgo.Record{},
 		txnOffsets: map[topicPartition]int64{},
@@ -340,6 +351,10 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 		if !ok {
 			gen = -1
 		}
+		start, ok := c.starts[tp]
+		if !ok {
+			start = -1
+		}
 		for recs := p.Records; len(recs) > 0; {
 			n := min(len(recs), c.conf.CheckpointLimit)
 			chunk := recs[:n:n]
@@ -347,7 +362,7 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 			tok := tr.Track(chunk[n-1], n)
 			chunks = append(chunks, Chunk{
 				Topic: p.Topic, Partition: p.Partition, Records: chunk,
-				HighWatermark: p.HighWatermark, TopicPartitions: c.topicParts[p.Topic], Prev: prev, Epoch: epoch, Generation: gen,
+				HighWatermark: p.HighWatermark, TopicPartitions: c.topicParts[p.Topic], Prev: prev, Epoch: epoch, Start: start, Generation: gen,
 				ack: func() { c.ack(cl, tp, tr, tok) },
 				tr:  tr,
 			})

@@ -18,6 +18,13 @@ import (
 func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 	c.mu.Lock()
 	cl := c.groupCl // set by onAssigned, which franz-go runs first
+	for t, ps := range offsets {
+		for p, o := range ps {
+			if at := o.EpochOffset().Offset; at >= 0 {
+				c.starts[topicPartition{t, p}] = at // Chunk.Start
+			}
+		}
+	}
 	c.mu.Unlock()
 	if cl == nil || len(offsets) == 0 {
 		return offsets, nil
@@ -108,49 +115,70 @@ func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int
 
 // checkGaps catches records lost while consuming: franz-go silently resumes
 // at the log start when retention overtakes a lagging consumer. A jump in
-// offsets alone is not loss (compaction, transaction markers), so a jump is
-// only reported when the log start moved past the offset we expected.
+// offsets alone is not loss (compaction, transaction markers, aborted
+// transactions under read_committed), so a jump is only reported when the
+// log start moved past the offset we expected. The fetch response carries
+// the partition's log start (Fetch v5+): a jump it explains costs no
+// request, so a read_committed consumer does not send one ListOffsets per
+// poll for the commit marker every transaction leaves. Only a broker that
+// does not send it (-1) makes the consumer list the log start.
 func (c *Consumer) checkGaps(ctx context.Context, cl *kgo.Client, fetches kgo.Fetches) {
 	type gap struct {
 		tp          topicPartition
 		want, first int64
+		start       int64 // the log start the fetch reported, -1 if none
 	}
 	var gaps []gap
+	unknown := map[string]bool{} // topics whose log start must be listed
 	c.mu.Lock()
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 		if len(p.Records) == 0 {
 			return
 		}
 		tp := topicPartition{p.Topic, p.Partition}
-		if want, ok := c.next[tp]; ok && p.Records[0].Offset > want {
-			gaps = append(gaps, gap{tp, want, p.Records[0].Offset})
+		want, ok := c.next[tp]
+		if !ok || p.Records[0].Offset <= want {
+			return
+		}
+		if p.LogStartOffset >= 0 && p.LogStartOffset <= want {
+			return // compaction or transaction markers, not loss
+		}
+		gaps = append(gaps, gap{tp, want, p.Records[0].Offset, p.LogStartOffset})
+		if p.LogStartOffset < 0 {
+			unknown[p.Topic] = true
 		}
 	})
 	c.mu.Unlock()
 	if len(gaps) == 0 {
 		return
 	}
-	topics := map[string]bool{}
+	var starts kadm.ListedOffsets
+	if len(unknown) > 0 {
+		names := make([]string, 0, len(unknown))
+		for t := range unknown {
+			names = append(names, t)
+		}
+		var err error
+		if starts, err = kadm.NewClient(cl).ListStartOffsets(ctx, names...); err != nil {
+			c.log.Warnf("kafka: cannot check an offset jump against the log start: %v", err)
+			starts = nil
+		}
+	}
 	for _, g := range gaps {
-		topics[g.tp.topic] = true
-	}
-	names := make([]string, 0, len(topics))
-	for t := range topics {
-		names = append(names, t)
-	}
-	starts, err := kadm.NewClient(cl).ListStartOffsets(ctx, names...)
-	if err != nil {
-		c.log.Warnf("kafka: cannot check an offset jump against the log start: %v", err)
-		return
-	}
-	for _, g := range gaps {
-		s, ok := starts.Lookup(g.tp.topic, g.tp.partition)
-		if !ok || s.Err != nil || s.Offset <= g.want {
+		start := g.start
+		if start < 0 {
+			s, ok := starts.Lookup(g.tp.topic, g.tp.partition)
+			if !ok || s.Err != nil {
+				continue // unknown: not reported
+			}
+			start = s.Offset
+		}
+		if start <= g.want {
 			continue // compaction or transaction markers, not loss
 		}
 		_ = c.dataLoss(g.tp.topic, g.tp.partition, fmt.Sprintf(
 			"records [%d, %d) were deleted (log start is now %d) before being consumed",
-			g.want, min(s.Offset, g.first), s.Offset), fmt.Sprintf("resumed at offset %d", g.first))
+			g.want, min(start, g.first), start), fmt.Sprintf("resumed at offset %d", g.first))
 	}
 }
 

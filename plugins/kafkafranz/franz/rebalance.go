@@ -27,6 +27,7 @@ func (c *Consumer) onAssigned(_ context.Context, cl *kgo.Client, assigned map[st
 			c.assigned[tp] = true
 			c.gens[tp] = gen
 			c.newEpochLocked(tp)
+			delete(c.starts, tp) // until adjustOffsets learns the commit
 			c.reportAssignment(tp, true)
 		}
 	}

@@ -173,6 +173,15 @@ func (c *Consumer) onlyAcked(req *kmsg.TxnOffsetCommitRequest) error {
 // chunks are dropped, and every assigned partition gets a new epoch.
 func (c *Consumer) rewind() {
 	c.mu.Lock()
+	cl := c.cl
+	c.mu.Unlock()
+	var committed map[string]map[int32]kgo.EpochOffset
+	if cl != nil {
+		// What franz-go rewound to (Chunk.Start); read before taking c.mu,
+		// so franz-go's group lock is never awaited under ours.
+		committed = cl.CommittedOffsets()
+	}
+	c.mu.Lock()
 	defer c.mu.Unlock()
 	for tp, tr := range c.trackers {
 		tr.Close()
@@ -195,8 +204,12 @@ func (c *Consumer) rewind() {
 		}
 		c.reportPausedLocked()
 	}
+	clear(c.starts)
 	for tp := range c.assigned {
 		c.newEpochLocked(tp)
+		if o, ok := committed[tp.topic][tp.partition]; ok && o.Offset >= 0 {
+			c.starts[tp] = o.Offset
+		}
 	}
 }
 
