@@ -123,6 +123,23 @@ func (c *collector) waitDistinct(t testing.TB, n int) {
 	}
 }
 
+// buildStream builds a whole-config stream (warn logs), not started.
+func buildStream(t testing.TB, yaml string) *service.Stream {
+	t.Helper()
+	sb := service.NewStreamBuilder()
+	if err := sb.SetLoggerYAML("level: warn"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.SetYAML(yaml); err != nil {
+		t.Fatal(err)
+	}
+	s, err := sb.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // runInput runs a stream with the given kafka_franz input YAML feeding fn.
 // The returned stop function stops the stream gracefully.
 func runInput(t testing.TB, inputYAML string, fn service.MessageBatchHandlerFunc) (stop func()) {

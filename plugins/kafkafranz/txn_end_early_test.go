@@ -16,11 +16,7 @@ import (
 // the mapping sets metadata `urgent` on the records whose value is urgent.
 func startUrgentCopy(t *testing.T, addr, urgent string) *service.Stream {
 	t.Helper()
-	sb := service.NewStreamBuilder()
-	if err := sb.SetLoggerYAML("level: warn"); err != nil {
-		t.Fatal(err)
-	}
-	if err := sb.SetYAML(fmt.Sprintf(`
+	s := buildStream(t, fmt.Sprintf(`
 input:
   label: src
   kafka_franz:
@@ -38,13 +34,7 @@ output:
     seed_brokers: [ %[1]q ]
     topic: B
     transaction: { input: src, end_early_on_metadata: urgent }
-`, addr, urgent)); err != nil {
-		t.Fatal(err)
-	}
-	s, err := sb.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
+`, addr, urgent))
 	go func() { _ = s.Run(context.Background()) }()
 	t.Cleanup(func() { _ = s.StopWithin(10 * time.Second) })
 	return s

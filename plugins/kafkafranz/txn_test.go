@@ -26,11 +26,7 @@ type copyStream struct {
 
 func startCopy(t *testing.T, addr, txnID, scope string) *copyStream {
 	t.Helper()
-	sb := service.NewStreamBuilder()
-	if err := sb.SetLoggerYAML("level: warn"); err != nil {
-		t.Fatal(err)
-	}
-	if err := sb.SetYAML(fmt.Sprintf(`
+	s := buildStream(t, fmt.Sprintf(`
 input:
   label: src
   kafka_franz:
@@ -59,13 +55,7 @@ output:
     topic: B
     key: ${! @kafka_key }
     transaction: { input: src }
-`, addr, txnID, scope)); err != nil {
-		t.Fatal(err)
-	}
-	s, err := sb.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
+`, addr, txnID, scope))
 	c := &copyStream{stream: s, done: make(chan error, 1)}
 	go func() { c.done <- s.Run(context.Background()) }()
 	t.Cleanup(func() { _ = s.StopWithin(10 * time.Second) })
@@ -540,11 +530,7 @@ func TestTransactionalOutputsPartitioners(t *testing.T) {
 	_, addr := newCluster(t, kfake.SeedTopics(1, "A"), kfake.SeedTopics(3, "M", "K", "E"))
 	const n = 30
 	produce(t, addr, "A", 0, n)
-	sb := service.NewStreamBuilder()
-	if err := sb.SetLoggerYAML("level: warn"); err != nil {
-		t.Fatal(err)
-	}
-	if err := sb.SetYAML(fmt.Sprintf(`
+	s := buildStream(t, fmt.Sprintf(`
 input:
   label: src
   kafka_franz:
@@ -577,13 +563,7 @@ output:
           partitioner: manual
           partition: '${! if @kafka_offset %% 2 == 0 { "" } else { @window_marker_partition } }'
           transaction: { input: src }
-`, addr)); err != nil {
-		t.Fatal(err)
-	}
-	s, err := sb.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
+`, addr))
 	done := make(chan error, 1)
 	go func() { done <- s.Run(context.Background()) }()
 	waitProgress(t, addr, "parts", "A", n)

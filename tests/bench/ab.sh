@@ -11,15 +11,7 @@ rounds=${2:?ROUNDS}
 pkg=${3:?PKG}
 bench=${4:?BENCH}
 shift 4
-root=$(git rev-parse --show-toplevel)
-tmp=$(mktemp -d)
-trap 'git -C "$root" worktree remove --force "$tmp/before" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
-git -C "$root" worktree add -q --detach "$tmp/before" "$rev"
-for f in "$root/$pkg"/*bench*_test.go; do
-	[[ -e $f ]] && cp "$f" "$tmp/before/$pkg/"
-done
-(cd "$tmp/before/$pkg" && go test -c -o "$tmp/before.test" .)
-(cd "$root/$pkg" && go test -c -o "$tmp/after.test" .)
+source "$(dirname "$0")/ab_build.sh"
 for r in $(seq "$rounds"); do
 	for side in before after; do
 		(cd "$root/$pkg" && "$tmp/$side.test" -test.run '^$' -test.bench "$bench" -test.benchmem "$@") |

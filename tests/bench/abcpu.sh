@@ -14,15 +14,7 @@ rounds=${2:?ROUNDS}
 pkg=${3:?PKG}
 bench=${4:?BENCH}
 n=${5:?N}
-root=$(git rev-parse --show-toplevel)
-tmp=$(mktemp -d)
-trap 'git -C "$root" worktree remove --force "$tmp/before" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
-git -C "$root" worktree add -q --detach "$tmp/before" "$rev"
-for f in "$root/$pkg"/*bench*_test.go; do
-	[[ -e $f ]] && cp "$f" "$tmp/before/$pkg/"
-done
-(cd "$tmp/before/$pkg" && go test -c -o "$tmp/before.test" .)
-(cd "$root/$pkg" && go test -c -o "$tmp/after.test" .)
+source "$(dirname "$0")/ab_build.sh"
 cpu_ns_per_op() { # binary → user+sys ns per op of one run
 	local t0 t1 me=$BASHPID # this shell, which waits for the binary: its children's times add up here
 	t0=$(awk '{print $14 + $15 + $16 + $17}' /proc/$me/stat)
