@@ -10,7 +10,15 @@ type AssignmentMetrics interface {
 	Assignment(topic string, partition int32, owned bool)
 }
 
+// reportAssignment is called by the group callbacks only (never for
+// direct partition consumption), under c.mu.
 func (c *Consumer) reportAssignment(tp topicPartition, owned bool) {
+	if c.own == nil && !c.closed {
+		c.own = c.owners.Owner()
+	}
+	if c.own != nil {
+		c.own.Set(tp.topic, tp.partition, owned)
+	}
 	if am, ok := c.met.(AssignmentMetrics); ok {
 		am.Assignment(tp.topic, tp.partition, owned)
 	}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/miaradia/rides-connect/internal/ownership"
 )
 
 // ConsumerConfig is the plain form of the input's configuration.
@@ -118,6 +120,11 @@ type Consumer struct {
 	conf ConsumerConfig
 	log  Logger
 	met  ConsumerMetrics
+	// owners is the process's record of owned partitions; own is this
+	// consumer's part of it, registered at its first group assignment
+	// (internal/ownership; tumbling_window stage full reads it).
+	owners *ownership.Record
+	own    *ownership.Owner
 
 	mu       sync.Mutex
 	cl       *kgo.Client
@@ -175,6 +182,7 @@ func NewConsumer(conf ConsumerConfig, log Logger, met ConsumerMetrics) *Consumer
 		conf:     conf,
 		log:      log,
 		met:      met,
+		owners:   ownership.Process,
 		trackers: map[topicPartition]*Tracker[*kgo.Record]{},
 		assigned: map[topicPartition]bool{},
 		paused:   map[topicPartition]bool{},
@@ -435,6 +443,9 @@ func (c *Consumer) Close() {
 	}
 	c.closed = true
 	cl, sess := c.cl, c.sess
+	if c.own != nil {
+		c.own.Release() // a closed consumer owns nothing, whatever the group says
+	}
 	c.mu.Unlock()
 	switch {
 	case sess != nil:

@@ -1,0 +1,111 @@
+// Package ownership records which partitions of each topic the Kafka group
+// consumers of this process own, so a component that needs every partition
+// of a topic (tumbling_window stage full) can tell it is not alone in its
+// consumer group. Each consumer reports through its own Owner; the record is
+// the union over the owners. It does not import Benthos or franz-go.
+package ownership
+
+import "sync"
+
+// Record is the union of what its owners own. Safe for concurrent use.
+type Record struct {
+	mu     sync.Mutex
+	owners map[*Owner]struct{}
+	// changed is closed and replaced at every change, so a waiter wakes
+	// when ownership moves instead of polling on a timer.
+	changed chan struct{}
+}
+
+// Process is the record of this process: the kafka_franz group consumers
+// report to it.
+var Process = New()
+
+// New returns an empty record.
+func New() *Record {
+	return &Record{owners: map[*Owner]struct{}{}, changed: make(chan struct{})}
+}
+
+// Changed returns a channel closed at the next change of the record. Take it
+// before reading Owned, so no change between the two is missed.
+func (r *Record) Changed() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.changed
+}
+
+func (r *Record) notifyLocked() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// Owner is what one consumer reports: the partitions it owns and the topics
+// it has reported about (a topic is known from its first report, even one
+// that owns nothing).
+type Owner struct {
+	r     *Record
+	owned map[string]map[int32]bool // topic -> partitions owned
+}
+
+// Owner registers a new, empty owner.
+func (r *Record) Owner() *Owner {
+	o := &Owner{r: r, owned: map[string]map[int32]bool{}}
+	r.mu.Lock()
+	r.owners[o] = struct{}{}
+	r.mu.Unlock()
+	return o
+}
+
+// Set records that the owner owns (owned=true) or no longer owns a
+// partition. Idempotent.
+func (o *Owner) Set(topic string, partition int32, owned bool) {
+	o.r.mu.Lock()
+	defer o.r.mu.Unlock()
+	ps := o.owned[topic]
+	if ps == nil {
+		ps = map[int32]bool{}
+		o.owned[topic] = ps
+	}
+	if owned {
+		ps[partition] = true
+	} else {
+		delete(ps, partition)
+	}
+	o.r.notifyLocked()
+}
+
+// Release forgets the owner (its consumer closed): its partitions and its
+// topics no longer count. Idempotent.
+func (o *Owner) Release() {
+	o.r.mu.Lock()
+	defer o.r.mu.Unlock()
+	if _, ok := o.r.owners[o]; ok {
+		delete(o.r.owners, o)
+		o.r.notifyLocked()
+	}
+}
+
+// Owned returns how many distinct partitions of topic the owners own
+// together, and whether any owner has reported about topic. Unknown means
+// no group consumer of topic runs here: nothing can be said.
+func (r *Record) Owned(topic string) (n int, known bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var union map[int32]bool
+	for o := range r.owners {
+		ps, ok := o.owned[topic]
+		if !ok {
+			continue
+		}
+		known = true
+		if len(r.owners) == 1 {
+			return len(ps), true
+		}
+		if union == nil {
+			union = map[int32]bool{}
+		}
+		for p := range ps {
+			union[p] = true
+		}
+	}
+	return len(union), known
+}
