@@ -14,6 +14,7 @@ type metrics struct {
 	input, late, replayed, emitted *service.MetricCounter
 	closedEarly                    *service.MetricCounter
 	orderWaits, orderTimeouts      *service.MetricCounter
+	splitBatches                   *service.MetricCounter // stage full held, not alone in its group
 	invalid                        *service.MetricCounter // label: reason
 	ckptWrites                     *service.MetricCounter
 	ckptLatency                    *service.MetricTimer
@@ -37,6 +38,7 @@ func newMetrics(m *service.Metrics) *metrics {
 
 		orderWaits:    m.NewCounter("window_order_waits_total"),
 		orderTimeouts: m.NewCounter("window_order_timeouts_total"),
+		splitBatches:  m.NewCounter("window_split_topic_batches_total"),
 		invalid:       m.NewCounter("window_invalid_rows_total", "reason"),
 		replayed:      m.NewCounter("window_replayed_rows_total"),
 		emitted:       m.NewCounter("window_emitted_rows_total"),
@@ -57,7 +59,7 @@ func newMetrics(m *service.Metrics) *metrics {
 	// first late or replayed row. (The reason-labelled one cannot: its labels
 	// are only known when a row fails.)
 	for _, c := range []*service.MetricCounter{wm.input, wm.late, wm.closedEarly, wm.replayed, wm.emitted,
-		wm.ckptWrites, wm.orderWaits, wm.orderTimeouts} {
+		wm.ckptWrites, wm.orderWaits, wm.orderTimeouts, wm.splitBatches} {
 		c.Incr(0)
 	}
 	wm.idle.Set(0)

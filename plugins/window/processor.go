@@ -9,6 +9,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/ownership"
 	"github.com/miaradia/rides-connect/plugins/window/engine"
 )
 
@@ -42,6 +43,9 @@ type processor struct {
 
 	// store writes a checkpoint; tests replace it to inject failures.
 	store func(ctx context.Context, data []byte) error
+	// guard holds batches of stage full while this process shares their
+	// topic's partitions with other processes (split_guard.go).
+	guard *splitGuard
 
 	mu     sync.Mutex
 	eng    *engine.Engine
@@ -78,6 +82,7 @@ func newProcessor(c *procConfig, res *service.Resources, now func() time.Time) (
 	}
 	p.eng = eng
 	p.store = p.setInCache
+	p.guard = &splitGuard{owners: ownership.Process}
 	if err := p.load(); err != nil {
 		return nil, err
 	}
@@ -115,6 +120,9 @@ func (p *processor) load() error {
 }
 
 func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
+	if err := p.awaitWhole(ctx, batch); err != nil {
+		return nil, err
+	}
 	bufs := getRowBufs()
 	defer bufs.release()
 	out, rows, idx, ls := p.extractInto(batch, bufs)

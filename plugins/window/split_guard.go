@@ -1,0 +1,112 @@
+package window
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/internal/ownership"
+)
+
+// Stage full keeps every window of a topic in one process. Started twice in
+// one consumer group, each replica would see part of every window, take the
+// partitions it does not own for idle, close windows with partial data and
+// overwrite the other's checkpoint. So stage full holds each batch, applying
+// nothing, while the kafka_franz group consumers of this process own fewer
+// partitions of the batch's topic than the topic has (kafka_topic_partitions).
+//
+// It holds instead of failing the batch: a processor error does not nack in
+// Benthos, it marks every message errored, and a config's errored() branch
+// (the dead-letter topic in config/rides.yaml) would take and ack them. A
+// held batch is neither acked nor committed; the consumer keeps heartbeating
+// and rebalancing (franz-go lets rebalances run once Poll returns), so when
+// the other replicas leave the group this one owns every partition again and
+// the held batch goes on. No group consumer in the process (generate input,
+// direct partitions, tests): the record is unknown and nothing is held.
+
+// splitLogEvery limits the log to one line per this long while held.
+const splitLogEvery = time.Minute
+
+// splitGuard is the stage-full hold. owners nil: no guard.
+type splitGuard struct {
+	owners  *ownership.Record
+	mu      sync.Mutex
+	logged  time.Time // last log line (processing time)
+	heldNow int       // batches held since then
+}
+
+// splitTopic is a topic of a batch this process does not wholly own.
+type splitTopic struct {
+	topic        string
+	owned, total int
+}
+
+func (s splitTopic) String() string {
+	return fmt.Sprintf("tumbling_window: stage full needs every partition of topic %s in this process, it owns %d of %d "+
+		"(another process consumes in the same consumer group): run one replica of this config, "+
+		"or scale out with stage partial/merge (config/rides-scaleout.yaml, docs/scale-out.md)", s.topic, s.owned, s.total)
+}
+
+// split returns the first topic of batch with a known partition count that
+// this process's group consumers own only part of.
+func (g *splitGuard) split(batch service.MessageBatch) (splitTopic, bool) {
+	var last string
+	for _, m := range batch {
+		topic, ok := m.MetaGet("kafka_topic")
+		if !ok || topic == last {
+			continue
+		}
+		last = topic
+		total, ok := metaInt(m, partitionsMeta)
+		if !ok || total <= 0 {
+			continue
+		}
+		if owned, known := g.owners.Owned(topic); known && owned < int(total) {
+			return splitTopic{topic, owned, int(total)}, true
+		}
+	}
+	return splitTopic{}, false
+}
+
+// awaitWhole returns once this process owns every partition of the batch's
+// topics, or with an error when ctx ends (shutdown) first. Each held batch
+// is counted once.
+func (p *processor) awaitWhole(ctx context.Context, batch service.MessageBatch) error {
+	g := p.guard
+	if g == nil || g.owners == nil {
+		return nil
+	}
+	held := false
+	for {
+		changed := g.owners.Changed() // before reading, so no change is missed
+		s, split := g.split(batch)
+		if !split {
+			return nil
+		}
+		if !held {
+			held = true
+			p.m.splitBatches.Incr(1)
+			g.logHeld(p.log, s, p.now())
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", s, ctx.Err())
+		}
+	}
+}
+
+// logHeld logs a held batch at most once per splitLogEvery.
+func (g *splitGuard) logHeld(log *service.Logger, s splitTopic, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.heldNow++
+	if !g.logged.IsZero() && now.Sub(g.logged) < splitLogEvery {
+		return
+	}
+	log.Errorf("%s; holding the batch, nothing applied or committed (%d batches held since the last such line)", s, g.heldNow)
+	g.logged, g.heldNow = now, 0
+}

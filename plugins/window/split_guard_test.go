@@ -1,0 +1,178 @@
+package window
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/internal/ownership"
+)
+
+// ridesOf6 is a batch of topic rides (6 partitions) from partitions 0 and 1.
+func ridesOf6() service.MessageBatch {
+	b := service.MessageBatch{
+		msg("FR", "2026-03-14T00:01:00Z", 10, 5, 0, 0),
+		msg("US", "2026-03-14T00:02:00Z", 20, 7, 1, 0),
+	}
+	for _, m := range b {
+		m.MetaSetMut(partitionsMeta, int64(6))
+	}
+	return b
+}
+
+// owning registers, in a fresh record, one group consumer owning parts of rides.
+func owning(parts ...int32) (*ownership.Record, *ownership.Owner) {
+	rec := ownership.New()
+	o := rec.Owner()
+	for _, q := range parts {
+		o.Set("rides", q, true)
+	}
+	return rec, o
+}
+
+// guarded is the rides window on its own cache, reading ownership from rec.
+func guarded(t *testing.T, rec *ownership.Record) (*processor, *service.Resources) {
+	t.Helper()
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	p := build(t, ridesYAML, res, newClock())
+	p.guard = &splitGuard{owners: rec}
+	return p, res
+}
+
+// processAsync runs ProcessBatch in the background.
+func processAsync(ctx context.Context, p *processor, b service.MessageBatch) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.ProcessBatch(ctx, b)
+		done <- err
+	}()
+	return done
+}
+
+// waitHeld polls (bounded by a deadline) until the guard has held a batch
+// (the first one held is always logged).
+func waitHeld(t *testing.T, p *processor) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p.guard.mu.Lock()
+		logged := !p.guard.logged.IsZero()
+		p.guard.mu.Unlock()
+		if logged {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the guard held no batch")
+		}
+		time.Sleep(5 * time.Millisecond) // another goroutine's progress, bounded by the deadline
+	}
+}
+
+func checkpointed(t *testing.T, res *service.Resources) bool {
+	t.Helper()
+	var getErr error
+	if err := res.AccessCache(context.Background(), "window_state", func(c service.Cache) {
+		_, getErr = c.Get(context.Background(), "rides_agg")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return getErr == nil
+}
+
+// Owning 3 of 6 partitions (another replica in the group has the rest), a
+// batch is held: nothing reaches the engine or the checkpoint, and on
+// shutdown it fails with a message saying what to do.
+func TestStageFullHoldsABatchWhileItOwnsPartOfTheTopic(t *testing.T) {
+	rec, _ := owning(0, 1, 2)
+	p, res := guarded(t, rec)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := processAsync(ctx, p, ridesOf6())
+	waitHeld(t, p)
+	p.mu.Lock()
+	ver, open := p.ver, p.eng.OpenGroups()
+	p.mu.Unlock()
+	if ver != 0 || open != 0 {
+		t.Fatalf("held batch reached the engine: version %d, %d open windows", ver, open)
+	}
+	cancel()
+	err := <-done
+	if err == nil || !errors.Is(err, context.Canceled) ||
+		!strings.Contains(err.Error(), "owns 3 of 6") || !strings.Contains(err.Error(), "stage partial/merge") {
+		t.Fatalf("err = %v; want the split explained, wrapping the shutdown", err)
+	}
+	if p.ver != 0 || p.eng.OpenGroups() != 0 || checkpointed(t, res) {
+		t.Fatalf("after the refusal: version %d, %d open windows, checkpoint written %v; want none",
+			p.ver, p.eng.OpenGroups(), checkpointed(t, res))
+	}
+}
+
+// When the other replica leaves and this process owns all 6 partitions, the
+// held batch goes on and is applied, once.
+func TestAHeldBatchGoesOnOnceTheProcessOwnsTheWholeTopic(t *testing.T) {
+	rec, o := owning(0, 1, 2)
+	p, res := guarded(t, rec)
+	done := processAsync(context.Background(), p, ridesOf6())
+	waitHeld(t, p)
+	for q := int32(3); q < 6; q++ {
+		o.Set("rides", q, true)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if p.ver != 1 || p.eng.OpenGroups() != 2 || !checkpointed(t, res) {
+		t.Fatalf("after taking the whole topic: version %d, %d open windows, checkpoint %v; want 1, 2, written",
+			p.ver, p.eng.OpenGroups(), checkpointed(t, res))
+	}
+}
+
+// No group consumer of the topic in the process (generate input, direct
+// partitions, tests): ownership is unknown and nothing changes. Nor without
+// the partition count.
+func TestStageFullIsUnchangedWithoutAGroupConsumerOfTheTopic(t *testing.T) {
+	rec := ownership.New()
+	other := rec.Owner()
+	other.Set("another_topic", 0, true) // known for another topic only
+	p, _ := guarded(t, rec)
+	if _, err := p.ProcessBatch(context.Background(), ridesOf6()); err != nil {
+		t.Fatal(err)
+	}
+	if p.ver != 1 || p.eng.OpenGroups() != 2 {
+		t.Fatalf("unknown ownership: version %d, %d open windows; want the batch applied", p.ver, p.eng.OpenGroups())
+	}
+
+	rec2, _ := owning(0)
+	p2, _ := guarded(t, rec2)
+	b := ridesOf6()
+	for _, m := range b {
+		m.MetaDelete(partitionsMeta)
+	}
+	if _, err := p2.ProcessBatch(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	if p2.ver != 1 {
+		t.Fatalf("without kafka_topic_partitions: version %d, want the batch applied", p2.ver)
+	}
+}
+
+// Held batches are logged once per splitLogEvery, not once per batch.
+func TestHeldBatchesAreLoggedAtMostOncePerInterval(t *testing.T) {
+	g := &splitGuard{}
+	log := service.MockResources().Logger()
+	t0 := time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
+	s := splitTopic{"rides", 3, 6}
+	lines := 0
+	for _, at := range []time.Duration{0, time.Second, 59 * time.Second, splitLogEvery, splitLogEvery + time.Second} {
+		before := g.logged
+		g.logHeld(log, s, t0.Add(at))
+		if g.logged != before {
+			lines++
+		}
+	}
+	if lines != 2 {
+		t.Fatalf("%d log lines for 5 held batches over one interval, want 2", lines)
+	}
+}

@@ -1,0 +1,176 @@
+package crash
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// splitRefusal is what stage full logs while it holds batches because
+// another process of its consumer group owns part of the topic.
+const splitRefusal = "stage full needs every partition of topic"
+
+// Two processes of one stage-full config in one consumer group (issue 12:
+// "run it N times") must not write a wrong table. While both run, each owns
+// 3 of the 6 partitions and holds its batches: no window row is written by
+// either, and both log why. Once one is killed, the other owns every
+// partition and writes every window, equal to a single-process run.
+func TestTwoReplicasOfAFullWindowConfigWriteNothingUntilOneIsLeft(t *testing.T) {
+	needCrashTier(t)
+	bin := buildBinary(t)
+	data := rides(7)
+	want := expected(data)
+	addr := startKafka(t)
+
+	// The single-process run, on its own topic.
+	single := newJob(t, bin, addr, "single", 2)
+	produceAll(t, addr, "single", data)
+	single.start(t)
+	single.waitFor(t, len(want), waitTimeout())
+	single.kill()
+	singleRows := distinct(t, single.read(t))
+	compare(t, "single process vs the data", singleRows, want)
+
+	// Two replicas: one topic, one group, one checkpoint; an output each.
+	a := newJob(t, bin, addr, "split", 2)
+	b := replica(t, a, "split-1")
+	a.start(t)
+	b.start(t)
+	waitForMembers(t, addr, "split", 2)
+	produceAll(t, addr, "split", data)
+	// Both hold every batch (their logs say so): nothing was written. (A
+	// missing line is reported, and the run goes on to check the table.)
+	logged(t, a, splitRefusal)
+	logged(t, b, splitRefusal)
+	if ra, rb := a.read(t), b.read(t); len(ra)+len(rb) != 0 {
+		t.Fatalf("with two replicas in the group: %d and %d window rows written, want none (each sees half the partitions)", len(ra), len(rb))
+	}
+
+	b.kill() // SIGKILL: its session expires, a takes every partition
+	a.waitFor(t, len(want), waitTimeout())
+	a.kill()
+	if rb := b.read(t); len(rb) != 0 {
+		t.Fatalf("the killed replica wrote %d rows", len(rb))
+	}
+	got := distinct(t, a.read(t))
+	compare(t, "the replica left alone vs the single-process run", got, singleRows)
+	for k, r := range got {
+		if s := singleRows[k]; s.WindowID != r.WindowID {
+			t.Errorf("window %s: id %s, single-process id %s", k, r.WindowID, s.WindowID)
+		}
+	}
+	t.Logf("%d windows over %d partitions, written once the second replica was gone", len(got), partitions)
+}
+
+// replica is a second process of j's job: the same topic, group and
+// checkpoint, its own static member id and output file.
+func replica(t *testing.T, j *job, instance string) *job {
+	t.Helper()
+	dir := filepath.Join(filepath.Dir(j.cfg), instance)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := os.ReadFile(j.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &job{bin: j.bin, cfg: filepath.Join(dir, "job.yaml"), out: filepath.Join(dir, "out.jsonl")}
+	text := strings.Replace(string(cfg), `path: "`+j.out+`"`, `path: "`+r.out+`"`, 1)
+	text = strings.Replace(text, `instance_id: "split-0"`, `instance_id: "`+instance+`"`, 1)
+	if text == string(cfg) || !strings.Contains(text, r.out) || !strings.Contains(text, instance) {
+		t.Fatal("the replica's config does not differ in output and instance id")
+	}
+	if err := os.WriteFile(r.cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logs, err := os.Create(filepath.Join(dir, "process.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.logs = logs
+	t.Cleanup(func() { r.kill(); logs.Close() })
+	return r
+}
+
+// produceAll writes every ride at once, round robin over the partitions.
+// Within a partition event time still grows phase by phase, so with the
+// per-partition lateness rule no row is late (see rides).
+func produceAll(t *testing.T, addr, topic string, phased [][]ride) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.RoundRobinPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, phase := range phased {
+		var recs []*kgo.Record
+		for _, r := range phase {
+			v, _ := json.Marshal(map[string]any{"city": r.city, "price": r.price, "ts": r.ts.Format(time.RFC3339Nano)})
+			recs = append(recs, &kgo.Record{Value: v})
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitForMembers polls the group until it is stable with n members that
+// each own partitions.
+func waitForMembers(t *testing.T, addr, group string, n int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	var last string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		gs, err := adm.DescribeGroups(context.Background(), group)
+		if err == nil {
+			g := gs[group]
+			owning := 0
+			for _, m := range g.Members {
+				if c, ok := m.Assigned.AsConsumer(); ok && len(c.Topics) > 0 {
+					owning++
+				}
+			}
+			last = fmt.Sprintf("state %s, %d members, %d owning partitions", g.State, len(g.Members), owning)
+			if g.State == "Stable" && len(g.Members) == n && owning == n {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // polling the broker's view of the group
+	}
+	t.Fatalf("group %s never had %d members owning partitions (last: %s)", group, n, last)
+}
+
+// logged polls j's process log until it contains s; after 30 s the test
+// is marked failed and goes on.
+func logged(t *testing.T, j *job, s string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		if logs, _ := os.ReadFile(j.logs.Name()); strings.Contains(string(logs), s) {
+			return
+		}
+		select {
+		case <-j.exited:
+			logs, _ := os.ReadFile(j.logs.Name())
+			t.Fatalf("rides-connect exited early; log:\n%s", logs)
+		default:
+		}
+		time.Sleep(50 * time.Millisecond) // polling a separate process
+	}
+	logs, _ := os.ReadFile(j.logs.Name())
+	t.Errorf("%q not logged within 30 s; log:\n%.2000s", s, logs)
+}
