@@ -14,6 +14,10 @@ type Record struct {
 	// changed is closed and replaced at every change, so a waiter wakes
 	// when ownership moves instead of polling on a timer.
 	changed chan struct{}
+	// gains counts the times a topic went from no partition owned here to
+	// some: only while this process owned none of a topic can another
+	// process have been alone with it (and written its state).
+	gains uint64
 }
 
 // Process is the record of this process: the kafka_franz group consumers
@@ -60,6 +64,7 @@ func (r *Record) Owner() *Owner {
 func (o *Owner) Set(topic string, partition int32, owned bool) {
 	o.r.mu.Lock()
 	defer o.r.mu.Unlock()
+	before, _ := o.r.ownedLocked(topic)
 	ps := o.owned[topic]
 	if ps == nil {
 		ps = map[int32]bool{}
@@ -69,6 +74,9 @@ func (o *Owner) Set(topic string, partition int32, owned bool) {
 		ps[partition] = true
 	} else {
 		delete(ps, partition)
+	}
+	if after, _ := o.r.ownedLocked(topic); before == 0 && after > 0 {
+		o.r.gains++
 	}
 	o.r.notifyLocked()
 }
@@ -90,6 +98,19 @@ func (o *Owner) Release() {
 func (r *Record) Owned(topic string) (n int, known bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.ownedLocked(topic)
+}
+
+// Gains returns how many times a topic went from none of its partitions
+// owned in this process to some. A state loaded before the last gain may
+// be older than what another process wrote meanwhile.
+func (r *Record) Gains() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.gains
+}
+
+func (r *Record) ownedLocked(topic string) (n int, known bool) {
 	var union map[int32]bool
 	for o := range r.owners {
 		ps, ok := o.owned[topic]

@@ -104,3 +104,31 @@ func TestChangedIsClosedByEveryChange(t *testing.T) {
 		}
 	}
 }
+
+// A gain is a topic going from nothing owned in the process to something:
+// the first assignment, and every return after losing all of it.
+func TestGainsCountTopicsTakenBackFromNothing(t *testing.T) {
+	r := New()
+	a, b := r.Owner(), r.Owner()
+	steps := []struct {
+		do    func()
+		gains uint64
+	}{
+		{func() { a.Set("rides", 0, true) }, 1},  // first assignment
+		{func() { a.Set("rides", 1, true) }, 1},  // more of it
+		{func() { b.Set("rides", 2, true) }, 1},  // another consumer, same process
+		{func() { a.Set("rides", 0, false) }, 1}, // still owns some
+		{func() { a.Set("rides", 1, false) }, 1},
+		{func() { b.Set("rides", 2, false) }, 1}, // none left
+		{func() { b.Set("rides", 3, true) }, 2},  // back from nothing
+		{func() { a.Set("other", 0, true) }, 3},  // another topic's first
+		{b.Release, 3},
+		{func() { a.Set("rides", 3, true) }, 4},
+	}
+	for i, s := range steps {
+		s.do()
+		if g := r.Gains(); g != s.gains {
+			t.Fatalf("step %d: gains %d, want %d", i, g, s.gains)
+		}
+	}
+}

@@ -15,6 +15,7 @@ type metrics struct {
 	closedEarly                    *service.MetricCounter
 	orderWaits, orderTimeouts      *service.MetricCounter
 	splitBatches                   *service.MetricCounter // stage full held, not alone in its group
+	splitReloads                   *service.MetricCounter // stage full reloaded a state another process wrote
 	invalid                        *service.MetricCounter // label: reason
 	ckptWrites                     *service.MetricCounter
 	ckptLatency                    *service.MetricTimer
@@ -39,6 +40,7 @@ func newMetrics(m *service.Metrics) *metrics {
 		orderWaits:    m.NewCounter("window_order_waits_total"),
 		orderTimeouts: m.NewCounter("window_order_timeouts_total"),
 		splitBatches:  m.NewCounter("window_split_topic_batches_total"),
+		splitReloads:  m.NewCounter("window_state_reloads_total"),
 		invalid:       m.NewCounter("window_invalid_rows_total", "reason"),
 		replayed:      m.NewCounter("window_replayed_rows_total"),
 		emitted:       m.NewCounter("window_emitted_rows_total"),
@@ -59,7 +61,7 @@ func newMetrics(m *service.Metrics) *metrics {
 	// first late or replayed row. (The reason-labelled one cannot: its labels
 	// are only known when a row fails.)
 	for _, c := range []*service.MetricCounter{wm.input, wm.late, wm.closedEarly, wm.replayed, wm.emitted,
-		wm.ckptWrites, wm.orderWaits, wm.orderTimeouts, wm.splitBatches} {
+		wm.ckptWrites, wm.orderWaits, wm.orderTimeouts, wm.splitBatches, wm.splitReloads} {
 		c.Incr(0)
 	}
 	wm.idle.Set(0)

@@ -46,6 +46,7 @@ type processor struct {
 	// guard holds batches of stage full while this process shares their
 	// topic's partitions with other processes (split_guard.go).
 	guard *splitGuard
+	gains uint64 // ownership gains when the state was loaded (reloadIfTakenOver)
 
 	mu     sync.Mutex
 	eng    *engine.Engine
@@ -83,6 +84,7 @@ func newProcessor(c *procConfig, res *service.Resources, now func() time.Time) (
 	p.eng = eng
 	p.store = p.setInCache
 	p.guard = &splitGuard{owners: ownership.Process}
+	p.gains = ownership.Process.Gains() // before load: a gain after it may mean a newer checkpoint
 	if err := p.load(); err != nil {
 		return nil, err
 	}
@@ -121,6 +123,9 @@ func (p *processor) load() error {
 
 func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
 	if err := p.awaitWhole(ctx, batch); err != nil {
+		return nil, err
+	}
+	if err := p.reloadIfTakenOver(ctx); err != nil {
 		return nil, err
 	}
 	bufs := getRowBufs()

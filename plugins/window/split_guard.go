@@ -1,6 +1,7 @@
 package window
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/miaradia/rides-connect/internal/ownership"
+	"github.com/miaradia/rides-connect/plugins/window/engine"
 )
 
 // Stage full keeps every window of a topic in one process. Started twice in
@@ -109,4 +111,67 @@ func (g *splitGuard) logHeld(log *service.Logger, s splitTopic, now time.Time) {
 	}
 	log.Errorf("%s; holding the batch, nothing applied or committed (%d batches held since the last such line)", s, g.heldNow)
 	g.logged, g.heldNow = now, 0
+}
+
+// reloadIfTakenOver makes the in-memory state the checkpointed one again
+// when this process has gained a topic it owned none of since the state was
+// loaded: meanwhile another process could have been alone with the topic,
+// applied records, written the checkpoint and committed their offsets, and
+// this process resumes from those offsets. (While it owns part of the
+// topic no other process is alone with it, so nobody else writes.) Steps
+// applied here but not yet durable are written first; then the durable
+// state is read back under both locks, so no step or write runs between.
+func (p *processor) reloadIfTakenOver(ctx context.Context) error {
+	g := p.guard
+	if g == nil || g.owners == nil || p.conf.cache == "" {
+		return nil
+	}
+	gains := g.owners.Gains()
+	for {
+		p.mu.Lock()
+		if p.gains == gains {
+			p.mu.Unlock()
+			return nil
+		}
+		v := p.ver
+		p.dmu.Lock()
+		if p.writing || p.durable < v {
+			p.dmu.Unlock()
+			p.mu.Unlock()
+			if err := p.makeDurable(ctx, v); err != nil {
+				return err
+			}
+			continue
+		}
+		err := p.reloadLocked(ctx)
+		if err == nil {
+			p.gains = gains
+		}
+		p.dmu.Unlock()
+		p.mu.Unlock()
+		return err
+	}
+}
+
+// reloadLocked (mu and dmu held, no write in flight) restores the state in
+// the cache if it differs from the one this process last wrote or loaded.
+func (p *processor) reloadLocked(ctx context.Context) error {
+	data, err := p.getKey(ctx, p.conf.key)
+	if err != nil || data == nil || bytes.Equal(data, p.persisted) {
+		return err
+	}
+	eng, err := engine.New(p.conf.engine)
+	if err == nil {
+		err = eng.Restore(data)
+	}
+	if err != nil {
+		return fmt.Errorf("tumbling_window: reloading state %q after taking the topic over: %w", p.conf.key, err)
+	}
+	p.eng, p.persisted = eng, data
+	p.ver++ // the engine changed: a step's version never names two states
+	p.durable = p.ver
+	p.m.splitReloads.Incr(1)
+	p.log.Infof("tumbling_window: took the topic over from another process: reloaded state %q (%d bytes, %d open windows, last emission %d)",
+		p.conf.key, len(data), p.eng.OpenGroups(), p.eng.Seq())
+	return nil
 }

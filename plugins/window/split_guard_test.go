@@ -176,3 +176,37 @@ func TestHeldBatchesAreLoggedAtMostOncePerInterval(t *testing.T) {
 		t.Fatalf("%d log lines for 5 held batches over one interval, want 2", lines)
 	}
 }
+
+// A process that loaded its state before another one, alone in the group,
+// went on and checkpointed, reloads that checkpoint when it takes the topic
+// over: it resumes at the other one's committed offsets, so its own older
+// state would miss the rows in between.
+func TestStageFullReloadsTheStateAnotherProcessWroteWhileItOwnedNothing(t *testing.T) {
+	rec := ownership.New()
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	p := build(t, ridesYAML, res, newClock()) // loads the (empty) checkpoint, owns nothing yet
+	p.guard, p.gains = &splitGuard{owners: rec}, rec.Gains()
+
+	other := build(t, ridesYAML, res, newClock()) // the replica alone in the group meanwhile
+	other.guard = nil
+	if _, err := other.ProcessBatch(context.Background(), ridesOf6()); err != nil { // FR and US
+		t.Fatal(err)
+	}
+
+	o := rec.Owner() // the other one left: this process takes all 6 partitions
+	for q := int32(0); q < 6; q++ {
+		o.Set("rides", q, true)
+	}
+	next := msg("DE", "2026-03-14T00:03:00Z", 5, 1, 0, 1)
+	next.MetaSetMut(partitionsMeta, int64(6))
+	if _, err := p.ProcessBatch(context.Background(), service.MessageBatch{next}); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.eng.OpenGroups(); n != 3 {
+		t.Fatalf("%d open windows after taking over, want 3 (FR and US from the other process's checkpoint, DE)", n)
+	}
+	again := build(t, ridesYAML, res, newClock())
+	if n := again.eng.OpenGroups(); n != 3 {
+		t.Fatalf("the checkpoint written after taking over has %d open windows, want 3", n)
+	}
+}
