@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,12 +41,23 @@ func TestTwoReplicasOfAFullWindowConfigWriteNothingUntilOneIsLeft(t *testing.T) 
 	compare(t, "single process vs the data", singleRows, want)
 
 	// Two replicas: one topic, one group, one checkpoint; an output each.
-	a := newJob(t, bin, addr, "split", 2)
-	b := replica(t, a, "split-1")
+	// The second is then SIGKILLed, or stopped with SIGTERM: a clean stop
+	// waits for its held batches until Benthos' shutdown timeout and fails
+	// them, and that must not commit their offsets either.
+	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			twoReplicas(t, bin, addr, "split-"+strings.ReplaceAll(sig.String(), " ", ""), sig, data, singleRows)
+		})
+	}
+}
+
+func twoReplicas(t *testing.T, bin, addr, name string, sig syscall.Signal, data [][]ride, singleRows map[string]row) {
+	a := newJob(t, bin, addr, name, 2)
+	b := replica(t, a, name+"-1", name+"-0")
 	a.start(t)
 	b.start(t)
-	waitForMembers(t, addr, "split", 2)
-	produceAll(t, addr, "split", data)
+	waitForMembers(t, addr, name, 2)
+	produceAll(t, addr, name, data)
 	// Both hold every batch (their logs say so): nothing was written. (A
 	// missing line is reported, and the run goes on to check the table.)
 	logged(t, a, splitRefusal)
@@ -54,11 +66,11 @@ func TestTwoReplicasOfAFullWindowConfigWriteNothingUntilOneIsLeft(t *testing.T) 
 		t.Fatalf("with two replicas in the group: %d and %d window rows written, want none (each sees half the partitions)", len(ra), len(rb))
 	}
 
-	b.kill() // SIGKILL: its session expires, a takes every partition
-	a.waitFor(t, len(want), waitTimeout())
+	b.stop(t, sig) // a then takes every partition
+	a.waitFor(t, len(singleRows), waitTimeout())
 	a.kill()
 	if rb := b.read(t); len(rb) != 0 {
-		t.Fatalf("the killed replica wrote %d rows", len(rb))
+		t.Fatalf("the stopped replica wrote %d rows", len(rb))
 	}
 	got := distinct(t, a.read(t))
 	compare(t, "the replica left alone vs the single-process run", got, singleRows)
@@ -67,12 +79,28 @@ func TestTwoReplicasOfAFullWindowConfigWriteNothingUntilOneIsLeft(t *testing.T) 
 			t.Errorf("window %s: id %s, single-process id %s", k, r.WindowID, s.WindowID)
 		}
 	}
-	t.Logf("%d windows over %d partitions, written once the second replica was gone", len(got), partitions)
+	t.Logf("%d windows over %d partitions, written once the second replica was gone (%v)", len(got), partitions, sig)
+}
+
+// stop sends sig to the process and waits for it to exit (bounded).
+func (j *job) stop(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if sig == syscall.SIGKILL {
+		j.kill()
+		return
+	}
+	_ = j.proc.Process.Signal(sig)
+	select {
+	case <-j.exited:
+		j.proc = nil
+	case <-time.After(time.Minute):
+		t.Fatalf("rides-connect did not exit within a minute of %v", sig)
+	}
 }
 
 // replica is a second process of j's job: the same topic, group and
 // checkpoint, its own static member id and output file.
-func replica(t *testing.T, j *job, instance string) *job {
+func replica(t *testing.T, j *job, instance, was string) *job {
 	t.Helper()
 	dir := filepath.Join(filepath.Dir(j.cfg), instance)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -84,7 +112,7 @@ func replica(t *testing.T, j *job, instance string) *job {
 	}
 	r := &job{bin: j.bin, cfg: filepath.Join(dir, "job.yaml"), out: filepath.Join(dir, "out.jsonl")}
 	text := strings.Replace(string(cfg), `path: "`+j.out+`"`, `path: "`+r.out+`"`, 1)
-	text = strings.Replace(text, `instance_id: "split-0"`, `instance_id: "`+instance+`"`, 1)
+	text = strings.Replace(text, `instance_id: "`+was+`"`, `instance_id: "`+instance+`"`, 1)
 	if text == string(cfg) || !strings.Contains(text, r.out) || !strings.Contains(text, instance) {
 		t.Fatal("the replica's config does not differ in output and instance id")
 	}
