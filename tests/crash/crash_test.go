@@ -369,6 +369,26 @@ func (j *job) read(t *testing.T) []row {
 	return rows
 }
 
+// pollUntil polls cond every interval (another process's state, not time
+// passing) until it holds (true) or within has passed (false); the test
+// fails at once if the process exits meanwhile.
+func (j *job) pollUntil(t *testing.T, within, every time.Duration, cond func() bool) bool {
+	t.Helper()
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); {
+		if cond() {
+			return true
+		}
+		select {
+		case <-j.exited:
+			logs, _ := os.ReadFile(j.logs.Name())
+			t.Fatalf("rides-connect exited early; log:\n%s", logs)
+		default:
+		}
+		time.Sleep(every)
+	}
+	return false
+}
+
 // waitForWork polls until the running process has written a checkpoint (it
 // has been assigned partitions and is processing); after 20 s the test fails,
 // since a kill before any work would test nothing.
@@ -379,17 +399,11 @@ func (j *job) waitForWork(t *testing.T) {
 	if fi, err := os.Stat(state); err == nil {
 		before = fi.ModTime()
 	}
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
-		if fi, err := os.Stat(state); err == nil && fi.ModTime().After(before) {
-			return
-		}
-		select {
-		case <-j.exited:
-			logs, _ := os.ReadFile(j.logs.Name())
-			t.Fatalf("rides-connect exited before writing a checkpoint; log:\n%s", logs)
-		default:
-		}
-		time.Sleep(10 * time.Millisecond) // polling a separate process
+	if j.pollUntil(t, 20*time.Second, 10*time.Millisecond, func() bool {
+		fi, err := os.Stat(state)
+		return err == nil && fi.ModTime().After(before)
+	}) {
+		return
 	}
 	logs, _ := os.ReadFile(j.logs.Name())
 	t.Fatalf("no checkpoint written within 20 s of the start (partitions never assigned?); log:\n%s", logs)
@@ -398,18 +412,8 @@ func (j *job) waitForWork(t *testing.T) {
 // waitFor polls the output until it holds n distinct windows.
 func (j *job) waitFor(t *testing.T, n int, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if len(distinct(t, j.read(t))) >= n {
-			return
-		}
-		select {
-		case <-j.exited:
-			logs, _ := os.ReadFile(j.logs.Name())
-			t.Fatalf("rides-connect exited early; log:\n%s", logs)
-		default:
-		}
-		time.Sleep(50 * time.Millisecond) // polling a separate process, not waiting for time to pass
+	if j.pollUntil(t, timeout, 50*time.Millisecond, func() bool { return len(distinct(t, j.read(t))) >= n }) {
+		return
 	}
 	logs, _ := os.ReadFile(j.logs.Name())
 	state, _ := os.ReadFile(filepath.Join(filepath.Dir(j.cfg), "state", "crash"))

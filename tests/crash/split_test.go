@@ -187,17 +187,11 @@ func waitForMembers(t *testing.T, addr, group string, n int) {
 // is marked failed and goes on.
 func logged(t *testing.T, j *job, s string) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
-		if logs, _ := os.ReadFile(j.logs.Name()); strings.Contains(string(logs), s) {
-			return
-		}
-		select {
-		case <-j.exited:
-			logs, _ := os.ReadFile(j.logs.Name())
-			t.Fatalf("rides-connect exited early; log:\n%s", logs)
-		default:
-		}
-		time.Sleep(50 * time.Millisecond) // polling a separate process
+	if j.pollUntil(t, 30*time.Second, 50*time.Millisecond, func() bool {
+		logs, _ := os.ReadFile(j.logs.Name())
+		return strings.Contains(string(logs), s)
+	}) {
+		return
 	}
 	logs, _ := os.ReadFile(j.logs.Name())
 	t.Errorf("%q not logged within 30 s; log:\n%.2000s", s, logs)
