@@ -281,14 +281,22 @@ type job struct {
 
 func newJob(t *testing.T, bin, addr, name string, threads int) *job {
 	dir := filepath.Join(t.TempDir(), name)
+	createTopic(t, addr, name)
+	// Each job has its own topic and consumer group (both named name).
+	return jobIn(t, bin, dir, func(out string) string {
+		return fmt.Sprintf(configYAML, addr, out, filepath.Join(dir, "state"), name, threads)
+	})
+}
+
+// jobIn is a job whose files are in dir: its config (config(out), out being
+// its output file), output and process log; the test's cleanup kills it.
+func jobIn(t *testing.T, bin, dir string, config func(out string) string) *job {
+	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	j := &job{bin: bin, cfg: filepath.Join(dir, "job.yaml"), out: filepath.Join(dir, "out.jsonl")}
-	createTopic(t, addr, name)
-	// Each job has its own topic and consumer group (both named name).
-	cfg := fmt.Sprintf(configYAML, addr, j.out, filepath.Join(dir, "state"), name, threads)
-	if err := os.WriteFile(j.cfg, []byte(cfg), 0o644); err != nil {
+	if err := os.WriteFile(j.cfg, []byte(config(j.out)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	logs, err := os.Create(filepath.Join(dir, "process.log"))

@@ -102,30 +102,18 @@ func (j *job) stop(t *testing.T, sig syscall.Signal) {
 // checkpoint, its own static member id and output file.
 func replica(t *testing.T, j *job, instance, was string) *job {
 	t.Helper()
-	dir := filepath.Join(filepath.Dir(j.cfg), instance)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	cfg, err := os.ReadFile(j.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &job{bin: j.bin, cfg: filepath.Join(dir, "job.yaml"), out: filepath.Join(dir, "out.jsonl")}
-	text := strings.Replace(string(cfg), `path: "`+j.out+`"`, `path: "`+r.out+`"`, 1)
-	text = strings.Replace(text, `instance_id: "`+was+`"`, `instance_id: "`+instance+`"`, 1)
-	if text == string(cfg) || !strings.Contains(text, r.out) || !strings.Contains(text, instance) {
-		t.Fatal("the replica's config does not differ in output and instance id")
-	}
-	if err := os.WriteFile(r.cfg, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logs, err := os.Create(filepath.Join(dir, "process.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.logs = logs
-	t.Cleanup(func() { r.kill(); logs.Close() })
-	return r
+	return jobIn(t, j.bin, filepath.Join(filepath.Dir(j.cfg), instance), func(out string) string {
+		text := strings.Replace(string(cfg), `path: "`+j.out+`"`, `path: "`+out+`"`, 1)
+		text = strings.Replace(text, `instance_id: "`+was+`"`, `instance_id: "`+instance+`"`, 1)
+		if text == string(cfg) || !strings.Contains(text, out) || !strings.Contains(text, instance) {
+			t.Fatal("the replica's config does not differ in output and instance id")
+		}
+		return text
+	})
 }
 
 // produceAll writes every ride at once, round robin over the partitions.
