@@ -14,5 +14,6 @@ import (
 	_ "github.com/miaradia/rides-connect/plugins/metaswitch"
 	_ "github.com/miaradia/rides-connect/plugins/prometheus"
 	_ "github.com/miaradia/rides-connect/plugins/textcase"
+	_ "github.com/miaradia/rides-connect/plugins/tracenone"
 	_ "github.com/miaradia/rides-connect/plugins/window"
 )

@@ -32,6 +32,7 @@ type reader struct {
 	meta     metaOptions
 	scope    string        // batch_scope: scopePartition | scopePoll
 	rounds   *franz.Rounds // poll scope: polls gathered into rounds
+	round    *pendingRound // poll scope: the round being batched, if unfinished
 	ready    []readyBatch
 	batchers map[partitionKey]*partitionBatcher
 	// delivered, when set (transactional mode), is told the last record
@@ -183,6 +184,13 @@ func (r *reader) readBatch(ctx context.Context) (service.MessageBatch, []msgSour
 	for {
 		if batch, srcs, ack, ok := r.popReady(); ok {
 			return batch, srcs, ack, nil
+		}
+		if r.round != nil {
+			// The rest of a round comes before any poll or timer.
+			if r.continueRound(ctx); r.round == nil {
+				r.takeRounds(ctx)
+			}
+			continue
 		}
 
 		pollCtx, cancel := ctx, context.CancelFunc(func() {})

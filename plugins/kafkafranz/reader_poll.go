@@ -25,7 +25,7 @@ func (r *reader) takeRounds(ctx context.Context) {
 	if r.rounds == nil {
 		return // partition scope
 	}
-	for {
+	for r.round == nil {
 		before := r.rounds.Incomplete()
 		round, ok := r.rounds.Take(r.cons.Lagging())
 		if !ok {
@@ -82,8 +82,37 @@ func (r *reader) addPoll(ctx context.Context, chunks []franz.Chunk) {
 	}
 
 	parts, counts := groupPoll(chunks, r.meta)
-	franz.Interleave(counts, func(p int) {
-		pp := &parts[p]
+	order := make([]int32, 0, sum(counts))
+	franz.Interleave(counts, func(p int) { order = append(order, int32(p)) })
+	r.round = &pendingRound{parts: parts, order: order}
+	r.continueRound(ctx)
+}
+
+// pendingRound is a poll-scope round not yet wholly batched. A round holds
+// a fetch of every partition with a backlog (config/rides.yaml: ~10 000
+// rides, 5 batches); built all at once, the batches waiting behind the
+// first held their messages (~0.6 KB each with metadata) for nothing, and
+// every GC marked them (docs/benchmarks.md, "Sixth round").
+type pendingRound struct {
+	parts []pollPartition
+	order []int32 // partition index of each record, in franz.Interleave order
+	next  int     // index in order of the next record to batch
+}
+
+// continueRound adds the pending round's records to the poll batcher in
+// franz.Interleave order while no batch is ready (transactional mode builds
+// them all: its reader picks among the formed batches, reader_txn_order.go),
+// then ends the round. The same records in the same order reach the
+// batcher as when a round was added at once; only when they are built
+// changes, and at most one formed batch waits for ReadBatch.
+func (r *reader) continueRound(ctx context.Context) {
+	rd, pb := r.round, r.batchers[pollKey]
+	for rd.next < len(rd.order) {
+		if len(r.ready) > 0 && r.delivered == nil {
+			return
+		}
+		pp := &rd.parts[rd.order[rd.next]]
+		rd.next++
 		ref, i := pp.refs[pp.chunk], pp.record
 		if pp.record++; pp.record == len(ref.chunk.Records) {
 			pp.chunk, pp.record = pp.chunk+1, 0
@@ -91,7 +120,8 @@ func (r *reader) addPoll(ctx context.Context, chunks []franz.Chunk) {
 		if pb.add(ref, i) {
 			r.flush(ctx, pb)
 		}
-	})
+	}
+	r.round = nil
 	for _, ref := range pb.chunks {
 		if r.cons.Paused(ref.chunk.Topic, ref.chunk.Partition) {
 			// checkpoint_limit reached: that partition sends nothing more
@@ -123,4 +153,12 @@ func groupPoll(chunks []franz.Chunk, meta metaOptions) ([]pollPartition, []int) 
 		counts[i] = p.count
 	}
 	return parts, counts
+}
+
+func sum(xs []int) int {
+	n := 0
+	for _, x := range xs {
+		n += x
+	}
+	return n
 }

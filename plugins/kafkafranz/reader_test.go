@@ -55,3 +55,42 @@ func testReaderChunkReleasedOnlyWhenAllBatchesAcked(t *testing.T, scope string) 
 		t.Fatalf("pending %d after all acks, want 0", pending())
 	}
 }
+
+// Poll scope: a round of several batches is built one batch at a time, as
+// ReadBatch asks for them, not all at once: nothing formed waits behind the
+// batch handed out. Records of each partition still arrive in offset order,
+// each once.
+func TestPollRoundIsBuiltAsReadBatchAsks(t *testing.T) {
+	_, addr := newCluster(t, kfake.SeedTopics(3, "rides"))
+	produce(t, addr, "rides", 0, 90)
+
+	r := testReader(t, addr, "{count: 10}", scopePoll, 1024)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	defer r.Close(ctx)
+
+	next := map[int]int{} // partition -> next expected offset
+	seen, pendingSeen := 0, false
+	for seen < 90 {
+		b, ack, err := r.ReadBatch(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.ready) != 0 {
+			t.Fatalf("%d formed batches wait behind the one handed out, want none", len(r.ready))
+		}
+		pendingSeen = pendingSeen || r.round != nil
+		for _, m := range b {
+			p, o := metaInt(m, "kafka_partition"), metaInt(m, "kafka_offset")
+			if o != next[p] {
+				t.Fatalf("partition %d: offset %d delivered when %d was next", p, o, next[p])
+			}
+			next[p]++
+		}
+		seen += len(b)
+		_ = ack(ctx, nil)
+	}
+	if !pendingSeen {
+		t.Fatal("no round was ever left pending: every poll fit one batch, the test proves nothing")
+	}
+}
