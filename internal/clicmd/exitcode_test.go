@@ -6,6 +6,11 @@ import (
 )
 
 func TestExitCode(t *testing.T) {
+	// The record is process-wide and the first failure wins: start from none
+	// and leave none (a -count=2 run would otherwise see this run's 3).
+	reset := func() { failMu.Lock(); failCode, failErr = 0, nil; failMu.Unlock() }
+	reset()
+	t.Cleanup(reset)
 	if got := ExitCode(0); got != 0 {
 		t.Fatalf("no failure: %d", got)
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,9 +132,24 @@ func runBacklogJob(t *testing.T, inputYAML string, rides int) (map[string]int, i
 	}
 	sb := env.NewStreamBuilder()
 	sb.SetThreads(1) // batches reach the window in input order
+	// The input's debug lines say why rides came late in poll scope (a round
+	// cut after its wait, an offset listing that failed at assignment): kept,
+	// and shown if the test fails.
+	logs := &syncBuffer{lines: make(chan string)}
+	sb.SetLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	t.Cleanup(func() {
+		if t.Failed() {
+			var kafka []string
+			for _, l := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(l, "kafka") {
+					kafka = append(kafka, l)
+				}
+			}
+			t.Logf("the input's log lines:\n%s", strings.Join(kafka, "\n"))
+		}
+	})
 	for _, err := range []error{
 		sb.SetMetricsYAML("recording: {}"),
-		sb.SetLoggerYAML("level: error"), // not the window's warning about having no state cache
 		sb.AddInputYAML(inputYAML),
 		sb.AddProcessorYAML(`mapping: 'root = this.assign({"city": this.city.uppercase()})'`),
 		sb.AddProcessorYAML(`

@@ -98,7 +98,7 @@ func testInputStopMidStreamThenRestart(t *testing.T, scope string) {
 			t.Fatalf("only %d of 300 records delivered across the restart", union())
 		}
 	}
-	if col2.seen[fmt.Sprintf("rides/%d/%d", stuckPart, stuckOffset)] == 0 {
+	if col2.deliveries(fmt.Sprintf("rides/%d/%d", stuckPart, stuckOffset)) == 0 {
 		t.Fatal("the record stuck at the crash was not re-delivered")
 	}
 	stop2()

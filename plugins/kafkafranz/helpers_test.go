@@ -109,6 +109,14 @@ func (c *collector) distinct() int {
 	return len(c.seen)
 }
 
+// deliveries is how often the record "topic/partition/offset" was seen (the
+// stream may still be adding: read under the lock).
+func (c *collector) deliveries(key string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seen[key]
+}
+
 // waitDistinct blocks until n distinct records were seen (deadline: a hang
 // guard for a broken implementation, not a wait for time to pass).
 func (c *collector) waitDistinct(t testing.TB, n int) {

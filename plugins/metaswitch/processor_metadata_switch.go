@@ -147,12 +147,19 @@ func (s *metadataSwitch) ProcessBatch(ctx context.Context, batch service.Message
 	return []service.MessageBatch{out}, nil
 }
 
+// Close may run on every pipeline thread at once (Benthos shares one
+// processor between its threads and each closes it): it must not write to s.
+// (Appending s.deflt to s.cases did, into the spare capacity of its array.)
 func (s *metadataSwitch) Close(ctx context.Context) error {
 	var errs []error
-	for _, procs := range append(s.cases, s.deflt) {
+	closeAll := func(procs []*service.OwnedProcessor) {
 		for _, p := range procs {
 			errs = append(errs, p.Close(ctx))
 		}
 	}
+	for _, procs := range s.cases {
+		closeAll(procs)
+	}
+	closeAll(s.deflt)
 	return errors.Join(errs...)
 }

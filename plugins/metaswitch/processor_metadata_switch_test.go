@@ -122,3 +122,43 @@ func TestMetadataSwitchConfigIsChecked(t *testing.T) {
 		}
 	}
 }
+
+// Benthos shares one processor between its pipeline threads and each thread
+// closes it, so Close runs concurrently and must leave the processor's state
+// alone. Three cases leave spare capacity in the cases slice (the old Close
+// appended the default into it: a data race between threads).
+func TestMetadataSwitchCloseFromEveryThreadWritesNothing(t *testing.T) {
+	body := strings.TrimPrefix(strings.TrimLeft(twoCases, "\n"), "metadata_switch:")
+	conf, err := spec().ParseYAML(strings.ReplaceAll(body, "\n  ", "\n"), nil) // the fields, one level up
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := fromParsed(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spare := s.cases[len(s.cases):cap(s.cases)]
+	if len(spare) == 0 {
+		t.Fatalf("cases has no spare capacity (len %d): the test needs some to see a write", len(s.cases))
+	}
+	const threads = 4
+	errs := make(chan error, threads)
+	start := make(chan struct{})
+	for range threads {
+		go func() {
+			<-start
+			errs <- s.Close(context.Background())
+		}()
+	}
+	close(start)
+	for range threads {
+		if err := <-errs; err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}
+	for i, procs := range spare {
+		if procs != nil {
+			t.Errorf("Close wrote %d processors past the cases (slot %d of the spare capacity)", len(procs), i)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -21,11 +22,27 @@ type recorder struct {
 	vals map[string]int64
 }
 
-var rec = &recorder{vals: map[string]int64{}}
+func newRecorder() *recorder { return &recorder{vals: map[string]int64{}} }
 
-func init() {
-	service.MustRegisterMetricsExporter("window_test_recorder", service.NewConfigSpec(),
-		func(*service.ParsedConfig, *service.Logger) (service.MetricsExporter, error) { return rec, nil })
+// recordingBuilder returns a stream builder whose metrics `window_test_recorder: {}`
+// go to r, a recorder of the calling test alone: a process-wide one summed
+// the counters of every stream and every -count run.
+func recordingBuilder(t *testing.T, r *recorder) *service.StreamBuilder {
+	t.Helper()
+	env := service.NewEnvironment()
+	if err := env.RegisterMetricsExporter("window_test_recorder", service.NewConfigSpec(),
+		func(*service.ParsedConfig, *service.Logger) (service.MetricsExporter, error) { return r, nil }); err != nil {
+		t.Fatal(err)
+	}
+	return env.NewStreamBuilder()
+}
+
+var memStores atomic.Int64
+
+// freshMemoryURL names a memory checkpoint store no earlier test or -count
+// run used (memory stores are process-wide by name and keep their state).
+func freshMemoryURL(name string) string {
+	return fmt.Sprintf("memory://%s-%d", name, memStores.Add(1))
 }
 
 type series struct {
@@ -60,7 +77,8 @@ func (r *recorder) Close(context.Context) error { return nil }
 // Every window_* metric of docs/metrics.md is emitted, with the values the
 // batch implies.
 func TestMetricsOfDocsMetricsMdAreEmitted(t *testing.T) {
-	sb := service.NewStreamBuilder()
+	rec := newRecorder()
+	sb := recordingBuilder(t, rec)
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -68,7 +86,7 @@ func TestMetricsOfDocsMetricsMdAreEmitted(t *testing.T) {
 		}
 	}
 	must(sb.SetMetricsYAML("window_test_recorder: {}"))
-	must(sb.AddCacheYAML("label: window_state\ncheckpoint:\n  url: memory://metrics-test"))
+	must(sb.AddCacheYAML("label: window_state\ncheckpoint:\n  url: " + freshMemoryURL("metrics-test")))
 	must(sb.AddProcessorYAML("tumbling_window:\n  " + strings.ReplaceAll(strings.TrimSpace(ridesYAML+"late_rows: error\n"), "\n", "\n  ")))
 	var emitted, errored int
 	must(sb.AddBatchConsumerFunc(func(_ context.Context, b service.MessageBatch) error {

@@ -12,9 +12,9 @@ import (
 // stageStream runs one tumbling_window stage in a stream that reports to the
 // recorder, and returns a function that sends a batch and returns the
 // stage's output.
-func stageStream(t *testing.T, stage, cacheURL string) (process func(...*service.Message) service.MessageBatch) {
+func stageStream(t *testing.T, rec *recorder, stage, cacheURL string) (process func(...*service.Message) service.MessageBatch) {
 	t.Helper()
-	sb := service.NewStreamBuilder()
+	sb := recordingBuilder(t, rec)
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -59,7 +59,7 @@ func stageStream(t *testing.T, stage, cacheURL string) (process func(...*service
 	}
 }
 
-func gauge(t *testing.T, name string) (int64, bool) {
+func gauge(t *testing.T, rec *recorder, name string) (int64, bool) {
 	t.Helper()
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
@@ -67,9 +67,9 @@ func gauge(t *testing.T, name string) (int64, bool) {
 	return v, ok
 }
 
-func wantGauge(t *testing.T, name string, want int64) {
+func wantGauge(t *testing.T, rec *recorder, name string, want int64) {
 	t.Helper()
-	if v, ok := gauge(t, name); !ok || v != want {
+	if v, ok := gauge(t, rec, name); !ok || v != want {
 		t.Errorf("%s = %d (present %v), want %d", name, v, ok, want)
 	}
 }
@@ -85,8 +85,9 @@ func TestStageMetricsNameThePartitionHoldingTheWatermark(t *testing.T) {
 		}
 		return ts.UnixMilli()
 	}
-	stage1 := stageStream(t, "partial", "memory://stage-metrics-1")
-	stage2 := stageStream(t, "merge", "memory://stage-metrics-2")
+	rec := newRecorder() // both stages report here
+	stage1 := stageStream(t, rec, "partial", freshMemoryURL("stage-metrics-1"))
+	stage2 := stageStream(t, rec, "merge", freshMemoryURL("stage-metrics-2"))
 
 	// internal forwards stage 1's partials and markers meant for internal
 	// partition 1 (of 2) to stage 2, at increasing offsets.
@@ -109,32 +110,32 @@ func TestStageMetricsNameThePartitionHoldingTheWatermark(t *testing.T) {
 
 	// Source partition 1 delivers; partition 0 has not reported yet.
 	out := stage1(stageMsg("2026-03-14T00:31:00Z", 1, 0, 1), stageMsg("2026-03-14T00:34:00Z", 1, 1, 1))
-	wantGauge(t, "window_source_max_event_time_ms{topic=rides,partition=1}", ms("2026-03-14T00:34:00Z"))
-	if _, ok := gauge(t, "window_source_max_event_time_ms{topic=rides,partition=0}"); ok {
+	wantGauge(t, rec, "window_source_max_event_time_ms{topic=rides,partition=1}", ms("2026-03-14T00:34:00Z"))
+	if _, ok := gauge(t, rec, "window_source_max_event_time_ms{topic=rides,partition=0}"); ok {
 		t.Error("a gauge for source partition 0, which delivered nothing")
 	}
 	stage2(internal(out)...)
 	q := "{topic=rides_agg-repartition,partition=1}"
-	wantGauge(t, "window_merge_holdback_partition"+q, 0)
-	wantGauge(t, "window_merge_holdback_behind_seconds"+q, -1) // 0 never reported: the watermark is unset
-	if _, ok := gauge(t, "window_merge_watermark_ms"+q); ok {
+	wantGauge(t, rec, "window_merge_holdback_partition"+q, 0)
+	wantGauge(t, rec, "window_merge_holdback_behind_seconds"+q, -1) // 0 never reported: the watermark is unset
+	if _, ok := gauge(t, rec, "window_merge_watermark_ms"+q); ok {
 		t.Error("a watermark while source partition 0 has not reported")
 	}
 
 	// Partition 0 reports, 40 minutes behind partition 1: it sets the watermark.
 	out = stage1(stageMsg("2026-03-14T00:01:00Z", 0, 0, 1))
-	wantGauge(t, "window_source_max_event_time_ms{topic=rides,partition=0}", ms("2026-03-14T00:01:00Z"))
+	wantGauge(t, rec, "window_source_max_event_time_ms{topic=rides,partition=0}", ms("2026-03-14T00:01:00Z"))
 	stage2(internal(out)...)
-	wantGauge(t, "window_merge_holdback_partition"+q, 0)
-	wantGauge(t, "window_merge_holdback_behind_seconds"+q, 33*60)
-	wantGauge(t, "window_merge_watermark_ms"+q, ms("2026-03-13T23:51:00Z"))
+	wantGauge(t, rec, "window_merge_holdback_partition"+q, 0)
+	wantGauge(t, rec, "window_merge_holdback_behind_seconds"+q, 33*60)
+	wantGauge(t, rec, "window_merge_watermark_ms"+q, ms("2026-03-13T23:51:00Z"))
 
 	// Partition 0 overtakes: now partition 1 holds the watermark back.
 	out = stage1(stageMsg("2026-03-14T00:50:00Z", 0, 1, 1))
 	stage2(internal(out)...)
-	wantGauge(t, "window_merge_holdback_partition"+q, 1)
-	wantGauge(t, "window_merge_holdback_behind_seconds"+q, 16*60)
-	wantGauge(t, "window_merge_watermark_ms"+q, ms("2026-03-14T00:24:00Z"))
+	wantGauge(t, rec, "window_merge_holdback_partition"+q, 1)
+	wantGauge(t, rec, "window_merge_holdback_behind_seconds"+q, 16*60)
+	wantGauge(t, rec, "window_merge_watermark_ms"+q, ms("2026-03-14T00:24:00Z"))
 
 	// Every name of docs/metrics.md's stage table is one of these.
 	for _, name := range documentedMetrics(t, "## tumbling_window, stage partial / merge") {

@@ -140,6 +140,7 @@ func (p *promServer) check(t *testing.T, exposedNow map[string]*dto.MetricFamily
 		}
 		time.Sleep(200 * time.Millisecond) // poll interval
 	}
+	scraped := time.Now() // rules evaluated after this saw the scraped data
 	if p.query(t, `up{job="rides-connect"} == 1`) != 1 {
 		t.Error("the job's target is not up")
 	}
@@ -173,19 +174,24 @@ func (p *promServer) check(t *testing.T, exposedNow map[string]*dto.MetricFamily
 	for _, g := range loadRules(t).Groups {
 		want += len(g.Rules)
 	}
-	deadline = time.Now().Add(15 * time.Second)
+	// Each rule's state must come from an evaluation after the scrapes above
+	// (one before them may have seen no watermark yet).
+	deadline = time.Now().Add(30 * time.Second)
 	for {
 		p.get(t, "rules", url.Values{"type": {"alert"}}, &rules)
 		evaluated := 0
 		for _, g := range rules.Groups {
 			for _, r := range g.Rules {
-				if !strings.HasPrefix(r.LastEvaluation, "0001") {
+				if at, err := time.Parse(time.RFC3339Nano, r.LastEvaluation); err == nil && at.After(scraped) {
 					evaluated++
 				}
 			}
 		}
-		if evaluated >= want || time.Now().After(deadline) {
+		if evaluated >= want {
 			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d alert rules evaluated in the 30 s after the job was scraped", evaluated, want)
 		}
 		time.Sleep(200 * time.Millisecond) // poll interval
 	}

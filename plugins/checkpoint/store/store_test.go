@@ -8,11 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/miaradia/rides-connect/internal/objstore"
 	"github.com/miaradia/rides-connect/internal/objstore/s3fake"
 )
+
+var memRuns atomic.Int64
 
 func stores(t *testing.T) map[string]*KV {
 	ctx := context.Background()
@@ -22,7 +25,9 @@ func stores(t *testing.T) map[string]*KV {
 		t.Fatal(err)
 	}
 	out["local"] = local
-	out["memory"], _ = Open(ctx, "memory://"+t.Name(), objstore.Options{})
+	// Memory stores are process-wide by name: a fresh name per call keeps
+	// -count=N runs from seeing the keys an earlier run left.
+	out["memory"], _ = Open(ctx, fmt.Sprintf("memory://%s-%d", t.Name(), memRuns.Add(1)), objstore.Options{})
 	srv := s3fake.Start(t, "ckpt")
 	s3, err := Open(ctx, "s3a://ckpt/rides/state", objstore.Options{S3: objstore.S3Options{
 		Endpoint: srv.Endpoint, Region: "us-east-1", ForcePathStyle: true, AccessKeyID: "k", SecretAccessKey: "s"}})

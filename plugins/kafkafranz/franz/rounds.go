@@ -37,19 +37,26 @@ func (c *Consumer) Lagging() []TopicPartition {
 // micro-batch takes the available offsets of every partition in the same way.
 //
 // A partition that contributes again before the round is complete goes to
-// the next round. A round is complete when every lagging partition is in it,
-// or when the wait has run out (a slow broker delays a round by at most that
-// long; the partitions it did not hear from are not waited for again until
-// they deliver records). Not safe for concurrent use.
+// the first later round it is not in yet (a fast broker may deliver several
+// fetches while a round waits for a slow one: each is a round of its own).
+// A round is complete when every lagging partition is in it, or when the
+// wait has run out (a slow broker delays a round by at most that long; the
+// partitions it did not hear from are not waited for again until they
+// deliver records). Not safe for concurrent use.
 type Rounds struct {
 	Wait time.Duration    // longest a round waits for lagging partitions
 	Now  func() time.Time // clock; time.Now when nil
 
-	cur, next       []Chunk
-	inCur, inNext   map[TopicPartition]bool
+	queue           []round // queue[0] is being gathered; later ones hold fetches that came early
 	deadline        time.Time
 	gaveUp          map[TopicPartition]bool
 	incompleteTaken int
+}
+
+// round is the chunks of at most one fetch per partition.
+type round struct {
+	chunks []Chunk
+	in     map[TopicPartition]bool
 }
 
 func (r *Rounds) now() time.Time {
@@ -61,45 +68,57 @@ func (r *Rounds) now() time.Time {
 
 // Add stages the chunks of one poll.
 func (r *Rounds) Add(chunks []Chunk) {
-	if r.inCur == nil {
-		r.inCur, r.inNext, r.gaveUp = map[TopicPartition]bool{}, map[TopicPartition]bool{}, map[TopicPartition]bool{}
+	if r.gaveUp == nil {
+		r.gaveUp = map[TopicPartition]bool{}
 	}
 	// A poll's chunks of one partition come from one fetch: decide per
 	// partition, so they stay together and in order.
-	already := map[TopicPartition]bool{}
-	for tp := range r.inCur {
-		already[tp] = true
-	}
+	placed := map[TopicPartition]int{}
 	for _, ch := range chunks {
 		tp := TopicPartition{ch.Topic, ch.Partition}
 		delete(r.gaveUp, tp)
-		if already[tp] || r.inNext[tp] {
-			r.next = append(r.next, ch)
-			r.inNext[tp] = true
-			continue
+		i, ok := placed[tp]
+		if !ok {
+			i = r.firstWithout(tp)
+			placed[tp] = i
 		}
-		if len(r.cur) == 0 {
+		if i == len(r.queue) {
+			r.queue = append(r.queue, round{in: map[TopicPartition]bool{}})
+		}
+		if i == 0 && len(r.queue[0].chunks) == 0 {
 			r.deadline = r.now().Add(r.Wait)
 		}
-		r.cur = append(r.cur, ch)
-		r.inCur[tp] = true
+		r.queue[i].chunks = append(r.queue[i].chunks, ch)
+		r.queue[i].in[tp] = true
 	}
+}
+
+// firstWithout is the index of the first round tp has no fetch in
+// (len(r.queue) if every queued round has one).
+func (r *Rounds) firstWithout(tp TopicPartition) int {
+	for i, rd := range r.queue {
+		if !rd.in[tp] {
+			return i
+		}
+	}
+	return len(r.queue)
 }
 
 // Pending reports whether a round is being gathered, and until when.
 func (r *Rounds) Pending() (deadline time.Time, ok bool) {
-	return r.deadline, len(r.cur) > 0
+	return r.deadline, len(r.queue) > 0
 }
 
 // Take returns the current round if it is complete given the partitions
 // that are lagging now, or if its wait ran out; the next round then starts.
 func (r *Rounds) Take(lagging []TopicPartition) ([]Chunk, bool) {
-	if len(r.cur) == 0 {
+	if len(r.queue) == 0 {
 		return nil, false
 	}
+	cur := r.queue[0]
 	var missing []TopicPartition
 	for _, tp := range lagging {
-		if !r.inCur[tp] && !r.gaveUp[tp] {
+		if !cur.in[tp] && !r.gaveUp[tp] {
 			missing = append(missing, tp)
 		}
 	}
@@ -112,13 +131,12 @@ func (r *Rounds) Take(lagging []TopicPartition) ([]Chunk, bool) {
 	if len(missing) > 0 {
 		r.incompleteTaken++
 	}
-	round := r.cur
-	r.cur, r.next = r.next, nil
-	r.inCur, r.inNext = r.inNext, map[TopicPartition]bool{}
-	if len(r.cur) > 0 {
+	r.queue[0] = round{}
+	r.queue = r.queue[1:]
+	if len(r.queue) > 0 {
 		r.deadline = r.now().Add(r.Wait)
 	}
-	return round, true
+	return cur.chunks, true
 }
 
 // Incomplete counts the rounds taken because their wait ran out.

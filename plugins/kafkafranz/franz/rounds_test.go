@@ -94,3 +94,34 @@ func TestRoundsGatherOneFetchOfEveryLaggingPartition(t *testing.T) {
 		t.Fatal("B delivered again, so a round must wait for it")
 	}
 }
+
+// A partition whose broker is fast can deliver several fetches while a round
+// waits for a slow one. Each of them goes to its own later round: a round
+// holding two fetches of A and one of B would advance A's event time by two
+// fetches and B's by one, and B's next fetch would be late behind the
+// watermark A set (the backlog test saw 900 late rides in poll scope when
+// one broker answered slower than the others).
+func TestRoundsTakeOneFetchOfAPartitionPerRoundHoweverFastItsBroker(t *testing.T) {
+	now := time.Unix(0, 0)
+	r := &Rounds{Wait: time.Minute, Now: func() time.Time { return now }}
+	both := []TopicPartition{{"t", 0}, {"t", 1}}
+	for f := range int64(3) { // three fetches of A before B answers once
+		r.Add([]Chunk{chunkOf("t", 0, f*10, 10)})
+	}
+	r.Add([]Chunk{chunkOf("t", 1, 0, 10)})
+	for i, want := range [][]string{{"t:0@0", "t:1@0"}, {"t:0@1", "t:1@1"}, {"t:0@2", "t:1@2"}} {
+		if i > 0 {
+			if round, ok := r.Take(both); ok {
+				t.Fatalf("round %d taken before B's fetch %d: %v", i, i, describe(round))
+			}
+			r.Add([]Chunk{chunkOf("t", 1, int64(i)*10, 10)})
+		}
+		round, ok := r.Take(both)
+		if !ok || !sameStrings(describe(round), want) {
+			t.Fatalf("round %d: %v (ok %v), want %v", i, describe(round), ok, want)
+		}
+	}
+	if _, pending := r.Pending(); pending {
+		t.Fatal("a round is still gathering after every fetch was taken")
+	}
+}
