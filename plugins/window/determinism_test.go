@@ -245,7 +245,47 @@ func TestOrderGateTimeoutAndCancel(t *testing.T) {
 	if _, err := p.ProcessBatch(context.Background(), service.MessageBatch{gap.message(5, 1)}); err != nil {
 		t.Fatal(err)
 	}
-	if got := p.through["rides/0"]; got != 6 {
-		t.Fatalf("after the timeout the batch was not applied: through = %d", got)
+	if got := p.through["rides/0"]; got.last != 6 {
+		t.Fatalf("after the timeout the batch was not applied: through = %+v", got)
+	}
+}
+
+// After a rewind (a new kafka_assignment_epoch) the chain starts again: the
+// second batch of the new epoch waits for the first, although offsets past
+// its predecessor went through in the epoch before. A batch of an older epoch
+// never waits (its predecessor may never come).
+func TestOrderGateRestartsAtANewAssignmentEpoch(t *testing.T) {
+	p := build(t, ridesYAML, service.MockResources(service.MockResourcesOptAddCache("window_state")), newClock())
+	at := func(off, prev, epoch int) service.MessageBatch {
+		m := ride{city: "PARIS", ts: time.Date(2026, 3, 14, 0, 1, off, 0, time.UTC), part: 0, off: off}.message(prev, 1)
+		m.MetaSetMut(epochMeta, epoch)
+		return service.MessageBatch{m}
+	}
+	mustPass := func(b service.MessageBatch) {
+		t.Helper()
+		if _, err := p.ProcessBatch(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustPass(at(0, -1, 1))
+	mustPass(at(1, 0, 1))
+	mustPass(at(2, 1, 1))
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	// Rewound to offset 1 in epoch 2: the batch at 2 comes first.
+	if _, err := p.ProcessBatch(cancelled, at(2, 1, 2)); err == nil || !strings.Contains(err.Error(), "rides/0 offset 1") {
+		t.Fatalf("epoch 2's second batch before its first: err %v, want a wait for rides/0 offset 1", err)
+	}
+	mustPass(at(1, -1, 2))
+	mustPass(at(2, 1, 2))
+	if got := p.through["rides/0"]; got != (passedUpTo{epoch: 2, last: 2}) {
+		t.Fatalf("through = %+v, want epoch 2 up to 2", got)
+	}
+	// A late batch of epoch 1 goes ahead and does not move epoch 2's mark.
+	if _, err := p.ProcessBatch(cancelled, at(3, 2, 1)); err != nil {
+		t.Fatalf("a batch of an older epoch waited: %v", err)
+	}
+	if got := p.through["rides/0"]; got != (passedUpTo{epoch: 2, last: 2}) {
+		t.Fatalf("through = %+v after an older epoch's batch, want epoch 2 up to 2", got)
 	}
 }

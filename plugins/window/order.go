@@ -19,11 +19,25 @@ import (
 // kafka_prev_offset: the offset delivered before this one, -1 at the start of
 // an assignment); a batch waits here until, for every partition in it, the
 // record before its first one has been through the window.
+//
+// The chain restarts at every assignment or rewind (metadata
+// kafka_assignment_epoch), so what has been through is kept per epoch: after
+// a rewind the offsets delivered before it say nothing about the order of the
+// offsets delivered again, and the second batch of the new epoch must wait
+// for the first even though an offset past its predecessor went through in
+// the old epoch.
 
 // link is one partition's part of a batch: the offset before its first
 // record and its last offset.
 type link struct {
 	prev, last int64
+	epoch      int64 // kafka_assignment_epoch, -1 without it
+}
+
+// passedUpTo is what of a partition has been through the window: up to
+// offset last of assignment epoch epoch.
+type passedUpTo struct {
+	epoch, last int64
 }
 
 // chain collects the partition links of a batch, errored messages included
@@ -57,7 +71,11 @@ func (c *chain) note(m *service.Message, pos engine.Position) {
 	if c.links == nil {
 		c.links = map[string]*link{}
 	}
-	l := &link{prev: prev, last: pos.Offset}
+	epoch, ok := metaInt(m, epochMeta)
+	if !ok {
+		epoch = -1
+	}
+	l := &link{prev: prev, last: pos.Offset, epoch: epoch}
 	c.links[k] = l
 	c.cur, c.curKey = l, k
 }
@@ -69,10 +87,16 @@ func (c *chain) noteMessage(m *service.Message) {
 	}
 }
 
-// ready reports whether every partition's predecessor has been through.
+// ready reports whether every partition's predecessor has been through. A
+// batch of an epoch older than one already through does not wait: its
+// predecessor may never come (the partition was rewound or moved).
 func (p *processor) ready(ls chain) (string, bool) {
 	for k, l := range ls.links {
-		if t, ok := p.through[k]; l.prev >= 0 && (!ok || t < l.prev) {
+		if l.prev < 0 {
+			continue
+		}
+		t, ok := p.through[k]
+		if !ok || t.epoch < l.epoch || (t.epoch == l.epoch && t.last < l.prev) {
 			return fmt.Sprintf("%s offset %d", k, l.prev), false
 		}
 	}
@@ -121,8 +145,9 @@ func (p *processor) passed(ls chain) {
 		return
 	}
 	for k, l := range ls.links {
-		if t, ok := p.through[k]; !ok || l.last > t {
-			p.through[k] = l.last
+		t, ok := p.through[k]
+		if !ok || l.epoch > t.epoch || (l.epoch == t.epoch && l.last > t.last) {
+			p.through[k] = passedUpTo{epoch: l.epoch, last: l.last}
 		}
 	}
 	close(p.advanced)

@@ -63,7 +63,7 @@ type processor struct {
 	lastWrite time.Time // of the state; used only by unsafe test builds
 	// through is the highest offset per partition that has been through the
 	// window; advanced is closed and replaced when it moves (see order.go).
-	through  map[string]int64
+	through  map[string]passedUpTo
 	advanced chan struct{}
 }
 
@@ -71,7 +71,7 @@ type processor struct {
 // metrics. Each stage adds its engine.
 func newBase(c *procConfig, res *service.Resources, now func() time.Time) *processor {
 	return &processor{conf: c, res: res, log: res.Logger(), m: newMetrics(res.Metrics()), now: now,
-		through: map[string]int64{}, advanced: make(chan struct{}), wrote: make(chan struct{})}
+		through: map[string]passedUpTo{}, advanced: make(chan struct{}), wrote: make(chan struct{})}
 }
 
 // newProcessor is stage full: the whole window in this process.
