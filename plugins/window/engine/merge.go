@@ -133,7 +133,12 @@ func (w *watermark) mark(m *Marker, nowMs int64) {
 		w.Parts[k] = p
 	}
 	p.MaxMs = max(p.MaxMs, m.MaxMs)
-	p.Idle = m.Idle
+	// Idleness follows the newest marker by source offset; at one offset an
+	// idle marker is the newer (idleness is declared after the data at it).
+	if !p.Marked || m.Offset > p.MarkOffset || (m.Offset == p.MarkOffset && m.Idle) {
+		p.Idle = m.Idle
+		p.Marked, p.MarkOffset = true, m.Offset
+	}
 	p.LastSeenMs = nowMs
 	w.MaxEvent = max(w.MaxEvent, m.MaxMs)
 	w.LastData = nowMs

@@ -386,6 +386,50 @@ func TestTwoStagesHoldTheWatermarkForSilentPartitions(t *testing.T) {
 	}
 }
 
+// Stage 1 may send partition r's idle marker in a batch of another
+// partition, unordered against r's next batch: an idle marker that arrives
+// after a newer marker of r (a higher source offset) must not leave r out of
+// the watermark, and one at r's newest offset still does.
+func TestAStaleIdleMarkerDoesNotLeaveAPartitionOut(t *testing.T) {
+	e := newEngine(t, twoStageConfig(StageMerge))
+	mark := func(m Marker) int {
+		return len(e.Merge([]MergeInput{{Marker: &m}}, epoch).Emissions)
+	}
+	const minute = 60_000
+	start := Partial{StartUs: 0, Key: `["PARIS"]`, Rows: 1, Aggs: make([]acc, len(twoStageConfig(StageMerge).Aggregates))}
+	for i := range start.Aggs {
+		start.Aggs[i].add(Value{F: 1})
+	}
+	if res := e.Merge([]MergeInput{{Partial: &start}}, epoch); len(res.Emissions) != 0 {
+		t.Fatal("a partial alone emitted")
+	}
+	// Partitions 0 and 1 are far past the first window; partition 1 was
+	// last seen at offset 10, then its data at offset 20 (event time 1 min).
+	mark(Marker{Topic: "rides", Partition: 0, Partitions: 2, MaxMs: 60 * minute, Offset: 500})
+	mark(Marker{Topic: "rides", Partition: 1, Partitions: 2, MaxMs: minute, Offset: 20})
+	// The marks survive a checkpoint: restored from a snapshot, the engine
+	// still knows partition 1's newest marker offset.
+	snap, err := e.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e = newEngine(t, twoStageConfig(StageMerge))
+	if err := e.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	if p := e.wm.Parts[Position{Topic: "rides", Partition: 1}.Key()]; p == nil || !p.Marked || p.MarkOffset != 20 || p.Idle {
+		t.Fatalf("partition 1 after restore: %+v, want marked at offset 20, not idle", p)
+	}
+	// The stale idle marker of partition 1 at offset 10 arrives last.
+	if n := mark(Marker{Topic: "rides", Partition: 1, Partitions: 2, MaxMs: minute, Offset: 10, Idle: true}); n != 0 {
+		t.Fatal("a stale idle marker (offset 10 after 20) left partition 1 out of the watermark: the window closed")
+	}
+	// An idle marker at partition 1's newest offset does leave it out.
+	if n := mark(Marker{Topic: "rides", Partition: 1, Partitions: 2, MaxMs: minute, Offset: 20, Idle: true}); n == 0 {
+		t.Fatal("an idle marker at partition 1's newest offset did not let the window close")
+	}
+}
+
 func TestPartialAndMarkerRoundTripExactly(t *testing.T) {
 	var a acc
 	for _, x := range []float64{1e308, 1, -1e308, 0.1, math.Copysign(0, -1), 3.3e-300} {

@@ -22,6 +22,12 @@ const binMagic = "\x00rcw"
 
 const stateVersionBinary = 2
 
+// The flags byte of a watermark partition.
+const (
+	partIdle   byte = 1 << 0
+	partMarked byte = 1 << 1
+)
+
 type binWriter struct{ b []byte }
 
 func (w *binWriter) uvarint(x uint64) { w.b = binary.AppendUvarint(w.b, x) }
@@ -84,7 +90,19 @@ func (e *Engine) writeWatermark(w *binWriter) {
 		w.str(k)
 		w.varint(p.MaxMs)
 		w.varint(p.LastSeenMs)
-		w.boolean(p.Idle)
+		// One byte: bit 0 Idle, bit 1 Marked (then MarkOffset follows).
+		// Stage full never marks, so its states keep the 0/1 byte of before.
+		flags := byte(0)
+		if p.Idle {
+			flags |= partIdle
+		}
+		if p.Marked {
+			flags |= partMarked
+		}
+		w.b = append(w.b, flags)
+		if p.Marked {
+			w.varint(p.MarkOffset)
+		}
 	}
 	w.uvarint(uint64(len(wm.Topics)))
 	for _, k := range slices.Sorted(maps.Keys(wm.Topics)) {

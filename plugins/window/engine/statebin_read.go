@@ -80,6 +80,17 @@ func (r *binReader) f64() float64 {
 	return v
 }
 
+// byte reads one byte.
+func (r *binReader) byte() byte {
+	if len(r.b) < 1 {
+		r.fail()
+		return 0
+	}
+	v := r.b[0]
+	r.b = r.b[1:]
+	return v
+}
+
 func (r *binReader) boolean() bool {
 	if len(r.b) < 1 || r.b[0] > 1 {
 		r.fail()
@@ -134,7 +145,16 @@ func readWatermark(r *binReader, wm *watermark) {
 		wm.Parts = make(map[string]*partition, n)
 		for i := 0; i < n && r.err == nil; i++ {
 			k := r.str()
-			wm.Parts[k] = &partition{MaxMs: r.varint(), LastSeenMs: r.varint(), Idle: r.boolean()}
+			p := &partition{MaxMs: r.varint(), LastSeenMs: r.varint()}
+			flags := r.byte()
+			if flags&^(partIdle|partMarked) != 0 {
+				r.fail()
+			}
+			p.Idle, p.Marked = flags&partIdle != 0, flags&partMarked != 0
+			if p.Marked {
+				p.MarkOffset = r.varint()
+			}
+			wm.Parts[k] = p
 		}
 	}
 	if n := r.count(2); n > 0 {

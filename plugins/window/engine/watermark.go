@@ -50,6 +50,13 @@ type partition struct {
 	// Idle is set by a stage-1 marker (StageMerge only): the source
 	// partition stopped holding the watermark back until its next marker.
 	Idle bool `json:"idle,omitempty"`
+	// Marked and MarkOffset (StageMerge only): a marker was applied, and the
+	// highest source offset of the markers applied. Stage 1 may send
+	// partition r's idle marker in a batch of another partition, unordered
+	// against r's next batch: a marker older than one already applied must
+	// not set r's idleness back.
+	Marked     bool  `json:"marked,omitempty"`
+	MarkOffset int64 `json:"mark_offset,omitempty"`
 }
 
 // watermark holds the event-time watermark and the values Spark's two-watermark
