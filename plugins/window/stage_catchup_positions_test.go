@@ -120,25 +120,11 @@ func TestStageMergeLoadsMovedPartitionsConcurrently(t *testing.T) {
 		}
 	}
 	p := newChangelogMerge(t, res)
-	var mu sync.Mutex
-	waits := 0
-	both := make(chan struct{})
-	p.waitChangelog = func(context.Context) error {
-		mu.Lock()
-		if waits++; waits == 2 {
-			close(both)
-		}
-		mu.Unlock()
-		select {
-		case <-both:
-			return nil
-		case <-time.After(10 * time.Second): // a guard against a hang, not a wait for time
-			return errors.New("the other internal partition's read never waited alongside this one: reads are sequential")
-		}
-	}
+	var waits func() int
+	p.waitChangelog, waits = barrierWait(2)
 	processStage(t, p, batch...)
-	if p.parts[0] == nil || p.parts[1] == nil || waits != 2*(changelogTries-1) {
-		t.Fatalf("loaded q0 %v q1 %v after %d waits, want both after %d", p.parts[0] != nil, p.parts[1] != nil, waits, 2*(changelogTries-1))
+	if p.parts[0] == nil || p.parts[1] == nil || waits() != 2*(changelogTries-1) {
+		t.Fatalf("loaded q0 %v q1 %v after %d waits, want both after %d", p.parts[0] != nil, p.parts[1] != nil, waits(), 2*(changelogTries-1))
 	}
 }
 
