@@ -36,6 +36,9 @@ type procConfig struct {
 	// one of its partitions (see order.go).
 	orderTimeout time.Duration
 	cache        string
+	// syncOnCommit (state.sync: commit): the state is written before a
+	// batch that emits and before offset commits, not before every batch.
+	syncOnCommit bool
 	key          string
 	changelog    bool // stage merge: state leaves as a message for a transactional changelog
 }
@@ -181,6 +184,13 @@ func fromParsed(conf *service.ParsedConfig, res *service.Resources) (*procConfig
 	}
 	if c.changelog && e.Stage != engine.StageMerge {
 		return nil, fmt.Errorf("state.changelog: only with stage merge, not stage %s", e.Stage)
+	}
+	var sync string
+	if sync, err = st.FieldString(fSync); err != nil {
+		return nil, err
+	}
+	if c.syncOnCommit = sync == syncCommit; c.syncOnCommit && (e.Stage != engine.StageFull || c.cache == "") {
+		return nil, fmt.Errorf("state.sync: commit needs stage full and state.cache (stage %s, cache %q)", e.Stage, c.cache)
 	}
 	if e.RetainEmissions, err = st.FieldInt(fRetainEmissions); err != nil {
 		return nil, err

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/miaradia/rides-connect/plugins/window/engine"
 )
 
 // Group commit of the window state.
@@ -37,6 +39,15 @@ func (p *processor) makeDurable(ctx context.Context, v uint64) error {
 			done, err := p.writeNewest(ctx)
 			p.dmu.Lock()
 			p.writing = false
+			if err != nil && p.conf.syncOnCommit {
+				// Nothing was rolled back (giveUp): the batches since the
+				// last write are acked and wait, uncommitted, for one that
+				// succeeds.
+				close(p.wrote)
+				p.wrote = make(chan struct{})
+				p.dmu.Unlock()
+				return err
+			}
 			if err != nil {
 				p.lost = append(p.lost, lostRange{after: p.durable, upTo: done, err: err})
 			} else {
@@ -82,7 +93,7 @@ func (p *processor) writeNewest(ctx context.Context) (uint64, error) {
 	v := p.ver
 	data, err := p.eng.Snapshot()
 	if err != nil {
-		err = p.rollback(fmt.Errorf("tumbling_window: encoding state: %w", err))
+		err = p.giveUp(fmt.Errorf("tumbling_window: encoding state: %w", err))
 		p.mu.Unlock()
 		return v, err
 	}
@@ -99,8 +110,45 @@ func (p *processor) writeNewest(ctx context.Context) (uint64, error) {
 	if err := p.persist(ctx, p.conf.key, data, p.store); err != nil {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		return p.ver, p.rollback(err)
+		return p.ver, p.giveUp(err)
 	}
 	p.persisted = data
 	return v, nil
+}
+
+// giveUp (mu held) is a write given up: with state.sync batch the in-memory
+// state goes back to the durable one (the batches waiting fail and come
+// again); with commit it stays, since acked batches are in it, and the
+// offsets after the last write stay uncommitted until a write succeeds.
+func (p *processor) giveUp(cause error) error {
+	if p.conf.syncOnCommit {
+		return cause
+	}
+	return p.rollback(cause)
+}
+
+// writeBeforeRelease says whether a batch's state must be durable before the
+// batch is released. With state.sync: commit only a batch that emits (its
+// rows carry sequence numbers from the state) or that applied rows from
+// outside kafka_franz (whose acks nothing holds back) must wait; the others
+// are covered by the flush before the next offset commit.
+func (p *processor) writeBeforeRelease(rows []engine.Row, emissions int) bool {
+	if !p.conf.syncOnCommit || emissions > 0 {
+		return true
+	}
+	for i := range rows {
+		if !rows[i].HasPos && !rows[i].Heartbeat {
+			return true
+		}
+	}
+	return false
+}
+
+// flush is the window's part of the commit barrier: the state including
+// every batch applied so far is durable when it returns nil.
+func (p *processor) flush(ctx context.Context) error {
+	p.mu.Lock()
+	v := p.ver
+	p.mu.Unlock()
+	return p.makeDurable(ctx, v)
 }

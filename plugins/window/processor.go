@@ -9,6 +9,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/commitbarrier"
 	"github.com/miaradia/rides-connect/internal/ownership"
 	"github.com/miaradia/rides-connect/plugins/window/engine"
 )
@@ -65,6 +66,9 @@ type processor struct {
 	// window; advanced is closed and replaced when it moves (see order.go).
 	through  map[string]passedUpTo
 	advanced chan struct{}
+	// unregister removes flush from the process's commit barrier
+	// (state.sync: commit); nil otherwise.
+	unregister func()
 }
 
 // newBase is the adapter without an engine: config, queries, order,
@@ -87,6 +91,9 @@ func newProcessor(c *procConfig, res *service.Resources, now func() time.Time) (
 	p.gains = ownership.Process.Gains() // before load: a gain after it may mean a newer checkpoint
 	if err := p.load(); err != nil {
 		return nil, err
+	}
+	if c.syncOnCommit {
+		p.unregister = commitbarrier.Process.Register(p.flush)
 	}
 	return p, nil
 }
@@ -149,8 +156,10 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 	p.passed(ls)
 	p.observe(applied, late, replayed, early, now)
 	p.mu.Unlock()
-	if err := p.makeDurable(ctx, v); err != nil {
-		return nil, err
+	if p.writeBeforeRelease(rows, len(res.Emissions)) {
+		if err := p.makeDurable(ctx, v); err != nil {
+			return nil, err
+		}
 	}
 
 	batches := passedOn(out)
@@ -379,9 +388,18 @@ func derived(tmpl *service.Message, body []byte) *service.Message {
 }
 
 // Close is idempotent. The state of every released batch is already durable.
-func (p *processor) Close(context.Context) error {
+func (p *processor) Close(ctx context.Context) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.closed = true
-	return nil
+	v := p.ver
+	p.mu.Unlock()
+	if p.unregister == nil {
+		return nil
+	}
+	// state.sync: commit: the batches acked since the last write are in
+	// no durable state yet; the last offset commit (on leaving the group)
+	// may come after this Close.
+	err := p.makeDurable(ctx, v)
+	p.unregister()
+	return err
 }

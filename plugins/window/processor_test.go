@@ -271,6 +271,7 @@ func TestLintRulesNameTheField(t *testing.T) {
 		"offset: must be":    strings.Replace(ridesYAML, "size: 5m", "size: 5m\noffset: 5m", 1),
 		"aggregates.revenue": strings.Replace(ridesYAML, "value: this.price", "value: ''", 1),
 		"window_start":       strings.Replace(ridesYAML, "city: this.city", "window_start: this.city", 1),
+		"state.sync":         strings.Replace(ridesYAML, "  cache: window_state\n", "  sync: commit\n", 1),
 	}
 	for want, yaml := range cases {
 		b := service.NewStreamBuilder()

@@ -31,11 +31,16 @@ const (
 	fCache           = "cache"
 	fKey             = "key"
 	fChangelog       = "changelog"
+	fSync            = "sync"
 	fRetainEmissions = "retain_emissions"
 	fStage           = "stage"
 
 	// heartbeatMeta marks a clock-tick message (see the heartbeat example).
 	heartbeatMeta = "window_heartbeat"
+
+	// state.sync values.
+	syncBatch  = "batch"
+	syncCommit = "commit"
 )
 
 func spec() *service.ConfigSpec {
@@ -107,6 +112,9 @@ func spec() *service.ConfigSpec {
 			service.NewBoolField(fChangelog).
 				Description("Stage `merge` only: instead of writing internal partition q's state into `state.cache`, emit it after each batch as a message (metadata `window_kind: state`, `window_changelog_key` = `<state.key>-<q>`, `window_state_partition` = q) for a `kafka_franz` output to a compacted changelog topic in the transaction of the transactional input (`transaction.input`), and read it back through `state.cache` = a `kafka_changelog` cache on that topic when q's `kafka_assignment_epoch` changes. The state then commits with the consumed offsets or not at all, and a replica whose partitions moved (a zombie) cannot overwrite it: its transaction is fenced (docs/scale-out.md).").
 				Default(false).Example(true),
+			service.NewStringEnumField(fSync, syncBatch, syncCommit).
+				Description("Stage `full` with `state.cache`: when the state is written. `batch`: before each batch is released (acked), so the state is durable before any offset commit whatever the input. `commit`: before a batch that emits window rows is released, and before every offset commit of the `kafka_franz` consumers of this process, which commit only offsets acked before a write that succeeded (Kafka Streams' rule: state stores are flushed, then offsets committed); one write per `commit_period` instead of one per batch. After a crash the records after the last commit are read again onto the last written state, whose offset record skips those already counted. A batch with a message that does not come from `kafka_franz` (no `kafka_topic`/`kafka_partition`/`kafka_offset` metadata) is still written before it is released. Use `commit` only when every input feeding the window is `kafka_franz`.").
+				Default(syncBatch).Example(syncCommit),
 			service.NewIntField(fRetainEmissions).
 				Description("How many recent emissions are kept in the state for re-emission after a crash or a redelivery.").
 				Default(16).Advanced(),
@@ -192,6 +200,7 @@ let errs = $errs.concat([
   if $stage != "full" && this.watermark.emit.or("after_batch") != "after_batch" { "stage %s: needs watermark.emit after_batch".format($stage) } else { null },
   if $stage != "full" && this.state.cache.or("") == "" { "stage %s: state.cache is required".format($stage) } else { null },
   if $stage != "merge" && this.state.changelog.or(false) { "state.changelog: only with stage merge" } else { null },
+  if this.state.sync.or("batch") == "commit" && ($stage != "full" || this.state.cache.or("") == "") { "state.sync: commit needs stage full and state.cache" } else { null },
 ])
 let errs = $errs.concat($aggs.key_values().filter(kv -> kv.value.op.or("") != "count" && kv.value.value.or("") == "").map_each(kv -> "aggregates.%s: op %s needs a value query".format(kv.key, kv.value.op.or(""))))
 let errs = $errs.concat($groups.keys().concat($aggs.keys()).filter(n -> n == "window_start" || n == "window_end").map_each(n -> "%s: window_start and window_end are reserved output fields".format(n)))

@@ -150,6 +150,7 @@ pipeline:
         state:
           cache: window_state
           key: crash
+          sync: %[6]s
     - mapping: |
         root = this
         root.window_id = @window_id
@@ -280,11 +281,16 @@ type job struct {
 }
 
 func newJob(t *testing.T, bin, addr, name string, threads int) *job {
+	return newJobSync(t, bin, addr, name, threads, "batch")
+}
+
+// newJobSync is newJob with the window's state.sync.
+func newJobSync(t *testing.T, bin, addr, name string, threads int, sync string) *job {
 	dir := filepath.Join(t.TempDir(), name)
 	createTopic(t, addr, name)
 	// Each job has its own topic and consumer group (both named name).
 	return jobIn(t, bin, dir, func(out string) string {
-		return fmt.Sprintf(configYAML, addr, out, filepath.Join(dir, "state"), name, threads)
+		return fmt.Sprintf(configYAML, addr, out, filepath.Join(dir, "state"), name, threads, sync)
 	})
 }
 
@@ -487,19 +493,23 @@ func TestSIGKILLRestartsGiveTheNoCrashWindows(t *testing.T) {
 
 	// The same job killed with SIGKILL at random points and restarted, while
 	// the phases keep coming: with one pipeline thread, and with two (batches
-	// then share checkpoint writes and reach the window out of order).
-	for _, threads := range []int{1, 2} {
-		t.Run(fmt.Sprintf("threads=%d", threads), func(t *testing.T) {
-			crashRun(t, bin, addr, fmt.Sprintf("crashy%d", threads), threads, data, len(want), cleanRows)
-		})
+	// then share checkpoint writes and reach the window out of order); with
+	// the state written before every batch's release (state.sync: batch) and
+	// only before emissions and offset commits (commit, config/rides.yaml's).
+	for _, sync := range []string{"batch", "commit"} {
+		for _, threads := range []int{1, 2} {
+			t.Run(fmt.Sprintf("sync=%s/threads=%d", sync, threads), func(t *testing.T) {
+				crashRun(t, bin, addr, fmt.Sprintf("crashy%s%d", sync, threads), threads, sync, data, len(want), cleanRows)
+			})
+		}
 	}
 }
 
-func crashRun(t *testing.T, bin, addr, name string, threads int, data [][]ride, windows int, cleanRows map[string]row) {
+func crashRun(t *testing.T, bin, addr, name string, threads int, sync string, data [][]ride, windows int, cleanRows map[string]row) {
 	seed := time.Now().UnixNano()
 	rng := rand.New(rand.NewSource(seed))
 	t.Logf("kill seed %d", seed)
-	crashy := newJob(t, bin, addr, name, threads)
+	crashy := newJobSync(t, bin, addr, name, threads, sync)
 	fed := feed(addr, name, data)
 	for k := 0; k < 8; k++ {
 		crashy.start(t)

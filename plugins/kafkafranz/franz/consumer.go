@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/miaradia/rides-connect/internal/commitbarrier"
 	"github.com/miaradia/rides-connect/internal/ownership"
 )
 
@@ -164,9 +165,13 @@ type Consumer struct {
 	// purged once it has committed.
 	txnOffsets map[topicPartition]int64
 	purge      *purger // nil unless conf.Purge
-	fatal      error
-	closed     bool
-	abandon    bool // test hook: skip the commit on revoke (a crash)
+	// barrier is flushed before offsets commit; held are the acked records
+	// waiting for it (commit_barrier.go).
+	barrier *commitbarrier.Barrier
+	held    heldMarks
+	fatal   error
+	closed  bool
+	abandon bool // test hook: skip the commit on revoke (a crash)
 	// afterAdjust is a test hook run when adjustOffsets has checked the
 	// committed offsets, before the first fetch (to move the log start in
 	// between, the race that resetOutOfRange handles).
@@ -198,6 +203,7 @@ func NewConsumer(conf ConsumerConfig, log Logger, met ConsumerMetrics) *Consumer
 		marks:      map[topicPartition]*kgo.Record{},
 		txnOffsets: map[topicPartition]int64{},
 		purge:      newPurger(conf.Purge),
+		barrier:    commitbarrier.Process,
 	}
 }
 
@@ -245,6 +251,9 @@ func (c *Consumer) Connect(ctx context.Context) error {
 		c.mu.Unlock()
 		cl.Close()
 		return err
+	}
+	if c.conf.Group != "" && c.conf.Txn == nil {
+		go c.releaseLoop(cl)
 	}
 	return nil
 }
@@ -393,7 +402,7 @@ func (c *Consumer) ack(cl *kgo.Client, tp topicPartition, tr *Tracker[*kgo.Recor
 		// In a transaction the reader marks what it delivered (MarkTxn):
 		// a chunk may be delivered over several transactions.
 		if c.conf.Group != "" && c.conf.Txn == nil {
-			cl.MarkCommitRecords(rec)
+			c.markAcked(cl, tp, rec)
 		}
 	})
 	if tr.Pending() >= c.conf.CheckpointLimit {

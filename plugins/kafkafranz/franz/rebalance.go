@@ -33,16 +33,24 @@ func (c *Consumer) onAssigned(_ context.Context, cl *kgo.Client, assigned map[st
 	}
 }
 
-// onRevoked forgets the partitions, then commits what was acknowledged
-// before that. Closing the trackers first means an ack that arrives after
+// onRevoked releases the acks held for the commit barrier, forgets the
+// partitions, then commits what was acknowledged before that. Closing the trackers first means an ack that arrives after
 // this point never marks an offset (the new owner re-reads those records),
 // and chunks not yet handed downstream turn stale (Chunk.Live) so they are
 // dropped instead of delivered twice.
 func (c *Consumer) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
-	c.drop(cl, revoked)
 	c.mu.Lock()
 	abandon := c.abandon || c.conf.Txn != nil // offsets commit only in transactions
 	c.mu.Unlock()
+	// Held acks (commit_barrier.go) are released before the trackers close:
+	// an ack between the two stays held and is forgotten, never committed.
+	c.held.release.Lock()
+	if !abandon {
+		c.releaseHeldLocked(ctx, cl)
+	}
+	c.drop(cl, revoked)
+	c.forgetHeld(revoked)
+	c.held.release.Unlock()
 	if !abandon {
 		if err := cl.CommitMarkedOffsets(ctx); err != nil {
 			c.log.Warnf("kafka: commit on rebalance failed (records after the last commit will be re-delivered): %v", err)
@@ -55,7 +63,10 @@ func (c *Consumer) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[st
 // onLost forgets the partitions without committing: they may already be
 // someone else's.
 func (c *Consumer) onLost(_ context.Context, cl *kgo.Client, lost map[string][]int32) {
+	c.held.release.Lock()
+	defer c.held.release.Unlock()
 	c.drop(cl, lost)
+	c.forgetHeld(lost)
 }
 
 // drop forgets partitions: their trackers are closed (late acks are ignored)

@@ -1,0 +1,81 @@
+// Package commitbarrier makes state kept in memory by the processors of this
+// process durable before a Kafka consumer of the process commits offsets, as
+// Kafka Streams flushes its state stores before each commit. A processor
+// (tumbling_window with state.sync: commit) registers a flush; the kafka_franz
+// consumers call Flush before every offset commit and commit only what was
+// acknowledged before a Flush that succeeded. The state can then be written
+// once per commit instead of once per batch: records acknowledged but not yet
+// covered by a durable state are simply not committed, and after a crash they
+// are read again from the last commit onto the last durable state. It does not
+// import Benthos or franz-go.
+package commitbarrier
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+)
+
+// Barrier is a set of flushes. Safe for concurrent use.
+type Barrier struct {
+	mu      sync.Mutex
+	next    uint64
+	flushes map[uint64]func(context.Context) error
+}
+
+// Process is the barrier of this process: tumbling_window registers with it,
+// the kafka_franz consumers flush it.
+var Process = New()
+
+// New returns an empty barrier.
+func New() *Barrier {
+	return &Barrier{flushes: map[uint64]func(context.Context) error{}}
+}
+
+// Register adds a flush: it must return once everything applied before the
+// call is durable. The returned function removes it (idempotent).
+func (b *Barrier) Register(flush func(context.Context) error) (unregister func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	id := b.next
+	b.next++
+	b.flushes[id] = flush
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		delete(b.flushes, id)
+	}
+}
+
+// Active reports whether any flush is registered: a consumer then holds its
+// acknowledged offsets back until a Flush covers them.
+func (b *Barrier) Active() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.flushes) > 0
+}
+
+// Flush runs every registered flush, in registration order, outside the
+// barrier's lock (a flush may take a store's retries). It returns the errors
+// joined; nil means everything applied before the call is durable.
+func (b *Barrier) Flush(ctx context.Context) error {
+	b.mu.Lock()
+	ids := make([]uint64, 0, len(b.flushes))
+	for id := range b.flushes {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	fs := make([]func(context.Context) error, len(ids))
+	for i, id := range ids {
+		fs[i] = b.flushes[id]
+	}
+	b.mu.Unlock()
+	var errs []error
+	for _, f := range fs {
+		if err := f(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

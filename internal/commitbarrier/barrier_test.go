@@ -1,0 +1,66 @@
+package commitbarrier
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+)
+
+func TestFlushRunsEveryRegisteredFlushInOrder(t *testing.T) {
+	b := New()
+	if b.Active() {
+		t.Fatal("a new barrier is active")
+	}
+	if err := b.Flush(context.Background()); err != nil {
+		t.Fatalf("flush of an empty barrier: %v", err)
+	}
+	var ran []string
+	unA := b.Register(func(context.Context) error { ran = append(ran, "a"); return nil })
+	b.Register(func(context.Context) error { ran = append(ran, "b"); return nil })
+	if !b.Active() {
+		t.Fatal("a barrier with flushes is not active")
+	}
+	if err := b.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ran, []string{"a", "b"}) {
+		t.Fatalf("ran %v, want [a b]", ran)
+	}
+	unA()
+	unA() // idempotent
+	ran = nil
+	if err := b.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ran, []string{"b"}) {
+		t.Fatalf("after unregistering a: ran %v, want [b]", ran)
+	}
+}
+
+func TestFlushReportsEveryFailureAndStillRunsTheOthers(t *testing.T) {
+	b := New()
+	errA, errC := errors.New("a failed"), errors.New("c failed")
+	ranB := false
+	b.Register(func(context.Context) error { return errA })
+	b.Register(func(context.Context) error { ranB = true; return nil })
+	b.Register(func(context.Context) error { return errC })
+	err := b.Flush(context.Background())
+	if !errors.Is(err, errA) || !errors.Is(err, errC) {
+		t.Fatalf("flush error %v, want both failures", err)
+	}
+	if !ranB {
+		t.Fatal("a failing flush kept the next one from running")
+	}
+}
+
+func TestAFlushMayRegisterWithoutDeadlock(t *testing.T) {
+	b := New()
+	b.Register(func(context.Context) error {
+		b.Register(func(context.Context) error { return nil })()
+		return nil
+	})
+	if err := b.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,112 @@
+package franz
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Offsets held for the process's commit barrier (internal/commitbarrier).
+//
+// While a processor of this process keeps state that it makes durable only
+// before offset commits (tumbling_window state.sync: commit), an acked record
+// is not marked for commit at once: it is held, and every commit period (and
+// before the commit on revoke) the consumer takes what is held, flushes the
+// barrier, and marks those records only if the flush succeeded. franz-go's
+// autocommit then commits marks only, so no offset is committed past state
+// that is not durable. Without registered flushes acks mark at once, as
+// before.
+
+// heldMarks is the last acked record per partition not yet marked.
+type heldMarks struct {
+	// release serialises releases with each other and with the revoke, so a
+	// partition is never marked after its revoke's commit.
+	release sync.Mutex
+	mu      sync.Mutex
+	recs    map[topicPartition]*kgo.Record
+}
+
+// markAcked marks rec for commit, or holds it while the barrier is active.
+func (c *Consumer) markAcked(cl *kgo.Client, tp topicPartition, rec *kgo.Record) {
+	if !c.barrier.Active() {
+		cl.MarkCommitRecords(rec)
+		return
+	}
+	c.held.mu.Lock()
+	if c.held.recs == nil {
+		c.held.recs = map[topicPartition]*kgo.Record{}
+	}
+	c.held.recs[tp] = rec // acks come in offset order per partition
+	c.held.mu.Unlock()
+}
+
+// releaseHeldLocked (held.release held) flushes the barrier and marks what
+// was held before the flush, for the partitions still assigned. On failure
+// the records stay held for the next attempt.
+func (c *Consumer) releaseHeldLocked(ctx context.Context, cl *kgo.Client) {
+	c.held.mu.Lock()
+	recs := c.held.recs
+	c.held.recs = nil
+	c.held.mu.Unlock()
+	if len(recs) == 0 {
+		return
+	}
+	if err := c.barrier.Flush(ctx); err != nil {
+		c.log.Warnf("kafka: state not made durable, offsets not committed (retried at the next commit_period): %v", err)
+		c.held.mu.Lock()
+		if c.held.recs == nil {
+			c.held.recs = map[topicPartition]*kgo.Record{}
+		}
+		for tp, rec := range recs {
+			if _, newer := c.held.recs[tp]; !newer {
+				c.held.recs[tp] = rec
+			}
+		}
+		c.held.mu.Unlock()
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for tp, rec := range recs {
+		if c.assigned[tp] {
+			cl.MarkCommitRecords(rec)
+		}
+	}
+}
+
+// forgetHeld drops what is held for partitions no longer ours.
+func (c *Consumer) forgetHeld(parts map[string][]int32) {
+	c.held.mu.Lock()
+	defer c.held.mu.Unlock()
+	for t, ps := range parts {
+		for _, p := range ps {
+			delete(c.held.recs, topicPartition{t, p})
+		}
+	}
+}
+
+// releaseLoop releases held records every commit period until cl is no
+// longer the consumer's client or the consumer is closed.
+func (c *Consumer) releaseLoop(cl *kgo.Client) {
+	period := c.conf.CommitPeriod
+	if period <= 0 {
+		period = 5 * time.Second // franz-go's default autocommit interval
+	}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for range t.C {
+		if c.client() != cl {
+			return
+		}
+		c.releaseHeld(context.Background(), cl)
+	}
+}
+
+// releaseHeld is releaseHeldLocked under the release lock.
+func (c *Consumer) releaseHeld(ctx context.Context, cl *kgo.Client) {
+	c.held.release.Lock()
+	defer c.held.release.Unlock()
+	c.releaseHeldLocked(ctx, cl)
+}

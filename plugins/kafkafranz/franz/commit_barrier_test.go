@@ -1,0 +1,150 @@
+package franz
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/miaradia/rides-connect/internal/commitbarrier"
+)
+
+// barrierConsumer is newTestConsumer with its own commit barrier, whose one
+// flush fails while fail is set and counts the flushes that succeeded.
+func barrierConsumer(t *testing.T, addr string, fail *atomic.Bool, flushed *atomic.Int32, during func()) *Consumer {
+	t.Helper()
+	b := commitbarrier.New()
+	b.Register(func(context.Context) error {
+		if during != nil {
+			during()
+		}
+		if fail.Load() {
+			return errors.New("state store down")
+		}
+		flushed.Add(1)
+		return nil
+	})
+	c := NewConsumer(ConsumerConfig{
+		Client:          ClientConfig{SeedBrokers: []string{addr}},
+		Topics:          TopicSpec{Topics: []string{"t"}},
+		Group:           "g",
+		CheckpointLimit: 25,
+		CommitPeriod:    time.Hour, // releases happen only where the test says
+		FetchMaxWait:    100 * time.Millisecond,
+	}, &testLog{}, &testMetrics{})
+	c.barrier = b
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func commitMarked(t *testing.T, c *Consumer) {
+	t.Helper()
+	if err := c.client().CommitMarkedOffsets(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// While the barrier has a flush, acked offsets are committed only after a
+// flush that succeeded: a failed one leaves them uncommitted (and held for
+// the next release), a later one commits them.
+func TestAckedOffsetsCommitOnlyAfterTheBarrierFlushed(t *testing.T) {
+	addr := cluster(t, kfake.SeedTopics(1, "t"))
+	produceN(t, addr, "t", 0, 60)
+	var fail atomic.Bool
+	var flushed atomic.Int32
+	fail.Store(true)
+	c := barrierConsumer(t, addr, &fail, &flushed, nil)
+	for _, ch := range pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 60 }) {
+		ch.Ack()
+	}
+	commitMarked(t, c)
+	if got := groupCommitted(t, addr, "g", "t", 0); got != -1 {
+		t.Fatalf("committed %d before any flush, want nothing", got)
+	}
+	c.releaseHeld(context.Background(), c.client())
+	commitMarked(t, c)
+	if got := groupCommitted(t, addr, "g", "t", 0); got != -1 {
+		t.Fatalf("committed %d after a failed flush, want nothing", got)
+	}
+	if c.log.(*testLog).find("WARN", "state not made durable") == "" {
+		t.Fatal("a failed flush was not logged")
+	}
+	fail.Store(false)
+	c.releaseHeld(context.Background(), c.client())
+	commitMarked(t, c)
+	if got := groupCommitted(t, addr, "g", "t", 0); got != 60 {
+		t.Fatalf("committed %d after a flush that succeeded, want 60", got)
+	}
+	if n := flushed.Load(); n != 1 {
+		t.Fatalf("%d flushes succeeded, want 1", n)
+	}
+}
+
+// An ack that arrives while the barrier flushes is not covered by that flush
+// and waits for the next one.
+func TestAnAckDuringTheFlushWaitsForTheNextOne(t *testing.T) {
+	addr := cluster(t, kfake.SeedTopics(1, "t"))
+	produceN(t, addr, "t", 0, 50)
+	var fail atomic.Bool
+	var flushed atomic.Int32
+	var late func()
+	c := barrierConsumer(t, addr, &fail, &flushed, func() {
+		if late != nil {
+			late()
+			late = nil
+		}
+	})
+	chunks := pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 50 })
+	if len(chunks) < 2 {
+		t.Fatalf("want at least 2 chunks (checkpoint_limit 25), got %d", len(chunks))
+	}
+	chunks[0].Ack()
+	late = func() {
+		for _, ch := range chunks[1:] {
+			ch.Ack()
+		}
+	}
+	c.releaseHeld(context.Background(), c.client())
+	commitMarked(t, c)
+	firstEnd := chunks[0].Records[len(chunks[0].Records)-1].Offset + 1
+	if got := groupCommitted(t, addr, "g", "t", 0); got != firstEnd {
+		t.Fatalf("committed %d, want %d: only what was acked before the flush", got, firstEnd)
+	}
+	c.releaseHeld(context.Background(), c.client())
+	commitMarked(t, c)
+	if got := groupCommitted(t, addr, "g", "t", 0); got != 50 {
+		t.Fatalf("committed %d after the next flush, want 50", got)
+	}
+}
+
+// The commit on leaving the group (Close) flushes the barrier first, and
+// commits nothing it did not cover.
+func TestCloseCommitsOnlyWhatTheBarrierCovered(t *testing.T) {
+	for _, failing := range []bool{false, true} {
+		addr := cluster(t, kfake.SeedTopics(1, "t"))
+		produceN(t, addr, "t", 0, 30)
+		var fail atomic.Bool
+		var flushed atomic.Int32
+		fail.Store(failing)
+		c := barrierConsumer(t, addr, &fail, &flushed, nil)
+		for _, ch := range pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 30 }) {
+			ch.Ack()
+		}
+		c.Close()
+		want := int64(30)
+		if failing {
+			want = -1
+		}
+		if got := groupCommitted(t, addr, "g", "t", 0); got != want {
+			t.Fatalf("flush failing=%v: committed %d on close, want %d", failing, got, want)
+		}
+	}
+}
