@@ -19,6 +19,12 @@ import (
 // that is not durable. Without registered flushes acks mark at once, as
 // before.
 
+// flushTimeout bounds a flush: during a state-store outage the store's
+// retries would otherwise hold the release lock, and with it the revoke of a
+// rebalance, for as long as the outage lasts. A flush that times out commits
+// nothing; the next one retries. A variable for tests.
+var flushTimeout = 10 * time.Second
+
 // heldMarks is the last acked record per partition not yet marked.
 type heldMarks struct {
 	// release serialises releases with each other and with the revoke, so a
@@ -53,7 +59,9 @@ func (c *Consumer) releaseHeldLocked(ctx context.Context, cl *kgo.Client) {
 	if len(recs) == 0 {
 		return
 	}
-	if err := c.barrier.Flush(ctx); err != nil {
+	fctx, cancel := context.WithTimeout(ctx, flushTimeout)
+	defer cancel()
+	if err := c.barrier.Flush(fctx); err != nil {
 		c.log.Warnf("kafka: state not made durable, offsets not committed (retried at the next commit_period): %v", err)
 		c.held.mu.Lock()
 		if c.held.recs == nil {

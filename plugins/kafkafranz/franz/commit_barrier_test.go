@@ -148,3 +148,37 @@ func TestCloseCommitsOnlyWhatTheBarrierCovered(t *testing.T) {
 		}
 	}
 }
+
+// A flush that hangs (a state store that does not answer) is given up after
+// flushTimeout: nothing is committed, and the release lock, which the revoke
+// of a rebalance needs, is free again.
+func TestAHangingFlushIsGivenUp(t *testing.T) {
+	addr := cluster(t, kfake.SeedTopics(1, "t"))
+	produceN(t, addr, "t", 0, 10)
+	old := flushTimeout
+	flushTimeout = 50 * time.Millisecond
+	t.Cleanup(func() { flushTimeout = old })
+	var fail atomic.Bool
+	var flushed atomic.Int32
+	c := barrierConsumer(t, addr, &fail, &flushed, nil)
+	b := commitbarrier.New()
+	b.Register(func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
+	c.barrier = b
+	for _, ch := range pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 10 }) {
+		ch.Ack()
+	}
+	done := make(chan struct{})
+	go func() {
+		c.releaseHeld(context.Background(), c.client())
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a hanging flush was not given up")
+	}
+	commitMarked(t, c)
+	if got := groupCommitted(t, addr, "g", "t", 0); got != -1 {
+		t.Fatalf("committed %d after a flush that never finished, want nothing", got)
+	}
+}
