@@ -25,13 +25,15 @@ import (
 // nothing; the next one retries. A variable for tests.
 var flushTimeout = 10 * time.Second
 
-// heldMarks is the last acked record per partition not yet marked.
+// heldMarks is, per partition, the offset to commit after the last acked
+// record not yet marked. Offsets, not records: a record would pin its whole
+// fetch response (value bytes and record slice) in memory until released.
 type heldMarks struct {
 	// release serialises releases with each other and with the revoke, so a
 	// partition is never marked after its revoke's commit.
 	release sync.Mutex
 	mu      sync.Mutex
-	recs    map[topicPartition]*kgo.Record
+	offs    map[topicPartition]kgo.EpochOffset
 }
 
 // markAcked marks rec for commit, or holds it while the barrier is active.
@@ -41,10 +43,11 @@ func (c *Consumer) markAcked(cl *kgo.Client, tp topicPartition, rec *kgo.Record)
 		return
 	}
 	c.held.mu.Lock()
-	if c.held.recs == nil {
-		c.held.recs = map[topicPartition]*kgo.Record{}
+	if c.held.offs == nil {
+		c.held.offs = map[topicPartition]kgo.EpochOffset{}
 	}
-	c.held.recs[tp] = rec // acks come in offset order per partition
+	// Acks come in offset order per partition; +1 as MarkCommitRecords.
+	c.held.offs[tp] = kgo.EpochOffset{Epoch: rec.LeaderEpoch, Offset: rec.Offset + 1}
 	c.held.mu.Unlock()
 }
 
@@ -53,10 +56,10 @@ func (c *Consumer) markAcked(cl *kgo.Client, tp topicPartition, rec *kgo.Record)
 // the records stay held for the next attempt.
 func (c *Consumer) releaseHeldLocked(ctx context.Context, cl *kgo.Client) {
 	c.held.mu.Lock()
-	recs := c.held.recs
-	c.held.recs = nil
+	offs := c.held.offs
+	c.held.offs = nil
 	c.held.mu.Unlock()
-	if len(recs) == 0 {
+	if len(offs) == 0 {
 		return
 	}
 	fctx, cancel := context.WithTimeout(ctx, flushTimeout)
@@ -64,24 +67,31 @@ func (c *Consumer) releaseHeldLocked(ctx context.Context, cl *kgo.Client) {
 	if err := c.barrier.Flush(fctx); err != nil {
 		c.log.Warnf("kafka: state not made durable, offsets not committed (retried at the next commit_period): %v", err)
 		c.held.mu.Lock()
-		if c.held.recs == nil {
-			c.held.recs = map[topicPartition]*kgo.Record{}
+		if c.held.offs == nil {
+			c.held.offs = map[topicPartition]kgo.EpochOffset{}
 		}
-		for tp, rec := range recs {
-			if _, newer := c.held.recs[tp]; !newer {
-				c.held.recs[tp] = rec
+		for tp, o := range offs {
+			if _, newer := c.held.offs[tp]; !newer {
+				c.held.offs[tp] = o
 			}
 		}
 		c.held.mu.Unlock()
 		return
 	}
+	marks := map[string]map[int32]kgo.EpochOffset{}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	for tp, rec := range recs {
+	for tp, o := range offs {
 		if c.assigned[tp] {
-			cl.MarkCommitRecords(rec)
+			if marks[tp.topic] == nil {
+				marks[tp.topic] = map[int32]kgo.EpochOffset{}
+			}
+			marks[tp.topic][tp.partition] = o
 		}
 	}
+	c.mu.Unlock()
+	// A revoke cannot come between the check and the mark: it waits for
+	// held.release, which the caller holds.
+	cl.MarkCommitOffsets(marks)
 }
 
 // forgetHeld drops what is held for partitions no longer ours.
@@ -90,7 +100,7 @@ func (c *Consumer) forgetHeld(parts map[string][]int32) {
 	defer c.held.mu.Unlock()
 	for t, ps := range parts {
 		for _, p := range ps {
-			delete(c.held.recs, topicPartition{t, p})
+			delete(c.held.offs, topicPartition{t, p})
 		}
 	}
 }
