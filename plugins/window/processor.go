@@ -399,7 +399,11 @@ func (p *processor) Close(ctx context.Context) error {
 	// state.sync: commit: the batches acked since the last write are in
 	// no durable state yet; the last offset commit (on leaving the group)
 	// may come after this Close.
-	err := p.makeDurable(ctx, v)
+	if err := p.makeDurable(ctx, v); err != nil {
+		// Stay in the barrier: a consumer's last commit must not pass
+		// what this state holds; its own flush retries the write.
+		return err
+	}
 	p.unregister()
-	return err
+	return nil
 }

@@ -132,3 +132,36 @@ func TestSyncCommitNeedsStageFullAndACache(t *testing.T) {
 		}
 	}
 }
+
+// A Close whose write fails leaves the processor in the commit barrier, so
+// the consumers' last commit cannot pass the state it failed to write; the
+// barrier's next flush writes it.
+func TestSyncCommitCloseThatCannotWriteStaysInTheBarrier(t *testing.T) {
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	p := build(t, syncCommitYAML, res, newClock())
+	var fail atomic.Bool
+	writes := countWrites(p, &fail)
+	run(t, p, service.MessageBatch{msg("FR", "2026-03-14T00:01:00Z", 1, 1, 0, 0)})
+	fail.Store(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := p.Close(ctx); err == nil {
+		t.Fatal("Close returned nil though its write failed")
+	}
+	if !commitbarrier.Process.Active() {
+		t.Fatal("a Close that could not write left the commit barrier")
+	}
+	fail.Store(false)
+	if err := commitbarrier.Process.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := writes.Load(); n != 1 {
+		t.Fatalf("%d writes, want 1 (the barrier's flush after the failed Close)", n)
+	}
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if commitbarrier.Process.Active() {
+		t.Fatal("a Close that wrote stayed in the commit barrier")
+	}
+}
