@@ -23,6 +23,13 @@ const dlqMaxBytes = 8 << 20
 // returns the envelope's bytes.
 func envelope(t *testing.T, value []byte, errText string) []byte {
 	t.Helper()
+	b, _ := envelopeKey(t, value, errText, "k1")
+	return b
+}
+
+// envelopeKey also sets metadata kafka_key and returns the one the dead-letter output reads.
+func envelopeKey(t *testing.T, value []byte, errText, key string) ([]byte, string) {
+	t.Helper()
 	sb := service.NewStreamBuilder()
 	sb.SetLoggerYAML("level: none")
 	produce, err := sb.AddProducerFunc()
@@ -38,10 +45,12 @@ func envelope(t *testing.T, value []byte, errText string) []byte {
 	}
 	var mu sync.Mutex
 	var out []byte
+	var outKey string
 	if err := sb.AddConsumerFunc(func(_ context.Context, m *service.Message) error {
 		b, err := m.AsBytes()
 		mu.Lock()
 		out = append([]byte(nil), b...)
+		outKey, _ = m.MetaGet("kafka_key")
 		mu.Unlock()
 		return err
 	}); err != nil {
@@ -60,6 +69,7 @@ func envelope(t *testing.T, value []byte, errText string) []byte {
 	msg.MetaSetMut("kafka_topic", "rides")
 	msg.MetaSetMut("kafka_partition", "2")
 	msg.MetaSetMut("kafka_offset", "41")
+	msg.MetaSetMut("kafka_key", key)
 	if err := produce(ctx, msg); err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +82,7 @@ func envelope(t *testing.T, value []byte, errText string) []byte {
 	if out == nil {
 		t.Fatal("no envelope came out")
 	}
-	return out
+	return out, outKey
 }
 
 type env struct {
@@ -81,6 +91,7 @@ type env struct {
 	Value          string            `json:"value"`
 	ValueBytes     *int              `json:"value_bytes"`
 	ValueTruncated *bool             `json:"value_truncated"`
+	KeyBytes       *int              `json:"key_bytes"`
 	Source         map[string]string `json:"source"`
 }
 
@@ -94,9 +105,10 @@ func decode(t *testing.T, b []byte) env {
 }
 
 func TestSmallDeadLetterKeepsItsWholeValue(t *testing.T) {
-	e := decode(t, envelope(t, []byte("not json"), "bad_json: the record value is not a JSON object"))
-	if e.Value != "not json" || e.Reason != "bad_json" || e.ValueTruncated != nil || e.ValueBytes != nil {
-		t.Fatalf("envelope changed for a small record: %+v", e)
+	b, key := envelopeKey(t, []byte("not json"), "bad_json: the record value is not a JSON object", "ride-7")
+	e := decode(t, b)
+	if e.Value != "not json" || e.Reason != "bad_json" || e.ValueTruncated != nil || e.ValueBytes != nil || e.KeyBytes != nil || key != "ride-7" {
+		t.Fatalf("envelope changed for a small record: %+v, key %q", e, key)
 	}
 	if e.Source["topic"] != "rides" || e.Source["partition"] != "2" || e.Source["offset"] != "41" {
 		t.Fatalf("source: %v", e.Source)
@@ -131,5 +143,19 @@ func TestAHugeErrorTextIsCut(t *testing.T) {
 	}
 	if e := decode(t, b); e.Reason != "bad_timestamp" || !strings.Contains(e.Error, "bad_timestamp: not an ISO-8601") || len(e.Error) > 65536 {
 		t.Fatalf("reason %q error %.60q", e.Reason, e.Error)
+	}
+}
+
+// The dead-letter record carries the record's key unescaped next to the envelope: a 2.5 MB key
+// (compressed, it fits a 1 MB topic) beside a 1.4 MB value of control bytes made a record of
+// 8.8 MB, refused on every retry even with the value cut.
+func TestAHugeKeyIsCut(t *testing.T) {
+	key := strings.Repeat("\x01", 5<<19)
+	b, outKey := envelopeKey(t, bytes.Repeat([]byte{1}, 3<<20), "bad_json: the record value is not a JSON object", key)
+	if len(b)+len(outKey) > dlqMaxBytes {
+		t.Fatalf("envelope %d + key %d bytes, above the dead-letter output's %d", len(b), len(outKey), dlqMaxBytes)
+	}
+	if e := decode(t, b); e.KeyBytes == nil || *e.KeyBytes != len(key) || !strings.HasPrefix(key, outKey) || outKey == "" {
+		t.Fatalf("a cut key must keep its start and give its size: key_bytes %v, key of %d bytes", e.KeyBytes, len(outKey))
 	}
 }
