@@ -27,7 +27,8 @@ func envelope(t *testing.T, value []byte, errText string) []byte {
 	return b
 }
 
-// envelopeKey also sets metadata kafka_key and returns the one the dead-letter output reads.
+// envelopeKey also sets metadata kafka_key (unless key is empty) and returns the one the
+// dead-letter output reads ("<absent>" if none).
 func envelopeKey(t *testing.T, value []byte, errText, key string) ([]byte, string) {
 	t.Helper()
 	sb := service.NewStreamBuilder()
@@ -45,12 +46,14 @@ func envelopeKey(t *testing.T, value []byte, errText, key string) ([]byte, strin
 	}
 	var mu sync.Mutex
 	var out []byte
-	var outKey string
+	outKey := "<absent>"
 	if err := sb.AddConsumerFunc(func(_ context.Context, m *service.Message) error {
 		b, err := m.AsBytes()
 		mu.Lock()
 		out = append([]byte(nil), b...)
-		outKey, _ = m.MetaGet("kafka_key")
+		if k, ok := m.MetaGet("kafka_key"); ok {
+			outKey = k
+		}
 		mu.Unlock()
 		return err
 	}); err != nil {
@@ -69,7 +72,9 @@ func envelopeKey(t *testing.T, value []byte, errText, key string) ([]byte, strin
 	msg.MetaSetMut("kafka_topic", "rides")
 	msg.MetaSetMut("kafka_partition", "2")
 	msg.MetaSetMut("kafka_offset", "41")
-	msg.MetaSetMut("kafka_key", key)
+	if key != "" {
+		msg.MetaSetMut("kafka_key", key)
+	}
 	if err := produce(ctx, msg); err != nil {
 		t.Fatal(err)
 	}
@@ -112,6 +117,9 @@ func TestSmallDeadLetterKeepsItsWholeValue(t *testing.T) {
 	}
 	if e.Source["topic"] != "rides" || e.Source["partition"] != "2" || e.Source["offset"] != "41" {
 		t.Fatalf("source: %v", e.Source)
+	}
+	if _, key := envelopeKey(t, []byte("not json"), "bad_json: x", ""); key != "<absent>" {
+		t.Fatalf("a record without a key got kafka_key %q", key)
 	}
 }
 
