@@ -59,11 +59,14 @@ type output struct {
 	mu       sync.Mutex
 	w        *delta.Writer
 	trackers map[string]*delta.Tracker
-	own      *delta.OwnTxns // survives a reopen of the writer
-	closed   bool
-	commits  int                // by this output, for auto_compact_every
-	stop     context.CancelFunc // ends batches waiting for their turn on Close
-	stopped  context.Context
+	// startSeqs is each appId's sequence in the table when its tracker was
+	// made, before this process committed any (checkNewState).
+	startSeqs map[string]int64
+	own       *delta.OwnTxns // survives a reopen of the writer
+	closed    bool
+	commits   int                // by this output, for auto_compact_every
+	stop      context.CancelFunc // ends batches waiting for their turn on Close
+	stopped   context.Context
 }
 
 func newOutput(c outputConfig, inFlight int, log *service.Logger, m *service.Metrics) *output {
@@ -161,6 +164,10 @@ func (o *output) tracker(w *delta.Writer, appID string) *delta.Tracker {
 		}
 		t = delta.NewTracker(w.TxnSeq(appID), first)
 		o.trackers[appID] = t
+		if o.startSeqs == nil {
+			o.startSeqs = map[string]int64{}
+		}
+		o.startSeqs[appID] = w.TxnSeq(appID)
 	}
 	return t
 }
@@ -214,6 +221,9 @@ func (o *output) WriteBatch(ctx context.Context, batch service.MessageBatch) err
 				o.log.Errorf("delta_lake: dropping message (%s): %v", bad.reason, bad.err)
 			}
 			continue
+		}
+		if err := o.checkNewState(w, msg, app, ver, tok); err != nil {
+			return err
 		}
 		recs = append(recs, delta.Record{Row: row, AppID: app, Version: ver, Token: tok})
 		emitted = append(emitted, emittedAt(msg))

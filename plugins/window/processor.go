@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -69,6 +70,10 @@ type processor struct {
 	// unregister removes flush from the process's commit barrier
 	// (state.sync: commit); nil otherwise.
 	unregister func()
+	// fresh: state.cache held no state at start and none was reloaded
+	// since; emitted rows then carry window_state_new, so that delta_lake
+	// refuses them if the table holds sequences from a state now lost.
+	fresh atomic.Bool
 }
 
 // newBase is the adapter without an engine: config, queries, order,
@@ -113,6 +118,7 @@ func (p *processor) load() error {
 		return fmt.Errorf("state.cache %q: %w", p.conf.cache, err)
 	}
 	if errors.Is(getErr, service.ErrKeyNotFound) {
+		p.fresh.Store(true)
 		return nil
 	}
 	if getErr != nil {
@@ -357,6 +363,9 @@ func (p *processor) emissionBatch(batch service.MessageBatch, em *engine.Emissio
 		m.MetaSetMut("window_end_ms", r.EndUs/1000)
 		m.MetaSetMut("window_id", r.WindowID())
 		m.MetaSetMut("window_emit_seq", em.Seq)
+		if p.fresh.Load() {
+			m.MetaSetMut("window_state_new", true)
+		}
 		m.MetaSetMut("window_emitted_unix_ms", time.Now().UnixMilli()) // emission latency (docs/metrics.md)
 		out = append(out, m)
 	}

@@ -168,6 +168,7 @@ func (p *processor) reloadLocked(ctx context.Context) error {
 		return fmt.Errorf("tumbling_window: reloading state %q after taking the topic over: %w", p.conf.key, err)
 	}
 	p.eng, p.persisted = eng, data
+	p.fresh.Store(false)
 	p.ver++ // the engine changed: a step's version never names two states
 	p.durable = p.ver
 	p.m.splitReloads.Incr(1)
