@@ -221,7 +221,8 @@ func (p *partialProcessor) observeStageOne(applied, late, replayed, early int) {
 }
 
 // stageOneBatch renders a stage-1 result: the partials first, then the
-// markers (one per internal partition, then the changelog copy). The order
+// markers (one per internal partition, then the changelog copy, except for
+// an idle marker). The order
 // matters: in each internal partition a source partition's marker must
 // follow the partials it covers.
 func stageOneBatch(tmpl *service.Message, res engine.PartialResult) (service.MessageBatch, error) {
@@ -252,6 +253,16 @@ func stageOneBatch(tmpl *service.Message, res engine.PartialResult) (service.Mes
 				m.MetaSetMut(advancedMeta, "true")
 			}
 			out = append(out, m)
+		}
+		// An idle marker is announced in a batch of another partition: its
+		// copy would be produced unordered against the idle partition's own
+		// next batch, or by a replica that lost the partition and still
+		// remembers it, and could leave the changelog on an older state than
+		// the one committed with the partition's offsets. Only a partition's
+		// own batches write its changelog (a reload then starts non-idle and
+		// announces idleness again after the timeout; stage 2 already has it).
+		if mk.Idle {
+			continue
 		}
 		// The changelog copy goes to partition p of the changelog topic: an
 		// open transaction of a replica that died then holds back only the
