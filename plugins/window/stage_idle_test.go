@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/internal/ownership"
 )
 
 // An idle marker of partition r is announced in a batch of another partition
@@ -15,9 +17,10 @@ import (
 // could then end on an older state of r than the one committed with r's
 // offsets, and r's next owner would judge lateness against an older max. Only
 // r's own batches write r's changelog; stage 2 still gets the idle marker.
-func TestStagePartialIdleMarkerHasNoChangelogCopy(t *testing.T) {
+// idlePartial is a stage-1 processor with a 1-minute idle timeout on clk.
+func idlePartial(t *testing.T, clk *clock) *partialProcessor {
+	t.Helper()
 	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
-	clk := newClock()
 	yaml := strings.Replace(ridesYAML, "delay: 10m", "delay: 10m\n  idle_timeout: 1m", 1) + "stage: partial\n"
 	conf, err := spec().ParseYAML(yaml, nil)
 	if err != nil {
@@ -31,6 +34,12 @@ func TestStagePartialIdleMarkerHasNoChangelogCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+func TestStagePartialIdleMarkerHasNoChangelogCopy(t *testing.T) {
+	clk := newClock()
+	p := idlePartial(t, clk)
 	got, _ := kinds(t, processStage(t, p, stageMsg("2026-03-14T00:30:00Z", 0, 0, 1), stageMsg("2026-03-14T00:31:00Z", 1, 0, 1)))
 	if strings.Join(got, ",") != "partial,marker q=0,marker q=1,changelog 0,marker q=0,marker q=1,changelog 1" {
 		t.Fatalf("first batch: %v", got)
@@ -54,5 +63,33 @@ func TestStagePartialIdleMarkerHasNoChangelogCopy(t *testing.T) {
 	}
 	if idle != 2 {
 		t.Fatalf("%d idle markers for the internal partitions, want 2 (one per q)", idle)
+	}
+}
+
+// A replica that lost partition 1 to another one must not announce it idle:
+// its progress of partition 1 is old, and may be ahead of the new owner's
+// markers (its last transaction aborted at the revocation), so stage 2 would
+// leave partition 1 out of the watermark while the new owner still sends it.
+func TestStagePartialDoesNotAnnounceALostPartitionIdle(t *testing.T) {
+	clk := newClock()
+	p := idlePartial(t, clk)
+	p.owners = ownership.New()
+	own := p.owners.Owner()
+	own.Set("rides", 0, true)
+	own.Set("rides", 1, true)
+	processStage(t, p, stageMsg("2026-03-14T00:30:00Z", 0, 0, 1), stageMsg("2026-03-14T00:31:00Z", 1, 0, 1))
+	own.Set("rides", 1, false) // revoked: another replica reads it now
+	clk.add(2 * time.Minute)
+	got, _ := kinds(t, processStage(t, p, stageMsg("2026-03-14T00:32:00Z", 0, 1, 1)))
+	if want := "partial,marker q=0,marker q=1,changelog 0"; strings.Join(got, ",") != want {
+		t.Fatalf("after partition 1 moved away, partition 0's batch emitted %v, want %s (nothing of partition 1)", got, want)
+	}
+	// It comes back (a new epoch): reloaded, announced idle again only once quiet here.
+	own.Set("rides", 1, true)
+	processStage(t, p, stageMsg("2026-03-14T00:33:00Z", 1, 5, 2))
+	clk.add(2 * time.Minute)
+	got, _ = kinds(t, processStage(t, p, stageMsg("2026-03-14T00:34:00Z", 0, 2, 1)))
+	if want := "partial,marker q=0,marker q=1,changelog 0,marker q=0,marker q=1"; strings.Join(got, ",") != want {
+		t.Fatalf("an owned quiet partition: %v, want %s (its idle markers)", got, want)
 	}
 }
