@@ -110,6 +110,24 @@ func (r *Record) Gains() uint64 {
 	return r.gains
 }
 
+// Owns reports whether an owner owns partition of topic, and whether any
+// owner has reported about topic (unknown: nothing can be said).
+func (r *Record) Owns(topic string, partition int32) (owned, known bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for o := range r.owners {
+		ps, ok := o.owned[topic]
+		if !ok {
+			continue
+		}
+		known = true
+		if ps[partition] {
+			return true, true
+		}
+	}
+	return false, known
+}
+
 func (r *Record) ownedLocked(topic string) (n int, known bool) {
 	var union map[int32]bool
 	for o := range r.owners {

@@ -132,3 +132,24 @@ func TestGainsCountTopicsTakenBackFromNothing(t *testing.T) {
 		}
 	}
 }
+
+func TestOwnsAPartitionOfAnyOwner(t *testing.T) {
+	r := New()
+	a, b := r.Owner(), r.Owner()
+	if owned, known := r.Owns("rides", 0); owned || known {
+		t.Fatalf("before any report: owned=%v known=%v", owned, known)
+	}
+	a.Set("rides", 0, true)
+	b.Set("rides", 1, true)
+	b.Set("rides", 1, false)
+	for p, want := range map[int32]bool{0: true, 1: false, 2: false} {
+		if owned, known := r.Owns("rides", p); owned != want || !known {
+			t.Fatalf("partition %d: owned=%v known=%v, want owned=%v known", p, owned, known, want)
+		}
+	}
+	a.Release()
+	b.Release()
+	if owned, known := r.Owns("rides", 0); owned || known {
+		t.Fatalf("after both owners closed: owned=%v known=%v", owned, known)
+	}
+}

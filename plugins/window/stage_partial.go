@@ -10,6 +10,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/ownership"
 	"github.com/miaradia/rides-connect/plugins/window/engine"
 )
 
@@ -48,6 +49,9 @@ type partialProcessor struct {
 	readState func(ctx context.Context, key string) ([]byte, error)
 	// readMu makes the concurrent loads read one at a time (readSerial).
 	readMu sync.Mutex
+	// owners tells which source partitions this process's consumers own
+	// (tests replace it).
+	owners *ownership.Record
 }
 
 var _ service.BatchProcessor = (*partialProcessor)(nil)
@@ -57,7 +61,8 @@ func newPartialProcessor(c *procConfig, res *service.Resources, now func() time.
 	if err != nil {
 		return nil, err
 	}
-	p := &partialProcessor{processor: newBase(c, res, now), eng: eng, epochs: map[string]int64{}, waitChangelog: pauseChangelog}
+	p := &partialProcessor{processor: newBase(c, res, now), eng: eng, epochs: map[string]int64{}, waitChangelog: pauseChangelog,
+		owners: ownership.Process}
 	p.readState = p.getKey
 	return p, nil
 }
@@ -90,6 +95,7 @@ func (p *partialProcessor) ProcessBatch(ctx context.Context, batch service.Messa
 	if err := p.reloadMoved(ctx, batch, rows, idx, now); err != nil {
 		return nil, err
 	}
+	p.forgetLost(rows)
 	res := p.eng.Process(rows, now)
 	applied, late, replayed, early := p.tally(batch, out, idx, res.Status, res.LateWindowEndUs)
 	p.passed(ls)
@@ -105,6 +111,36 @@ func (p *partialProcessor) ProcessBatch(ctx context.Context, batch service.Messa
 		return nil, err
 	}
 	return append(batches, b), nil
+}
+
+// forgetLost drops the progress of the source partitions this process no
+// longer owns (another replica took them over), except those of the batch.
+// Remembered, they would be announced idle once the idle timeout passed:
+// with this replica's old progress, to every internal partition (stage 2
+// leaves the partition out if that offset is past the new owner's markers,
+// e.g. after this replica's last transaction aborted). Only with an idle
+// timeout: without one a partition's state is only used with its own rows.
+// A partition that comes back has a new assignment epoch and is reloaded.
+func (p *partialProcessor) forgetLost(rows []engine.Row) {
+	if p.conf.engine.IdleTimeout <= 0 || p.owners == nil {
+		return
+	}
+	inBatch := map[engine.Position]bool{}
+	for j := range rows {
+		if !rows[j].Heartbeat {
+			inBatch[engine.Position{Topic: rows[j].Pos.Topic, Partition: rows[j].Pos.Partition}] = true
+		}
+	}
+	p.eng.Forget(func(topic string, partition int32) bool {
+		if inBatch[engine.Position{Topic: topic, Partition: partition}] {
+			return true
+		}
+		owned, known := p.owners.Owns(topic, partition)
+		if !owned && known {
+			delete(p.epochs, engine.Position{Topic: topic, Partition: partition}.Key())
+		}
+		return owned || !known
+	})
 }
 
 // reloadMoved loads, for every partition of the batch whose assignment
@@ -221,7 +257,8 @@ func (p *partialProcessor) observeStageOne(applied, late, replayed, early int) {
 }
 
 // stageOneBatch renders a stage-1 result: the partials first, then the
-// markers (one per internal partition, then the changelog copy). The order
+// markers (one per internal partition, then the changelog copy, except for
+// an idle marker). The order
 // matters: in each internal partition a source partition's marker must
 // follow the partials it covers.
 func stageOneBatch(tmpl *service.Message, res engine.PartialResult) (service.MessageBatch, error) {
@@ -252,6 +289,16 @@ func stageOneBatch(tmpl *service.Message, res engine.PartialResult) (service.Mes
 				m.MetaSetMut(advancedMeta, "true")
 			}
 			out = append(out, m)
+		}
+		// An idle marker is announced in a batch of another partition: its
+		// copy would be produced unordered against the idle partition's own
+		// next batch, or by a replica that lost the partition and still
+		// remembers it, and could leave the changelog on an older state than
+		// the one committed with the partition's offsets. Only a partition's
+		// own batches write its changelog (a reload then starts non-idle and
+		// announces idleness again after the timeout; stage 2 already has it).
+		if mk.Idle {
+			continue
 		}
 		// The changelog copy goes to partition p of the changelog topic: an
 		// open transaction of a replica that died then holds back only the

@@ -21,7 +21,8 @@ import (
 // partition p holds only key p (source partition p's progress goes to
 // partition p, so an open transaction of a replica that died hides no other
 // partition's progress, docs/scale-out.md), whose latest committed progress
-// is the offset <group> committed for p, less one (the source has no gaps).
+// is the offset <group> committed for p, less one (the source has no gaps), and
+// whose committed progress only moves forward.
 func checkStage1State(t *testing.T, be brokerEnv, adm *kadm.Client, group, source string, partitions int) {
 	t.Helper()
 	stateTopic := group + "-stage1-state"
@@ -35,11 +36,25 @@ func checkStage1State(t *testing.T, be brokerEnv, adm *kadm.Client, group, sourc
 		t.Fatalf("%s has %d partitions (%v), want %d as %s", stateTopic, len(d.Partitions), d.Err, partitions, source)
 	}
 	latest := map[int32]map[string][]byte{}
+	// Only p's own batches write p's progress, in order, each in the transaction that commits
+	// p's offsets: committed progress never goes back (an idle marker's copy of an older progress,
+	// announced by a replica that had lost p, once did, and the next owner reloaded it).
+	progress := map[int32]int64{}
 	readCommittedUntilQuiet(t, be, map[string]map[int32]kgo.Offset{stateTopic: nil}, func(r *kgo.Record) bool {
 		if latest[r.Partition] == nil {
 			latest[r.Partition] = map[string][]byte{}
 		}
 		latest[r.Partition][string(r.Key)] = r.Value
+		var m struct {
+			Offset int64 `json:"offset"`
+		}
+		if err := json.Unmarshal(r.Value, &m); err == nil {
+			if prev, ok := progress[r.Partition]; ok && m.Offset <= prev {
+				t.Errorf("%s partition %d: committed progress went back from offset %d to %d (record at %d)",
+					stateTopic, r.Partition, prev, m.Offset, r.Offset)
+			}
+			progress[r.Partition] = m.Offset
+		}
 		return true
 	})
 	committed, err := adm.FetchOffsets(ctx, group)

@@ -92,6 +92,19 @@ func (e *PartialEngine) Load(topic string, partition int32, m *Marker, now time.
 	e.parts[k] = &source{m: c, lastSeenMs: msOf(now)}
 }
 
+// Forget drops the state of every partition for which keep is false, as
+// Load(nil) does, and returns how many it dropped.
+func (e *PartialEngine) Forget(keep func(topic string, partition int32) bool) int {
+	n := 0
+	for k, s := range e.parts {
+		if !keep(s.m.Topic, s.m.Partition) {
+			delete(e.parts, k)
+			n++
+		}
+	}
+	return n
+}
+
 // Source returns a partition's state and whether it has any.
 func (e *PartialEngine) Source(topic string, partition int32) (Marker, bool) {
 	s := e.parts[Position{Topic: topic, Partition: partition}.Key()]
