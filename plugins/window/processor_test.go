@@ -45,6 +45,16 @@ func newClock() *clock { return &clock{t: time.Date(2026, 3, 14, 1, 0, 0, 0, tim
 
 func build(t testing.TB, yaml string, res *service.Resources, clk *clock) *processor {
 	t.Helper()
+	p, err := newProcessor(parseConfig(t, yaml, res), res, clk.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// parseConfig parses a tumbling_window config against res.
+func parseConfig(t testing.TB, yaml string, res *service.Resources) *procConfig {
+	t.Helper()
 	conf, err := spec().ParseYAML(yaml, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -53,11 +63,7 @@ func build(t testing.TB, yaml string, res *service.Resources, clk *clock) *proce
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := newProcessor(c, res, clk.now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return c
 }
 
 // msg is a ride at ts from topic rides, partition part, offset off.

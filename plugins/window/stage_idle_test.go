@@ -22,15 +22,7 @@ func idlePartial(t *testing.T, clk *clock) *partialProcessor {
 	t.Helper()
 	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
 	yaml := strings.Replace(ridesYAML, "delay: 10m", "delay: 10m\n  idle_timeout: 1m", 1) + "stage: partial\n"
-	conf, err := spec().ParseYAML(yaml, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := fromParsed(conf, res)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := newPartialProcessor(c, res, clk.now)
+	p, err := newPartialProcessor(parseConfig(t, yaml, res), res, clk.now)
 	if err != nil {
 		t.Fatal(err)
 	}

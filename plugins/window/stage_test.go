@@ -15,15 +15,7 @@ import (
 
 func stageConfig(t *testing.T, stage string, res *service.Resources) *procConfig {
 	t.Helper()
-	conf, err := spec().ParseYAML(ridesYAML+"stage: "+stage+"\n", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := fromParsed(conf, res)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return parseConfig(t, ridesYAML+"stage: "+stage+"\n", res)
 }
 
 // stageMsg is a ride of source partition part (of 2) at offset off, read in

@@ -27,22 +27,7 @@ func barrierConsumer(t *testing.T, addr string, fail *atomic.Bool, flushed *atom
 		flushed.Add(1)
 		return nil
 	})
-	c := NewConsumer(ConsumerConfig{
-		Client:          ClientConfig{SeedBrokers: []string{addr}},
-		Topics:          TopicSpec{Topics: []string{"t"}},
-		Group:           "g",
-		CheckpointLimit: 25,
-		CommitPeriod:    time.Hour, // releases happen only where the test says
-		FetchMaxWait:    100 * time.Millisecond,
-	}, &testLog{}, &testMetrics{})
-	c.barrier = b
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.Connect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
+	return connectTestConsumer(t, addr, nil, func(c *Consumer) { c.barrier = b })
 }
 
 func commitMarked(t *testing.T, c *Consumer) {

@@ -121,6 +121,16 @@ func groupCommitted(t *testing.T, addr, group, topic string, partition int32) in
 
 func newTestConsumer(t *testing.T, addr string, mod func(*ConsumerConfig)) (*Consumer, *testLog, *testMetrics) {
 	t.Helper()
+	log, met := &testLog{}, &testMetrics{}
+	c := connectTestConsumer(t, addr, mod, func(c *Consumer) { c.log, c.met = log, met })
+	return c, log, met
+}
+
+// connectTestConsumer connects a consumer of topic t in group g whose commits
+// happen only where the test says; mod changes its config, prep the consumer
+// before Connect (log, metrics, ownership record, commit barrier).
+func connectTestConsumer(t *testing.T, addr string, mod func(*ConsumerConfig), prep func(*Consumer)) *Consumer {
+	t.Helper()
 	conf := ConsumerConfig{
 		Client:          ClientConfig{SeedBrokers: []string{addr}},
 		Topics:          TopicSpec{Topics: []string{"t"}},
@@ -132,15 +142,17 @@ func newTestConsumer(t *testing.T, addr string, mod func(*ConsumerConfig)) (*Con
 	if mod != nil {
 		mod(&conf)
 	}
-	log, met := &testLog{}, &testMetrics{}
-	c := NewConsumer(conf, log, met)
+	c := NewConsumer(conf, &testLog{}, &testMetrics{})
+	if prep != nil {
+		prep(c)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := c.Connect(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	return c, log, met
+	return c
 }
 
 // pollUntil polls until cond holds on the chunks gathered so far. The

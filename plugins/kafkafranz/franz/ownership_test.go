@@ -1,9 +1,7 @@
 package franz
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
@@ -13,26 +11,7 @@ import (
 // connectWith is newTestConsumer reporting ownership to rec.
 func connectWith(t *testing.T, addr string, rec *ownership.Record, mod func(*ConsumerConfig)) *Consumer {
 	t.Helper()
-	conf := ConsumerConfig{
-		Client:          ClientConfig{SeedBrokers: []string{addr}},
-		Topics:          TopicSpec{Topics: []string{"t"}},
-		Group:           "g",
-		CheckpointLimit: 25,
-		CommitPeriod:    time.Hour,
-		FetchMaxWait:    100 * time.Millisecond,
-	}
-	if mod != nil {
-		mod(&conf)
-	}
-	c := NewConsumer(conf, &testLog{}, &testMetrics{})
-	c.owners = rec
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.Connect(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
+	return connectTestConsumer(t, addr, mod, func(c *Consumer) { c.owners = rec })
 }
 
 // The process record follows the group: A alone owns both partitions, A and
