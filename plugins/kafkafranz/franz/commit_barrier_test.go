@@ -30,6 +30,14 @@ func barrierConsumer(t *testing.T, addr string, fail *atomic.Bool, flushed *atom
 	return connectTestConsumer(t, addr, nil, func(c *Consumer) { c.barrier = b })
 }
 
+// ackAll polls until n records came and acks them all.
+func ackAll(t *testing.T, c *Consumer, n int) {
+	t.Helper()
+	for _, ch := range pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= n }) {
+		ch.Ack()
+	}
+}
+
 func commitMarked(t *testing.T, c *Consumer) {
 	t.Helper()
 	if err := c.client().CommitMarkedOffsets(context.Background()); err != nil {
@@ -47,9 +55,7 @@ func TestAckedOffsetsCommitOnlyAfterTheBarrierFlushed(t *testing.T) {
 	var flushed atomic.Int32
 	fail.Store(true)
 	c := barrierConsumer(t, addr, &fail, &flushed, nil)
-	for _, ch := range pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 60 }) {
-		ch.Ack()
-	}
+	ackAll(t, c, 60)
 	commitMarked(t, c)
 	if got := groupCommitted(t, addr, "g", "t", 0); got != -1 {
 		t.Fatalf("committed %d before any flush, want nothing", got)
@@ -120,9 +126,7 @@ func TestCloseCommitsOnlyWhatTheBarrierCovered(t *testing.T) {
 		var flushed atomic.Int32
 		fail.Store(failing)
 		c := barrierConsumer(t, addr, &fail, &flushed, nil)
-		for _, ch := range pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 30 }) {
-			ch.Ack()
-		}
+		ackAll(t, c, 30)
 		c.Close()
 		want := int64(30)
 		if failing {
@@ -149,9 +153,7 @@ func TestAHangingFlushIsGivenUp(t *testing.T) {
 	b := commitbarrier.New()
 	b.Register(func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
 	c.barrier = b
-	for _, ch := range pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 10 }) {
-		ch.Ack()
-	}
+	ackAll(t, c, 10)
 	done := make(chan struct{})
 	go func() {
 		c.releaseHeld(context.Background(), c.client())
