@@ -25,15 +25,23 @@ when a partition is assigned to it (see `+"`kafka_assignment_epoch`"+` in the `+
 
 `+"`get`"+` returns the value of the key's latest record among committed transactions (`+"`read_committed`"+`):
 records of aborted or still open transactions are never returned, and a tombstone (null value) deletes the key.
-Before answering, each `+"`get`"+` reads the topic up to its last stable offsets as of the call. It never
-waits for open transactions (the caller's own may be one of them), so a transaction whose commit
-markers Kafka has not yet written to a partition of this topic is not seen yet: the markers reach the
-partitions one by one, and a consumer group's offsets may be stable a moment before them. A caller that
-needs the state as of a known offset stores that offset in the value and calls `+"`get`"+` again until it
-matches.
+Before answering, each `+"`get`"+` reads the topic up to its last stable offsets as of the call, so a
+transaction whose commit markers Kafka has not yet written to a partition of this topic is not seen yet:
+the markers reach the partitions one by one, and a consumer group's offsets may be stable a moment before
+them. A caller that needs the state as of a known offset stores that offset in the value and calls
+`+"`get`"+` again until it matches.
+
+A key that has a record past its partition's last stable offset (written in a transaction still open, or
+committed behind one) is **pending**: `+"`get`"+` fails with "a newer value of the key may be committed behind a
+transaction still open on its partition", naming the offset and producer, instead of returning a value that
+may be stale. A replica killed with its transaction open holds the partitions it wrote to that way until
+the broker aborts the transaction (`+"`transaction.timeout`"+`) or the same transactional id starts again; the
+next owner's newer values lie behind it. Retry the `+"`get`"+`: it answers once the transaction has ended.
 
 Cost: the first `+"`get`"+` reads the whole topic (one record per key once compacted); later ones read only
-what was appended since, after one ListOffsets request. Memory: the latest value of every key.
+what was appended since, after two ListOffsets requests; while a partition has an open transaction, each
+`+"`get`"+` also reads that partition from its last stable offset to its end. Memory: the latest value of every
+key.
 
 `+"`set`"+`, `+"`add`"+` and `+"`delete`"+` are refused: writes go through the transactional output, so that they
 commit with the output and the offsets or not at all.

@@ -10,6 +10,8 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
 )
 
 // txnWrite produces recs in one transaction and commits or aborts it.
@@ -81,7 +83,8 @@ func TestChangelogCacheReturnsLatestCommittedValue(t *testing.T) {
 		t.Errorf("get of an unknown key: %v, want ErrKeyNotFound", err)
 	}
 
-	// A transaction still open is not seen, and does not block the read.
+	// A transaction still open is not seen: a key it wrote is pending (a newer
+	// value may be committed behind it) until it ends; other keys are read.
 	open, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID("open"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
@@ -93,8 +96,17 @@ func TestChangelogCacheReturnsLatestCommittedValue(t *testing.T) {
 	if err := open.ProduceSync(ctx, rec("1", "uncommitted", 1)).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := get("1"); err != nil || v != "b2" {
-		t.Errorf("get 1 with an open transaction = %q, %v; want b2", v, err)
+	if v, err := get("1"); !errors.Is(err, franz.ErrChangelogPending) {
+		t.Errorf("get 1 with an open transaction holding a record of it = %q, %v; want pending", v, err)
+	}
+	if v, err := get("0"); err != nil || v != "a1" {
+		t.Errorf("get 0 with an open transaction holding no record of it = %q, %v; want a1", v, err)
+	}
+	if err := open.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := getAfterPending(t, get, "1"); err != nil || v != "b2" {
+		t.Errorf("get 1 after the open transaction aborted = %q, %v; want b2", v, err)
 	}
 
 	if err := cache.Set(ctx, "0", []byte("x"), nil); err == nil || !strings.Contains(err.Error(), "read-only") {

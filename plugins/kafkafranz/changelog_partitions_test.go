@@ -4,27 +4,31 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
 )
 
 // Stage 1's progress per source partition p (key p) in G-stage1-state
 // (docs/scale-out.md): a replica that died leaves its transaction open on
-// the partitions it wrote to. With one changelog partition that open
-// transaction hides every later committed progress, of any key; with key p
-// in partition p it hides only its own partition's, and the cache, which
-// reads every partition of its topic, still finds each key.
+// the partitions it wrote to. Its keys are pending until the transaction
+// ends. With one changelog partition that open transaction holds back every
+// later committed progress, of any key; with key p in partition p only its
+// own partition's, and the cache, which reads every partition of its topic,
+// still answers for the others.
 func TestChangelogOpenTransactionHidesOnlyItsOwnPartition(t *testing.T) {
 	for _, tc := range []struct {
 		partitions int32
-		want1      string // key "1" as the cache reads it
+		pending1   bool // key "1" behind the open transaction
 	}{
-		{partitions: 1, want1: ""},                 // hidden behind the open transaction
-		{partitions: 2, want1: "1 as of offset 9"}, // in its own partition
+		{partitions: 1, pending1: true},
+		{partitions: 2, pending1: false}, // in its own partition
 	} {
 		t.Run(fmt.Sprintf("%d partitions", tc.partitions), func(t *testing.T) {
 			_, addr := newCluster(t, kfake.SeedTopics(tc.partitions, "state"))
@@ -76,19 +80,114 @@ func TestChangelogOpenTransactionHidesOnlyItsOwnPartition(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			v0, err := cache.Get(ctx, "0")
-			if err != nil || string(v0) != "0 as of offset 4" {
-				t.Fatalf("%d partitions: key 0 is %q (%v), want its last committed value", tc.partitions, v0, err)
+			get := func(key string) (string, error) {
+				v, err := cache.Get(ctx, key)
+				return string(v), err
 			}
-			v1, err := cache.Get(ctx, "1")
-			if tc.want1 == "" {
-				if !errors.Is(err, service.ErrKeyNotFound) {
-					t.Fatalf("%d partitions: key 1 is %q (%v); expected hidden behind the open transaction (the gap this layout closes)", tc.partitions, v1, err)
+			if v0, err := get("0"); !errors.Is(err, franz.ErrChangelogPending) {
+				t.Fatalf("%d partitions: key 0 is %q (%v), want pending behind the dead replica's open transaction", tc.partitions, v0, err)
+			}
+			v1, err := get("1")
+			if tc.pending1 {
+				if !errors.Is(err, franz.ErrChangelogPending) {
+					t.Fatalf("%d partitions: key 1 is %q (%v), want pending: its committed value lies behind the open transaction", tc.partitions, v1, err)
 				}
-			} else if err != nil || string(v1) != tc.want1 {
-				t.Fatalf("%d partitions: key 1 is %q (%v), want %q", tc.partitions, v1, err, tc.want1)
+			} else if err != nil || v1 != "1 as of offset 9" {
+				t.Fatalf("%d partitions: key 1 is %q (%v), want its committed value", tc.partitions, v1, err)
+			}
+			// The broker aborts the dead replica's transaction (its timeout).
+			if err := dead.EndTransaction(ctx, kgo.TryAbort); err != nil {
+				t.Fatal(err)
+			}
+			for key, want := range map[string]string{"0": "0 as of offset 4", "1": "1 as of offset 9"} {
+				if v, err := getAfterPending(t, get, key); err != nil || v != want {
+					t.Errorf("%d partitions, after the abort: key %s is %q (%v), want %q", tc.partitions, key, v, err, want)
+				}
 			}
 			_ = cache.Close(ctx)
 		})
+	}
+}
+
+// A replica killed with its transaction open on a state partition, then a
+// second move of that partition within the transaction timeout (found on a
+// real broker, docs/scale-out.md "Changelog read-back"): the next owner
+// commits newer state behind the open transaction, and a third owner read
+// the value from before the killed replica's transaction, older than the
+// offsets it resumed from (18 rows lost). The cache must say pending, not
+// give that value, until the transaction ends; then it gives the newest.
+func TestChangelogKeyBehindAKilledReplicasTransactionIsPending(t *testing.T) {
+	_, addr := newCluster(t, kfake.SeedTopics(1, "state"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	txnClient := func(id string) *kgo.Client {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID(id), kgo.DefaultProduceTopic("state"),
+			kgo.TransactionTimeout(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		return cl
+	}
+	write := func(cl *kgo.Client, v string, commit bool) {
+		t.Helper()
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte("rides_agg-0"), Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if commit {
+			if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	first, killed, second := txnClient("first"), txnClient("killed"), txnClient("second")
+	write(first, "as of offset 100", true)
+	write(killed, "as of offset 200 (never committed)", false) // its process died
+	write(second, "as of offset 300", true)                    // the next owner, behind it
+
+	parsed, err := changelogSpec().ParseYAML("seed_brokers: [ "+addr+" ]\ntopic: state\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache, err := newChangelogCache(parsed, service.MockResources())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cache.Close(context.Background()) }()
+	get := func(key string) (string, error) {
+		v, err := cache.Get(ctx, key)
+		return string(v), err
+	}
+	if v, err := get("rides_agg-0"); !errors.Is(err, franz.ErrChangelogPending) || !strings.Contains(err.Error(), "offset 2 of partition 0") {
+		t.Fatalf("behind the killed replica's open transaction the cache gave %q (%v), want pending naming offset 2 of partition 0 (the killed replica's record)", v, err)
+	}
+	// The value visible meanwhile comes with it: a reader that knows it is
+	// current (it applied the offset the reader resumes from) takes it.
+	_, err = cache.Get(ctx, "rides_agg-0")
+	if pe := (*franz.PendingError)(nil); !errors.As(err, &pe) || string(pe.Value) != "as of offset 100" || !pe.Found {
+		t.Fatalf("pending error %v does not carry the visible value", err)
+	}
+	if err := killed.EndTransaction(ctx, kgo.TryAbort); err != nil { // the broker's timeout, or the id restarting
+		t.Fatal(err)
+	}
+	if v, err := getAfterPending(t, get, "rides_agg-0"); err != nil || v != "as of offset 300" {
+		t.Fatalf("after the abort the cache gave %q (%v), want the next owner's value", v, err)
+	}
+}
+
+// getAfterPending reads key until it is no longer pending: Kafka writes a
+// transaction's end markers after EndTransaction returns.
+func getAfterPending(t *testing.T, get func(string) (string, error), key string) (string, error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v, err := get(key)
+		if !errors.Is(err, franz.ErrChangelogPending) || time.Now().After(deadline) {
+			return v, err
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -229,21 +229,21 @@ func (p *mergeProcessor) loadPartition(ctx context.Context, q int32, epoch int64
 	var data []byte
 	// A changelog state is read again while it is behind reach, as stage 1
 	// does: readCaughtUp.
-	tries, behind, err := readCaughtUp(ctx, p.waitChangelog, func() (bool, error) {
-		var err error
+	tries, behind, err := readCaughtUp(ctx, p.log, fmt.Sprintf("internal partition %d", q), p.waitChangelog, func() (bool, error, error) {
+		var pending, err error
 		// A failed read is retried, not the batch failed (readStateRetrying).
-		if data, err = readStateRetrying(ctx, p.log, "merge", readSerial(&p.readMu, p.readState), p.waitChangelog, key); err != nil {
-			return false, err
+		if data, pending, err = readStateRetrying(ctx, p.log, "merge", readSerial(&p.readMu, p.readState), p.waitChangelog, key); err != nil {
+			return false, nil, err
 		}
 		if eng, err = engine.New(p.conf.engine); err != nil {
-			return false, err
+			return false, nil, err
 		}
 		if data != nil {
 			if err := eng.Restore(data); err != nil {
-				return false, fmt.Errorf("state.key %q in cache %q: %w", key, p.conf.cache, err)
+				return false, nil, fmt.Errorf("state.key %q in cache %q: %w", key, p.conf.cache, err)
 			}
 		}
-		return p.conf.changelog && reach >= 0 && eng.AppliedHigh(part) < reach, nil
+		return p.conf.changelog && reach >= 0 && eng.AppliedHigh(part) < reach, pending, nil
 	})
 	if err != nil {
 		return nil, err

@@ -209,18 +209,19 @@ func (p *partialProcessor) reloadMoved(ctx context.Context, batch service.Messag
 // (stateMustReach): readCaughtUp.
 func (p *partialProcessor) readChangelog(ctx context.Context, partition int32, reach int64) (*engine.Marker, error) {
 	var m *engine.Marker
-	tries, behind, err := readCaughtUp(ctx, p.waitChangelog, func() (bool, error) {
-		data, err := p.getKeyRetrying(ctx, strconv.Itoa(int(partition)))
+	what := fmt.Sprintf("source partition %d", partition)
+	tries, behind, err := readCaughtUp(ctx, p.log, what, p.waitChangelog, func() (bool, error, error) {
+		data, pending, err := p.getKeyRetrying(ctx, strconv.Itoa(int(partition)))
 		if err != nil {
-			return false, err
+			return false, nil, err
 		}
 		m = nil
 		if data != nil {
 			if m, err = engine.DecodeMarker(data); err != nil {
-				return false, fmt.Errorf("state.cache %q key %d: %w", p.conf.cache, partition, err)
+				return false, nil, fmt.Errorf("state.cache %q key %d: %w", p.conf.cache, partition, err)
 			}
 		}
-		return reach >= 0 && (m == nil || m.Offset < reach), nil
+		return reach >= 0 && (m == nil || m.Offset < reach), pending, nil
 	})
 	if err != nil {
 		return nil, err
@@ -233,7 +234,7 @@ func (p *partialProcessor) readChangelog(ctx context.Context, partition int32, r
 
 // getKeyRetrying reads key from state.cache until a read succeeds or ctx
 // ends (readStateRetrying).
-func (p *partialProcessor) getKeyRetrying(ctx context.Context, key string) ([]byte, error) {
+func (p *partialProcessor) getKeyRetrying(ctx context.Context, key string) (data []byte, pending, err error) {
 	return readStateRetrying(ctx, p.log, "partial", readSerial(&p.readMu, p.readState), p.waitChangelog, key)
 }
 

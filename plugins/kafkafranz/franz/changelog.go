@@ -14,9 +14,11 @@ import (
 // Get returns the latest committed value of a key. Each Get first reads the
 // topic up to its last stable offsets as of the call (read_committed), so it
 // sees every transaction whose markers were written by then; records of
-// aborted or open transactions are never seen, and Get never waits for an
-// open transaction (it may be the caller's own). The first Get reads the whole topic; later ones only what was
-// appended since. Memory: the latest value of every key.
+// aborted or open transactions are never seen. A key with a record past a
+// partition's last stable offset is pending (ErrChangelogPending): a newer
+// committed value may lie behind an open transaction (see pending.go). The
+// first Get reads the whole topic; later ones only what was appended since.
+// Memory: the latest value of every key.
 type Changelog struct {
 	conf  ClientConfig
 	topic string
@@ -41,7 +43,11 @@ func NewChangelog(conf ClientConfig, topic string, log Logger) *Changelog {
 func (c *Changelog) Get(ctx context.Context, key string) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.catchUpLocked(ctx); err != nil {
+	stable, err := c.catchUpLocked(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkNotPendingLocked(ctx, key, stable); err != nil {
 		return nil, err
 	}
 	v, ok := c.values[key]
@@ -51,12 +57,13 @@ func (c *Changelog) Get(ctx context.Context, key string) ([]byte, error) {
 	return v, nil
 }
 
-// catchUpLocked reads every partition up to its last stable offset as of now.
-func (c *Changelog) catchUpLocked(ctx context.Context) error {
+// catchUpLocked reads every partition up to its last stable offset as of
+// now, and returns those offsets.
+func (c *Changelog) catchUpLocked(ctx context.Context) (map[int32]int64, error) {
 	if c.cl == nil {
 		opts, err := c.conf.Options(c.log)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		// Partitions are added as they are discovered (see below); the
 		// control records (transaction markers) are kept so the reader
@@ -69,19 +76,21 @@ func (c *Changelog) catchUpLocked(ctx context.Context) error {
 			// first seen missing would stay missing that long.
 			kgo.MetadataMinAge(txnMetadataMinAge))
 		if c.cl, err = kgo.NewClient(opts...); err != nil {
-			return fmt.Errorf("kafka client: %w", err)
+			return nil, fmt.Errorf("kafka client: %w", err)
 		}
 	}
 	stable, err := kadm.NewClient(c.cl).ListCommittedOffsets(ctx, c.topic)
 	if err != nil {
-		return c.conf.ConnectError(err)
+		return nil, c.conf.ConnectError(err)
 	}
 	if err := stable.Error(); err != nil {
-		return fmt.Errorf("changelog topic %s: %w", c.topic, err)
+		return nil, fmt.Errorf("changelog topic %s: %w", c.topic, err)
 	}
+	lso := map[int32]int64{}
 	target := map[int32]int64{}
 	add := map[string]map[int32]kgo.Offset{}
 	stable.Each(func(o kadm.ListedOffset) {
+		lso[o.Partition] = o.Offset
 		if _, known := c.next[o.Partition]; !known {
 			c.next[o.Partition] = 0
 			if add[c.topic] == nil {
@@ -99,7 +108,7 @@ func (c *Changelog) catchUpLocked(ctx context.Context) error {
 	for len(target) > 0 {
 		fs := c.cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return err
+			return nil, err
 		}
 		var fetchErr error
 		fs.EachError(func(t string, p int32, err error) {
@@ -120,10 +129,10 @@ func (c *Changelog) catchUpLocked(ctx context.Context) error {
 			}
 		})
 		if fetchErr != nil && fs.NumRecords() == 0 {
-			return fmt.Errorf("changelog topic %s: %w", c.topic, fetchErr)
+			return nil, fmt.Errorf("changelog topic %s: %w", c.topic, fetchErr)
 		}
 	}
-	return nil
+	return lso, nil
 }
 
 // Close closes the client.
