@@ -43,12 +43,11 @@ func rec(key, value string, partition int32) *kgo.Record {
 	return r
 }
 
-// The cache returns a key's latest committed value: not an aborted one,
-// nor one of a transaction still open; a tombstone deletes the key; writes
-// are refused.
-func TestChangelogCacheReturnsLatestCommittedValue(t *testing.T) {
-	_, addr := newCluster(t, kfake.SeedTopics(2, "state"))
-	parsed, err := changelogSpec().ParseYAML("seed_brokers: [ "+addr+" ]\ntopic: state\n", nil)
+// openChangelogCache is a kafka_changelog cache on topic of the cluster at
+// addr, closed with the test.
+func openChangelogCache(t *testing.T, addr, topic string) *changelogCache {
+	t.Helper()
+	parsed, err := changelogSpec().ParseYAML("seed_brokers: [ "+addr+" ]\ntopic: "+topic+"\n", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +55,16 @@ func TestChangelogCacheReturnsLatestCommittedValue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = cache.Close(context.Background()) }()
+	t.Cleanup(func() { _ = cache.Close(context.Background()) })
+	return cache
+}
+
+// The cache returns a key's latest committed value: not an aborted one,
+// nor one of a transaction still open; a tombstone deletes the key; writes
+// are refused.
+func TestChangelogCacheReturnsLatestCommittedValue(t *testing.T) {
+	_, addr := newCluster(t, kfake.SeedTopics(2, "state"))
+	cache := openChangelogCache(t, addr, "state")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	get := func(key string) (string, error) {
@@ -121,15 +129,7 @@ func TestChangelogCacheReturnsLatestCommittedValue(t *testing.T) {
 // empty state.
 func TestChangelogCacheMissingTopicIsAnError(t *testing.T) {
 	_, addr := newCluster(t)
-	parsed, err := changelogSpec().ParseYAML("seed_brokers: [ "+addr+" ]\ntopic: nope\n", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cache, err := newChangelogCache(parsed, service.MockResources())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cache.Close(context.Background()) }()
+	cache := openChangelogCache(t, addr, "nope")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := cache.Get(ctx, "0"); err == nil || errors.Is(err, service.ErrKeyNotFound) || !strings.Contains(err.Error(), "nope") {

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -64,15 +63,7 @@ func TestChangelogStateOfAFencedTransactionNeverWins(t *testing.T) {
 	}
 	t.Logf("zombie: produce %v, end: committed %v, %v", produceErr, committed, err)
 
-	parsed, err := changelogSpec().ParseYAML("seed_brokers: [ "+addr+" ]\ntopic: state\n", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cache, err := newChangelogCache(parsed, service.MockResources())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cache.Close(context.Background()) }()
+	cache := openChangelogCache(t, addr, "state")
 	v, err := cache.Get(ctx, "rides_agg-0")
 	if err != nil || string(v) != "owner" {
 		t.Fatalf("the changelog's latest committed state is %q (%v), want the new owner's", v, err)

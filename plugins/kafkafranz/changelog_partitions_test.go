@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -72,14 +71,7 @@ func TestChangelogOpenTransactionHidesOnlyItsOwnPartition(t *testing.T) {
 			// Another replica commits partition 1's progress after it.
 			commit(live, rec("1", "1 as of offset 9", 1))
 
-			parsed, err := changelogSpec().ParseYAML("seed_brokers: [ "+addr+" ]\ntopic: state\n", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cache, err := newChangelogCache(parsed, service.MockResources())
-			if err != nil {
-				t.Fatal(err)
-			}
+			cache := openChangelogCache(t, addr, "state")
 			get := func(key string) (string, error) {
 				v, err := cache.Get(ctx, key)
 				return string(v), err
@@ -104,7 +96,6 @@ func TestChangelogOpenTransactionHidesOnlyItsOwnPartition(t *testing.T) {
 					t.Errorf("%d partitions, after the abort: key %s is %q (%v), want %q", tc.partitions, key, v, err, want)
 				}
 			}
-			_ = cache.Close(ctx)
 		})
 	}
 }
@@ -148,15 +139,7 @@ func TestChangelogKeyBehindAKilledReplicasTransactionIsPending(t *testing.T) {
 	write(killed, "as of offset 200 (never committed)", false) // its process died
 	write(second, "as of offset 300", true)                    // the next owner, behind it
 
-	parsed, err := changelogSpec().ParseYAML("seed_brokers: [ "+addr+" ]\ntopic: state\n", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cache, err := newChangelogCache(parsed, service.MockResources())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cache.Close(context.Background()) }()
+	cache := openChangelogCache(t, addr, "state")
 	get := func(key string) (string, error) {
 		v, err := cache.Get(ctx, key)
 		return string(v), err
@@ -166,7 +149,7 @@ func TestChangelogKeyBehindAKilledReplicasTransactionIsPending(t *testing.T) {
 	}
 	// The value visible meanwhile comes with it: a reader that knows it is
 	// current (it applied the offset the reader resumes from) takes it.
-	_, err = cache.Get(ctx, "rides_agg-0")
+	_, err := cache.Get(ctx, "rides_agg-0")
 	if pe := (*franz.PendingError)(nil); !errors.As(err, &pe) || string(pe.Value) != "as of offset 100" || !pe.Found {
 		t.Fatalf("pending error %v does not carry the visible value", err)
 	}

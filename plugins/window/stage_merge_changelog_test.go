@@ -156,17 +156,26 @@ func TestStageMergeChangelogStateLeavesAsAMessage(t *testing.T) {
 	}
 }
 
+// staleMergeState runs internal partition 0's first six records through a
+// merge and returns them, and a cache holding q=0's state as of its first
+// four (stale), with the states after four (s4) and after six (s6).
+func staleMergeState(t *testing.T) (internal []*service.Message, res *service.Resources, s4, s6 map[string][]byte) {
+	t.Helper()
+	internal = internalRecords(t, "2026-03-14T00:01:00Z", "2026-03-14T00:06:00Z", "2026-03-14T00:30:00Z", "2026-03-14T00:50:00Z")
+	res = service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	a := newChangelogMerge(t, res)
+	_, s4 = splitMerge(t, processStage(t, a, internal[:4]...))
+	_, s6 = splitMerge(t, processStage(t, a, internal[4:6]...))
+	setCache(t, res, "rides_agg-0", s4["rides_agg-0"]) // stale: offsets 0..3
+	return internal, res, s4, s6
+}
+
 // q moves right after its previous owner's last commit, whose state the
 // changelog does not show yet: stage 2 reads it again until the state's
 // applied offsets reach the record before the first one delivered, and
 // gives up after changelogTries reads when it never does.
 func TestStageMergeChangelogWaitsForTheChangelogToCatchUp(t *testing.T) {
-	internal := internalRecords(t, "2026-03-14T00:01:00Z", "2026-03-14T00:06:00Z", "2026-03-14T00:30:00Z", "2026-03-14T00:50:00Z")
-	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
-	a := newChangelogMerge(t, res)
-	_, s4 := splitMerge(t, processStage(t, a, internal[:4]...))
-	_, s6 := splitMerge(t, processStage(t, a, internal[4:6]...))
-	setCache(t, res, "rides_agg-0", s4["rides_agg-0"]) // stale: offsets 0..3
+	internal, res, s4, s6 := staleMergeState(t)
 
 	b := newChangelogMerge(t, res)
 	reads := 0

@@ -85,12 +85,7 @@ func TestStagePartialWaitsBehindAPendingStateOnly(t *testing.T) {
 // Stage merge reads q's state the same way: it waits while the state is
 // behind and a newer one pending, and takes a current one at once.
 func TestStageMergeWaitsBehindAPendingStateOnly(t *testing.T) {
-	internal := internalRecords(t, "2026-03-14T00:01:00Z", "2026-03-14T00:06:00Z", "2026-03-14T00:30:00Z", "2026-03-14T00:50:00Z")
-	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
-	a := newChangelogMerge(t, res)
-	_, s4 := splitMerge(t, processStage(t, a, internal[:4]...))
-	_, s6 := splitMerge(t, processStage(t, a, internal[4:6]...))
-	setCache(t, res, "rides_agg-0", s4["rides_agg-0"]) // stale: offsets 0..3
+	internal, res, _, s6 := staleMergeState(t)
 
 	b := newChangelogMerge(t, res)
 	pending := true
