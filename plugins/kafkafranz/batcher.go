@@ -29,6 +29,13 @@ var (
 // Flush, regrowing both slices for every batch: per record one allocation
 // and ~50 bytes this one does not make (docs/benchmarks.md, "Eighth round").
 // A policy with a check or processors keeps Benthos' batcher.
+//
+// One difference: Add reads the clock for the period only every
+// periodStride messages (Benthos reads it for every message, 1.3 % of the
+// rides job's CPU in a profile), so a batch whose period ends while records
+// keep coming is flushed up to periodStride-1 messages later. Where a
+// period closes a batch its size depends on timing anyway; when no records
+// come the reader's timer flushes it (reader.nextFlush).
 type countBatcher struct {
 	count, byteSize int
 	period          time.Duration
@@ -95,8 +102,11 @@ func (b *countBatcher) Add(m *service.Message) bool {
 		b.triggered = true
 		b.created.incr("size")
 	}
-	return b.triggered || (b.period > 0 && b.now().Sub(b.last) > b.period)
+	return b.triggered || (b.period > 0 && len(b.msgs)%periodStride == 0 && b.now().Sub(b.last) > b.period)
 }
+
+// periodStride is how many messages Add takes per reading of the clock.
+const periodStride = 16
 
 func (b *countBatcher) Flush(context.Context) (service.MessageBatch, error) {
 	batch := b.msgs
