@@ -309,7 +309,7 @@ metadata_keys: [ kafka_topic, kafka_partition, kafka_offset, kafka_prev_offset, 
 	if err != nil {
 		b.Fatal(err)
 	}
-	r, err := newReader(cc, policy, metaOptions{lag: true, omit: omit}, scopePoll, service.MockResources())
+	r, err := newReader(cc, policy, false, metaOptions{lag: true, omit: omit}, scopePoll, service.MockResources())
 	if err != nil {
 		b.Fatal(err)
 	}

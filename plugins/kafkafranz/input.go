@@ -316,7 +316,11 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			in, err := newReader(cc, policy, metaOptions{multiHeader: multiHeader, lag: cc.Group != "", omit: omit}, scope, mgr)
+			procs, err := hasBatchProcessors(conf)
+			if err != nil {
+				return nil, err
+			}
+			in, err := newReader(cc, policy, procs, metaOptions{multiHeader: multiHeader, lag: cc.Group != "", omit: omit}, scope, mgr)
 			if err != nil {
 				return nil, err
 			}
@@ -330,10 +334,10 @@ func init() {
 			if err != nil || !replay {
 				return in, err // auto_replay_nacks: false drops a nacked batch (the reader's ack)
 			}
-			if in.batchProcs, err = hasBatchProcessors(conf); err != nil || in.batchProcs {
+			if in.batchProcs = procs; procs {
 				// A batch is not the messages built from its records: keep
 				// Benthos' replay, which copies every batch it hands out.
-				return service.AutoRetryNacksBatched(in), err
+				return service.AutoRetryNacksBatched(in), nil
 			}
 			return newReplayReader(in), nil
 		})

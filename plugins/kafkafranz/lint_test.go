@@ -131,6 +131,6 @@ func constructInput(yamlConf string) error {
 	if err != nil {
 		return err
 	}
-	_, err = newReader(cc, policy, metaOptions{}, scope, service.MockResources())
+	_, err = newReader(cc, policy, false, metaOptions{}, scope, service.MockResources())
 	return err
 }

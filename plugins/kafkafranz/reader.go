@@ -25,6 +25,10 @@ type reader struct {
 	// batchProcs: the batching policy has processors, so a batch's
 	// messages are not those built from its records (no srcs).
 	batchProcs bool
+	// ownBatches: the policy is count, byte_size and period alone, applied
+	// by a countBatcher instead of Benthos' batcher (batcher.go).
+	ownBatches bool
+	created    *batchCreated // batch_created of the countBatchers
 	mgr        *service.Resources
 	log        *service.Logger
 
@@ -103,7 +107,9 @@ func (c *chunkRef) release(n int64) {
 // partitionBatcher applies the batching policy to one topic-partition, or
 // to every partition in poll scope.
 type partitionBatcher struct {
-	b *service.Batcher
+	b msgBatcher
+	// presize is the capacity srcs starts a batch with: the policy's count.
+	presize int
 	// last is the last record per partition since the last flush, tracked
 	// only for reader.delivered (transactional mode).
 	last      map[partitionKey]*kgo.Record
@@ -117,6 +123,10 @@ type partitionBatcher struct {
 // to flush.
 func (pb *partitionBatcher) add(ref *chunkRef, i int) bool {
 	rec := ref.chunk.Records[i]
+	if pb.srcs == nil && pb.presize > 0 {
+		// One allocation per batch instead of a slice regrown from empty.
+		pb.srcs = make([]msgSource, 0, pb.presize)
+	}
 	pb.srcs = append(pb.srcs, msgSource{ref, i})
 	if pb.trackLast {
 		if pb.last == nil {
@@ -131,7 +141,9 @@ func (pb *partitionBatcher) add(ref *chunkRef, i int) bool {
 	return pb.b.Add(recordToMessage(ref.meta, i))
 }
 
-func newReader(conf franz.ConsumerConfig, policy service.BatchPolicy, meta metaOptions, scope string, mgr *service.Resources) (*reader, error) {
+// newReader makes the input's reader; procs tells whether the batching
+// policy lists processors (service.BatchPolicy does not say).
+func newReader(conf franz.ConsumerConfig, policy service.BatchPolicy, procs bool, meta metaOptions, scope string, mgr *service.Resources) (*reader, error) {
 	switch scope {
 	case "":
 		scope = scopePartition
@@ -153,15 +165,16 @@ func newReader(conf franz.ConsumerConfig, policy service.BatchPolicy, meta metaO
 		rounds = &franz.Rounds{Wait: max(conf.FetchMaxWait, 100*time.Millisecond)}
 	}
 	return &reader{
-		rounds:   rounds,
-		cons:     cons,
-		met:      met,
-		meta:     meta,
-		scope:    scope,
-		policy:   policy,
-		mgr:      mgr,
-		log:      mgr.Logger(),
-		batchers: map[partitionKey]*partitionBatcher{},
+		rounds:     rounds,
+		cons:       cons,
+		met:        met,
+		meta:       meta,
+		scope:      scope,
+		policy:     policy,
+		ownBatches: simplePolicy(policy, procs),
+		mgr:        mgr,
+		log:        mgr.Logger(),
+		batchers:   map[partitionKey]*partitionBatcher{},
 	}, nil
 }
 
@@ -312,16 +325,26 @@ func (r *reader) batcher(k partitionKey) *partitionBatcher {
 	if pb := r.batchers[k]; pb != nil {
 		return pb
 	}
-	b, err := r.policy.NewBatcher(r.mgr)
+	b, err := r.newBatcher()
 	if err != nil {
 		// The policy was validated at construction; this cannot happen in
 		// practice, and an unbatched path would break the per-partition order.
 		r.log.Errorf("kafka_franz: cannot create batcher: %v", err)
 		return nil
 	}
-	pb := &partitionBatcher{b: b, trackLast: r.delivered != nil}
+	pb := &partitionBatcher{b: b, presize: min(max(r.policy.Count, 0), maxPresize), trackLast: r.delivered != nil}
 	r.batchers[k] = pb
 	return pb
+}
+
+func (r *reader) newBatcher() (msgBatcher, error) {
+	if !r.ownBatches {
+		return r.policy.NewBatcher(r.mgr)
+	}
+	if r.created == nil {
+		r.created = newBatchCreated(r.mgr.Metrics())
+	}
+	return newCountBatcher(r.policy, r.created, time.Now)
 }
 
 func (r *reader) flush(ctx context.Context, pb *partitionBatcher) {

@@ -77,7 +77,7 @@ func testReader(t *testing.T, addr, batching, scope string, checkpointLimit int)
 		CheckpointLimit: checkpointLimit,
 		CommitPeriod:    time.Hour, // commits only on revoke and close
 		FetchMaxWait:    100 * time.Millisecond,
-	}, policy, metaOptions{}, scope, service.MockResources())
+	}, policy, false, metaOptions{}, scope, service.MockResources())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,9 @@
 package franz
 
 import (
+	"cmp"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -55,4 +57,52 @@ func TestInterleaveEqualIsRoundRobin(t *testing.T) {
 			t.Fatalf("got %v, want %v", got, want)
 		}
 	}
+}
+
+// The sequence is exactly the records sorted by (position, partition), which
+// a priority queue of any shape must give: checked against a plain sort.
+func TestInterleaveIsTheSortedOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 300 {
+		counts := make([]int, rng.IntN(40))
+		for i := range counts {
+			counts[i] = rng.IntN(200)
+		}
+		type rec struct{ part, i int }
+		var want []rec
+		for p, n := range counts {
+			for i := range n {
+				want = append(want, rec{p, i})
+			}
+		}
+		// (i+½)/n < (j+½)/m  ⇔  (2i+1)·m < (2j+1)·n
+		slices.SortFunc(want, func(a, b rec) int {
+			x, y := (2*a.i+1)*counts[b.part], (2*b.i+1)*counts[a.part]
+			if x != y {
+				return cmp.Compare(x, y)
+			}
+			return cmp.Compare(a.part, b.part)
+		})
+		k := 0
+		Interleave(counts, func(p int) {
+			if k >= len(want) || want[k].part != p {
+				t.Fatalf("counts %v: record %d from partition %d, want %v", counts, k, p, want[min(k, len(want)-1)])
+			}
+			k++
+		})
+		if k != len(want) {
+			t.Fatalf("counts %v: %d records, want %d", counts, k, len(want))
+		}
+	}
+}
+
+// BenchmarkInterleave: a poll round of config/rides.yaml (6 partitions of
+// ~1 700 records).
+func BenchmarkInterleave(b *testing.B) {
+	counts := []int{1700, 1650, 1720, 1690, 1705, 1680}
+	n := 0
+	for range b.N {
+		Interleave(counts, func(int) { n++ })
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/record")
 }
