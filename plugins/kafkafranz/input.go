@@ -23,6 +23,7 @@ const (
 	fieldCheckpointLimit        = "checkpoint_limit"
 	fieldCommitPeriod           = "commit_period"
 	fieldBatching               = "batching"
+	fieldFlushWhenCaughtUp      = "flush_when_caught_up"
 	fieldBatchScope             = "batch_scope"
 	fieldFetchMaxBytes          = "fetch_max_bytes"
 	fieldFetchMaxPartitionBytes = "fetch_max_partition_bytes"
@@ -155,6 +156,9 @@ rebalance, at the same generation.
 			Default("5s").Example("1s"),
 		service.NewBatchPolicyField(fieldBatching).
 			Description("Batches are formed per topic-partition (see `batch_scope`), so a batch never mixes partitions. Without a policy each fetched run of records of a partition is one batch. A partial batch is also flushed when its partition reaches `checkpoint_limit`, since no more records come until some are acked."),
+		service.NewBoolField(fieldFlushWhenCaughtUp).
+			Description("Flush a partial batch as soon as the partitions it draws from have been read to their end (with `batch_scope: poll`, every assigned partition; with `partition`, its own), instead of waiting for `batching.period`: nothing more can join it then. Like a Spark micro-batch, which takes the offsets available. Without it, the last batch of a backlog waits up to a whole period, and so do the records of a stream slower than the policy's `count`. Set `false` to keep Benthos' rule (a batch ends at `count`, `byte_size` or `period` only): fewer, larger batches on a slow stream.").
+			Default(true).Advanced(),
 		service.NewStringAnnotatedEnumField(fieldBatchScope, map[string]string{
 			scopePartition: "One batch per topic-partition: each fetched run of a partition's records, or the `batching` policy applied to each partition on its own (Redpanda Connect's behaviour).",
 			scopePoll: "Batches span all assigned partitions, like Spark micro-batches. Polls are gathered into rounds: a round holds one fetch of every partition known to have records waiting (each partition's leader may be a different broker, answering in a different poll), " +
@@ -322,6 +326,9 @@ func init() {
 			}
 			in, err := newReader(cc, policy, procs, metaOptions{multiHeader: multiHeader, lag: cc.Group != "", omit: omit}, scope, mgr)
 			if err != nil {
+				return nil, err
+			}
+			if in.flushCaughtUp, err = conf.FieldBool(fieldFlushWhenCaughtUp); err != nil {
 				return nil, err
 			}
 			if txn != nil {

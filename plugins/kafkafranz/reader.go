@@ -28,9 +28,12 @@ type reader struct {
 	// ownBatches: the policy is count, byte_size and period alone, applied
 	// by a countBatcher instead of Benthos' batcher (batcher.go).
 	ownBatches bool
-	created    *batchCreated // batch_created of the countBatchers
-	mgr        *service.Resources
-	log        *service.Logger
+	// flushCaughtUp: a partial batch is flushed as soon as its partitions
+	// have nothing more to read (flush_when_caught_up).
+	flushCaughtUp bool
+	created       *batchCreated // batch_created of the countBatchers
+	mgr           *service.Resources
+	log           *service.Logger
 
 	met      *inputMetrics
 	meta     metaOptions
@@ -316,6 +319,11 @@ func (r *reader) add(ctx context.Context, chunks []franz.Chunk) {
 			// checkpoint_limit reached: nothing more comes from this
 			// partition until these records are acked, so waiting for the
 			// batch to fill would stall it.
+			r.flush(ctx, pb)
+		} else if len(pb.srcs) > 0 && r.flushCaughtUp && r.cons.AtEnd(ch.Topic, ch.Partition) {
+			// Read to its end: nothing more can join the batch now, and
+			// waiting for the period would only delay it (the last batch
+			// of a backlog waited up to a whole period).
 			r.flush(ctx, pb)
 		}
 	}

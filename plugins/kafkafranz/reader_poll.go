@@ -122,6 +122,14 @@ func (r *reader) continueRound(ctx context.Context) {
 		}
 	}
 	r.round = nil
+	if len(pb.srcs) > 0 && r.flushCaughtUp && len(r.cons.Lagging()) == 0 {
+		// Every partition read to its end: nothing more can join the batch
+		// now (Spark's micro-batch takes what is available), and waiting for
+		// the period would only delay it (the last batch of a backlog
+		// waited up to a whole period: docs/benchmarks.md, "Ninth round").
+		r.flush(ctx, pb)
+		return
+	}
 	for _, ref := range pb.chunks {
 		if r.cons.Paused(ref.chunk.Topic, ref.chunk.Partition) {
 			// checkpoint_limit reached: that partition sends nothing more

@@ -30,6 +30,18 @@ func (c *Consumer) Lagging() []TopicPartition {
 	return out
 }
 
+// AtEnd reports whether the partition's last fetched record is the last
+// one its log held when fetched (at most a transaction marker after it):
+// nothing more can be read from it right now.
+func (c *Consumer) AtEnd(topic string, partition int32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	tp := topicPartition{topic, partition}
+	end, ok := c.ends[tp]
+	pos, fetched := c.pos[tp]
+	return ok && fetched && end-pos <= 1
+}
+
 // Rounds gathers polled chunks into rounds, the unit poll scope batches: a
 // round holds one fetch of every partition that has records waiting, so
 // the partitions of a backlog advance together even when their leaders are
