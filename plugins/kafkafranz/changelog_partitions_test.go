@@ -171,6 +171,6 @@ func getAfterPending(t *testing.T, get func(string) (string, error), key string)
 		if !errors.Is(err, franz.ErrChangelogPending) || time.Now().After(deadline) {
 			return v, err
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // polling the broker's state
 	}
 }

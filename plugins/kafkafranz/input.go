@@ -155,7 +155,7 @@ rebalance, at the same generation.
 			Description("How often acknowledged offsets are committed.").
 			Default("5s").Example("1s"),
 		service.NewBatchPolicyField(fieldBatching).
-			Description("Batches are formed per topic-partition (see `batch_scope`), so a batch never mixes partitions. Without a policy each fetched run of records of a partition is one batch. A partial batch is also flushed when its partition reaches `checkpoint_limit`, since no more records come until some are acked."),
+			Description("Batches are formed per topic-partition (see `batch_scope`), so a batch never mixes partitions. Without a policy each fetched run of records of a partition is one batch. A partial batch is also flushed when its partition reaches `checkpoint_limit`, since no more records come until some are acked, and, with `flush_when_caught_up`, when its partitions are read to their end."),
 		service.NewBoolField(fieldFlushWhenCaughtUp).
 			Description("Flush a partial batch as soon as the partitions it draws from have been read to their end (with `batch_scope: poll`, every assigned partition; with `partition`, its own), instead of waiting for `batching.period`: nothing more can join it then. Like a Spark micro-batch, which takes the offsets available. Without it, the last batch of a backlog waits up to a whole period, and so do the records of a stream slower than the policy's `count`. Set `false` to keep Benthos' rule (a batch ends at `count`, `byte_size` or `period` only): fewer, larger batches on a slow stream.").
 			Default(true).Advanced(),
@@ -164,7 +164,7 @@ rebalance, at the same generation.
 			scopePoll: "Batches span all assigned partitions, like Spark micro-batches. Polls are gathered into rounds: a round holds one fetch of every partition known to have records waiting (each partition's leader may be a different broker, answering in a different poll), " +
 				"or what arrived within `fetch_max_wait` if a broker is slow. Without a policy a round is one batch (Spark without `maxOffsetsPerTrigger`). " +
 				"With a policy, rounds go to one batcher for all partitions: `count`/`byte_size` cap a batch (Spark's `maxOffsetsPerTrigger`), a larger round being cut in an order that gives every batch a proportional slice of each partition, " +
-				"and `period` flushes what has gathered (Spark's trigger interval). A partial batch is flushed when one of its partitions reaches `checkpoint_limit`. " +
+				"and `period` flushes what has gathered (Spark's trigger interval); with `flush_when_caught_up` a partial batch also goes out once no assigned partition has records left to fetch. A partial batch is flushed when one of its partitions reaches `checkpoint_limit`. " +
 				"Cost: a batch waits for the slowest broker of a backlog round and holds more records; a revoked partition's records are removed from a mixed batch by their `kafka_topic`/`kafka_partition` metadata.",
 		}).Description("What one batch spans. Use `poll` in front of an event-time window with a global watermark (`tumbling_window`): with `partition`, a backlog of one partition read as one batch moves the watermark past the other partitions' records, which are then late. "+
 			"Records of one partition keep their offset order in both scopes; acks, commits, `checkpoint_limit` and rebalances work per partition in both.").
