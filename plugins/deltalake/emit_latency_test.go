@@ -3,7 +3,6 @@ package deltalake
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -52,32 +51,7 @@ func (t *timings) Close(context.Context) error { return nil }
 // replayed rows that are skipped, are not observed.
 func TestEmitToCommitMetric(t *testing.T) {
 	rec := &timings{vals: map[string][]int64{}}
-	env := service.NewEnvironment()
-	if err := env.RegisterMetricsExporter("delta_test_timings", service.NewConfigSpec(),
-		func(*service.ParsedConfig, *service.Logger) (service.MetricsExporter, error) { return rec, nil }); err != nil {
-		t.Fatal(err)
-	}
-	b := env.NewStreamBuilder()
-	if err := b.SetYAML(fmt.Sprintf(`
-logger: { level: none }
-metrics: { delta_test_timings: {} }
-output:
-  delta_lake:
-    path: %s%s
-    idempotency: { mode: sequence, app_id: m }
-`, t.TempDir(), strings.ReplaceAll(schemaYAML, "\n", "\n  "))); err != nil {
-		t.Fatal(err)
-	}
-	prod, strm := buildProducing(t, b)
-	go func() { _ = strm.Run(context.Background()) }()
-	defer strm.Stop(context.Background())
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	send := func(batch service.MessageBatch) {
-		if err := prod(ctx, batch); err != nil {
-			t.Fatal(err)
-		}
-	}
+	send := startOutputWithMetrics(t, rec)
 	// Emitted 2 s before the send (an int64, as tumbling_window sets it), and a
 	// string value as a mapping or a Kafka round trip would leave it.
 	stamped := func(seq int, emitted any, cities ...string) service.MessageBatch {

@@ -73,17 +73,20 @@ func (r *recorder) NewGaugeCtor(name string, keys ...string) service.MetricsExpo
 }
 func (r *recorder) Close(context.Context) error { return nil }
 
-func TestOutputMetrics(t *testing.T) {
-	rec := &recorder{vals: map[string]int64{}}
+// startOutputWithMetrics runs a delta_lake output whose metrics go to exp,
+// stopped when the test ends, and returns a send that fails the test if a
+// batch is not acknowledged.
+func startOutputWithMetrics(t *testing.T, exp service.MetricsExporter) func(service.MessageBatch) {
+	t.Helper()
 	env := service.NewEnvironment()
-	if err := env.RegisterMetricsExporter("delta_test_recorder", service.NewConfigSpec(),
-		func(*service.ParsedConfig, *service.Logger) (service.MetricsExporter, error) { return rec, nil }); err != nil {
+	if err := env.RegisterMetricsExporter("delta_test_metrics", service.NewConfigSpec(),
+		func(*service.ParsedConfig, *service.Logger) (service.MetricsExporter, error) { return exp, nil }); err != nil {
 		t.Fatal(err)
 	}
 	b := env.NewStreamBuilder()
 	if err := b.SetYAML(fmt.Sprintf(`
 logger: { level: none }
-metrics: { delta_test_recorder: {} }
+metrics: { delta_test_metrics: {} }
 output:
   delta_lake:
     path: %s%s
@@ -93,14 +96,20 @@ output:
 	}
 	prod, strm := buildProducing(t, b)
 	go func() { _ = strm.Run(context.Background()) }()
-	defer strm.Stop(context.Background())
+	t.Cleanup(func() { _ = strm.Stop(context.Background()) })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	send := func(batch service.MessageBatch) {
+	t.Cleanup(cancel)
+	return func(batch service.MessageBatch) {
+		t.Helper()
 		if err := prod(ctx, batch); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+func TestOutputMetrics(t *testing.T) {
+	rec := &recorder{vals: map[string]int64{}}
+	send := startOutputWithMetrics(t, rec)
 	send(emission(1, "PARIS", "LYON"))
 	send(emission(2, "PARIS"))
 	send(emission(1, "PARIS", "LYON")) // replay: skipped
