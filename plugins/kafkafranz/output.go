@@ -18,6 +18,8 @@ const (
 	fieldCompression     = "compression"
 	fieldTimeout         = "timeout"
 	fieldMaxMessageBytes = "max_message_bytes"
+	fieldLinger          = "linger"
+	fieldFlushOnWrite    = "flush_on_write"
 	fieldMetadata        = "metadata"
 	fieldTimestampMs     = "timestamp_ms"
 	fieldBrokerWriteMax  = "broker_write_max_bytes"
@@ -100,6 +102,12 @@ then it is ready again by itself.
 			service.NewDurationField(fieldTimeout).
 				Description("Maximum time to deliver a record (broker request and retries) before it fails.").
 				Default("10s").Example("30s"),
+			service.NewDurationField(fieldLinger).
+				Description("How long a partition's records wait for more before they are sent (Java `linger.ms`). Not used with `transaction.input`, whose client sends at once.").
+				Default("10ms").Example("0s").Advanced(),
+			service.NewBoolField(fieldFlushOnWrite).
+				Description("Send a write's records as soon as all of them are queued, instead of after `linger`. A write waits for the acks of all its records, so with few records per write (a dead-letter output: a few per batch) the linger is otherwise added to every write, and to every batch that waits for it (a transactional input hands out a partition's next batch only once the previous one is acked). Unlike `linger: 0s`, a write's records still go in one request. Not used with `transaction.input`.").
+				Default(false).Example(true).Advanced(),
 			service.NewStringField(fieldMaxMessageBytes).
 				Description("Maximum size of a produced record batch.").
 				Default("1MiB").Example("4MiB").Advanced(),

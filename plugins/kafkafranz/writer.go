@@ -51,6 +51,8 @@ func writerFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*writ
 		AckReplicas:     f.boolean(fieldAckReplicas),
 		Compression:     f.str(fieldCompression),
 		Timeout:         f.duration(fieldTimeout),
+		Linger:          f.duration(fieldLinger),
+		FlushOnWrite:    f.boolean(fieldFlushOnWrite),
 		RackID:          f.str(fieldRackID),
 	}
 	maxBytes, writeMax := f.str(fieldMaxMessageBytes), f.str(fieldBrokerWriteMax)

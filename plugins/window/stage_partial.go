@@ -68,7 +68,13 @@ func newPartialProcessor(c *procConfig, res *service.Resources, now func() time.
 }
 
 func (p *partialProcessor) ProcessBatch(ctx context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
-	out, rows, idx, ls := p.extractBatch(batch)
+	// Pooled buffers, as stage full's: fresh ones were ~150 bytes per ride
+	// to collect (docs/benchmarks.md, "Scale-out, one replica"). Nothing
+	// below keeps rows or out past the return: the engine copies values
+	// into its partials, which are encoded before.
+	bufs := getRowBufs()
+	defer bufs.release()
+	out, rows, idx, ls := p.extractInto(batch, bufs)
 	// Stage 1 judges every row against its source partition and must know
 	// how many internal partitions get the markers.
 	keep := 0

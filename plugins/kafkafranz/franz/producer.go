@@ -18,6 +18,12 @@ type ProducerConfig struct {
 	AckReplicas     bool // all in-sync replicas (required by idempotence)
 	Compression     string
 	Timeout         time.Duration
+	// Linger is how long records wait for more before a produce request
+	// (the output's linger; franz-go's ProducerLinger).
+	Linger time.Duration
+	// FlushOnWrite sends a write's records as soon as they are queued
+	// instead of after Linger (the output's flush_on_write).
+	FlushOnWrite    bool
 	MaxMessageBytes int32
 	// BrokerWriteMaxBytes bounds one write to a broker connection
 	// (socket.request.max.bytes on the broker side).
@@ -91,6 +97,7 @@ func (p *Producer) options() ([]kgo.Opt, error) {
 	if p.conf.Timeout > 0 {
 		opts = append(opts, kgo.ProduceRequestTimeout(p.conf.Timeout), kgo.RecordDeliveryTimeout(p.conf.Timeout))
 	}
+	opts = append(opts, kgo.ProducerLinger(p.conf.Linger))
 	if p.conf.MaxMessageBytes > 0 {
 		opts = append(opts, kgo.ProducerBatchMaxBytes(p.conf.MaxMessageBytes))
 	}
@@ -175,6 +182,13 @@ func (p *Producer) Produce(ctx context.Context, recs []*kgo.Record) ([]error, er
 			}
 			wg.Done()
 		})
+	}
+	if p.conf.FlushOnWrite {
+		// Send what is queued now instead of after the linger: this write
+		// waits for its acks anyway. Flush is client-wide, so records of
+		// concurrent writes go at once too. A cancelled ctx fails the
+		// records still queued, which the wait below collects.
+		_ = cl.Flush(ctx)
 	}
 	wg.Wait()
 	return errs, nil
