@@ -30,6 +30,21 @@ type scratch struct {
 	// box holds the output's numbers and timestamps, many records to an
 	// allocation (internal/box).
 	box box.Slab
+	// tmp is convert's values before they go into the map; slab, rows and
+	// json are ParseRow's outputs, many records to an allocation each (a
+	// full array is dropped, never reused: rows point into it).
+	tmp  []any
+	slab []any
+	rows []Row
+	json []byte
+}
+
+// vals is scratch room for n values, valid until the next call.
+func (sc *scratch) vals(n int) []any {
+	if cap(sc.tmp) < n {
+		sc.tmp = make([]any, n)
+	}
+	return sc.tmp[:n]
 }
 
 // internMax bounds each string field's cache: a field of few distinct values
@@ -138,6 +153,20 @@ func fromAny(v any) raw {
 
 // convert types the raw values into the output map.
 func (p *Parser) convert(sc *scratch) (map[string]any, error) {
+	vals := sc.vals(len(p.schema.fields))
+	if err := p.typeAll(sc, vals); err != nil {
+		return nil, err
+	}
+	out := make(map[string]any, len(vals))
+	for i, f := range p.schema.fields {
+		out[f.Name] = vals[i]
+	}
+	return out, nil
+}
+
+// typeAll types the raw values into vals, by schema field: the values of the
+// output map (a missing optional field is nil).
+func (p *Parser) typeAll(sc *scratch, vals []any) error {
 	fields := p.schema.fields
 	var missing []string
 	for i, f := range fields {
@@ -146,13 +175,12 @@ func (p *Parser) convert(sc *scratch) (map[string]any, error) {
 		}
 	}
 	if missing != nil {
-		return nil, &Error{Reason: ReasonMissingField, Detail: "missing or null: " + strings.Join(missing, ", ")}
+		return &Error{Reason: ReasonMissingField, Detail: "missing or null: " + strings.Join(missing, ", ")}
 	}
-	out := make(map[string]any, len(fields))
 	for i, f := range fields {
 		r := sc.raws[i]
 		if r.kind == kNull {
-			out[f.Name] = nil
+			vals[i] = nil
 			continue
 		}
 		var v any
@@ -164,13 +192,13 @@ func (p *Parser) convert(sc *scratch) (map[string]any, error) {
 		}
 		if !ok {
 			if f.Type == Timestamp && r.kind == kString {
-				return nil, &Error{Reason: ReasonBadTimestamp, Detail: "not an ISO-8601 timestamp: " + string(r.text)}
+				return &Error{Reason: ReasonBadTimestamp, Detail: "not an ISO-8601 timestamp: " + string(r.text)}
 			}
-			return nil, p.schema.typeErr[i]
+			return p.schema.typeErr[i]
 		}
-		out[f.Name] = v
+		vals[i] = v
 	}
-	return out, nil
+	return nil
 }
 
 func (p *Parser) value(bx *box.Slab, f Field, r raw) (any, bool) {
