@@ -29,11 +29,7 @@ func init() {
 			if workers == 0 {
 				workers = runtime.GOMAXPROCS(0)
 			}
-			rows, err := conf.FieldBool(fTypedRows)
-			if err != nil {
-				return nil, err
-			}
-			return &processor{parser: typed.NewParser(s), workers: workers, rows: rows}, nil
+			return &processor{parser: typed.NewParser(s), workers: workers}, nil
 		})
 }
 
@@ -72,35 +68,6 @@ func schemaFromParsed(conf *service.ParsedConfig) (*typed.Schema, error) {
 type processor struct {
 	parser  *typed.Parser
 	workers int
-	rows    bool // typed_rows: JSON content plus the typed row in metadata
-}
-
-// RowMeta is the metadata key of the typed row (*typed.Row) that from_json
-// with typed_rows attaches. The row belongs to the content only while the
-// message's bytes are the row's JSON (the same slice): a reader must check
-// that with RowOf, since a later processor may change the content and keep
-// the metadata.
-const RowMeta = "from_json_row"
-
-// RowOf is the typed row of m's current content, or nil: m carries one and
-// its content is still the bytes the row was made with. Content set by any
-// later processor is another slice (Benthos never writes a message's bytes
-// in place, and structured content set since leaves no bytes until they are
-// made anew), so a changed message gives nil and is read as usual.
-func RowOf(m *service.Message) *typed.Row {
-	v, ok := m.MetaGetMut(RowMeta)
-	if !ok {
-		return nil
-	}
-	r, ok := v.(*typed.Row)
-	if !ok || !m.HasBytes() {
-		return nil
-	}
-	b, _ := m.AsBytes()
-	if len(b) != len(r.JSON) || len(b) == 0 || &b[0] != &r.JSON[0] {
-		return nil
-	}
-	return r
 }
 
 // minSlice is the fewest messages worth a goroutine of their own.
@@ -134,20 +101,10 @@ func (p *processor) ProcessBatch(_ context.Context, batch service.MessageBatch) 
 func (p *processor) parseAll(batch service.MessageBatch) {
 	for _, m := range batch {
 		raw, _ := m.AsBytes() // never fails: structured content is marshalled
-		var err error
-		if p.rows {
-			var row *typed.Row
-			if row, err = p.parser.ParseRow(raw); err == nil {
-				m.SetBytes(row.JSON)
-				m.MetaSetMut(RowMeta, row)
-				continue
-			}
-		} else {
-			var rec map[string]any
-			if rec, err = p.parser.Parse(raw); err == nil {
-				m.SetStructuredMut(rec)
-				continue
-			}
+		rec, err := p.parser.Parse(raw)
+		if err == nil {
+			m.SetStructuredMut(rec)
+			continue
 		}
 		var te *typed.Error
 		if errors.As(err, &te) {

@@ -18,7 +18,6 @@ const (
 	fRequired  = "required"
 	fTransform = "transform"
 	fWorkers   = "workers"
-	fTypedRows = "typed_rows"
 
 	// reasonMeta is the metadata key the dead-letter envelope reads the reason from.
 	reasonMeta = "dlq_reason"
@@ -58,9 +57,6 @@ func spec() *service.ConfigSpec {
 		Field(service.NewIntField(fWorkers).
 			Description("How many goroutines parse one batch, each a contiguous slice of it (batches under 512 messages are parsed by one); 0 = one per CPU. The batch keeps its order, so a single pipeline thread uses every core for the parse while what follows it still sees the input order.").
 			Default(0).Advanced()).
-		Field(service.NewBoolField(fTypedRows).
-			Description("Instead of structured content, set each parsed message's content to the output object as JSON (byte for byte what the structured content serialises to) and attach its typed fields in metadata `from_json_row`, which `tumbling_window` reads directly, without a map lookup per field (and the parse builds no map). Any other reader sees the same object: Bloblang parses the JSON when it asks, with numbers as JSON numbers (the same values). Use it when `tumbling_window` comes next; a step that reads the object (a `mapping`) pays for that parse. The window ignores the typed fields once a processor has changed the content.").
-			Default(false).Advanced()).
 		LintRule(lintRules).
 		Example("The rides job", "Spark's `from_json(value, rideSchema)` then `upper(city)`; `ts` becomes an RFC 3339 string in UTC that `tumbling_window` reads as the event time.", `
 pipeline:

@@ -144,7 +144,7 @@ func (p *processor) extract(batch service.MessageBatch, q *queries, i int, vals 
 // gather fills vals for message i; false sends it to the per-field path.
 func (p *processor) gather(batch service.MessageBatch, q *queries, i int, vals []any) bool {
 	c := p.conf
-	if c.hasPaths && !p.gatherRow(batch[i], vals) {
+	if c.hasPaths {
 		// Parsed once and cached in the message: the Bloblang path and
 		// later processors reuse it.
 		root, err := batch[i].AsStructured()

@@ -12,7 +12,6 @@ import (
 
 	"github.com/miaradia/rides-connect/internal/commitbarrier"
 	"github.com/miaradia/rides-connect/internal/ownership"
-	"github.com/miaradia/rides-connect/plugins/fromjson"
 	"github.com/miaradia/rides-connect/plugins/window/engine"
 )
 
@@ -43,8 +42,6 @@ type processor struct {
 	log  *service.Logger
 	m    *metrics
 	now  func() time.Time
-
-	rows rowPlans // the from_json typed rows' field plan (typed_row.go)
 
 	// store writes a checkpoint; tests replace it to inject failures.
 	store func(ctx context.Context, data []byte) error
@@ -265,7 +262,6 @@ func (p *processor) reject(msg *service.Message, reason string, err error) *serv
 	m := msg.Copy()
 	m.SetError(err)
 	m.MetaSetMut("dlq_reason", reason)
-	m.MetaDelete(fromjson.RowMeta) // the parse's internals: not for the dead letter
 	if reason != "late_row" {
 		p.m.invalid.Incr(1, reason)
 	}

@@ -34,13 +34,5 @@ func BenchmarkParse(b *testing.B) {
 				}
 			}
 		})
-		b.Run(c.name+"_row", func(b *testing.B) {
-			b.ReportAllocs()
-			for i := 0; i < b.N; i++ {
-				if _, err := p.ParseRow(in[i%len(in)]); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
 	}
 }

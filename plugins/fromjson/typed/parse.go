@@ -30,21 +30,6 @@ type scratch struct {
 	// box holds the output's numbers and timestamps, many records to an
 	// allocation (internal/box).
 	box box.Slab
-	// tmp is convert's values before they go into the map; slab, rows and
-	// json are ParseRow's outputs, many records to an allocation each (a
-	// full array is dropped, never reused: rows point into it).
-	tmp  []any
-	slab []any
-	rows []Row
-	json []byte
-}
-
-// vals is scratch room for n values, valid until the next call.
-func (sc *scratch) vals(n int) []any {
-	if cap(sc.tmp) < n {
-		sc.tmp = make([]any, n)
-	}
-	return sc.tmp[:n]
 }
 
 // internMax bounds each string field's cache: a field of few distinct values
@@ -153,20 +138,6 @@ func fromAny(v any) raw {
 
 // convert types the raw values into the output map.
 func (p *Parser) convert(sc *scratch) (map[string]any, error) {
-	vals := sc.vals(len(p.schema.fields))
-	if err := p.typeAll(sc, vals); err != nil {
-		return nil, err
-	}
-	out := make(map[string]any, len(vals))
-	for i, f := range p.schema.fields {
-		out[f.Name] = vals[i]
-	}
-	return out, nil
-}
-
-// typeAll types the raw values into vals, by schema field: the values of the
-// output map (a missing optional field is nil).
-func (p *Parser) typeAll(sc *scratch, vals []any) error {
 	fields := p.schema.fields
 	var missing []string
 	for i, f := range fields {
@@ -175,12 +146,13 @@ func (p *Parser) typeAll(sc *scratch, vals []any) error {
 		}
 	}
 	if missing != nil {
-		return &Error{Reason: ReasonMissingField, Detail: "missing or null: " + strings.Join(missing, ", ")}
+		return nil, &Error{Reason: ReasonMissingField, Detail: "missing or null: " + strings.Join(missing, ", ")}
 	}
+	out := make(map[string]any, len(fields))
 	for i, f := range fields {
 		r := sc.raws[i]
 		if r.kind == kNull {
-			vals[i] = nil
+			out[f.Name] = nil
 			continue
 		}
 		var v any
@@ -192,13 +164,13 @@ func (p *Parser) typeAll(sc *scratch, vals []any) error {
 		}
 		if !ok {
 			if f.Type == Timestamp && r.kind == kString {
-				return &Error{Reason: ReasonBadTimestamp, Detail: "not an ISO-8601 timestamp: " + string(r.text)}
+				return nil, &Error{Reason: ReasonBadTimestamp, Detail: "not an ISO-8601 timestamp: " + string(r.text)}
 			}
-			return p.schema.typeErr[i]
+			return nil, p.schema.typeErr[i]
 		}
-		vals[i] = v
+		out[f.Name] = v
 	}
-	return nil
+	return out, nil
 }
 
 func (p *Parser) value(bx *box.Slab, f Field, r raw) (any, bool) {

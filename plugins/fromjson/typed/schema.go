@@ -6,7 +6,6 @@ package typed
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 )
 
@@ -65,10 +64,6 @@ type Schema struct {
 	// mapping it replaces, it names every field of that type ("rideId and
 	// userId must be integers").
 	typeErr []*Error
-	// sorted is the field indexes in key order and keys[i] field i's name
-	// encoded as an object key ("name":), for Row.JSON.
-	sorted []int
-	keys   [][]byte
 }
 
 // NewSchema checks the fields: at least one, names non-empty and unique,
@@ -94,10 +89,7 @@ func NewSchema(fields []Field) (*Schema, error) {
 	s := &Schema{fields: append([]Field(nil), fields...)}
 	for _, f := range fields {
 		s.typeErr = append(s.typeErr, typeError(fields, f.Type))
-		s.keys = append(s.keys, append(appendString(nil, f.Name), ':'))
-		s.sorted = append(s.sorted, len(s.sorted))
 	}
-	slices.SortFunc(s.sorted, func(a, b int) int { return strings.Compare(fields[a].Name, fields[b].Name) })
 	return s, nil
 }
 

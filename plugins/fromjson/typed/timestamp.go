@@ -86,7 +86,7 @@ func canonicalize(dst, s []byte) (out []byte, ok bool) {
 	return out, isCanonical(string(out))
 }
 
-func allDigits[T string | []byte](s T) bool {
+func allDigits(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
 			return false
