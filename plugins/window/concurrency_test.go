@@ -41,11 +41,11 @@ func TestConcurrentThreadsCountEveryEventOnce(t *testing.T) {
 		go func(th int) {
 			defer wg.Done()
 			for b, batch := range all[th] {
-				if _, err := p.ProcessBatch(t.Context(), batch); err != nil {
+				if _, err := p.ProcessBatch(t.Context(), delivered(batch)); err != nil {
 					t.Error(err)
 				}
 				if b%7 == 0 { // a redelivery, racing the other threads
-					if _, err := p.ProcessBatch(t.Context(), batch); err != nil {
+					if _, err := p.ProcessBatch(t.Context(), delivered(batch)); err != nil {
 						t.Error(err)
 					}
 				}

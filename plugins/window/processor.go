@@ -176,7 +176,20 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 		}
 		batches = append(batches, b)
 	}
+	release(batch, out)
 	return batches, nil
+}
+
+// release drops the content of the messages consumed here (none passed on):
+// Benthos holds the input batch until its ack, which waits for this batch's
+// dead letters and emissions to be written, and meanwhile each message keeps
+// its parsed ride alive for the GC to trace.
+func release(batch service.MessageBatch, out []*service.Message) {
+	for i, m := range batch {
+		if out[i] == nil {
+			m.SetBytes(nil)
+		}
+	}
 }
 
 // extractBatch turns a batch into engine rows (outside the state lock).
