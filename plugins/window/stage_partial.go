@@ -109,14 +109,20 @@ func (p *partialProcessor) ProcessBatch(ctx context.Context, batch service.Messa
 	p.m.observeSources(res.Markers)
 
 	batches := passedOn(out)
-	if len(res.Partials)+len(res.Markers) == 0 {
-		return batches, nil
+	if len(res.Partials)+len(res.Markers) > 0 {
+		b, err := stageOneBatch(template(batch), res)
+		if err != nil {
+			return nil, err
+		}
+		batches = append(batches, b)
 	}
-	b, err := stageOneBatch(template(batch), res)
-	if err != nil {
-		return nil, err
-	}
-	return append(batches, b), nil
+	// As stage full (release): the rides folded into partials are not read
+	// again. A failed batch keeps everything (the returns above): Benthos
+	// passes it on whole, errored. After an aborted transaction kafka_franz
+	// rewinds and fetches the records again as new messages; dead letters
+	// and the partials and markers (derived from template) are copies.
+	release(batch, out)
+	return batches, nil
 }
 
 // forgetLost drops the progress of the source partitions this process no
