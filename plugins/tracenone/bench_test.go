@@ -90,3 +90,14 @@ output: { drop: {} }
 		})
 	}
 }
+
+// BenchmarkStart is one span start on a message's default context, the call
+// Benthos makes per message per processor.
+func BenchmarkStart(b *testing.B) {
+	tr := Provider{}.Tracer("bench")
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _ = tr.Start(ctx, "processor")
+	}
+}
