@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/miaradia/rides-connect/internal/harness"
 	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
 )
 
@@ -133,27 +134,12 @@ func readTopic(t *testing.T, addr, topic string, committedOnly bool) []string {
 	}
 	defer admCl.Close()
 	adm := kadm.NewClient(admCl)
-	var ends kadm.ListedOffsets
-	for {
-		if ends, err = adm.ListEndOffsets(ctx, topic); err != nil {
-			t.Fatal(err)
-		}
-		stable, err := adm.ListCommittedOffsets(ctx, topic) // last stable offsets
-		if err != nil {
-			t.Fatal(err)
-		}
-		open := false
-		ends.Each(func(o kadm.ListedOffset) {
-			s, _ := stable.Lookup(topic, o.Partition)
-			open = open || s.Offset != o.Offset
-		})
-		if !committedOnly || !open {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("a transaction stays open on %s", topic)
-		}
-		time.Sleep(20 * time.Millisecond) // waiting for the broker to end transactions
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if committedOnly {
+		ends, err = harness.AwaitNoOpenTransaction(ctx, adm, topic, 20*time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 	// Control records (transaction markers) are kept, so the reader knows
 	// when it reached each partition's end.
@@ -167,26 +153,9 @@ func readTopic(t *testing.T, addr, topic string, committedOnly bool) []string {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	remaining := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			remaining[o.Partition] = o.Offset
-		}
-	})
-	var vals []string
-	for len(remaining) > 0 {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("reading %s: %v (left: %v)", topic, err, remaining)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if end, ok := remaining[r.Partition]; ok && r.Offset+1 >= end {
-				delete(remaining, r.Partition)
-			}
-			if !r.Attrs.IsControl() {
-				vals = append(vals, string(r.Value))
-			}
-		})
+	vals, err := harness.ValuesUpTo(ctx, cl, ends)
+	if err != nil {
+		t.Fatalf("reading %s: %v", topic, err)
 	}
 	return vals
 }

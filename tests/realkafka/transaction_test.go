@@ -208,51 +208,15 @@ output:
 // after their timeout), and returns the values.
 func readCommitted(ctx context.Context, t *testing.T, be brokerEnv, adm *kadm.Client, topic string) []string {
 	t.Helper()
-	var ends kadm.ListedOffsets
-	for {
-		var err error
-		if ends, err = adm.ListEndOffsets(ctx, topic); err != nil {
-			t.Fatal(err)
-		}
-		stable, err := adm.ListCommittedOffsets(ctx, topic)
-		if err != nil {
-			t.Fatal(err)
-		}
-		open := false
-		ends.Each(func(o kadm.ListedOffset) {
-			s, _ := stable.Lookup(topic, o.Partition)
-			open = open || s.Offset != o.Offset
-		})
-		if !open {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("a transaction stays open on %s", topic)
-		}
-		time.Sleep(100 * time.Millisecond) // waiting for the broker to end transactions
+	ends, err := harness.AwaitNoOpenTransaction(ctx, adm, topic, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
 	}
 	cl := be.consumer(t, kgo.ConsumeTopics(topic), kgo.ConsumeStartOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
-	remaining := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			remaining[o.Partition] = o.Offset
-		}
-	})
-	var vals []string
-	for len(remaining) > 0 {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("reading %s: %v (left: %v)", topic, err, remaining)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if end, ok := remaining[r.Partition]; ok && r.Offset+1 >= end {
-				delete(remaining, r.Partition)
-			}
-			if !r.Attrs.IsControl() {
-				vals = append(vals, string(r.Value))
-			}
-		})
+	vals, err := harness.ValuesUpTo(ctx, cl, ends)
+	if err != nil {
+		t.Fatalf("reading %s: %v", topic, err)
 	}
 	return vals
 }

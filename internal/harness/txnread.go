@@ -1,0 +1,70 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// AwaitNoOpenTransaction returns topic's end offsets once every partition's
+// last stable offset has reached its end, i.e. no transaction is open on it
+// (the broker aborts those of killed processes after their timeout); it
+// lists them every poll until ctx ends.
+func AwaitNoOpenTransaction(ctx context.Context, adm *kadm.Client, topic string, poll time.Duration) (kadm.ListedOffsets, error) {
+	for {
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			return nil, err
+		}
+		stable, err := adm.ListCommittedOffsets(ctx, topic) // last stable offsets
+		if err != nil {
+			return nil, err
+		}
+		open := false
+		ends.Each(func(o kadm.ListedOffset) {
+			s, _ := stable.Lookup(topic, o.Partition)
+			open = open || s.Offset != o.Offset
+		})
+		if !open {
+			return ends, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("a transaction stays open on %s: %w", topic, ctx.Err())
+		case <-time.After(poll): // waiting for the broker to end transactions
+		}
+	}
+}
+
+// ValuesUpTo polls cl until it has read every partition of ends to its end
+// offset and returns the values of the data records in the order read. cl
+// must consume the topic from its start with control records kept
+// (kgo.KeepControlRecords): a transaction's commit marker can be a
+// partition's last offset, and the reader must see it to know it is done.
+func ValuesUpTo(ctx context.Context, cl *kgo.Client, ends kadm.ListedOffsets) ([]string, error) {
+	remaining := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			remaining[o.Partition] = o.Offset
+		}
+	})
+	var vals []string
+	for len(remaining) > 0 {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return vals, fmt.Errorf("reading to the end offsets: %w (left: %v)", err, remaining)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if end, ok := remaining[r.Partition]; ok && r.Offset+1 >= end {
+				delete(remaining, r.Partition)
+			}
+			if !r.Attrs.IsControl() {
+				vals = append(vals, string(r.Value))
+			}
+		})
+	}
+	return vals, nil
+}
