@@ -70,27 +70,6 @@ func ridesSchema(tb testing.TB) *typed.Schema {
 	return s
 }
 
-func findLabelled(v any, label string) map[string]any {
-	switch t := v.(type) {
-	case map[string]any:
-		if t["label"] == label {
-			return t
-		}
-		for _, c := range t {
-			if n := findLabelled(c, label); n != nil {
-				return n
-			}
-		}
-	case []any:
-		for _, c := range t {
-			if n := findLabelled(c, label); n != nil {
-				return n
-			}
-		}
-	}
-	return nil
-}
-
 func referenceMapping(tb testing.TB) *bloblang.Executor {
 	tb.Helper()
 	m, err := os.ReadFile(filepath.Join("testdata", "rides_parse_mapping.blobl"))

@@ -15,6 +15,8 @@ import (
 
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure" // mapping, ts_parse, ...
 
+	"github.com/miaradia/rides-connect/internal/harness"
+
 	_ "github.com/miaradia/rides-connect/config/templates"   // parse_ride
 	_ "github.com/miaradia/rides-connect/plugins/checkpoint" // the window's state cache
 	_ "github.com/miaradia/rides-connect/plugins/fromjson"   // from_json
@@ -45,7 +47,7 @@ func ridesConfig(tb testing.TB) any {
 // sits in the rides config (pipeline or processor_resources), without its label.
 func step(tb testing.TB, doc any, label string) map[string]any {
 	tb.Helper()
-	n := findLabelled(doc, label)
+	n := harness.FindLabelled(doc, label)
 	if n == nil {
 		tb.Fatalf("the rides config has no processor labelled %s", label)
 	}
@@ -56,27 +58,6 @@ func step(tb testing.TB, doc any, label string) map[string]any {
 		}
 	}
 	return c
-}
-
-func findLabelled(v any, label string) map[string]any {
-	switch t := v.(type) {
-	case map[string]any:
-		if t["label"] == label {
-			return t
-		}
-		for _, c := range t {
-			if n := findLabelled(c, label); n != nil {
-				return n
-			}
-		}
-	case []any:
-		for _, c := range t {
-			if n := findLabelled(c, label); n != nil {
-				return n
-			}
-		}
-	}
-	return nil
 }
 
 // mappingStep is the Bloblang mapping that was parse_ride before from_json,
