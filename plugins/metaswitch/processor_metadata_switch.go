@@ -119,25 +119,6 @@ func (s *metadataSwitch) route(m *service.Message) int {
 }
 
 func (s *metadataSwitch) ProcessBatch(ctx context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
-	if r, ok := s.oneRoute(batch); ok {
-		// The usual case (a batch comes from one input): no grouping, and
-		// the children's result as it is when it is one batch.
-		res, err := service.ExecuteProcessors(ctx, s.procsOf(r), batch)
-		if err != nil {
-			return nil, err
-		}
-		if len(res) == 1 && len(res[0]) > 0 {
-			return res, nil
-		}
-		var out service.MessageBatch
-		for _, b := range res {
-			out = append(out, b...)
-		}
-		if len(out) == 0 {
-			return nil, nil
-		}
-		return []service.MessageBatch{out}, nil
-	}
 	routes, members := groups(len(batch), func(i int) int { return s.route(batch[i]) })
 	var out service.MessageBatch
 	for g, r := range routes {
@@ -153,6 +134,9 @@ func (s *metadataSwitch) ProcessBatch(ctx context.Context, batch service.Message
 		if err != nil {
 			return nil, err
 		}
+		if len(routes) == 1 && len(res) == 1 && len(res[0]) > 0 {
+			return res, nil // one route, one batch out: as it is
+		}
 		for _, b := range res {
 			out = append(out, b...)
 		}
@@ -161,21 +145,6 @@ func (s *metadataSwitch) ProcessBatch(ctx context.Context, batch service.Message
 		return nil, nil
 	}
 	return []service.MessageBatch{out}, nil
-}
-
-// oneRoute reports the route every message of batch takes, if they all
-// take the same one.
-func (s *metadataSwitch) oneRoute(batch service.MessageBatch) (int, bool) {
-	if len(batch) == 0 {
-		return 0, false
-	}
-	r := s.route(batch[0])
-	for _, m := range batch[1:] {
-		if s.route(m) != r {
-			return 0, false
-		}
-	}
-	return r, true
 }
 
 // procsOf is the processors of route r (-1: the default).
