@@ -24,6 +24,14 @@ import (
 // ConditionalRequestConflict (another conditional write to the key in flight).
 const conflictRetries = 8
 
+// checksumRetries bounds re-reads of an object whose body failed the SDK's
+// response-checksum check. Stores that keep the checksum apart from the
+// data (versitygw with sidecar metadata) serve the new checksum with the old
+// bytes for a moment while an overwrite is published; on AWS a mismatch is
+// a corrupted transfer. Either way another read is the cure, and a mismatch
+// that persists is still an error.
+const checksumRetries = 4
+
 // S3 is a Store rooted at s3://bucket/prefix.
 type S3 struct {
 	cl     *s3.Client
@@ -119,15 +127,40 @@ func (s *S3) Get(ctx context.Context, key string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.cl.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &k})
-	if err != nil {
-		if isNotFound(err) {
+	backoff := 10 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		b, err := s.get(ctx, k)
+		switch {
+		case err == nil:
+			return b, nil
+		case isNotFound(err):
 			return nil, ErrNotFound
+		case isChecksumMismatch(err) && attempt < checksumRetries:
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			backoff *= 2
+			continue
 		}
 		return nil, fmt.Errorf("objstore: get %s: %w", s.URL()+"/"+key, err)
 	}
+}
+
+func (s *S3) get(ctx context.Context, k string) ([]byte, error) {
+	out, err := s.cl.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &k})
+	if err != nil {
+		return nil, err
+	}
 	defer out.Body.Close()
-	return io.ReadAll(out.Body)
+	return io.ReadAll(out.Body) // the SDK checks the response checksum at EOF
+}
+
+// isChecksumMismatch recognises the SDK's response-checksum failure (its
+// error type is unexported, so by its message).
+func isChecksumMismatch(err error) bool {
+	return strings.Contains(err.Error(), "checksum did not match")
 }
 
 func (s *S3) put(ctx context.Context, key string, data []byte, ifAbsent bool) error {

@@ -96,6 +96,10 @@ func (t *Table) Snapshot(ctx context.Context) (*Snapshot, error) {
 	return t.snap.Clone(), nil
 }
 
+// createVisibleRetries bounds the looks for a version 0 whose creation we
+// lost (10 ms doubling: ~10 s in all).
+const createVisibleRetries = 10
+
 // CreateOrOpen creates the table (version 0, put-if-absent) or opens and
 // validates an existing one against cfg. Losing the creation race to another
 // writer falls through to validation of the winner's table.
@@ -108,10 +112,24 @@ func CreateOrOpen(ctx context.Context, st objstore.Store, cfg TableConfig, now f
 	}
 	snap, err := LoadSnapshot(ctx, st)
 	if errors.Is(err, ErrNoTable) {
-		if err := createTable(ctx, st, cfg, now()); err != nil && !errors.Is(err, objstore.ErrExists) {
-			return nil, err
+		cerr := createTable(ctx, st, cfg, now())
+		if cerr != nil && !errors.Is(cerr, objstore.ErrExists) {
+			return nil, cerr
 		}
 		snap, err = LoadSnapshot(ctx, st)
+		// Lost the creation race, yet no version 0 is listed: some S3
+		// servers (versitygw) refuse the conditional PUT a moment before
+		// they list the winner's object. It exists: look again.
+		backoff := 10 * time.Millisecond
+		for i := 0; errors.Is(err, ErrNoTable) && cerr != nil && i < createVisibleRetries; i++ {
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			backoff *= 2
+			snap, err = LoadSnapshot(ctx, st)
+		}
 	}
 	if err != nil {
 		return nil, err
