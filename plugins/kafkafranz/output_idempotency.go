@@ -18,6 +18,7 @@ const (
 	fieldIdemGroup        = "consumer_group"
 	fieldIdemKey          = "key"
 	fieldIdemHeader       = "header"
+	fieldIdemGroupHeader  = "group_header"
 	defaultIdempotencyKey = `${! meta("kafka_topic") }/${! meta("kafka_partition") }/${! meta("kafka_offset") }`
 )
 
@@ -32,7 +33,10 @@ func idempotencyField() *service.ConfigField {
 		service.NewStringField(fieldIdemHeader).
 			Description("Record header that carries the key.").
 			Default("source_offset").Example("source_offset"),
-	).Description(`Exactly-once writes for a job that reads one Kafka input: before the first write to a topic, and again after a failed write, the output reads the topic to its end and remembers the keys at or after the group's committed offsets; a message whose key is already in the topic is acknowledged without being sent again. Memory: the keys of records not yet committed. Holds while one process consumes each partition (a rebalance that moves a partition to another live process is not covered).`).
+		service.NewStringField(fieldIdemGroupHeader).
+			Description("Record header that carries `consumer_group`. Only records of this group count as already written: another job (another group) writing the same source records to the same topic does not make this one skip its own.").
+			Default("source_group").Example("source_group"),
+	).Description(`Exactly-once writes for a job that reads one Kafka input: before the first write to a topic, and again after a failed write, the output reads the topic to its end and remembers the keys this group wrote at or after its committed offsets; a message whose key is already in the topic is acknowledged without being sent again. Memory: the keys of records not yet committed. Holds while one process consumes each partition (a rebalance that moves a partition to another live process is not covered).`).
 		Advanced().Optional()
 }
 
@@ -41,6 +45,9 @@ type idempotency struct {
 	dedupe *franz.Dedupe
 	key    *service.InterpolatedString
 	header string
+	group  string
+	// groupHeader names the header carrying group on every record.
+	groupHeader string
 	// skipped counts messages not sent because their key is in the topic.
 	skipped *service.MetricCounter
 }
@@ -61,10 +68,14 @@ func idempotencyFromParsed(conf *service.ParsedConfig, client franz.ClientConfig
 	if id.header, err = sub.FieldString(fieldIdemHeader); err != nil {
 		return nil, err
 	}
-	if id.header == "" {
-		return nil, fmt.Errorf("%s.%s: must not be empty", fieldIdempotency, fieldIdemHeader)
+	if id.groupHeader, err = sub.FieldString(fieldIdemGroupHeader); err != nil {
+		return nil, err
 	}
-	id.dedupe = franz.NewDedupe(franz.DedupeConfig{Client: client, Group: group, Header: id.header}, mgr.Logger())
+	if id.header == "" || id.groupHeader == "" || id.header == id.groupHeader {
+		return nil, fmt.Errorf("%s.%s and %s.%s: must be two different, non-empty header names", fieldIdempotency, fieldIdemHeader, fieldIdempotency, fieldIdemGroupHeader)
+	}
+	id.group = group
+	id.dedupe = franz.NewDedupe(franz.DedupeConfig{Client: client, Group: group, Header: id.header, GroupHeader: id.groupHeader}, mgr.Logger())
 	return id, nil
 }
 
@@ -99,7 +110,8 @@ func (id *idempotency) filter(ctx context.Context, batch service.MessageBatch, r
 			id.skipped.Incr(1, r.Topic)
 			continue
 		}
-		r.Headers = append(r.Headers, kgo.RecordHeader{Key: id.header, Value: []byte(s)})
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: id.header, Value: []byte(s)},
+			kgo.RecordHeader{Key: id.groupHeader, Value: []byte(id.group)})
 		keptRecs, keptIndex, keys = append(keptRecs, r), append(keptIndex, i), append(keys, k)
 	}
 	return keptRecs, keptIndex, keys, nil

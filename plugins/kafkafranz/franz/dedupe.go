@@ -54,6 +54,11 @@ type DedupeConfig struct {
 	Group string
 	// Header carries the SourceKey on every written record.
 	Header string
+	// GroupHeader carries Group on every written record: only records of
+	// this group count as written. Another job (another group) writing its
+	// dead letters of the same source records to the same topic must not
+	// make this one skip its own.
+	GroupHeader string
 }
 
 // Dedupe makes a producer write each source record at most once to a topic,
@@ -211,13 +216,8 @@ func (d *Dedupe) scan(ctx context.Context, topics []string) error {
 			}
 			fs.EachRecord(func(r *kgo.Record) {
 				read++
-				for _, h := range r.Headers {
-					if h.Key != d.conf.Header {
-						continue
-					}
-					if k, err := ParseSourceKey(string(h.Value)); err == nil && keep(c, k) {
-						found[k] = struct{}{}
-					}
+				if k, ok := d.keyOf(r); ok && keep(c, k) {
+					found[k] = struct{}{}
 				}
 				if end, ok := left[r.Topic][r.Partition]; ok && r.Offset+1 >= end {
 					delete(left[r.Topic], r.Partition)
@@ -241,6 +241,28 @@ func (d *Dedupe) scan(ctx context.Context, topics []string) error {
 			read, topics, time.Since(start).Round(time.Millisecond), len(found), d.conf.Group)
 	}
 	return nil
+}
+
+// keyOf is the source key of a record this group wrote: one carrying both
+// headers, with this group's name. A record of another group, or of a
+// version that wrote no group header, is not this job's (each group's
+// dead letters are its own; counting another's would drop this one's).
+func (d *Dedupe) keyOf(r *kgo.Record) (SourceKey, bool) {
+	var key, group string
+	var hasKey, hasGroup bool
+	for _, h := range r.Headers {
+		switch h.Key {
+		case d.conf.Header:
+			key, hasKey = string(h.Value), true
+		case d.conf.GroupHeader:
+			group, hasGroup = string(h.Value), true
+		}
+	}
+	if !hasKey || !hasGroup || group != d.conf.Group {
+		return SourceKey{}, false
+	}
+	k, err := ParseSourceKey(key)
+	return k, err == nil
 }
 
 // prune forgets keys below the committed offsets, bounding memory by the

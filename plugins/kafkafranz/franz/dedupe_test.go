@@ -23,9 +23,10 @@ func TestParseSourceKey(t *testing.T) {
 	}
 }
 
-// A restarted writer finds the keys written before the crash that are at or
-// after the group's committed offsets, and only those; a failed write makes
-// the topic be read again.
+// A restarted writer finds the keys its group wrote before the crash that
+// are at or after the group's committed offsets, and only those (not another
+// group's, nor a record without the group header); a failed write makes the
+// topic be read again.
 func TestDedupeFindsWrittenKeysAfterCommittedOffsets(t *testing.T) {
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "dlq"), kfake.SeedTopics(1, "src"))
 	if err != nil {
@@ -39,11 +40,25 @@ func TestDedupeFindsWrittenKeysAfterCommittedOffsets(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	// The previous process wrote src/0/0..9 (one without the header).
-	for o := 0; o < 10; o++ {
+	written := func(o int, group string) []kgo.RecordHeader {
+		h := []kgo.RecordHeader{{Key: "source_offset", Value: fmt.Appendf(nil, "src/0/%d", o)}}
+		if group != "" {
+			h = append(h, kgo.RecordHeader{Key: "source_group", Value: []byte(group)})
+		}
+		return h
+	}
+	// The previous process wrote src/0/0..9 (one without the headers);
+	// another job (group other) wrote src/0/11, an older version src/0/12
+	// without a group header.
+	for o := 0; o < 13; o++ {
 		r := &kgo.Record{Topic: "dlq", Partition: int32(o % 2), Value: []byte("x")}
-		if o != 7 {
-			r.Headers = []kgo.RecordHeader{{Key: "source_offset", Value: fmt.Appendf(nil, "src/0/%d", o)}}
+		switch {
+		case o < 10 && o != 7:
+			r.Headers = written(o, "g")
+		case o == 11:
+			r.Headers = written(o, "other")
+		case o == 12:
+			r.Headers = written(o, "")
 		}
 		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
 			t.Fatal(err)
@@ -56,11 +71,11 @@ func TestDedupeFindsWrittenKeysAfterCommittedOffsets(t *testing.T) {
 	if _, err := adm.CommitOffsets(ctx, "g", os); err != nil {
 		t.Fatal(err)
 	}
-	d := NewDedupe(DedupeConfig{Client: ClientConfig{SeedBrokers: c.ListenAddrs()}, Group: "g", Header: "source_offset"}, nil)
+	d := NewDedupe(DedupeConfig{Client: ClientConfig{SeedBrokers: c.ListenAddrs()}, Group: "g", Header: "source_offset", GroupHeader: "source_group"}, nil)
 	if err := d.Prepare(ctx, []string{"dlq"}); err != nil {
 		t.Fatal(err)
 	}
-	for o := int64(0); o < 12; o++ {
+	for o := int64(0); o < 14; o++ {
 		want := o >= 5 && o < 10 && o != 7
 		if got := d.Seen(SourceKey{"src", 0, o}); got != want {
 			t.Errorf("Seen(src/0/%d) = %v, want %v", o, got, want)
@@ -71,7 +86,7 @@ func TestDedupeFindsWrittenKeysAfterCommittedOffsets(t *testing.T) {
 	}
 	// A write of src/0/10 failed, but landed: the next Prepare reads it.
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "dlq", Value: []byte("x"),
-		Headers: []kgo.RecordHeader{{Key: "source_offset", Value: []byte("src/0/10")}}}).FirstErr(); err != nil {
+		Headers: written(10, "g")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Prepare(ctx, []string{"dlq"}); err != nil || d.Seen(SourceKey{"src", 0, 10}) {
