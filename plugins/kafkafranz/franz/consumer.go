@@ -134,7 +134,10 @@ type Consumer struct {
 	trackers map[topicPartition]*Tracker[*kgo.Record]
 	assigned map[topicPartition]bool // group mode: partitions we own now
 	paused   map[topicPartition]bool
-	next     map[topicPartition]int64 // offset expected next, for gap checks
+	// idle is the partitions paused only because they were read to their
+	// end while the others waited at checkpoint_limit (resume_idle.go).
+	idle map[topicPartition]bool
+	next map[topicPartition]int64 // offset expected next, for gap checks
 	// pos and ends say which partitions have records waiting (see Lagging):
 	// the next offset to fetch, and the end of the log (high watermark, or
 	// last stable offset with read_committed) as last seen.
@@ -191,6 +194,7 @@ func NewConsumer(conf ConsumerConfig, log Logger, met ConsumerMetrics) *Consumer
 		trackers: map[topicPartition]*Tracker[*kgo.Record]{},
 		assigned: map[topicPartition]bool{},
 		paused:   map[topicPartition]bool{},
+		idle:     map[topicPartition]bool{},
 		next:     map[topicPartition]int64{},
 		pos:      map[topicPartition]int64{},
 		ends:     map[topicPartition]int64{},
@@ -391,6 +395,7 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 			c.reportPausedLocked()
 		}
 	})
+	c.pauseIdleLocked(cl)
 	if len(chunks) == 0 && firstErr != nil {
 		return nil, firstErr
 	}
@@ -412,7 +417,9 @@ func (c *Consumer) ack(cl *kgo.Client, tp topicPartition, tr *Tracker[*kgo.Recor
 	defer c.mu.Unlock()
 	if c.paused[tp] && c.trackers[tp] == tr {
 		delete(c.paused, tp)
-		cl.ResumeFetchPartitions(map[string][]int32{tp.topic: {tp.partition}})
+		resume := map[string][]int32{tp.topic: {tp.partition}}
+		c.takeIdleLocked(resume)
+		cl.ResumeFetchPartitions(resume)
 		c.reportPausedLocked()
 	}
 }

@@ -93,8 +93,9 @@ func (c *Consumer) drop(cl *kgo.Client, parts map[string][]int32) {
 				c.purge.forget(tp) // its next owner purges what it commits
 			}
 			c.reportAssignment(tp, false)
-			if c.paused[tp] {
+			if c.paused[tp] || c.idle[tp] {
 				delete(c.paused, tp)
+				delete(c.idle, tp)
 				resume[t] = append(resume[t], p)
 			}
 		}
@@ -106,6 +107,11 @@ func (c *Consumer) drop(cl *kgo.Client, parts map[string][]int32) {
 		}
 	}
 	c.marksMu.Unlock()
+	if len(c.paused) == 0 {
+		// Idle pauses wait for a checkpoint_limit resume that cannot come
+		// once no partition is paused by it (resume_idle.go).
+		c.takeIdleLocked(resume)
+	}
 	if len(resume) > 0 {
 		// Pauses outlive assignments in franz-go; lift them so the partition
 		// is not stuck if it comes back to us.

@@ -203,12 +203,13 @@ func (c *Consumer) rewind() {
 	clear(c.next)
 	clear(c.pos)
 	clear(c.last)
-	if len(c.paused) > 0 {
+	if len(c.paused) > 0 || len(c.idle) > 0 {
 		resume := map[string][]int32{}
 		for tp := range c.paused {
 			resume[tp.topic] = append(resume[tp.topic], tp.partition)
 		}
 		clear(c.paused)
+		c.takeIdleLocked(resume)
 		if c.cl != nil { // else the session is gone, and its pauses with it
 			c.cl.ResumeFetchPartitions(resume)
 		}
