@@ -108,7 +108,10 @@ records followed this one in its partition when it was fetched (high watermark -
 ` + "`kafka_topic_partitions`" + ` (not in Redpanda Connect): the topic's partition count, so that ` + "`tumbling_window`" + `
 waits for partitions that have not delivered yet; ` + "`kafka_prev_offset`" + `; and ` + "`kafka_assignment_epoch`" + ` (int, not in
 Redpanda Connect): it changes every time this process is (re)assigned the partition or rewinds it (a
-transaction abort), so a stage keeping per-partition state knows to reload it; ` + "`kafka_assignment_offset`" + ` (int, not in
+transaction abort), so a stage keeping per-partition state knows to reload it; ` + "`kafka_empty_partitions`" + ` (list of ints, not in
+Redpanda Connect, consumer group mode, set only while there are some): the partitions of the topic this process owns
+that have delivered nothing since they were assigned and had nothing to read at the last look, which ` + "`tumbling_window`" + `
+then does not wait for; ` + "`kafka_assignment_offset`" + ` (int, not in
 Redpanda Connect): the committed offset this process resumed the partition from in that epoch (at
 assignment, or after a transaction abort), -1 when there was none or without a group; the offsets
 between it and the first record delivered are commit markers, aborted records or compacted ones,
@@ -189,7 +192,7 @@ rebalance, at the same generation.
 		service.NewStringListField(fieldMetadataKeys).
 			Description("Set only these metadata keys (see Metadata above) instead of all of them (empty: all). `kafka_topic`, `kafka_partition` and record headers are always set. "+
 				"For a job that reads few keys: Go keeps up to 8 keys in one small map, and a message with 9 or 10 keys costs the input more than twice the CPU and memory per record (docs/benchmarks.md). "+
-				"A key left out reads as null (`meta(\"kafka_lag\")`), so list every key the config reads, including what other components read: `tumbling_window` reads `kafka_topic_partitions` and `kafka_prev_offset` (with `kafka_offset`), the dead-letter envelope `kafka_offset`, `tumbling_window` with `stage: partial` or `merge` `kafka_assignment_epoch` and `kafka_assignment_offset`, and with `stage: merge` `kafka_group_generation` (its fencing token).").
+				"A key left out reads as null (`meta(\"kafka_lag\")`), so list every key the config reads, including what other components read: `tumbling_window` reads `kafka_topic_partitions`, `kafka_empty_partitions` and `kafka_prev_offset` (with `kafka_offset`), the dead-letter envelope `kafka_offset`, `tumbling_window` with `stage: partial` or `merge` `kafka_assignment_epoch` and `kafka_assignment_offset`, and with `stage: merge` `kafka_group_generation` (its fencing token).").
 			Example([]string{"kafka_key", "kafka_offset", "kafka_prev_offset", "kafka_topic_partitions"}).Optional().Advanced(),
 		service.NewStringField(fieldRackID).Description("Rack of this consumer, to fetch from the closest replica.").Default("").Example("eu-west-1a").Advanced(),
 		service.NewStringField(fieldInstanceID).Description("Static group membership ID (KIP-345): a member that restarts with the same ID gets its partitions back at once, without a rebalance. A stopped member, even one stopped cleanly, does not leave the group: its partitions wait up to `session_timeout` for it. Give each replica an ID that survives its restarts (a StatefulSet pod name, the host name).").Default("").Example("rides-agg-0").Advanced(),
@@ -219,8 +222,8 @@ rebalance, at the same generation.
 		{`this.instance_id.or("") != "" && this.consumer_group.or("") == ""`,
 			"instance_id: static membership needs a consumer_group"},
 		{`this.checkpoint_limit.or(1024) < 1`, "checkpoint_limit: must be at least 1"},
-		{`this.metadata_keys.or([]).any(k -> !["kafka_topic", "kafka_partition", "kafka_key", "kafka_offset", "kafka_prev_offset", "kafka_topic_partitions", "kafka_timestamp_unix", "kafka_timestamp_ms", "kafka_tombstone_message", "kafka_lag", "kafka_assignment_epoch", "kafka_group_generation", "kafka_assignment_offset"].contains(k))`,
-			"metadata_keys: unknown key; use kafka_topic, kafka_partition, kafka_key, kafka_offset, kafka_prev_offset, kafka_topic_partitions, kafka_timestamp_unix, kafka_timestamp_ms, kafka_tombstone_message, kafka_lag, kafka_assignment_epoch, kafka_group_generation, kafka_assignment_offset"},
+		{`this.metadata_keys.or([]).any(k -> !["kafka_topic", "kafka_partition", "kafka_key", "kafka_offset", "kafka_prev_offset", "kafka_topic_partitions", "kafka_timestamp_unix", "kafka_timestamp_ms", "kafka_tombstone_message", "kafka_lag", "kafka_assignment_epoch", "kafka_group_generation", "kafka_assignment_offset", "kafka_empty_partitions"].contains(k))`,
+			"metadata_keys: unknown key; use kafka_topic, kafka_partition, kafka_key, kafka_offset, kafka_prev_offset, kafka_topic_partitions, kafka_timestamp_unix, kafka_timestamp_ms, kafka_tombstone_message, kafka_lag, kafka_assignment_epoch, kafka_group_generation, kafka_assignment_offset, kafka_empty_partitions"},
 		{`this.commit_period.or("5s").parse_duration() < 100000000`, "commit_period: must be at least 100ms"},
 		{`this.batch_scope.or("partition") == "poll" && this.batching.count.or(0) == 1`,
 			"batch_scope: poll with batching.count: 1 gives one-record batches, which do not span partitions; raise count or use batch_scope: partition"},

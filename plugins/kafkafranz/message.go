@@ -51,6 +51,7 @@ func (o metaOptions) string(b []byte) any {
 type partitionMeta struct {
 	topic, partition any
 	topicPartitions  any // nil when unknown
+	empty            any // franz.Chunk.Empty as []any of int, nil when none
 	highWatermark    int64
 	chunk            []*kgo.Record
 	prev             int64 // offset before chunk[0] (franz.Chunk.Prev)
@@ -68,6 +69,13 @@ func newPartitionMeta(ch franz.Chunk, opts metaOptions) partitionMeta {
 	}
 	if ch.Generation >= 0 {
 		pm.generation = int(ch.Generation)
+	}
+	if len(ch.Empty) > 0 {
+		empty := make([]any, len(ch.Empty))
+		for i, p := range ch.Empty {
+			empty[i] = int(p)
+		}
+		pm.empty = empty
 	}
 	return pm
 }
@@ -95,6 +103,12 @@ func recordToMessage(pm partitionMeta, i int) *service.Message {
 		// Not in Redpanda Connect: lets tumbling_window wait for partitions
 		// that have not delivered yet.
 		msg.MetaSetMut("kafka_topic_partitions", pm.topicPartitions)
+	}
+	if pm.empty != nil && keys.has(metaKafkaEmptyPartitions) {
+		// Not in Redpanda Connect: partitions of the topic that have nothing
+		// to read yet, so tumbling_window does not wait for them (set only
+		// while there are some).
+		msg.MetaSetMut("kafka_empty_partitions", pm.empty)
 	}
 	if keys.has(metaKafkaOffset) {
 		msg.MetaSetMut("kafka_offset", pm.int(int(r.Offset)))

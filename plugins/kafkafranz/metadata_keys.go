@@ -20,6 +20,7 @@ const (
 	metaKafkaAssignmentEpoch
 	metaKafkaGroupGeneration
 	metaKafkaAssignmentOffset
+	metaKafkaEmptyPartitions
 
 	metaAllKeys = 1<<iota - 1
 )
@@ -42,6 +43,7 @@ var metaKeyNames = []struct {
 	{"kafka_assignment_epoch", metaKafkaAssignmentEpoch},
 	{"kafka_group_generation", metaKafkaGroupGeneration},
 	{"kafka_assignment_offset", metaKafkaAssignmentOffset},
+	{"kafka_empty_partitions", metaKafkaEmptyPartitions},
 }
 
 // metaKeysOmitted reads metadata_keys into the keys to leave out: an empty

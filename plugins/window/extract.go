@@ -138,6 +138,7 @@ func (p *processor) extract(batch service.MessageBatch, q *queries, i int, vals 
 		}
 	}
 	row.Pos, row.HasPos, row.Partitions = rowPosition(batch[i])
+	row.Empty = emptyPartitions(batch[i])
 	return row, nil
 }
 
@@ -219,13 +220,15 @@ func (p *processor) extractByField(batch service.MessageBatch, q *queries, i int
 		}
 	}
 	row.Pos, row.HasPos, row.Partitions = rowPosition(batch[i])
+	row.Empty = emptyPartitions(batch[i])
 	return row, nil
 }
 
 // Metadata set by the kafka_franz input beyond Redpanda Connect's.
 const (
-	partitionsMeta = "kafka_topic_partitions" // the topic's partition count
-	prevOffsetMeta = "kafka_prev_offset"      // the partition's previous record
+	partitionsMeta      = "kafka_topic_partitions" // the topic's partition count
+	prevOffsetMeta      = "kafka_prev_offset"      // the partition's previous record
+	emptyPartitionsMeta = "kafka_empty_partitions" // partitions with nothing to read yet
 )
 
 // rowPosition reads a row's Kafka coordinates and its topic's partition
@@ -237,6 +240,32 @@ func rowPosition(m *service.Message) (engine.Position, bool, int32) {
 	}
 	n, _ := metaInt(m, partitionsMeta)
 	return pos, true, int32(n)
+}
+
+// emptyPartitions reads kafka_empty_partitions (engine.Row.Empty). The key
+// is absent while every partition delivers (a backlog, a busy stream), where
+// this costs one map miss per row.
+func emptyPartitions(m *service.Message) []int32 {
+	v, ok := m.MetaGetMut(emptyPartitionsMeta)
+	if !ok {
+		return nil
+	}
+	list, ok := v.([]any)
+	if !ok || len(list) == 0 {
+		return nil
+	}
+	out := make([]int32, 0, len(list))
+	for _, x := range list {
+		switch n := x.(type) {
+		case int:
+			out = append(out, int32(n))
+		case int64:
+			out = append(out, int32(n))
+		case float64:
+			out = append(out, int32(n))
+		}
+	}
+	return out
 }
 
 // position reads the Kafka coordinates set by the kafka_franz input.

@@ -69,6 +69,10 @@ type Chunk struct {
 	// TopicPartitions is the number of partitions of Topic, 0 if unknown
 	// (known in consumer group mode, from the offsets listed at assignment).
 	TopicPartitions int32
+	// Empty lists the partitions of Topic this consumer owns that have
+	// handed nothing downstream since they were assigned and had nothing to
+	// read when last seen (empty_partitions.go); nil when there are none.
+	Empty []int32
 	// Prev is the offset of the record handed downstream just before
 	// Records[0] from the same partition, -1 if none since the partition was
 	// assigned. It chains a partition's chunks, so a stage that receives them
@@ -327,6 +331,7 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 	}
 	var chunks []Chunk
 	grouped := c.conf.Group != ""
+	empty := c.emptyPartitionsLocked(fetches)
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 		if len(p.Records) == 0 {
 			return
@@ -383,7 +388,7 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 			tok := tr.Track(chunk[n-1], n)
 			chunks = append(chunks, Chunk{
 				Topic: p.Topic, Partition: p.Partition, Records: chunk,
-				HighWatermark: p.HighWatermark, TopicPartitions: c.topicParts[p.Topic], Prev: prev, Epoch: epoch, Start: start, Generation: gen,
+				HighWatermark: p.HighWatermark, TopicPartitions: c.topicParts[p.Topic], Empty: empty[p.Topic], Prev: prev, Epoch: epoch, Start: start, Generation: gen,
 				ack: func() { c.ack(cl, tp, tr, tok) },
 				tr:  tr,
 			})

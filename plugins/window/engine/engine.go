@@ -100,6 +100,12 @@ type Row struct {
 	// watermark back, so a window does not close before a slow partition's
 	// first records are seen.
 	Partitions int32
+	// Empty lists partitions of Pos.Topic that had nothing to read when
+	// this row was fetched and have delivered nothing yet (kafka_franz
+	// kafka_empty_partitions): with per_partition they do not hold the
+	// watermark back in this batch (see watermark.markEmpty). Rows of one
+	// fetch share the slice.
+	Empty []int32
 }
 
 // Status is what happened to one row.
@@ -251,6 +257,9 @@ func (e *Engine) Process(rows []Row, now time.Time) Result {
 	}
 	e.leaveAll(&runs)
 	e.runBuf = runs.runs[:0]
+	if perPart {
+		e.wm.markEmpty(rows) // after the rows: expect made their topics' partitions known
+	}
 	for _, em := range e.pending {
 		if reemit[em.Seq] {
 			res.Emissions = append(res.Emissions, em)

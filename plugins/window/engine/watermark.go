@@ -57,6 +57,9 @@ type partition struct {
 	// not set r's idleness back.
 	Marked     bool  `json:"marked,omitempty"`
 	MarkOffset int64 `json:"mark_offset,omitempty"`
+	// empty: the input said, in this batch, that the partition has nothing
+	// to read and it has never delivered a row (markEmpty). Not state.
+	empty bool
 }
 
 // watermark holds the event-time watermark and the values Spark's two-watermark
@@ -125,6 +128,34 @@ func (w *watermark) expect(topic string, n int32, nowMs int64) {
 	w.Topics[topic] = n
 }
 
+// markEmpty flags, for this batch, the known partitions that have never
+// delivered a row and that the batch's rows say have nothing to read
+// (Row.Empty): they stop holding the watermark back, as a partition the
+// input does not read would. A topic whose producer put every record in one
+// partition then closes windows as Spark does, not after idle_timeout. Only
+// a partition with nothing to read is flagged, so a backlog's results are
+// unchanged; a partition that gets its first records later has their windows
+// judged like an idle partition's that came back (closed early if the
+// watermark passed them meanwhile).
+func (w *watermark) markEmpty(rows []Row) {
+	for _, p := range w.Parts {
+		p.empty = false
+	}
+	var last *int32
+	for i := range rows {
+		r := &rows[i]
+		if len(r.Empty) == 0 || &r.Empty[0] == last {
+			continue
+		}
+		last = &r.Empty[0]
+		for _, part := range r.Empty {
+			if p := w.Parts[Position{Topic: r.Pos.Topic, Partition: part}.Key()]; p != nil && p.MaxMs == noWatermark {
+				p.empty = true
+			}
+		}
+	}
+}
+
 // watermark is a partition's own watermark (its max event time − delay),
 // noWatermark if it has delivered nothing (or p is nil: not known yet).
 func (p *partition) watermark(delayMs int64) int64 {
@@ -176,7 +207,7 @@ func (w *watermark) endBatch(cfg *Config, nowMs int64) {
 		idle := cfg.IdleTimeout.Milliseconds()
 		low, any := int64(math.MaxInt64), false
 		for _, p := range w.Parts {
-			if p.Idle || p.idle(idle, nowMs) {
+			if p.Idle || p.idle(idle, nowMs) || (p.empty && p.MaxMs == noWatermark) {
 				continue
 			}
 			any = true
