@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/bloblang"
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -26,7 +27,8 @@ import (
 // same records and require the same outcome: the same fields and values, or
 // the same dead-letter reason with from_json's error text inside the
 // mapping's. Where from_json deliberately differs (numbers out of range, see
-// outOfRange) the test says so and checks what from_json does instead.
+// outOfRange; timestamp spellings, see tsDiffers) the test says so and checks
+// what from_json does instead.
 
 // ridesSchema reads the from_json config of the step labelled parse_ride
 // wherever it sits in config/rides.yaml (pipeline or resources).
@@ -124,6 +126,25 @@ func checkAgreement(t *testing.T, s *typed.Schema, p *typed.Parser, exe *bloblan
 		}
 		return
 	}
+	if ts, now, differs := tsDiffers(rec); differs {
+		// Deliberate difference: ts is read as Spark's cast reads it (typed.ParseTimestamp),
+		// not as the mapping did. Fields before ts in the schema decide first in both.
+		switch {
+		case old.err != nil && reasonOf(old.err) != typed.ReasonBadTimestamp:
+			if err == nil || reasonOf(err) != reasonOf(old.err) {
+				t.Fatalf("%q: mapping error %q, from_json gave %v %v", rec, old.err, got, err)
+			}
+		case now.IsZero():
+			if err == nil || reasonOf(err) != typed.ReasonBadTimestamp {
+				t.Fatalf("%q: ts %q is no timestamp for Spark: want bad_timestamp, got %v %v", rec, ts, got, err)
+			}
+		default:
+			if err != nil || got["ts"] != typed.FormatTimestamp(now) {
+				t.Fatalf("%q: ts %q is %s for Spark, from_json gave %v %v", rec, ts, typed.FormatTimestamp(now), got, err)
+			}
+		}
+		return
+	}
 	switch {
 	case old.err != nil && err != nil:
 		if reasonOf(old.err) != reasonOf(err) || !strings.Contains(old.err.Error(), err.Error()) {
@@ -136,6 +157,45 @@ func checkAgreement(t *testing.T, s *typed.Schema, p *typed.Parser, exe *bloblan
 	default:
 		sameFields(t, s, rec, old.fields, got)
 	}
+}
+
+// mappingTimestamp is the replaced mapping's reading of a ts string: RFC 3339
+// as is, then trimmed with ' ' read as 'T', then the same without a zone (UTC).
+func mappingTimestamp(s string) (time.Time, bool) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, true
+	}
+	s = strings.ReplaceAll(strings.TrimSpace(s), " ", "T")
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, true
+	}
+	if t, err := time.Parse("2006-01-02T15:04:05", s); err == nil {
+		return t, true
+	}
+	return time.Time{}, false
+}
+
+// tsDiffers reports whether rec's ts (the last value of key ts, a string) is
+// read differently by Spark's cast (typed.ParseTimestamp) and by the mapping,
+// and what the former reads (zero: refused).
+func tsDiffers(rec []byte) (string, time.Time, bool) {
+	var m map[string]any
+	if json.Unmarshal(rec, &m) != nil {
+		return "", time.Time{}, false
+	}
+	ts, ok := m["ts"].(string)
+	if !ok {
+		return "", time.Time{}, false
+	}
+	old, okOld := mappingTimestamp(ts)
+	now, okNew := typed.ParseTimestamp(ts)
+	if okOld == okNew && (!okOld || typed.FormatTimestamp(old) == typed.FormatTimestamp(now)) {
+		return ts, now, false
+	}
+	if !okNew {
+		now = time.Time{}
+	}
+	return ts, now, true
 }
 
 // sameFields compares the mapping's output (numbers as JSON literals) with

@@ -1,36 +1,136 @@
 package typed
 
 import (
-	"strings"
 	"time"
 )
 
-// The forms Spark's to_timestamp accepts that config/rides.yaml has always
-// taken, tried in the same order as its Bloblang mapping (so that every input
-// gives the same instant): RFC 3339 as is; then trimmed, with ' ' between date
-// and time read as 'T'; then the same without a zone, which means UTC (the
-// session zone of the seed job). A fraction of any length is read.
-const (
-	layoutZone   = time.RFC3339          // 2006-01-02T15:04:05Z07:00
-	layoutNoZone = "2006-01-02T15:04:05" // no zone: UTC
-	// layoutOut is the output: UTC, fraction truncated to µs, trailing zeros
-	// dropped (2026-03-14T08:58:43.498Z), which the window reads on its fast path.
-	layoutOut = "2006-01-02T15:04:05.999999Z"
-)
+// layoutOut is the output: UTC, fraction truncated to µs, trailing zeros
+// dropped (2026-03-14T08:58:43.498Z), which the window reads on its fast path.
+const layoutOut = "2006-01-02T15:04:05.999999Z"
 
-// ParseTimestamp reads s in one of the accepted forms.
+// ParseTimestamp reads s as the seed job's to_timestamp(ts) does: Spark 4's
+// cast of a string to a timestamp (DateTimeUtils.stringToTimestamp) with the
+// session time zone UTC. After trimming ASCII control bytes and spaces:
+//
+//	[+|-]yyyy[yy][-[m]m[-[d]d[( |T)[h]h[:[m]m[:[s]s[.fraction][zone]]]]]]
+//
+// with missing parts 1 (month, day) or 0 (time), any number of fraction digits
+// (past µs truncated, not rounded; '.' only: Spark refuses ','), and a zone
+// right after the seconds or the fraction, spaces allowed before it: Z, an
+// offset (+h, +hh, +hh:mm, +hhmm, +hh:mm:ss, +hhmmss, +h:mm, +hh:m; at most
+// ±18:00), UTC/GMT/UT alone or followed by an offset, a region (Europe/Paris)
+// or one of Java's short IDs (PST, CET, ...). A local time in a region's DST
+// gap moves forward by the gap and one in an overlap takes the earlier offset,
+// as java.time does. No zone means UTC.
+//
+// Refused although Spark takes them: a time without a date (T08:58:43,
+// 08:58:43), which Spark dates with the day it runs, and years outside
+// 0000–9999, which the output form cannot hold.
 func ParseTimestamp(s string) (time.Time, bool) {
-	if t, err := time.Parse(layoutZone, s); err == nil {
-		return t, true
+	b := trimControl(s)
+	var seg = [7]int{1, 1, 1, 0, 0, 0, 0}
+	i, val, digits, fracDigits := 0, 0, 0, 0
+	j := 0
+	if j < len(b) && (b[j] == '-' || b[j] == '+') {
+		if b[j] == '-' {
+			return time.Time{}, false // a year before 0000
+		}
+		j++
 	}
-	s = strings.ReplaceAll(strings.TrimSpace(s), " ", "T")
-	if t, err := time.Parse(layoutZone, s); err == nil {
-		return t, true
+	zone, hasZone := "", false
+scan:
+	for ; j < len(b); j++ {
+		c := b[j]
+		if c >= '0' && c <= '9' {
+			if i == 6 {
+				fracDigits++
+			}
+			if i != 6 || digits < 6 {
+				val = val*10 + int(c-'0')
+			}
+			digits++
+			if i != 6 && digits > 6 {
+				return time.Time{}, false // too many digits for any segment
+			}
+			continue
+		}
+		var ok bool
+		switch {
+		case i < 2:
+			ok = c == '-' // ':' here would start a time without a date
+		case i == 2:
+			ok = c == ' ' || c == 'T'
+		case i == 3 || i == 4:
+			ok = c == ':'
+		default: // i == 5 (seconds) or 6 (fraction)
+			if !validDigits(i, digits) {
+				return time.Time{}, false
+			}
+			seg[i] = val
+			if c == '.' && i == 5 {
+				i, val, digits = 6, 0, 0
+				continue
+			}
+			zone, hasZone = b[j:], true
+			break scan
+		}
+		if !ok || !validDigits(i, digits) {
+			return time.Time{}, false
+		}
+		seg[i] = val
+		i, val, digits = i+1, 0, 0
 	}
-	if t, err := time.Parse(layoutNoZone, s); err == nil {
-		return t, true
+	if !hasZone {
+		if !validDigits(i, digits) {
+			return time.Time{}, false
+		}
+		seg[i] = val
 	}
-	return time.Time{}, false
+	for ; fracDigits < 6; fracDigits++ {
+		seg[6] *= 10
+	}
+	year, month, day, hour, minute, sec := seg[0], seg[1], seg[2], seg[3], seg[4], seg[5]
+	if year > 9999 || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	local := time.Date(year, time.Month(month), day, hour, minute, sec, seg[6]*1000, time.UTC)
+	if !hasZone {
+		return local, true
+	}
+	z, ok := parseZone(trimControl(zone))
+	if !ok {
+		return time.Time{}, false
+	}
+	if z.loc == nil {
+		return local.Add(-time.Duration(z.offset) * time.Second), true
+	}
+	return inRegion(local, z.loc), true
+}
+
+// validDigits is Spark's isValidDigits: 4–6 digits of year, a fraction of any
+// length, 1–2 digits for the other segments.
+func validDigits(segment, digits int) bool {
+	switch segment {
+	case 0:
+		return digits >= 4 && digits <= 6
+	case 6:
+		return true
+	default:
+		return digits >= 1 && digits <= 2
+	}
+}
+
+// trimControl drops the bytes Spark trims around a timestamp and Java's
+// String.trim around a zone: ASCII control bytes, space and DEL.
+func trimControl(s string) string {
+	isTrim := func(c byte) bool { return c <= ' ' || c == 0x7f }
+	for len(s) > 0 && isTrim(s[0]) {
+		s = s[1:]
+	}
+	for len(s) > 0 && isTrim(s[len(s)-1]) {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // FormatTimestamp writes t as the parse outputs it.

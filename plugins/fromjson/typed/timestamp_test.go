@@ -1,7 +1,11 @@
 package typed
 
 import (
+	"bufio"
 	"math/rand"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -12,7 +16,19 @@ func TestTimestampForms(t *testing.T) {
 		"2026-03-14T10:00:00.123456789+02:00": "2026-03-14T08:00:00.123456Z", // truncated, not rounded
 		"2026-03-14 08:00:00":                 "2026-03-14T08:00:00Z",        // no zone: UTC
 		" 2026-03-14T08:00:00.5-01:00\n":      "2026-03-14T09:00:00.5Z",
-		"2026-03-14T08:00:00,25Z":             "2026-03-14T08:00:00.25Z",
+		// Spark's cast takes these too (found by the red team of 4 Dec: dead-lettered before).
+		"2026-03-14T08:00:00+0200":         "2026-03-14T06:00:00Z",    // strftime's %z
+		"2026-03-14 08:00:00.25+00":        "2026-03-14T08:00:00.25Z", // PostgreSQL's timestamptz text
+		"2026-03-14T08:58":                 "2026-03-14T08:58:00Z",    // java.time.LocalDateTime at :00
+		"2026-03-14":                       "2026-03-14T00:00:00Z",
+		"2026-3-4 8:05:09":                 "2026-03-04T08:05:09Z",
+		"2026-03-14T08:00:00 Z":            "2026-03-14T08:00:00Z",
+		"2026-03-14 08:00:00.123 +01:00":   "2026-03-14T07:00:00.123Z",
+		"2026-03-14T08:00:00 Europe/Paris": "2026-03-14T07:00:00Z",
+		"2026-03-14T08:00:00UTC+5:30":      "2026-03-14T02:30:00Z",
+		"2026-03-14T08:00:00PST":           "2026-03-14T15:00:00Z", // PDT since 8 March
+		"2026-03-29 02:30:00 Europe/Paris": "2026-03-29T01:30:00Z", // in the DST gap: moved forward by it
+		"2026-10-25 02:30:00 Europe/Paris": "2026-10-25T00:30:00Z", // in the overlap: the earlier offset
 	}
 	for in, want := range cases {
 		ts, ok := ParseTimestamp(in)
@@ -20,13 +36,61 @@ func TestTimestampForms(t *testing.T) {
 			t.Errorf("%q: got %v %q, want %q", in, ok, FormatTimestamp(ts), want)
 		}
 	}
-	for _, bad := range []string{"", "2026-03-14", "2026-03-14T08:00:00 Z", "2026-02-29T08:00:00Z", "1773478800", "2026-03-14T08:00:00+0200"} {
+	// Spark refuses the first ones; the last ones it takes, deliberately not here:
+	// a time without a date is dated by the day it is read, and the output form
+	// holds years 0000-9999 only.
+	for _, bad := range []string{"", "2026-02-29T08:00:00Z", "1773478800", "2026-03-14T08:00:00,25Z", "2026-03-14T08:00:00+19:00",
+		"2026-03-14T08:58Z", "2026-03-14T08:00:00z", "2026-03-14T08:00:00 Mars/Olympus", "2026-03-14T08:00:00Local",
+		"08:58:43", "T08:58:43", "+10000-01-01T00:00:00Z", "-0001-01-01T00:00:00Z"} {
 		if ts, ok := ParseTimestamp(bad); ok {
 			t.Errorf("%q: accepted as %v", bad, ts)
 		}
 	}
 	if got := FormatTimestamp(time.Date(2026, 3, 14, 9, 0, 0, 999, time.FixedZone("x", 3600))); got != "2026-03-14T08:00:00Z" {
 		t.Errorf("sub-µs digits must be dropped: %s", got)
+	}
+}
+
+// The seed job reads ts with to_timestamp, Spark's cast of a string: every
+// spelling of testdata/spark_timestamps.txt (hand-picked edges and random
+// strings around the grammar: offsets, zone names, DST gaps and overlaps,
+// single digits, missing parts, commas, control bytes) must give Spark 4.2's
+// instant, or be refused where Spark gives null. Spark's own results, recorded
+// with pyspark (unix_micros(to_timestamp(s)), session zone UTC, ANSI off).
+func TestTimestampsAsSparkCastsThem(t *testing.T) {
+	f, err := os.Open("testdata/spark_timestamps.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	n, accepted := 0, 0
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		q, want, ok := strings.Cut(line, "\t")
+		in, err := strconv.Unquote(q)
+		if !ok || err != nil {
+			t.Fatalf("bad line %q", line)
+		}
+		n++
+		ts, ok := ParseTimestamp(in)
+		switch {
+		case want == "null" && ok:
+			t.Errorf("%q: Spark refuses it, accepted as %s", in, FormatTimestamp(ts))
+		case want != "null" && !ok:
+			t.Errorf("%q: Spark reads %s µs, refused", in, want)
+		case ok && strconv.FormatInt(ts.UnixMicro(), 10) != want:
+			t.Errorf("%q: Spark reads %s µs, got %d (%s)", in, want, ts.UnixMicro(), FormatTimestamp(ts))
+		}
+		if ok {
+			accepted++
+		}
+	}
+	if n < 3000 || accepted < 2000 {
+		t.Fatalf("only %d spellings (%d accepted) read", n, accepted)
 	}
 }
 
