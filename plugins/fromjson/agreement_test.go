@@ -126,7 +126,7 @@ func checkAgreement(t *testing.T, s *typed.Schema, p *typed.Parser, exe *bloblan
 		}
 		return
 	}
-	if ts, now, differs := tsDiffers(rec); differs {
+	if ts, now, sparkOK, differs := tsDiffers(rec); differs {
 		// Deliberate difference: ts is read as Spark's cast reads it (typed.ParseTimestamp),
 		// not as the mapping did. Fields before ts in the schema decide first in both.
 		switch {
@@ -134,7 +134,7 @@ func checkAgreement(t *testing.T, s *typed.Schema, p *typed.Parser, exe *bloblan
 			if err == nil || reasonOf(err) != reasonOf(old.err) {
 				t.Fatalf("%q: mapping error %q, from_json gave %v %v", rec, old.err, got, err)
 			}
-		case now.IsZero():
+		case !sparkOK:
 			if err == nil || reasonOf(err) != typed.ReasonBadTimestamp {
 				t.Fatalf("%q: ts %q is no timestamp for Spark: want bad_timestamp, got %v %v", rec, ts, got, err)
 			}
@@ -177,25 +177,20 @@ func mappingTimestamp(s string) (time.Time, bool) {
 
 // tsDiffers reports whether rec's ts (the last value of key ts, a string) is
 // read differently by Spark's cast (typed.ParseTimestamp) and by the mapping,
-// and what the former reads (zero: refused).
-func tsDiffers(rec []byte) (string, time.Time, bool) {
+// and what the former reads (ok false: refused).
+func tsDiffers(rec []byte) (ts string, now time.Time, ok, differs bool) {
 	var m map[string]any
 	if json.Unmarshal(rec, &m) != nil {
-		return "", time.Time{}, false
+		return "", time.Time{}, false, false
 	}
-	ts, ok := m["ts"].(string)
-	if !ok {
-		return "", time.Time{}, false
+	ts, isStr := m["ts"].(string)
+	if !isStr {
+		return "", time.Time{}, false, false
 	}
 	old, okOld := mappingTimestamp(ts)
-	now, okNew := typed.ParseTimestamp(ts)
-	if okOld == okNew && (!okOld || typed.FormatTimestamp(old) == typed.FormatTimestamp(now)) {
-		return ts, now, false
-	}
-	if !okNew {
-		now = time.Time{}
-	}
-	return ts, now, true
+	now, ok = typed.ParseTimestamp(ts)
+	differs = okOld != ok || ok && typed.FormatTimestamp(old) != typed.FormatTimestamp(now)
+	return ts, now, ok, differs
 }
 
 // sameFields compares the mapping's output (numbers as JSON literals) with
