@@ -38,12 +38,7 @@ func (c *Consumer) emptyPartitionsLocked(fetches kgo.Fetches) map[string][]int32
 			if tp.topic != dtp.topic || delivering[tp] {
 				continue
 			}
-			if _, delivered := c.last[tp]; delivered {
-				continue
-			}
-			end, known := c.ends[tp]
-			pos, listed := c.pos[tp]
-			if known && listed && end-pos <= 1 {
+			if _, delivered := c.last[tp]; !delivered && c.atEndLocked(tp) {
 				empty = append(empty, tp.partition)
 			}
 		}

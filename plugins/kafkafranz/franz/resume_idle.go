@@ -30,10 +30,8 @@ func (c *Consumer) pauseIdleLocked(cl *kgo.Client) {
 		if c.paused[tp] || c.idle[tp] {
 			continue
 		}
-		end, known := c.ends[tp]
-		pos, fetched := c.pos[tp]
-		if !known || !fetched || end-pos > 1 {
-			return // it has records to fetch: the next fetch returns at once
+		if !c.atEndLocked(tp) {
+			return // it may have records to fetch: the next fetch returns at once
 		}
 		idle = append(idle, tp)
 	}

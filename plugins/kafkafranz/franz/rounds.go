@@ -36,10 +36,15 @@ func (c *Consumer) Lagging() []TopicPartition {
 func (c *Consumer) AtEnd(topic string, partition int32) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	tp := topicPartition{topic, partition}
-	end, ok := c.ends[tp]
-	pos, fetched := c.pos[tp]
-	return ok && fetched && end-pos <= 1
+	return c.atEndLocked(topicPartition{topic, partition})
+}
+
+// atEndLocked (c.mu held): the partition's position and log end are known
+// and nothing lies between them (at most a transaction marker).
+func (c *Consumer) atEndLocked(tp topicPartition) bool {
+	end, known := c.ends[tp]
+	pos, listed := c.pos[tp]
+	return known && listed && end-pos <= 1
 }
 
 // Rounds gathers polled chunks into rounds, the unit poll scope batches: a

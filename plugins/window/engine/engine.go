@@ -103,8 +103,7 @@ type Row struct {
 	// Empty lists partitions of Pos.Topic that had nothing to read when
 	// this row was fetched and have delivered nothing yet (kafka_franz
 	// kafka_empty_partitions): with per_partition they do not hold the
-	// watermark back in this batch (see watermark.markEmpty). Rows of one
-	// fetch share the slice.
+	// watermark back in this batch (see watermark.markEmpty).
 	Empty []int32
 }
 

@@ -35,7 +35,7 @@ func (e *Engine) Holdback(now time.Time) (Holdback, bool) {
 	found, lead := false, int64(noWatermark)
 	for k, p := range e.wm.Parts {
 		lead = max(lead, p.MaxMs)
-		if p.Idle || p.idle(idleMs, nowMs) || (p.empty && p.MaxMs == noWatermark) {
+		if p.passive(idleMs, nowMs) {
 			continue
 		}
 		topic, part := splitKey(k)

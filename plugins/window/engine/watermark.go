@@ -141,13 +141,8 @@ func (w *watermark) markEmpty(rows []Row) {
 	for _, p := range w.Parts {
 		p.empty = false
 	}
-	var last *int32
 	for i := range rows {
 		r := &rows[i]
-		if len(r.Empty) == 0 || &r.Empty[0] == last {
-			continue
-		}
-		last = &r.Empty[0]
 		for _, part := range r.Empty {
 			if p := w.Parts[Position{Topic: r.Pos.Topic, Partition: part}.Key()]; p != nil && p.MaxMs == noWatermark {
 				p.empty = true
@@ -174,6 +169,13 @@ func (w *watermark) restart(nowMs int64) {
 		w.LastData = nowMs
 	}
 	w.restarted = false
+}
+
+// passive reports whether a partition does not hold the per-partition
+// watermark back now: idle by a stage-1 marker or by processing time, or
+// flagged empty in this batch (markEmpty flags only never-delivered ones).
+func (p *partition) passive(idleMs, nowMs int64) bool {
+	return p.Idle || p.idle(idleMs, nowMs) || p.empty
 }
 
 // idle reports whether a partition stopped holding the watermark back.
@@ -207,7 +209,7 @@ func (w *watermark) endBatch(cfg *Config, nowMs int64) {
 		idle := cfg.IdleTimeout.Milliseconds()
 		low, any := int64(math.MaxInt64), false
 		for _, p := range w.Parts {
-			if p.Idle || p.idle(idle, nowMs) || (p.empty && p.MaxMs == noWatermark) {
+			if p.passive(idle, nowMs) {
 				continue
 			}
 			any = true
