@@ -7,8 +7,16 @@
 // empty span: one allocation per message per processor, plus the lookups
 // down an ever longer context chain, ~4 % of config/rides.yaml's CPU and
 // ~15 % of its allocations (docs/benchmarks.md). This tracer leaves a
-// context without a span as it is; a context that carries a span context
-// (a parent from upstream) gets exactly the no-op tracer's answer.
+// context without a span as it is and hands out no span for it (nil), so
+// Benthos does not box one per message per processor either; a context
+// that carries a span context (a parent from upstream) gets exactly the
+// no-op tracer's answer.
+//
+// The nil span is safe where this provider goes: Benthos reaches tracers
+// only through its tracing package, which wraps every span it starts in
+// tracing.OtelSpan (nil there means "no span", and every method of its Span
+// is nil-safe) or drops it. A plugin that calls Start itself through
+// service.Resources.OtelTracer must check the span for nil.
 package tracenone
 
 import (
@@ -46,12 +54,11 @@ type tracer struct{ embedded.Tracer }
 
 var _ trace.Tracer = tracer{}
 
-// empty is the span handed out for a context without a span context.
-var empty trace.Span = noop.Span{}
-
-// Start returns ctx itself when it carries no span context: a new context
-// holding an empty span would read back the same (trace.SpanFromContext of
-// either is a span with a zero SpanContext that records nothing). Otherwise
+// Start returns ctx itself and a nil span when ctx carries no span context:
+// a new context holding an empty span would read back the same
+// (trace.SpanFromContext of either is a span with a zero SpanContext that
+// records nothing), and a nil span spares Benthos the wrapper it allocates
+// around a non-nil one (tracing.OtelSpan). Otherwise
 // the OpenTelemetry no-op tracer decides, so a parent's span context still
 // reaches the children.
 func (tracer) Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
@@ -59,7 +66,7 @@ func (tracer) Start(ctx context.Context, name string, opts ...trace.SpanStartOpt
 	// without the context lookup and SpanContext.Equal, which renders both
 	// trace states as strings.
 	if ctx == context.Background() || trace.SpanContextFromContext(ctx).Equal(trace.SpanContext{}) {
-		return ctx, empty
+		return ctx, nil
 	}
 	return noop.Tracer{}.Start(ctx, name, opts...)
 }
