@@ -95,9 +95,20 @@ output: { drop: {} }
 // Benthos makes per message per processor.
 func BenchmarkStart(b *testing.B) {
 	tr := Provider{}.Tracer("bench")
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		_, _ = tr.Start(ctx, "processor")
+	type tagKey struct{}
+	for _, c := range []struct {
+		name string
+		ctx  context.Context
+	}{
+		{"background", context.Background()},
+		// What a pipeline thread's processors see: the sort group's tag.
+		{"sort_group_tag", context.WithValue(context.Background(), tagKey{}, 1)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = tr.Start(c.ctx, "processor")
+			}
+		})
 	}
 }
