@@ -118,7 +118,9 @@ func (e *Engine) merge(p *Partial) {
 }
 
 // mark takes a stage-1 marker: its partition's progress only moves forward;
-// the idle flag is the latest marker's.
+// the idle flag is the latest marker's. An empty announcement (idle, at
+// offset -1: AnnounceEmpty) therefore leaves out only a partition that has
+// reported nothing else, until its first progress marker.
 func (w *watermark) mark(m *Marker, nowMs int64) {
 	if m.Partitions > w.Topics[m.Topic] {
 		w.expect(m.Topic, m.Partitions, nowMs)

@@ -32,6 +32,11 @@ type Marker struct {
 	// Idle: no data for the idle timeout; stage 2 leaves the partition out
 	// of its minimum until the next marker.
 	Idle bool `json:"idle,omitempty"`
+	// Empty (with Idle, MaxMs noWatermark, Offset -1): the partition's owner
+	// read it to its end without a record since its assignment
+	// (AnnounceEmpty). Stage 2 takes it only for a partition it has seen no
+	// progress of; a later marker of the partition (offset >= 0) ends it.
+	Empty bool `json:"empty,omitempty"`
 }
 
 // PartialResult is the outcome of one stage-1 batch.
@@ -39,7 +44,8 @@ type PartialResult struct {
 	Status          []Status
 	LateWindowEndUs map[int]int64
 	// Partials sorted by (window start, key); Markers by (topic, partition),
-	// one per source partition that delivered in the batch or went idle.
+	// one per source partition that delivered in the batch, went idle or
+	// was announced empty.
 	Partials []Partial
 	Markers  []Marker
 	// Advanced[i] says Markers[i] moved its partition's watermark (max −
@@ -189,6 +195,7 @@ func (e *PartialEngine) Process(rows []Row, now time.Time) PartialResult {
 			}
 		}
 	}
+	empties := e.empties(rows)
 	for start, keys := range groups {
 		for k, g := range keys {
 			res.Partials = append(res.Partials, Partial{StartUs: start, Key: k, Rows: g.Rows, Aggs: g.Aggs})
@@ -198,20 +205,68 @@ func (e *PartialEngine) Process(rows []Row, now time.Time) PartialResult {
 		a, b := &res.Partials[i], &res.Partials[j]
 		return a.StartUs < b.StartUs || (a.StartUs == b.StartUs && a.Key < b.Key)
 	})
-	srcs := make([]*source, 0, len(touched))
-	for s := range touched {
-		srcs = append(srcs, s)
+	type out struct {
+		m   Marker
+		adv bool
 	}
-	sort.Slice(srcs, func(i, j int) bool {
-		a, b := &srcs[i].m, &srcs[j].m
+	outs := make([]out, 0, len(touched)+len(empties))
+	for s := range touched {
+		prev := before[s]
+		outs = append(outs, out{s.m, prev.Idle != s.m.Idle || e.closedEnd(s.m) > e.closedEnd(prev)})
+	}
+	for _, m := range empties {
+		outs = append(outs, out{m, true}) // it may let stage 2 close windows at once
+	}
+	sort.Slice(outs, func(i, j int) bool {
+		a, b := &outs[i].m, &outs[j].m
 		return a.Topic < b.Topic || (a.Topic == b.Topic && a.Partition < b.Partition)
 	})
-	for _, s := range srcs {
-		prev := before[s]
-		res.Markers = append(res.Markers, s.m)
-		res.Advanced = append(res.Advanced, prev.Idle != s.m.Idle || e.closedEnd(s.m) > e.closedEnd(prev))
+	for _, o := range outs {
+		res.Markers = append(res.Markers, o.m)
+		res.Advanced = append(res.Advanced, o.adv)
 	}
 	return res
+}
+
+// empties are the markers announcing the partitions that heartbeat rows
+// name in Row.Empty (kafka_franz's empty-partition notices: the owner read
+// the partition to its end without a record since its assignment), so
+// stage 2 does not wait for partitions that never receive a record. Not
+// announced: a partition whose progress this engine holds (it delivered,
+// here or before: stage 2 has its progress and would ignore it).
+// Nothing is remembered: each notice (one per assignment epoch) is
+// announced, so an announcement lost with an aborted transaction is made
+// again after the rewind's new epoch.
+func (e *PartialEngine) empties(rows []Row) []Marker {
+	var out []Marker
+	var seen map[Position]bool
+	for i := range rows {
+		r := &rows[i]
+		if !r.Heartbeat || r.Partitions <= 0 {
+			continue
+		}
+		for _, p := range r.Empty {
+			pos := Position{Topic: r.Pos.Topic, Partition: p}
+			if p < 0 || p >= r.Partitions || seen[pos] {
+				continue
+			}
+			if seen == nil {
+				seen = map[Position]bool{}
+			}
+			seen[pos] = true
+			if s := e.parts[pos.Key()]; s != nil && s.m.MaxMs != noWatermark {
+				continue
+			}
+			out = append(out, AnnounceEmpty(r.Pos.Topic, p, r.Partitions))
+		}
+	}
+	return out
+}
+
+// AnnounceEmpty is the marker saying that partition of topic (partitions
+// in all) has nothing to read and delivered nothing since its owner got it.
+func AnnounceEmpty(topic string, partition, partitions int32) Marker {
+	return Marker{Topic: topic, Partition: partition, Partitions: partitions, MaxMs: noWatermark, Offset: -1, Idle: true, Empty: true}
 }
 
 // closedEnd is the latest window end a marker's watermark (max − delay) has
