@@ -35,6 +35,10 @@ type ConsumerConfig struct {
 	RebalanceTimeout       time.Duration
 	HeartbeatInterval      time.Duration
 	FailOnDataLoss         bool
+	// EmptyNotices: Poll returns a notice (Chunk.Notice) for each owned
+	// partition read to its end without a record since its assignment
+	// (empty_notices.go). Consumer group mode only.
+	EmptyNotices bool
 	// Txn, when set, makes the consumer a transactional session (txn.go).
 	Txn *TxnConfig
 	// Purge, when set, deletes the records below committed offsets (purge.go).
@@ -95,8 +99,11 @@ type Chunk struct {
 	// keeps the partition across rebalances: a fencing token for what the
 	// owner writes elsewhere (a Delta txn).
 	Generation int32
-	ack        func()
-	tr         *Tracker[*kgo.Record]
+	// Notice: no records; the partition was read to its end without a
+	// record delivered in this epoch (Empty = {Partition}; empty_notices.go).
+	Notice bool
+	ack    func()
+	tr     *Tracker[*kgo.Record]
 }
 
 // Live reports whether the chunk's partition is still ours. Once it is
@@ -164,6 +171,11 @@ type Consumer struct {
 	// gens is the group generation at which each partition was assigned
 	// (Chunk.Generation).
 	gens map[topicPartition]int32
+	// noticed is the epoch each partition was last noticed empty at, and
+	// pollWake ends the Poll waiting for records when a notice is due
+	// (empty_notices.go).
+	noticed  map[topicPartition]int64
+	pollWake context.CancelFunc
 	// marks is, in transactional mode, the last record per partition below
 	// which everything was acked: what the transaction commits.
 	marksMu sync.Mutex
@@ -208,6 +220,7 @@ func NewConsumer(conf ConsumerConfig, log Logger, met ConsumerMetrics) *Consumer
 		epochs:     map[topicPartition]int64{},
 		starts:     map[topicPartition]int64{},
 		gens:       map[topicPartition]int32{},
+		noticed:    map[topicPartition]int64{},
 		marks:      map[topicPartition]*kgo.Record{},
 		txnOffsets: map[topicPartition]int64{},
 		purge:      newPurger(conf.Purge),
@@ -286,7 +299,15 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 	case cl == nil:
 		return nil, ErrNotConnected
 	}
-	fetches := cl.PollFetches(ctx)
+	pctx := ctx
+	if c.conf.EmptyNotices {
+		var notices []Chunk
+		if notices, pctx = c.awaitNotices(ctx); len(notices) > 0 {
+			return notices, nil
+		}
+		defer c.stopWaking()
+	}
+	fetches := cl.PollFetches(pctx)
 	// BlockRebalanceOnPoll: no revoke can run until the records below are
 	// tracked, so every chunk returned belongs to a partition we own, and
 	// a later revoke closes its tracker (see Chunk.Live).
@@ -401,6 +422,7 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 		}
 	})
 	c.pauseIdleLocked(cl)
+	chunks = append(chunks, c.noticesLocked()...)
 	if len(chunks) == 0 && firstErr != nil {
 		return nil, firstErr
 	}

@@ -107,6 +107,18 @@ func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int
 	}
 	hook := c.afterAdjust
 	c.mu.Unlock()
+	if c.conf.EmptyNotices && c.conf.IsolationLevel == "read_committed" {
+		at := map[topicPartition]int64{}
+		for t, ps := range offsets {
+			for p, o := range ps {
+				at[topicPartition{t, p}] = o.EpochOffset().Offset
+			}
+		}
+		c.listStableEnds(ctx, adm, topics, at)
+	}
+	c.mu.Lock()
+	c.wakeForNoticesLocked()
+	c.mu.Unlock()
 	if hook != nil {
 		hook()
 	}

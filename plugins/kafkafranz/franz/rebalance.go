@@ -89,6 +89,7 @@ func (c *Consumer) drop(cl *kgo.Client, parts map[string][]int32) {
 			delete(c.last, tp)
 			delete(c.epochs, tp)
 			delete(c.gens, tp)
+			delete(c.noticed, tp)
 			if c.purge != nil {
 				c.purge.forget(tp) // its next owner purges what it commits
 			}

@@ -201,7 +201,13 @@ func (c *Consumer) rewind() {
 	clear(c.marks)
 	c.marksMu.Unlock()
 	clear(c.next)
-	clear(c.pos)
+	// A partition that delivered nothing did not move: its position stays
+	// known, so an empty one is noticed again in its new epoch.
+	for tp := range c.pos {
+		if _, delivered := c.last[tp]; delivered {
+			delete(c.pos, tp)
+		}
+	}
 	clear(c.last)
 	if len(c.paused) > 0 || len(c.idle) > 0 {
 		resume := map[string][]int32{}

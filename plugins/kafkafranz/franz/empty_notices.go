@@ -1,0 +1,144 @@
+package franz
+
+import (
+	"context"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Empty-partition notices (ConsumerConfig.EmptyNotices). Chunk.Empty rides
+// on the chunks of partitions that deliver, so a consumer that owns only
+// partitions that never receive a record hands nothing downstream, and a
+// stage that must announce them (tumbling_window stage partial, whose
+// announcement goes out in the input's transaction) never runs. A notice is
+// a chunk without records, one per owned partition and assignment epoch,
+// once the partition is read to its end without a record delivered since
+// the assignment (or the last rewind): Chunk.Notice, Empty = {Partition}.
+// A partition with records to read is never noticed, so a backlog's results
+// do not change.
+
+// noticesLocked (c.mu held) returns the notices due: partitions owned,
+// with nothing delivered in their epoch, read to their end, and not noticed
+// in this epoch yet. Sorted by topic and partition.
+func (c *Consumer) noticesLocked() []Chunk {
+	if !c.conf.EmptyNotices || c.conf.Group == "" {
+		return nil
+	}
+	var out []Chunk
+	for tp := range c.assigned {
+		ep := c.epochs[tp]
+		if _, delivered := c.last[tp]; delivered || c.noticed[tp] == ep || !c.atEndLocked(tp) {
+			continue
+		}
+		c.noticed[tp] = ep
+		tr := c.trackers[tp]
+		if tr == nil {
+			tr = &Tracker[*kgo.Record]{}
+			c.trackers[tp] = tr
+		}
+		gen, ok := c.gens[tp]
+		if !ok {
+			gen = -1
+		}
+		start, ok := c.starts[tp]
+		if !ok {
+			start = -1
+		}
+		// The partition's tracker makes the notice stale (Chunk.Live) once
+		// the partition is revoked or rewound, as its records would be.
+		out = append(out, Chunk{Topic: tp.topic, Partition: tp.partition, TopicPartitions: c.topicParts[tp.topic],
+			Empty: []int32{tp.partition}, Prev: -1, Epoch: ep, Start: start, Generation: gen, Notice: true, tr: tr})
+	}
+	slices.SortFunc(out, func(a, b Chunk) int {
+		if a.Topic != b.Topic {
+			if a.Topic < b.Topic {
+				return -1
+			}
+			return 1
+		}
+		return int(a.Partition - b.Partition)
+	})
+	return out
+}
+
+// awaitNotices returns the notices due (an assignment made while the
+// previous Poll waited), or else the context for PollFetches, which a
+// notice falling due ends (wakeForNoticesLocked; stopWaking after it).
+func (c *Consumer) awaitNotices(ctx context.Context) ([]Chunk, context.Context) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if notices := c.noticesLocked(); len(notices) > 0 {
+		return notices, ctx
+	}
+	pctx, wake := context.WithCancel(ctx)
+	c.pollWake = wake
+	return nil, pctx
+}
+
+func (c *Consumer) stopWaking() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pollWake != nil {
+		c.pollWake()
+		c.pollWake = nil
+	}
+}
+
+// wakeForNoticesLocked (c.mu held) ends the Poll waiting for records when
+// a notice is due: an owned partition that never receives a record would
+// otherwise keep it waiting for ever.
+func (c *Consumer) wakeForNoticesLocked() {
+	if c.pollWake == nil || !c.conf.EmptyNotices {
+		return
+	}
+	for tp := range c.assigned {
+		if _, delivered := c.last[tp]; !delivered && c.noticed[tp] != c.epochs[tp] && c.atEndLocked(tp) {
+			c.pollWake()
+			return
+		}
+	}
+}
+
+// listStableEnds sets, for a read_committed consumer with notices, where
+// each assigned partition's committed records end (the last stable offset:
+// ListOffsets at isolation level read_committed) and where its fetching
+// starts, which adjustOffsets leaves unset at that level. at is the
+// committed offset per partition (-1: none).
+func (c *Consumer) listStableEnds(ctx context.Context, adm *kadm.Client, topics []string, at map[topicPartition]int64) {
+	stable, err := adm.ListCommittedOffsets(ctx, topics...)
+	if err == nil {
+		err = stable.Error()
+	}
+	if err != nil {
+		c.log.Warnf("kafka: cannot list the last stable offsets (no empty-partition notices for this assignment): %v", err)
+		return
+	}
+	starts, err := adm.ListStartOffsets(ctx, topics...)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		c.log.Warnf("kafka: cannot list the log starts (no empty-partition notices for this assignment): %v", err)
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for tp, off := range at {
+		e, okE := stable.Lookup(tp.topic, tp.partition)
+		s, okS := starts.Lookup(tp.topic, tp.partition)
+		if !okE || !okS {
+			continue
+		}
+		switch {
+		case off >= 0:
+			c.pos[tp] = off
+		case c.conf.StartOffset == "latest":
+			c.pos[tp] = e.Offset
+		default:
+			c.pos[tp] = s.Offset
+		}
+		c.ends[tp] = max(c.ends[tp], e.Offset)
+	}
+}

@@ -1,0 +1,105 @@
+package franz
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// notices are the chunks of cs that are empty-partition notices, as
+// "partition@epoch" strings, and fails on a malformed one.
+func notices(t *testing.T, cs []Chunk) []string {
+	t.Helper()
+	var out []string
+	for _, ch := range cs {
+		if !ch.Notice {
+			continue
+		}
+		if len(ch.Records) != 0 || !slices.Equal(ch.Empty, []int32{ch.Partition}) || !ch.Live() || ch.TopicPartitions == 0 {
+			t.Fatalf("malformed notice %+v", ch)
+		}
+		out = append(out, fmt.Sprintf("%d@%d", ch.Partition, ch.Epoch))
+	}
+	return out
+}
+
+func noticed(ns []string, partition int32) bool {
+	return slices.ContainsFunc(ns, func(s string) bool { return len(s) > 0 && s[:len(fmt.Sprint(partition))+1] == fmt.Sprint(partition)+"@" })
+}
+
+// A consumer with notices names each owned partition that has nothing to
+// read, once per epoch, in a chunk of its own; never one with records.
+func TestNoticesNameOwnedPartitionsWithNothingToReadOnce(t *testing.T) {
+	addr := cluster(t, kfake.SeedTopics(3, "t"))
+	produceN(t, addr, "t", 0, 5)
+	c, _, _ := newTestConsumer(t, addr, func(cc *ConsumerConfig) { cc.EmptyNotices = true })
+	got := pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 5 && len(notices(t, cs)) >= 2 })
+	ns := notices(t, got)
+	if len(ns) != 2 || !noticed(ns, 1) || !noticed(ns, 2) {
+		t.Fatalf("notices %v, want one each for partitions 1 and 2", ns)
+	}
+	// More records in partition 0: no notice again (same epochs).
+	produceN(t, addr, "t", 0, 3)
+	got = pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 3 })
+	if ns := notices(t, got); len(ns) != 0 {
+		t.Fatalf("noticed again in the same epoch: %v", ns)
+	}
+}
+
+// A consumer owning only partitions that never receive a record still
+// returns from Poll: with their notices, before any record exists.
+func TestNoticesReachAConsumerOwningOnlyEmptyPartitions(t *testing.T) {
+	addr := cluster(t, kfake.SeedTopics(2, "t"))
+	c, _, _ := newTestConsumer(t, addr, func(cc *ConsumerConfig) { cc.EmptyNotices = true })
+	got := pollUntil(t, c, func(cs []Chunk) bool { return len(notices(t, cs)) >= 2 })
+	if ns := notices(t, got); len(ns) != 2 || records(got) != 0 {
+		t.Fatalf("notices %v, %d records; want partitions 0 and 1 noticed, no record", ns, records(got))
+	}
+}
+
+// After an aborted transaction the consumer rewinds and every partition
+// gets a new epoch: an empty partition is noticed again (the announcement
+// made in the aborted transaction was lost with it).
+func TestNoticesComeAgainAfterAnAbortedTransaction(t *testing.T) {
+	addr := cluster(t, kfake.SeedTopics(2, "t"))
+	produceN(t, addr, "t", 0, 4)
+	c, _, _ := newTestConsumer(t, addr, func(cc *ConsumerConfig) {
+		cc.EmptyNotices = true
+		cc.Txn = &TxnConfig{ID: "notices-1", Timeout: 10 * time.Second}
+	})
+	first := notices(t, pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 4 && len(notices(t, cs)) >= 1 }))
+	if len(first) != 1 || !noticed(first, 1) {
+		t.Fatalf("notices %v, want partition 1's", first)
+	}
+	if err := c.BeginTxn(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if ok, err := c.EndTxn(ctx, false); err != nil || ok {
+		t.Fatalf("abort: committed=%v err=%v", ok, err)
+	}
+	again := notices(t, pollUntil(t, c, func(cs []Chunk) bool { return len(notices(t, cs)) >= 1 }))
+	if len(again) != 1 || !noticed(again, 1) || again[0] == first[0] {
+		t.Fatalf("after the abort: notices %v, want partition 1 in a new epoch (was %v)", again, first)
+	}
+}
+
+// read_committed: the end is the last stable offset, listed at assignment
+// (the high watermark would count an open transaction's records).
+func TestNoticesReadCommittedListTheLastStableOffset(t *testing.T) {
+	addr := cluster(t, kfake.SeedTopics(2, "t"))
+	produceN(t, addr, "t", 0, 4)
+	c, _, _ := newTestConsumer(t, addr, func(cc *ConsumerConfig) {
+		cc.EmptyNotices = true
+		cc.IsolationLevel = "read_committed"
+	})
+	got := pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 4 && len(notices(t, cs)) >= 1 })
+	if ns := notices(t, got); len(ns) != 1 || !noticed(ns, 1) {
+		t.Fatalf("notices %v, want partition 1's", ns)
+	}
+}
