@@ -38,6 +38,7 @@ const (
 	fieldIsolationLevel         = "transaction_isolation_level"
 	fieldMultiHeader            = "multi_header"
 	fieldMetadataKeys           = "metadata_keys"
+	fieldEmptyNotices           = "empty_partition_notices"
 )
 
 func inputSpec() *service.ConfigSpec {
@@ -111,7 +112,7 @@ Redpanda Connect): it changes every time this process is (re)assigned the partit
 transaction abort), so a stage keeping per-partition state knows to reload it; ` + "`kafka_empty_partitions`" + ` (list of ints, not in
 Redpanda Connect, consumer group mode, set only while there are some): the partitions of the topic this process owns
 that have delivered nothing since they were assigned and had nothing to read at the last look, which ` + "`tumbling_window`" + `
-then does not wait for; ` + "`kafka_assignment_offset`" + ` (int, not in
+then does not wait for (with ` + "`empty_partition_notices`" + `, a message of its own names each such partition, see below); ` + "`kafka_assignment_offset`" + ` (int, not in
 Redpanda Connect): the committed offset this process resumed the partition from in that epoch (at
 assignment, or after a transaction abort), -1 when there was none or without a group; the offsets
 between it and the first record delivered are commit markers, aborted records or compacted ones,
@@ -122,6 +123,16 @@ which this process was assigned the partition. It grows from one owner of the pa
 it serves as a fencing token for what the owner writes elsewhere (` + "`delta_lake`" + ` ` + "`idempotency.fence_token`" + `).
 A static member (` + "`instance_id`" + `) that rejoins within ` + "`session_timeout`" + ` gets its partitions back without a
 rebalance, at the same generation.
+
+With ` + "`empty_partition_notices: true`" + ` (consumer group mode) the input also hands out, in a batch of its own, a
+**notice** for each partition it owns that is read to its end with no record delivered since it was assigned
+(or since a transaction abort rewound it), once per assignment: a message with an empty body and the metadata
+` + "`kafka_notice: empty_partition`" + `, ` + "`kafka_topic`" + `, ` + "`kafka_partition`" + `, ` + "`kafka_empty_partitions`" + ` (that partition),
+` + "`kafka_topic_partitions`" + `, and ` + "`kafka_assignment_epoch`" + `, ` + "`kafka_assignment_offset`" + ` and ` + "`kafka_group_generation`" + ` as
+` + "`metadata_keys`" + ` says; no ` + "`kafka_offset`" + `. A process owning only partitions that never receive a record gets them
+too, so ` + "`tumbling_window`" + ` ` + "`stage: partial`" + ` can announce such partitions in this input's transaction (a notice
+moves no offset). A partition with records to read is never noticed (with ` + "`read_committed`" + `, the end is the last
+stable offset, listed at assignment). Route notices around processors that expect a record (a parser).
 
 ### Metrics
 
@@ -202,6 +213,9 @@ rebalance, at the same generation.
 		service.NewBoolField(fieldFailOnDataLoss).
 			Description("Stop the input with an error when a committed offset is out of the log's range, instead of resetting per `start_offset` and warning (Spark `failOnDataLoss`).").
 			Default(false).Example(true).Advanced(),
+		service.NewBoolField(fieldEmptyNotices).
+			Description("Hand out a notice (a message with metadata `kafka_notice: empty_partition`, see Metadata) for each owned partition read to its end without a record since its assignment, once per assignment: `tumbling_window` `stage: partial` announces such partitions, so the scale-out job does not wait for partitions that never receive a record. Requires `consumer_group`.").
+			Default(false).Example(true).Advanced(),
 		txnInputField(),
 		purgeInputField(),
 		service.NewAutoRetryNacksToggleField(),
@@ -222,6 +236,8 @@ rebalance, at the same generation.
 		{`this.instance_id.or("") != "" && this.consumer_group.or("") == ""`,
 			"instance_id: static membership needs a consumer_group"},
 		{`this.checkpoint_limit.or(1024) < 1`, "checkpoint_limit: must be at least 1"},
+		{`this.empty_partition_notices.or(false) && this.consumer_group.or("") == ""`,
+			"empty_partition_notices: requires a consumer_group"},
 		{`this.metadata_keys.or([]).any(k -> !["kafka_topic", "kafka_partition", "kafka_key", "kafka_offset", "kafka_prev_offset", "kafka_topic_partitions", "kafka_timestamp_unix", "kafka_timestamp_ms", "kafka_tombstone_message", "kafka_lag", "kafka_assignment_epoch", "kafka_group_generation", "kafka_assignment_offset", "kafka_empty_partitions"].contains(k))`,
 			"metadata_keys: unknown key; use kafka_topic, kafka_partition, kafka_key, kafka_offset, kafka_prev_offset, kafka_topic_partitions, kafka_timestamp_unix, kafka_timestamp_ms, kafka_tombstone_message, kafka_lag, kafka_assignment_epoch, kafka_group_generation, kafka_assignment_offset, kafka_empty_partitions"},
 		{`this.commit_period.or("5s").parse_duration() < 100000000`, "commit_period: must be at least 100ms"},
@@ -387,6 +403,7 @@ func consumerConfigFromParsed(conf *service.ParsedConfig) (franz.ConsumerConfig,
 		HeartbeatInterval: f.duration(fieldHeartbeatInterval),
 		FailOnDataLoss:    f.boolean(fieldFailOnDataLoss),
 		IsolationLevel:    f.str(fieldIsolationLevel),
+		EmptyNotices:      f.boolean(fieldEmptyNotices),
 	}
 	topics := f.strs(fieldTopics)
 	maxBytes, partBytes, minBytes := f.str(fieldFetchMaxBytes), f.str(fieldFetchMaxPartitionBytes), f.str(fieldFetchMinBytes)
@@ -428,6 +445,8 @@ func consumerConfigFromParsed(conf *service.ParsedConfig) (franz.ConsumerConfig,
 		return cc, fmt.Errorf("%s: committed requires a %s", fieldStartOffset, fieldConsumerGroup)
 	case cc.InstanceID != "" && cc.Group == "":
 		return cc, fmt.Errorf("%s: static membership needs a %s", fieldInstanceID, fieldConsumerGroup)
+	case cc.EmptyNotices && cc.Group == "":
+		return cc, fmt.Errorf("%s: requires a %s", fieldEmptyNotices, fieldConsumerGroup)
 	case cc.CheckpointLimit < 1:
 		return cc, fmt.Errorf("%s: must be at least 1, got %d", fieldCheckpointLimit, cc.CheckpointLimit)
 	}

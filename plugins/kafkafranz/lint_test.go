@@ -51,6 +51,8 @@ func TestInputLintRules(t *testing.T) {
 		{"transaction without group", "topics: [ \"rides:0\" ]\n    transaction:\n      enabled: true", "transaction.enabled: requires a consumer_group"},
 		{"transaction period above timeout", "topics: [ rides ]\n    consumer_group: g\n    transaction:\n      enabled: true\n      commit_period: 2m", "transaction.commit_period: must be below transaction.timeout"},
 		{"ok purge", "topics: [ rides ]\n    consumer_group: g\n    purge_committed: { enabled: true, interval: 30s }", ""},
+		{"ok notices", "topics: [ rides ]\n    consumer_group: g\n    empty_partition_notices: true", ""},
+		{"notices without group", "topics: [ \"rides:0\" ]\n    empty_partition_notices: true", "empty_partition_notices: requires a consumer_group"},
 		{"purge without group", "topics: [ \"rides:0\" ]\n    purge_committed: { enabled: true }", "purge_committed.enabled: requires a consumer_group"},
 		{"purge interval", "topics: [ rides ]\n    consumer_group: g\n    purge_committed: { enabled: true, interval: 100ms }", "purge_committed.interval: must be at least 1s"},
 		{"ok connect fields", "topics: [ rides ]\n    consumer_group: g\n    multi_header: true\n    fetch_min_bytes: 1KiB\n    transaction_isolation_level: read_committed", ""},

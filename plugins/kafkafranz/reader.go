@@ -283,6 +283,7 @@ func (r *reader) popReady() (service.MessageBatch, []msgSource, service.AckFunc,
 }
 
 func (r *reader) add(ctx context.Context, chunks []franz.Chunk) {
+	chunks = r.takeNotices(chunks)
 	if r.scope == scopePoll {
 		r.rounds.Add(chunks)
 		r.takeRounds(ctx)

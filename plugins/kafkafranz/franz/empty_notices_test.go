@@ -28,7 +28,9 @@ func notices(t *testing.T, cs []Chunk) []string {
 }
 
 func noticed(ns []string, partition int32) bool {
-	return slices.ContainsFunc(ns, func(s string) bool { return len(s) > 0 && s[:len(fmt.Sprint(partition))+1] == fmt.Sprint(partition)+"@" })
+	return slices.ContainsFunc(ns, func(s string) bool {
+		return len(s) > 0 && s[:len(fmt.Sprint(partition))+1] == fmt.Sprint(partition)+"@"
+	})
 }
 
 // A consumer with notices names each owned partition that has nothing to
