@@ -229,6 +229,8 @@ const (
 	partitionsMeta      = "kafka_topic_partitions" // the topic's partition count
 	prevOffsetMeta      = "kafka_prev_offset"      // the partition's previous record
 	emptyPartitionsMeta = "kafka_empty_partitions" // partitions with nothing to read yet
+	noticeMeta          = "kafka_notice"           // a message of the input, not of a record
+	noticeEmpty         = "empty_partition"        // kafka_notice: its kafka_empty_partitions have nothing to read
 )
 
 // rowPosition reads a row's Kafka coordinates and its topic's partition
@@ -303,6 +305,22 @@ func metaInt(m *service.Message, key string) (int64, bool) {
 		return n, err == nil
 	}
 	return 0, false
+}
+
+// noticeRow reads a kafka_franz empty-partition notice (input option
+// empty_partition_notices: a message without a record, metadata kafka_notice
+// empty_partition) as a heartbeat row naming the topic's partitions with
+// nothing to read: stage partial announces them to stage 2, stage full lets
+// them stop holding the watermark in this batch. A notice is never data.
+func noticeRow(m *service.Message) (engine.Row, bool) {
+	if v, ok := m.MetaGet(noticeMeta); !ok || v != noticeEmpty {
+		return engine.Row{}, false
+	}
+	topic, _ := m.MetaGet("kafka_topic")
+	part, _ := metaInt(m, "kafka_partition")
+	n, _ := metaInt(m, partitionsMeta)
+	return engine.Row{Heartbeat: true, Pos: engine.Position{Topic: topic, Partition: int32(part)},
+		Partitions: int32(n), Empty: emptyPartitions(m)}, true
 }
 
 func isHeartbeat(m *service.Message) bool {

@@ -219,6 +219,12 @@ func (p *processor) extractInto(batch service.MessageBatch, b *rowBufs) (out []*
 		}
 		row, rerr := p.extract(batch, q, i, vals, vbuf[i*nv:(i+1)*nv:(i+1)*nv])
 		if rerr != nil {
+			// A notice has no body: looked for only here, so a ride pays
+			// nothing for it.
+			if row, ok := noticeRow(msg); ok {
+				rows, idx = append(rows, row), append(idx, i)
+				continue
+			}
 			out[i] = p.reject(msg, rerr.reason, rerr)
 			ls.noteMessage(msg)
 			continue
