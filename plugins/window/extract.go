@@ -311,7 +311,9 @@ func metaInt(m *service.Message, key string) (int64, bool) {
 // empty_partition_notices: a message without a record, metadata kafka_notice
 // empty_partition) as a heartbeat row naming the topic's partitions with
 // nothing to read: stage partial announces them to stage 2, stage full lets
-// them stop holding the watermark in this batch. A notice is never data.
+// them stop holding the watermark in this batch. A notice is never data,
+// and never a dead letter, even when a processor before the window (a
+// parser: it has no body) failed it.
 func noticeRow(m *service.Message) (engine.Row, bool) {
 	if v, ok := m.MetaGet(noticeMeta); !ok || v != noticeEmpty {
 		return engine.Row{}, false

@@ -209,6 +209,13 @@ func (p *processor) extractInto(batch service.MessageBatch, b *rowBufs) (out []*
 	vals := make([]any, len(p.conf.slots))
 	for i, msg := range batch {
 		if msg.GetError() != nil {
+			if row, ok := noticeRow(msg); ok {
+				// A parser before the window fails a notice (it has no
+				// body): it is still a notice, and no dead letter.
+				msg.SetError(nil)
+				rows, idx = append(rows, row), append(idx, i)
+				continue
+			}
 			out[i] = msg // already failed upstream: untouched
 			ls.noteMessage(msg)
 			continue
@@ -219,8 +226,8 @@ func (p *processor) extractInto(batch service.MessageBatch, b *rowBufs) (out []*
 		}
 		row, rerr := p.extract(batch, q, i, vals, vbuf[i*nv:(i+1)*nv:(i+1)*nv])
 		if rerr != nil {
-			// A notice has no body: looked for only here, so a ride pays
-			// nothing for it.
+			// A notice has no body: looked for only among failed rows, so
+			// a ride pays nothing for it.
 			if row, ok := noticeRow(msg); ok {
 				rows, idx = append(rows, row), append(idx, i)
 				continue

@@ -19,8 +19,8 @@ import (
 )
 
 // The scale-out job's two stages on kfake, wired as config/rides-scaleout.yaml
-// (transactional stage 1 with empty-partition notices routed around the
-// parse step, markers and partials to the internal topic in its
+// (transactional stage 1 with empty-partition notices, which its parse step
+// fails, markers and partials to the internal topic in its
 // transactions, stage 2 read_committed), with idle_timeout off: a source
 // partition that never receives a record must not hold the windows.
 
@@ -119,14 +119,8 @@ pipeline:
         cases:
           - value: %[2]s
             processors:
-              # As config/rides-scaleout.yaml: a notice has no body to parse.
-              - metadata_switch:
-                  key: kafka_notice
-                  cases:
-                    - value: empty_partition
-                      processors: []
-                  default:
-                    - mapping: root = this
+              # As config/rides-scaleout.yaml's parse_ride, this fails a notice (no body).
+              - mapping: root = this
               - %[3]s
         default:
           - %[4]s
