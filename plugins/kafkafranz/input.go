@@ -132,7 +132,8 @@ With ` + "`empty_partition_notices: true`" + ` (consumer group mode) the input a
 ` + "`metadata_keys`" + ` says; no ` + "`kafka_offset`" + `. A process owning only partitions that never receive a record gets them
 too, so ` + "`tumbling_window`" + ` ` + "`stage: partial`" + ` can announce such partitions in this input's transaction (a notice
 moves no offset). A partition with records to read is never noticed (with ` + "`read_committed`" + `, the end is the last
-stable offset, listed at assignment). Route notices around processors that expect a record (a parser).
+stable offset, listed at assignment). A processor before the window may fail a notice (a parser: it has no body):
+` + "`tumbling_window`" + ` takes it as a notice all the same, never as a dead letter; one that deletes failed messages loses it.
 
 ### Metrics
 
