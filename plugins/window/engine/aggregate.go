@@ -159,9 +159,9 @@ func result(spec AggSpec, g *group, a *acc) json.RawMessage {
 	var f float64
 	switch spec.Op {
 	case OpSum:
-		f = a.Sum.value()
+		f = a.Sum.value() + 0 // Spark starts sum and avg at 0.0: values all -0 give +0, not -0
 	case OpAvg:
-		f = a.Sum.value() / float64(a.N)
+		f = (a.Sum.value() + 0) / float64(a.N)
 	case OpMin:
 		f = a.Min
 	case OpMax:

@@ -112,3 +112,23 @@ func TestMinMaxOfSignedZerosDoNotDependOnOrder(t *testing.T) {
 		}
 	}
 }
+
+// Spark's sum and avg add each value to an initial 0.0, so a window whose
+// values are all -0.0 reads +0.0 there (checked with Spark 4.2: sum and avg
+// of two -0.0 are 0x0000000000000000); the exact sum alone gives -0.
+func TestSumAndAvgOfNegativeZerosAreZeroAsSpark(t *testing.T) {
+	negZero := math.Copysign(0, -1)
+	g := &group{Rows: 2, Aggs: []acc{{}}}
+	g.Aggs[0].add(Value{F: negZero})
+	g.Aggs[0].add(Value{F: negZero})
+	for _, op := range []Op{OpSum, OpAvg} {
+		got := string(result(AggSpec{Name: "x", Op: op, HasValue: true}, g, &g.Aggs[0]))
+		if got != "0" {
+			t.Errorf("%s of -0.0, -0.0 = %s, want 0 as Spark", op, got)
+		}
+	}
+	// min and max are values, not sums: they keep the sign.
+	if got := string(result(AggSpec{Name: "x", Op: OpMin, HasValue: true}, g, &g.Aggs[0])); got != "-0" {
+		t.Errorf("min of -0.0, -0.0 = %s, want -0", got)
+	}
+}
