@@ -174,8 +174,12 @@ func (w *watermark) restart(nowMs int64) {
 // passive reports whether a partition does not hold the per-partition
 // watermark back now: idle by a stage-1 marker or by processing time, or
 // flagged empty in this batch (markEmpty flags only never-delivered ones).
+// Empty is processing-time idleness too ("nothing to read now" says nothing
+// of the records a producer writes there next), so idle_timeout 0 turns it
+// off with the rest: a producer that fills partition 0 before the others
+// would otherwise have their first windows closed on partition 0 alone.
 func (p *partition) passive(idleMs, nowMs int64) bool {
-	return p.Idle || p.idle(idleMs, nowMs) || p.empty
+	return p.Idle || p.idle(idleMs, nowMs) || (p.empty && idleMs > 0)
 }
 
 // idle reports whether a partition stopped holding the watermark back.
