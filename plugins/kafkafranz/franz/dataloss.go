@@ -76,6 +76,7 @@ func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int
 			ps[p] = kgo.NewOffset().At(reset).WithEpoch(-1)
 		}
 	}
+	pinned := c.pinLatest(offsets, ends)
 	c.mu.Lock()
 	for t, ps := range ends {
 		c.topicParts[t] = int32(len(ps))
@@ -84,7 +85,7 @@ func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int
 		for p, o := range ps {
 			tp := topicPartition{t, p}
 			at := o.EpochOffset().Offset
-			if at >= 0 {
+			if at >= 0 && !pinned[tp] {
 				c.next[tp] = at
 			}
 			// Where fetching starts and where the log ends, so Lagging
@@ -95,7 +96,7 @@ func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int
 				continue // the end is not the last stable offset: learn it from fetches
 			}
 			switch {
-			case at >= 0:
+			case at >= 0 && !pinned[tp]:
 				c.pos[tp] = at
 			case c.conf.StartOffset == "latest":
 				c.pos[tp] = e.Offset
@@ -107,6 +108,7 @@ func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int
 	}
 	hook := c.afterAdjust
 	c.mu.Unlock()
+	c.commitPinned(ctx, offsets, pinned)
 	if c.conf.EmptyNotices && c.conf.IsolationLevel == "read_committed" {
 		at := map[topicPartition]int64{}
 		for t, ps := range offsets {
