@@ -19,9 +19,10 @@ import (
 
 // pinLatest replaces, in offsets, "no commit" by the listed log end for
 // latest, and reports the partitions it pinned. read_committed is left to
-// franz-go: the listed end is not the last stable offset.
+// franz-go (the listed end is not the last stable offset), and so is a
+// transactional consumer, whose offsets are committed in its transactions.
 func (c *Consumer) pinLatest(offsets map[string]map[int32]kgo.Offset, ends kadm.ListedOffsets) map[topicPartition]bool {
-	if c.conf.StartOffset != "latest" || c.conf.Group == "" || c.conf.IsolationLevel == "read_committed" {
+	if c.conf.StartOffset != "latest" || c.conf.Group == "" || c.conf.IsolationLevel == "read_committed" || c.conf.Txn != nil {
 		return nil
 	}
 	pinned := map[topicPartition]bool{}
