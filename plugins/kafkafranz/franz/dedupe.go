@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/miaradia/rides-connect/internal/ownership"
 )
 
 // SourceKey is where a record written by the output came from: the input
@@ -81,16 +83,36 @@ type Dedupe struct {
 	seen    map[SourceKey]struct{}
 	scanned map[string]bool // topics read to their end since the last failure
 	pruneAt int
+	// owners is the process's partition ownership; changed, taken before
+	// the last scan, is closed once it moved since. A partition this process
+	// gained may come from a process that crashed after writing some of its
+	// records: the keys it wrote after our scan are not in seen, so every
+	// topic is read again before the next write (red team, 4 Dec:
+	// config/bronze.yaml as two replicas, one SIGKILLed 5 times, 21 of 578
+	// dead letters written twice before).
+	owners  *ownership.Record
+	changed <-chan struct{}
 }
 
 // NewDedupe returns a Dedupe; it connects on first use.
 func NewDedupe(conf DedupeConfig, log Logger) *Dedupe {
-	return &Dedupe{conf: conf, log: log, seen: map[SourceKey]struct{}{}, scanned: map[string]bool{}, pruneAt: 4096}
+	return &Dedupe{conf: conf, log: log, seen: map[SourceKey]struct{}{}, scanned: map[string]bool{}, pruneAt: 4096,
+		owners: ownership.Process}
 }
 
-// Prepare reads each topic not yet scanned. Call it before Seen for a batch.
+// Prepare reads each topic not yet scanned, or every topic again if the
+// process's partitions changed since the last scan. Call it before Seen for
+// a batch.
 func (d *Dedupe) Prepare(ctx context.Context, topics []string) error {
 	d.mu.Lock()
+	if d.changed != nil {
+		select {
+		case <-d.changed:
+			clear(d.scanned)
+			d.changed = nil
+		default:
+		}
+	}
 	var todo []string
 	for _, t := range topics {
 		if !d.scanned[t] {
@@ -162,6 +184,7 @@ func keep(c kadm.OffsetResponses, k SourceKey) bool {
 
 func (d *Dedupe) scan(ctx context.Context, topics []string) error {
 	start := time.Now()
+	changed := d.owners.Changed() // before the read: a move during it is seen next time
 	cl, err := d.client()
 	if err != nil {
 		return err
@@ -235,6 +258,9 @@ func (d *Dedupe) scan(ctx context.Context, topics []string) error {
 	for _, t := range topics {
 		d.scanned[t] = true
 	}
+	if d.changed == nil || !isClosed(d.changed) { // a move before this scan still rescans the other topics
+		d.changed = changed
+	}
 	d.mu.Unlock()
 	if d.log != nil {
 		d.log.Infof("idempotency: read %d records of %v in %v: %d source keys at or after group %s's committed offsets are already written",
@@ -287,4 +313,13 @@ func (d *Dedupe) prune() {
 		}
 	}
 	d.pruneAt = max(4096, 2*len(d.seen))
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }

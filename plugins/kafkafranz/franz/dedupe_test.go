@@ -9,6 +9,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/miaradia/rides-connect/internal/ownership"
 )
 
 func TestParseSourceKey(t *testing.T) {
@@ -95,5 +97,49 @@ func TestDedupeFindsWrittenKeysAfterCommittedOffsets(t *testing.T) {
 	d.Failed("dlq")
 	if err := d.Prepare(ctx, []string{"dlq"}); err != nil || !d.Seen(SourceKey{"src", 0, 10}) {
 		t.Fatalf("src/0/10 not found after a failed write (err %v)", err)
+	}
+}
+
+// A partition this process gains may come from a process that crashed after
+// writing some of its dead letters: after any change of the process's
+// partitions the topic is read again before the next write, so keys another
+// process wrote after our last read are found.
+func TestDedupeReadsAgainAfterThePartitionsMoved(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "dlq"), kfake.SeedTopics(2, "src"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	writeKey := func(p int) {
+		r := &kgo.Record{Topic: "dlq", Value: []byte("x"), Headers: []kgo.RecordHeader{
+			{Key: "source_offset", Value: fmt.Appendf(nil, "src/%d/0", p)}, {Key: "source_group", Value: []byte("g")}}}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	owners := ownership.New()
+	we := owners.Owner()
+	we.Set("src", 0, true)
+	d := NewDedupe(DedupeConfig{Client: ClientConfig{SeedBrokers: c.ListenAddrs()}, Group: "g", Header: "source_offset", GroupHeader: "source_group"}, nil)
+	d.owners = owners
+	if err := d.Prepare(ctx, []string{"dlq"}); err != nil {
+		t.Fatal(err)
+	}
+	// The other process, owner of src/1, writes its dead letter, then dies;
+	// src/1 comes to us.
+	writeKey(1)
+	if err := d.Prepare(ctx, []string{"dlq"}); err != nil || d.Seen(SourceKey{"src", 1, 0}) {
+		t.Fatalf("read again while our partitions did not change (err %v)", err)
+	}
+	we.Set("src", 1, true)
+	if err := d.Prepare(ctx, []string{"dlq"}); err != nil || !d.Seen(SourceKey{"src", 1, 0}) {
+		t.Fatalf("src/1/0, written by the partition's previous owner, not found after we gained it (err %v)", err)
 	}
 }
