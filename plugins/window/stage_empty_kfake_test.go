@@ -21,8 +21,10 @@ import (
 // The scale-out job's two stages on kfake, wired as config/rides-scaleout.yaml
 // (transactional stage 1 with empty-partition notices, which its parse step
 // fails, markers and partials to the internal topic in its
-// transactions, stage 2 read_committed), with idle_timeout off: a source
-// partition that never receives a record must not hold the windows.
+// transactions, stage 2 read_committed), with an idle_timeout of an hour,
+// which no test waits for: a source partition that never receives a record
+// must not hold the windows. (With idle_timeout 0s no notice is announced:
+// engine TestStageOneAnnouncesNoEmptyPartitionWithoutIdleTimeout.)
 
 // emptyRows collects what reaches the test's sink, per stream label.
 var emptyRows = struct {
@@ -101,7 +103,7 @@ func replicaYAML(addr, label, source, group, internal string, notices, merge boo
                   stage: ` + stage + `
                   timestamp: this.ts
                   size: 5m
-                  watermark: { delay: 10m, mode: per_partition, idle_timeout: 0s }
+                  watermark: { delay: 10m, mode: per_partition, idle_timeout: 1h }
                   group_by: { city: this.city }
                   aggregates: { cnt: { op: count }, revenue: { op: sum, value: this.price } }
                   state: { cache: ` + cache + `, key: agg }`
@@ -244,7 +246,7 @@ func checkClosed(t *testing.T, rows []string) {
 
 // One replica, P = 3, every record in partition 0: the windows close
 // (partitions 1 and 2 are announced empty by their owner), without
-// idle_timeout.
+// waiting for idle_timeout.
 func TestScaleOutRecordsInOnePartitionCloseWindows(t *testing.T) {
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "rides", "one-repartition"))
 	if err != nil {

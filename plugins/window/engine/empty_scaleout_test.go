@@ -43,9 +43,10 @@ func stageOneToTwo(t *testing.T, p1 *PartialEngine, e *Engine, rows []Row) (emit
 
 // A stage-1 notice (a heartbeat row naming partitions with nothing to read)
 // is announced to stage 2, which then stops waiting for those partitions:
-// records in partition 0 of 3 alone close windows, without idle_timeout.
-// A partition that delivers later holds the watermark again from its own
-// progress, and its rows for windows emitted meanwhile are closed early.
+// records in partition 0 of 3 alone close windows, without waiting for
+// idle_timeout (an hour here; the clock never moves). A partition that
+// delivers later holds the watermark again from its own progress, and its
+// rows for windows emitted meanwhile are closed early.
 func TestEmptyAnnouncementsLetStageTwoClose(t *testing.T) {
 	p0 := func(off int64, ts string) Row {
 		r := ride(t, ts, "PARIS", 1, 1)
@@ -56,7 +57,7 @@ func TestEmptyAnnouncementsLetStageTwoClose(t *testing.T) {
 	notice := Row{Heartbeat: true, Pos: Position{Topic: "rides", Partition: 1}, Partitions: 3, Empty: []int32{1, 2}}
 
 	newStages := func() (*PartialEngine, *Engine) {
-		p1, err := NewPartial(twoStageConfig(StagePartial))
+		p1, err := NewPartial(noticeConfig())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,6 +108,35 @@ func TestEmptyAnnouncementsLetStageTwoClose(t *testing.T) {
 	// ignore it anyway.
 	if res := p1.Process([]Row{{Heartbeat: true, Pos: Position{Topic: "rides"}, Partitions: 3, Empty: []int32{1}}}, epoch); len(res.Markers) != 0 {
 		t.Fatalf("announced a partition that delivered: %+v", res.Markers)
+	}
+}
+
+// noticeConfig is stage 1 with idle_timeout on (an hour): notices are
+// announced only then.
+func noticeConfig() Config {
+	cfg := twoStageConfig(StagePartial)
+	cfg.IdleTimeout = time.Hour
+	return cfg
+}
+
+// With idle_timeout 0 (exact tables) stage 1 announces no empty partition,
+// as stage full then waits for every partition: a partition filled after
+// the others must not have its first windows closed on theirs.
+func TestStageOneAnnouncesNoEmptyPartitionWithoutIdleTimeout(t *testing.T) {
+	p1, err := NewPartial(twoStageConfig(StagePartial)) // idle_timeout 0
+	if err != nil {
+		t.Fatal(err)
+	}
+	notice := Row{Heartbeat: true, Pos: Position{Topic: "rides", Partition: 1}, Partitions: 3, Empty: []int32{1, 2}}
+	if res := p1.Process([]Row{notice}, epoch); len(res.Markers) != 0 {
+		t.Fatalf("announced %+v with idle_timeout 0", res.Markers)
+	}
+	p1, err = NewPartial(noticeConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := p1.Process([]Row{notice}, epoch); len(res.Markers) != 2 {
+		t.Fatalf("markers %+v with idle_timeout on, want partitions 1 and 2 announced", res.Markers)
 	}
 }
 

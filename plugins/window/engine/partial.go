@@ -236,8 +236,14 @@ func (e *PartialEngine) Process(rows []Row, now time.Time) PartialResult {
 // here or before: stage 2 has its progress and would ignore it).
 // Nothing is remembered: each notice (one per assignment epoch) is
 // announced, so an announcement lost with an aborted transaction is made
-// again after the rewind's new epoch.
+// again after the rewind's new epoch. With idle_timeout 0 (exact tables)
+// nothing is announced, as stage full ignores empty partitions then: "nothing
+// to read now" is processing-time idleness, and a partition filled after the
+// others would have its first windows closed on theirs.
 func (e *PartialEngine) empties(rows []Row) []Marker {
+	if e.cfg.IdleTimeout <= 0 {
+		return nil
+	}
 	var out []Marker
 	var seen map[Position]bool
 	for i := range rows {
