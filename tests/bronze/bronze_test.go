@@ -148,6 +148,9 @@ func TestBronzeExactlyOnceAcrossSIGKILL(t *testing.T) {
 			"KAFKA_USER=" + be.user, "KAFKA_PASS=" + be.pass,
 			"KAFKA_TRUSTSTORE=" + be.truststore, "KAFKA_TRUSTSTORE_PASSWORD=" + be.trustPassword,
 			"OUT_BRONZE=" + table, "BRONZE_DLQ_TOPIC=" + dlq, "HTTP_ADDRESS=" + httpAddr,
+			// Static members, as in production: run 1's restarts and run 2's
+			// first replica are one member, which rejoins at once.
+			"KAFKA_INSTANCE_ID=" + instanceID(name),
 			// Many small commits, so the kill lands between commits of one run.
 			"BRONZE_COMMIT_ROWS=300", "BRONZE_COMMIT_PERIOD=200ms",
 		}
@@ -419,4 +422,14 @@ func tailFile(path string) string {
 		lines = lines[len(lines)-40:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// instanceID is the static member id of a bronze process of the test: the
+// second replica of run 2 is a member of its own, every other process is the
+// same member restarted.
+func instanceID(name string) string {
+	if name == "run2-b" {
+		return "bronze-b"
+	}
+	return "bronze-a"
 }
