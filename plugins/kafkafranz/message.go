@@ -120,24 +120,7 @@ func recordToMessage(pm partitionMeta, i int) *service.Message {
 		// pipeline threads.
 		msg.MetaSetMut("kafka_prev_offset", pm.int(int(prev)))
 	}
-	if keys.has(metaKafkaAssignmentEpoch) {
-		// Not in Redpanda Connect: changes when this process is (re)assigned
-		// the partition or rewinds it (transaction abort), so a stage keeping
-		// per-partition state knows to reload it.
-		msg.MetaSetMut("kafka_assignment_epoch", pm.epoch)
-	}
-	if keys.has(metaKafkaAssignmentOffset) {
-		// Not in Redpanda Connect: the committed offset this epoch resumed
-		// from (-1: none), so a stage reading the partition's state back
-		// knows which position that state must have reached.
-		msg.MetaSetMut("kafka_assignment_offset", pm.start)
-	}
-	if pm.generation != nil && keys.has(metaKafkaGroupGeneration) {
-		// Not in Redpanda Connect: the group generation at which this
-		// consumer was assigned the partition, a fencing token that grows
-		// from one owner to the next (delta_lake idempotency.fence_token).
-		msg.MetaSetMut("kafka_group_generation", pm.generation)
-	}
+	setAssignmentMeta(msg, pm, keys)
 	if keys.has(metaKafkaTimestampUnix) {
 		msg.MetaSetMut("kafka_timestamp_unix", pm.int64(r.Timestamp.Unix()))
 	}
@@ -171,3 +154,26 @@ func recordToMessage(pm partitionMeta, i int) *service.Message {
 }
 
 func timeFromMillis(ms int64) time.Time { return time.UnixMilli(ms) }
+
+// setAssignmentMeta sets the keys of pm's assignment that keys asks for, on a
+// record's message and on a notice. None is in Redpanda Connect.
+func setAssignmentMeta(msg *service.Message, pm partitionMeta, keys metaKey) {
+	if keys.has(metaKafkaAssignmentEpoch) {
+		// Changes when this process is (re)assigned the partition or rewinds
+		// it (transaction abort), so a stage keeping per-partition state
+		// knows to reload it.
+		msg.MetaSetMut("kafka_assignment_epoch", pm.epoch)
+	}
+	if keys.has(metaKafkaAssignmentOffset) {
+		// The committed offset this epoch resumed from (-1: none), so a stage
+		// reading the partition's state back knows which position that state
+		// must have reached.
+		msg.MetaSetMut("kafka_assignment_offset", pm.start)
+	}
+	if pm.generation != nil && keys.has(metaKafkaGroupGeneration) {
+		// The group generation at which this consumer was assigned the
+		// partition, a fencing token that grows from one owner to the next
+		// (delta_lake idempotency.fence_token).
+		msg.MetaSetMut("kafka_group_generation", pm.generation)
+	}
+}

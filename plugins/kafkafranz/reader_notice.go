@@ -43,15 +43,6 @@ func noticeMessage(ch franz.Chunk, opts metaOptions) *service.Message {
 	if pm.topicPartitions != nil {
 		msg.MetaSetMut("kafka_topic_partitions", pm.topicPartitions)
 	}
-	keys := ^opts.omit
-	if keys.has(metaKafkaAssignmentEpoch) {
-		msg.MetaSetMut("kafka_assignment_epoch", pm.epoch)
-	}
-	if keys.has(metaKafkaAssignmentOffset) {
-		msg.MetaSetMut("kafka_assignment_offset", pm.start)
-	}
-	if pm.generation != nil && keys.has(metaKafkaGroupGeneration) {
-		msg.MetaSetMut("kafka_group_generation", pm.generation)
-	}
+	setAssignmentMeta(msg, pm, ^opts.omit)
 	return msg
 }

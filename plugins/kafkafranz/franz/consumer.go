@@ -363,11 +363,7 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 			// the partition's next owner reads these records again.
 			return
 		}
-		tr := c.trackers[tp]
-		if tr == nil {
-			tr = &Tracker[*kgo.Record]{}
-			c.trackers[tp] = tr
-		}
+		tr, gen, start := c.partitionStateLocked(tp)
 		bytes := 0
 		for _, r := range p.Records {
 			bytes += len(r.Key) + len(r.Value)
@@ -394,14 +390,6 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 			c.newEpochLocked(tp) // explicit partitions: no assignment callback
 			epoch = c.epochs[tp]
 		}
-		gen, ok := c.gens[tp]
-		if !ok {
-			gen = -1
-		}
-		start, ok := c.starts[tp]
-		if !ok {
-			start = -1
-		}
 		for recs := p.Records; len(recs) > 0; {
 			n := min(len(recs), c.conf.CheckpointLimit)
 			chunk := recs[:n:n]
@@ -427,6 +415,25 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 		return nil, firstErr
 	}
 	return chunks, nil
+}
+
+// partitionStateLocked (c.mu held) is what a chunk of tp carries besides its
+// records: the partition's tracker (made on first use), the group generation
+// at which it was assigned and the offset its epoch resumed from (-1: none).
+func (c *Consumer) partitionStateLocked(tp topicPartition) (tr *Tracker[*kgo.Record], gen int32, start int64) {
+	tr = c.trackers[tp]
+	if tr == nil {
+		tr = &Tracker[*kgo.Record]{}
+		c.trackers[tp] = tr
+	}
+	gen, start = -1, -1
+	if g, ok := c.gens[tp]; ok {
+		gen = g
+	}
+	if s, ok := c.starts[tp]; ok {
+		start = s
+	}
+	return tr, gen, start
 }
 
 func (c *Consumer) ack(cl *kgo.Client, tp topicPartition, tr *Tracker[*kgo.Record], tok Token[*kgo.Record]) {

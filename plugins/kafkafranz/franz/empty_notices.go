@@ -5,7 +5,6 @@ import (
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Empty-partition notices (ConsumerConfig.EmptyNotices). Chunk.Empty rides
@@ -33,19 +32,7 @@ func (c *Consumer) noticesLocked() []Chunk {
 			continue
 		}
 		c.noticed[tp] = ep
-		tr := c.trackers[tp]
-		if tr == nil {
-			tr = &Tracker[*kgo.Record]{}
-			c.trackers[tp] = tr
-		}
-		gen, ok := c.gens[tp]
-		if !ok {
-			gen = -1
-		}
-		start, ok := c.starts[tp]
-		if !ok {
-			start = -1
-		}
+		tr, gen, start := c.partitionStateLocked(tp)
 		// The partition's tracker makes the notice stale (Chunk.Live) once
 		// the partition is revoked or rewound, as its records would be.
 		out = append(out, Chunk{Topic: tp.topic, Partition: tp.partition, TopicPartitions: c.topicParts[tp.topic],
