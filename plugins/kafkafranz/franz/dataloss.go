@@ -76,7 +76,7 @@ func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int
 			ps[p] = kgo.NewOffset().At(reset).WithEpoch(-1)
 		}
 	}
-	pinned := c.pinLatest(offsets, ends)
+	pinned := c.pinLatest(ctx, adm, topics, offsets, ends)
 	c.mu.Lock()
 	for t, ps := range ends {
 		c.topicParts[t] = int32(len(ps))

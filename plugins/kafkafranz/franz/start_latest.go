@@ -17,13 +17,27 @@ import (
 // record written while it was down is skipped (red team, 4 Dec: 6 000 rides
 // of a live stream lost by one SIGKILL of config/rides.yaml).
 
-// pinLatest replaces, in offsets, "no commit" by the listed log end for
-// latest, and reports the partitions it pinned. read_committed is left to
-// franz-go (the listed end is not the last stable offset), and so is a
-// transactional consumer, whose offsets are committed in its transactions.
-func (c *Consumer) pinLatest(offsets map[string]map[int32]kgo.Offset, ends kadm.ListedOffsets) map[topicPartition]bool {
-	if c.conf.StartOffset != "latest" || c.conf.Group == "" || c.conf.IsolationLevel == "read_committed" || c.conf.Txn != nil {
+// pinLatest replaces, in offsets, "no commit" by the log end for latest,
+// and reports the partitions it pinned: ends (the high watermarks) for
+// read_uncommitted, the last stable offsets listed now for read_committed,
+// where franz-go's own "latest" is that offset too (records of a
+// transaction still open there are delivered once it commits). A
+// transactional consumer is left as it was: its offsets are committed in its
+// transactions.
+func (c *Consumer) pinLatest(ctx context.Context, adm *kadm.Client, topics []string, offsets map[string]map[int32]kgo.Offset, ends kadm.ListedOffsets) map[topicPartition]bool {
+	if c.conf.StartOffset != "latest" || c.conf.Group == "" || c.conf.Txn != nil {
 		return nil
+	}
+	if c.conf.IsolationLevel == "read_committed" {
+		stable, err := adm.ListCommittedOffsets(ctx, topics...)
+		if err == nil {
+			err = stable.Error()
+		}
+		if err != nil {
+			c.log.Warnf("kafka: start_offset latest: cannot list the last stable offsets, the start is not committed before the first record: %v", err)
+			return nil
+		}
+		ends = stable
 	}
 	pinned := map[topicPartition]bool{}
 	for t, ps := range offsets {

@@ -1,9 +1,12 @@
 package franz
 
 import (
+	"context"
+	"fmt"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // start_offset latest on a group without commits: the start offset is
@@ -28,5 +31,46 @@ func TestLatestStartIsCommittedBeforeTheFirstRecord(t *testing.T) {
 	chunks := pollUntil(t, c2, func(cs []Chunk) bool { return records(cs) >= 5 })
 	if first := chunks[0].Records[0].Offset; first != 10 {
 		t.Fatalf("restart delivered from offset %d, want 10 (the records written while down)", first)
+	}
+}
+
+// The same under read_committed, with a transaction open at the start: the
+// start committed is the last stable offset (where that transaction
+// begins), not the high watermark, so its records, committed while no
+// process runs, are delivered after a restart.
+func TestLatestStartUnderReadCommittedIsTheLastStableOffset(t *testing.T) {
+	addr := cluster(t, kfake.SeedTopics(1, "t"))
+	produceN(t, addr, "t", 0, 10) // before the start: not ours under latest
+	tx, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.TransactionalID("tx-open"),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	ctx := context.Background()
+	if err := tx.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := tx.ProduceSync(ctx, &kgo.Record{Topic: "t", Partition: 0, Value: fmt.Appendf(nil, "tx%d", i)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	readCommitted := func(cc *ConsumerConfig) { cc.StartOffset, cc.IsolationLevel = "latest", "read_committed" }
+	adjusted := make(chan struct{})
+	c := connectTestConsumer(t, addr, readCommitted, func(c *Consumer) { c.afterAdjust = func() { close(adjusted) } })
+	<-adjusted
+	if got := groupCommitted(t, addr, "g", "t", 0); got != 10 {
+		t.Fatalf("committed %d once assigned at latest under read_committed, want the last stable offset 10 (a transaction is open at 10-12)", got)
+	}
+	c.Close() // as a crash would: nothing polled, nothing acked
+
+	if err := tx.EndTransaction(ctx, kgo.TryCommit); err != nil { // while no process runs
+		t.Fatal(err)
+	}
+	c2 := connectTestConsumer(t, addr, readCommitted, nil)
+	chunks := pollUntil(t, c2, func(cs []Chunk) bool { return records(cs) >= 3 })
+	if first := chunks[0].Records[0].Offset; first != 10 {
+		t.Fatalf("restart delivered from offset %d, want 10 (the transaction committed while down)", first)
 	}
 }
