@@ -95,15 +95,10 @@ func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int
 			if !okS || !okE || c.conf.IsolationLevel == "read_committed" {
 				continue // the end is not the last stable offset: learn it from fetches
 			}
-			switch {
-			case at >= 0 && !pinned[tp]:
-				c.pos[tp] = at
-			case c.conf.StartOffset == "latest":
-				c.pos[tp] = e.Offset
-			default:
-				c.pos[tp] = s.Offset
+			if pinned[tp] {
+				at = -1 // the listed end itself, as start_offset says
 			}
-			c.ends[tp] = max(c.ends[tp], e.Offset)
+			c.knowRangeLocked(tp, at, s.Offset, e.Offset)
 		}
 	}
 	hook := c.afterAdjust
@@ -253,4 +248,20 @@ func (c *Consumer) dataLoss(topic string, partition int32, lost, resume string) 
 	}
 	c.log.Warnf("kafka: data loss on topic %s partition %d: %s; %s (fail_on_data_loss is false)", topic, partition, lost, resume)
 	return nil
+}
+
+// knowRangeLocked (c.mu held) records where tp's fetching starts (its
+// committed offset, or start_offset's end of the log when none: -1) and
+// where its log ends, so Lagging and the empty-partition checks know a
+// backlog before the partition's first fetch.
+func (c *Consumer) knowRangeLocked(tp topicPartition, committed, logStart, logEnd int64) {
+	switch {
+	case committed >= 0:
+		c.pos[tp] = committed
+	case c.conf.StartOffset == "latest":
+		c.pos[tp] = logEnd
+	default:
+		c.pos[tp] = logStart
+	}
+	c.ends[tp] = max(c.ends[tp], logEnd)
 }

@@ -118,14 +118,6 @@ func (c *Consumer) listStableEnds(ctx context.Context, adm *kadm.Client, topics 
 		if !okE || !okS {
 			continue
 		}
-		switch {
-		case off >= 0:
-			c.pos[tp] = off
-		case c.conf.StartOffset == "latest":
-			c.pos[tp] = e.Offset
-		default:
-			c.pos[tp] = s.Offset
-		}
-		c.ends[tp] = max(c.ends[tp], e.Offset)
+		c.knowRangeLocked(tp, off, s.Offset, e.Offset)
 	}
 }
