@@ -230,23 +230,30 @@ func (s *scanner) lit(word string) bool {
 // str reads a string at s.i. text is its raw bytes between the quotes;
 // escaped says it holds escapes (checked: one of \" \\ \/ \b \f \n \r \t).
 func (s *scanner) str() (text []byte, escaped, ok bool) {
-	if s.i >= len(s.b) || s.b[s.i] != '"' {
+	b := s.b
+	if s.i >= len(b) || b[s.i] != '"' {
 		return nil, false, false
 	}
 	start := s.i + 1
 	ascii := true
-	for i := start; i < len(s.b); i++ {
-		switch c := s.b[i]; {
+	for i := start; ; i++ {
+		for i < len(b) && !strStop[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			return nil, false, false
+		}
+		switch c := b[i]; {
 		case c == '"':
-			text = s.b[start:i:i]
+			text = b[start:i:i]
 			s.i = i + 1
 			return text, escaped, ascii || utf8.Valid(text)
 		case c == '\\':
 			i++
-			if i >= len(s.b) {
+			if i >= len(b) {
 				return nil, false, false
 			}
-			switch s.b[i] {
+			switch b[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				escaped = true
 			default: // \u (decoded differently by fastjson and encoding/json) or invalid
@@ -254,12 +261,22 @@ func (s *scanner) str() (text []byte, escaped, ok bool) {
 			}
 		case c < 0x20:
 			return nil, false, false
-		case c >= utf8.RuneSelf:
+		default: // c >= utf8.RuneSelf
 			ascii = false
 		}
 	}
-	return nil, false, false
 }
+
+// strStop marks the bytes that end a run of plain string bytes, so str's
+// inner loop is one table load per byte: the quote, the backslash, control
+// characters (invalid in a JSON string) and non-ASCII bytes (the string is
+// then checked as UTF-8 at its end).
+var strStop = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf
+	}
+	return t
+}()
 
 // unescape decodes a string's checked escapes into s.esc.
 func (s *scanner) unescape(text []byte) []byte {

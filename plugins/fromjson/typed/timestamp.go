@@ -145,23 +145,39 @@ func FormatTimestamp(t time.Time) string {
 // without a trailing zero. It is how producers write event times, so most
 // records take this path.
 func isCanonical(s string) bool {
-	if len(s) < 20 || len(s) > 27 || len(s) == 21 || s[len(s)-1] != 'Z' ||
-		s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+	n := len(s)
+	if n < 20 || n > 27 || n == 21 || s[n-1] != 'Z' {
 		return false
 	}
-	if frac := s[19 : len(s)-1]; frac != "" {
+	// One pass over the date and time: year, month, day, hour, minute, second.
+	var v [6]int
+	f := 0
+	for i := 0; i < len(canonicalShape); i++ {
+		c := s[i]
+		if sep := canonicalShape[i]; sep != 'd' {
+			if c != sep {
+				return false
+			}
+			f++
+			continue
+		}
+		if c-'0' > 9 {
+			return false
+		}
+		v[f] = v[f]*10 + int(c-'0')
+	}
+	if frac := s[19 : n-1]; frac != "" {
 		if frac[0] != '.' || frac[len(frac)-1] == '0' || !allDigits(frac[1:]) {
 			return false
 		}
 	}
-	if !allDigits(s[0:4]) || !allDigits(s[5:7]) || !allDigits(s[8:10]) || !allDigits(s[11:13]) || !allDigits(s[14:16]) || !allDigits(s[17:19]) {
-		return false
-	}
-	year := num(s[0:4])
-	month, day := num(s[5:7]), num(s[8:10])
-	return month >= 1 && month <= 12 && day >= 1 && day <= daysIn(month, year) &&
-		num(s[11:13]) <= 23 && num(s[14:16]) <= 59 && num(s[17:19]) <= 59
+	return v[1] >= 1 && v[1] <= 12 && v[2] >= 1 && v[2] <= daysIn(v[1], v[0]) &&
+		v[3] <= 23 && v[4] <= 59 && v[5] <= 59
 }
+
+// canonicalShape is the output form's date and time: 'd' a digit, any other
+// byte itself.
+const canonicalShape = "dddd-dd-ddTdd:dd:dd"
 
 // canonicalize appends s to dst in the output form when s differs from it
 // only in its fraction: more than 6 digits (truncated, as FormatTimestamp
@@ -193,14 +209,6 @@ func allDigits(s string) bool {
 		}
 	}
 	return true
-}
-
-func num(s string) int {
-	n := 0
-	for i := 0; i < len(s); i++ {
-		n = n*10 + int(s[i]-'0')
-	}
-	return n
 }
 
 func daysIn(month, year int) int {
