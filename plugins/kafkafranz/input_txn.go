@@ -19,6 +19,7 @@ const (
 	fieldTxnID           = "id"
 	fieldTxnTimeout      = "timeout"
 	fieldTxnCommitPeriod = "commit_period"
+	fieldTxnMaxMsgBytes  = "max_message_bytes"
 )
 
 func txnInputField() *service.ConfigField {
@@ -35,6 +36,9 @@ func txnInputField() *service.ConfigField {
 		service.NewDurationField(fieldTxnCommitPeriod).
 			Description("How long a transaction gathers batches before it ends. It then ends once every batch handed out in it is acked: no new batch is handed out meanwhile. Longer periods mean fewer commits and more work redone after an abort.").
 			Default("1s").Example("200ms"),
+		service.NewStringField(fieldTxnMaxMsgBytes).
+			Description("Largest record the outputs in this input's transactions may produce (its client's `ProducerBatchMaxBytes`), e.g. `8MiB`; the topics they write need a `max.message.bytes` at least as large. Empty: franz-go's default, 1 000 012 bytes, Kafka's default `max.message.bytes`. The scale-out window's stage-2 state is one record per internal partition: its size grows with the number of open (window, key) pairs.").
+			Default("").Example("8MiB"),
 	).Description("Exactly-once consume -> process -> produce (see Delivery guarantees).").Advanced()
 }
 
@@ -58,8 +62,16 @@ func txnFromParsed(conf *service.ParsedConfig, cc franz.ConsumerConfig) (*franz.
 	id := f.str(fieldTxn, fieldTxnID)
 	timeout := f.duration(fieldTxn, fieldTxnTimeout)
 	period := f.duration(fieldTxn, fieldTxnCommitPeriod)
+	maxBytesStr := f.str(fieldTxn, fieldTxnMaxMsgBytes)
 	if f.err != nil || !enabled {
 		return nil, 0, f.err
+	}
+	maxBytes, err := parseBytes(fieldTxn+"."+fieldTxnMaxMsgBytes, maxBytesStr)
+	if err != nil {
+		return nil, 0, err
+	}
+	if maxBytes != 0 && (maxBytes < 512 || maxBytes > 1<<30) {
+		return nil, 0, fmt.Errorf("%s.%s: %q must be between 512B and 1GiB", fieldTxn, fieldTxnMaxMsgBytes, maxBytesStr)
 	}
 	switch {
 	case cc.Group == "":
@@ -80,7 +92,7 @@ func txnFromParsed(conf *service.ParsedConfig, cc franz.ConsumerConfig) (*franz.
 		}
 		id = cc.Group + "-" + suffix
 	}
-	return &franz.TxnConfig{ID: id, Timeout: timeout}, period, nil
+	return &franz.TxnConfig{ID: id, Timeout: timeout, MaxMessageBytes: maxBytes}, period, nil
 }
 
 // txnRegistryKey finds, among a stream's resources, the transactional input

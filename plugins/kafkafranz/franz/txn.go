@@ -18,6 +18,9 @@ import (
 type TxnConfig struct {
 	ID      string        // transactional.id; stable per replica
 	Timeout time.Duration // transaction.timeout.ms
+	// MaxMessageBytes is the largest record produced in the transactions
+	// (ProducerBatchMaxBytes); 0: franz-go's default, 1 000 012 bytes.
+	MaxMessageBytes int32
 }
 
 // txnMetadataMinAge is the shortest time between two metadata refreshes of
@@ -45,6 +48,9 @@ func (c *Consumer) txnOptions() []kgo.Opt {
 	}
 	if c.conf.Txn.Timeout > 0 {
 		opts = append(opts, kgo.TransactionTimeout(c.conf.Txn.Timeout))
+	}
+	if c.conf.Txn.MaxMessageBytes > 0 {
+		opts = append(opts, kgo.ProducerBatchMaxBytes(c.conf.Txn.MaxMessageBytes))
 	}
 	return opts
 }
