@@ -22,10 +22,11 @@ import (
 // read_uncommitted, the last stable offsets listed now for read_committed,
 // where franz-go's own "latest" is that offset too (records of a
 // transaction still open there are delivered once it commits). A
-// transactional consumer is left as it was: its offsets are committed in its
-// transactions.
+// transactional consumer commits it too, outside its transactions (a plain
+// commit of the current generation, as any member may): its transactions
+// commit its offsets only from its first record on.
 func (c *Consumer) pinLatest(ctx context.Context, adm *kadm.Client, topics []string, offsets map[string]map[int32]kgo.Offset, ends kadm.ListedOffsets) map[topicPartition]bool {
-	if c.conf.StartOffset != "latest" || c.conf.Group == "" || c.conf.Txn != nil {
+	if c.conf.StartOffset != "latest" || c.conf.Group == "" {
 		return nil
 	}
 	if c.conf.IsolationLevel == "read_committed" {
