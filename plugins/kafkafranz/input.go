@@ -39,6 +39,7 @@ const (
 	fieldMultiHeader            = "multi_header"
 	fieldMetadataKeys           = "metadata_keys"
 	fieldEmptyNotices           = "empty_partition_notices"
+	fieldEmptyNoticesAfter      = "empty_partition_notices_after"
 )
 
 func inputSpec() *service.ConfigSpec {
@@ -217,6 +218,9 @@ stable offset, listed at assignment). A processor before the window may fail a n
 		service.NewBoolField(fieldEmptyNotices).
 			Description("Hand out a notice (a message with metadata `kafka_notice: empty_partition`, see Metadata) for each owned partition read to its end without a record since its assignment, once per assignment: `tumbling_window` `stage: partial` announces such partitions, so the scale-out job does not wait for partitions that never receive a record. Requires `consumer_group`.").
 			Default(false).Example(true).Advanced(),
+		service.NewDurationField(fieldEmptyNoticesAfter).
+			Description("With `empty_partition_notices`, how long a partition must have been owned with nothing delivered (since its assignment, or since a transaction abort rewound it) before its notice goes out. A producer that starts after the job writes its first records to the partitions one after another: noticed at once, a partition whose first records come a moment later than the others' is announced empty and the windows its records belong to can close without them. `0s`: as soon as the partition is read to its end. config/rides-scaleout.yaml uses the window's `idle_timeout`, the same patience as for a partition that stops delivering.").
+			Default("0s").Example("5m").Advanced(),
 		txnInputField(),
 		purgeInputField(),
 		service.NewAutoRetryNacksToggleField(),
@@ -239,6 +243,8 @@ stable offset, listed at assignment). A processor before the window may fail a n
 		{`this.checkpoint_limit.or(1024) < 1`, "checkpoint_limit: must be at least 1"},
 		{`this.empty_partition_notices.or(false) && this.consumer_group.or("") == ""`,
 			"empty_partition_notices: requires a consumer_group"},
+		{`this.empty_partition_notices_after.or("0s").parse_duration() < 0`,
+			"empty_partition_notices_after: must not be negative"},
 		{`this.metadata_keys.or([]).any(k -> !["kafka_topic", "kafka_partition", "kafka_key", "kafka_offset", "kafka_prev_offset", "kafka_topic_partitions", "kafka_timestamp_unix", "kafka_timestamp_ms", "kafka_tombstone_message", "kafka_lag", "kafka_assignment_epoch", "kafka_group_generation", "kafka_assignment_offset", "kafka_empty_partitions"].contains(k))`,
 			"metadata_keys: unknown key; use kafka_topic, kafka_partition, kafka_key, kafka_offset, kafka_prev_offset, kafka_topic_partitions, kafka_timestamp_unix, kafka_timestamp_ms, kafka_tombstone_message, kafka_lag, kafka_assignment_epoch, kafka_group_generation, kafka_assignment_offset, kafka_empty_partitions"},
 		{`this.commit_period.or("5s").parse_duration() < 100000000`, "commit_period: must be at least 100ms"},
@@ -405,6 +411,7 @@ func consumerConfigFromParsed(conf *service.ParsedConfig) (franz.ConsumerConfig,
 		FailOnDataLoss:    f.boolean(fieldFailOnDataLoss),
 		IsolationLevel:    f.str(fieldIsolationLevel),
 		EmptyNotices:      f.boolean(fieldEmptyNotices),
+		EmptyNoticeDelay:  f.duration(fieldEmptyNoticesAfter),
 	}
 	topics := f.strs(fieldTopics)
 	maxBytes, partBytes, minBytes := f.str(fieldFetchMaxBytes), f.str(fieldFetchMaxPartitionBytes), f.str(fieldFetchMinBytes)
@@ -448,6 +455,8 @@ func consumerConfigFromParsed(conf *service.ParsedConfig) (franz.ConsumerConfig,
 		return cc, fmt.Errorf("%s: static membership needs a %s", fieldInstanceID, fieldConsumerGroup)
 	case cc.EmptyNotices && cc.Group == "":
 		return cc, fmt.Errorf("%s: requires a %s", fieldEmptyNotices, fieldConsumerGroup)
+	case cc.EmptyNoticeDelay < 0:
+		return cc, fmt.Errorf("%s: must not be negative", fieldEmptyNoticesAfter)
 	case cc.CheckpointLimit < 1:
 		return cc, fmt.Errorf("%s: must be at least 1, got %d", fieldCheckpointLimit, cc.CheckpointLimit)
 	}

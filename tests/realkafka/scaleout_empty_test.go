@@ -15,7 +15,8 @@ import (
 // owner announces them empty (kafka_franz empty_partition_notices), so the
 // windows partition 0 closes reach Delta, equal to the reference of
 // partition 0 alone. Before, no window ever closed (issue 12, measured on 4
-// Dec: no row after 60 s with WATERMARK_IDLE_TIMEOUT=20s).
+// Dec: no row after 60 s with WATERMARK_IDLE_TIMEOUT=20s). The table is
+// complete only after EMPTY_NOTICE_AFTER (3 s here).
 func TestScaleOutRecordsInOnePartitionOfThreeReachDelta(t *testing.T) {
 	be := needBroker(t)
 	spec := harness.BacklogSpec{Seed: 23, Rides: 2_000, Partitions: 1,
@@ -36,13 +37,18 @@ func TestScaleOutRecordsInOnePartitionOfThreeReachDelta(t *testing.T) {
 
 	job := newRidesJob(t, be, topic)
 	// Idleness does not close these windows within the test's 2 minutes; the
-	// announcements need it on (with 0s, exact tables, none is made).
-	job.env = append(job.env, "WATERMARK_IDLE_TIMEOUT=1h")
+	// announcements need it on (with 0s, exact tables, none is made). They go
+	// out once partitions 1 and 2 have been owned for EMPTY_NOTICE_AFTER with
+	// nothing delivered (5m in the config).
+	job.env = append(job.env, "WATERMARK_IDLE_TIMEOUT=1h", "EMPTY_NOTICE_AFTER=3s")
 	r := &replica{job: job, id: "replica-0"}
 	t.Cleanup(r.kill)
 	start := time.Now()
 	r.start(t)
 	got := waitTableEquals(t, job, []*replica{r}, want, 2*time.Minute)
+	if d := time.Since(start); d < 3*time.Second {
+		t.Errorf("table complete %v after the start, before EMPTY_NOTICE_AFTER (3s) could announce partitions 1 and 2", d)
+	}
 	t.Logf("table equal to partition 0's reference (%d windows) %v after the replica started",
 		len(got), time.Since(start).Round(time.Millisecond))
 	m, err := harness.ScrapeMetrics(r.http)

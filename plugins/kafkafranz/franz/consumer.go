@@ -39,6 +39,16 @@ type ConsumerConfig struct {
 	// partition read to its end without a record since its assignment
 	// (empty_notices.go). Consumer group mode only.
 	EmptyNotices bool
+	// EmptyNoticeDelay: a partition is noticed only once this long has
+	// passed since its epoch began (its assignment, or the last rewind)
+	// with nothing delivered, so a partition whose first records come a
+	// little after the others' is not announced empty meanwhile; 0: as soon
+	// as it is read to its end.
+	EmptyNoticeDelay time.Duration
+	// Now and AfterFunc are the clock and timer of EmptyNoticeDelay
+	// (time.Now and time.AfterFunc when nil).
+	Now       func() time.Time
+	AfterFunc func(d time.Duration, f func()) (stop func() bool)
 	// Txn, when set, makes the consumer a transactional session (txn.go).
 	Txn *TxnConfig
 	// Purge, when set, deletes the records below committed offsets (purge.go).
@@ -176,6 +186,10 @@ type Consumer struct {
 	// (empty_notices.go).
 	noticed  map[topicPartition]int64
 	pollWake context.CancelFunc
+	// epochAt is when each partition's epoch began, and noticeTimer wakes
+	// the waiting Poll when a notice held back by EmptyNoticeDelay is due.
+	epochAt     map[topicPartition]time.Time
+	noticeTimer func() bool
 	// marks is, in transactional mode, the last record per partition below
 	// which everything was acked: what the transaction commits.
 	marksMu sync.Mutex
@@ -221,6 +235,7 @@ func NewConsumer(conf ConsumerConfig, log Logger, met ConsumerMetrics) *Consumer
 		starts:     map[topicPartition]int64{},
 		gens:       map[topicPartition]int32{},
 		noticed:    map[topicPartition]int64{},
+		epochAt:    map[topicPartition]time.Time{},
 		marks:      map[topicPartition]*kgo.Record{},
 		txnOffsets: map[topicPartition]int64{},
 		purge:      newPurger(conf.Purge),

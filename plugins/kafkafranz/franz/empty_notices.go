@@ -3,6 +3,7 @@ package franz
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 )
@@ -26,9 +27,10 @@ func (c *Consumer) noticesLocked() []Chunk {
 		return nil
 	}
 	var out []Chunk
+	now := c.now()
 	for tp := range c.assigned {
 		ep := c.epochs[tp]
-		if _, delivered := c.last[tp]; delivered || c.noticed[tp] == ep || !c.atEndLocked(tp) {
+		if !c.noticeCandidateLocked(tp) || now.Before(c.noticeDueLocked(tp)) {
 			continue
 		}
 		c.noticed[tp] = ep
@@ -61,7 +63,28 @@ func (c *Consumer) awaitNotices(ctx context.Context) ([]Chunk, context.Context) 
 	}
 	pctx, wake := context.WithCancel(ctx)
 	c.pollWake = wake
+	c.scheduleNoticeLocked()
 	return nil, pctx
+}
+
+// scheduleNoticeLocked (c.mu held, a Poll waiting) sets a timer that ends
+// the wait when the first notice EmptyNoticeDelay holds back falls due.
+func (c *Consumer) scheduleNoticeLocked() {
+	var due time.Time
+	for tp := range c.assigned {
+		if c.noticeCandidateLocked(tp) {
+			if at := c.noticeDueLocked(tp); due.IsZero() || at.Before(due) {
+				due = at
+			}
+		}
+	}
+	if due.IsZero() {
+		return
+	}
+	if c.noticeTimer != nil {
+		c.noticeTimer()
+	}
+	c.noticeTimer = c.afterFunc(max(due.Sub(c.now()), 0), c.pollWake)
 }
 
 func (c *Consumer) stopWaking() {
@@ -71,6 +94,37 @@ func (c *Consumer) stopWaking() {
 		c.pollWake()
 		c.pollWake = nil
 	}
+	if c.noticeTimer != nil {
+		c.noticeTimer()
+		c.noticeTimer = nil
+	}
+}
+
+// noticeCandidateLocked (c.mu held): tp is owned, has delivered nothing in
+// its epoch, is read to its end, and was not noticed in this epoch yet.
+func (c *Consumer) noticeCandidateLocked(tp topicPartition) bool {
+	_, delivered := c.last[tp]
+	return c.assigned[tp] && !delivered && c.noticed[tp] != c.epochs[tp] && c.atEndLocked(tp)
+}
+
+// noticeDueLocked (c.mu held) is when tp's notice may go out: its epoch's
+// start plus EmptyNoticeDelay.
+func (c *Consumer) noticeDueLocked(tp topicPartition) time.Time {
+	return c.epochAt[tp].Add(c.conf.EmptyNoticeDelay)
+}
+
+func (c *Consumer) now() time.Time {
+	if c.conf.Now != nil {
+		return c.conf.Now()
+	}
+	return time.Now()
+}
+
+func (c *Consumer) afterFunc(d time.Duration, f func()) func() bool {
+	if c.conf.AfterFunc != nil {
+		return c.conf.AfterFunc(d, f)
+	}
+	return time.AfterFunc(d, f).Stop
 }
 
 // wakeForNoticesLocked (c.mu held) ends the Poll waiting for records when
@@ -80,12 +134,14 @@ func (c *Consumer) wakeForNoticesLocked() {
 	if c.pollWake == nil || !c.conf.EmptyNotices {
 		return
 	}
+	now := c.now()
 	for tp := range c.assigned {
-		if _, delivered := c.last[tp]; !delivered && c.noticed[tp] != c.epochs[tp] && c.atEndLocked(tp) {
+		if c.noticeCandidateLocked(tp) && !now.Before(c.noticeDueLocked(tp)) {
 			c.pollWake()
 			return
 		}
 	}
+	c.scheduleNoticeLocked() // an assignment made while the Poll waited
 }
 
 // listStableEnds sets, for a read_committed consumer with notices, where

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -103,5 +104,62 @@ func TestNoticesReadCommittedListTheLastStableOffset(t *testing.T) {
 	got := pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 4 && len(notices(t, cs)) >= 1 })
 	if ns := notices(t, got); len(ns) != 1 || !noticed(ns, 1) {
 		t.Fatalf("notices %v, want partition 1's", ns)
+	}
+}
+
+// A notice held back by EmptyNoticeDelay: while the delay runs, the waiting
+// Poll has a timer for the rest of it and hands out nothing; once the clock
+// has passed it and the timer fires, one notice per partition. A partition
+// that delivers meanwhile is never noticed.
+func TestNoticesWaitForTheirDelay(t *testing.T) {
+	addr := cluster(t, kfake.SeedTopics(3, "t"))
+	var mu sync.Mutex
+	now := time.Unix(1_800_000_000, 0)
+	type timer struct {
+		d time.Duration
+		f func()
+	}
+	timers := make(chan timer, 64)
+	c, _, _ := newTestConsumer(t, addr, func(cc *ConsumerConfig) {
+		cc.EmptyNotices = true
+		cc.EmptyNoticeDelay = time.Minute
+		cc.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		cc.AfterFunc = func(d time.Duration, f func()) func() bool {
+			timers <- timer{d, f}
+			return func() bool { return true }
+		}
+	})
+	polled := make(chan []Chunk, 1)
+	go func() {
+		cs, err := c.Poll(context.Background())
+		if err != nil {
+			t.Errorf("poll: %v", err)
+		}
+		polled <- cs
+	}()
+	// The Poll waits (no record, no notice due) with a timer for the delay.
+	var tm timer
+	select {
+	case tm = <-timers:
+	case cs := <-polled:
+		t.Fatalf("Poll returned %d chunks (notices %v) before the delay passed", len(cs), notices(t, cs))
+	case <-time.After(20 * time.Second):
+		t.Fatal("no timer set for the notices the delay holds back")
+	}
+	if tm.d <= 0 || tm.d > time.Minute {
+		t.Fatalf("timer for %v, want the rest of the 1m delay", tm.d)
+	}
+	// Partition 0 delivers meanwhile; the clock passes the delay; the timer fires.
+	produceN(t, addr, "t", 0, 2)
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
+	tm.f()
+	got := <-polled
+	got = append(got, pollUntil(t, c, func(cs []Chunk) bool {
+		return records(append(got, cs...)) >= 2 && len(notices(t, append(got, cs...))) >= 2
+	})...)
+	if ns := notices(t, got); len(ns) != 2 || !noticed(ns, 1) || !noticed(ns, 2) {
+		t.Fatalf("notices %v, want one each for partitions 1 and 2 (0 delivered)", ns)
 	}
 }

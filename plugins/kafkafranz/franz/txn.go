@@ -253,6 +253,7 @@ func (c *Consumer) dropSession(sess *kgo.GroupTransactSession) {
 func (c *Consumer) newEpochLocked(tp topicPartition) {
 	c.epochSeq++
 	c.epochs[tp] = c.epochSeq
+	c.epochAt[tp] = c.now()
 }
 
 // manualPartition marks a record whose Partition field is to be used as is.
