@@ -17,21 +17,36 @@ import (
 func TestLatestStartIsCommittedBeforeTheFirstRecord(t *testing.T) {
 	addr := cluster(t, kfake.SeedTopics(1, "t"))
 	produceN(t, addr, "t", 0, 10) // before the start: not ours under latest
-	adjusted := make(chan struct{})
-	c := connectTestConsumer(t, addr, func(cc *ConsumerConfig) { cc.StartOffset = "latest" },
-		func(c *Consumer) { c.afterAdjust = func() { close(adjusted) } })
-	<-adjusted
+	latest := func(cc *ConsumerConfig) { cc.StartOffset = "latest" }
+	c := connectAdjusted(t, addr, latest)
 	if got := groupCommitted(t, addr, "g", "t", 0); got != 10 {
 		t.Fatalf("committed %d once assigned at latest, want the log end 10", got)
 	}
 	c.Close() // as a crash would: nothing polled, nothing acked
 
 	produceN(t, addr, "t", 0, 5) // while no process runs
-	c2 := connectTestConsumer(t, addr, func(cc *ConsumerConfig) { cc.StartOffset = "latest" }, nil)
-	chunks := pollUntil(t, c2, func(cs []Chunk) bool { return records(cs) >= 5 })
-	if first := chunks[0].Records[0].Offset; first != 10 {
+	if first := firstDelivered(t, addr, latest, 5); first != 10 {
 		t.Fatalf("restart delivered from offset %d, want 10 (the records written while down)", first)
 	}
+}
+
+// connectAdjusted connects a test consumer and returns once its offsets are
+// adjusted for its assignment (the start committed, under latest).
+func connectAdjusted(t *testing.T, addr string, mod func(*ConsumerConfig)) *Consumer {
+	t.Helper()
+	adjusted := make(chan struct{})
+	c := connectTestConsumer(t, addr, mod, func(c *Consumer) { c.afterAdjust = func() { close(adjusted) } })
+	<-adjusted
+	return c
+}
+
+// firstDelivered connects a new consumer (a restart) and returns the offset
+// of the first record it delivers, once n records are in.
+func firstDelivered(t *testing.T, addr string, mod func(*ConsumerConfig), n int) int64 {
+	t.Helper()
+	c := connectTestConsumer(t, addr, mod, nil)
+	chunks := pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= n })
+	return chunks[0].Records[0].Offset
 }
 
 // The same under read_committed, with a transaction open at the start: the
@@ -57,9 +72,7 @@ func TestLatestStartUnderReadCommittedIsTheLastStableOffset(t *testing.T) {
 		}
 	}
 	readCommitted := func(cc *ConsumerConfig) { cc.StartOffset, cc.IsolationLevel = "latest", "read_committed" }
-	adjusted := make(chan struct{})
-	c := connectTestConsumer(t, addr, readCommitted, func(c *Consumer) { c.afterAdjust = func() { close(adjusted) } })
-	<-adjusted
+	c := connectAdjusted(t, addr, readCommitted)
 	if got := groupCommitted(t, addr, "g", "t", 0); got != 10 {
 		t.Fatalf("committed %d once assigned at latest under read_committed, want the last stable offset 10 (a transaction is open at 10-12)", got)
 	}
@@ -68,9 +81,7 @@ func TestLatestStartUnderReadCommittedIsTheLastStableOffset(t *testing.T) {
 	if err := tx.EndTransaction(ctx, kgo.TryCommit); err != nil { // while no process runs
 		t.Fatal(err)
 	}
-	c2 := connectTestConsumer(t, addr, readCommitted, nil)
-	chunks := pollUntil(t, c2, func(cs []Chunk) bool { return records(cs) >= 3 })
-	if first := chunks[0].Records[0].Offset; first != 10 {
+	if first := firstDelivered(t, addr, readCommitted, 3); first != 10 {
 		t.Fatalf("restart delivered from offset %d, want 10 (the transaction committed while down)", first)
 	}
 }
@@ -86,18 +97,14 @@ func TestLatestStartOfATransactionalConsumerIsCommittedBeforeTheFirstRecord(t *t
 	addr := cluster(t, kfake.SeedTopics(1, "t"))
 	produceN(t, addr, "t", 0, 10) // before the start: not ours under latest
 	txn := func(cc *ConsumerConfig) { cc.StartOffset, cc.Txn = "latest", &TxnConfig{ID: "g-0"} }
-	adjusted := make(chan struct{})
-	c := connectTestConsumer(t, addr, txn, func(c *Consumer) { c.afterAdjust = func() { close(adjusted) } })
-	<-adjusted
+	c := connectAdjusted(t, addr, txn)
 	if got := groupCommitted(t, addr, "g", "t", 0); got != 10 {
 		t.Fatalf("committed %d once assigned at latest, want the log end 10", got)
 	}
 	c.Close() // as a crash would: nothing polled, no transaction
 
 	produceN(t, addr, "t", 0, 5) // while no process runs
-	c2 := connectTestConsumer(t, addr, txn, nil)
-	chunks := pollUntil(t, c2, func(cs []Chunk) bool { return records(cs) >= 5 })
-	if first := chunks[0].Records[0].Offset; first != 10 {
+	if first := firstDelivered(t, addr, txn, 5); first != 10 {
 		t.Fatalf("restart delivered from offset %d, want 10 (the records written while down)", first)
 	}
 }
