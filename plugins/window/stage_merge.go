@@ -40,6 +40,9 @@ type mergeProcessor struct {
 	readState func(ctx context.Context, key string) ([]byte, error)
 	// readMu makes the concurrent loads read one at a time (readSerial).
 	readMu sync.Mutex
+	// chunkBytes is the largest state written to a changelog as one record
+	// (stateChunkBytes; tests lower it).
+	chunkBytes int
 }
 
 type mergePartition struct {
@@ -58,7 +61,7 @@ func newMergeProcessor(c *procConfig, res *service.Resources, now func() time.Ti
 	if err != nil {
 		return nil, err
 	}
-	p := &mergeProcessor{processor: newBase(c, res, now), check: check, parts: map[int32]*mergePartition{}, waitChangelog: pauseChangelog}
+	p := &mergeProcessor{processor: newBase(c, res, now), check: check, parts: map[int32]*mergePartition{}, waitChangelog: pauseChangelog, chunkBytes: stateChunkBytes}
 	p.readState = p.getKey
 	return p, nil
 }
@@ -170,7 +173,7 @@ func (p *mergeProcessor) ProcessBatch(ctx context.Context, batch service.Message
 			batches = append(batches, b)
 		}
 		if state != nil { // after q's rows: the same transaction commits both
-			batches = append(batches, service.MessageBatch{state})
+			batches = append(batches, state)
 		}
 	}
 	p.passed(ls)
@@ -232,7 +235,7 @@ func (p *mergeProcessor) loadPartition(ctx context.Context, q int32, epoch int64
 	tries, behind, err := readCaughtUp(ctx, p.log, fmt.Sprintf("internal partition %d", q), p.waitChangelog, func() (bool, error, error) {
 		var pending, err error
 		// A failed read is retried, not the batch failed (readStateRetrying).
-		if data, pending, err = readStateRetrying(ctx, p.log, "merge", readSerial(&p.readMu, p.readState), p.waitChangelog, key); err != nil {
+		if data, pending, err = readStateRetrying(ctx, p.log, "merge", readSerial(&p.readMu, joinChunks(p.readState)), p.waitChangelog, key); err != nil {
 			return false, nil, err
 		}
 		if eng, err = engine.New(p.conf.engine); err != nil {
@@ -259,21 +262,25 @@ func (p *mergeProcessor) loadPartition(ctx context.Context, q int32, epoch int64
 
 // checkpointPartition writes q's state if it changed; on failure q's engine
 // is dropped, so the next batch reloads what is durable. With
-// state.changelog it returns the state as a message instead: if that
-// message's transaction aborts, the input rewinds q with a new epoch and q
-// is reloaded.
-func (p *mergeProcessor) checkpointPartition(ctx context.Context, batch service.MessageBatch, q int32, mp *mergePartition) (*service.Message, error) {
+// state.changelog it returns the state as messages instead (one, or its
+// chunks: splitState): if their transaction aborts, the input rewinds q
+// with a new epoch and q is reloaded.
+func (p *mergeProcessor) checkpointPartition(ctx context.Context, batch service.MessageBatch, q int32, mp *mergePartition) (service.MessageBatch, error) {
 	data, err := mp.eng.Snapshot()
 	if err == nil && bytes.Equal(data, mp.persisted) {
 		return nil, nil
 	}
 	if err == nil && p.conf.changelog {
-		m := derived(template(batch), data)
-		m.MetaSetMut(kindMeta, kindState)
-		m.MetaSetMut(changelogKeyMeta, p.stateKey(q))
-		m.MetaSetMut(statePartitionMeta, int64(q)) // the changelog's partition: q
+		var out service.MessageBatch
+		for i, chunk := range splitState(data, p.chunkBytes) {
+			m := derived(template(batch), chunk)
+			m.MetaSetMut(kindMeta, kindState)
+			m.MetaSetMut(changelogKeyMeta, chunkKey(p.stateKey(q), i))
+			m.MetaSetMut(statePartitionMeta, int64(q)) // the changelog's partition: q
+			out = append(out, m)
+		}
 		mp.persisted = data
-		return m, nil
+		return out, nil
 	}
 	if err == nil {
 		key := p.stateKey(q)
