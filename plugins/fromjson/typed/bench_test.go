@@ -2,6 +2,7 @@ package typed
 
 import (
 	"fmt"
+	"strconv"
 	"testing"
 )
 
@@ -16,15 +17,22 @@ func BenchmarkParse(b *testing.B) {
 	cities := []string{"paris", "lyon", "marseille", "toulouse", "nice", "nantes", "lille", "bordeaux"}
 	// seed_ts: milliseconds as the seed producer writes them (3 digits, so a
 	// tenth of them end in 0 and are not in the output form).
-	for _, c := range []struct{ name, prefix, ms string }{{"fast", "", "123"}, {"fast_seed_ts", "", ""}, {"slow_u_escape", `\u0066r`, "123"}} {
+	for _, c := range []struct {
+		name, prefix, ms string
+		longDoubles      bool // distanceKm with 17 significant digits, as Python's repr writes a random double
+	}{{"fast", "", "123", false}, {"fast_seed_ts", "", "", false}, {"fast_long_doubles", "", "123", true}, {"slow_u_escape", `\u0066r`, "123", false}} {
 		in := make([][]byte, 1024)
 		for i := range in {
 			ms := c.ms
 			if ms == "" {
 				ms = fmt.Sprintf("%03d", i*7%1000)
 			}
-			in[i] = fmt.Appendf(nil, `{"rideId":%d,"userId":%d,"city":"%s%s","distanceKm":%d.25,"price":%d.5,"ts":"2026-03-14T08:%02d:%02d.%sZ"}`,
-				100000+i, i%977, c.prefix, cities[i%len(cities)], 5+i%20, 3+i%40, i/60%60, i%60, ms)
+			dist := fmt.Sprintf("%d.25", 5+i%20)
+			if c.longDoubles {
+				dist = strconv.FormatFloat(5+float64(i)*0.0192837465019283, 'g', -1, 64)
+			}
+			in[i] = fmt.Appendf(nil, `{"rideId":%d,"userId":%d,"city":"%s%s","distanceKm":%s,"price":%d.5,"ts":"2026-03-14T08:%02d:%02d.%sZ"}`,
+				100000+i, i%977, c.prefix, cities[i%len(cities)], dist, 3+i%40, i/60%60, i%60, ms)
 		}
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
