@@ -206,6 +206,10 @@ func toFloat(v any) (float64, error) {
 		return float64(x), nil
 	case int64:
 		return float64(x), nil
+	case int32:
+		return float64(x), nil
+	case uint64:
+		return float64(x), nil
 	}
 	return 0, fmt.Errorf("want a number, got %s", describe(v))
 }
