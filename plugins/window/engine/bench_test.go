@@ -78,3 +78,52 @@ func BenchmarkSnapshot(b *testing.B) {
 	}
 	b.ReportMetric(float64(size), "state_bytes")
 }
+
+// BenchmarkSnapshotManyKeys: a state of 4 open windows of 20 000 keys each
+// and 16 retained emissions of 20 000 rows (config/rides.yaml grouped by
+// city and userId holds about that), snapshotted after a batch that added
+// to the newest window only, as a backlog does between two writes. kept:
+// the encodings of the unchanged windows and emissions are reused; afresh:
+// everything is encoded again (what every snapshot did before).
+//
+//	go test ./plugins/window/engine/ -run '^$' -bench SnapshotManyKeys -benchmem
+func BenchmarkSnapshotManyKeys(b *testing.B) {
+	cfg := ridesConfig()
+	cfg.RetainEmissions = 16
+	e := newEngine(b, cfg)
+	const keys = 20_000
+	t0 := at(b, "2026-03-14T00:00:00Z")
+	step := cfg.Size.Microseconds()
+	batch := func(w int64, n int) []Row {
+		rows := make([]Row, n)
+		for i := range rows {
+			rows[i] = Row{TimeUs: t0 + w*step + int64(i%1000), Key: fmt.Sprintf(`["C%d",%d]`, i%5, i), Values: []Value{{F: 1.25}, {F: 2.5}, Null}}
+		}
+		return rows
+	}
+	// 20 windows: 16 emitted (retained), 4 open behind the 10-minute delay.
+	for w := int64(0); w < 20; w++ {
+		e.Process(batch(w, keys), time.Now())
+	}
+	if e.OpenGroups() < 2*keys || len(e.pending) != 16 {
+		b.Fatalf("setup: %d open groups, %d retained emissions", e.OpenGroups(), len(e.pending))
+	}
+	newest := batch(19, 1000)
+	for _, mode := range []string{"kept", "afresh"} {
+		b.Run(mode, func(b *testing.B) {
+			var size int
+			for i := 0; i < b.N; i++ {
+				e.Process(newest, time.Now())
+				if mode == "afresh" {
+					e.openEnc, e.pendingBin, e.pendingEnc = nil, nil, nil
+				}
+				s, err := e.Snapshot()
+				if err != nil {
+					b.Fatal(err)
+				}
+				size = len(s)
+			}
+			b.ReportMetric(float64(size), "state_bytes")
+		})
+	}
+}

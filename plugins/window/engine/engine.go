@@ -154,9 +154,12 @@ type Engine struct {
 	// runBuf is Process's partRuns array, kept between batches (not state).
 	runBuf []partRun
 	// Snapshot's caches (not state): the shape's JSON, the encoded pending
-	// emissions (nil: re-encode) and the last snapshot's length.
+	// emissions (nil: re-encode) and each of them, and the last snapshot's
+	// length.
 	shapeJS      []byte
 	pendingBin   []byte
+	pendingEnc   [][]byte         // e.pending[i] encoded (nil: not yet)
+	openEnc      map[int64][]byte // e.open[start] encoded, while unchanged
 	lastSnapshot int
 }
 
@@ -339,9 +342,15 @@ func (e *Engine) evict(wmMs int64) *Emission {
 		}
 		e.nOpen -= len(keys)
 		delete(e.open, start)
+		e.touched(start)
 	}
 	return em
 }
+
+// touched drops the snapshot's encoding of window start (openEnc): one of
+// its groups is about to change, or the window is gone. Every change of a
+// group goes through group or merge, which call it.
+func (e *Engine) touched(start int64) { delete(e.openEnc, start) }
 
 // remember retains em among the last RetainEmissions with the input
 // positions that produced it, so that their redelivery re-emits it.
@@ -349,8 +358,10 @@ func (e *Engine) remember(em *Emission, trigger map[string]span) {
 	em.Trigger = trigger
 	e.pendingBin = nil
 	e.pending = append(e.pending, em)
+	e.pendingEnc = append(e.pendingEnc, nil)
 	if n := len(e.pending) - e.cfg.RetainEmissions; n > 0 {
 		e.pending = append([]*Emission(nil), e.pending[n:]...)
+		e.pendingEnc = append([][]byte(nil), e.pendingEnc[n:]...)
 	}
 }
 

@@ -100,6 +100,7 @@ func (e *Engine) takeReemitAll() map[int64]bool {
 
 // merge folds a partial into its open (window, key).
 func (e *Engine) merge(p *Partial) {
+	e.touched(p.StartUs)
 	keys := e.open[p.StartUs]
 	if keys == nil {
 		keys = map[string]*group{}

@@ -166,6 +166,7 @@ func checkAgainstReferenceModel(t *testing.T, emit Emit) {
 			}
 			want := m.batch(t, ref)
 			res := e.Process(rows, epoch)
+			assertSnapshotCachesFresh(t, e)
 			got := engineLines(t, e, res.New)
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Fatalf("seed %d batch %d:\n got %v\nwant %v", seed, b, got, want)

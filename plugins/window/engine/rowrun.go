@@ -74,6 +74,7 @@ type groupCursor struct {
 // group returns the open group of (start, key), creating it.
 func (e *Engine) group(c *groupCursor, start int64, key string) *group {
 	if c.keys == nil || c.start != start {
+		e.touched(start) // the caller changes a group of it
 		keys := e.open[start]
 		if keys == nil {
 			keys = map[string]*group{}

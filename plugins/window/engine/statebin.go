@@ -54,14 +54,28 @@ func (e *Engine) snapshotBinary(sizeHint int) []byte {
 	w.varint(e.seq)
 	starts := slices.Sorted(maps.Keys(e.open))
 	w.uvarint(uint64(len(starts)))
+	if e.openEnc == nil {
+		e.openEnc = map[int64][]byte{}
+	}
 	for _, start := range starts {
-		groups := e.open[start]
-		w.varint(start)
-		w.uvarint(uint64(len(groups)))
-		for _, k := range slices.Sorted(maps.Keys(groups)) {
-			w.str(k)
-			writeGroup(&w, groups[k])
+		// A window's block is encoded again only when one of its groups
+		// changed since (e.touched): a backlog adds to the newest windows
+		// while the older ones wait for the watermark, and with many keys
+		// re-encoding them all was most of each snapshot.
+		enc, ok := e.openEnc[start]
+		if !ok {
+			ww := binWriter{}
+			groups := e.open[start]
+			ww.varint(start)
+			ww.uvarint(uint64(len(groups)))
+			for _, k := range slices.Sorted(maps.Keys(groups)) {
+				ww.str(k)
+				writeGroup(&ww, groups[k])
+			}
+			enc = ww.b
+			e.openEnc[start] = enc
 		}
+		w.b = append(w.b, enc...)
 	}
 	parts := slices.Sorted(maps.Keys(e.applied))
 	w.uvarint(uint64(len(parts)))
@@ -71,7 +85,7 @@ func (e *Engine) snapshotBinary(sizeHint int) []byte {
 	}
 	if e.pendingBin == nil {
 		pw := binWriter{}
-		writePending(&pw, e.pending)
+		e.writePending(&pw)
 		e.pendingBin = pw.b
 	}
 	w.b = append(w.b, e.pendingBin...)
@@ -136,28 +150,44 @@ func writeSpans(w *binWriter, s []span) {
 	}
 }
 
-func writePending(w *binWriter, pending []*Emission) {
-	w.uvarint(uint64(len(pending)))
-	for _, em := range pending {
-		w.varint(em.Seq)
-		w.uvarint(uint64(len(em.Rows)))
-		for i := range em.Rows {
-			r := &em.Rows[i]
-			w.varint(r.StartUs)
-			w.varint(r.EndUs)
-			w.str(r.Key)
-			w.varint(r.Seq)
-			w.uvarint(uint64(len(r.Values)))
-			for _, v := range r.Values {
-				w.bytes(v)
-			}
+// writePending encodes the retained emissions, each from its own encoding
+// made once: the list gains one emission at a time and keeps up to
+// RetainEmissions, which with many rows per window made re-encoding them all
+// the largest part of a snapshot.
+func (e *Engine) writePending(w *binWriter) {
+	if len(e.pendingEnc) != len(e.pending) { // restored, or new
+		e.pendingEnc = make([][]byte, len(e.pending))
+	}
+	w.uvarint(uint64(len(e.pending)))
+	for i, em := range e.pending {
+		if e.pendingEnc[i] == nil {
+			ew := binWriter{}
+			writeEmission(&ew, em)
+			e.pendingEnc[i] = ew.b
 		}
-		keys := slices.Sorted(maps.Keys(em.Trigger))
-		w.uvarint(uint64(len(keys)))
-		for _, k := range keys {
-			w.str(k)
-			w.varint(em.Trigger[k].Lo)
-			w.varint(em.Trigger[k].Hi)
+		w.b = append(w.b, e.pendingEnc[i]...)
+	}
+}
+
+func writeEmission(w *binWriter, em *Emission) {
+	w.varint(em.Seq)
+	w.uvarint(uint64(len(em.Rows)))
+	for i := range em.Rows {
+		r := &em.Rows[i]
+		w.varint(r.StartUs)
+		w.varint(r.EndUs)
+		w.str(r.Key)
+		w.varint(r.Seq)
+		w.uvarint(uint64(len(r.Values)))
+		for _, v := range r.Values {
+			w.bytes(v)
 		}
+	}
+	keys := slices.Sorted(maps.Keys(em.Trigger))
+	w.uvarint(uint64(len(keys)))
+	for _, k := range keys {
+		w.str(k)
+		w.varint(em.Trigger[k].Lo)
+		w.varint(em.Trigger[k].Hi)
 	}
 }

@@ -180,3 +180,29 @@ func TestRestoreNamesAnUnknownVersion(t *testing.T) {
 		t.Fatal("a JSON state claiming version 2 was restored")
 	}
 }
+
+// assertSnapshotCachesFresh fails unless e's snapshot, made from the
+// encodings Snapshot keeps between calls (windows whose groups did not
+// change, retained emissions), is byte for byte the one encoded from
+// scratch. The caches are left as they were, so that a stale one would go
+// on to fail a later call.
+func assertSnapshotCachesFresh(t *testing.T, e *Engine) {
+	t.Helper()
+	if e.cfg.Stage == StageMerge {
+		return // JSON, no caches
+	}
+	cached, err := e.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	open, pendingBin, pendingEnc := e.openEnc, e.pendingBin, e.pendingEnc
+	e.openEnc, e.pendingBin, e.pendingEnc = nil, nil, nil
+	cold, err := e.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.openEnc, e.pendingBin, e.pendingEnc = open, pendingBin, pendingEnc
+	if !bytes.Equal(cached, cold) {
+		t.Fatalf("snapshot from the kept encodings (%d bytes) differs from one encoded afresh (%d bytes): a window or emission changed without dropping its encoding", len(cached), len(cold))
+	}
+}
