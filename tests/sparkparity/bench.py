@@ -47,7 +47,7 @@ VENV = engines.REPO / ".cache" / "venv"
 BARE = Path(os.environ.get("BARECONSUMER_BIN", engines.REPO / "bin" / "bareconsumer"))
 
 
-def generate(n: int, partitions: int, span_min: int, seed: int):
+def generate(n: int, partitions: int, span_min: int, seed: int, by_user: bool = False):
     """Returns the (partition, value) records, the reference aggregates per (city, window start)
     and the closing time in ms: the minimum over partitions of their max event time.
 
@@ -73,15 +73,16 @@ def generate(n: int, partitions: int, span_min: int, seed: int):
         price = round(dist * (0.8 + rnd.random()) * 100) / 100.0
         ts = rides.fmt_iso_ms(us)
         p = i % partitions
+        ride_id, user = rnd.randrange(1_000_000), rnd.randrange(100_000)
         recs.append((p, (
-            f'{{"rideId":{rnd.randrange(1_000_000)},"userId":{rnd.randrange(100_000)},"city":"{city}",'
+            f'{{"rideId":{ride_id},"userId":{user},"city":"{city}",'
             f'"distanceKm":{dist!r},"price":{price!r},"ts":"{ts}"}}').encode()))
         start = us - us % rides.WINDOW_US
         if part_max[p] is not None and start + rides.WINDOW_US <= part_max[p] - rides.DELAY_MS * 1000:
             late += 1
             continue
         part_max[p] = us if part_max[p] is None else max(part_max[p], us)
-        a = ref.setdefault((city, start), [0, [], 0.0])
+        a = ref.setdefault((city, user, start) if by_user else (city, start), [0, [], 0.0])
         a[0] += 1
         a[1].append(price)
         a[2] += dist
@@ -92,10 +93,11 @@ def generate(n: int, partitions: int, span_min: int, seed: int):
 
 
 def expected_table(ref: dict, close_ms: int) -> dict:
-    """Windows closed by the final watermark (close_ms − 10 min): end <= watermark."""
+    """Windows closed by the final watermark (close_ms − 10 min): end <= watermark. Keys are
+    (city[, userId], window start) → (city[, userId], win_start, win_end)."""
     wm_us = (close_ms - rides.DELAY_MS) * 1000
-    return {(c, rides.fmt(s), rides.fmt(s + rides.WINDOW_US)): (math.fsum(p), d / n, n)
-            for (c, s), (n, p, d) in ref.items() if s + rides.WINDOW_US <= wm_us}
+    return {(*k[:-1], rides.fmt(k[-1]), rides.fmt(k[-1] + rides.WINDOW_US)): (math.fsum(p), d / n, n)
+            for k, (n, p, d) in ref.items() if k[-1] + rides.WINDOW_US <= wm_us}
 
 
 def parse_time_v(path: Path) -> dict:
@@ -121,7 +123,23 @@ def spark_packages() -> str:
     return b._options["spark.jars.packages"]
 
 
-def run_spark(bootstrap: str, topic: str, work: Path, shuffle: int, rep: int) -> dict:
+def user_config(work: Path) -> Path:
+    """config/rides.yaml grouped by (city, userId) instead of city, the rest as it is: the many-keys
+    run (--group-by-user). A user changes keys this way; the plugins must not care."""
+    text = engines.CONFIG.read_text()
+    for line, extra in (("          city: this.city\n", "          userId: this.userId\n"),
+                        ("                root.city = this.city\n", "                root.userId = this.userId\n"),
+                        ("                  - { name: city, type: string }\n",
+                         "                  - { name: userId, type: long }\n")):
+        if text.count(line) != 1:
+            raise SystemExit(f"{engines.CONFIG}: expected one line {line!r}; update bench.py user_config")
+        text = text.replace(line, line + extra)
+    out = work / "rides_by_user.yaml"
+    out.write_text(text)
+    return out
+
+
+def run_spark(bootstrap: str, topic: str, work: Path, shuffle: int, rep: int, by_user: bool = False) -> dict:
     name = f"spark{shuffle}_{rep}"
     out, ck = work / name, work / f"{name}_ckpt"
     tv, prog, log = work / f"{name}.time", work / f"{name}.progress.json", work / f"{name}.log"
@@ -129,7 +147,8 @@ def run_spark(bootstrap: str, topic: str, work: Path, shuffle: int, rep: int) ->
            "--driver-memory", "2g", "--packages", spark_packages(),
            "--conf", f"spark.jars.ivy={engines.REPO / '.cache' / 'ivy2'}",
            str(HERE / "seed_job.py"), "--bootstrap", bootstrap, "--topic", topic, "--out", str(out),
-           "--checkpoint", str(ck), "--shuffle-partitions", str(shuffle), "--progress-out", str(prog)]
+           "--checkpoint", str(ck), "--shuffle-partitions", str(shuffle), "--progress-out", str(prog)] \
+        + (["--group-by-user"] if by_user else [])
     env = dict(os.environ, PYSPARK_PYTHON=str(VENV / "bin" / "python"),
                PYSPARK_DRIVER_PYTHON=str(VENV / "bin" / "python"))
     t0 = time.monotonic()
@@ -144,14 +163,17 @@ def run_spark(bootstrap: str, topic: str, work: Path, shuffle: int, rep: int) ->
             "table": engines.read_table(out)}
 
 
-def run_ours(bootstrap: str, topic: str, dlq: str, work: Path, n: int, rep: int, base: tuple | None = None) -> dict:
+def run_ours(bootstrap: str, topic: str, dlq: str, work: Path, n: int, rep: int, base: tuple | None = None,
+             by_user: bool = False) -> dict:
     """config/rides.yaml as it is (env only), a new consumer group from earliest. base = (binary,
-    config) of a baseline build for an A/B in the same run (--baseline)."""
+    config) of a baseline build for an A/B in the same run (--baseline); by_user: its
+    (city, userId) variant (user_config)."""
     name = f"{'base' if base else 'ours'}_{rep}"
     tv = work / f"{name}.time"
     rc = engines.RidesConnect(bootstrap, work / name, work / f"{name}_ckpt", work / f"{name}.log", dlq,
                               group=f"bench_{topic}_{name}", topic=topic,
-                              **({"config": Path(base[1]).resolve()} if base else {}))
+                              **({"config": Path(base[1]).resolve()} if base else
+                                 {"config": user_config(work)} if by_user else {}))
     if base:
         rc.bin = Path(base[0]).resolve()
     rc.env["LOG_LEVEL"] = "WARN"
@@ -229,6 +251,8 @@ def main() -> int:
     ap.add_argument("--spark-200", action="store_true", help="also run Spark with the default 200 shuffle partitions")
     ap.add_argument("--baseline", metavar="BIN:CONFIG", help="also run this binary and config (an A/B, alternating)")
     ap.add_argument("--no-spark", action="store_true", help="skip Spark (an A/B of our builds only; no Spark ratios)")
+    ap.add_argument("--group-by-user", action="store_true",
+                    help="group by (city, userId) in both engines: ~1.8 M result rows, ~250 000 open groups")
     a = ap.parse_args()
     base = tuple(a.baseline.split(":", 1)) if a.baseline else None
     a.work.mkdir(parents=True, exist_ok=True)
@@ -236,7 +260,7 @@ def main() -> int:
                                                     if l.startswith("model name")), "n": a.n, "reps": a.reps}
 
     t = time.monotonic()
-    recs, ref, close_ms = generate(a.n, 6, a.span_min, seed=42)
+    recs, ref, close_ms = generate(a.n, 6, a.span_min, seed=42, by_user=a.group_by_user)
     facts["bytes_per_record"] = round(sum(len(v) for _, v in recs) / a.n, 1)
     topic = f"bench_{os.getpid()}"
     rides.create_topics(a.bootstrap, {topic: 6, topic + "_dlq": 1})
@@ -256,9 +280,10 @@ def main() -> int:
             if e == "bare":
                 r = run_bare(a.bootstrap, topic, a.work, a.n, rep)
             elif e in ("ours", "base"):
-                r = run_ours(a.bootstrap, topic, topic + "_dlq", a.work, a.n, rep, base if e == "base" else None)
+                r = run_ours(a.bootstrap, topic, topic + "_dlq", a.work, a.n, rep, base if e == "base" else None,
+                             a.group_by_user)
             else:
-                r = run_spark(a.bootstrap, topic, a.work, 2 if e == "spark2" else 200, rep)
+                r = run_spark(a.bootstrap, topic, a.work, 2 if e == "spark2" else 200, rep, a.group_by_user)
             r["rep"], r["load1_before"] = rep + 1, float(load)
             r["gate"], r["diffs"] = gate(r, want, a.n)
             r.pop("table", None)
@@ -281,7 +306,8 @@ def main() -> int:
                             for r in rs]}
 
     print(json.dumps({"facts": facts, "engines": rows}, indent=1))
-    print(f"\nN = {a.n:,} rides, 6 partitions, {a.span_min} min of event time; median of {a.reps} alternating "
+    print(f"\nN = {a.n:,} rides, 6 partitions, {a.span_min} min of event time"
+          + (", grouped by (city, userId)" if a.group_by_user else "") + f"; median of {a.reps} alternating "
           f"repetitions per engine; load average (1 min) before each run, in run order: "
           + ", ".join(f"{e} {runs[e][rep]['load1_before']:.1f}" for rep in range(a.reps) for e in engines_order))
     print("\n| engine | wall s | CPU s | peak RSS | events/s | events per CPU-s | correctness |")

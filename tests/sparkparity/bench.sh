@@ -12,6 +12,7 @@
 #   BENCH_WORK=/dir bench.sh      keep tables and logs there (default: a temp dir, removed)
 #   BENCH_BASELINE=bin:config bench.sh  also that binary + config, alternating (an A/B in one run)
 #   BENCH_NO_SPARK=1 bench.sh     skip Spark (with BENCH_BASELINE: an A/B of our builds only)
+#   BENCH_BY_USER=1 bench.sh      group by (city, userId) in both engines (many keys: ~1.8 M result rows)
 # Installs what run.sh installs (same setup), and GNU time (Debian) when missing.
 set -euo pipefail
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
@@ -35,5 +36,6 @@ args=(--work "$work" -n "${BENCH_N:-2000000}" --reps "${BENCH_REPS:-3}")
 if [[ -n "${BENCH_SPARK_200:-}" ]]; then args+=(--spark-200); fi
 if [[ -n "${BENCH_BASELINE:-}" ]]; then args+=(--baseline "$BENCH_BASELINE"); fi
 if [[ -n "${BENCH_NO_SPARK:-}" ]]; then args+=(--no-spark); fi
+if [[ -n "${BENCH_BY_USER:-}" ]]; then args+=(--group-by-user); fi
 "$venv/bin/python" "$here/bench.py" "${args[@]}"
 echo "bench: total $(($(now_ms) - t0)) ms"

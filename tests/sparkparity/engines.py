@@ -139,14 +139,15 @@ def drained(valid_rows: int, dead_letters: int):
 
 
 def read_table(path: Path) -> dict:
-    """{(city, win_start, win_end): (revenue, avg_distance, cnt)} of a Delta table, read by
+    """{(city[, userId], win_start, win_end): (revenue, avg_distance, cnt)} of a Delta table, read by
     delta-rs; fails if a key appears twice (a window written twice)."""
     from deltalake import DeltaTable
 
     t = DeltaTable(str(path)).to_pyarrow_table().to_pylist()
     out = {}
     for r in t:
-        k = (r["city"], r["win_start"], r["win_end"])
+        # A table grouped by (city, userId) (bench.py --group-by-user) has the userId in its key.
+        k = (r["city"], r["userId"], r["win_start"], r["win_end"]) if "userId" in r else (r["city"], r["win_start"], r["win_end"])
         if k in out:
             raise AssertionError(f"{path}: window {k} written twice: {out[k]} and {r}")
         out[k] = (r["revenue"], r["avg_distance"], r["cnt"])
