@@ -84,6 +84,32 @@ func TestSequenceGapTimeoutThenLateFill(t *testing.T) {
 	}
 }
 
+// TestAGapCommittedPastIsNotWaitedForAgain: once a gap has been committed
+// past after the timeout, later sequences do not wait for it again (a table
+// replaced under a kept window state would otherwise take one timeout per
+// emission, forever), and a missing sequence that still comes is written.
+func TestAGapCommittedPastIsNotWaitedForAgain(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	o := startOutput(t, dir, "sequence", delta.Hooks{})
+	o.inFlight = 2
+	waits := 0
+	expired := make(chan time.Time)
+	close(expired)
+	o.after = func(time.Duration) <-chan time.Time { waits++; return expired }
+	for _, seq := range []int{3, 4, 5, 1} {
+		if err := o.WriteBatch(ctx, emission(seq, "PARIS")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if waits != 1 {
+		t.Fatalf("%d gap timeouts waited, want 1: sequences 4 and 5 must not wait for 1..2 again", waits)
+	}
+	if got := commitTxnVersions(t, dir); len(got) != 4 || got[2] != 5 || got[3] != 5 {
+		t.Fatalf("txn versions per commit %v, want [3 4 5 5]: the late 1 written, the txn not moved back", got)
+	}
+}
+
 // TestCloseReleasesWaitingBatch: Close ends a batch waiting for an earlier
 // sequence (with an error, so it is redelivered) instead of blocking; Close
 // twice is fine.

@@ -468,6 +468,7 @@ func (o *output) waitTurn(ctx context.Context, t *delta.Tracker, first int64) er
 	if first > next {
 		o.m.sequenceGaps.Incr(1)
 		o.log.Warnf("delta_lake: committing window_emit_seq %d before %d..%d arrived; if the process stops before they are written, a restart will skip them", first, next, first-1)
+		t.GiveUp(first - 1)
 	}
 	return nil
 }

@@ -74,8 +74,9 @@ version is already committed are acknowledged without being written again.
 - `+"`sequence`"+`: version = metadata `+"`window_emit_seq`"+` set by `+"`tumbling_window`"+`. A batch whose first
   sequence is beyond the next expected one waits (up to `+"`sequence_gap_timeout`"+`, only when
   `+"`max_in_flight`"+` > 1) for the missing ones, so a later sequence is never committed before an
-  earlier one; after the timeout it is written anyway and the gap is logged and counted. A sequence
-  committed out of order in this process is still written when it arrives.
+  earlier one; after the timeout it is written anyway, the gap is logged and counted, and later
+  batches no longer wait for it. A sequence committed out of order in this process is still written
+  when it arrives.
 - `+"`kafka`"+`: appId `+"`<app_id>-<topic>-<partition>`"+`, version = the highest `+"`kafka_offset`"+` of that
   partition in the commit (kafka-delta-ingest style, for bronze tables). Needs in-order delivery:
   keep `+"`max_in_flight: 1`"+`.

@@ -28,7 +28,10 @@ type Tracker struct {
 	baseline int64      // versions <= baseline are in the table
 	done     [][2]int64 // sorted, merged intervals committed by us above baseline
 	maxOurs  int64      // highest version we committed
-	changed  chan struct{}
+	// givenUp: versions up to it are no longer waited for (GiveUp), though
+	// still written if they come.
+	givenUp int64
+	changed chan struct{}
 }
 
 // NewTracker starts from the table's current txn version (-1 if none);
@@ -139,11 +142,36 @@ func (t *Tracker) notifyLocked() {
 }
 
 // NextExpected is the first version not yet known to be committed
-// contiguously.
+// contiguously, the versions given up on counting as committed.
 func (t *Tracker) NextExpected() int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.baseline + 1
+	return t.nextLocked()
+}
+
+func (t *Tracker) nextLocked() int64 {
+	n := max(t.baseline, t.givenUp)
+	for _, iv := range t.done {
+		if iv[0] > n+1 {
+			break
+		}
+		n = max(n, iv[1])
+	}
+	return n + 1
+}
+
+// GiveUp stops waiting for the versions up to v: a gap committed past
+// after the timeout. Without it NextExpected would stay at the gap, and
+// every later batch would wait the whole timeout again (a table deleted or
+// replaced under a kept window state: one emission per timeout, forever).
+// Committed is unchanged, so a version that still comes is written.
+func (t *Tracker) GiveUp(v int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if v > t.givenUp {
+		t.givenUp = v
+		t.notifyLocked()
+	}
 }
 
 // WaitTurn blocks until first <= NextExpected() or timeout fires; it
@@ -152,7 +180,7 @@ func (t *Tracker) NextExpected() int64 {
 func (t *Tracker) WaitTurn(ctx context.Context, first int64, timeout <-chan time.Time) (bool, error) {
 	for {
 		t.mu.Lock()
-		next, ch := t.baseline+1, t.changed
+		next, ch := t.nextLocked(), t.changed
 		t.mu.Unlock()
 		if first <= next {
 			return true, nil
