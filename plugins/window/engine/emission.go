@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -61,32 +60,7 @@ func FormatTime(us int64) string {
 // JSON renders the row as the emitted message: group keys by name, aggregates
 // by name, window_start and window_end. Names must be those of the Config.
 func (r *OutRow) JSON(groupNames []string, aggs []AggSpec) ([]byte, error) {
-	var keys []json.RawMessage
-	if err := json.Unmarshal([]byte(r.Key), &keys); err != nil {
-		return nil, fmt.Errorf("corrupt group key %q: %w", r.Key, err)
-	}
-	var b bytes.Buffer
-	b.WriteByte('{')
-	field := func(name string, v []byte) {
-		if b.Len() > 1 {
-			b.WriteByte(',')
-		}
-		b.Write(jsonString(name))
-		b.WriteByte(':')
-		b.Write(v)
-	}
-	for i, n := range groupNames {
-		if i < len(keys) {
-			field(n, keys[i])
-		}
-	}
-	for i, a := range aggs {
-		field(a.Name, r.Values[i])
-	}
-	field("window_start", jsonString(FormatTime(r.StartUs)))
-	field("window_end", jsonString(FormatTime(r.EndUs)))
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	return NewRowJSON(groupNames, aggs).Append(nil, r)
 }
 
 func jsonString(s string) []byte {
