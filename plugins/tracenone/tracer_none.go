@@ -63,9 +63,11 @@ var _ trace.Tracer = tracer{}
 // reaches the children.
 func (tracer) Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
 	// A message's context is Background unless something set one: answered
-	// without the context lookup and SpanContext.Equal, which renders both
-	// trace states as strings.
-	if ctx == context.Background() || trace.SpanContextFromContext(ctx).Equal(trace.SpanContext{}) {
+	// without the context lookup. Otherwise only a valid span context (trace
+	// and span IDs) needs a span: an invalid one stays in ctx, passed on as
+	// it is, and IsValid compares two arrays where SpanContext.Equal renders
+	// both trace states as strings, per message and processor.
+	if ctx == context.Background() || !trace.SpanContextFromContext(ctx).IsValid() {
 		return ctx, nil
 	}
 	return noop.Tracer{}.Start(ctx, name, opts...)

@@ -166,3 +166,22 @@ output:
 		t.Fatal(err)
 	}
 }
+
+// A span context without trace and span IDs (flags or a trace state only)
+// is not a parent: Start leaves the context as it is, so what it carries is
+// passed on unchanged, and hands Benthos no span.
+func TestNoneTracerLeavesAnInvalidSpanContextInPlace(t *testing.T) {
+	ts, err := trace.ParseTraceState("vendor=value")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceFlags: trace.FlagsSampled, TraceState: ts})
+	ctx := trace.ContextWithSpanContext(context.Background(), sc)
+	got, span := Provider{}.Tracer("benthos").Start(ctx, "op")
+	if got != ctx || span != nil {
+		t.Fatalf("Start changed the context (%v) or handed out a span (%T)", got != ctx, span)
+	}
+	if back := trace.SpanContextFromContext(got); !back.Equal(sc) {
+		t.Fatalf("span context read back %v, want %v", back, sc)
+	}
+}
