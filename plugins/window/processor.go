@@ -74,9 +74,6 @@ type processor struct {
 	// since; emitted rows then carry window_state_new, so that delta_lake
 	// refuses them if the table holds sequences from a state now lost.
 	fresh atomic.Bool
-	// lostGuard holds a fresh state's batches when the group had committed
-	// offsets it never saw (lost_state.go).
-	lostGuard lostStateGuard
 }
 
 // newBase is the adapter without an engine: config, queries, order,
@@ -142,9 +139,6 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 		return nil, err
 	}
 	if err := p.reloadIfTakenOver(ctx); err != nil {
-		return nil, err
-	}
-	if err := p.awaitStateNotLost(ctx, batch); err != nil {
 		return nil, err
 	}
 	bufs := getRowBufs()
