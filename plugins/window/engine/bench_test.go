@@ -115,7 +115,7 @@ func BenchmarkSnapshotManyKeys(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				e.Process(newest, time.Now())
 				if mode == "afresh" {
-					e.openEnc, e.pendingBin, e.pendingEnc = nil, nil, nil
+					e.openEnc, e.pendingBin, e.pendingEnc = nil, nil, make([][]byte, len(e.pending))
 				}
 				s, err := e.Snapshot()
 				if err != nil {

@@ -158,7 +158,7 @@ type Engine struct {
 	// length.
 	shapeJS      []byte
 	pendingBin   []byte
-	pendingEnc   [][]byte         // e.pending[i] encoded (nil: not yet)
+	pendingEnc   [][]byte         // e.pending[i] encoded (nil: not yet), always as long as e.pending
 	openEnc      map[int64][]byte // e.open[start] encoded, while unchanged
 	lastSnapshot int
 }

@@ -92,7 +92,7 @@ func (e *Engine) Restore(data []byte) error {
 		return fmt.Errorf("checkpoint is corrupt: %w", err)
 	}
 	e.wm, e.seq, e.pending = s.Watermark, s.Seq, s.Pending
-	e.pendingBin, e.pendingEnc, e.openEnc = nil, nil, nil
+	e.pendingBin, e.pendingEnc, e.openEnc = nil, make([][]byte, len(e.pending)), nil
 	e.applied = s.Applied
 	if e.applied == nil {
 		e.applied = map[string]appliedOffsets{}

@@ -155,9 +155,6 @@ func writeSpans(w *binWriter, s []span) {
 // RetainEmissions, which with many rows per window made re-encoding them all
 // the largest part of a snapshot.
 func (e *Engine) writePending(w *binWriter) {
-	if len(e.pendingEnc) != len(e.pending) { // restored, or new
-		e.pendingEnc = make([][]byte, len(e.pending))
-	}
 	w.uvarint(uint64(len(e.pending)))
 	for i, em := range e.pending {
 		if e.pendingEnc[i] == nil {

@@ -196,7 +196,7 @@ func assertSnapshotCachesFresh(t *testing.T, e *Engine) {
 		t.Fatal(err)
 	}
 	open, pendingBin, pendingEnc := e.openEnc, e.pendingBin, e.pendingEnc
-	e.openEnc, e.pendingBin, e.pendingEnc = nil, nil, nil
+	e.openEnc, e.pendingBin, e.pendingEnc = nil, nil, make([][]byte, len(e.pending))
 	cold, err := e.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -205,4 +205,39 @@ func assertSnapshotCachesFresh(t *testing.T, e *Engine) {
 	if !bytes.Equal(cached, cold) {
 		t.Fatalf("snapshot from the kept encodings (%d bytes) differs from one encoded afresh (%d bytes): a window or emission changed without dropping its encoding", len(cached), len(cold))
 	}
+}
+
+// A state restored with more retained emissions than this build keeps
+// (retain_emissions lowered between runs) trims them at the next emission
+// and snapshots them all again: the per-emission encodings follow the
+// retained list from the restore on.
+func TestRestoredEmissionsTrimmedToAFewerRetainEmissions(t *testing.T) {
+	cfg := ridesConfig()
+	cfg.RetainEmissions = 16
+	e := newEngine(t, cfg)
+	t0 := at(t, "2026-03-14T00:00:00Z")
+	step := cfg.Size.Microseconds()
+	row := func(w int64) []Row {
+		return []Row{{TimeUs: t0 + w*step, Key: `["C"]`, Values: []Value{{F: 1}, {F: 2}, Null}}}
+	}
+	for w := int64(0); w < 20; w++ {
+		e.Process(row(w), time.Now())
+	}
+	snap, err := e.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RetainEmissions = 2
+	f := newEngine(t, cfg)
+	if err := f.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.pending) != 16 {
+		t.Fatalf("restored %d retained emissions, want 16", len(f.pending))
+	}
+	f.Process(row(20), time.Now()) // closes a window: one more emission, trimmed to 2
+	if len(f.pending) != 2 {
+		t.Fatalf("%d retained emissions after the trim, want 2", len(f.pending))
+	}
+	assertSnapshotCachesFresh(t, f)
 }
