@@ -15,17 +15,35 @@ import (
 // the records written while it was down are delivered instead of skipped by
 // a second "latest".
 func TestLatestStartIsCommittedBeforeTheFirstRecord(t *testing.T) {
+	checkLatestStartCommittedBeforeTheFirstRecord(t, func(cc *ConsumerConfig) { cc.StartOffset = "latest" })
+}
+
+// The same for a transactional consumer (stage 1 of config/rides-scaleout.yaml),
+// which commits its offsets in its transactions: before, it committed nothing
+// until its first transaction, and a replica killed before that (idle topic,
+// start-up, or its first transaction still open) skipped, on restart, every
+// record written meanwhile (red team, 4 Dec, real broker: two idle replicas
+// SIGKILLed, 8 s of a live stream written, restarted: 101 of 581 rows
+// missing or short).
+func TestLatestStartOfATransactionalConsumerIsCommittedBeforeTheFirstRecord(t *testing.T) {
+	checkLatestStartCommittedBeforeTheFirstRecord(t, func(cc *ConsumerConfig) { cc.StartOffset, cc.Txn = "latest", &TxnConfig{ID: "g-0"} })
+}
+
+// checkLatestStartCommittedBeforeTheFirstRecord: a consumer made by opt
+// commits the log end at assignment, and after a close with nothing polled
+// (a crash), its restart delivers the records written while it was down.
+func checkLatestStartCommittedBeforeTheFirstRecord(t *testing.T, opt func(*ConsumerConfig)) {
+	t.Helper()
 	addr := cluster(t, kfake.SeedTopics(1, "t"))
 	produceN(t, addr, "t", 0, 10) // before the start: not ours under latest
-	latest := func(cc *ConsumerConfig) { cc.StartOffset = "latest" }
-	c := connectAdjusted(t, addr, latest)
+	c := connectAdjusted(t, addr, opt)
 	if got := groupCommitted(t, addr, "g", "t", 0); got != 10 {
 		t.Fatalf("committed %d once assigned at latest, want the log end 10", got)
 	}
-	c.Close() // as a crash would: nothing polled, nothing acked
+	c.Close() // as a crash would: nothing polled, nothing acked, no transaction
 
 	produceN(t, addr, "t", 0, 5) // while no process runs
-	if first := firstDelivered(t, addr, latest, 5); first != 10 {
+	if first := firstDelivered(t, addr, opt, 5); first != 10 {
 		t.Fatalf("restart delivered from offset %d, want 10 (the records written while down)", first)
 	}
 }
@@ -83,28 +101,5 @@ func TestLatestStartUnderReadCommittedIsTheLastStableOffset(t *testing.T) {
 	}
 	if first := firstDelivered(t, addr, readCommitted, 3); first != 10 {
 		t.Fatalf("restart delivered from offset %d, want 10 (the transaction committed while down)", first)
-	}
-}
-
-// The same for a transactional consumer (stage 1 of config/rides-scaleout.yaml),
-// which commits its offsets in its transactions: before, it committed nothing
-// until its first transaction, and a replica killed before that (idle topic,
-// start-up, or its first transaction still open) skipped, on restart, every
-// record written meanwhile (red team, 4 Dec, real broker: two idle replicas
-// SIGKILLed, 8 s of a live stream written, restarted: 101 of 581 rows
-// missing or short).
-func TestLatestStartOfATransactionalConsumerIsCommittedBeforeTheFirstRecord(t *testing.T) {
-	addr := cluster(t, kfake.SeedTopics(1, "t"))
-	produceN(t, addr, "t", 0, 10) // before the start: not ours under latest
-	txn := func(cc *ConsumerConfig) { cc.StartOffset, cc.Txn = "latest", &TxnConfig{ID: "g-0"} }
-	c := connectAdjusted(t, addr, txn)
-	if got := groupCommitted(t, addr, "g", "t", 0); got != 10 {
-		t.Fatalf("committed %d once assigned at latest, want the log end 10", got)
-	}
-	c.Close() // as a crash would: nothing polled, no transaction
-
-	produceN(t, addr, "t", 0, 5) // while no process runs
-	if first := firstDelivered(t, addr, txn, 5); first != 10 {
-		t.Fatalf("restart delivered from offset %d, want 10 (the records written while down)", first)
 	}
 }
