@@ -186,7 +186,7 @@ func showTable(ctx context.Context, out io.Writer, st objstore.Store, historyN, 
 	}
 	sort.Strings(apps)
 	for _, a := range apps {
-		fmt.Fprintf(out, "txn %s = %s\n", a, txnVersionText(snap.Txns[a].Version))
+		fmt.Fprintf(out, "txn %s = %s\n", a, txnVersionText(a, snap.Txns[a].Version))
 	}
 	hist, err := delta.History(ctx, st, historyN)
 	if err != nil {
@@ -205,7 +205,7 @@ func showTable(ctx context.Context, out io.Writer, st objstore.Store, historyN, 
 		}
 		var txns []string
 		for _, t := range h.Txns {
-			txns = append(txns, fmt.Sprintf("%s=%s", t.AppID, txnVersionText(t.Version)))
+			txns = append(txns, fmt.Sprintf("%s=%s", t.AppID, txnVersionText(t.AppID, t.Version)))
 		}
 		if w, ok := h.CommitInfo["writerId"].(string); ok && w != "" {
 			txns = append(txns, "by "+w)
@@ -287,7 +287,10 @@ func compareValues(a, b any) int {
 
 // txnVersionText shows a txn version, split into fencing token and
 // sequence when it carries a token (idempotency.fence_token).
-func txnVersionText(v int64) string {
+func txnVersionText(appID string, v int64) string {
+	if s, ok := delta.HoleText(appID, v); ok {
+		return s
+	}
 	if tok, seq := delta.SplitTxnVersion(v); tok > 0 {
 		return fmt.Sprintf("%d (token %d, seq %d)", v, tok, seq)
 	}

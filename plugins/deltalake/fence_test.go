@@ -213,12 +213,19 @@ func TestFenceTokenNeedsSequenceMode(t *testing.T) {
 	}
 }
 
-// `rides-connect delta show` splits a fenced txn version into its parts.
+// `rides-connect delta show` splits a fenced txn version into its parts and
+// reads hole slots.
 func TestShowSplitsAFencedTxnVersion(t *testing.T) {
-	if got := txnVersionText(5<<32 | 7); got != "21474836487 (token 5, seq 7)" {
+	if got := txnVersionText("rides_agg-0", 5<<32|7); got != "21474836487 (token 5, seq 7)" {
 		t.Fatalf("fenced: %q", got)
 	}
-	if got := txnVersionText(7); got != "7" {
+	if got := txnVersionText("rides", 7); got != "7" {
 		t.Fatalf("no token: %q", got)
+	}
+	if got := txnVersionText("rides#hole0", 3<<32|9); got != "12884901897 (missing sequences 7..9)" {
+		t.Fatalf("hole slot: %q", got)
+	}
+	if got := txnVersionText("rides#hole1", 0); got != "0 (empty)" {
+		t.Fatalf("emptied hole slot: %q", got)
 	}
 }

@@ -6,7 +6,7 @@ import "github.com/redpanda-data/benthos/v4/public/service"
 type outputMetrics struct {
 	commits, commitFailures, commitRetries, commitConflicts *service.MetricCounter
 	filesWritten, bytesWritten, rowsWritten, rowsSkipped    *service.MetricCounter
-	rowsInvalid, sequenceGaps, fenced                       *service.MetricCounter
+	rowsInvalid, sequenceGaps, holesDropped, fenced         *service.MetricCounter
 	commitLatency, emitToCommit                             *service.MetricTimer
 	tableVersion                                            *service.MetricGauge
 }
@@ -25,13 +25,14 @@ func newOutputMetrics(m *service.Metrics) *outputMetrics {
 		rowsSkipped:     m.NewCounter("delta_rows_skipped_total"),
 		rowsInvalid:     m.NewCounter("delta_rows_invalid_total", "reason"),
 		sequenceGaps:    m.NewCounter("delta_sequence_gaps_total"),
+		holesDropped:    m.NewCounter("delta_sequence_holes_dropped_total"),
 		fenced:          m.NewCounter("delta_fenced_total"),
 		tableVersion:    m.NewGauge("delta_table_version"),
 	}
 	// Counters that only move on trouble are exported from the start at 0, so
 	// that rate()/increase() alerts see their first increment.
 	for _, c := range []*service.MetricCounter{om.commits, om.commitFailures, om.commitRetries,
-		om.commitConflicts, om.rowsSkipped, om.sequenceGaps, om.fenced} {
+		om.commitConflicts, om.rowsSkipped, om.sequenceGaps, om.holesDropped, om.fenced} {
 		c.Incr(0)
 	}
 	return om

@@ -62,7 +62,6 @@ type output struct {
 	// startSeqs is each appId's sequence in the table when its tracker was
 	// made, before this process committed any (checkNewState).
 	startSeqs map[string]int64
-	own       *delta.OwnTxns // survives a reopen of the writer
 	closed    bool
 	commits   int                // by this output, for auto_compact_every
 	stop      context.CancelFunc // ends batches waiting for their turn on Close
@@ -73,7 +72,7 @@ func newOutput(c outputConfig, inFlight int, log *service.Logger, m *service.Met
 	stopped, stop := context.WithCancel(context.Background())
 	return &output{
 		conf: c, inFlight: inFlight, log: log, m: newOutputMetrics(m),
-		now: time.Now, after: time.After, trackers: map[string]*delta.Tracker{}, own: &delta.OwnTxns{},
+		now: time.Now, after: time.After, trackers: map[string]*delta.Tracker{},
 		stopped: stopped, stop: stop,
 		health: healthsvc.New(health.Config{NotReadyAfter: c.NotReadyAfter}, log, m, "delta_lake output "+c.Path),
 	}
@@ -114,7 +113,6 @@ func (o *output) Connect(ctx context.Context) error {
 			},
 		},
 		Hooks:    o.hooks,
-		Own:      o.own,
 		Fencing:  o.conf.Mode == "sequence", // txn versions are token<<32 | seq
 		WriterID: o.conf.WriterID,
 		OnCheckpointError: func(err error) {
@@ -162,7 +160,7 @@ func (o *output) tracker(w *delta.Writer, appID string) *delta.Tracker {
 		if o.conf.Mode == "sequence" {
 			first = 1 // window_emit_seq starts at 1
 		}
-		t = delta.NewTracker(w.TxnSeq(appID), first)
+		t = delta.NewTracker(w.TxnView(appID), first)
 		o.trackers[appID] = t
 		if o.startSeqs == nil {
 			o.startSeqs = map[string]int64{}
@@ -284,15 +282,19 @@ func (o *output) write(ctx context.Context, w *delta.Writer, recs []delta.Record
 			}
 		}
 	}
+	observed := map[string]*delta.Tracker{}
 	for i, r := range recs {
 		if r.AppID != "" {
-			t := o.tracker(w, r.AppID)
-			t.Observe(w.TxnSeq(r.AppID))
+			t, ok := observed[r.AppID]
+			if !ok {
+				t = o.tracker(w, r.AppID)
+				t.Observe(w.TxnView(r.AppID))
+				observed[r.AppID] = t
+			}
 			if t.Committed(r.Version) {
 				skipped++
 				continue
 			}
-			r.Force = true // the tracker decided; the writer must not re-filter
 			s, ok := spans[r.AppID]
 			if !ok {
 				s = &span{lo: r.Version, hi: r.Version, seqs: map[int64]bool{}}
@@ -340,6 +342,7 @@ func (o *output) write(ctx context.Context, w *delta.Writer, recs []delta.Record
 	if res.RowsSkipped > 0 {
 		o.m.rowsSkipped.Incr(int64(res.RowsSkipped))
 	}
+	o.holesDropped(res.HolesDropped)
 	if res.Version >= 0 {
 		o.observeEmitToCommit(keptEmitted, time.Now())
 		o.m.commits.Incr(1)
@@ -467,10 +470,22 @@ func (o *output) waitTurn(ctx context.Context, t *delta.Tracker, first int64) er
 	}
 	if first > next {
 		o.m.sequenceGaps.Incr(1)
-		o.log.Warnf("delta_lake: committing window_emit_seq %d before %d..%d arrived; if the process stops before they are written, a restart will skip them", first, next, first-1)
+		o.log.Warnf("delta_lake: committing window_emit_seq %d before %d..%d arrived; the table records them as missing, so they are still written when they come, also after a restart", first, next, first-1)
 		t.GiveUp(first - 1)
 	}
 	return nil
+}
+
+// holesDropped reports sequences the table stopped recording as missing:
+// committed past more than delta.HoleHorizon sequences ago, or beyond
+// delta.MaxHoles gaps. If one still comes it is skipped as written.
+func (o *output) holesDropped(dropped map[string][][2]int64) {
+	for app, ivs := range dropped {
+		for _, iv := range ivs {
+			o.m.holesDropped.Incr(iv[1] - iv[0] + 1)
+			o.log.Errorf("delta_lake %s: window_emit_seq %d..%d of %q never arrived and are no longer recorded as missing (more than %d later sequences, or more than %d gaps, were committed); their rows are not in the table", o.conf.Path, iv[0], iv[1], app, delta.HoleHorizon, delta.MaxHoles)
+		}
+	}
 }
 
 // Close is idempotent; batches waiting for an earlier sequence give up.

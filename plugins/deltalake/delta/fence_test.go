@@ -18,9 +18,9 @@ func fencingWriter(t *testing.T, st objstore.Store, id string, clock *fixedClock
 	return w
 }
 
-func tokenRec(t *testing.T, city string, seq, token int64, force bool) Record {
+func tokenRec(t *testing.T, city string, seq, token int64) Record {
 	r := ridesRecord(t, ridesSchema(), city, int(seq)*5, seq, "app-0", seq)
-	r.Token, r.Force = token, force
+	r.Token = token
 	return r
 }
 
@@ -77,7 +77,7 @@ func commitsOf(t *testing.T, st objstore.Store) []string {
 func TestAFencedWriterCannotCommitAndTheNewOwnerGoesOn(t *testing.T) {
 	ctx, st, a, b := twoFencingWriters(t)
 	for seq := int64(1); seq <= 5; seq++ {
-		mustAppend(ctx, t, a, tokenRec(t, "PARIS", seq, 1, false))
+		mustAppend(ctx, t, a, tokenRec(t, "PARIS", seq, 1))
 	}
 	fr, err := b.Fence(ctx, map[string]int64{"app-0": 2})
 	if err != nil || fr.Version != 6 || len(fr.Raised) != 1 {
@@ -86,7 +86,7 @@ func TestAFencedWriterCannotCommitAndTheNewOwnerGoesOn(t *testing.T) {
 	if fr, err := b.Fence(ctx, map[string]int64{"app-0": 2}); err != nil || fr.Version != -1 {
 		t.Fatalf("a second fence with the same token committed: %+v %v", fr, err)
 	}
-	res, err := a.Append(ctx, []Record{tokenRec(t, "PARIS", 6, 1, true)})
+	res, err := a.Append(ctx, []Record{tokenRec(t, "PARIS", 6, 1)})
 	var fe *FencedError
 	if !errors.As(err, &fe) || fe.TableToken != 2 || fe.Token != 1 || fe.TableSeq != 5 || res.Version != -1 {
 		t.Fatalf("A's seq 6 after B's fence: %+v, %v; want a FencedError (table token 2, ours 1, seq 5)", res, err)
@@ -94,7 +94,7 @@ func TestAFencedWriterCannotCommitAndTheNewOwnerGoesOn(t *testing.T) {
 	if _, err := a.Fence(ctx, map[string]int64{"app-0": 1}); !IsFenced(err) {
 		t.Fatalf("A's own fence with the lower token: %v, want fenced", err)
 	}
-	if res, err := b.Append(ctx, []Record{tokenRec(t, "PARIS", 6, 2, true)}); err != nil || res.RowsWritten != 1 {
+	if res, err := b.Append(ctx, []Record{tokenRec(t, "PARIS", 6, 2)}); err != nil || res.RowsWritten != 1 {
 		t.Fatalf("B's seq 6: %+v %v", res, err)
 	}
 	got := fmt.Sprint(commitsOf(t, st))
@@ -110,21 +110,20 @@ func TestAFencedWriterCannotCommitAndTheNewOwnerGoesOn(t *testing.T) {
 }
 
 // A commits seq 6 before B's fence lands: B's fence keeps seq 6, and B's
-// own seq 6 (the same window, recomputed) is skipped, even forced: no row
-// twice.
+// own seq 6 (the same window, recomputed) is skipped: no row twice.
 func TestATakeoverSkipsWhatThePreviousOwnerCommittedBeforeTheFence(t *testing.T) {
 	ctx, st, a, b := twoFencingWriters(t)
 	for seq := int64(5); seq <= 6; seq++ {
-		mustAppend(ctx, t, a, tokenRec(t, "PARIS", seq, 1, false))
+		mustAppend(ctx, t, a, tokenRec(t, "PARIS", seq, 1))
 	}
 	if _, err := b.Fence(ctx, map[string]int64{"app-0": 2}); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := b.Append(ctx, []Record{tokenRec(t, "PARIS", 6, 2, true)}); err != nil || res.RowsWritten != 0 || res.RowsSkipped != 1 {
+	if res, err := b.Append(ctx, []Record{tokenRec(t, "PARIS", 6, 2)}); err != nil || res.RowsWritten != 0 || res.RowsSkipped != 1 {
 		t.Fatalf("B's seq 6, already written by A: %+v %v; want skipped", res, err)
 	}
 	// Without a fence first, B's rows themselves take the appId over.
-	if res, err := b.Append(ctx, []Record{tokenRec(t, "PARIS", 6, 3, true), tokenRec(t, "LYON", 7, 3, false)}); err != nil || res.RowsWritten != 1 || res.RowsSkipped != 1 {
+	if res, err := b.Append(ctx, []Record{tokenRec(t, "PARIS", 6, 3), tokenRec(t, "LYON", 7, 3)}); err != nil || res.RowsWritten != 1 || res.RowsSkipped != 1 {
 		t.Fatalf("B (token 3) seq 6 and 7: %+v %v; want 6 skipped, 7 written", res, err)
 	}
 	rows, err := ReadAllRows(ctx, st)
@@ -145,12 +144,12 @@ func TestATakeoverSkipsWhatThePreviousOwnerCommittedBeforeTheFence(t *testing.T)
 // and is refused, its files left as orphans.
 func TestAFenceLandingBetweenCheckAndCommitRefusesTheCommit(t *testing.T) {
 	ctx, st, a, b := twoFencingWriters(t)
-	mustAppend(ctx, t, a, tokenRec(t, "PARIS", 1, 1, false))
+	mustAppend(ctx, t, a, tokenRec(t, "PARIS", 1, 1))
 	a.opts.Hooks.AfterUpload = func() error {
 		_, err := b.Fence(ctx, map[string]int64{"app-0": 2})
 		return err
 	}
-	res, err := a.Append(ctx, []Record{tokenRec(t, "PARIS", 2, 1, false)})
+	res, err := a.Append(ctx, []Record{tokenRec(t, "PARIS", 2, 1)})
 	if !IsFenced(err) || res.Version != -1 {
 		t.Fatalf("A's commit racing B's fence: %+v %v, want fenced", res, err)
 	}
@@ -167,24 +166,24 @@ func TestNoTokenIsVersionEqualsSequence(t *testing.T) {
 	st := memStore(t)
 	clock := &fixedClock{time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC)}
 	plain := newTestWriter(t, st, TableConfig{Schema: ridesSchema()}, clock)
-	if _, err := plain.Append(ctx, []Record{tokenRec(t, "PARIS", 3, 0, false)}); err != nil {
+	if _, err := plain.Append(ctx, []Record{tokenRec(t, "PARIS", 3, 0)}); err != nil {
 		t.Fatal(err)
 	}
 	zero := fencingWriter(t, st, "", clock)
-	if _, err := zero.Append(ctx, []Record{tokenRec(t, "PARIS", 4, 0, false)}); err != nil {
+	if _, err := zero.Append(ctx, []Record{tokenRec(t, "PARIS", 4, 0)}); err != nil {
 		t.Fatal(err)
 	}
 	if v := zero.TxnVersion("app-0"); v != 4 {
 		t.Fatalf("tokenless txn version %d, want 4", v)
 	}
 	b := fencingWriter(t, st, "b", clock)
-	if res, err := b.Append(ctx, []Record{tokenRec(t, "PARIS", 4, 7, false), tokenRec(t, "LYON", 5, 7, false)}); err != nil || res.RowsWritten != 1 {
+	if res, err := b.Append(ctx, []Record{tokenRec(t, "PARIS", 4, 7), tokenRec(t, "LYON", 5, 7)}); err != nil || res.RowsWritten != 1 {
 		t.Fatalf("token 7 over a tokenless table: %+v %v", res, err)
 	}
 	if v := b.TxnVersion("app-0"); v != 7<<32|5 {
 		t.Fatalf("txn version %d, want 7<<32|5", v)
 	}
-	if _, err := zero.Append(ctx, []Record{tokenRec(t, "NICE", 6, 0, false)}); !IsFenced(err) {
+	if _, err := zero.Append(ctx, []Record{tokenRec(t, "NICE", 6, 0)}); !IsFenced(err) {
 		t.Fatalf("a tokenless writer after token 7: %v, want fenced", err)
 	}
 }
@@ -210,7 +209,7 @@ func TestFencedTxnVersionBounds(t *testing.T) {
 // not absorbed into A's snapshot (A then committed token 1 over token 2).
 func TestAFenceBehindAnUnrelatedCommitStillRefusesTheCommit(t *testing.T) {
 	ctx, st, a, b := twoFencingWriters(t)
-	mustAppend(ctx, t, a, tokenRec(t, "PARIS", 1, 1, false))
+	mustAppend(ctx, t, a, tokenRec(t, "PARIS", 1, 1))
 	a.opts.Hooks.AfterUpload = func() error {
 		other := ridesRecord(t, ridesSchema(), "NICE", 1, 1, "app-9", 1)
 		other.Token = 2
@@ -220,7 +219,7 @@ func TestAFenceBehindAnUnrelatedCommitStillRefusesTheCommit(t *testing.T) {
 		_, err := b.Fence(ctx, map[string]int64{"app-0": 2})
 		return err
 	}
-	res, err := a.Append(ctx, []Record{tokenRec(t, "PARIS", 2, 1, false)})
+	res, err := a.Append(ctx, []Record{tokenRec(t, "PARIS", 2, 1)})
 	if !IsFenced(err) || res.Version != -1 {
 		t.Fatalf("A's commit behind an unrelated commit and B's fence: %+v %v, want fenced", res, err)
 	}
@@ -239,15 +238,15 @@ func TestASequenceCommittedBehindAnUnrelatedCommitIsNotWrittenTwice(t *testing.T
 	clock := &fixedClock{time.Date(2026, 1, 1, 1, 0, 0, 0, time.UTC)}
 	a := newTestWriter(t, st, TableConfig{Schema: ridesSchema()}, clock)
 	b := newTestWriter(t, st, TableConfig{Schema: ridesSchema()}, clock)
-	mustAppend(ctx, t, a, tokenRec(t, "PARIS", 1, 0, false))
+	mustAppend(ctx, t, a, tokenRec(t, "PARIS", 1, 0))
 	a.opts.Hooks.AfterUpload = func() error {
 		if _, err := b.Append(ctx, []Record{ridesRecord(t, ridesSchema(), "NICE", 1, 1, "app-9", 1)}); err != nil {
 			return err
 		}
-		_, err := b.Append(ctx, []Record{tokenRec(t, "PARIS", 2, 0, false)})
+		_, err := b.Append(ctx, []Record{tokenRec(t, "PARIS", 2, 0)})
 		return err
 	}
-	res, err := a.Append(ctx, []Record{tokenRec(t, "PARIS", 2, 0, false)})
+	res, err := a.Append(ctx, []Record{tokenRec(t, "PARIS", 2, 0)})
 	if err != nil || res.Version != -1 || res.RowsSkipped != 1 {
 		t.Fatalf("A's sequence 2, committed by B behind an unrelated commit: %+v %v, want skipped", res, err)
 	}

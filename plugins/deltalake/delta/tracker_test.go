@@ -7,7 +7,7 @@ import (
 )
 
 func TestTrackerOutOfOrderNeverSkipsEarlier(t *testing.T) {
-	tr := NewTracker(4, 1) // table already has sequences 1..4
+	tr := NewTracker(TxnView{Seq: 4}, 1) // table already has sequences 1..4
 	for v := int64(1); v <= 4; v++ {
 		if !tr.Committed(v) {
 			t.Fatalf("seq %d at or below the table version must count as committed", v)
@@ -28,13 +28,13 @@ func TestTrackerOutOfOrderNeverSkipsEarlier(t *testing.T) {
 }
 
 func TestTrackerForeignWriterRaisesBaseline(t *testing.T) {
-	tr := NewTracker(-1, 1)
+	tr := NewTracker(TxnView{Seq: -1}, 1)
 	tr.MarkDone(1, 2)
-	tr.Observe(2) // our own commit: no change
+	tr.Observe(TxnView{Seq: 2}) // our own commit: no change
 	if tr.Committed(3) {
 		t.Fatal("3 not committed yet")
 	}
-	tr.Observe(9) // another instance committed up to 9
+	tr.Observe(TxnView{Seq: 9}) // another instance committed up to 9
 	if !tr.Committed(7) || tr.NextExpected() != 10 {
 		t.Fatalf("after a foreign commit of 9: committed(7)=%v next=%d", tr.Committed(7), tr.NextExpected())
 	}
@@ -42,7 +42,7 @@ func TestTrackerForeignWriterRaisesBaseline(t *testing.T) {
 
 func TestTrackerWaitTurn(t *testing.T) {
 	ctx := context.Background()
-	tr := NewTracker(-1, 1)
+	tr := NewTracker(TxnView{Seq: -1}, 1)
 	// Seq 1 is next: no wait.
 	if ok, err := tr.WaitTurn(ctx, 1, nil); !ok || err != nil {
 		t.Fatalf("WaitTurn(1) = %v, %v", ok, err)
@@ -75,7 +75,7 @@ func TestTrackerWaitTurn(t *testing.T) {
 }
 
 func TestTrackerBoundedWithOffsetHoles(t *testing.T) {
-	tr := NewTracker(-1, 0)
+	tr := NewTracker(TxnView{Seq: -1}, 0)
 	// Offsets with a hole after every batch (transaction markers).
 	for i := int64(0); i < 3000; i++ {
 		tr.MarkDone(i*10, i*10+5)

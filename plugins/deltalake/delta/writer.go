@@ -17,45 +17,9 @@ type Record struct {
 	Row     Row
 	AppID   string // "" = not idempotent
 	Version int64  // txn version this row belongs to (sequence or offset)
-	// Force writes the row even if Version is at or below the committed
-	// txn version (a sequence gap filled late, see Tracker), as long as that
-	// txn version is one this process committed (see OwnTxns).
-	Force bool
 	// Token is the writer's fencing token for AppID (fence.go); 0 = none.
 	// Only with WriterOptions.Fencing.
 	Token int64
-}
-
-// OwnTxns remembers, per appId, the txn version this process committed
-// last, so that Append tells its own commits from another writer's. Force
-// may only fill a gap below a txn version we wrote: if another writer (a
-// replica that took over the appId, or a paused one that woke up) moved it,
-// rows at or below it are already in the table and are skipped. Share one
-// among the writers of an output so it survives a reopen.
-type OwnTxns struct {
-	mu sync.Mutex
-	v  map[string]int64
-}
-
-// foreign reports whether txn version v of appID was written by another
-// writer (v < 0: no txn yet, nothing to tell).
-func (o *OwnTxns) foreign(appID string, v int64) bool {
-	if v < 0 {
-		return false
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	ours, ok := o.v[appID]
-	return !ok || ours != v
-}
-
-func (o *OwnTxns) set(appID string, v int64) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.v == nil {
-		o.v = map[string]int64{}
-	}
-	o.v[appID] = v
 }
 
 // Hooks are fault-injection points for crash tests; a non-nil error aborts
@@ -76,12 +40,11 @@ type WriterOptions struct {
 	Hooks          Hooks
 	// OnCheckpointError is told about a failed checkpoint (the commit stands).
 	OnCheckpointError func(error)
-	// Own is this process's txn versions; nil = the writer's own.
-	Own *OwnTxns
 	// Fencing makes every txn version token<<32 | seq (fence.go): records
 	// carry their Token, and a writer whose token is below the table's is
 	// refused with a FencedError. For window sequences only (Kafka offsets
-	// may not fit 32 bits).
+	// may not fit 32 bits). Such a writer also records the sequences it
+	// commits past as holes (holes.go).
 	Fencing bool
 	// WriterID, if set, is written as commitInfo.writerId in every commit,
 	// so the log tells which process made it.
@@ -107,9 +70,6 @@ func NewWriter(t *Table, opts WriterOptions) *Writer {
 	if opts.TargetFileSize <= 0 {
 		opts.TargetFileSize = 128 << 20
 	}
-	if opts.Own == nil {
-		opts.Own = &OwnTxns{}
-	}
 	return &Writer{t: t, opts: opts, schema: t.snap.Schema,
 		schemaString: t.snap.Metadata.SchemaString, partitions: t.snap.Metadata.PartitionColumns}
 }
@@ -128,6 +88,9 @@ type AppendResult struct {
 	Files        int
 	Bytes        int64
 	Checkpointed bool
+	// HolesDropped are sequences committed past so long ago, or among so
+	// many other holes, that they are no longer kept as missing (holes.go).
+	HolesDropped map[string][][2]int64
 }
 
 // TxnVersion returns the committed version of appID in the cached snapshot.
@@ -181,9 +144,7 @@ func (w *Writer) Append(ctx context.Context, recs []Record) (AppendResult, error
 	txnID := uuid.NewString()
 	appIDs := txnAppIDs(keep)
 	tokens := recordTokens(keep)
-	var txns []*Txn // of the last attempt built
 	build := func(version int64) ([]Action, error) {
-		txns = txns[:0]
 		now := w.opts.Now().UnixMilli()
 		params := map[string]any{"outputMode": "Append"}
 		if len(appIDs) == 1 { // as Spark's streaming sink: queryId/epochId
@@ -196,18 +157,25 @@ func (w *Writer) Append(ctx context.Context, recs []Record) (AppendResult, error
 			"readVersion":         version - 1, "isolationLevel": "Serializable", "isBlindAppend": true,
 			"operationMetrics": map[string]any{"numFiles": fmt.Sprint(len(adds)), "numOutputRows": fmt.Sprint(len(keep))},
 		})}}
+		res.HolesDropped = nil
 		for _, id := range appIDs {
 			// The sequence never moves back; the token is ours (checked
 			// not below the table's by filterCommitted on this snapshot).
-			_, v := w.split(snap.TxnVersion(id))
-			for _, r := range keep {
-				if r.AppID == id && r.Version > v {
-					v = r.Version
-				}
-			}
-			txn := &Txn{AppID: id, Version: w.join(tokens[id], v), LastUpdated: &now}
-			txns = append(txns, txn)
+			view := w.view(snap, id)
+			seq := max(view.Seq, maxVersion(keep, id))
+			txn := &Txn{AppID: id, Version: w.join(tokens[id], seq), LastUpdated: &now}
 			acts = append(acts, Action{Txn: txn})
+			if !w.opts.Fencing {
+				continue
+			}
+			holes, dropped := nextHoles(view, versionsOf(keep, id), seq)
+			acts = append(acts, holeActions(snap, id, holes, now)...)
+			if len(dropped) > 0 {
+				if res.HolesDropped == nil {
+					res.HolesDropped = map[string][][2]int64{}
+				}
+				res.HolesDropped[id] = dropped
+			}
 		}
 		for i := range adds {
 			acts = append(acts, Action{Add: &adds[i]})
@@ -232,9 +200,6 @@ func (w *Writer) Append(ctx context.Context, recs []Record) (AppendResult, error
 	}
 	if err != nil {
 		return res, err
-	}
-	for _, txn := range txns {
-		w.opts.Own.set(txn.AppID, txn.Version)
 	}
 	res.Version, res.RowsWritten = v, len(keep)
 	if h := w.opts.Hooks.AfterCommit; h != nil {
@@ -281,11 +246,11 @@ func (w *Writer) afterCommit(ctx context.Context, snap *Snapshot, v int64) bool 
 	return true
 }
 
-// filterCommitted drops records already in the table and refuses (a
-// FencedError) records of an appId whose table token is above theirs. A
-// record at or below the table's sequence is in the table unless it is a
-// forced gap below a version this process wrote with the same token;
-// below a lower token it was written by the previous owner.
+// filterCommitted drops records already in the table (TxnView: at or
+// below the appId's sequence and in none of its holes) and refuses (a
+// FencedError) records of an appId whose table token is above theirs.
+// Below a lower token, the previous owner's sequences are in the table and
+// its holes are not, as for our own.
 func (w *Writer) filterCommitted(s *Snapshot, recs []Record) ([]Record, int, error) {
 	tokens := recordTokens(recs)
 	for app, tok := range tokens {
@@ -293,13 +258,17 @@ func (w *Writer) filterCommitted(s *Snapshot, recs []Record) ([]Record, int, err
 			return nil, 0, err
 		}
 	}
+	views := map[string]TxnView{}
 	keep := recs[:0:0]
 	skipped := 0
 	for _, r := range recs {
 		if r.AppID != "" {
-			v := s.TxnVersion(r.AppID)
-			tt, seq := w.split(v)
-			if r.Version <= seq && (tt < tokens[r.AppID] || !r.Force || w.opts.Own.foreign(r.AppID, v)) {
+			v, ok := views[r.AppID]
+			if !ok {
+				v = w.view(s, r.AppID)
+				views[r.AppID] = v
+			}
+			if v.Contains(r.Version) {
 				skipped++
 				continue
 			}
@@ -307,6 +276,17 @@ func (w *Writer) filterCommitted(s *Snapshot, recs []Record) ([]Record, int, err
 		keep = append(keep, r)
 	}
 	return keep, skipped, nil
+}
+
+// versionsOf is the versions of appID's records.
+func versionsOf(recs []Record, appID string) []int64 {
+	var vs []int64
+	for _, r := range recs {
+		if r.AppID == appID {
+			vs = append(vs, r.Version)
+		}
+	}
+	return vs
 }
 
 func maxVersion(recs []Record, appID string) int64 {
