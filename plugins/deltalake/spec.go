@@ -75,8 +75,10 @@ version is already committed are acknowledged without being written again.
   sequence is beyond the next expected one waits (up to `+"`sequence_gap_timeout`"+`, only when
   `+"`max_in_flight`"+` > 1) for the missing ones, so a later sequence is never committed before an
   earlier one; after the timeout it is written anyway, the gap is logged and counted, and later
-  batches no longer wait for it. A sequence committed out of order in this process is still written
-  when it arrives.
+  batches no longer wait for it. The commit records the missing sequences in the table as holes
+  (txns `+"`<app_id>#hole0`"+`..`+"`#hole15`"+`), so they are still written when they arrive, in this process
+  or after a restart (the window re-emits its recent emissions); a hole is given up after 1 024
+  later sequences or beyond 16 gaps (logged, `+"`delta_sequence_holes_dropped_total`"+`).
 - `+"`kafka`"+`: appId `+"`<app_id>-<topic>-<partition>`"+`, version = the highest `+"`kafka_offset`"+` of that
   partition in the commit (kafka-delta-ingest style, for bronze tables). Needs in-order delivery:
   keep `+"`max_in_flight: 1`"+`.
@@ -107,7 +109,8 @@ being applied twice.
 `+"`delta_commits_total`"+`, `+"`delta_commit_failures_total`"+`, `+"`delta_commit_retries_total`"+`,
 `+"`delta_commit_conflicts_total`"+`, `+"`delta_commit_latency_ns`"+`, `+"`delta_files_written_total`"+`,
 `+"`delta_bytes_written_total`"+`, `+"`delta_rows_written_total`"+`, `+"`delta_rows_skipped_total`"+`,
-`+"`delta_rows_invalid_total{reason}`"+`, `+"`delta_table_version`"+`, `+"`delta_sequence_gaps_total`"+`;
+`+"`delta_rows_invalid_total{reason}`"+`, `+"`delta_table_version`"+`, `+"`delta_sequence_gaps_total`"+`,
+`+"`delta_sequence_holes_dropped_total`"+`;
 `+"`output_failing_seconds`"+` (how long every commit has been failing, 0 while delivering) and
 `+"`output_delivery_failures_total`"+`, with the output's `+"`label`"+`.
 `).
@@ -139,7 +142,7 @@ being applied twice.
 						"It may interpolate the message, giving each message's rows their own appId and sequence: a scaled-out window (`tumbling_window` `stage: merge`) numbers its emissions per internal partition, so each partition commits under `<app>-<partition>` and a paused replica's late commit of a sequence another replica already wrote is skipped. A message whose interpolation fails or is empty is invalid (`missing_app_id`): end it with `.not_null()` so that a message without the metadata is refused rather than written under `<app>-null`.").
 					Default("").Examples("rides_agg", `rides_agg-${! @window_state_partition.not_null() }`),
 				service.NewDurationField(fieldIdemGapTimeout).
-					Description("In `sequence` mode with `max_in_flight` > 1: how long a batch waits for earlier sequences before it is committed anyway.").
+					Description("In `sequence` mode with `max_in_flight` > 1: how long a batch waits for earlier sequences before it is committed anyway (the missing ones are then recorded in the table as holes and written when they come).").
 					Default("10s").Example("30s").Advanced(),
 				service.NewInterpolatedStringField(fieldIdemFenceToken).
 					Description("`sequence` mode only: this writer's fencing token for the message's appId, an integer 0..2147483647 that grows from one owner of the appId to the next (for a scaled-out window: `@window_fence_token`, the Kafka group generation at which this replica was assigned the internal partition). "+
