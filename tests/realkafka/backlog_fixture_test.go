@@ -26,7 +26,13 @@ type backlog struct {
 // live test writes them while its job runs).
 func newBacklog(t *testing.T, be brokerEnv, prefix string, seed int64, n int, produce bool) backlog {
 	t.Helper()
-	spec := harness.DefaultBacklog(seed, n)
+	return newBacklogOf(t, be, prefix, harness.DefaultBacklog(seed, n), produce)
+}
+
+// newBacklogOf is newBacklog for any spec.
+func newBacklogOf(t *testing.T, be brokerEnv, prefix string, spec harness.BacklogSpec, produce bool) backlog {
+	t.Helper()
+	n := spec.Rides
 	b := backlog{parts: spec.Generate(), topic: uniqueName(prefix), adm: be.adminClient(t)}
 	var err error
 	b.want, b.wantLate, err = harness.PartitionedReference(harness.Rides(b.parts), 5*time.Minute, 10*time.Minute)

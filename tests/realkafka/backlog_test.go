@@ -91,10 +91,10 @@ func produceRecords(t *testing.T, be brokerEnv, topic string, parts [][]harness.
 
 // ridesJob is the product binary running config/rides.yaml unchanged.
 type ridesJob struct {
-	bin, root, topic, group, table, http string
-	env                                  []string
-	proc                                 *harness.Process
-	runs                                 int
+	bin, root, conf, topic, group, table, http string
+	env                                        []string
+	proc                                       *harness.Process
+	runs                                       int
 }
 
 func newRidesJob(t *testing.T, be brokerEnv, topic string) *ridesJob {
@@ -112,7 +112,7 @@ func newRidesJob(t *testing.T, be brokerEnv, topic string) *ridesJob {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j := &ridesJob{bin: bin, root: root, topic: topic, group: topic + "-job", table: filepath.Join(dir, "rides_agg"), http: addr}
+	j := &ridesJob{bin: bin, root: root, conf: filepath.Join(root, "config", "rides.yaml"), topic: topic, group: topic + "-job", table: filepath.Join(dir, "rides_agg"), http: addr}
 	j.env = []string{
 		"KAFKA_BOOTSTRAP=" + be.plaintext, "KAFKA_TOPIC=" + topic, "KAFKA_GROUP=" + j.group,
 		"KAFKA_START=earliest", "DLQ_TOPIC=" + topic + "-dlq",
@@ -135,7 +135,7 @@ func (j *ridesJob) start(t *testing.T) {
 	t.Helper()
 	j.runs++
 	log := filepath.Join(t.TempDir(), fmt.Sprintf("job-%d.log", j.runs))
-	p, err := harness.Start(j.bin, []string{"-c", filepath.Join(j.root, "config", "rides.yaml")}, j.env, log)
+	p, err := harness.Start(j.bin, []string{"-c", j.conf}, j.env, log)
 	if err != nil {
 		t.Fatal(err)
 	}
