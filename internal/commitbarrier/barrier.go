@@ -22,6 +22,7 @@ type Barrier struct {
 	mu      sync.Mutex
 	next    uint64
 	flushes map[uint64]func(context.Context) error
+	acked   map[uint64]func(topic string, partition int32, next int64)
 }
 
 // Process is the barrier of this process: tumbling_window registers with it,
@@ -30,7 +31,8 @@ var Process = New()
 
 // New returns an empty barrier.
 func New() *Barrier {
-	return &Barrier{flushes: map[uint64]func(context.Context) error{}}
+	return &Barrier{flushes: map[uint64]func(context.Context) error{},
+		acked: map[uint64]func(string, int32, int64){}}
 }
 
 // Register adds a flush: it must return once everything applied before the
@@ -78,4 +80,36 @@ func (b *Barrier) Flush(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// OnAcked registers f to learn, after each successful Flush of a consumer,
+// up to which offset its partitions' records are acknowledged (every
+// record before next). A processor whose output for a record is delivered
+// before the record is acknowledged may then forget what it kept to resend
+// it. The returned function removes f (idempotent).
+func (b *Barrier) OnAcked(f func(topic string, partition int32, next int64)) (unregister func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	id := b.next
+	b.next++
+	b.acked[id] = f
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		delete(b.acked, id)
+	}
+}
+
+// Acked tells the OnAcked listeners that every record of topic/partition
+// before offset next is acknowledged.
+func (b *Barrier) Acked(topic string, partition int32, next int64) {
+	b.mu.Lock()
+	fs := make([]func(string, int32, int64), 0, len(b.acked))
+	for _, f := range b.acked {
+		fs = append(fs, f)
+	}
+	b.mu.Unlock()
+	for _, f := range fs {
+		f(topic, partition, next)
+	}
 }

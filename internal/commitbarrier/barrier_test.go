@@ -64,3 +64,21 @@ func TestAFlushMayRegisterWithoutDeadlock(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Acked reaches every OnAcked listener until it unregisters.
+func TestAckedReachesEachListenerUntilItUnregisters(t *testing.T) {
+	b := New()
+	var a, c []int64
+	stopA := b.OnAcked(func(topic string, partition int32, next int64) { a = append(a, next) })
+	b.OnAcked(func(topic string, partition int32, next int64) { c = append(c, next) })
+	if b.Active() {
+		t.Fatal("a listener made the barrier active: consumers would hold their acks for nothing")
+	}
+	b.Acked("rides", 0, 5)
+	stopA()
+	stopA()
+	b.Acked("rides", 0, 9)
+	if len(a) != 1 || a[0] != 5 || len(c) != 2 || c[1] != 9 {
+		t.Fatalf("listener a got %v, want [5]; listener c got %v, want [5 9]", a, c)
+	}
+}

@@ -91,6 +91,7 @@ func (p *processor) lostErr(v uint64) error {
 func (p *processor) writeNewest(ctx context.Context) (uint64, error) {
 	p.mu.Lock()
 	v := p.ver
+	p.forgetDelivered()
 	data, err := p.eng.Snapshot()
 	if err != nil {
 		err = p.giveUp(fmt.Errorf("tumbling_window: encoding state: %w", err))

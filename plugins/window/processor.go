@@ -70,6 +70,10 @@ type processor struct {
 	// unregister removes flush from the process's commit barrier
 	// (state.sync: commit); nil otherwise.
 	unregister func()
+	// acked is what the consumers acknowledged (state.sync: commit), to
+	// forget delivered emissions; unregisterAcked stops its reports.
+	acked           ackedOffsets
+	unregisterAcked func()
 	// fresh: state.cache held no state at start and none was reloaded
 	// since; emitted rows then carry window_state_new, so that delta_lake
 	// refuses them if the table holds sequences from a state now lost.
@@ -99,6 +103,7 @@ func newProcessor(c *procConfig, res *service.Resources, now func() time.Time) (
 	}
 	if c.syncOnCommit {
 		p.unregister = commitbarrier.Process.Register(p.flush)
+		p.unregisterAcked = commitbarrier.Process.OnAcked(p.acked.record)
 	}
 	return p, nil
 }
@@ -432,6 +437,9 @@ func (p *processor) Close(ctx context.Context) error {
 	p.closed = true
 	v := p.ver
 	p.mu.Unlock()
+	if p.unregisterAcked != nil {
+		p.unregisterAcked()
+	}
 	if p.unregister == nil {
 		return nil
 	}

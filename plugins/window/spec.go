@@ -116,7 +116,7 @@ func spec() *service.ConfigSpec {
 				Description("Stage `full` with `state.cache`: when the state is written. `batch`: before each batch is released (acked), so the state is durable before any offset commit whatever the input. `commit`: before a batch that emits window rows is released, and before every offset commit of the `kafka_franz` consumers of this process, which commit only offsets acked before a write that succeeded (Kafka Streams' rule: state stores are flushed, then offsets committed); one write per `commit_period` instead of one per batch. After a crash the records after the last commit are read again onto the last written state, whose offset record skips those already counted. A batch with a message that does not come from `kafka_franz` (no `kafka_topic`/`kafka_partition`/`kafka_offset` metadata) is still written before it is released. Use `commit` only when every input feeding the window is `kafka_franz`.").
 				Default(syncBatch).Example(syncCommit),
 			service.NewIntField(fRetainEmissions).
-				Description("How many recent emissions are kept in the state for re-emission after a crash or a redelivery.").
+				Description("How many recent emissions are kept in the state for re-emission after a crash or a redelivery. With `sync: commit` an emission is dropped sooner, once the kafka_franz consumer reports every record of the batch that emitted it acknowledged (the rows it emitted are then delivered).").
 				Default(16).Advanced(),
 		).Description("Durable state.")).
 		LintRule(lintRules).

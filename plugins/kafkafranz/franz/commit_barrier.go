@@ -78,6 +78,11 @@ func (c *Consumer) releaseHeldLocked(ctx context.Context, cl *kgo.Client) {
 		c.held.mu.Unlock()
 		return
 	}
+	// Acked before the flush: what the records emitted is delivered
+	// (commitbarrier.OnAcked), whether or not the partition is still ours.
+	for tp, o := range offs {
+		c.barrier.Acked(tp.topic, tp.partition, o.Offset)
+	}
 	marks := map[string]map[int32]kgo.EpochOffset{}
 	c.mu.Lock()
 	for tp, o := range offs {

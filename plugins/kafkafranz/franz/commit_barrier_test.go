@@ -47,7 +47,8 @@ func commitMarked(t *testing.T, c *Consumer) {
 
 // While the barrier has a flush, acked offsets are committed only after a
 // flush that succeeded: a failed one leaves them uncommitted (and held for
-// the next release), a later one commits them.
+// the next release), a later one commits them, and reports them to the
+// barrier's OnAcked listeners.
 func TestAckedOffsetsCommitOnlyAfterTheBarrierFlushed(t *testing.T) {
 	addr := cluster(t, kfake.SeedTopics(1, "t"))
 	produceN(t, addr, "t", 0, 60)
@@ -55,6 +56,12 @@ func TestAckedOffsetsCommitOnlyAfterTheBarrierFlushed(t *testing.T) {
 	var flushed atomic.Int32
 	fail.Store(true)
 	c := barrierConsumer(t, addr, &fail, &flushed, nil)
+	var reported atomic.Int64
+	c.barrier.OnAcked(func(topic string, partition int32, next int64) {
+		if topic == "t" && partition == 0 {
+			reported.Store(next)
+		}
+	})
 	ackAll(t, c, 60)
 	commitMarked(t, c)
 	if got := groupCommitted(t, addr, "g", "t", 0); got != -1 {
@@ -68,11 +75,17 @@ func TestAckedOffsetsCommitOnlyAfterTheBarrierFlushed(t *testing.T) {
 	if c.log.(*testLog).find("WARN", "state not made durable") == "" {
 		t.Fatal("a failed flush was not logged")
 	}
+	if n := reported.Load(); n != 0 {
+		t.Fatalf("offset %d reported acknowledged after a failed flush, want none", n)
+	}
 	fail.Store(false)
 	c.releaseHeld(context.Background(), c.client())
 	commitMarked(t, c)
 	if got := groupCommitted(t, addr, "g", "t", 0); got != 60 {
 		t.Fatalf("committed %d after a flush that succeeded, want 60", got)
+	}
+	if n := reported.Load(); n != 60 {
+		t.Fatalf("OnAcked told offset %d after the flush, want 60 (every record acked)", n)
 	}
 	if n := flushed.Load(); n != 1 {
 		t.Fatalf("%d flushes succeeded, want 1", n)
