@@ -117,7 +117,11 @@ then does not wait for (with ` + "`empty_partition_notices`" + `, a message of i
 Redpanda Connect): the committed offset this process resumed the partition from in that epoch (at
 assignment, or after a transaction abort), -1 when there was none or without a group; the offsets
 between it and the first record delivered are commit markers, aborted records or compacted ones,
-so a stage reading the partition's state back compares the state's position with it; and
+so a stage reading the partition's state back compares the state's position with it; ` + "`kafka_assignment_commit`" + `
+(string, not in Redpanda Connect): what that committed offset was, ` + "`none`" + `, ` + "`start`" + ` (only the start offset that
+` + "`start_offset: latest`" + ` commits at assignment, marked with the commit metadata ` + "`rides-connect:start`" + `) or
+` + "`progress`" + ` (committed after records were acked, or by another tool), so ` + "`tumbling_window`" + ` with ` + "`state.sync: commit`" + `
+knows that a state missing after progress was lost; and
 ` + "`kafka_group_generation`" + ` (int, not in Redpanda Connect, consumer group mode only): the group generation at
 which this process was assigned the partition. It grows from one owner of the partition to the next
 (every rebalance raises the group's generation) and stays while this process keeps the partition, so
@@ -205,7 +209,7 @@ stable offset, listed at assignment). A processor before the window may fail a n
 		service.NewStringListField(fieldMetadataKeys).
 			Description("Set only these metadata keys (see Metadata above) instead of all of them (empty: all). `kafka_topic`, `kafka_partition` and record headers are always set. "+
 				"For a job that reads few keys: Go keeps up to 8 keys in one small map, and a message with 9 or 10 keys costs the input more than twice the CPU and memory per record (docs/benchmarks.md). "+
-				"A key left out reads as null (`meta(\"kafka_lag\")`), so list every key the config reads, including what other components read: `tumbling_window` reads `kafka_topic_partitions`, `kafka_empty_partitions` and `kafka_prev_offset` (with `kafka_offset`), the dead-letter envelope `kafka_offset`, `tumbling_window` with `stage: partial` or `merge` `kafka_assignment_epoch` and `kafka_assignment_offset`, and with `stage: merge` `kafka_group_generation` (its fencing token).").
+				"A key left out reads as null (`meta(\"kafka_lag\")`), so list every key the config reads, including what other components read: `tumbling_window` reads `kafka_topic_partitions`, `kafka_empty_partitions`, `kafka_prev_offset` (with `kafka_offset`) and `kafka_assignment_commit`, the dead-letter envelope `kafka_offset`, `tumbling_window` with `stage: partial` or `merge` `kafka_assignment_epoch` and `kafka_assignment_offset`, and with `stage: merge` `kafka_group_generation` (its fencing token).").
 			Example([]string{"kafka_key", "kafka_offset", "kafka_prev_offset", "kafka_topic_partitions"}).Optional().Advanced(),
 		service.NewStringField(fieldRackID).Description("Rack of this consumer, to fetch from the closest replica.").Default("").Example("eu-west-1a").Advanced(),
 		service.NewStringField(fieldInstanceID).Description("Static group membership ID (KIP-345): a member that restarts with the same ID gets its partitions back at once, without a rebalance. A stopped member, even one stopped cleanly, does not leave the group: its partitions wait up to `session_timeout` for it. Give each replica an ID that survives its restarts (a StatefulSet pod name, the host name).").Default("").Example("rides-agg-0").Advanced(),
@@ -245,8 +249,8 @@ stable offset, listed at assignment). A processor before the window may fail a n
 			"empty_partition_notices: requires a consumer_group"},
 		{`this.empty_partition_notices_after.or("0s").parse_duration() < 0`,
 			"empty_partition_notices_after: must not be negative"},
-		{`this.metadata_keys.or([]).any(k -> !["kafka_topic", "kafka_partition", "kafka_key", "kafka_offset", "kafka_prev_offset", "kafka_topic_partitions", "kafka_timestamp_unix", "kafka_timestamp_ms", "kafka_tombstone_message", "kafka_lag", "kafka_assignment_epoch", "kafka_group_generation", "kafka_assignment_offset", "kafka_empty_partitions"].contains(k))`,
-			"metadata_keys: unknown key; use kafka_topic, kafka_partition, kafka_key, kafka_offset, kafka_prev_offset, kafka_topic_partitions, kafka_timestamp_unix, kafka_timestamp_ms, kafka_tombstone_message, kafka_lag, kafka_assignment_epoch, kafka_group_generation, kafka_assignment_offset, kafka_empty_partitions"},
+		{`this.metadata_keys.or([]).any(k -> !["kafka_topic", "kafka_partition", "kafka_key", "kafka_offset", "kafka_prev_offset", "kafka_topic_partitions", "kafka_timestamp_unix", "kafka_timestamp_ms", "kafka_tombstone_message", "kafka_lag", "kafka_assignment_epoch", "kafka_group_generation", "kafka_assignment_offset", "kafka_empty_partitions", "kafka_assignment_commit"].contains(k))`,
+			"metadata_keys: unknown key; use kafka_topic, kafka_partition, kafka_key, kafka_offset, kafka_prev_offset, kafka_topic_partitions, kafka_timestamp_unix, kafka_timestamp_ms, kafka_tombstone_message, kafka_lag, kafka_assignment_epoch, kafka_group_generation, kafka_assignment_offset, kafka_empty_partitions, kafka_assignment_commit"},
 		{`this.commit_period.or("5s").parse_duration() < 100000000`, "commit_period: must be at least 100ms"},
 		{`this.batch_scope.or("partition") == "poll" && this.batching.count.or(0) == 1`,
 			"batch_scope: poll with batching.count: 1 gives one-record batches, which do not span partitions; raise count or use batch_scope: partition"},

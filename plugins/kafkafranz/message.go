@@ -57,13 +57,14 @@ type partitionMeta struct {
 	prev             int64 // offset before chunk[0] (franz.Chunk.Prev)
 	epoch            any   // franz.Chunk.Epoch, boxed once
 	start            any   // franz.Chunk.Start, boxed once
+	commit           any   // franz.Chunk.Commit
 	generation       any   // franz.Chunk.Generation, nil without a group
 	metaOptions
 }
 
 func newPartitionMeta(ch franz.Chunk, opts metaOptions) partitionMeta {
 	pm := partitionMeta{topic: ch.Topic, partition: int(ch.Partition), highWatermark: ch.HighWatermark,
-		chunk: ch.Records, prev: ch.Prev, epoch: int(ch.Epoch), start: int(ch.Start), metaOptions: opts}
+		chunk: ch.Records, prev: ch.Prev, epoch: int(ch.Epoch), start: int(ch.Start), commit: ch.Commit, metaOptions: opts}
 	if ch.TopicPartitions > 0 {
 		pm.topicPartitions = int(ch.TopicPartitions)
 	}
@@ -169,6 +170,12 @@ func setAssignmentMeta(msg *service.Message, pm partitionMeta, keys metaKey) {
 		// reading the partition's state back knows which position that state
 		// must have reached.
 		msg.MetaSetMut("kafka_assignment_offset", pm.start)
+	}
+	if keys.has(metaKafkaAssignmentCommit) {
+		// What that committed offset was: none, start (only latest's start
+		// pin) or progress, so a stage whose state is durable before every
+		// commit knows a state that is missing after progress was lost.
+		msg.MetaSetMut("kafka_assignment_commit", pm.commit)
 	}
 	if pm.generation != nil && keys.has(metaKafkaGroupGeneration) {
 		// The group generation at which this consumer was assigned the

@@ -21,6 +21,7 @@ const (
 	metaKafkaGroupGeneration
 	metaKafkaAssignmentOffset
 	metaKafkaEmptyPartitions
+	metaKafkaAssignmentCommit
 
 	metaAllKeys = 1<<iota - 1
 )
@@ -44,6 +45,7 @@ var metaKeyNames = []struct {
 	{"kafka_group_generation", metaKafkaGroupGeneration},
 	{"kafka_assignment_offset", metaKafkaAssignmentOffset},
 	{"kafka_empty_partitions", metaKafkaEmptyPartitions},
+	{"kafka_assignment_commit", metaKafkaAssignmentCommit},
 }
 
 // metaKeysOmitted reads metadata_keys into the keys to leave out: an empty

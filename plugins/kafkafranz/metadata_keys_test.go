@@ -38,7 +38,7 @@ func TestMetadataKeysSetsOnlyTheListedKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := []string{"kafka_assignment_epoch", "kafka_assignment_offset", "kafka_group_generation", "kafka_key", "kafka_lag", "kafka_offset", "kafka_partition", "kafka_prev_offset", "kafka_timestamp_ms",
+	all := []string{"kafka_assignment_commit", "kafka_assignment_epoch", "kafka_assignment_offset", "kafka_group_generation", "kafka_key", "kafka_lag", "kafka_offset", "kafka_partition", "kafka_prev_offset", "kafka_timestamp_ms",
 		"kafka_timestamp_unix", "kafka_tombstone_message", "kafka_topic", "kafka_topic_partitions"}
 	for _, c := range []struct {
 		name, extra string

@@ -103,6 +103,9 @@ type Chunk struct {
 	// changelog compares the state's position with it: offsets below the
 	// first record delivered may be commit markers or aborted records.
 	Start int64
+	// Commit is what that committed offset was (commit_kind.go):
+	// CommitNone, CommitStart (only latest's start pin) or CommitProgress.
+	Commit string
 	// Generation is the consumer group generation at which this consumer
 	// was assigned the partition (-1 without a group). It grows from one
 	// owner of the partition to the next, and stays while the consumer
@@ -178,6 +181,9 @@ type Consumer struct {
 	// starts is the committed offset each partition resumed from in its
 	// epoch (Chunk.Start), absent when unknown.
 	starts map[topicPartition]int64
+	// commits is each assigned partition's commit kind (Chunk.Commit),
+	// absent when unknown (read as CommitNone).
+	commits map[topicPartition]string
 	// gens is the group generation at which each partition was assigned
 	// (Chunk.Generation).
 	gens map[topicPartition]int32
@@ -233,6 +239,7 @@ func NewConsumer(conf ConsumerConfig, log Logger, met ConsumerMetrics) *Consumer
 		last:       map[topicPartition]int64{},
 		epochs:     map[topicPartition]int64{},
 		starts:     map[topicPartition]int64{},
+		commits:    map[topicPartition]string{},
 		gens:       map[topicPartition]int32{},
 		noticed:    map[topicPartition]int64{},
 		epochAt:    map[topicPartition]time.Time{},
@@ -379,6 +386,7 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 			return
 		}
 		tr, gen, start := c.partitionStateLocked(tp)
+		commit := c.commitLocked(tp)
 		bytes := 0
 		for _, r := range p.Records {
 			bytes += len(r.Key) + len(r.Value)
@@ -412,7 +420,7 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 			tok := tr.Track(chunk[n-1], n)
 			chunks = append(chunks, Chunk{
 				Topic: p.Topic, Partition: p.Partition, Records: chunk,
-				HighWatermark: p.HighWatermark, TopicPartitions: c.topicParts[p.Topic], Empty: empty[p.Topic], Prev: prev, Epoch: epoch, Start: start, Generation: gen,
+				HighWatermark: p.HighWatermark, TopicPartitions: c.topicParts[p.Topic], Empty: empty[p.Topic], Prev: prev, Epoch: epoch, Start: start, Commit: commit, Generation: gen,
 				ack: func() { c.ack(cl, tp, tr, tok) },
 				tr:  tr,
 			})

@@ -80,6 +80,7 @@ func (c *Consumer) options() ([]kgo.Opt, error) {
 			kgo.OnPartitionsAssigned(c.onAssigned),
 			kgo.OnPartitionsRevoked(c.onRevoked),
 			kgo.OnPartitionsLost(c.onLost),
+			kgo.OnOffsetsFetched(c.onFetched),
 			kgo.AdjustFetchOffsetsFn(c.adjustOffsets),
 			kgo.BlockRebalanceOnPoll(),
 		)

@@ -38,7 +38,7 @@ func (c *Consumer) noticesLocked() []Chunk {
 		// The partition's tracker makes the notice stale (Chunk.Live) once
 		// the partition is revoked or rewound, as its records would be.
 		out = append(out, Chunk{Topic: tp.topic, Partition: tp.partition, TopicPartitions: c.topicParts[tp.topic],
-			Empty: []int32{tp.partition}, Prev: -1, Epoch: ep, Start: start, Generation: gen, Notice: true, tr: tr})
+			Empty: []int32{tp.partition}, Prev: -1, Epoch: ep, Start: start, Commit: c.commitLocked(tp), Generation: gen, Notice: true, tr: tr})
 	}
 	slices.SortFunc(out, func(a, b Chunk) int {
 		if a.Topic != b.Topic {

@@ -27,7 +27,8 @@ func (c *Consumer) onAssigned(_ context.Context, cl *kgo.Client, assigned map[st
 			c.assigned[tp] = true
 			c.gens[tp] = gen
 			c.newEpochLocked(tp)
-			delete(c.starts, tp) // until adjustOffsets learns the commit
+			delete(c.starts, tp)  // until adjustOffsets learns the commit
+			delete(c.commits, tp) // until onFetched learns it
 			c.reportAssignment(tp, true)
 		}
 	}

@@ -71,7 +71,9 @@ func (c *Consumer) commitPinned(ctx context.Context, offsets map[string]map[int3
 		}
 		commit[tp.topic][tp.partition] = kgo.EpochOffset{Epoch: -1, Offset: offsets[tp.topic][tp.partition].EpochOffset().Offset}
 	}
-	cl.CommitOffsetsSync(ctx, commit, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+	// Marked as a start (commit_kind.go): a restart that finds it knows
+	// no state saw records below it.
+	cl.CommitOffsetsSync(withStartMetadata(ctx), commit, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 		if err == nil {
 			for _, t := range resp.Topics {
 				for _, p := range t.Partitions {
