@@ -39,8 +39,11 @@ type procConfig struct {
 	// syncOnCommit (state.sync: commit): the state is written before a
 	// batch that emits and before offset commits, not before every batch.
 	syncOnCommit bool
-	key          string
-	changelog    bool // stage merge: state leaves as a message for a transactional changelog
+	// onLost (state.on_lost): hold a state that started empty after the
+	// group committed progress (lost_state.go), or resume from there.
+	onLost    string
+	key       string
+	changelog bool // stage merge: state leaves as a message for a transactional changelog
 }
 
 func fromParsed(conf *service.ParsedConfig, res *service.Resources) (*procConfig, error) {
@@ -191,6 +194,12 @@ func fromParsed(conf *service.ParsedConfig, res *service.Resources) (*procConfig
 	}
 	if c.syncOnCommit = sync == syncCommit; c.syncOnCommit && (e.Stage != engine.StageFull || c.cache == "") {
 		return nil, fmt.Errorf("state.sync: commit needs stage full and state.cache (stage %s, cache %q)", e.Stage, c.cache)
+	}
+	if c.onLost, err = st.FieldString(fOnLost); err != nil {
+		return nil, err
+	}
+	if c.onLost == onLostResume && (e.Stage != engine.StageFull || c.cache == "") {
+		return nil, fmt.Errorf("state.on_lost: resume applies to stage full with state.cache only (stage %s, cache %q)", e.Stage, c.cache)
 	}
 	if e.RetainEmissions, err = st.FieldInt(fRetainEmissions); err != nil {
 		return nil, err

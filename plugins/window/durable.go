@@ -23,6 +23,9 @@ import (
 // makeDurable returns once the state of version v is durable, or an error if
 // that state was rolled back because a write was given up.
 func (p *processor) makeDurable(ctx context.Context, v uint64) error {
+	if p.lostGuard.isLost.Load() {
+		return errStateLost
+	}
 	p.dmu.Lock()
 	for {
 		if err := p.lostErr(v); err != nil {

@@ -18,6 +18,8 @@ type metrics struct {
 	splitReloads                   *service.MetricCounter // stage full reloaded a state another process wrote
 	invalid                        *service.MetricCounter // label: reason
 	ckptWrites                     *service.MetricCounter
+	lostHeldBatches                *service.MetricCounter // batches held as of a lost state (lost_state.go)
+	lostHeld                       *service.MetricGauge   // 1 while held so
 	ckptLatency                    *service.MetricTimer
 	open, stateBytes, idle         *service.MetricGauge
 	watermark, maxEvent, lag       *service.MetricGauge
@@ -37,20 +39,22 @@ func newMetrics(m *service.Metrics) *metrics {
 		closedEarly: m.NewCounter("window_late_rows_closed_early_total"),
 		idle:        m.NewGauge("window_idle_partitions"),
 
-		orderWaits:    m.NewCounter("window_order_waits_total"),
-		orderTimeouts: m.NewCounter("window_order_timeouts_total"),
-		splitBatches:  m.NewCounter("window_split_topic_batches_total"),
-		splitReloads:  m.NewCounter("window_state_reloads_total"),
-		invalid:       m.NewCounter("window_invalid_rows_total", "reason"),
-		replayed:      m.NewCounter("window_replayed_rows_total"),
-		emitted:       m.NewCounter("window_emitted_rows_total"),
-		open:          m.NewGauge("window_open_windows"),
-		stateBytes:    m.NewGauge("window_state_bytes"),
-		watermark:     m.NewGauge("window_watermark_ms"),
-		maxEvent:      m.NewGauge("window_max_event_time_ms"),
-		lag:           m.NewGauge("window_watermark_lag_seconds"),
-		ckptWrites:    m.NewCounter("window_checkpoint_writes_total"),
-		ckptLatency:   m.NewTimer("window_checkpoint_latency_ns"),
+		orderWaits:      m.NewCounter("window_order_waits_total"),
+		orderTimeouts:   m.NewCounter("window_order_timeouts_total"),
+		splitBatches:    m.NewCounter("window_split_topic_batches_total"),
+		splitReloads:    m.NewCounter("window_state_reloads_total"),
+		invalid:         m.NewCounter("window_invalid_rows_total", "reason"),
+		replayed:        m.NewCounter("window_replayed_rows_total"),
+		emitted:         m.NewCounter("window_emitted_rows_total"),
+		open:            m.NewGauge("window_open_windows"),
+		stateBytes:      m.NewGauge("window_state_bytes"),
+		watermark:       m.NewGauge("window_watermark_ms"),
+		maxEvent:        m.NewGauge("window_max_event_time_ms"),
+		lag:             m.NewGauge("window_watermark_lag_seconds"),
+		ckptWrites:      m.NewCounter("window_checkpoint_writes_total"),
+		lostHeld:        m.NewGauge("window_state_lost"),
+		lostHeldBatches: m.NewCounter("window_state_lost_held_batches_total"),
+		ckptLatency:     m.NewTimer("window_checkpoint_latency_ns"),
 
 		sourceMaxEvent:         m.NewGauge("window_source_max_event_time_ms", "topic", "partition"),
 		mergeWatermark:         m.NewGauge("window_merge_watermark_ms", "topic", "partition"),
@@ -65,6 +69,7 @@ func newMetrics(m *service.Metrics) *metrics {
 		c.Incr(0)
 	}
 	wm.idle.Set(0)
+	wm.lostHeld.Set(0)
 	return wm
 }
 

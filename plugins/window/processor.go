@@ -78,6 +78,9 @@ type processor struct {
 	// since; emitted rows then carry window_state_new, so that delta_lake
 	// refuses them if the table holds sequences from a state now lost.
 	fresh atomic.Bool
+	// lostGuard holds a fresh state's batches when the group had committed
+	// progress it never saw (lost_state.go).
+	lostGuard lostStateGuard
 }
 
 // newBase is the adapter without an engine: config, queries, order,
@@ -136,6 +139,9 @@ func (p *processor) load() error {
 	wm, _ := p.eng.Watermark()
 	p.log.Infof("tumbling_window: restored state %q (%d bytes): %d open windows, watermark %d ms, last emission %d",
 		p.conf.key, len(data), p.eng.OpenGroups(), wm, p.eng.Seq())
+	if p.conf.onLost == onLostResume {
+		p.log.Warnf("tumbling_window: state.on_lost is resume although state %q was restored: set it back to hold, or a state lost later goes on silently with wrong windows", p.conf.key)
+	}
 	return nil
 }
 
@@ -144,6 +150,9 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 		return nil, err
 	}
 	if err := p.reloadIfTakenOver(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.awaitStateNotLost(ctx, batch); err != nil {
 		return nil, err
 	}
 	bufs := getRowBufs()

@@ -32,6 +32,7 @@ const (
 	fKey             = "key"
 	fChangelog       = "changelog"
 	fSync            = "sync"
+	fOnLost          = "on_lost"
 	fRetainEmissions = "retain_emissions"
 	fStage           = "stage"
 
@@ -115,6 +116,9 @@ func spec() *service.ConfigSpec {
 			service.NewStringEnumField(fSync, syncBatch, syncCommit).
 				Description("Stage `full` with `state.cache`: when the state is written. `batch`: before each batch is released (acked), so the state is durable before any offset commit whatever the input. `commit`: before a batch that emits window rows is released, and before every offset commit of the `kafka_franz` consumers of this process, which commit only offsets acked before a write that succeeded (Kafka Streams' rule: state stores are flushed, then offsets committed); one write per `commit_period` instead of one per batch. After a crash the records after the last commit are read again onto the last written state, whose offset record skips those already counted. A batch with a message that does not come from `kafka_franz` (no `kafka_topic`/`kafka_partition`/`kafka_offset` metadata) is still written before it is released. Use `commit` only when every input feeding the window is `kafka_franz`.").
 				Default(syncBatch).Example(syncCommit),
+			service.NewStringEnumField(fOnLost, onLostHold, onLostResume).
+				Description("Stage `full` with `state.cache`, input `kafka_franz` listing `kafka_assignment_commit`: what to do when the state started empty (nothing in `state.cache`) while the consumer group had committed a partition's offset as progress. Offsets commit only after a state that saw their records was written, so that state was lost (deleted, a new volume): going on would close the first windows without the records before the committed offsets. `hold`: hold the batch, nothing applied, written or committed, log why at ERROR every minute, `window_state_lost` 1. `resume`: go on from the committed offsets with an empty state: only for one run after resetting the offsets (and the state) on purpose; set it back to `hold` once the state is written (a WARN says so at each start while it is set). The start offset `start_offset: latest` commits at assignment is not progress: a process killed before its first state write restarts normally.").
+				Default(onLostHold).Example(onLostResume).Advanced(),
 			service.NewIntField(fRetainEmissions).
 				Description("How many recent emissions are kept in the state for re-emission after a crash or a redelivery. With `sync: commit` an emission is dropped sooner, once the kafka_franz consumer reports every record of the batch that emitted it acknowledged (the rows it emitted are then delivered).").
 				Default(16).Advanced(),
@@ -201,6 +205,7 @@ let errs = $errs.concat([
   if $stage != "full" && this.state.cache.or("") == "" { "stage %s: state.cache is required".format($stage) } else { null },
   if $stage != "merge" && this.state.changelog.or(false) { "state.changelog: only with stage merge" } else { null },
   if this.state.sync.or("batch") == "commit" && ($stage != "full" || this.state.cache.or("") == "") { "state.sync: commit needs stage full and state.cache" } else { null },
+  if this.state.on_lost.or("hold") == "resume" && ($stage != "full" || this.state.cache.or("") == "") { "state.on_lost: resume applies to stage full with state.cache only" } else { null },
 ])
 let errs = $errs.concat($aggs.key_values().filter(kv -> kv.value.op.or("") != "count" && kv.value.value.or("") == "").map_each(kv -> "aggregates.%s: op %s needs a value query".format(kv.key, kv.value.op.or(""))))
 let errs = $errs.concat($groups.keys().concat($aggs.keys()).filter(n -> n == "window_start" || n == "window_end").map_each(n -> "%s: window_start and window_end are reserved output fields".format(n)))
