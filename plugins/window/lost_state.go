@@ -126,11 +126,10 @@ func (g *lostStateGuard) judge(batch service.MessageBatch, key string, log *serv
 			log.Warnf("tumbling_window: the input does not set %s (list it in kafka_franz metadata_keys): a lost window state cannot be told from a new one", commitMeta)
 		}
 		if kind == commitProgress && g.lost == "" {
-			start, _ := metaInt(m, startMeta)
-			g.lost = fmt.Sprintf("tumbling_window: the window state %q started empty, but the consumer group had committed offset %d of %s/%d as progress: "+
+			g.lost = fmt.Sprintf("tumbling_window: the window state %q started empty, but partition %s/%d resumed at offset %d from the consumer group's progress commit: "+
 				"a state that counted the records before it was lost (state.cache emptied or replaced). Going on would close the first windows without them. "+
 				"Restore the state; or start over with a new consumer group (and a new table or idempotency.app_id); or, if the offsets were reset on purpose, set state.on_lost: resume for one run (docs/delta.md, \"A lost window checkpoint\")",
-				key, start, pos.Topic, pos.Partition)
+				key, pos.Topic, pos.Partition, pos.Offset)
 		}
 	}
 	if g.lost == "" {

@@ -33,7 +33,7 @@ func TestAStateThatStartedEmptyIsHeldAfterProgressWasCommitted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the shutdown that ends the hold
 	_, err := p.ProcessBatch(ctx, service.MessageBatch{resumed(0, 600, 600, "progress"), resumed(1, 600, 600, "progress")})
-	if err == nil || !strings.Contains(err.Error(), "started empty") || !strings.Contains(err.Error(), "committed offset 600 of rides/0 as progress") ||
+	if err == nil || !strings.Contains(err.Error(), "started empty") || !strings.Contains(err.Error(), "partition rides/0 resumed at offset 600 from the consumer group's progress commit") ||
 		!strings.Contains(err.Error(), "state.on_lost: resume") {
 		t.Fatalf("err %v, want the batch held as a lost state", err)
 	}
