@@ -65,7 +65,7 @@ func newMetrics(m *service.Metrics) *metrics {
 	// first late or replayed row. (The reason-labelled one cannot: its labels
 	// are only known when a row fails.)
 	for _, c := range []*service.MetricCounter{wm.input, wm.late, wm.closedEarly, wm.replayed, wm.emitted,
-		wm.ckptWrites, wm.orderWaits, wm.orderTimeouts, wm.splitBatches, wm.splitReloads} {
+		wm.ckptWrites, wm.orderWaits, wm.orderTimeouts, wm.splitBatches, wm.splitReloads, wm.lostHeldBatches} {
 		c.Incr(0)
 	}
 	wm.idle.Set(0)
