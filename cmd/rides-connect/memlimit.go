@@ -20,11 +20,13 @@ const (
 	// rides job's is ~45 MB while it drains a backlog): its Go memory stays
 	// near it, so its RSS, with ~37 MB of mapped binary, stays under 150 MB.
 	memLimitFloor int64 = 100 << 20
-	// A job whose live heap outgrows the floor gets 1.5× it plus headroom
-	// instead: at worst it collects about as often as with GOGC=50, never
-	// continuously as under a fixed limit its live heap has reached.
-	memLimitLiveFactor = 1.5
-	memLimitHeadroom   = 16 << 20
+	// A job whose live heap outgrows the floor gets twice it instead: it
+	// collects about as often as with GOGC=100 (Go's default), never
+	// continuously as under a fixed limit its live heap has reached. 1.5×
+	// (GOGC=50) cost a job with 250 000 open groups 1.4–1.6× the CPU for
+	// 0.75–0.85× the peak RSS (docs/benchmarks.md, "Many keys"); below a 50
+	// MiB live heap (the rides job: ~45 MiB) the floor decides either way.
+	memLimitLiveFactor = 2.0
 	// Under a container limit the job gets a share of it (automemlimit's
 	// default); the Kubernetes manifests set GOMEMLIMIT themselves.
 	memLimitCgroupShare = 0.9
@@ -33,7 +35,7 @@ const (
 
 // memLimitFor is the soft limit for a live heap of live bytes.
 func memLimitFor(live uint64) int64 {
-	return max(memLimitFloor, int64(float64(live)*memLimitLiveFactor)+memLimitHeadroom)
+	return max(memLimitFloor, int64(float64(live)*memLimitLiveFactor))
 }
 
 // cgroupMemLimit reads the container's memory limit (cgroup v2, then v1);

@@ -13,9 +13,9 @@ func TestMemLimitForKeepsTheFloorUntilTheLiveHeapNeedsMore(t *testing.T) {
 		want int64
 	}{
 		{0, memLimitFloor},
-		{45 << 20, memLimitFloor},               // the rides job draining a backlog: 1.5 × 45 + 16 MiB < 100 MiB
-		{100 << 20, 150<<20 + memLimitHeadroom}, // a larger job: above its live heap, whatever the floor
-		{1 << 30, 1536<<20 + memLimitHeadroom},
+		{45 << 20, memLimitFloor}, // the rides job draining a backlog: 2 × 45 MiB < 100 MiB
+		{100 << 20, 200 << 20},    // a larger job: twice its live heap, whatever the floor
+		{1 << 30, 2 << 30},
 	} {
 		if got := memLimitFor(c.live); got != c.want {
 			t.Errorf("memLimitFor(%d MiB) = %d MiB, want %d MiB", c.live>>20, got>>20, c.want>>20)
