@@ -64,6 +64,22 @@ func waitFor(t *testing.T, job *harness.Process, what string, cond func() bool) 
 	}
 }
 
+// oneRidesPartition is a kfake broker with one partition of rides (and
+// the dead-letter topic), closed with the test, and a fresh job layout.
+func oneRidesPartition(t *testing.T) (*harness.Broker, harness.Layout) {
+	t.Helper()
+	broker, err := harness.StartBroker(map[string]int32{"rides": 1, "rides_dlq": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { broker.Close() })
+	layout := harness.NewLayout(t.TempDir())
+	if err := layout.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	return broker, layout
+}
+
 // The red team's Defect A (session 15): the checkpoint deleted after the
 // group committed offsets but before the first window closed. The restart
 // resumed from the committed offsets onto an empty state and wrote the
@@ -71,15 +87,7 @@ func waitFor(t *testing.T, job *harness.Process, what string, cond func() bool) 
 // the log names the cause, no offset moves, no row is written.
 func TestACheckpointLostBeforeTheFirstWindowClosedHoldsTheJob(t *testing.T) {
 	t.Parallel()
-	broker, err := harness.StartBroker(map[string]int32{"rides": 1, "rides_dlq": 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer broker.Close()
-	layout := harness.NewLayout(t.TempDir())
-	if err := layout.Reset(); err != nil {
-		t.Fatal(err)
-	}
+	broker, layout := oneRidesPartition(t)
 	ctx := context.Background()
 	rides := knownRides(time.Date(2026, 3, 14, 8, 0, 0, 0, time.UTC), 120)
 	// 08:00 .. 08:09:40: no window closes (the first needs an event at 08:15).
@@ -116,15 +124,7 @@ func TestACheckpointLostBeforeTheFirstWindowClosedHoldsTheJob(t *testing.T) {
 // not a lost state: the restart runs and writes the reference windows.
 func TestALatestStartKilledBeforeTheFirstStateWriteRestarts(t *testing.T) {
 	t.Parallel()
-	broker, err := harness.StartBroker(map[string]int32{"rides": 1, "rides_dlq": 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer broker.Close()
-	layout := harness.NewLayout(t.TempDir())
-	if err := layout.Reset(); err != nil {
-		t.Fatal(err)
-	}
+	broker, layout := oneRidesPartition(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	job := startIn(t, layout, broker, "KAFKA_START=latest")
