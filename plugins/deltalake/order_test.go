@@ -226,3 +226,35 @@ func TestSequenceHoleInsideBatch(t *testing.T) {
 		t.Fatalf("%d rows, want 3 (sequence 2 written once, the replay of 3 skipped)", len(rows))
 	}
 }
+
+// TestAGapBeyondTheHoleSlotsIsGivenUp: with more separate gaps than
+// delta.MaxHoles the lowest is no longer recorded, and a row of it that
+// still comes is skipped as written (the table cannot tell it from one that
+// was); the others stay recorded and are written when they come.
+func TestAGapBeyondTheHoleSlotsIsGivenUp(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	o := startOutput(t, dir, "sequence", delta.Hooks{})
+	for seq := 2; seq <= 2*(delta.MaxHoles+1); seq += 2 { // 1, 3, 5, ... missing
+		if err := o.WriteBatch(ctx, emission(seq, "PARIS")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v := o.w.TxnView("rides")
+	if len(v.Holes) != delta.MaxHoles || v.Holes[0] != [2]int64{3, 3} || v.Contains(3) || !v.Contains(1) {
+		t.Fatalf("view after %d gaps: %+v, want the %d highest recorded and 1 given up", delta.MaxHoles+1, v, delta.MaxHoles)
+	}
+	for _, seq := range []int{1, 3} {
+		if err := o.WriteBatch(ctx, emission(seq, "LYON")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, _ := objstore.NewLocal(dir)
+	rows, err := delta.ReadAllRows(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := delta.MaxHoles + 2; len(rows) != want {
+		t.Fatalf("%d rows, want %d: the %d even sequences and 3, not the given-up 1", len(rows), want, delta.MaxHoles+1)
+	}
+}
