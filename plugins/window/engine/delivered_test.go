@@ -61,14 +61,7 @@ func TestForgetDeliveredKeepsWhatIsNotAcknowledged(t *testing.T) {
 		}
 		assertSnapshotCachesFresh(t, e)
 	}
-	snap, err := e.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e2 := newEngine(t, cfg)
-	if err := e2.Restore(snap); err != nil {
-		t.Fatal(err)
-	}
+	e2 := restarted(t, e)
 	if res := e2.Process(nil, epoch); len(res.Emissions) != 1 || res.Emissions[0].Seq != 3 {
 		t.Fatalf("after restore re-emitted %+v, want seq 3 only", res.Emissions)
 	}

@@ -317,14 +317,7 @@ func TestSnapshotRestoreContinuesAndReemitsPending(t *testing.T) {
 	if res.New == nil || res.New.Seq != 1 {
 		t.Fatalf("want emission 1, got %+v", res.New)
 	}
-	snap, err := e.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e2 := newEngine(t, cfg)
-	if err := e2.Restore(snap); err != nil {
-		t.Fatal(err)
-	}
+	e2 := restarted(t, e)
 	// Redelivery of offsets 0..2 (the crash happened before the output got
 	// emission 1): nothing is re-applied, emission 1 comes back with its identity.
 	res2 := e2.Process([]Row{r(0, "2025-01-01T00:01:00Z", 1), r(1, "2025-01-01T00:20:00Z", 2), r(2, "2025-01-01T00:21:00Z", 4)}, epoch)

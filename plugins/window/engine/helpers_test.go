@@ -33,6 +33,21 @@ func newEngine(t testing.TB, cfg Config) *Engine {
 	return e
 }
 
+// restarted is a new engine restored from e's snapshot: what a process
+// restarting from e's checkpoint runs.
+func restarted(t testing.TB, e *Engine) *Engine {
+	t.Helper()
+	snap, err := e.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2 := newEngine(t, e.cfg)
+	if err := e2.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	return e2
+}
+
 // at parses an RFC 3339 time into µs.
 func at(t testing.TB, s string) int64 {
 	t.Helper()
