@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -262,46 +261,49 @@ func (o *output) write(ctx context.Context, w *delta.Writer, recs []delta.Record
 	if len(recs) == 0 {
 		return nil
 	}
-	// Per appId: the range of versions and the exact set (a batch may skip
-	// a sequence or offset that is still on its way).
-	type span struct {
-		lo, hi int64
-		seqs   map[int64]bool
+	// Per appId: its tracker, the lowest version to write and the exact
+	// versions (a batch may skip a sequence or offset still on its way),
+	// each run of equal ones once.
+	type appRows struct {
+		t  *delta.Tracker
+		lo int64
+		vs []int64
 	}
-	spans := map[string]*span{}
+	apps := map[string]*appRows{}
 	keep := recs[:0]
 	keptEmitted := emitted[:0]
 	skipped := 0
+	var lastApp string
+	lastTok := int64(-1)
 	for _, r := range recs {
 		// Refused early on the cached table: the tracker below would take a
 		// fenced writer's rows at or below the new owner's sequence as
 		// written and ack them. Append checks again on the log's tail.
-		if r.AppID != "" {
+		if r.AppID != "" && (r.AppID != lastApp || r.Token != lastTok) {
 			if err := w.CheckFence(r.AppID, r.Token); err != nil {
 				return err
 			}
+			lastApp, lastTok = r.AppID, r.Token
 		}
 	}
-	observed := map[string]*delta.Tracker{}
 	for i, r := range recs {
 		if r.AppID != "" {
-			t, ok := observed[r.AppID]
+			a, ok := apps[r.AppID]
 			if !ok {
-				t = o.tracker(w, r.AppID)
-				t.Observe(w.TxnView(r.AppID))
-				observed[r.AppID] = t
+				a = &appRows{t: o.tracker(w, r.AppID)}
+				a.t.Observe(w.TxnView(r.AppID))
+				apps[r.AppID] = a
 			}
-			if t.Committed(r.Version) {
+			if a.t.Committed(r.Version) {
 				skipped++
 				continue
 			}
-			s, ok := spans[r.AppID]
-			if !ok {
-				s = &span{lo: r.Version, hi: r.Version, seqs: map[int64]bool{}}
-				spans[r.AppID] = s
+			if len(a.vs) == 0 || r.Version < a.lo {
+				a.lo = r.Version
 			}
-			s.lo, s.hi = min(s.lo, r.Version), max(s.hi, r.Version)
-			s.seqs[r.Version] = true
+			if n := len(a.vs); n == 0 || a.vs[n-1] != r.Version {
+				a.vs = append(a.vs, r.Version)
+			}
 		}
 		keep = append(keep, r)
 		keptEmitted = append(keptEmitted, emitted[i])
@@ -313,9 +315,11 @@ func (o *output) write(ctx context.Context, w *delta.Writer, recs []delta.Record
 		return nil
 	}
 	if o.conf.Mode == "sequence" {
-		for app, s := range spans {
-			if err := o.waitTurn(ctx, o.tracker(w, app), s.lo); err != nil {
-				return err
+		for _, a := range apps {
+			if len(a.vs) > 0 {
+				if err := o.waitTurn(ctx, a.t, a.lo); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -327,17 +331,8 @@ func (o *output) write(ctx context.Context, w *delta.Writer, recs []delta.Record
 	if err != nil {
 		return err
 	}
-	apps := make([]string, 0, len(spans))
-	for app := range spans {
-		apps = append(apps, app)
-	}
-	sort.Strings(apps)
-	for _, app := range apps {
-		vs := make([]int64, 0, len(spans[app].seqs))
-		for v := range spans[app].seqs {
-			vs = append(vs, v)
-		}
-		o.tracker(w, app).MarkDoneVersions(vs)
+	for _, a := range apps {
+		a.t.MarkDoneVersions(a.vs)
 	}
 	if res.RowsSkipped > 0 {
 		o.m.rowsSkipped.Incr(int64(res.RowsSkipped))

@@ -278,11 +278,12 @@ func (w *Writer) filterCommitted(s *Snapshot, recs []Record) ([]Record, int, err
 	return keep, skipped, nil
 }
 
-// versionsOf is the versions of appID's records.
+// versionsOf is the versions of appID's records, each run of equal ones
+// once (an emission's rows are consecutive).
 func versionsOf(recs []Record, appID string) []int64 {
 	var vs []int64
 	for _, r := range recs {
-		if r.AppID == appID {
+		if n := len(vs); r.AppID == appID && (n == 0 || vs[n-1] != r.Version) {
 			vs = append(vs, r.Version)
 		}
 	}
