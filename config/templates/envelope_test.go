@@ -12,6 +12,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	_ "github.com/miaradia/rides-connect/config/templates"
+	_ "github.com/miaradia/rides-connect/plugins/kafkafranz" // kafka_metadata, the envelope's first step
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 )
 

@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/miaradia/rides-connect/internal/box"
+	"github.com/miaradia/rides-connect/internal/kafkarecord"
 	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
 )
 
@@ -213,6 +214,8 @@ func BenchmarkRecordToMessage(b *testing.B) {
 		{"rides_yaml", &plain, metaOptions{lag: true, omit: ridesYAMLOmit(b)}},
 		// As the reader runs it: per-record values boxed from shared arrays.
 		{"rides_yaml_boxed", &plain, metaOptions{lag: true, omit: ridesYAMLOmit(b), box: new(box.Slab)}},
+		// set_metadata: false: the record in the context, no metadata map.
+		{"no_metadata", &plain, metaOptions{lag: true, omit: ridesYAMLOmit(b), none: true, box: new(box.Slab)}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			chunk := make([]*kgo.Record, 2048)
@@ -227,8 +230,9 @@ func BenchmarkRecordToMessage(b *testing.B) {
 				j := i % len(chunk)
 				if j == 0 {
 					pm = newPartitionMeta(ch, c.opts)
+					pm.carriers = kafkarecord.Carriers(&pm, len(chunk))
 				}
-				_ = recordToMessage(pm, j)
+				_ = recordToMessage(&pm, j)
 			}
 		})
 	}

@@ -38,6 +38,7 @@ const (
 	fieldIsolationLevel         = "transaction_isolation_level"
 	fieldMultiHeader            = "multi_header"
 	fieldMetadataKeys           = "metadata_keys"
+	fieldSetMetadata            = "set_metadata"
 	fieldEmptyNotices           = "empty_partition_notices"
 	fieldEmptyNoticesAfter      = "empty_partition_notices_after"
 )
@@ -211,6 +212,11 @@ stable offset, listed at assignment). A processor before the window may fail a n
 				"For a job that reads few keys: Go keeps up to 8 keys in one small map, and a message with 9 or 10 keys costs the input more than twice the CPU and memory per record (docs/benchmarks.md). "+
 				"A key left out reads as null (`meta(\"kafka_lag\")`), so list every key the config reads, including what other components read: `tumbling_window` reads `kafka_topic_partitions`, `kafka_empty_partitions`, `kafka_prev_offset` (with `kafka_offset`) and `kafka_assignment_commit`, the dead-letter envelope `kafka_offset`, `tumbling_window` with `stage: partial` or `merge` `kafka_assignment_epoch` and `kafka_assignment_offset`, and with `stage: merge` `kafka_group_generation` (its fencing token).").
 			Example([]string{"kafka_key", "kafka_offset", "kafka_prev_offset", "kafka_topic_partitions"}).Optional().Advanced(),
+		service.NewBoolField(fieldSetMetadata).
+			Description("`false`: record messages carry no metadata at all (not even `kafka_topic`, `kafka_partition` or headers), only the record itself in the message's context, which rides-connect's components read instead: `tumbling_window` (its coordinates, by the same keys and `metadata_keys` rules) and the `kafka_metadata` processor, which sets the metadata on the messages that need it (config/templates/dead_letter_envelope.yaml starts with it, so dead letters keep their key and source). "+
+				"A message's metadata map is the largest allocation per record after the parsed JSON: without it a backlog drain of config/rides.yaml took ~0.87x the CPU (docs/benchmarks.md, \"Sixteenth round\"). "+
+				"A Bloblang mapping or output that reads `@kafka_*` sees null unless a `kafka_metadata` processor runs before it. Notices (`empty_partition_notices`) keep their metadata.").
+			Default(true).Example(false).Advanced(),
 		service.NewStringField(fieldRackID).Description("Rack of this consumer, to fetch from the closest replica.").Default("").Example("eu-west-1a").Advanced(),
 		service.NewStringField(fieldInstanceID).Description("Static group membership ID (KIP-345): a member that restarts with the same ID gets its partitions back at once, without a rebalance. A stopped member, even one stopped cleanly, does not leave the group: its partitions wait up to `session_timeout` for it. Give each replica an ID that survives its restarts (a StatefulSet pod name, the host name).").Default("").Example("rides-agg-0").Advanced(),
 		service.NewDurationField(fieldSessionTimeout).Description("Group session timeout.").Default("1m").Example("45s").Advanced(),
@@ -350,11 +356,15 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
+			setMeta, err := conf.FieldBool(fieldSetMetadata)
+			if err != nil {
+				return nil, err
+			}
 			procs, err := hasBatchProcessors(conf)
 			if err != nil {
 				return nil, err
 			}
-			in, err := newReader(cc, policy, procs, metaOptions{multiHeader: multiHeader, lag: cc.Group != "", omit: omit}, scope, mgr)
+			in, err := newReader(cc, policy, procs, metaOptions{multiHeader: multiHeader, lag: cc.Group != "", omit: omit, none: !setMeta}, scope, mgr)
 			if err != nil {
 				return nil, err
 			}

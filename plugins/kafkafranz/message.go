@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/miaradia/rides-connect/internal/box"
+	"github.com/miaradia/rides-connect/internal/kafkarecord"
 	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
 )
 
@@ -19,6 +20,9 @@ type metaOptions struct {
 	// map; a 9th grows it into a table, which more than doubles this
 	// function's cost (docs/benchmarks.md).
 	omit metaKey
+	// none: set no metadata on record messages (set_metadata: false); their
+	// kafkarecord carriers answer instead.
+	none bool
 	// box boxes the per-record values (offsets, key, headers) from shared
 	// arrays instead of one allocation each; nil boxes them the Go way.
 	// Only the reader goroutine uses it.
@@ -59,12 +63,15 @@ type partitionMeta struct {
 	start            any   // franz.Chunk.Start, boxed once
 	commit           any   // franz.Chunk.Commit
 	generation       any   // franz.Chunk.Generation, nil without a group
+	ch               franz.Chunk
+	// carriers are the records' kafkarecord contexts (nil for a notice).
+	carriers []kafkarecord.Carrier
 	metaOptions
 }
 
 func newPartitionMeta(ch franz.Chunk, opts metaOptions) partitionMeta {
 	pm := partitionMeta{topic: ch.Topic, partition: int(ch.Partition), highWatermark: ch.HighWatermark,
-		chunk: ch.Records, prev: ch.Prev, epoch: int(ch.Epoch), start: int(ch.Start), commit: ch.Commit, metaOptions: opts}
+		chunk: ch.Records, prev: ch.Prev, epoch: int(ch.Epoch), start: int(ch.Start), commit: ch.Commit, ch: ch, metaOptions: opts}
 	if ch.TopicPartitions > 0 {
 		pm.topicPartitions = int(ch.TopicPartitions)
 	}
@@ -81,22 +88,40 @@ func newPartitionMeta(ch franz.Chunk, opts metaOptions) partitionMeta {
 	return pm
 }
 
-// recordToMessage builds a message for the i-th record of pm's chunk with
-// Redpanda Connect's V0 metadata: kafka_key as a string, numbers as ints,
-// headers as strings (or lists of strings with multi_header), kafka_lag in a
-// consumer group; plus kafka_prev_offset and kafka_topic_partitions. With
-// metadata_keys only the listed keys (and kafka_topic, kafka_partition and
-// the headers, always).
-func recordToMessage(pm partitionMeta, i int) *service.Message {
-	r := pm.chunk[i]
-	prev := pm.prev
-	if i > 0 {
-		prev = pm.chunk[i-1].Offset
+// recordToMessage builds a message for the i-th record of pm's chunk, with
+// the record's kafkarecord carrier and, unless set_metadata is false, its
+// metadata (setMetadata).
+func recordToMessage(pm *partitionMeta, i int) *service.Message {
+	msg := service.NewMessage(pm.chunk[i].Value)
+	if pm.carriers != nil {
+		msg = pm.carriers[i].Attach(msg)
 	}
-	msg := service.NewMessage(r.Value)
+	if !pm.none {
+		pm.setMetadata(msg, i, pm.metaOptions)
+	}
+	return msg
+}
+
+// prevOffset is the offset of the record this input delivered before record
+// i from the same partition (-1: none since assignment).
+func (pm *partitionMeta) prevOffset(i int) int64 {
+	if i > 0 {
+		return pm.chunk[i-1].Offset
+	}
+	return pm.prev
+}
+
+// setMetadata sets record i's metadata on msg: Redpanda Connect's V0
+// metadata: kafka_key as a string, numbers as ints, headers as strings (or
+// lists of strings with multi_header), kafka_lag in a consumer group; plus
+// kafka_prev_offset and kafka_topic_partitions. With metadata_keys only the
+// listed keys (and kafka_topic, kafka_partition and the headers, always).
+// opts boxes the values (its slab only on the reader goroutine).
+func (pm *partitionMeta) setMetadata(msg *service.Message, i int, opts metaOptions) {
+	r := pm.chunk[i]
 	keys := ^pm.omit
 	if keys.has(metaKafkaKey) {
-		msg.MetaSetMut("kafka_key", pm.string(r.Key))
+		msg.MetaSetMut("kafka_key", opts.string(r.Key))
 	}
 	msg.MetaSetMut("kafka_topic", pm.topic)
 	msg.MetaSetMut("kafka_partition", pm.partition)
@@ -112,34 +137,34 @@ func recordToMessage(pm partitionMeta, i int) *service.Message {
 		msg.MetaSetMut("kafka_empty_partitions", pm.empty)
 	}
 	if keys.has(metaKafkaOffset) {
-		msg.MetaSetMut("kafka_offset", pm.int(int(r.Offset)))
+		msg.MetaSetMut("kafka_offset", opts.int(int(r.Offset)))
 	}
 	if keys.has(metaKafkaPrevOffset) {
 		// Not in Redpanda Connect: the offset of the record this input
 		// delivered before this one from the same partition (-1: none since
 		// assignment), so tumbling_window can keep offset order across
 		// pipeline threads.
-		msg.MetaSetMut("kafka_prev_offset", pm.int(int(prev)))
+		msg.MetaSetMut("kafka_prev_offset", opts.int(int(pm.prevOffset(i))))
 	}
 	setAssignmentMeta(msg, pm, keys)
 	if keys.has(metaKafkaTimestampUnix) {
-		msg.MetaSetMut("kafka_timestamp_unix", pm.int64(r.Timestamp.Unix()))
+		msg.MetaSetMut("kafka_timestamp_unix", opts.int64(r.Timestamp.Unix()))
 	}
 	if keys.has(metaKafkaTimestampMs) {
-		msg.MetaSetMut("kafka_timestamp_ms", pm.int64(r.Timestamp.UnixMilli()))
+		msg.MetaSetMut("kafka_timestamp_ms", opts.int64(r.Timestamp.UnixMilli()))
 	}
 	if keys.has(metaKafkaTombstone) {
 		msg.MetaSetMut("kafka_tombstone_message", r.Value == nil)
 	}
 	if pm.lag && keys.has(metaKafkaLag) {
 		// Records after this one in the partition when it was fetched.
-		msg.MetaSetMut("kafka_lag", pm.int64(max(pm.highWatermark-r.Offset-1, 0)))
+		msg.MetaSetMut("kafka_lag", opts.int64(pm.lagOf(i)))
 	}
 	if !pm.multiHeader {
 		for _, h := range r.Headers {
-			msg.MetaSetMut(h.Key, pm.string(h.Value))
+			msg.MetaSetMut(h.Key, opts.string(h.Value))
 		}
-		return msg
+		return
 	}
 	var lists map[string][]any
 	for _, h := range r.Headers {
@@ -151,14 +176,15 @@ func recordToMessage(pm partitionMeta, i int) *service.Message {
 	for k, vs := range lists {
 		msg.MetaSetMut(k, vs)
 	}
-	return msg
 }
+
+func (pm *partitionMeta) lagOf(i int) int64 { return max(pm.highWatermark-pm.chunk[i].Offset-1, 0) }
 
 func timeFromMillis(ms int64) time.Time { return time.UnixMilli(ms) }
 
 // setAssignmentMeta sets the keys of pm's assignment that keys asks for, on a
 // record's message and on a notice. None is in Redpanda Connect.
-func setAssignmentMeta(msg *service.Message, pm partitionMeta, keys metaKey) {
+func setAssignmentMeta(msg *service.Message, pm *partitionMeta, keys metaKey) {
 	if keys.has(metaKafkaAssignmentEpoch) {
 		// Changes when this process is (re)assigned the partition or rewinds
 		// it (transaction abort), so a stage keeping per-partition state

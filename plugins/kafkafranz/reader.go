@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/miaradia/rides-connect/internal/box"
+	"github.com/miaradia/rides-connect/internal/kafkarecord"
 	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
 )
 
@@ -82,7 +83,7 @@ type msgSource struct {
 	i   int
 }
 
-func (s msgSource) message() *service.Message { return recordToMessage(s.ref.meta, s.i) }
+func (s msgSource) message() *service.Message { return recordToMessage(&s.ref.meta, s.i) }
 
 func (s msgSource) record() *kgo.Record { return s.ref.chunk.Records[s.i] }
 
@@ -97,6 +98,7 @@ type chunkRef struct {
 
 func newChunkRef(ch franz.Chunk, meta metaOptions) *chunkRef {
 	ref := &chunkRef{chunk: ch, meta: newPartitionMeta(ch, meta)}
+	ref.meta.carriers = kafkarecord.Carriers(&ref.meta, len(ch.Records))
 	ref.remaining.Store(int64(len(ch.Records)))
 	return ref
 }
@@ -141,7 +143,7 @@ func (pb *partitionBatcher) add(ref *chunkRef, i int) bool {
 		ref.inBatch = pb.gen + 1
 		pb.chunks = append(pb.chunks, ref)
 	}
-	return pb.b.Add(recordToMessage(ref.meta, i))
+	return pb.b.Add(recordToMessage(&ref.meta, i))
 }
 
 // newReader makes the input's reader; procs tells whether the batching

@@ -43,6 +43,6 @@ func noticeMessage(ch franz.Chunk, opts metaOptions) *service.Message {
 	if pm.topicPartitions != nil {
 		msg.MetaSetMut("kafka_topic_partitions", pm.topicPartitions)
 	}
-	setAssignmentMeta(msg, pm, ^opts.omit)
+	setAssignmentMeta(msg, &pm, ^opts.omit)
 	return msg
 }

@@ -57,7 +57,7 @@ func (r *reader) addPoll(ctx context.Context, chunks []franz.Chunk) {
 			ref := newChunkRef(ch, r.meta)
 			for i := range ch.Records {
 				srcs = append(srcs, msgSource{ref, i})
-				batch = append(batch, recordToMessage(ref.meta, i))
+				batch = append(batch, recordToMessage(&ref.meta, i))
 			}
 		}
 		r.ready = append(r.ready, readyBatch{batch: batch, srcs: srcs, chunks: chunks, last: r.lastOf(chunks), ack: func() {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/internal/kafkarecord"
 )
 
 // replayReader is auto_replay_nacks: true for the non-transactional input,
@@ -226,8 +228,9 @@ func (p *replayReader) signal() {
 
 // nackedSources is what a nack with err replays of a batch built from srcs:
 // with a batch error naming failed messages, those that came from this
-// batch, found by their kafka_topic, kafka_partition and kafka_offset
-// metadata; the whole batch when none is found (Benthos' rule).
+// batch, found by their records (kafkarecord) or their kafka_topic,
+// kafka_partition and kafka_offset metadata; the whole batch when none is
+// found (Benthos' rule).
 func nackedSources(srcs []msgSource, err error) []msgSource {
 	var bErr *service.BatchError
 	if !errors.As(err, &bErr) || bErr.IndexedErrors() == 0 {
@@ -273,8 +276,13 @@ func nackedSources(srcs []msgSource, err error) []msgSource {
 	return picked
 }
 
-// metaOffset reads kafka_offset (an int as set by the input, or a string).
+// metaOffset reads the record's offset, or kafka_offset (an int as set by the
+// input, or a string).
 func metaOffset(m *service.Message) (int64, bool) {
+	if r, ok := kafkarecord.Of(m); ok {
+		_, _, off := r.Position()
+		return off, true
+	}
 	switch v := mustMeta(m, "kafka_offset").(type) {
 	case int:
 		return int64(v), true

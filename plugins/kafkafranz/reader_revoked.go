@@ -4,6 +4,8 @@ import (
 	"strconv"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/internal/kafkarecord"
 )
 
 // dropRevoked returns the batch without the records of partitions revoked
@@ -75,8 +77,12 @@ func (r *reader) dropRevokedSources(rb readyBatch) (service.MessageBatch, []msgS
 }
 
 // messagePartition reads the partition a message came from out of its
-// metadata.
+// record (kafkarecord) or its metadata.
 func messagePartition(m *service.Message) (partitionKey, bool) {
+	if r, ok := kafkarecord.Of(m); ok {
+		topic, p, _ := r.Position()
+		return partitionKey{topic, p}, true
+	}
 	topic, ok := m.MetaGet("kafka_topic")
 	if !ok {
 		return partitionKey{}, false

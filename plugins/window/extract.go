@@ -6,6 +6,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/kafkarecord"
 	"github.com/miaradia/rides-connect/plugins/window/engine"
 )
 
@@ -248,6 +249,11 @@ func rowPosition(m *service.Message) (engine.Position, bool, int32) {
 // is absent while every partition delivers (a backlog, a busy stream), where
 // this costs one map miss per row.
 func emptyPartitions(m *service.Message) []int32 {
+	if r, ok := kafkarecord.Of(m); ok {
+		if e := r.EmptyPartitions(); e != nil {
+			return e
+		}
+	}
 	v, ok := m.MetaGetMut(emptyPartitionsMeta)
 	if !ok {
 		return nil
@@ -272,7 +278,7 @@ func emptyPartitions(m *service.Message) []int32 {
 
 // position reads the Kafka coordinates set by the kafka_franz input.
 func position(m *service.Message) (engine.Position, bool) {
-	topic, ok := m.MetaGet("kafka_topic")
+	topic, ok := metaString(m, "kafka_topic")
 	if !ok {
 		return engine.Position{}, false
 	}
@@ -284,7 +290,15 @@ func position(m *service.Message) (engine.Position, bool) {
 	return engine.Position{Topic: topic, Partition: int32(part), Offset: off}, true
 }
 
+// metaInt reads an integer the input gives a message: from its Kafka record
+// (kafkarecord: kafka_franz, with or without set_metadata) when it has one,
+// else from its metadata (another input, a config test, a mapping).
 func metaInt(m *service.Message, key string) (int64, bool) {
+	if r, ok := kafkarecord.Of(m); ok {
+		if n, ok := r.Int(key); ok {
+			return n, true
+		}
+	}
 	v, ok := m.MetaGetMut(key)
 	if !ok {
 		return 0, false
@@ -305,6 +319,16 @@ func metaInt(m *service.Message, key string) (int64, bool) {
 		return n, err == nil
 	}
 	return 0, false
+}
+
+// metaString reads a string the input gives a message, as metaInt.
+func metaString(m *service.Message, key string) (string, bool) {
+	if r, ok := kafkarecord.Of(m); ok {
+		if s, ok := r.String(key); ok {
+			return s, true
+		}
+	}
+	return m.MetaGet(key)
 }
 
 // noticeRow reads a kafka_franz empty-partition notice (input option

@@ -120,7 +120,7 @@ func (g *lostStateGuard) judge(batch service.MessageBatch, key string, log *serv
 		if n, ok := metaInt(m, partitionsMeta); ok && n > g.total[pos.Topic] {
 			g.total[pos.Topic] = n
 		}
-		kind, ok := m.MetaGetMut(commitMeta)
+		kind, ok := metaString(m, commitMeta)
 		if !ok && !g.warned {
 			g.warned = true
 			log.Warnf("tumbling_window: the input does not set %s (list it in kafka_franz metadata_keys): a lost window state cannot be told from a new one", commitMeta)

@@ -57,7 +57,7 @@ func (s splitTopic) String() string {
 func (g *splitGuard) split(batch service.MessageBatch) (splitTopic, bool) {
 	var last string
 	for _, m := range batch {
-		topic, ok := m.MetaGet("kafka_topic")
+		topic, ok := metaString(m, "kafka_topic")
 		if !ok || topic == last {
 			continue
 		}

@@ -105,7 +105,8 @@ func badRecords(rng *rand.Rand, n, big int) []badRecord {
 
 // 10 000 malformed records mixed into a normal stream of rides, through the
 // binary with config/rides.yaml: the job does not crash, every malformed
-// record is in the dead-letter topic exactly once (by source offset) with a
+// record is in the dead-letter topic exactly once (by source offset, under its
+// key: config/rides.yaml sets no metadata, the envelope puts it back) with a
 // reason, dead_letter_rows_total counts them all, and the good rides' windows
 // are exactly the reference model's.
 func TestFuzzedBadRecordsAreDeadLetteredOnce(t *testing.T) {
@@ -149,7 +150,7 @@ func TestFuzzedBadRecordsAreDeadLetteredOnce(t *testing.T) {
 	gi, bi := 0, 0
 	for gi < len(good) || bi < len(bad) {
 		if bi < len(bad) && (gi == len(good)-1 || rng.Intn(len(good)+len(bad)) < len(bad)) {
-			recs = append(recs, &kgo.Record{Topic: "rides", Value: bad[bi].value})
+			recs = append(recs, &kgo.Record{Topic: "rides", Key: []byte(fmt.Sprintf("bad-%d", bi)), Value: bad[bi].value})
 			isBad = append(isBad, true)
 			bi++
 			continue
@@ -187,8 +188,10 @@ func TestFuzzedBadRecordsAreDeadLetteredOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	badOffsets := map[int64]string{} // offset -> family
+	badKeys := map[int64]string{}    // offset -> record key, the dead letter's key
 	for i, r := range produced {
 		if isBad[i] {
+			badKeys[r.Record.Offset] = string(r.Record.Key)
 			badOffsets[r.Record.Offset] = bad[len(badOffsets)].kind
 		}
 	}
@@ -228,7 +231,7 @@ func TestFuzzedBadRecordsAreDeadLetteredOnce(t *testing.T) {
 		t.Fatalf("the job log shows a panic:\n%s", log)
 	}
 
-	// Every bad record once, by source offset, with a known reason.
+	// Every bad record once, by source offset, under its own key, with a known reason.
 	reasons := map[string]int{}
 	byFamily := map[string]int{} // "family reason" -> records
 	seen := map[int64]int{}
@@ -248,6 +251,9 @@ func TestFuzzedBadRecordsAreDeadLetteredOnce(t *testing.T) {
 			continue
 		}
 		seen[off]++
+		if string(r.Key) != badKeys[off] {
+			problems = append(problems, fmt.Sprintf("offset %d: dead letter keyed %q, the record was %q", off, r.Key, badKeys[off]))
+		}
 		reasons[env.Reason]++
 		if _, ok := badOffsets[off]; !ok {
 			problems = append(problems, fmt.Sprintf("a good ride (offset %d) was dead-lettered: %s %s", off, env.Reason, env.Error))
