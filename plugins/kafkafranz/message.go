@@ -64,7 +64,8 @@ type partitionMeta struct {
 	commit           any   // franz.Chunk.Commit
 	generation       any   // franz.Chunk.Generation, nil without a group
 	ch               franz.Chunk
-	// carriers are the records' kafkarecord contexts (nil for a notice).
+	// carriers are the records' kafkarecord contexts (set_metadata: false
+	// only).
 	carriers []kafkarecord.Carrier
 	metaOptions
 }
@@ -89,8 +90,8 @@ func newPartitionMeta(ch franz.Chunk, opts metaOptions) partitionMeta {
 }
 
 // recordToMessage builds a message for the i-th record of pm's chunk, with
-// the record's kafkarecord carrier and, unless set_metadata is false, its
-// metadata (setMetadata).
+// its metadata (setMetadata) or, with set_metadata: false, its kafkarecord
+// carrier instead.
 func recordToMessage(pm *partitionMeta, i int) *service.Message {
 	msg := service.NewMessage(pm.chunk[i].Value)
 	if pm.carriers != nil {

@@ -6,8 +6,8 @@ import (
 
 // partitionMeta is its records' kafkarecord.Source: the window and the
 // kafka_metadata processor read a record's coordinates from it, by the same
-// keys and rules as its metadata (a key metadata_keys leaves out answers
-// false), whether or not the input set the metadata.
+// keys and rules as its metadata would (a key metadata_keys leaves out
+// answers false).
 
 // Position is record i's topic, partition and offset.
 func (pm *partitionMeta) Position(i int) (string, int32, int64) {

@@ -22,8 +22,8 @@ plus `+"`kafka_topic`"+`, `+"`kafka_partition`"+` and the record's headers), wit
 overwriting keys of those names. config/templates/dead_letter_envelope.yaml starts with it, so a job can drop the
 metadata of the records it aggregates and still dead-letter a rejected record with its key and source.
 
-A message that did not come from `+"`kafka_franz`"+` (another input, a `+"`tumbling_window`"+` emission) passes
-unchanged. It changes no delivery guarantee: a pure function of each message.`).
+A message that carries no record (another input, `+"`set_metadata: true`"+`, a `+"`tumbling_window`"+` emission)
+passes unchanged. It changes no delivery guarantee: a pure function of each message.`).
 		Example("Dead letters of a job without metadata", "Only the rejected records get their metadata back.", `
 input:
   kafka_franz:

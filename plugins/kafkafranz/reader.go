@@ -98,7 +98,11 @@ type chunkRef struct {
 
 func newChunkRef(ch franz.Chunk, meta metaOptions) *chunkRef {
 	ref := &chunkRef{chunk: ch, meta: newPartitionMeta(ch, meta)}
-	ref.meta.carriers = kafkarecord.Carriers(&ref.meta, len(ch.Records))
+	if meta.none {
+		// Only without metadata: with it, a carrier would be two more
+		// allocations per record for what the metadata already says.
+		ref.meta.carriers = kafkarecord.Carriers(&ref.meta, len(ch.Records))
+	}
 	ref.remaining.Store(int64(len(ch.Records)))
 	return ref
 }

@@ -18,8 +18,8 @@ import (
 )
 
 // readAll runs the input until it has handed out n records and returns them
-// by "partition/offset" (from their kafkarecord, which every record message
-// carries), as delivered.
+// by "partition/offset" (from their kafkarecord with set_metadata: false,
+// else from their metadata), as delivered.
 func readAll(t *testing.T, inputYAML string, n int) map[string]*service.Message {
 	t.Helper()
 	var mu sync.Mutex
@@ -29,13 +29,12 @@ func readAll(t *testing.T, inputYAML string, n int) map[string]*service.Message 
 		mu.Lock()
 		defer mu.Unlock()
 		for _, m := range b {
-			r, ok := kafkarecord.Of(m)
-			if !ok {
-				t.Errorf("a record message without its kafkarecord: %v", metaKeysOf(m))
-				continue
+			at := fmt.Sprintf("%d/%d", metaInt(m, "kafka_partition"), metaInt(m, "kafka_offset"))
+			if r, ok := kafkarecord.Of(m); ok {
+				_, p, off := r.Position()
+				at = fmt.Sprintf("%d/%d", p, off)
 			}
-			_, p, off := r.Position()
-			got[fmt.Sprintf("%d/%d", p, off)] = m
+			got[at] = m
 		}
 		if len(got) == n {
 			close(done)
@@ -59,7 +58,8 @@ func metadataOf(m *service.Message) map[string]any {
 	return out
 }
 
-// set_metadata: false hands out records without metadata; their kafkarecord
+// set_metadata: false hands out records without metadata (and true without
+// a kafkarecord); their kafkarecord
 // answers each key as the metadata of set_metadata: true says (same keys, same
 // metadata_keys rules), and kafka_metadata puts exactly that metadata back.
 func TestSetMetadataFalseCarriesTheRecordInstead(t *testing.T) {
@@ -91,6 +91,11 @@ func TestSetMetadataFalseCarriesTheRecordInstead(t *testing.T) {
 			got := readAll(t, groupInput(addr, "g-none-"+c.name, c.keys+"  set_metadata: false\n"), len(recs))
 			if len(got) != len(want) {
 				t.Fatalf("records %v, want %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+			}
+			for at, m := range want {
+				if _, ok := kafkarecord.Of(m); ok {
+					t.Errorf("%s: set_metadata true also attached the record", at)
+				}
 			}
 			for at, m := range got {
 				if keys := metaKeysOf(m); len(keys) > 0 {
