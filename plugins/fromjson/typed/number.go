@@ -10,10 +10,6 @@ import (
 // algorithm, which costs about as much as the rest of a number's handling.
 // Each shortcut gives exactly strconv's result or declines (ok false).
 
-// maxExactDigits is the most decimal digits whose integer is below 2^53, so
-// float64 holds it exactly (10^15 < 2^53 < 10^16).
-const maxExactDigits = 15
-
 // pow10 holds the powers of ten a float64 holds exactly (10^22 is the last).
 var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
 	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
@@ -67,37 +63,54 @@ func parseDouble(text []byte) (float64, bool) {
 	return f, err == nil
 }
 
-// shortDecimal reads -?[0-9]+(.[0-9]+)? of at most maxExactDigits digits
-// and no exponent: the digits as an integer m and the fraction's length k
-// are exact in float64, so m / 10^k is one correctly rounded IEEE division,
-// the value strconv gives (its own exact path does the same).
+// shortDecimal reads -?[0-9]+(.[0-9]+)? with no exponent and at most
+// maxLongDigits significant digits (leading zeros do not count), so the
+// digits are a uint64 m and the value is m / 10^k for k digits after the
+// point. When m < 2^53 and k <= 22 both are exact in float64, so one
+// correctly rounded IEEE division gives strconv's value (its own exact path
+// does the same); longer m, as in the 17-digit reprs of random doubles,
+// take longDecimal. More digits, or a longer fraction, decline.
 func shortDecimal(text []byte) (float64, bool) {
 	neg := len(text) > 0 && text[0] == '-'
 	if neg {
 		text = text[1:]
 	}
 	var m uint64
-	nd, frac := 0, -1 // frac: digits after the point, -1 before it
+	nd, sig, frac := 0, 0, -1 // frac: digits after the point, -1 before it
 	for _, c := range text {
 		switch {
 		case '0' <= c && c <= '9':
-			m = m*10 + uint64(c-'0')
 			nd++
 			if frac >= 0 {
 				frac++
 			}
+			if m == 0 && c == '0' {
+				continue // a leading zero
+			}
+			if sig == maxLongDigits {
+				return 0, false
+			}
+			m = m*10 + uint64(c-'0')
+			sig++
 		case c == '.' && frac < 0:
 			frac = 0
 		default:
 			return 0, false
 		}
 	}
-	if nd == 0 || nd > maxExactDigits || frac == 0 {
+	if nd == 0 || frac == 0 {
 		return 0, false
 	}
-	f := float64(m)
-	if frac > 0 {
-		f /= pow10[frac]
+	k := max(frac, 0)
+	var f float64
+	switch {
+	case m == 0:
+	case m < 1<<53 && k < len(pow10):
+		f = float64(m) / pow10[k]
+	case k <= maxLongFrac:
+		f = longDecimal(m, k)
+	default:
+		return 0, false
 	}
 	if neg {
 		f = -f
