@@ -44,3 +44,27 @@ func BenchmarkParse(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkParseDouble: one distanceKm-shaped literal (17 significant
+// digits, Python's repr of a random double) through parseDouble and through
+// strconv.ParseFloat, which parseDouble used to fall back to for these.
+func BenchmarkParseDouble(b *testing.B) {
+	in := make([][]byte, 1024)
+	for i := range in {
+		in[i] = strconv.AppendFloat(nil, 5+float64(i)*0.0192837465019283, 'g', -1, 64)
+	}
+	b.Run("long_doubles", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if _, ok := parseDouble(in[i%len(in)]); !ok {
+				b.Fatal("declined")
+			}
+		}
+	})
+	b.Run("long_doubles_strconv", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if _, err := strconv.ParseFloat(string(in[i%len(in)]), 64); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
