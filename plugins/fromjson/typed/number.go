@@ -75,33 +75,10 @@ func shortDecimal(text []byte) (float64, bool) {
 	if neg {
 		text = text[1:]
 	}
-	var m uint64
-	nd, sig, frac := 0, 0, -1 // frac: digits after the point, -1 before it
-	for _, c := range text {
-		switch {
-		case '0' <= c && c <= '9':
-			nd++
-			if frac >= 0 {
-				frac++
-			}
-			if m == 0 && c == '0' {
-				continue // a leading zero
-			}
-			if sig == maxLongDigits {
-				return 0, false
-			}
-			m = m*10 + uint64(c-'0')
-			sig++
-		case c == '.' && frac < 0:
-			frac = 0
-		default:
-			return 0, false
-		}
-	}
-	if nd == 0 || frac == 0 {
+	m, k, ok := scanDecimal(text)
+	if !ok {
 		return 0, false
 	}
-	k := max(frac, 0)
 	var f float64
 	switch {
 	case m == 0:
@@ -116,4 +93,49 @@ func shortDecimal(text []byte) (float64, bool) {
 		f = -f
 	}
 	return f, true
+}
+
+// scanDecimal reads [0-9]+(.[0-9]+)? into its digits m, leading zeros left
+// out, and k, the digits after the point; more than maxLongDigits
+// significant digits decline (m would overflow).
+func scanDecimal(text []byte) (m uint64, k int, ok bool) {
+	i, n, sig := 0, len(text), 0
+	for i < n && text[i] == '0' {
+		i++
+	}
+	for ; i < n; i++ {
+		c := text[i] - '0'
+		if c > 9 {
+			break
+		}
+		m = m*10 + uint64(c)
+		sig++
+	}
+	if i == 0 { // no integer digit
+		return 0, 0, false
+	}
+	if i < n {
+		if text[i] != '.' {
+			return 0, 0, false
+		}
+		i++
+		k = n - i
+		if m == 0 {
+			for i < n && text[i] == '0' {
+				i++
+			}
+		}
+		for ; i < n; i++ {
+			c := text[i] - '0'
+			if c > 9 {
+				return 0, 0, false
+			}
+			m = m*10 + uint64(c)
+			sig++
+		}
+		if k == 0 {
+			return 0, 0, false
+		}
+	}
+	return m, k, sig <= maxLongDigits
 }
