@@ -60,12 +60,15 @@ type Carrier struct {
 	rec Record
 }
 
-// Value answers the carrier's key, and the parent context's otherwise.
+// Value answers the carrier's key, and nothing else: its parent is
+// context.Background (Carriers), which holds no value. Every message's
+// context lookups (Benthos' tracer looks for a span twice per processor)
+// end here.
 func (c *Carrier) Value(key any) any {
 	if _, ok := key.(ctxKey); ok {
 		return &c.rec
 	}
-	return c.Context.Value(key)
+	return nil
 }
 
 // Carriers makes the carriers of a chunk's n records.

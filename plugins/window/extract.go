@@ -138,8 +138,7 @@ func (p *processor) extract(batch service.MessageBatch, q *queries, i int, vals 
 			return row, &rowError{"bad_value", fmt.Errorf("tumbling_window: aggregates.%s.value: %w", c.engine.Aggregates[j].Name, err)}
 		}
 	}
-	row.Pos, row.HasPos, row.Partitions = rowPosition(batch[i])
-	row.Empty = emptyPartitions(batch[i])
+	setRowPosition(&row, batch[i])
 	return row, nil
 }
 
@@ -220,8 +219,7 @@ func (p *processor) extractByField(batch service.MessageBatch, q *queries, i int
 			return row, &rowError{"bad_value", fmt.Errorf("tumbling_window: aggregates.%s.value: %w", p.conf.engine.Aggregates[j].Name, err)}
 		}
 	}
-	row.Pos, row.HasPos, row.Partitions = rowPosition(batch[i])
-	row.Empty = emptyPartitions(batch[i])
+	setRowPosition(&row, batch[i])
 	return row, nil
 }
 
@@ -234,15 +232,28 @@ const (
 	noticeEmpty         = "empty_partition"        // kafka_notice: its kafka_empty_partitions have nothing to read
 )
 
-// rowPosition reads a row's Kafka coordinates and its topic's partition
-// count (0 if not known).
-func rowPosition(m *service.Message) (engine.Position, bool, int32) {
-	pos, ok := position(m)
-	if !ok {
-		return pos, false, 0
+// setRowPosition reads a row's Kafka coordinates, its topic's partition
+// count (0 if not known) and the partitions with nothing to read, from the
+// message's record once (kafkarecord) or from its metadata.
+func setRowPosition(row *engine.Row, m *service.Message) {
+	if r, ok := kafkarecord.Of(m); ok {
+		topic, tok := r.String("kafka_topic")
+		part, pok := r.Int("kafka_partition")
+		off, ook := r.Int("kafka_offset")
+		if tok && pok && ook {
+			row.Pos, row.HasPos = engine.Position{Topic: topic, Partition: int32(part), Offset: off}, true
+			n, _ := r.Int(partitionsMeta)
+			row.Partitions = int32(n)
+		}
+		row.Empty = r.EmptyPartitions()
+		return
 	}
-	n, _ := metaInt(m, partitionsMeta)
-	return pos, true, int32(n)
+	row.Pos, row.HasPos = position(m)
+	if row.HasPos {
+		n, _ := metaInt(m, partitionsMeta)
+		row.Partitions = int32(n)
+	}
+	row.Empty = emptyPartitions(m)
 }
 
 // emptyPartitions reads kafka_empty_partitions (engine.Row.Empty). The key
