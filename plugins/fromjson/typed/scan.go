@@ -46,6 +46,7 @@ func (s *scanner) object() bool {
 		s.i++
 		return s.end()
 	}
+	next := 0 // the schema field after the last one read: records usually list them in order
 	for {
 		key, ok := s.key()
 		if !ok {
@@ -57,13 +58,8 @@ func (s *scanner) object() bool {
 		}
 		s.i++
 		s.ws()
-		field := -1
-		for f := range s.names {
-			if string(key) == s.names[f].Name {
-				field = f
-				break
-			}
-		}
+		field := s.field(key, next)
+		next = field + 1
 		if field < 0 {
 			if !s.skip(1) {
 				return false
@@ -86,6 +82,20 @@ func (s *scanner) object() bool {
 			return false
 		}
 	}
+}
+
+// field is the index of the schema field named key (-1: none), trying next
+// first.
+func (s *scanner) field(key []byte, next int) int {
+	if next < len(s.names) && string(key) == s.names[next].Name {
+		return next
+	}
+	for f := range s.names {
+		if string(key) == s.names[f].Name {
+			return f
+		}
+	}
+	return -1
 }
 
 // end accepts only trailing whitespace.
