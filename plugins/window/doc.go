@@ -15,7 +15,8 @@ output therefore depends only on each partition's records in offset order — ne
 batch sizes, pipeline threads or restarts. ` + "`watermark.idle_timeout`" + ` (processing time) lets a silent
 partition stop holding windows back; it is the only timing-dependent setting. ` + "`mode: global`" + ` is
 Spark's rule (max over all partitions − delay), whose results on a backlog depend on how partitions
-are fetched. ` + "`watermark.emit`" + ` chooses the timing:
+are fetched. The ` + "`kafka_*`" + ` values are read from the message's Kafka record when ` + "`kafka_franz`" + ` was told
+` + "`set_metadata: false`" + ` (config/rides.yaml: no metadata map per ride), from its metadata otherwise. ` + "`watermark.emit`" + ` chooses the timing:
 
 - ` + "`after_batch`" + ` (default): rows are judged, the others aggregated, W advances at the end of
   the batch and every open (window, key) whose end <= W is emitted, exactly once, then evicted —
