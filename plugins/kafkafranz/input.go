@@ -214,7 +214,7 @@ stable offset, listed at assignment). A processor before the window may fail a n
 			Example([]string{"kafka_key", "kafka_offset", "kafka_prev_offset", "kafka_topic_partitions"}).Optional().Advanced(),
 		service.NewBoolField(fieldSetMetadata).
 			Description("`false`: record messages carry no metadata at all (not even `kafka_topic`, `kafka_partition` or headers), only the record itself in the message's context, which rides-connect's components read instead: `tumbling_window` (its coordinates, by the same keys and `metadata_keys` rules) and the `kafka_metadata` processor, which sets the metadata on the messages that need it (config/templates/dead_letter_envelope.yaml starts with it, so dead letters keep their key and source). "+
-				"A message's metadata map is the largest allocation per record after the parsed JSON: without it a backlog drain of config/rides.yaml took ~0.87x the CPU (docs/benchmarks.md, \"Sixteenth round\"). "+
+				"A message's metadata map is the largest allocation per record after the parsed JSON: without it a backlog drain of config/rides.yaml took ~0.89x the CPU (docs/benchmarks.md, \"Sixteenth round\"). "+
 				"A Bloblang mapping or output that reads `@kafka_*` sees null unless a `kafka_metadata` processor runs before it. Notices (`empty_partition_notices`) keep their metadata.").
 			Default(true).Example(false).Advanced(),
 		service.NewStringField(fieldRackID).Description("Rack of this consumer, to fetch from the closest replica.").Default("").Example("eu-west-1a").Advanced(),
