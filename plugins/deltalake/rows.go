@@ -112,7 +112,7 @@ func txnKey(mode, appID string, msg *service.Message) (string, int64, *invalidRo
 		off, ok3 := msg.MetaGet(metaKafkaOffset)
 		n, err := strconv.ParseInt(off, 10, 64)
 		if !ok1 || !ok2 || !ok3 || err != nil {
-			return "", 0, &invalidRow{"missing_offset", fmt.Errorf("delta_lake: idempotency.mode kafka needs metadata kafka_topic, kafka_partition and kafka_offset")}
+			return "", 0, &invalidRow{"missing_offset", fmt.Errorf("delta_lake: idempotency.mode kafka needs metadata kafka_topic, kafka_partition and kafka_offset (an input with kafka_franz set_metadata: false sets none: put a kafka_metadata processor before this output)")}
 		}
 		return fmt.Sprintf("%s-%s-%s", appID, topic, part), n, nil
 	}
