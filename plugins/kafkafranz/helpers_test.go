@@ -3,6 +3,7 @@ package kafkafranz
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/miaradia/rides-connect/internal/kafkarecord"
 )
 
 // newCluster starts an in-process Kafka (kfake, bound to 127.0.0.1 on a free
@@ -94,6 +97,10 @@ func (c *collector) add(b service.MessageBatch) {
 		t, _ := m.MetaGet("kafka_topic")
 		p, _ := m.MetaGet("kafka_partition")
 		o, _ := m.MetaGet("kafka_offset")
+		if r, ok := kafkarecord.Of(m); ok { // set_metadata: false
+			topic, part, off := r.Position()
+			t, p, o = topic, strconv.Itoa(int(part)), strconv.FormatInt(off, 10)
+		}
 		c.seen[t+"/"+p+"/"+o]++
 	}
 	c.mu.Unlock()

@@ -13,6 +13,8 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/miaradia/rides-connect/internal/kafkarecord"
 )
 
 // fingerprint is a delivered message as the output sees it: its content
@@ -45,6 +47,10 @@ func newReplayLog() *replayLog {
 }
 
 func recordID(m *service.Message) string {
+	if r, ok := kafkarecord.Of(m); ok { // set_metadata: false
+		_, p, off := r.Position()
+		return fmt.Sprintf("%d/%d", p, off)
+	}
 	return fmt.Sprintf("%d/%d", metaInt(m, "kafka_partition"), metaInt(m, "kafka_offset"))
 }
 
@@ -167,11 +173,18 @@ func TestInputNackMidStreamReplaysIdentically(t *testing.T) {
 // A batch error naming failed messages replays only those.
 func TestInputPartialNackReplaysFailedMessagesOnly(t *testing.T) { forScopes(t, testInputPartialNack) }
 
-func testInputPartialNack(t *testing.T, scope string) {
+// Without metadata the failed messages are found by their records.
+func TestInputPartialNackWithoutMetadataReplaysFailedMessagesOnly(t *testing.T) {
+	forScopes(t, func(t *testing.T, scope string) { testInputPartialNackWith(t, scope, "  set_metadata: false\n") })
+}
+
+func testInputPartialNack(t *testing.T, scope string) { testInputPartialNackWith(t, scope, "") }
+
+func testInputPartialNackWith(t *testing.T, scope, extra string) {
 	_, addr := newCluster(t, kfake.SeedTopics(3, "rides"))
 	produce(t, addr, "rides", 0, 300)
 	l := newReplayLog()
-	stop := runInput(t, groupInput(addr, "g", scoped(scope)+"  batching: { count: 10, period: 50ms }\n"), l.handler(2, func(b service.MessageBatch) (error, []int) {
+	stop := runInput(t, groupInput(addr, "g", scoped(scope)+"  batching: { count: 10, period: 50ms }\n"+extra), l.handler(2, func(b service.MessageBatch) (error, []int) {
 		cause := errors.New("two records refused")
 		return service.NewBatchError(b, cause).Failed(1, cause).Failed(len(b)-1, cause), []int{1, len(b) - 1}
 	}))
