@@ -19,7 +19,8 @@ record travels in the message's context instead, and rides-connect's components 
 processor before anything that reads `+"`@kafka_*`"+` (a Bloblang mapping, an output's `+"`key`"+` or
 idempotency key): it sets every key the input sets with `+"`set_metadata: true`"+` (its `+"`metadata_keys`"+`,
 plus `+"`kafka_topic`"+`, `+"`kafka_partition`"+` and the record's headers), with the same values and types,
-overwriting keys of those names. config/templates/dead_letter_envelope.yaml starts with it, so a job can drop the
+except keys the message already has: what the pipeline set after the input wins, as it does over
+metadata the input sets (a producer's header cannot replace the parser's `+"`dlq_reason`"+`). config/templates/dead_letter_envelope.yaml starts with it, so a job can drop the
 metadata of the records it aggregates and still dead-letter a rejected record with its key and source.
 
 A message that carries no record (another input, `+"`set_metadata: true`"+`, a `+"`tumbling_window`"+` emission)
@@ -39,7 +40,7 @@ output:
           kafka_franz:
             seed_brokers: [ localhost:9092 ]
             topic: rides_dlq
-            key: ${! meta("kafka_key") }
+            key: ${! @kafka_key }
           processors:
             - kafka_metadata: {}
       - output:
@@ -62,8 +63,18 @@ func init() {
 type metadataProcessor struct{}
 
 func (metadataProcessor) Process(_ context.Context, msg *service.Message) (service.MessageBatch, error) {
-	if r, ok := kafkarecord.Of(msg); ok {
-		r.SetMetadata(msg)
+	r, ok := kafkarecord.Of(msg)
+	if !ok {
+		return service.MessageBatch{msg}, nil
+	}
+	// What the pipeline set since the input wins over the record, as it
+	// does when the input sets the metadata first: a producer's header
+	// named dlq_reason must not replace the parser's reason.
+	set := map[string]any{}
+	_ = msg.MetaWalkMut(func(k string, v any) error { set[k] = v; return nil })
+	r.SetMetadata(msg)
+	for k, v := range set {
+		msg.MetaSetMut(k, v)
 	}
 	return service.MessageBatch{msg}, nil
 }
