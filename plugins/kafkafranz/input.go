@@ -105,7 +105,7 @@ above them: the group never reads them again, so this is no data loss for it (ot
 ### Metadata
 
 Each message carries ` + "`kafka_key`" + `, ` + "`kafka_topic`" + `, ` + "`kafka_partition`" + `, ` + "`kafka_offset`" + `,
-` + "`kafka_timestamp_ms`" + `, ` + "`kafka_timestamp_unix`" + `, ` + "`kafka_tombstone_message`" + ` and every record header (as a string,
+` + "`kafka_timestamp_ms`" + `, ` + "`kafka_timestamp_unix`" + `, ` + "`kafka_tombstone_message`" + ` and every record header not named like one of these keys (as a string,
 or with ` + "`multi_header`" + ` as a list of strings). With a consumer group it also carries ` + "`kafka_lag`" + `: how many
 records followed this one in its partition when it was fetched (high watermark - offset - 1), and
 ` + "`kafka_topic_partitions`" + ` (not in Redpanda Connect): the topic's partition count, so that ` + "`tumbling_window`" + `

@@ -161,16 +161,31 @@ func (pm *partitionMeta) setMetadata(msg *service.Message, i int, opts metaOptio
 		// Records after this one in the partition when it was fetched.
 		msg.MetaSetMut("kafka_lag", opts.int64(pm.lagOf(i)))
 	}
-	if !pm.multiHeader {
-		for _, h := range r.Headers {
-			msg.MetaSetMut(h.Key, opts.string(h.Value))
+	setHeaders(msg, r.Headers, pm.multiHeader, opts)
+}
+
+// setHeaders sets a record's headers as metadata: strings, or lists of
+// strings with multi_header. A header named like one of the input's own keys
+// (kafka_offset, kafka_key, kafka_notice, ...) is left out, whether or not
+// metadata_keys sets that key: it would pose as the input's value, and the
+// dead letter's key, source and idempotency, the window's coordinates and a
+// notice rely on those (Redpanda Connect lets the header win).
+func setHeaders(msg *service.Message, hs []kgo.RecordHeader, multi bool, opts metaOptions) {
+	if !multi {
+		for _, h := range hs {
+			if !reservedKey(h.Key) {
+				msg.MetaSetMut(h.Key, opts.string(h.Value))
+			}
 		}
 		return
 	}
 	var lists map[string][]any
-	for _, h := range r.Headers {
+	for _, h := range hs {
+		if reservedKey(h.Key) {
+			continue
+		}
 		if lists == nil {
-			lists = make(map[string][]any, len(r.Headers))
+			lists = make(map[string][]any, len(hs))
 		}
 		lists[h.Key] = append(lists[h.Key], string(h.Value))
 	}

@@ -76,3 +76,17 @@ next:
 }
 
 func (k metaKey) has(key metaKey) bool { return k&key != 0 }
+
+// reservedKey reports whether a metadata key is one the input sets itself
+// (a record header of that name is not set, setHeaders).
+func reservedKey(k string) bool {
+	if k == "kafka_topic" || k == "kafka_partition" || k == metaNotice {
+		return true
+	}
+	for _, n := range metaKeyNames {
+		if n.name == k {
+			return true
+		}
+	}
+	return false
+}

@@ -149,3 +149,42 @@ func TestKafkaMetadataPassesOtherMessages(t *testing.T) {
 		t.Fatalf("got %v, %v", out, err)
 	}
 }
+
+// A header named like one of the input's keys is not set, in either mode: a
+// producer's kafka_offset, kafka_key or kafka_notice cannot pose as the
+// record's own (the dead letter's source and key, a notice); other headers are.
+func TestAHeaderCannotPoseAsTheInputsMetadata(t *testing.T) {
+	_, addr := newCluster(t, kfake.SeedTopics(1, "rides"))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &kgo.Record{Topic: "rides", Key: []byte("own-key"), Value: []byte("x"), Headers: []kgo.RecordHeader{
+		{Key: "kafka_offset", Value: []byte("not a number")}, {Key: "kafka_key", Value: []byte("forged")},
+		{Key: "kafka_notice", Value: []byte("empty_partition")}, {Key: "kafka_lag", Value: []byte("7")},
+		{Key: "trace", Value: []byte("abc")}}}
+	err = cl.ProduceSync(context.Background(), rec).FirstErr()
+	cl.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, extra string }{
+		{"set_metadata true", "  metadata_keys: [ kafka_key, kafka_offset ]\n"},
+		{"set_metadata false", "  metadata_keys: [ kafka_key, kafka_offset ]\n  set_metadata: false\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := readAll(t, groupInput(addr, "g-hdr-"+c.name, c.extra), 1)["0/0"]
+			if m == nil {
+				t.Fatal("record 0/0 not read")
+			}
+			out, err := metadataProcessor{}.Process(context.Background(), m)
+			if err != nil || len(out) != 1 {
+				t.Fatalf("kafka_metadata: %v, %d messages", err, len(out))
+			}
+			want := map[string]any{"kafka_topic": "rides", "kafka_partition": 0, "kafka_offset": 0, "kafka_key": "own-key", "trace": "abc"}
+			if got := metadataOf(out[0]); !reflect.DeepEqual(got, want) {
+				t.Errorf("metadata %v, want %v", got, want)
+			}
+		})
+	}
+}
