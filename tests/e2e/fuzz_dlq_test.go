@@ -106,7 +106,8 @@ func badRecords(rng *rand.Rand, n, big int) []badRecord {
 // 10 000 malformed records mixed into a normal stream of rides, through the
 // binary with config/rides.yaml: the job does not crash, every malformed
 // record is in the dead-letter topic exactly once (by source offset, under its
-// key: config/rides.yaml sets no metadata, the envelope puts it back) with a
+// key: config/rides.yaml sets no metadata, the envelope puts it back; a null
+// key stays null, headers named kafka_offset/kafka_key change nothing) with a
 // reason, dead_letter_rows_total counts them all, and the good rides' windows
 // are exactly the reference model's.
 func TestFuzzedBadRecordsAreDeadLetteredOnce(t *testing.T) {
@@ -150,7 +151,14 @@ func TestFuzzedBadRecordsAreDeadLetteredOnce(t *testing.T) {
 	gi, bi := 0, 0
 	for gi < len(good) || bi < len(bad) {
 		if bi < len(bad) && (gi == len(good)-1 || rng.Intn(len(good)+len(bad)) < len(bad)) {
-			recs = append(recs, &kgo.Record{Topic: "rides", Key: []byte(fmt.Sprintf("bad-%d", bi)), Value: bad[bi].value})
+			rec := &kgo.Record{Topic: "rides", Key: []byte(fmt.Sprintf("bad-%d", bi)), Value: bad[bi].value}
+			switch bi % 5 {
+			case 1: // a null key: the dead letter has none (not the 4 bytes "null")
+				rec.Key = nil
+			case 2: // headers posing as the input's metadata: the dead letter keeps its own key and source
+				rec.Headers = []kgo.RecordHeader{{Key: "kafka_offset", Value: []byte("0")}, {Key: "kafka_key", Value: []byte("forged")}}
+			}
+			recs = append(recs, rec)
 			isBad = append(isBad, true)
 			bi++
 			continue
