@@ -360,6 +360,14 @@ func noticeRow(m *service.Message) (engine.Row, bool) {
 		Partitions: int32(n), Empty: emptyPartitions(m)}, true
 }
 
+// isKafkaRecord reports a message read from Kafka (kafka_franz always gives
+// its partition): never a heartbeat, whatever a producer's header says, or a
+// header window_heartbeat would make the window swallow a ride uncounted.
+func isKafkaRecord(m *service.Message) bool {
+	_, ok := metaInt(m, "kafka_partition")
+	return ok
+}
+
 func isHeartbeat(m *service.Message) bool {
 	v, ok := m.MetaGetMut(heartbeatMeta)
 	if !ok {

@@ -234,7 +234,7 @@ func (p *processor) extractInto(batch service.MessageBatch, b *rowBufs) (out []*
 			ls.noteMessage(msg)
 			continue
 		}
-		if isHeartbeat(msg) {
+		if isHeartbeat(msg) && !isKafkaRecord(msg) {
 			rows, idx = append(rows, engine.Row{Heartbeat: true}), append(idx, i)
 			continue
 		}

@@ -321,3 +321,18 @@ func TestSeveralGroupKeysAndNullKeysAsAGroup(t *testing.T) {
 		t.Fatalf("groups %v, want %v", got, want)
 	}
 }
+
+// A Kafka record whose producer set a header window_heartbeat (metadata with
+// kafka_franz set_metadata: true) is a ride like any other, not a heartbeat
+// swallowed uncounted.
+func TestAKafkaRecordIsNeverAHeartbeat(t *testing.T) {
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	p := build(t, ridesYAML, res, newClock())
+	posing := msg("FR", "2026-03-14T00:01:00Z", 5, 1, 0, 0)
+	posing.MetaSetMut("window_heartbeat", "true")
+	run(t, p, service.MessageBatch{posing, msg("FR", "2026-03-14T00:02:00Z", 7, 1, 0, 1)})
+	rows, _ := run(t, p, service.MessageBatch{msg("FR", "2026-03-14T01:00:00Z", 1, 1, 0, 2)})
+	if len(rows) != 1 || rows[0].body["cnt"] != 2.0 || rows[0].body["revenue"] != 12.0 {
+		t.Fatalf("window [00:00,00:05): %v, want both rides (cnt 2, revenue 12)", rows)
+	}
+}
