@@ -50,6 +50,9 @@ type idempotency struct {
 	groupHeader string
 	// skipped counts messages not sent because their key is in the topic.
 	skipped *service.MetricCounter
+	// unkeyed counts messages written without a key (no source coordinates).
+	unkeyed *service.MetricCounter
+	log     *service.Logger
 }
 
 func idempotencyFromParsed(conf *service.ParsedConfig, client franz.ClientConfig, mgr *service.Resources) (*idempotency, error) {
@@ -61,7 +64,8 @@ func idempotencyFromParsed(conf *service.ParsedConfig, client franz.ClientConfig
 	if err != nil || group == "" {
 		return nil, err
 	}
-	id := &idempotency{skipped: mgr.Metrics().NewCounter("kafka_output_records_skipped_total", "topic")}
+	id := &idempotency{skipped: mgr.Metrics().NewCounter("kafka_output_records_skipped_total", "topic"),
+		unkeyed: mgr.Metrics().NewCounter("kafka_output_records_unkeyed_total", "topic"), log: mgr.Logger()}
 	if id.key, err = sub.FieldInterpolatedString(fieldIdemKey); err != nil {
 		return nil, err
 	}
@@ -103,7 +107,14 @@ func (id *idempotency) filter(ctx context.Context, batch service.MessageBatch, r
 		}
 		k, err := franz.ParseSourceKey(s)
 		if err != nil {
-			fail(i, fmt.Errorf("%s.%s: %w", fieldIdempotency, fieldIdemKey, err))
+			// No source coordinates (a window emission the table refused,
+			// a key built from missing metadata): nothing to deduplicate
+			// by, so it is written as it comes, at least once. Failing it
+			// would fail it again on every retry, stopping this output and
+			// the input partitions waiting for it for good.
+			id.unkeyed.Incr(1, r.Topic)
+			id.log.Warnf("%s.%s: %v: written without deduplication", fieldIdempotency, fieldIdemKey, err)
+			keptRecs, keptIndex, keys = append(keptRecs, r), append(keptIndex, i), append(keys, franz.SourceKey{})
 			continue
 		}
 		if id.dedupe.Seen(k) {
@@ -126,7 +137,9 @@ func (id *idempotency) done(recs []*kgo.Record, keys []franz.SourceKey, errs []e
 			id.dedupe.Failed(recs[j].Topic)
 			continue
 		}
-		ok = append(ok, keys[j])
+		if keys[j].Topic != "" { // not an unkeyed message
+			ok = append(ok, keys[j])
+		}
 	}
 	id.dedupe.Written(ok)
 }

@@ -134,3 +134,24 @@ func TestOutputIdempotencyIsPerGroup(t *testing.T) {
 		}
 	}
 }
+
+// A message without source coordinates (a window emission the table refused,
+// a key interpolated from missing metadata) is written once it comes, without
+// the idempotency headers, instead of failing on every retry: that stopped the
+// dead-letter output, and with it its input partition, for good.
+func TestOutputIdempotencyWritesAMessageWithoutSourceCoordinates(t *testing.T) {
+	_, addr := newCluster(t, kfake.SeedTopics(1, "dlq"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	send, stop := runOutput(t, "ERROR", idempotentOutput(addr, "g"))
+	b := sourceBatch(0, 1)
+	b = append(b, service.NewMessage([]byte("an emission")))
+	if err := send(ctx, b); err != nil {
+		t.Fatalf("the batch failed: %v", err)
+	}
+	_ = stop(ctx)
+	got := writtenKeys(ctx, t, addr, 2)
+	if got["g src/0/0"] != 1 || got[" "] != 1 {
+		t.Fatalf("written %v, want the record with its keys and the other without", got)
+	}
+}
