@@ -64,21 +64,13 @@ func metadataOf(m *service.Message) map[string]any {
 // metadata_keys rules), and kafka_metadata puts exactly that metadata back.
 func TestSetMetadataFalseCarriesTheRecordInstead(t *testing.T) {
 	_, addr := newCluster(t, kfake.SeedTopics(2, "rides"))
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
 	recs := []*kgo.Record{
 		{Topic: "rides", Partition: 0, Key: []byte("k0"), Value: []byte("a")},
 		{Topic: "rides", Partition: 0, Key: []byte("k1"), Value: []byte("b"), Headers: []kgo.RecordHeader{{Key: "trace", Value: []byte("abc")}}},
 		{Topic: "rides", Partition: 1, Value: []byte("c")},
 		{Topic: "rides", Partition: 0, Key: []byte("k3"), Value: nil},
 	}
-	err = cl.ProduceSync(context.Background(), recs...).FirstErr()
-	cl.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	produceRecords(t, addr, recs, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	ints := []string{"kafka_partition", "kafka_offset", "kafka_prev_offset", "kafka_topic_partitions", "kafka_assignment_epoch",
 		"kafka_assignment_offset", "kafka_group_generation", "kafka_timestamp_unix", "kafka_timestamp_ms", "kafka_lag"}
 	strs := []string{"kafka_topic", "kafka_key", "kafka_assignment_commit"}
@@ -117,11 +109,7 @@ func TestSetMetadataFalseCarriesTheRecordInstead(t *testing.T) {
 						t.Errorf("%s: record %s = %q, %v; metadata says %v, %v", at, k, s, ok, w, wok)
 					}
 				}
-				out, err := metadataProcessor{}.Process(context.Background(), m)
-				if err != nil || len(out) != 1 {
-					t.Fatalf("kafka_metadata: %v, %d messages", err, len(out))
-				}
-				if gm := metadataOf(out[0]); !reflect.DeepEqual(gm, wm) {
+				if gm := metadataOf(throughKafkaMetadata(t, m)); !reflect.DeepEqual(gm, wm) {
 					t.Errorf("%s: kafka_metadata set %v, want %v", at, gm, wm)
 				}
 			}
@@ -155,19 +143,11 @@ func TestKafkaMetadataPassesOtherMessages(t *testing.T) {
 // record's own (the dead letter's source and key, a notice); other headers are.
 func TestAHeaderCannotPoseAsTheInputsMetadata(t *testing.T) {
 	_, addr := newCluster(t, kfake.SeedTopics(1, "rides"))
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
 	rec := &kgo.Record{Topic: "rides", Key: []byte("own-key"), Value: []byte("x"), Headers: []kgo.RecordHeader{
 		{Key: "kafka_offset", Value: []byte("not a number")}, {Key: "kafka_key", Value: []byte("forged")},
 		{Key: "kafka_notice", Value: []byte("empty_partition")}, {Key: "kafka_lag", Value: []byte("7")},
 		{Key: "trace", Value: []byte("abc")}}}
-	err = cl.ProduceSync(context.Background(), rec).FirstErr()
-	cl.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	produceRecords(t, addr, []*kgo.Record{rec})
 	for _, c := range []struct{ name, extra string }{
 		{"set_metadata true", "  metadata_keys: [ kafka_key, kafka_offset ]\n"},
 		{"set_metadata false", "  metadata_keys: [ kafka_key, kafka_offset ]\n  set_metadata: false\n"},
@@ -177,14 +157,20 @@ func TestAHeaderCannotPoseAsTheInputsMetadata(t *testing.T) {
 			if m == nil {
 				t.Fatal("record 0/0 not read")
 			}
-			out, err := metadataProcessor{}.Process(context.Background(), m)
-			if err != nil || len(out) != 1 {
-				t.Fatalf("kafka_metadata: %v, %d messages", err, len(out))
-			}
 			want := map[string]any{"kafka_topic": "rides", "kafka_partition": 0, "kafka_offset": 0, "kafka_key": "own-key", "trace": "abc"}
-			if got := metadataOf(out[0]); !reflect.DeepEqual(got, want) {
+			if got := metadataOf(throughKafkaMetadata(t, m)); !reflect.DeepEqual(got, want) {
 				t.Errorf("metadata %v, want %v", got, want)
 			}
 		})
 	}
+}
+
+// throughKafkaMetadata runs m through the kafka_metadata processor.
+func throughKafkaMetadata(t *testing.T, m *service.Message) *service.Message {
+	t.Helper()
+	out, err := metadataProcessor{}.Process(context.Background(), m)
+	if err != nil || len(out) != 1 {
+		t.Fatalf("kafka_metadata: %v, %d messages", err, len(out))
+	}
+	return out[0]
 }
