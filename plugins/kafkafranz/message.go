@@ -54,16 +54,13 @@ func (o metaOptions) string(b []byte) any {
 // fetched chunk, boxed once per chunk instead of once per record.
 type partitionMeta struct {
 	topic, partition any
-	topicPartitions  any // nil when unknown
-	empty            any // franz.Chunk.Empty as []any of int, nil when none
-	highWatermark    int64
-	chunk            []*kgo.Record
-	prev             int64 // offset before chunk[0] (franz.Chunk.Prev)
-	epoch            any   // franz.Chunk.Epoch, boxed once
-	start            any   // franz.Chunk.Start, boxed once
-	commit           any   // franz.Chunk.Commit
-	generation       any   // franz.Chunk.Generation, nil without a group
-	ch               franz.Chunk
+	topicPartitions  any         // nil when unknown
+	empty            any         // franz.Chunk.Empty as []any of int, nil when none
+	epoch            any         // franz.Chunk.Epoch, boxed once
+	start            any         // franz.Chunk.Start, boxed once
+	commit           any         // franz.Chunk.Commit
+	generation       any         // franz.Chunk.Generation, nil without a group
+	ch               franz.Chunk // the chunk: its records and their typed facts
 	// carriers are the records' kafkarecord contexts (set_metadata: false
 	// only).
 	carriers []kafkarecord.Carrier
@@ -71,8 +68,8 @@ type partitionMeta struct {
 }
 
 func newPartitionMeta(ch franz.Chunk, opts metaOptions) partitionMeta {
-	pm := partitionMeta{topic: ch.Topic, partition: int(ch.Partition), highWatermark: ch.HighWatermark,
-		chunk: ch.Records, prev: ch.Prev, epoch: int(ch.Epoch), start: int(ch.Start), commit: ch.Commit, ch: ch, metaOptions: opts}
+	pm := partitionMeta{topic: ch.Topic, partition: int(ch.Partition),
+		epoch: int(ch.Epoch), start: int(ch.Start), commit: ch.Commit, ch: ch, metaOptions: opts}
 	if ch.TopicPartitions > 0 {
 		pm.topicPartitions = int(ch.TopicPartitions)
 	}
@@ -93,7 +90,7 @@ func newPartitionMeta(ch franz.Chunk, opts metaOptions) partitionMeta {
 // its metadata (setMetadata) or, with set_metadata: false, its kafkarecord
 // carrier instead.
 func recordToMessage(pm *partitionMeta, i int) *service.Message {
-	msg := service.NewMessage(pm.chunk[i].Value)
+	msg := service.NewMessage(pm.ch.Records[i].Value)
 	if pm.carriers != nil {
 		msg = pm.carriers[i].Attach(msg)
 	}
@@ -107,9 +104,9 @@ func recordToMessage(pm *partitionMeta, i int) *service.Message {
 // i from the same partition (-1: none since assignment).
 func (pm *partitionMeta) prevOffset(i int) int64 {
 	if i > 0 {
-		return pm.chunk[i-1].Offset
+		return pm.ch.Records[i-1].Offset
 	}
-	return pm.prev
+	return pm.ch.Prev
 }
 
 // setMetadata sets record i's metadata on msg: Redpanda Connect's V0
@@ -119,7 +116,7 @@ func (pm *partitionMeta) prevOffset(i int) int64 {
 // listed keys (and kafka_topic, kafka_partition and the headers, always).
 // opts boxes the values (its slab only on the reader goroutine).
 func (pm *partitionMeta) setMetadata(msg *service.Message, i int, opts metaOptions) {
-	r := pm.chunk[i]
+	r := pm.ch.Records[i]
 	keys := ^pm.omit
 	if keys.has(metaKafkaKey) {
 		msg.MetaSetMut("kafka_key", opts.string(r.Key))
@@ -194,7 +191,9 @@ func setHeaders(msg *service.Message, hs []kgo.RecordHeader, multi bool, opts me
 	}
 }
 
-func (pm *partitionMeta) lagOf(i int) int64 { return max(pm.highWatermark-pm.chunk[i].Offset-1, 0) }
+func (pm *partitionMeta) lagOf(i int) int64 {
+	return max(pm.ch.HighWatermark-pm.ch.Records[i].Offset-1, 0)
+}
 
 func timeFromMillis(ms int64) time.Time { return time.UnixMilli(ms) }
 

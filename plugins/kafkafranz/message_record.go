@@ -11,7 +11,7 @@ import (
 
 // Position is record i's topic, partition and offset.
 func (pm *partitionMeta) Position(i int) (string, int32, int64) {
-	return pm.ch.Topic, pm.ch.Partition, pm.chunk[i].Offset
+	return pm.ch.Topic, pm.ch.Partition, pm.ch.Records[i].Offset
 }
 
 // Int reads an integer metadata key of record i.
@@ -21,7 +21,7 @@ func (pm *partitionMeta) Int(i int, key string) (int64, bool) {
 	case "kafka_partition":
 		return int64(pm.ch.Partition), true
 	case "kafka_offset":
-		return pm.chunk[i].Offset, keys.has(metaKafkaOffset)
+		return pm.ch.Records[i].Offset, keys.has(metaKafkaOffset)
 	case "kafka_prev_offset":
 		return pm.prevOffset(i), keys.has(metaKafkaPrevOffset)
 	case "kafka_topic_partitions":
@@ -33,9 +33,9 @@ func (pm *partitionMeta) Int(i int, key string) (int64, bool) {
 	case "kafka_group_generation":
 		return int64(pm.ch.Generation), pm.ch.Generation >= 0 && keys.has(metaKafkaGroupGeneration)
 	case "kafka_timestamp_unix":
-		return pm.chunk[i].Timestamp.Unix(), keys.has(metaKafkaTimestampUnix)
+		return pm.ch.Records[i].Timestamp.Unix(), keys.has(metaKafkaTimestampUnix)
 	case "kafka_timestamp_ms":
-		return pm.chunk[i].Timestamp.UnixMilli(), keys.has(metaKafkaTimestampMs)
+		return pm.ch.Records[i].Timestamp.UnixMilli(), keys.has(metaKafkaTimestampMs)
 	case "kafka_lag":
 		return pm.lagOf(i), pm.lag && keys.has(metaKafkaLag)
 	}
@@ -48,7 +48,7 @@ func (pm *partitionMeta) String(i int, key string) (string, bool) {
 	case "kafka_topic":
 		return pm.ch.Topic, true
 	case "kafka_key":
-		return string(pm.chunk[i].Key), (^pm.omit).has(metaKafkaKey)
+		return string(pm.ch.Records[i].Key), (^pm.omit).has(metaKafkaKey)
 	case "kafka_assignment_commit":
 		return pm.ch.Commit, (^pm.omit).has(metaKafkaAssignmentCommit)
 	}

@@ -237,11 +237,7 @@ const (
 // message's record once (kafkarecord) or from its metadata.
 func setRowPosition(row *engine.Row, m *service.Message) {
 	if r, ok := kafkarecord.Of(m); ok {
-		topic, tok := r.String("kafka_topic")
-		part, pok := r.Int("kafka_partition")
-		off, ook := r.Int("kafka_offset")
-		if tok && pok && ook {
-			row.Pos, row.HasPos = engine.Position{Topic: topic, Partition: int32(part), Offset: off}, true
+		if row.Pos, row.HasPos = recordPosition(r); row.HasPos {
 			n, _ := r.Int(partitionsMeta)
 			row.Partitions = int32(n)
 		}
@@ -289,13 +285,28 @@ func emptyPartitions(m *service.Message) []int32 {
 
 // position reads the Kafka coordinates set by the kafka_franz input.
 func position(m *service.Message) (engine.Position, bool) {
-	topic, ok := metaString(m, "kafka_topic")
+	if r, ok := kafkarecord.Of(m); ok {
+		return recordPosition(r)
+	}
+	topic, ok := m.MetaGet("kafka_topic")
 	if !ok {
 		return engine.Position{}, false
 	}
 	part, ok1 := metaInt(m, "kafka_partition")
 	off, ok2 := metaInt(m, "kafka_offset")
 	if !ok1 || !ok2 {
+		return engine.Position{}, false
+	}
+	return engine.Position{Topic: topic, Partition: int32(part), Offset: off}, true
+}
+
+// recordPosition is position for a message's Kafka record: kafka_offset only
+// if the input's metadata_keys gives it, as in metadata.
+func recordPosition(r kafkarecord.Record) (engine.Position, bool) {
+	topic, tok := r.String("kafka_topic")
+	part, pok := r.Int("kafka_partition")
+	off, ook := r.Int("kafka_offset")
+	if !tok || !pok || !ook {
 		return engine.Position{}, false
 	}
 	return engine.Position{Topic: topic, Partition: int32(part), Offset: off}, true
