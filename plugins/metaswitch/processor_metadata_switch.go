@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/internal/kafkarecord"
 )
 
 const (
@@ -25,7 +28,7 @@ func spec() *service.ConfigSpec {
 			"A batch of one input (e.g. one `kafka_franz` child of a `broker`) takes one route and keeps its order. "+
 			"A processor error fails the whole batch, as in `switch`.").
 		Field(service.NewStringField(fieldKey).
-			Description("Metadata key whose value picks the case.").
+			Description("Metadata key whose value picks the case. A message from a `kafka_franz` input with `set_metadata: false` is routed by the Kafka record it carries, as its metadata would route it.").
 			Example("kafka_topic")).
 		Field(service.NewObjectListField(fieldCases,
 			service.NewStringField(fieldValue).
@@ -108,7 +111,7 @@ func fromParsed(conf *service.ParsedConfig) (*metadataSwitch, error) {
 }
 
 func (s *metadataSwitch) route(m *service.Message) int {
-	v, ok := m.MetaGet(s.key)
+	v, ok := metaValue(m, s.key)
 	if !ok {
 		return -1
 	}
@@ -145,6 +148,21 @@ func (s *metadataSwitch) ProcessBatch(ctx context.Context, batch service.Message
 		return nil, nil
 	}
 	return []service.MessageBatch{out}, nil
+}
+
+// metaValue reads key from the Kafka record the message carries (a
+// kafka_franz input with set_metadata: false), else from its metadata: the
+// record answers exactly as the metadata it stands for.
+func metaValue(m *service.Message, key string) (string, bool) {
+	if r, ok := kafkarecord.Of(m); ok {
+		if v, ok := r.String(key); ok {
+			return v, true
+		}
+		if n, ok := r.Int(key); ok {
+			return strconv.FormatInt(n, 10), true
+		}
+	}
+	return m.MetaGet(key)
 }
 
 // procsOf is the processors of route r (-1: the default).
