@@ -151,13 +151,17 @@ type Consumer struct {
 	owners *ownership.Record
 	own    *ownership.Owner
 
-	mu       sync.Mutex
-	cl       *kgo.Client
-	sess     *kgo.GroupTransactSession // transactional mode only
-	groupCl  *kgo.Client               // the client the group callbacks were given (see onAssigned)
-	trackers map[topicPartition]*Tracker[*kgo.Record]
-	assigned map[topicPartition]bool // group mode: partitions we own now
-	paused   map[topicPartition]bool
+	mu   sync.Mutex
+	cl   *kgo.Client
+	sess *kgo.GroupTransactSession // transactional mode only
+	// txnFail is the first record of the open transaction that failed to
+	// produce (ProduceTxn does not wait): EndTxn then aborts.
+	txnFailMu sync.Mutex
+	txnFail   error
+	groupCl   *kgo.Client // the client the group callbacks were given (see onAssigned)
+	trackers  map[topicPartition]*Tracker[*kgo.Record]
+	assigned  map[topicPartition]bool // group mode: partitions we own now
+	paused    map[topicPartition]bool
 	// idle is the partitions paused only because they were read to their
 	// end while the others waited at checkpoint_limit (resume_idle.go).
 	idle map[topicPartition]bool

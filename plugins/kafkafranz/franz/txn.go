@@ -37,9 +37,10 @@ func (c *Consumer) txnOptions() []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.TransactionalID(c.conf.Txn.ID),
 		kgo.RecordPartitioner(txnPartitioner{}),
-		// Records produced in the transaction wait for the commit anyway:
-		// no reason to hold them back.
-		kgo.ProducerLinger(0),
+		// franz-go's default linger (10 ms) stays: ProducerTxn does not wait
+		// for the brokers and EndTxn flushes, so it costs read_committed
+		// consumers no latency and gathers several batches' records (stage
+		// 1's partials and markers) into one produce request.
 		// A transactional input may consume a topic the job itself creates
 		// at start (the scale-out config's G-repartition, created by stage
 		// 1's output): with franz-go's default 5 s between metadata
@@ -67,25 +68,52 @@ func (c *Consumer) BeginTxn() error {
 	return sess.Begin()
 }
 
-// ProduceTxn produces records in the open transaction and waits for the
-// brokers; errs[i] is recs[i]'s outcome. It must not run concurrently with
-// EndTxn (the reader guarantees it: a transaction ends only once every batch
-// delivered in it is acked, and an output acks after producing).
-func (c *Consumer) ProduceTxn(ctx context.Context, recs []*kgo.Record) (errs []error, err error) {
+// ProduceTxn hands records to the open transaction and returns without
+// waiting for the brokers, as Kafka Streams does: EndTxn flushes them and
+// aborts the transaction if any failed, so an ack after ProduceTxn can never
+// commit offsets past a record that did not land. Records of one partition
+// are sent in the order of the calls (franz-go keeps it), so a caller that
+// calls in order keeps its order. errs is all nil; a failure shows at
+// EndTxn. It must not run concurrently with EndTxn (the reader guarantees
+// it: a transaction ends only once every batch delivered in it is acked, and
+// an output acks after ProduceTxn returned).
+func (c *Consumer) ProduceTxn(_ context.Context, recs []*kgo.Record) (errs []error, err error) {
 	c.mu.Lock()
 	sess := c.sess
 	c.mu.Unlock()
 	if sess == nil {
 		return nil, ErrTxnNotReady
 	}
-	errs = make([]error, len(recs))
-	if len(recs) == 0 {
-		return errs, nil
+	// Not the write's context: a record still buffered when that ends
+	// would fail, and abort the transaction for nothing.
+	for _, r := range recs {
+		sess.Produce(context.Background(), r, c.txnProduced)
 	}
-	for i, r := range sess.ProduceSync(ctx, recs...) {
-		errs[i] = r.Err
+	return make([]error, len(recs)), nil
+}
+
+// txnProduced keeps the first produce failure of the open transaction.
+// ErrAborting is the outcome of records an abort dropped: the transaction
+// is aborting already.
+func (c *Consumer) txnProduced(r *kgo.Record, err error) {
+	if err == nil || errors.Is(err, kgo.ErrAborting) {
+		return
 	}
-	return errs, nil
+	c.txnFailMu.Lock()
+	if c.txnFail == nil {
+		c.txnFail = err
+	}
+	c.txnFailMu.Unlock()
+}
+
+// takeTxnFailure returns and forgets the open transaction's first produce
+// failure.
+func (c *Consumer) takeTxnFailure() error {
+	c.txnFailMu.Lock()
+	defer c.txnFailMu.Unlock()
+	err := c.txnFail
+	c.txnFail = nil
+	return err
 }
 
 // Client returns the session's client (topic checks, admin requests); nil
@@ -120,10 +148,23 @@ func (c *Consumer) EndTxn(ctx context.Context, commit bool) (committed bool, err
 			commit = false
 		}
 	}
+	if commit {
+		// Every record of the transaction has its outcome after the flush
+		// (ProduceTxn does not wait for them).
+		if err := sess.Client().Flush(ctx); err != nil {
+			c.dropSession(sess) // as after a failed End: the broker aborts it
+			return false, fmt.Errorf("kafka transaction: flush: %w", err)
+		}
+	}
+	if err := c.takeTxnFailure(); err != nil && commit {
+		c.log.Warnf("kafka: a record of the transaction was not produced, aborting it: %v", err)
+		commit = false
+	}
 	c.marksMu.Lock()
 	clear(c.txnOffsets)
 	c.marksMu.Unlock()
 	committed, err = sess.End(kgo.PreTxnCommitFnContext(ctx, c.onlyAcked), kgo.TransactionEndTry(commit))
+	c.takeTxnFailure() // a failure of this transaction, which has ended
 	if err != nil {
 		c.log.Errorf("kafka: transaction end failed, reconnecting with a new session: %v", err)
 		c.dropSession(sess)
