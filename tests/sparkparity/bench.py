@@ -163,11 +163,33 @@ def run_spark(bootstrap: str, topic: str, work: Path, shuffle: int, rep: int, by
             "table": engines.read_table(out)}
 
 
+def emitted_all(drained, windows: int, quiet_s: float = 3.0):
+    """drained, and every window the reference closes emitted. The two-stage config
+    (config/rides-scaleout.yaml as a --baseline) emits its last windows a transaction after its
+    stage 1 took the last ride, so drained alone could end its run early, with the last windows
+    missing. A table that will never have them (a wrong result) stops adding rows: the drain ends
+    quiet_s after its last new row and the gate fails it."""
+    last = {"rows": -1.0, "since": 0.0}
+
+    def cond(m: dict) -> bool:
+        if not drained(m):
+            return False
+        rows = m.get("window_emitted_rows_total", 0)
+        if rows >= windows:
+            return True
+        now = time.monotonic()
+        if rows != last["rows"]:
+            last.update(rows=rows, since=now)
+        return now - last["since"] >= quiet_s
+    return cond
+
+
 def run_ours(bootstrap: str, topic: str, dlq: str, work: Path, n: int, rep: int, base: tuple | None = None,
-             by_user: bool = False) -> dict:
+             by_user: bool = False, windows: int = 0) -> dict:
     """config/rides.yaml as it is (env only), a new consumer group from earliest. base = (binary,
     config) of a baseline build for an A/B in the same run (--baseline); by_user: its
-    (city, userId) variant (user_config)."""
+    (city, userId) variant (user_config); windows: how many rows the reference table has
+    (emitted_all)."""
     name = f"{'base' if base else 'ours'}_{rep}"
     tv = work / f"{name}.time"
     rc = engines.RidesConnect(bootstrap, work / name, work / f"{name}_ckpt", work / f"{name}.log", dlq,
@@ -186,7 +208,8 @@ def run_ours(bootstrap: str, topic: str, dlq: str, work: Path, n: int, rep: int,
         # job ~2.4 ms of CPU (42 KB of metrics), so 100 a second would take a quarter of a core.
         rides_in = lambda m: m.get("window_input_rows_total", 0) + m.get("window_late_rows_total", 0)
         rc.wait_until(lambda m: rides_in(m) >= 0.9 * n, "90 % of the drain", timeout=900, poll=0.2)
-        m = rc.wait_until(lambda m: rides_in(m) >= n and engines.drained(0, 0)(m), "drain", timeout=900, poll=0.05)
+        m = rc.wait_until(emitted_all(lambda m: rides_in(m) >= n and engines.drained(0, 0)(m), windows),
+                          "drain", timeout=900, poll=0.05)
         wall = time.monotonic() - t0
     finally:
         # /usr/bin/time's child is the binary: signal it by its PID, time then reports.
@@ -281,7 +304,7 @@ def main() -> int:
                 r = run_bare(a.bootstrap, topic, a.work, a.n, rep)
             elif e in ("ours", "base"):
                 r = run_ours(a.bootstrap, topic, topic + "_dlq", a.work, a.n, rep, base if e == "base" else None,
-                             a.group_by_user)
+                             a.group_by_user, len(want))
             else:
                 r = run_spark(a.bootstrap, topic, a.work, 2 if e == "spark2" else 200, rep, a.group_by_user)
             r["rep"], r["load1_before"] = rep + 1, float(load)
