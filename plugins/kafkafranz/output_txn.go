@@ -21,7 +21,7 @@ const (
 func txnOutputField() *service.ConfigField {
 	return service.NewObjectField(fieldOutTxn,
 		service.NewStringField(fieldOutTxnInput).
-			Description("Label of a `kafka_franz` input of the same config with `transaction.enabled: true`. Records are produced through that input's client, in its open transaction, and commit with the consumed offsets (or are aborted with them).").
+			Description("Label of a `kafka_franz` input of the same config with `transaction.enabled: true`. Records are produced through that input's client, in its open transaction, and commit with the consumed offsets (or are aborted with them). A write returns once its records are handed to the transaction, without waiting for the brokers: the input flushes them before it commits, and aborts the transaction if any failed.").
 			Example("rides_in"),
 		service.NewStringField(fieldOutTxnEndEarly).
 			Description("A metadata key. Once this output has written a message on which it is set (not empty), the input ends its open transaction as soon as every batch handed out in it is acked, without waiting for the rest of its `commit_period`: consumers reading `read_committed` see the message sooner. Empty: transactions end on the period alone. The scale-out window's stage 1 sets `window_watermark_advanced` on the markers that move their partition's watermark past a window end, the only ones that can let stage 2 close a window.").
