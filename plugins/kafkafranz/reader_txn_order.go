@@ -13,7 +13,8 @@ import (
 // transaction: a downstream reader of the produced topic (the window's
 // stage merge, the changelog's latest value) would see a later batch's
 // progress before an earlier batch's data. With it, a batch's records are
-// produced before the next batch of its partitions is even read.
+// handed to the producer (which keeps their order per partition) before the
+// next batch of its partitions is even read.
 // Batches of different partitions still run in parallel.
 type partitionTurns struct {
 	mu    sync.Mutex
