@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -41,7 +42,12 @@ func main() {
 	// topic does not exist) cancels this context: Benthos then shuts down.
 	ctx, cancel := context.WithCancel(context.Background())
 	clicmd.OnAbort(cancel)
-	code, _ := service.RunCLIToCode(ctx, opts...)
+	code, err := service.RunCLIToCode(ctx, opts...)
+	if err != nil {
+		// As service.RunCLI does: the reason a run could not start (a
+		// component that failed to build) is only in this error.
+		fmt.Fprintln(os.Stderr, err)
+	}
 	// A plugin may have stopped the pipeline on purpose (e.g. kafka_franz with
 	// fail_on_data_loss): Benthos reports 0 for that, we must not.
 	cancel()
