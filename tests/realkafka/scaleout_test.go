@@ -87,7 +87,8 @@ func TestScaleOutThreeReplicasEqualReference(t *testing.T) {
 		t.Fatalf("after the replicas stopped, the table (version %d) differs from the reference:\n%s", version, d)
 	}
 	checkMergeState(t, be, adm, base.group, len(bl.parts))
-	checkStage1State(t, be, adm, base.group, bl.topic, len(bl.parts))
+	checkStage1State(t, be, adm, base.group, bl.topic, bl.parts)
+	checkDeadLettersOnce(t, be, bl)
 }
 
 // replica is one process of config/rides-scaleout.yaml.
@@ -231,7 +232,11 @@ func TestScaleOutOneReplicaEqualsRidesYAML(t *testing.T) {
 func TestScaleOutStoppedReplicaDoesNotChangeTheTable(t *testing.T) {
 	be := needBroker(t)
 	n := envInt(t, "SCALEOUT_ZOMBIE_RIDES", 300_000)
-	bl := newBacklog(t, be, "rides-zombie", 19, n, true)
+	// One record in five malformed: the paused replica has dead letters in flight when it stops
+	// (checkDeadLettersOnce; with the default 0.4 % it seldom had).
+	spec := harness.DefaultBacklog(19, n)
+	spec.Malformed = 0.2
+	bl := newBacklogOf(t, be, "rides-zombie", spec, true)
 	want, adm := bl.want, bl.adm
 
 	base := newRidesJob(t, be, bl.topic)
@@ -307,7 +312,8 @@ func TestScaleOutStoppedReplicaDoesNotChangeTheTable(t *testing.T) {
 	t.Logf("%s made %d commits after SIGCONT, none with a token from before its pause", zombie.id, after)
 	t.Logf("table equals the reference (%d windows, version %d) after %s was stopped past its session timeout and resumed", len(got), version, zombie.id)
 	checkMergeState(t, be, adm, base.group, len(bl.parts))
-	checkStage1State(t, be, adm, base.group, bl.topic, len(bl.parts))
+	checkStage1State(t, be, adm, base.group, bl.topic, bl.parts)
+	checkDeadLettersOnce(t, be, bl)
 }
 
 // waitNotMember waits until no member of group has instance id id.
