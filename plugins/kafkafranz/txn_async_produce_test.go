@@ -6,8 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
 )
 
 // ProduceTxn returns before the brokers answer (an output acks its batch
@@ -85,4 +89,58 @@ func incompressible(n int) []byte {
 		b[i] = byte(r.Uint32())
 	}
 	return b
+}
+
+// A broker that keeps refusing the transaction's records with a retriable
+// error must not hold EndTxn for good: its flush gives up after the
+// transaction timeout (the broker has aborted the transaction by then), the
+// session is dropped and EndTxn returns an error, so the input reconnects.
+func TestTransactionEndGivesUpOnAFlushPastTheTransactionTimeout(t *testing.T) {
+	c, addr := newCluster(t, kfake.SeedTopics(1, "A", "B"))
+	produce(t, addr, "A", 0, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cons := franz.NewConsumer(franz.ConsumerConfig{
+		Client: franz.ClientConfig{SeedBrokers: []string{addr}},
+		Topics: franz.TopicSpec{Topics: []string{"A"}}, Group: "g",
+		Txn: &franz.TxnConfig{ID: "flush-1", Timeout: 2 * time.Second},
+	}, testLogger{t}, nil)
+	if err := cons.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cons.Close)
+	first := pollUntil(ctx, t, cons, 3)
+	if err := cons.BeginTxn(); err != nil {
+		t.Fatal(err)
+	}
+	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		resp := req.(*kmsg.ProduceRequest).ResponseKind().(*kmsg.ProduceResponse)
+		for _, rt := range req.(*kmsg.ProduceRequest).Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic, st.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = kerr.NotEnoughReplicas.Code // retriable: franz-go retries it
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	if _, err := cons.ProduceTxn(ctx, []*kgo.Record{{Topic: "B", Value: []byte("refused")}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range first {
+		ch.Ack()
+	}
+	start := time.Now()
+	committed, err := cons.EndTxn(ctx, true)
+	if err == nil || committed {
+		t.Fatalf("EndTxn: committed=%v err=%v, want an error once the flush outlived the transaction timeout", committed, err)
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Fatalf("EndTxn returned after %v, want about the 2 s transaction timeout", d)
+	}
 }

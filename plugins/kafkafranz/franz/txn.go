@@ -106,6 +106,18 @@ func (c *Consumer) txnProduced(r *kgo.Record, err error) {
 	c.txnFailMu.Unlock()
 }
 
+// txnTimeout is the transaction timeout the broker applies (franz-go's
+// default when none is configured).
+func (c *Consumer) txnTimeout() time.Duration {
+	if c.conf.Txn.Timeout > 0 {
+		return c.conf.Txn.Timeout
+	}
+	return defaultTxnTimeout
+}
+
+// defaultTxnTimeout is franz-go's TransactionTimeout default.
+const defaultTxnTimeout = 40 * time.Second
+
 // takeTxnFailure returns and forgets the open transaction's first produce
 // failure.
 func (c *Consumer) takeTxnFailure() error {
@@ -151,7 +163,14 @@ func (c *Consumer) EndTxn(ctx context.Context, commit bool) (committed bool, err
 	if commit {
 		// Every record of the transaction has its outcome after the flush
 		// (ProduceTxn does not wait for them).
-		if err := sess.Client().Flush(ctx); err != nil {
+		// Bounded by the transaction timeout: past it the broker has aborted
+		// the transaction anyway (a broker that keeps refusing the records
+		// would otherwise hold the input here for good, silently).
+		fctx, cancel := context.WithTimeout(ctx, c.txnTimeout())
+		err := sess.Client().Flush(fctx)
+		cancel()
+		if err != nil {
+			c.log.Errorf("kafka: the transaction's records were not all produced within %v, reconnecting with a new session: %v", c.txnTimeout(), err)
 			c.dropSession(sess) // as after a failed End: the broker aborts it
 			return false, fmt.Errorf("kafka transaction: flush: %w", err)
 		}
