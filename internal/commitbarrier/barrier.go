@@ -23,7 +23,13 @@ type Barrier struct {
 	next    uint64
 	flushes map[uint64]func(context.Context) error
 	acked   map[uint64]func(topic string, partition int32, next int64)
+	fenced  map[uint64]func()
+	confirm map[uint64]func(context.Context) error
 }
+
+// ErrFenced is what a Confirm function returns when its consumer is no
+// longer a member of its group.
+var ErrFenced = errors.New("a consumer of this process is no longer a member of its group")
 
 // Process is the barrier of this process: tumbling_window registers with it,
 // the kafka_franz consumers flush it.
@@ -32,7 +38,8 @@ var Process = New()
 // New returns an empty barrier.
 func New() *Barrier {
 	return &Barrier{flushes: map[uint64]func(context.Context) error{},
-		acked: map[uint64]func(string, int32, int64){}}
+		acked: map[uint64]func(string, int32, int64){}, fenced: map[uint64]func(){},
+		confirm: map[uint64]func(context.Context) error{}}
 }
 
 // Register adds a flush: it must return once everything applied before the
@@ -112,4 +119,71 @@ func (b *Barrier) Acked(topic string, partition int32, next int64) {
 	for _, f := range fs {
 		f(topic, partition, next)
 	}
+}
+
+// OnFenced registers f to learn that a consumer of the process found it is
+// no longer a member of its group (paused past its session timeout): its
+// partitions belong to another process, which may have written the state
+// since. The returned function removes f (idempotent).
+func (b *Barrier) OnFenced(f func()) (unregister func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	id := b.next
+	b.next++
+	b.fenced[id] = f
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		delete(b.fenced, id)
+	}
+}
+
+// Fenced tells the OnFenced listeners.
+func (b *Barrier) Fenced() {
+	b.mu.Lock()
+	fs := make([]func(), 0, len(b.fenced))
+	for _, f := range b.fenced {
+		fs = append(fs, f)
+	}
+	b.mu.Unlock()
+	for _, f := range fs {
+		f()
+	}
+}
+
+// OnConfirm registers a consumer's membership check: f returns nil while the
+// consumer is a member of its group (cheaply, from a recent proof), an error
+// wrapping ErrFenced when it is not. The returned function removes f.
+func (b *Barrier) OnConfirm(f func(context.Context) error) (unregister func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	id := b.next
+	b.next++
+	b.confirm[id] = f
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		delete(b.confirm, id)
+	}
+}
+
+// Confirm runs every membership check before a processor writes state that
+// a consumer's partitions cover; an error wrapping ErrFenced means one of
+// them left its group, and OnFenced listeners are told.
+func (b *Barrier) Confirm(ctx context.Context) error {
+	b.mu.Lock()
+	fs := make([]func(context.Context) error, 0, len(b.confirm))
+	for _, f := range b.confirm {
+		fs = append(fs, f)
+	}
+	b.mu.Unlock()
+	for _, f := range fs {
+		if err := f(ctx); err != nil {
+			if errors.Is(err, ErrFenced) {
+				b.Fenced()
+			}
+			return err
+		}
+	}
+	return nil
 }

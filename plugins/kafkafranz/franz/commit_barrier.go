@@ -2,6 +2,7 @@ package franz
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -64,8 +65,17 @@ func (c *Consumer) releaseHeldLocked(ctx context.Context, cl *kgo.Client) {
 	}
 	fctx, cancel := context.WithTimeout(ctx, flushTimeout)
 	defer cancel()
-	if err := c.barrier.Flush(fctx); err != nil {
-		c.log.Warnf("kafka: state not made durable, offsets not committed (retried at the next commit_period): %v", err)
+	err := c.confirmMember(fctx, cl) // member_check.go
+	if err == nil {
+		err = c.barrier.Flush(fctx)
+	}
+	if err != nil {
+		if errors.Is(err, ErrNotMember) {
+			c.log.Warnf("kafka: state not written, offsets not committed: %v", err)
+			c.barrier.Fenced() // the window's state is older than the new owner's
+		} else {
+			c.log.Warnf("kafka: state not made durable, offsets not committed (retried at the next commit_period): %v", err)
+		}
 		c.held.mu.Lock()
 		if c.held.offs == nil {
 			c.held.offs = map[topicPartition]kgo.EpochOffset{}

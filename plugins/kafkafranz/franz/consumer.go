@@ -211,10 +211,16 @@ type Consumer struct {
 	// barrier is flushed before offsets commit; held are the acked records
 	// waiting for it (commit_barrier.go).
 	barrier *commitbarrier.Barrier
-	held    heldMarks
-	fatal   error
-	closed  bool
-	abandon bool // test hook: skip the commit on revoke (a crash)
+	// proof is when this consumer last knew it was a member of its group
+	// (member_check.go).
+	proofMu sync.Mutex
+	proof   time.Time
+	// unconfirm removes this consumer's membership check from the barrier.
+	unconfirm func()
+	held      heldMarks
+	fatal     error
+	closed    bool
+	abandon   bool // test hook: skip the commit on revoke (a crash)
 	// afterAdjust is a test hook run when adjustOffsets has checked the
 	// committed offsets, before the first fetch (to move the log start in
 	// between, the race that resetOutOfRange handles).
@@ -265,6 +271,10 @@ func (c *Consumer) Connect(ctx context.Context) error {
 	if c.cl != nil {
 		c.mu.Unlock()
 		return nil
+	}
+	if c.conf.Group != "" && c.unconfirm == nil {
+		// Processors ask before they write state (member_check.go).
+		c.unconfirm = c.barrier.OnConfirm(c.confirmForBarrier)
 	}
 	c.mu.Unlock()
 
@@ -523,7 +533,11 @@ func (c *Consumer) Close() {
 	if c.own != nil {
 		c.own.Release() // a closed consumer owns nothing, whatever the group says
 	}
+	unconfirm := c.unconfirm
 	c.mu.Unlock()
+	if unconfirm != nil {
+		defer unconfirm() // after the last commit's flush
+	}
 	switch {
 	case sess != nil:
 		// An open transaction is aborted by the broker (the next session

@@ -15,6 +15,7 @@ import (
 // adjustOffsets, which franz-go calls next without one: the group can join
 // before kgo.NewClient has returned to Connect, so c.cl may still be nil.
 func (c *Consumer) onAssigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	c.noteMember()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.groupCl = cl
@@ -68,6 +69,13 @@ func (c *Consumer) onLost(_ context.Context, cl *kgo.Client, lost map[string][]i
 	defer c.held.release.Unlock()
 	c.drop(cl, lost)
 	c.forgetHeld(lost)
+	if len(lost) > 0 {
+		// The session was lost (this process was paused or cut off past its
+		// session timeout): another member may own these partitions and have
+		// written the state since. The window's state is stale until it
+		// reloads the checkpoint (member_check.go, window stale_state.go).
+		c.barrier.Fenced()
+	}
 }
 
 // drop forgets partitions: their trackers are closed (late acks are ignored)
@@ -132,8 +140,11 @@ func (c *Consumer) onAutoCommit(cl *kgo.Client, req *kmsg.OffsetCommitRequest, r
 	if c.met != nil {
 		c.met.Committed()
 	}
-	if c.purge != nil {
-		c.purgeCommitted(cl, acceptedOffsets(req, resp))
+	if accepted := acceptedOffsets(req, resp); len(accepted) > 0 {
+		c.noteMember() // the broker took a commit of this member's generation
+		if c.purge != nil {
+			c.purgeCommitted(cl, accepted)
+		}
 	}
 }
 

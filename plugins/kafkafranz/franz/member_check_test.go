@@ -1,0 +1,67 @@
+package franz
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/miaradia/rides-connect/internal/commitbarrier"
+)
+
+// A consumer that is no longer a member of its group (here removed by the
+// coordinator, as after a pause past its session timeout) must not flush the
+// commit barrier when it next releases its acks: the flush would write the
+// window's in-memory state, older than the new owner's, over the shared
+// checkpoint. A member that is still in the group flushes as before, even
+// when its last proof of membership is old.
+func TestReleaseDoesNotFlushOnceTheConsumerLeftItsGroup(t *testing.T) {
+	addr := cluster(t, kfake.SeedTopics(1, "t"))
+	produceN(t, addr, "t", 0, 20)
+	var flushed atomic.Int32
+	b := commitbarrier.New()
+	b.Register(func(context.Context) error {
+		flushed.Add(1)
+		return nil
+	})
+	c := connectTestConsumer(t, addr, func(conf *ConsumerConfig) {
+		conf.InstanceID = "replica-a"
+		// It does not learn it was removed, as a paused process does not.
+		conf.SessionTimeout, conf.HeartbeatInterval = 5*time.Minute, 4*time.Minute
+	}, func(c *Consumer) { c.barrier = b })
+	testMemberProofAge = time.Nanosecond // every release asks the coordinator
+	t.Cleanup(func() { testMemberProofAge = 0 })
+
+	ackAll(t, c, 20)
+	c.releaseHeld(context.Background(), c.client())
+	if flushed.Load() != 1 {
+		t.Fatalf("a member flushed %d times, want 1", flushed.Load())
+	}
+
+	produceN(t, addr, "t", 0, 20)
+	more := pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 20 })
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := kadm.NewClient(cl).LeaveGroup(ctx, kadm.LeaveGroup("g").InstanceIDs("replica-a")); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range more {
+		ch.Ack()
+	}
+	c.releaseHeld(context.Background(), c.client())
+	if flushed.Load() != 1 {
+		t.Fatalf("flushed %d times after the consumer left its group, want still 1", flushed.Load())
+	}
+	if c.log.(*testLog).find("WARN", "no longer a member") == "" {
+		t.Fatal("the refused flush was not logged")
+	}
+}
