@@ -16,6 +16,8 @@ type metrics struct {
 	orderWaits, orderTimeouts      *service.MetricCounter
 	splitBatches                   *service.MetricCounter // stage full held, not alone in its group
 	splitReloads                   *service.MetricCounter // stage full reloaded a state another process wrote
+	staleFences                    *service.MetricCounter // the process left its group: its state is stale (stale_state.go)
+	staleDropped                   *service.MetricCounter // batches applied to a stale state, dropped
 	invalid                        *service.MetricCounter // label: reason
 	ckptWrites                     *service.MetricCounter
 	lostHeldBatches                *service.MetricCounter // batches held as of a lost state (lost_state.go)
@@ -43,6 +45,8 @@ func newMetrics(m *service.Metrics) *metrics {
 		orderTimeouts:   m.NewCounter("window_order_timeouts_total"),
 		splitBatches:    m.NewCounter("window_split_topic_batches_total"),
 		splitReloads:    m.NewCounter("window_state_reloads_total"),
+		staleFences:     m.NewCounter("window_state_fenced_total"),
+		staleDropped:    m.NewCounter("window_state_fenced_dropped_batches_total"),
 		invalid:         m.NewCounter("window_invalid_rows_total", "reason"),
 		replayed:        m.NewCounter("window_replayed_rows_total"),
 		emitted:         m.NewCounter("window_emitted_rows_total"),
@@ -65,7 +69,8 @@ func newMetrics(m *service.Metrics) *metrics {
 	// first late or replayed row. (The reason-labelled one cannot: its labels
 	// are only known when a row fails.)
 	for _, c := range []*service.MetricCounter{wm.input, wm.late, wm.closedEarly, wm.replayed, wm.emitted,
-		wm.ckptWrites, wm.orderWaits, wm.orderTimeouts, wm.splitBatches, wm.splitReloads, wm.lostHeldBatches} {
+		wm.ckptWrites, wm.orderWaits, wm.orderTimeouts, wm.splitBatches, wm.splitReloads, wm.lostHeldBatches,
+		wm.staleFences, wm.staleDropped} {
 		c.Incr(0)
 	}
 	wm.idle.Set(0)

@@ -74,6 +74,11 @@ type processor struct {
 	// forget delivered emissions; unregisterAcked stops its reports.
 	acked           ackedOffsets
 	unregisterAcked func()
+	// stale: a consumer of the process left its group; the state may be
+	// older than the checkpoint, and is not written until reloaded
+	// (stale_state.go). unregisterFenced stops the barrier's reports.
+	stale            atomic.Bool
+	unregisterFenced func()
 	// fresh: state.cache held no state at start and none was reloaded
 	// since; emitted rows then carry window_state_new, so that delta_lake
 	// refuses them if the table holds sequences from a state now lost.
@@ -107,6 +112,7 @@ func newProcessor(c *procConfig, res *service.Resources, now func() time.Time) (
 	if c.syncOnCommit {
 		p.unregister = commitbarrier.Process.Register(p.flush)
 		p.unregisterAcked = commitbarrier.Process.OnAcked(p.acked.record)
+		p.unregisterFenced = commitbarrier.Process.OnFenced(p.fenced)
 	}
 	return p, nil
 }
@@ -178,6 +184,10 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 	p.mu.Unlock()
 	if p.writeBeforeRelease(rows, len(res.Emissions)) {
 		if err := p.makeDurable(ctx, v); err != nil {
+			if dropStale(ctx, err) {
+				p.m.staleDropped.Incr(1)
+				return nil, nil
+			}
 			return nil, err
 		}
 	}
@@ -448,6 +458,9 @@ func (p *processor) Close(ctx context.Context) error {
 	p.mu.Unlock()
 	if p.unregisterAcked != nil {
 		p.unregisterAcked()
+	}
+	if p.unregisterFenced != nil {
+		p.unregisterFenced()
 	}
 	if p.unregister == nil {
 		return nil

@@ -135,7 +135,8 @@ func (p *processor) reloadIfTakenOver(ctx context.Context) error {
 		}
 		v := p.ver
 		p.dmu.Lock()
-		if p.writing || p.durable < v {
+		stale := p.stale.Load()
+		if p.writing || (p.durable < v && !stale) {
 			p.dmu.Unlock()
 			p.mu.Unlock()
 			if err := p.makeDurable(ctx, v); err != nil {
@@ -143,9 +144,13 @@ func (p *processor) reloadIfTakenOver(ctx context.Context) error {
 			}
 			continue
 		}
-		err := p.reloadLocked(ctx)
+		// A stale state (stale_state.go) is not written first: its steps
+		// since the last durable state are discarded, their records come
+		// again from the committed offsets.
+		err := p.reloadLocked(ctx, stale)
 		if err == nil {
 			p.gains = gains
+			p.stale.Store(false)
 		}
 		p.dmu.Unlock()
 		p.mu.Unlock()
@@ -154,21 +159,23 @@ func (p *processor) reloadIfTakenOver(ctx context.Context) error {
 }
 
 // reloadLocked (mu and dmu held, no write in flight) restores the state in
-// the cache if it differs from the one this process last wrote or loaded.
-func (p *processor) reloadLocked(ctx context.Context) error {
+// the cache if it differs from the one this process last wrote or loaded,
+// or in any case when the in-memory state is stale (none in the cache: an
+// empty state).
+func (p *processor) reloadLocked(ctx context.Context, stale bool) error {
 	data, err := p.getKey(ctx, p.conf.key)
-	if err != nil || data == nil || bytes.Equal(data, p.persisted) {
+	if err != nil || (!stale && (data == nil || bytes.Equal(data, p.persisted))) {
 		return err
 	}
 	eng, err := engine.New(p.conf.engine)
-	if err == nil {
+	if err == nil && data != nil {
 		err = eng.Restore(data)
 	}
 	if err != nil {
 		return fmt.Errorf("tumbling_window: reloading state %q after taking the topic over: %w", p.conf.key, err)
 	}
 	p.eng, p.persisted = eng, data
-	p.fresh.Store(false)
+	p.fresh.Store(data == nil)
 	p.ver++ // the engine changed: a step's version never names two states
 	p.durable = p.ver
 	p.m.splitReloads.Incr(1)

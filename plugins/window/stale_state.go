@@ -1,0 +1,39 @@
+package window
+
+import (
+	"context"
+	"errors"
+)
+
+// A process whose consumer finds it is no longer a member of its group
+// (paused past its session timeout while another process took the topic
+// over) must not write its state: it is older than the state the new owner
+// wrote since, and a later start would restore it with the group's offsets
+// past it and lose the rows of the windows the new owner had open, silently
+// (red team of session 18). The consumer reports the fence through the commit
+// barrier (kafka_franz confirms its membership before a flush made long
+// after its last proof); from then on the state is stale: every write is
+// refused, so no offset commit passes it either, until the process owns the
+// topic again and reloads the checkpoint (reloadIfTakenOver), which the
+// rejoin that follows brings. A batch applied to the stale state is dropped
+// without output: its records are read again from the committed offsets by
+// whoever owns them now.
+
+// errStale refuses a write of a stale state.
+var errStale = errors.New("tumbling_window: state not written: this process left its consumer group (paused past its session timeout?) and another process may have written the checkpoint since; it reloads the checkpoint once it owns the topic again")
+
+// fenced is the commit barrier's OnFenced listener.
+func (p *processor) fenced() {
+	if !p.stale.Swap(true) {
+		p.log.Warnf("%v", errStale)
+		p.m.staleFences.Incr(1)
+	}
+}
+
+// dropStale says whether a batch whose state could not be made durable was
+// applied to a stale state, and so is dropped (no rows, no dead letters, no
+// emissions): the process is not a member of its group any more, and the
+// records come again from the committed offsets to their owner.
+func dropStale(ctx context.Context, err error) bool {
+	return errors.Is(err, errStale) && ctx.Err() == nil
+}
