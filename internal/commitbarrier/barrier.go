@@ -45,16 +45,7 @@ func New() *Barrier {
 // Register adds a flush: it must return once everything applied before the
 // call is durable. The returned function removes it (idempotent).
 func (b *Barrier) Register(flush func(context.Context) error) (unregister func()) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	id := b.next
-	b.next++
-	b.flushes[id] = flush
-	return func() {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		delete(b.flushes, id)
-	}
+	return add(b, b.flushes, flush)
 }
 
 // Active reports whether any flush is registered: a consumer then holds its
@@ -69,19 +60,8 @@ func (b *Barrier) Active() bool {
 // barrier's lock (a flush may take a store's retries). It returns the errors
 // joined; nil means everything applied before the call is durable.
 func (b *Barrier) Flush(ctx context.Context) error {
-	b.mu.Lock()
-	ids := make([]uint64, 0, len(b.flushes))
-	for id := range b.flushes {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	fs := make([]func(context.Context) error, len(ids))
-	for i, id := range ids {
-		fs[i] = b.flushes[id]
-	}
-	b.mu.Unlock()
 	var errs []error
-	for _, f := range fs {
+	for _, f := range snapshot(b, b.flushes) {
 		if err := f(ctx); err != nil {
 			errs = append(errs, err)
 		}
@@ -95,28 +75,13 @@ func (b *Barrier) Flush(ctx context.Context) error {
 // before the record is acknowledged may then forget what it kept to resend
 // it. The returned function removes f (idempotent).
 func (b *Barrier) OnAcked(f func(topic string, partition int32, next int64)) (unregister func()) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	id := b.next
-	b.next++
-	b.acked[id] = f
-	return func() {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		delete(b.acked, id)
-	}
+	return add(b, b.acked, f)
 }
 
 // Acked tells the OnAcked listeners that every record of topic/partition
 // before offset next is acknowledged.
 func (b *Barrier) Acked(topic string, partition int32, next int64) {
-	b.mu.Lock()
-	fs := make([]func(string, int32, int64), 0, len(b.acked))
-	for _, f := range b.acked {
-		fs = append(fs, f)
-	}
-	b.mu.Unlock()
-	for _, f := range fs {
+	for _, f := range snapshot(b, b.acked) {
 		f(topic, partition, next)
 	}
 }
@@ -126,27 +91,12 @@ func (b *Barrier) Acked(topic string, partition int32, next int64) {
 // partitions belong to another process, which may have written the state
 // since. The returned function removes f (idempotent).
 func (b *Barrier) OnFenced(f func()) (unregister func()) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	id := b.next
-	b.next++
-	b.fenced[id] = f
-	return func() {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		delete(b.fenced, id)
-	}
+	return add(b, b.fenced, f)
 }
 
 // Fenced tells the OnFenced listeners.
 func (b *Barrier) Fenced() {
-	b.mu.Lock()
-	fs := make([]func(), 0, len(b.fenced))
-	for _, f := range b.fenced {
-		fs = append(fs, f)
-	}
-	b.mu.Unlock()
-	for _, f := range fs {
+	for _, f := range snapshot(b, b.fenced) {
 		f()
 	}
 }
@@ -155,29 +105,14 @@ func (b *Barrier) Fenced() {
 // consumer is a member of its group (cheaply, from a recent proof), an error
 // wrapping ErrFenced when it is not. The returned function removes f.
 func (b *Barrier) OnConfirm(f func(context.Context) error) (unregister func()) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	id := b.next
-	b.next++
-	b.confirm[id] = f
-	return func() {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		delete(b.confirm, id)
-	}
+	return add(b, b.confirm, f)
 }
 
 // Confirm runs every membership check before a processor writes state that
 // a consumer's partitions cover; an error wrapping ErrFenced means one of
 // them left its group, and OnFenced listeners are told.
 func (b *Barrier) Confirm(ctx context.Context) error {
-	b.mu.Lock()
-	fs := make([]func(context.Context) error, 0, len(b.confirm))
-	for _, f := range b.confirm {
-		fs = append(fs, f)
-	}
-	b.mu.Unlock()
-	for _, f := range fs {
+	for _, f := range snapshot(b, b.confirm) {
 		if err := f(ctx); err != nil {
 			if errors.Is(err, ErrFenced) {
 				b.Fenced()
@@ -186,4 +121,36 @@ func (b *Barrier) Confirm(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// add registers f in m (one of b's sets) under a new id; the returned
+// function removes it (idempotent).
+func add[F any](b *Barrier, m map[uint64]F, f F) (remove func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	id := b.next
+	b.next++
+	m[id] = f
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		delete(m, id)
+	}
+}
+
+// snapshot returns the functions of m in registration order, so that they
+// run outside the barrier's lock.
+func snapshot[F any](b *Barrier, m map[uint64]F) []F {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ids := make([]uint64, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	fs := make([]F, len(ids))
+	for i, id := range ids {
+		fs[i] = m[id]
+	}
+	return fs
 }
