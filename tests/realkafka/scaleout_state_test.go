@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -99,10 +101,15 @@ func checkMergeState(t *testing.T, be brokerEnv, adm *kadm.Client, group string,
 // readCommittedUntilQuiet reads topics (nil partitions: every partition from the
 // start) with read_committed until a poll stays empty after records came,
 // or two did from the start (nothing writes them any more), or each
-// returns false.
+// returns false. It first waits for every transaction on the topics to end
+// (waitNoOpenTransactions): a read_committed fetch stops at a partition's
+// first open transaction, so a poll that stays empty then says nothing
+// about the records after it.
 func readCommittedUntilQuiet(t *testing.T, be brokerEnv, topics map[string]map[int32]kgo.Offset, each func(*kgo.Record) bool) {
 	t.Helper()
-	opts := []kgo.Opt{kgo.SeedBrokers(be.plaintext), kgo.FetchIsolationLevel(kgo.ReadCommitted())}
+	waitNoOpenTransactions(t, be, slices.Collect(maps.Keys(topics)))
+	opts := []kgo.Opt{kgo.SeedBrokers(be.plaintext), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxWait(500 * time.Millisecond)} // an empty poll is an empty log, not a fetch held by the broker
 	for topic, parts := range topics {
 		if parts == nil {
 			opts = append(opts, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
@@ -130,5 +137,45 @@ func readCommittedUntilQuiet(t *testing.T, be brokerEnv, topics map[string]map[i
 			return
 		}
 		seen = seen || n > 0
+	}
+}
+
+// waitNoOpenTransactions waits until every partition of topics has its last
+// stable offset at its high watermark: no transaction is open on it. Every
+// replica has stopped by then; a transaction still open is one a process
+// left behind, which the broker aborts after transaction.timeout (1 minute
+// in config/rides-scaleout.yaml). It is logged, since it delays every
+// read_committed consumer of the topic that long.
+func waitNoOpenTransactions(t *testing.T, be brokerEnv, topics []string) {
+	t.Helper()
+	adm := be.adminClient(t)
+	start := time.Now()
+	deadline := start.Add(90 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		hw, err := adm.ListEndOffsets(ctx, topics...)
+		var lso kadm.ListedOffsets
+		if err == nil {
+			lso, err = adm.ListCommittedOffsets(ctx, topics...)
+		}
+		cancel()
+		var open []string
+		if err == nil {
+			hw.Each(func(h kadm.ListedOffset) {
+				if l, ok := lso.Lookup(h.Topic, h.Partition); !ok || l.Err != nil || h.Err != nil || l.Offset < h.Offset {
+					open = append(open, fmt.Sprintf("%s/%d (stable %d, end %d)", h.Topic, h.Partition, l.Offset, h.Offset))
+				}
+			})
+		}
+		switch {
+		case err == nil && len(open) == 0:
+			if d := time.Since(start); d > time.Second {
+				t.Logf("transactions left open on %v ended %v after the check began", topics, d.Round(time.Millisecond))
+			}
+			return
+		case time.Now().After(deadline):
+			t.Fatalf("transactions still open after %v (or offsets not listed: %v): %v", time.Since(start).Round(time.Second), err, open)
+		}
+		time.Sleep(250 * time.Millisecond) // polling the broker's state, not waiting for time to pass
 	}
 }
