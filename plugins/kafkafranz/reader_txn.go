@@ -60,13 +60,20 @@ func (t *txnReader) ReadBatch(ctx context.Context) (service.MessageBatch, servic
 			continue
 		}
 		rctx, cancel := ctx, context.CancelFunc(func() {})
+		watched := make(chan struct{})
 		if t.open {
 			rctx, cancel = context.WithDeadline(ctx, t.deadline)
-			go t.cancelOnEndRequest(rctx, cancel)
+			go t.cancelOnEndRequest(rctx, cancel, watched)
+		} else {
+			close(watched)
 		}
 		t.frontFree()
 		batch, ack, err := t.reader.ReadBatch(rctx)
 		cancel()
+		// The watcher of this read has exited before the next read starts:
+		// a request it took is in t.ending, not lost with a read that is
+		// over while the next one waits for its deadline.
+		<-watched
 		if err != nil {
 			if t.open && ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
 				continue // commit period over, or an end was requested
@@ -111,25 +118,35 @@ func (t *txnReader) handOut(batch service.MessageBatch, ack service.AckFunc, par
 	}
 }
 
-// endRequested takes an output's request to end the open transaction now.
-// ReadBatch honours it only while the consumer is caught up (a live stream):
-// through a backlog, transactions keep to commit_period, since every end
-// stalls the pipeline until its batches are acked.
+// endRequested says whether an output asked to end the open transaction
+// now. ReadBatch honours it only while the consumer is caught up (a live
+// stream): through a backlog, transactions keep to commit_period, since
+// every end stalls the pipeline until its batches are acked. The request
+// stays until a transaction ends (clearEndRequest), so one made while the
+// consumer is behind is honoured once it has caught up.
 func (t *txnReader) endRequested() bool {
-	if t.ending.Swap(false) {
-		return true
-	}
 	select {
 	case <-t.endSoon:
-		return true
+		t.ending.Store(true)
 	default:
-		return false
 	}
+	return t.ending.Load()
+}
+
+// clearEndRequest drops the requests the ending transaction answers.
+func (t *txnReader) clearEndRequest() {
+	select {
+	case <-t.endSoon:
+	default:
+	}
+	t.ending.Store(false)
 }
 
 // cancelOnEndRequest cancels a read of the open transaction when an output
-// asks for it to end, so the end need not wait for the next record.
-func (t *txnReader) cancelOnEndRequest(rctx context.Context, cancel context.CancelFunc) {
+// asks for it to end, so the end need not wait for the next record. It
+// closes watched when it returns.
+func (t *txnReader) cancelOnEndRequest(rctx context.Context, cancel context.CancelFunc, watched chan<- struct{}) {
+	defer close(watched)
 	select {
 	case <-t.endSoon:
 		t.ending.Store(true)
@@ -184,7 +201,7 @@ func (t *txnReader) end(ctx context.Context) error {
 	t.open = false
 	// Every batch of this transaction is acked: a request to end it early
 	// is answered by this end, not carried over to the next transaction.
-	t.endRequested()
+	t.clearEndRequest()
 	committed, err := t.reader.cons.EndTxn(ctx, failed == nil)
 	switch {
 	case err != nil:

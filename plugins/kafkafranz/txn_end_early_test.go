@@ -102,3 +102,50 @@ func TestConsumerCaughtUp(t *testing.T) {
 		t.Error("CaughtUp after reading every record: want true")
 	}
 }
+
+// A request to end early made while the input is behind (a backlog) is not
+// dropped: it is honoured once the input has caught up, not at the end of
+// the 40 s commit_period. The urgent record is the first of 400, fetched
+// 20 at a time with checkpoint_limit 20; before the fix the request was
+// taken and forgotten while the consumer was behind, and nothing committed
+// for 40 s.
+func TestTransactionEndRequestedDuringABacklogWaitsForCatchUp(t *testing.T) {
+	_, addr := newCluster(t, kfake.SeedTopics(1, "A", "B"))
+	for i := range 20 { // 20 record batches: a fetch returns whole batches
+		produce(t, addr, "A", i*20, 20)
+	}
+	s := buildStream(t, fmt.Sprintf(`
+input:
+  label: src
+  kafka_franz:
+    seed_brokers: [ %[1]q ]
+    topics: [ A ]
+    consumer_group: copy
+    checkpoint_limit: 20
+    fetch_max_partition_bytes: 1KiB
+    batching: { count: 5, period: 20ms }
+    transaction: { enabled: true, id: copy-0, timeout: 1m, commit_period: 40s }
+pipeline:
+  processors:
+    - mapping: |
+        meta urgent = if content().string() == "v-0" { "yes" }
+output:
+  kafka_franz:
+    seed_brokers: [ %[1]q ]
+    topic: B
+    transaction: { input: src, end_early_on_metadata: urgent }
+`, addr))
+	go func() { _ = s.Run(context.Background()) }()
+	t.Cleanup(func() { _ = s.StopWithin(10 * time.Second) })
+	deadline := time.Now().Add(15 * time.Second)
+	// Nothing commits before the period unless the early end happens; it
+	// happens once the fetch position is within checkpoint_limit of the end
+	// (what was handed out by then commits; the rest waits for the period).
+	for groupProgress(t, addr, "copy", "A") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("group copy committed %d of 400 records 15 s after start: the request to end early was lost while the input was behind",
+				groupProgress(t, addr, "copy", "A"))
+		}
+		time.Sleep(20 * time.Millisecond) // polling the stream's progress
+	}
+}
