@@ -15,6 +15,7 @@ type metrics struct {
 	closedEarly                    *service.MetricCounter
 	orderWaits, orderTimeouts      *service.MetricCounter
 	splitBatches                   *service.MetricCounter // stage full held, not alone in its group
+	configHeld                     *service.MetricCounter // batches held: a partial or a state of another window config
 	splitReloads                   *service.MetricCounter // stage full reloaded a state another process wrote
 	staleFences                    *service.MetricCounter // the process left its group: its state is stale (stale_state.go)
 	staleDropped                   *service.MetricCounter // batches applied to a stale state, dropped
@@ -44,6 +45,7 @@ func newMetrics(m *service.Metrics) *metrics {
 		orderWaits:      m.NewCounter("window_order_waits_total"),
 		orderTimeouts:   m.NewCounter("window_order_timeouts_total"),
 		splitBatches:    m.NewCounter("window_split_topic_batches_total"),
+		configHeld:      m.NewCounter("window_config_held_batches_total"),
 		splitReloads:    m.NewCounter("window_state_reloads_total"),
 		staleFences:     m.NewCounter("window_state_fenced_total"),
 		staleDropped:    m.NewCounter("window_state_fenced_dropped_batches_total"),
@@ -70,7 +72,7 @@ func newMetrics(m *service.Metrics) *metrics {
 	// are only known when a row fails.)
 	for _, c := range []*service.MetricCounter{wm.input, wm.late, wm.closedEarly, wm.replayed, wm.emitted,
 		wm.ckptWrites, wm.orderWaits, wm.orderTimeouts, wm.splitBatches, wm.splitReloads, wm.lostHeldBatches,
-		wm.staleFences, wm.staleDropped} {
+		wm.staleFences, wm.staleDropped, wm.configHeld} {
 		c.Incr(0)
 	}
 	wm.idle.Set(0)

@@ -48,6 +48,12 @@ type processor struct {
 	// guard holds batches of stage full while this process shares their
 	// topic's partitions with other processes (split_guard.go).
 	guard *splitGuard
+	// cfgHold rate-limits the log of batches held for an inconsistent
+	// config (config_hold.go).
+	cfgHold configHold
+	// holdPause is the wait between reads of a state that does not
+	// restore (pauseChangelog; tests replace it).
+	holdPause func(context.Context) error
 	gains uint64 // ownership gains when the state was loaded (reloadIfTakenOver)
 
 	mu     sync.Mutex
@@ -92,7 +98,7 @@ type processor struct {
 // metrics. Each stage adds its engine.
 func newBase(c *procConfig, res *service.Resources, now func() time.Time) *processor {
 	return &processor{conf: c, res: res, log: res.Logger(), m: newMetrics(res.Metrics()), now: now,
-		through: map[string]passedUpTo{}, advanced: make(chan struct{}), wrote: make(chan struct{})}
+		through: map[string]passedUpTo{}, advanced: make(chan struct{}), wrote: make(chan struct{}), holdPause: pauseChangelog}
 }
 
 // newProcessor is stage full: the whole window in this process.

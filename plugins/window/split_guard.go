@@ -163,16 +163,29 @@ func (p *processor) reloadIfTakenOver(ctx context.Context) error {
 // or in any case when the in-memory state is stale (none in the cache: an
 // empty state).
 func (p *processor) reloadLocked(ctx context.Context, stale bool) error {
-	data, err := p.getKey(ctx, p.conf.key)
-	if err != nil || (!stale && (data == nil || bytes.Equal(data, p.persisted))) {
-		return err
-	}
-	eng, err := engine.New(p.conf.engine)
-	if err == nil && data != nil {
-		err = eng.Restore(data)
-	}
-	if err != nil {
-		return fmt.Errorf("tumbling_window: reloading state %q after taking the topic over: %w", p.conf.key, err)
+	var data []byte
+	var eng *engine.Engine
+	for {
+		var err error
+		data, err = p.getKey(ctx, p.conf.key)
+		if err != nil || (!stale && (data == nil || bytes.Equal(data, p.persisted))) {
+			return err
+		}
+		if eng, err = engine.New(p.conf.engine); err != nil {
+			return err
+		}
+		if data == nil {
+			break
+		}
+		if err = eng.Restore(data); err == nil {
+			break
+		}
+		// Written by a process with another window config (or damaged):
+		// held and read again, not failed (config_hold.go).
+		cause := fmt.Errorf("reloading state %q after taking the topic over: %w", p.conf.key, err)
+		if err := p.holdForConfig(ctx, cause, p.holdPause); err != nil {
+			return err
+		}
 	}
 	p.eng, p.persisted = eng, data
 	p.fresh.Store(data == nil)

@@ -85,6 +85,9 @@ func (p *mergeProcessor) ProcessBatch(ctx context.Context, batch service.Message
 			continue // stage 2 has no clock of its own: idleness comes in markers
 		}
 		x, err := p.decode(msg)
+		if errors.Is(err, engine.ErrOtherStageConfig) {
+			return nil, p.holdForConfig(ctx, err, nil) // config_hold.go
+		}
 		if err != nil {
 			out[i] = p.reject(msg, "bad_window_input", err)
 			ls.noteMessage(msg)
@@ -227,6 +230,22 @@ func (p *mergeProcessor) decode(msg *service.Message) (engine.MergeInput, error)
 // its state must have applied (stateMustReach). It does not touch p.parts,
 // so that the qs of a batch load concurrently (loadMoved).
 func (p *mergeProcessor) loadPartition(ctx context.Context, q int32, epoch int64, part string, reach int64) (*mergePartition, error) {
+	for {
+		mp, err := p.loadPartitionOnce(ctx, q, epoch, part, reach)
+		u, ok := errors.AsType[unrestorable](err)
+		if !ok {
+			return mp, err
+		}
+		// Held, and read again: its owner may rewrite it (config_hold.go).
+		if err := p.holdForConfig(ctx, u.err, p.waitChangelog); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// loadPartitionOnce is one read of q's state; unrestorable if it does not
+// restore.
+func (p *mergeProcessor) loadPartitionOnce(ctx context.Context, q int32, epoch int64, part string, reach int64) (*mergePartition, error) {
 	key := p.stateKey(q)
 	var eng *engine.Engine
 	var data []byte
@@ -243,7 +262,7 @@ func (p *mergeProcessor) loadPartition(ctx context.Context, q int32, epoch int64
 		}
 		if data != nil {
 			if err := eng.Restore(data); err != nil {
-				return false, nil, fmt.Errorf("state.key %q in cache %q: %w", key, p.conf.cache, err)
+				return false, nil, unrestorable{fmt.Errorf("state.key %q in cache %q: %w", key, p.conf.cache, err)}
 			}
 		}
 		return p.conf.changelog && reach >= 0 && eng.AppliedHigh(part) < reach, pending, nil

@@ -35,8 +35,14 @@ func newChangelogMerge(t *testing.T, res *service.Resources) *mergeProcessor {
 // from 0, read in epoch 1.
 func internalRecords(t *testing.T, timestamps ...string) []*service.Message {
 	t.Helper()
+	return internalRecordsOf(t, ridesYAML, timestamps...)
+}
+
+// internalRecordsOf is internalRecords with stage 1 configured by yaml.
+func internalRecordsOf(t *testing.T, yaml string, timestamps ...string) []*service.Message {
+	t.Helper()
 	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
-	st1, err := newPartialProcessor(stageConfig(t, "partial", res), res, newClock().now)
+	st1, err := newPartialProcessor(parseConfig(t, yaml+"stage: partial\n", res), res, newClock().now)
 	if err != nil {
 		t.Fatal(err)
 	}

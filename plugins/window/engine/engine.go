@@ -161,6 +161,7 @@ type Engine struct {
 	pendingEnc   [][]byte         // e.pending[i] encoded (nil: not yet), always as long as e.pending
 	openEnc      map[int64][]byte // e.open[start] encoded, while unchanged
 	lastSnapshot int
+	fingerprint  string // cfg.StageFingerprint(): stage merge checks partials against it
 }
 
 // New builds an engine with empty state.
@@ -175,12 +176,13 @@ func New(cfg Config) (*Engine, error) {
 		cfg.IdleTimeout = 0 // idleness is decided by stage 1 and comes in its markers
 	}
 	return &Engine{
-		cfg:      cfg,
-		sizeUs:   cfg.Size.Microseconds(),
-		offsetUs: cfg.Offset.Microseconds(),
-		wm:       newWatermark(),
-		open:     map[int64]map[string]*group{},
-		applied:  map[string]appliedOffsets{},
+		cfg:         cfg,
+		sizeUs:      cfg.Size.Microseconds(),
+		offsetUs:    cfg.Offset.Microseconds(),
+		wm:          newWatermark(),
+		open:        map[int64]map[string]*group{},
+		applied:     map[string]appliedOffsets{},
+		fingerprint: cfg.StageFingerprint(),
 	}, nil
 }
 

@@ -150,6 +150,9 @@ func (w *watermark) mark(m *Marker, nowMs int64) {
 // CheckPartial validates a decoded partial against the engine's shape, so a
 // partial from a differently configured stage 1 is refused, not merged.
 func (e *Engine) CheckPartial(p *Partial) error {
+	if err := e.checkStageConfig(p); err != nil {
+		return err
+	}
 	switch {
 	case len(p.Aggs) != len(e.cfg.Aggregates):
 		return fmt.Errorf("partial has %d aggregates, the config has %d", len(p.Aggs), len(e.cfg.Aggregates))

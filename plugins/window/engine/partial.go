@@ -17,6 +17,9 @@ type Partial struct {
 	Key     string `json:"key"`
 	Rows    int64  `json:"rows"`
 	Aggs    []acc  `json:"aggs"`
+	// Config is the StageFingerprint of the stage 1 that wrote it
+	// (stage_config.go).
+	Config string `json:"config,omitempty"`
 }
 
 // Marker is the progress of one source partition as stage 1 saw it: stage 2
@@ -71,6 +74,7 @@ type PartialEngine struct {
 	offsetUs int64
 	parts    map[string]*source // topic/partition
 	keys     PartitionKeys      // Position.Key without an allocation per row
+	config   string             // cfg.StageFingerprint(), stamped on every partial
 }
 
 // NewPartial builds a stage-1 engine; cfg.Stage must be StagePartial.
@@ -81,7 +85,8 @@ func NewPartial(cfg Config) (*PartialEngine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &PartialEngine{cfg: cfg, sizeUs: cfg.Size.Microseconds(), offsetUs: cfg.Offset.Microseconds(), parts: map[string]*source{}}, nil
+	return &PartialEngine{cfg: cfg, sizeUs: cfg.Size.Microseconds(), offsetUs: cfg.Offset.Microseconds(), parts: map[string]*source{},
+		config: cfg.StageFingerprint()}, nil
 }
 
 // Load replaces a partition's state with m (its changelog value), at
@@ -198,7 +203,7 @@ func (e *PartialEngine) Process(rows []Row, now time.Time) PartialResult {
 	empties := e.empties(rows)
 	for start, keys := range groups {
 		for k, g := range keys {
-			res.Partials = append(res.Partials, Partial{StartUs: start, Key: k, Rows: g.Rows, Aggs: g.Aggs})
+			res.Partials = append(res.Partials, Partial{StartUs: start, Key: k, Rows: g.Rows, Aggs: g.Aggs, Config: e.config})
 		}
 	}
 	sort.Slice(res.Partials, func(i, j int) bool {
