@@ -54,7 +54,7 @@ type processor struct {
 	// holdPause is the wait between reads of a state that does not
 	// restore (pauseChangelog; tests replace it).
 	holdPause func(context.Context) error
-	gains uint64 // ownership gains when the state was loaded (reloadIfTakenOver)
+	gains     uint64 // ownership gains when the state was loaded (reloadIfTakenOver)
 
 	mu     sync.Mutex
 	eng    *engine.Engine
