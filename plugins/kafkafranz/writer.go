@@ -160,6 +160,11 @@ func (w *writer) Connect(ctx context.Context) error {
 		if err := w.ensureTopic(ctx); err != nil {
 			return w.stopOnMissingTopic(err)
 		}
+		// Batches the topic takes (producer_fit.go); unreadable (no
+		// DescribeConfigs ACL): kept as configured.
+		if _, err := w.prod.FitBatchesTo(ctx, w.staticTopic); err != nil {
+			w.log.Debugf("kafka_franz output: max.message.bytes of topic %s not read, batches bounded by max_message_bytes: %v", w.staticTopic, err)
+		}
 		w.checked = true
 	}
 	return w.health.Reconnect(ctx, func(ctx context.Context) error {
