@@ -28,6 +28,11 @@ type Source interface {
 	// SetMetadata sets on msg every metadata key the input sets on record
 	// i's message when it sets metadata. Safe from any goroutine.
 	SetMetadata(msg *service.Message, i int)
+	// Live says whether the records' partition is still assigned to the
+	// input in the epoch it read them in: once revoked or lost, they are
+	// read again (by its next owner, or by this input in a new epoch), and
+	// their ack does nothing. Safe from any goroutine.
+	Live() bool
 }
 
 // Record is one record of a Source.
@@ -47,6 +52,10 @@ func (r Record) String(key string) (string, bool) { return r.src.String(r.i, key
 
 // EmptyPartitions reads kafka_empty_partitions.
 func (r Record) EmptyPartitions() []int32 { return r.src.EmptyPartitions() }
+
+// Live says whether the record's partition is still assigned in the epoch
+// it was read in (Source.Live).
+func (r Record) Live() bool { return r.src.Live() }
 
 // SetMetadata sets the record's metadata on msg.
 func (r Record) SetMetadata(msg *service.Message) { r.src.SetMetadata(msg, r.i) }

@@ -55,6 +55,9 @@ func (pm *partitionMeta) String(i int, key string) (string, bool) {
 	return "", false
 }
 
+// Live says whether the chunk's partition is still assigned in its epoch.
+func (pm *partitionMeta) Live() bool { return pm.ch.Live() }
+
 // EmptyPartitions reads kafka_empty_partitions.
 func (pm *partitionMeta) EmptyPartitions() []int32 {
 	if (^pm.omit).has(metaKafkaEmptyPartitions) {

@@ -37,6 +37,7 @@ func (s topicRecords) String(i int, key string) (string, bool) {
 
 func (topicRecords) EmptyPartitions() []int32                { return nil }
 func (topicRecords) SetMetadata(msg *service.Message, i int) {}
+func (topicRecords) Live() bool                              { return true }
 
 // carried builds messages without metadata, each carrying its record.
 func carried(src topicRecords, bodies ...string) service.MessageBatch {

@@ -158,7 +158,8 @@ func (p *processor) load() error {
 }
 
 func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
-	if err := p.awaitWhole(ctx, batch); err != nil {
+	batch, err := p.awaitWhole(ctx, batch)
+	if err != nil || len(batch) == 0 {
 		return nil, err
 	}
 	if err := p.reloadIfTakenOver(ctx); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/kafkarecord"
 	"github.com/miaradia/rides-connect/internal/ownership"
 	"github.com/miaradia/rides-connect/plugins/window/engine"
 )
@@ -75,18 +76,22 @@ func (g *splitGuard) split(batch service.MessageBatch) (splitTopic, bool) {
 
 // awaitWhole returns once this process owns every partition of the batch's
 // topics, or with an error when ctx ends (shutdown) first. Each held batch
-// is counted once.
-func (p *processor) awaitWhole(ctx context.Context, batch service.MessageBatch) error {
+// is counted once. A batch that was held comes back without the records of
+// partitions lost meanwhile (dropNotLive): the group read them again.
+func (p *processor) awaitWhole(ctx context.Context, batch service.MessageBatch) (service.MessageBatch, error) {
 	g := p.guard
 	if g == nil || g.owners == nil {
-		return nil
+		return batch, nil
 	}
 	held := false
 	for {
 		changed := g.owners.Changed() // before reading, so no change is missed
 		s, split := g.split(batch)
 		if !split {
-			return nil
+			if held {
+				return p.dropNotLive(batch), nil
+			}
+			return batch, nil
 		}
 		if !held {
 			held = true
@@ -96,9 +101,32 @@ func (p *processor) awaitWhole(ctx context.Context, batch service.MessageBatch) 
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return fmt.Errorf("%s: %w", s, ctx.Err())
+			return nil, fmt.Errorf("%s: %w", s, ctx.Err())
 		}
 	}
+}
+
+// dropNotLive removes from a batch that was held the records whose
+// partition was revoked or lost while it waited: they were read again in a
+// new assignment (by another process, then by this one), so applying them
+// now could only apply them out of their partition's order, and their dead
+// letters would be written a second time (red team rt19a: a replica paused
+// past its session timeout while it held a batch wrote 50 dead letters
+// twice once it owned the topic again). Their acks do nothing. A message
+// without a carried Kafka record is kept.
+func (p *processor) dropNotLive(batch service.MessageBatch) service.MessageBatch {
+	kept := batch[:0:0]
+	for _, m := range batch {
+		if r, ok := kafkarecord.Of(m); ok && !r.Live() {
+			continue
+		}
+		kept = append(kept, m)
+	}
+	if n := len(batch) - len(kept); n > 0 {
+		p.m.splitStaleDropped.Incr(int64(n))
+		p.log.Infof("tumbling_window: %d records of a held batch dropped: their partition was reassigned while the batch waited, and they are read again", n)
+	}
+	return kept
 }
 
 // logHeld logs a held batch at most once per splitLogEvery.

@@ -20,7 +20,7 @@ import (
 // whoever owns them now.
 
 // errStale refuses a write of a stale state.
-var errStale = errors.New("tumbling_window: state not written: this process left its consumer group (paused past its session timeout?) and another process may have written the checkpoint since; it reloads the checkpoint once it owns the topic again")
+var errStale = errors.New("tumbling_window: state not written: this process lost its consumer group session (paused past its session timeout, or cut off from its group coordinator, e.g. by a broker restart) and another process may have written the checkpoint since; it reloads the checkpoint once it owns the topic again and goes on from the committed offsets")
 
 // fenced is the commit barrier's OnFenced listener.
 func (p *processor) fenced() {

@@ -71,9 +71,13 @@ func (c *Consumer) onLost(_ context.Context, cl *kgo.Client, lost map[string][]i
 	c.forgetHeld(lost)
 	if len(lost) > 0 {
 		// The session was lost (this process was paused or cut off past its
-		// session timeout): another member may own these partitions and have
-		// written the state since. The window's state is stale until it
-		// reloads the checkpoint (member_check.go, window stale_state.go).
+		// session timeout, or franz-go gave the session up when the group
+		// coordinator could not be reached, as during a broker restart):
+		// another member may own these partitions and have written the
+		// state since. The window's state is stale until it reloads the
+		// checkpoint (member_check.go, window stale_state.go); with no other
+		// member that costs the work since the last commit, redone exactly
+		// (red team rt19a, 2 broker restarts).
 		c.barrier.Fenced()
 	}
 }
