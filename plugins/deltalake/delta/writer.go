@@ -100,6 +100,15 @@ func (w *Writer) TxnVersion(appID string) int64 {
 	return w.t.snap.TxnVersion(appID)
 }
 
+// Refresh reads the log's new commits into the cached snapshot, so that
+// TxnView sees what other writers committed since.
+func (w *Writer) Refresh(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, err := w.t.snap.Update(ctx, w.t.st)
+	return err
+}
+
 // Version returns the cached table version.
 func (w *Writer) Version() int64 {
 	w.mu.Lock()
