@@ -302,7 +302,11 @@ func (c *Consumer) Connect(ctx context.Context) error {
 	}
 	c.cl, c.sess = cl, sess
 	c.mu.Unlock()
-	if err := Ping(ctx, cl, c.conf.Client); err != nil {
+	err = Ping(ctx, cl, c.conf.Client)
+	if err == nil && sess != nil {
+		err = fencePrevious(ctx, cl, c.conf.Txn.ID)
+	}
+	if err != nil {
 		c.mu.Lock()
 		c.cl, c.sess = nil, nil
 		c.mu.Unlock()
