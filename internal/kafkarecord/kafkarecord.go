@@ -57,6 +57,9 @@ func (r Record) EmptyPartitions() []int32 { return r.src.EmptyPartitions() }
 // it was read in (Source.Live).
 func (r Record) Live() bool { return r.src.Live() }
 
+// SameSource says whether o comes from the same Source (fetched chunk) as r.
+func (r Record) SameSource(o Record) bool { return r.src == o.src }
+
 // SetMetadata sets the record's metadata on msg.
 func (r Record) SetMetadata(msg *service.Message) { r.src.SetMetadata(msg, r.i) }
 

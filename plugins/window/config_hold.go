@@ -3,6 +3,7 @@ package window
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -58,7 +59,7 @@ func (p *processor) logConfigHold(cause error) {
 	if !h.logged.IsZero() && now.Sub(h.logged) < configLogEvery {
 		return
 	}
-	p.log.Errorf("tumbling_window: %v; holding the batch, nothing applied or committed, until the window configs agree (every replica and both stages the same size, offset, watermark.delay, group_by and aggregates) and the process restarts (%d holds since the last such line)", cause, h.held)
+	p.log.Errorf("tumbling_window: %s; holding the batch, nothing applied or committed, until the window configs agree (every replica and both stages the same size, offset, watermark.delay, group_by and aggregates) and the process restarts (%d holds since the last such line)", strings.TrimPrefix(cause.Error(), "tumbling_window: "), h.held)
 	h.logged, h.held = now, 0
 }
 

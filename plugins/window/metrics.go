@@ -16,7 +16,7 @@ type metrics struct {
 	orderWaits, orderTimeouts      *service.MetricCounter
 	splitBatches                   *service.MetricCounter // stage full held, not alone in its group
 	configHeld                     *service.MetricCounter // batches held: a partial or a state of another window config
-	splitStaleDropped              *service.MetricCounter // records of a held batch whose partition moved meanwhile
+	staleRecordsDropped            *service.MetricCounter // records of a held batch whose partition moved meanwhile
 	splitReloads                   *service.MetricCounter // stage full reloaded a state another process wrote
 	staleFences                    *service.MetricCounter // the process left its group: its state is stale (stale_state.go)
 	staleDropped                   *service.MetricCounter // batches applied to a stale state, dropped
@@ -43,26 +43,26 @@ func newMetrics(m *service.Metrics) *metrics {
 		closedEarly: m.NewCounter("window_late_rows_closed_early_total"),
 		idle:        m.NewGauge("window_idle_partitions"),
 
-		orderWaits:        m.NewCounter("window_order_waits_total"),
-		orderTimeouts:     m.NewCounter("window_order_timeouts_total"),
-		splitBatches:      m.NewCounter("window_split_topic_batches_total"),
-		configHeld:        m.NewCounter("window_config_held_batches_total"),
-		splitStaleDropped: m.NewCounter("window_split_stale_records_dropped_total"),
-		splitReloads:      m.NewCounter("window_state_reloads_total"),
-		staleFences:       m.NewCounter("window_state_fenced_total"),
-		staleDropped:      m.NewCounter("window_state_fenced_dropped_batches_total"),
-		invalid:           m.NewCounter("window_invalid_rows_total", "reason"),
-		replayed:          m.NewCounter("window_replayed_rows_total"),
-		emitted:           m.NewCounter("window_emitted_rows_total"),
-		open:              m.NewGauge("window_open_windows"),
-		stateBytes:        m.NewGauge("window_state_bytes"),
-		watermark:         m.NewGauge("window_watermark_ms"),
-		maxEvent:          m.NewGauge("window_max_event_time_ms"),
-		lag:               m.NewGauge("window_watermark_lag_seconds"),
-		ckptWrites:        m.NewCounter("window_checkpoint_writes_total"),
-		lostHeld:          m.NewGauge("window_state_lost"),
-		lostHeldBatches:   m.NewCounter("window_state_lost_held_batches_total"),
-		ckptLatency:       m.NewTimer("window_checkpoint_latency_ns"),
+		orderWaits:          m.NewCounter("window_order_waits_total"),
+		orderTimeouts:       m.NewCounter("window_order_timeouts_total"),
+		splitBatches:        m.NewCounter("window_split_topic_batches_total"),
+		configHeld:          m.NewCounter("window_config_held_batches_total"),
+		staleRecordsDropped: m.NewCounter("window_stale_records_dropped_total"),
+		splitReloads:        m.NewCounter("window_state_reloads_total"),
+		staleFences:         m.NewCounter("window_state_fenced_total"),
+		staleDropped:        m.NewCounter("window_state_fenced_dropped_batches_total"),
+		invalid:             m.NewCounter("window_invalid_rows_total", "reason"),
+		replayed:            m.NewCounter("window_replayed_rows_total"),
+		emitted:             m.NewCounter("window_emitted_rows_total"),
+		open:                m.NewGauge("window_open_windows"),
+		stateBytes:          m.NewGauge("window_state_bytes"),
+		watermark:           m.NewGauge("window_watermark_ms"),
+		maxEvent:            m.NewGauge("window_max_event_time_ms"),
+		lag:                 m.NewGauge("window_watermark_lag_seconds"),
+		ckptWrites:          m.NewCounter("window_checkpoint_writes_total"),
+		lostHeld:            m.NewGauge("window_state_lost"),
+		lostHeldBatches:     m.NewCounter("window_state_lost_held_batches_total"),
+		ckptLatency:         m.NewTimer("window_checkpoint_latency_ns"),
 
 		sourceMaxEvent:         m.NewGauge("window_source_max_event_time_ms", "topic", "partition"),
 		mergeWatermark:         m.NewGauge("window_merge_watermark_ms", "topic", "partition"),
@@ -74,7 +74,7 @@ func newMetrics(m *service.Metrics) *metrics {
 	// are only known when a row fails.)
 	for _, c := range []*service.MetricCounter{wm.input, wm.late, wm.closedEarly, wm.replayed, wm.emitted,
 		wm.ckptWrites, wm.orderWaits, wm.orderTimeouts, wm.splitBatches, wm.splitReloads, wm.lostHeldBatches,
-		wm.staleFences, wm.staleDropped, wm.configHeld, wm.splitStaleDropped} {
+		wm.staleFences, wm.staleDropped, wm.configHeld, wm.staleRecordsDropped} {
 		c.Incr(0)
 	}
 	wm.idle.Set(0)

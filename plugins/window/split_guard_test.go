@@ -263,3 +263,22 @@ func TestAHeldBatchDropsTheRecordsOfAPartitionLostMeanwhile(t *testing.T) {
 		t.Fatalf("%d open windows after the hold, want 1: the record of the lost partition was applied", p.eng.OpenGroups())
 	}
 }
+
+// Without a hold too: a batch read before its partition was reassigned and
+// processed after (it waited for a pipeline thread) is dropped; a live
+// chunk's records of the same batch are applied (red team rt19c).
+func TestABatchOfAPartitionLostSinceItWasReadIsDropped(t *testing.T) {
+	rec, _ := owning(0, 1, 2, 3, 4, 5)
+	p, _ := guarded(t, rec)
+	p0, p1 := &chunkOf{partition: 0}, &chunkOf{partition: 1}
+	p0.lost.Store(true)
+	plain := append(ridesOf6(), msg("DE", "2026-03-14T00:03:00Z", 30, 9, 0, 1))
+	c0 := kafkarecord.Carriers(p0, 2)
+	batch := service.MessageBatch{c0[0].Attach(plain[0]), kafkarecord.Carriers(p1, 1)[0].Attach(plain[1]), c0[1].Attach(plain[2])}
+	if _, err := p.ProcessBatch(context.Background(), batch); err != nil {
+		t.Fatal(err)
+	}
+	if p.eng.OpenGroups() != 1 {
+		t.Fatalf("%d open windows, want 1: records of the lost partition were applied", p.eng.OpenGroups())
+	}
+}
