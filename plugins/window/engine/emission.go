@@ -4,6 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -37,11 +41,55 @@ func (e *Engine) outRow(start int64, key string, g *group) OutRow {
 // EncodeKey returns the canonical form of a group key: the JSON array of its
 // values. Equal keys encode equally (maps are sorted by encoding/json).
 func EncodeKey(values []any) (string, error) {
+	cloned := false
+	for i, v := range values {
+		if n, ok := canonicalNumber(v); ok {
+			if !cloned { // the caller's values stay as they are
+				values, cloned = slices.Clone(values), true
+			}
+			values[i] = n
+		}
+	}
 	b, err := json.Marshal(values)
 	if err != nil {
 		return "", fmt.Errorf("group key is not JSON-encodable: %w", err)
 	}
 	return string(b), nil
+}
+
+// canonicalNumber returns a numeric group key in one form per value, so a
+// group is its value, as in Spark where the column has one type: 5 and 5.0
+// (json.Number keeps the producer's text) are one group, and so are -0.0
+// and 0.0 (Spark's NormalizeFloatingNumbers). Integers written without a
+// fraction or exponent stay exact, whatever their size. ok is false when v
+// needs no change.
+func canonicalNumber(v any) (any, bool) {
+	switch t := v.(type) {
+	case float64:
+		if t == 0 && math.Signbit(t) {
+			return 0.0, true
+		}
+	case float32:
+		if t == 0 && math.Signbit(float64(t)) {
+			return float32(0), true
+		}
+	case json.Number:
+		s := string(t)
+		if strings.ContainsAny(s, ".eE") {
+			f, err := strconv.ParseFloat(s, 64)
+			if err != nil { // out of a double's range: kept as written
+				return nil, false
+			}
+			if f == 0 {
+				f = 0 // without the sign of -0
+			}
+			return f, true
+		}
+		if s != "0" && strings.Trim(s, "-0") == "" { // -0
+			return json.Number("0"), true
+		}
+	}
+	return nil, false
 }
 
 // WindowID is the stable identity of a (window, key): it does not change on
