@@ -377,9 +377,15 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 			c.resetOutOfRange(ctx, cl, fe.Topic, fe.Partition)
 			continue
 		}
-		c.log.Warnf("kafka: fetch error on topic %s partition %d: %s", fe.Topic, fe.Partition, redact(fe.Err.Error(), c.conf.Client.SASL))
+		// franz-go reports client-wide errors (the group's, a closed
+		// client) as a fetch without a topic.
+		where := fmt.Sprintf("topic %s partition %d", fe.Topic, fe.Partition)
+		if fe.Topic == "" {
+			where = "consumer group or client"
+		}
+		c.log.Warnf("kafka: fetch error (%s): %s", where, redact(fe.Err.Error(), c.conf.Client.SASL))
 		if firstErr == nil {
-			firstErr = fmt.Errorf("kafka fetch (topic %s partition %d): %s", fe.Topic, fe.Partition, redact(fe.Err.Error(), c.conf.Client.SASL))
+			firstErr = fmt.Errorf("kafka fetch (%s): %s", where, redact(fe.Err.Error(), c.conf.Client.SASL))
 		}
 	}
 
