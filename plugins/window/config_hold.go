@@ -36,8 +36,11 @@ type configHold struct {
 // holdForConfig holds a batch that cause keeps from being applied. With
 // retry nil it waits for ctx to end (shutdown) and returns an error; else it
 // waits for retry (a pause, or ctx's end) and returns nil so the caller can
-// try again.
-func (p *processor) holdForConfig(ctx context.Context, cause error, retry func(context.Context) error) error {
+// try again. tries counts the calls for this batch: it is counted once.
+func (p *processor) holdForConfig(ctx context.Context, cause error, retry func(context.Context) error, tries int) error {
+	if tries == 0 {
+		p.m.configHeld.Incr(1)
+	}
 	p.logConfigHold(cause)
 	if retry == nil {
 		<-ctx.Done()
@@ -50,7 +53,6 @@ func (p *processor) holdForConfig(ctx context.Context, cause error, retry func(c
 }
 
 func (p *processor) logConfigHold(cause error) {
-	p.m.configHeld.Incr(1)
 	h := &p.cfgHold
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -205,7 +205,7 @@ func (p *processor) reloadIfTakenOver(ctx context.Context) error {
 func (p *processor) reloadLocked(ctx context.Context, stale bool) error {
 	var data []byte
 	var eng *engine.Engine
-	for {
+	for tries := 0; ; tries++ {
 		var err error
 		data, err = p.getKey(ctx, p.conf.key)
 		if err != nil || (!stale && (data == nil || bytes.Equal(data, p.persisted))) {
@@ -223,7 +223,7 @@ func (p *processor) reloadLocked(ctx context.Context, stale bool) error {
 		// Written by a process with another window config (or damaged):
 		// held and read again, not failed (config_hold.go).
 		cause := fmt.Errorf("reloading state %q after taking the topic over: %w", p.conf.key, err)
-		if err := p.holdForConfig(ctx, cause, p.holdPause); err != nil {
+		if err := p.holdForConfig(ctx, cause, p.holdPause, tries); err != nil {
 			return err
 		}
 	}

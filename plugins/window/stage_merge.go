@@ -86,7 +86,7 @@ func (p *mergeProcessor) ProcessBatch(ctx context.Context, batch service.Message
 		}
 		x, err := p.decode(msg)
 		if errors.Is(err, engine.ErrOtherStageConfig) {
-			return nil, p.holdForConfig(ctx, err, nil) // config_hold.go
+			return nil, p.holdForConfig(ctx, err, nil, 0) // config_hold.go
 		}
 		if err != nil {
 			out[i] = p.reject(msg, "bad_window_input", err)
@@ -230,14 +230,14 @@ func (p *mergeProcessor) decode(msg *service.Message) (engine.MergeInput, error)
 // its state must have applied (stateMustReach). It does not touch p.parts,
 // so that the qs of a batch load concurrently (loadMoved).
 func (p *mergeProcessor) loadPartition(ctx context.Context, q int32, epoch int64, part string, reach int64) (*mergePartition, error) {
-	for {
+	for tries := 0; ; tries++ {
 		mp, err := p.loadPartitionOnce(ctx, q, epoch, part, reach)
 		u, ok := errors.AsType[unrestorable](err)
 		if !ok {
 			return mp, err
 		}
 		// Held, and read again: its owner may rewrite it (config_hold.go).
-		if err := p.holdForConfig(ctx, u.err, p.waitChangelog); err != nil {
+		if err := p.holdForConfig(ctx, u.err, p.waitChangelog, tries); err != nil {
 			return nil, err
 		}
 	}
