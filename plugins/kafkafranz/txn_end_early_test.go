@@ -14,7 +14,8 @@ import (
 
 // startUrgentCopy copies A to B in transactions of a 40 s commit_period;
 // the mapping sets metadata `urgent` on the records whose value is urgent.
-func startUrgentCopy(t *testing.T, addr, urgent string) *service.Stream {
+// inputFields are more kafka_franz input fields, one per line.
+func startUrgentCopy(t *testing.T, addr, urgent, inputFields string) *service.Stream {
 	t.Helper()
 	s := buildStream(t, fmt.Sprintf(`
 input:
@@ -23,7 +24,7 @@ input:
     seed_brokers: [ %[1]q ]
     topics: [ A ]
     consumer_group: copy
-    batching: { count: 5, period: 20ms }
+%[3]s    batching: { count: 5, period: 20ms }
     transaction: { enabled: true, id: copy-0, timeout: 1m, commit_period: 40s }
 pipeline:
   processors:
@@ -34,7 +35,7 @@ output:
     seed_brokers: [ %[1]q ]
     topic: B
     transaction: { input: src, end_early_on_metadata: urgent }
-`, addr, urgent))
+`, addr, urgent, inputFields))
 	go func() { _ = s.Run(context.Background()) }()
 	t.Cleanup(func() { _ = s.StopWithin(10 * time.Second) })
 	return s
@@ -46,7 +47,7 @@ output:
 func TestTransactionEndsEarlyOnMetadata(t *testing.T) {
 	_, addr := newCluster(t, kfake.SeedTopics(2, "A", "B"))
 	produce(t, addr, "A", 0, 10)
-	startUrgentCopy(t, addr, "v-9")
+	startUrgentCopy(t, addr, "v-9", "")
 	deadline := time.Now().Add(15 * time.Second)
 	for groupProgress(t, addr, "copy", "A") < 10 {
 		if time.Now().After(deadline) {
@@ -114,29 +115,7 @@ func TestTransactionEndRequestedDuringABacklogWaitsForCatchUp(t *testing.T) {
 	for i := range 20 { // 20 record batches: a fetch returns whole batches
 		produce(t, addr, "A", i*20, 20)
 	}
-	s := buildStream(t, fmt.Sprintf(`
-input:
-  label: src
-  kafka_franz:
-    seed_brokers: [ %[1]q ]
-    topics: [ A ]
-    consumer_group: copy
-    checkpoint_limit: 20
-    fetch_max_partition_bytes: 1KiB
-    batching: { count: 5, period: 20ms }
-    transaction: { enabled: true, id: copy-0, timeout: 1m, commit_period: 40s }
-pipeline:
-  processors:
-    - mapping: |
-        meta urgent = if content().string() == "v-0" { "yes" }
-output:
-  kafka_franz:
-    seed_brokers: [ %[1]q ]
-    topic: B
-    transaction: { input: src, end_early_on_metadata: urgent }
-`, addr))
-	go func() { _ = s.Run(context.Background()) }()
-	t.Cleanup(func() { _ = s.StopWithin(10 * time.Second) })
+	startUrgentCopy(t, addr, "v-0", "    checkpoint_limit: 20\n    fetch_max_partition_bytes: 1KiB\n")
 	deadline := time.Now().Add(15 * time.Second)
 	// Nothing commits before the period unless the early end happens; it
 	// happens once the fetch position is within checkpoint_limit of the end

@@ -11,7 +11,8 @@ import (
 	"github.com/miaradia/rides-connect/plugins/window/engine"
 )
 
-// newMergeFromYAML is a stage-merge processor (state.changelog) of yaml.
+// newMergeFromYAML is a stage-merge processor of yaml with its state in a
+// changelog (state.changelog).
 func newMergeFromYAML(t *testing.T, yaml string, res *service.Resources) *mergeProcessor {
 	t.Helper()
 	conf, err := spec().ParseYAML(strings.Replace(yaml, "  key: rides_agg\n", "  key: rides_agg\n  changelog: true\n", 1)+"stage: merge\n", nil)

@@ -10,24 +10,11 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
-// changelogMergeYAML is stage merge with its state in a changelog.
-var changelogMergeYAML = strings.Replace(ridesYAML, "  key: rides_agg\n", "  key: rides_agg\n  changelog: true\n", 1) + "stage: merge\n"
-
+// newChangelogMerge is the rides window in stage merge, its state in a
+// changelog.
 func newChangelogMerge(t *testing.T, res *service.Resources) *mergeProcessor {
 	t.Helper()
-	conf, err := spec().ParseYAML(changelogMergeYAML, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := fromParsed(conf, res)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := newMergeProcessor(c, res, newClock().now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return newMergeFromYAML(t, ridesYAML, res)
 }
 
 // internalRecords runs stage 1 on one source partition over rides at

@@ -101,14 +101,20 @@ func produceN(t *testing.T, addr, topic string, partition int32, n int) {
 	}
 }
 
-func groupCommitted(t *testing.T, addr, group, topic string, partition int32) int64 {
+// testAdmin is an admin client of the broker at addr, closed with the test.
+func testAdmin(t *testing.T, addr string) *kadm.Client {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
-	offs, err := kadm.NewClient(cl).FetchOffsets(context.Background(), group)
+	t.Cleanup(cl.Close)
+	return kadm.NewClient(cl)
+}
+
+func groupCommitted(t *testing.T, addr, group, topic string, partition int32) int64 {
+	t.Helper()
+	offs, err := testAdmin(t, addr).FetchOffsets(context.Background(), group)
 	if err != nil {
 		t.Fatal(err)
 	}

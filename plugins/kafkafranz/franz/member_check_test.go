@@ -8,7 +8,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/miaradia/rides-connect/internal/commitbarrier"
 )
@@ -44,14 +43,9 @@ func TestReleaseDoesNotFlushOnceTheConsumerLeftItsGroup(t *testing.T) {
 
 	produceN(t, addr, "t", 0, 20)
 	more := pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 20 })
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := kadm.NewClient(cl).LeaveGroup(ctx, kadm.LeaveGroup("g").InstanceIDs("replica-a")); err != nil {
+	if _, err := testAdmin(t, addr).LeaveGroup(ctx, kadm.LeaveGroup("g").InstanceIDs("replica-a")); err != nil {
 		t.Fatal(err)
 	}
 	for _, ch := range more {

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -80,14 +79,9 @@ func newPurgingConsumer(t *testing.T, addr string, clk *testClock, mod func(*Con
 // logStarts returns the log start offset of partitions 0..n-1 of topic t.
 func logStarts(t *testing.T, addr string, n int) []int64 {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	starts, err := kadm.NewClient(cl).ListStartOffsets(ctx, "t")
+	starts, err := testAdmin(t, addr).ListStartOffsets(ctx, "t")
 	if err != nil {
 		t.Fatal(err)
 	}
