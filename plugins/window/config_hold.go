@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -26,13 +25,6 @@ import (
 // configLogEvery limits the log to one line per this long while held.
 const configLogEvery = time.Minute
 
-// configHold is the rate limit of the hold's log.
-type configHold struct {
-	mu     sync.Mutex
-	logged time.Time
-	held   int // holds since the last line
-}
-
 // holdForConfig holds a batch that cause keeps from being applied. With
 // retry nil it waits for ctx to end (shutdown) and returns an error; else it
 // waits for retry (a pause, or ctx's end) and returns nil so the caller can
@@ -53,16 +45,9 @@ func (p *processor) holdForConfig(ctx context.Context, cause error, retry func(c
 }
 
 func (p *processor) logConfigHold(cause error) {
-	h := &p.cfgHold
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.held++
-	now := p.now()
-	if !h.logged.IsZero() && now.Sub(h.logged) < configLogEvery {
-		return
+	if ok, n := p.cfgHold.note(p.now(), configLogEvery); ok {
+		p.log.Errorf("tumbling_window: %s; holding the batch, nothing applied or committed, until the window configs agree (every replica and both stages the same size, offset, watermark.delay, group_by and aggregates) and the process restarts (%d holds since the last such line)", strings.TrimPrefix(cause.Error(), "tumbling_window: "), n)
 	}
-	p.log.Errorf("tumbling_window: %s; holding the batch, nothing applied or committed, until the window configs agree (every replica and both stages the same size, offset, watermark.delay, group_by and aggregates) and the process restarts (%d holds since the last such line)", strings.TrimPrefix(cause.Error(), "tumbling_window: "), h.held)
-	h.logged, h.held = now, 0
 }
 
 // unrestorable is a state that Restore refused.

@@ -50,7 +50,7 @@ type processor struct {
 	guard *splitGuard
 	// cfgHold rate-limits the log of batches held for an inconsistent
 	// config (config_hold.go).
-	cfgHold configHold
+	cfgHold holdLog
 	// holdPause is the wait between reads of a state that does not
 	// restore (pauseChangelog; tests replace it).
 	holdPause func(context.Context) error

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -35,10 +34,8 @@ const splitLogEvery = time.Minute
 
 // splitGuard is the stage-full hold. owners nil: no guard.
 type splitGuard struct {
-	owners  *ownership.Record
-	mu      sync.Mutex
-	logged  time.Time // last log line (processing time)
-	heldNow int       // batches held since then
+	owners *ownership.Record
+	held   holdLog
 }
 
 // splitTopic is a topic of a batch this process does not wholly own.
@@ -143,14 +140,9 @@ func (p *processor) dropNotLive(batch service.MessageBatch) service.MessageBatch
 
 // logHeld logs a held batch at most once per splitLogEvery.
 func (g *splitGuard) logHeld(log *service.Logger, s splitTopic, now time.Time) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.heldNow++
-	if !g.logged.IsZero() && now.Sub(g.logged) < splitLogEvery {
-		return
+	if ok, n := g.held.note(now, splitLogEvery); ok {
+		log.Errorf("%s; holding the batch, nothing applied or committed (%d batches held since the last such line)", s, n)
 	}
-	log.Errorf("%s; holding the batch, nothing applied or committed (%d batches held since the last such line)", s, g.heldNow)
-	g.logged, g.heldNow = now, 0
 }
 
 // reloadIfTakenOver makes the in-memory state the checkpointed one again

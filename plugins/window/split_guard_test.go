@@ -61,9 +61,7 @@ func waitHeld(t *testing.T, p *processor) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		p.guard.mu.Lock()
-		logged := !p.guard.logged.IsZero()
-		p.guard.mu.Unlock()
+		logged := !p.guard.held.loggedAt().IsZero()
 		if logged {
 			return
 		}
@@ -168,9 +166,9 @@ func TestHeldBatchesAreLoggedAtMostOncePerInterval(t *testing.T) {
 	s := splitTopic{"rides", 3, 6}
 	lines := 0
 	for _, at := range []time.Duration{0, time.Second, 59 * time.Second, splitLogEvery, splitLogEvery + time.Second} {
-		before := g.logged
+		before := g.held.loggedAt()
 		g.logHeld(log, s, t0.Add(at))
-		if g.logged != before {
+		if g.held.loggedAt() != before {
 			lines++
 		}
 	}
