@@ -169,26 +169,33 @@ func (j *ridesJob) waitVersion(t *testing.T, v int64, d time.Duration) {
 func (j *ridesJob) waitDrained(t *testing.T, adm *kadm.Client, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		ends, err1 := adm.ListEndOffsets(ctx, j.topic)
-		committed, err2 := adm.FetchOffsets(ctx, j.group)
-		cancel()
-		if err1 == nil && err2 == nil {
-			done := true
-			ends.Each(func(e kadm.ListedOffset) {
-				c, ok := committed.Lookup(j.topic, e.Partition)
-				done = done && ok && c.At == e.Offset
-			})
-			if done {
-				return
-			}
-		}
+	for !groupDrained(adm, j.topic, j.group) {
 		if j.proc.Exited() || time.Now().After(deadline) {
 			j.fail(t, "input not drained within %v (job exited: %v)", d, j.proc.Exited())
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// groupDrained says whether group has committed the end of every partition
+// of topic.
+func groupDrained(adm *kadm.Client, topic, group string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return false
+	}
+	committed, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		return false
+	}
+	done := true
+	ends.Each(func(e kadm.ListedOffset) {
+		c, ok := committed.Lookup(topic, e.Partition)
+		done = done && ok && c.At == e.Offset
+	})
+	return done
 }
 
 // check compares the table with the reference, the late-row count with the
