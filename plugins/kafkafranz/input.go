@@ -33,6 +33,7 @@ const (
 	fieldSessionTimeout         = "session_timeout"
 	fieldRebalanceTimeout       = "rebalance_timeout"
 	fieldHeartbeatInterval      = "heartbeat_interval"
+	fieldGroupBalancer          = "group_balancer"
 	fieldFailOnDataLoss         = "fail_on_data_loss"
 	fieldFetchMinBytes          = "fetch_min_bytes"
 	fieldIsolationLevel         = "transaction_isolation_level"
@@ -222,6 +223,13 @@ stable offset, listed at assignment). A processor before the window may fail a n
 		service.NewDurationField(fieldSessionTimeout).Description("Group session timeout.").Default("1m").Example("45s").Advanced(),
 		service.NewDurationField(fieldRebalanceTimeout).Description("How long members may take to rejoin during a rebalance.").Default("45s").Example("1m").Advanced(),
 		service.NewDurationField(fieldHeartbeatInterval).Description("Group heartbeat interval.").Default("3s").Example("1s").Advanced(),
+		service.NewStringAnnotatedEnumField(fieldGroupBalancer, map[string]string{
+			franz.BalancerCooperativeSticky: "Spread the partitions over the members, moving as few as possible at a rebalance, without stopping the others (KIP-429; franz-go's and Kafka's default).",
+			franz.BalancerSingleOwner: "Give every partition of a topic to one member; the others join the group and stand by. The owner is the member that owns the topic now (a member joining or leaving moves nothing), else the group leader; when it leaves or its session expires, a standby gets the whole topic in the next rebalance. " +
+				"For a job that needs the whole topic in one process (`tumbling_window` `stage: full`): N replicas are one active process and N-1 hot standbys instead of N processes holding a part each, which a stage-full window cannot use. It does not spread load: to scale out, use stages `partial` and `merge` (docs/scale-out.md). " +
+				"Members with `single_owner` also offer `cooperative_sticky`, which the group falls back to while a member that does not offer `single_owner` is in it (an older version during a rolling update).",
+		}).Description("How the group's partitions are shared among its members (the group's partition assignment strategy). The coordinator picks one that every member offers.").
+			Default(franz.BalancerCooperativeSticky).Example(franz.BalancerSingleOwner).Advanced(),
 		service.NewBoolField(fieldFailOnDataLoss).
 			Description("Stop the input with an error when a committed offset is out of the log's range, instead of resetting per `start_offset` and warning (Spark `failOnDataLoss`).").
 			Default(false).Example(true).Advanced(),
@@ -250,6 +258,10 @@ stable offset, listed at assignment). A processor before the window may fail a n
 			"start_offset: committed requires a consumer_group"},
 		{`this.instance_id.or("") != "" && this.consumer_group.or("") == ""`,
 			"instance_id: static membership needs a consumer_group"},
+		{`!["cooperative_sticky", "single_owner"].contains(this.group_balancer.or("cooperative_sticky"))`,
+			"group_balancer: not one of cooperative_sticky, single_owner"},
+		{`this.group_balancer.or("cooperative_sticky") == "single_owner" && this.consumer_group.or("") == ""`,
+			"group_balancer: single_owner needs a consumer_group"},
 		{`this.checkpoint_limit.or(1024) < 1`, "checkpoint_limit: must be at least 1"},
 		{`this.empty_partition_notices.or(false) && this.consumer_group.or("") == ""`,
 			"empty_partition_notices: requires a consumer_group"},
@@ -422,6 +434,7 @@ func consumerConfigFromParsed(conf *service.ParsedConfig) (franz.ConsumerConfig,
 		SessionTimeout:    f.duration(fieldSessionTimeout),
 		RebalanceTimeout:  f.duration(fieldRebalanceTimeout),
 		HeartbeatInterval: f.duration(fieldHeartbeatInterval),
+		Balancer:          f.str(fieldGroupBalancer),
 		FailOnDataLoss:    f.boolean(fieldFailOnDataLoss),
 		IsolationLevel:    f.str(fieldIsolationLevel),
 		EmptyNotices:      f.boolean(fieldEmptyNotices),
@@ -465,6 +478,8 @@ func consumerConfigFromParsed(conf *service.ParsedConfig) (franz.ConsumerConfig,
 		return cc, fmt.Errorf("%s: at least one topic (or %s) is required", fieldTopics, fieldRegexpInclude)
 	case cc.StartOffset == "committed" && cc.Group == "":
 		return cc, fmt.Errorf("%s: committed requires a %s", fieldStartOffset, fieldConsumerGroup)
+	case cc.Balancer == franz.BalancerSingleOwner && cc.Group == "":
+		return cc, fmt.Errorf("%s: %s needs a %s", fieldGroupBalancer, cc.Balancer, fieldConsumerGroup)
 	case cc.InstanceID != "" && cc.Group == "":
 		return cc, fmt.Errorf("%s: static membership needs a %s", fieldInstanceID, fieldConsumerGroup)
 	case cc.EmptyNotices && cc.Group == "":

@@ -82,6 +82,71 @@ func twoReplicas(t *testing.T, bin, addr, name string, sig syscall.Signal, data 
 	t.Logf("%d windows over %d partitions, written once the second replica was gone (%v)", len(got), partitions, sig)
 }
 
+// Two processes of a stage-full config with group_balancer: single_owner
+// (config/rides.yaml's) in one group are one active process and a standby:
+// the first owns every partition and writes windows while the second is in
+// the group, which owns none and writes nothing; SIGKILLed mid-run, the
+// first is replaced by the standby, which reloads the checkpoint and goes on
+// from the committed offsets. Both outputs together hold every window of the
+// data once (repeats identical).
+func TestReplicasOfASingleOwnerFullWindowConfigAreActiveAndStandby(t *testing.T) {
+	needCrashTier(t)
+	bin := buildBinary(t)
+	data := rides(11)
+	want := expected(data)
+	addr := startKafka(t)
+
+	const name = "standby"
+	a := newJob(t, bin, addr, name, 2)
+	withSingleOwner(t, a)
+	b := replica(t, a, name+"-1", name+"-0")
+	fed := feed(addr, name, data)
+	a.start(t)
+	a.waitForWork(t)
+	b.start(t)
+	waitForGroup(t, addr, name, "2 members, 1 owning partitions", func(members, owning int) bool { return members == 2 && owning == 1 })
+	before := len(distinct(t, a.read(t)))
+	if !a.pollUntil(t, waitTimeout(), 50*time.Millisecond, func() bool { return len(distinct(t, a.read(t))) > before }) {
+		t.Fatalf("the active process wrote no window while the standby was in the group (%d before it joined)", before)
+	}
+	if rb := b.read(t); len(rb) != 0 {
+		t.Fatalf("the standby wrote %d rows while the active process ran", len(rb))
+	}
+	a.kill()
+	t.Logf("active SIGKILLed after %d of %d windows", len(distinct(t, a.read(t))), len(want))
+
+	both := func() []row { return append(a.read(t), b.read(t)...) }
+	if !b.pollUntil(t, waitTimeout(), 50*time.Millisecond, func() bool { return len(distinct(t, both())) >= len(want) }) {
+		logs, _ := os.ReadFile(b.logs.Name())
+		t.Fatalf("the standby left alone: %d of %d windows; its log:\n%.3000s", len(distinct(t, both())), len(want), logs)
+	}
+	if err := <-fed; err != nil {
+		t.Fatal(err)
+	}
+	b.kill()
+	if len(b.read(t)) == 0 {
+		t.Fatal("the standby wrote nothing after the takeover")
+	}
+	compare(t, "active + standby vs the data", distinct(t, both()), want)
+}
+
+// withSingleOwner adds group_balancer: single_owner to j's kafka_franz input.
+func withSingleOwner(t *testing.T, j *job) {
+	t.Helper()
+	cfg, err := os.ReadFile(j.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const at = "          heartbeat_interval: 200ms\n"
+	text := strings.Replace(string(cfg), at, at+"          group_balancer: single_owner\n", 1)
+	if text == string(cfg) {
+		t.Fatal("no heartbeat_interval line to add group_balancer after")
+	}
+	if err := os.WriteFile(j.cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // stop sends sig to the process and waits for it to exit (bounded).
 func (j *job) stop(t *testing.T, sig syscall.Signal) {
 	t.Helper()
@@ -144,6 +209,15 @@ func produceAll(t *testing.T, addr, topic string, phased [][]ride) {
 // each own partitions.
 func waitForMembers(t *testing.T, addr, group string, n int) {
 	t.Helper()
+	waitForGroup(t, addr, group, fmt.Sprintf("%d members owning partitions", n), func(members, owning int) bool {
+		return members == n && owning == n
+	})
+}
+
+// waitForGroup polls the group until it is stable and ok(members, members
+// owning partitions) holds.
+func waitForGroup(t *testing.T, addr, group, want string, ok func(members, owning int) bool) {
+	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
 		t.Fatal(err)
@@ -162,13 +236,13 @@ func waitForMembers(t *testing.T, addr, group string, n int) {
 				}
 			}
 			last = fmt.Sprintf("state %s, %d members, %d owning partitions", g.State, len(g.Members), owning)
-			if g.State == "Stable" && len(g.Members) == n && owning == n {
+			if g.State == "Stable" && ok(len(g.Members), owning) {
 				return
 			}
 		}
 		time.Sleep(50 * time.Millisecond) // polling the broker's view of the group
 	}
-	t.Fatalf("group %s never had %d members owning partitions (last: %s)", group, n, last)
+	t.Fatalf("group %s never had %s (last: %s)", group, want, last)
 }
 
 // logged polls j's process log until it contains s; after 30 s the test

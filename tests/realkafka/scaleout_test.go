@@ -108,13 +108,15 @@ func waitStage1Drained(t *testing.T, adm *kadm.Client, j *ridesJob, reps []*repl
 	}
 }
 
-// replica is one process of config/rides-scaleout.yaml.
+// replica is one process of config/rides-scaleout.yaml, or of config (a
+// path relative to the repository) when set.
 type replica struct {
-	job  *ridesJob
-	id   string
-	proc *harness.Process
-	runs int
-	http string // HTTP_ADDRESS of the current run
+	job    *ridesJob
+	id     string
+	config string
+	proc   *harness.Process
+	runs   int
+	http   string // HTTP_ADDRESS of the current run
 }
 
 func (r *replica) start(t *testing.T) {
@@ -128,7 +130,11 @@ func (r *replica) start(t *testing.T) {
 	env := append(append([]string(nil), r.job.env...),
 		"KAFKA_INSTANCE_ID="+r.id, "HTTP_ADDRESS="+addr, "LOG_LEVEL=INFO")
 	log := filepath.Join(filepath.Dir(r.job.table), fmt.Sprintf("%s-%d.log", r.id, r.runs))
-	p, err := harness.Start(r.job.bin, []string{"-c", filepath.Join(r.job.root, "config", "rides-scaleout.yaml")}, env, log)
+	config := r.config
+	if config == "" {
+		config = filepath.Join("config", "rides-scaleout.yaml")
+	}
+	p, err := harness.Start(r.job.bin, []string{"-c", filepath.Join(r.job.root, config)}, env, log)
 	if err != nil {
 		t.Fatal(err)
 	}

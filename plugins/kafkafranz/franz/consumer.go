@@ -34,7 +34,10 @@ type ConsumerConfig struct {
 	SessionTimeout         time.Duration
 	RebalanceTimeout       time.Duration
 	HeartbeatInterval      time.Duration
-	FailOnDataLoss         bool
+	// Balancer: "" or "cooperative_sticky" (franz-go's default),
+	// "single_owner" (SingleOwnerBalancer).
+	Balancer       string
+	FailOnDataLoss bool
 	// EmptyNotices: Poll returns a notice (Chunk.Notice) for each owned
 	// partition read to its end without a record since its assignment
 	// (empty_notices.go). Consumer group mode only.

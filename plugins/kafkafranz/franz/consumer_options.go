@@ -104,6 +104,16 @@ func (c *Consumer) options() ([]kgo.Opt, error) {
 		if c.conf.HeartbeatInterval > 0 {
 			opts = append(opts, kgo.HeartbeatInterval(c.conf.HeartbeatInterval))
 		}
+		switch c.conf.Balancer {
+		case "", BalancerCooperativeSticky:
+		case BalancerSingleOwner:
+			// cooperative-sticky second: a group with a member that does
+			// not know single-owner (an older version in a rolling
+			// update) falls back to it rather than refusing the member.
+			opts = append(opts, kgo.Balancers(SingleOwnerBalancer(), kgo.CooperativeStickyBalancer()))
+		default:
+			return nil, fmt.Errorf("group_balancer: %q is not one of %s, %s", c.conf.Balancer, BalancerCooperativeSticky, BalancerSingleOwner)
+		}
 	}
 	if c.conf.FetchMaxBytes > 0 {
 		opts = append(opts, kgo.FetchMaxBytes(c.conf.FetchMaxBytes))
