@@ -65,6 +65,17 @@ func (c *Consumer) confirmMember(ctx context.Context, cl *kgo.Client) error {
 	if age < c.memberProofAge() {
 		return nil
 	}
+	// A consumer that owns no partition covers none of the state: another
+	// group input of the process that idles, has not joined yet or stands
+	// by (group_balancer: single_owner) must not fence the window, which
+	// stalled a config with a second group input for good. A session lost
+	// with partitions owned fences through onLost.
+	c.mu.Lock()
+	owns := len(c.assigned) > 0
+	c.mu.Unlock()
+	if !owns {
+		return nil
+	}
 	member, _ := cl.GroupMetadata()
 	if member == "" {
 		return ErrNotMember

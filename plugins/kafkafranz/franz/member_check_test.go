@@ -59,3 +59,33 @@ func TestReleaseDoesNotFlushOnceTheConsumerLeftItsGroup(t *testing.T) {
 		t.Fatal("the refused flush was not logged")
 	}
 }
+
+// A second group consumer of the process that owns nothing (its topic does
+// not exist yet, as an internal topic before its creator runs; or it stands
+// by) has no partition whose state could be stale: its membership check
+// passes, and the window is not fenced. Before, it asked the coordinator,
+// found no member and fenced the window for good: a config with such a
+// second input never wrote its state again.
+func TestAConsumerOwningNothingDoesNotFenceTheBarrier(t *testing.T) {
+	addr := cluster(t, kfake.SeedTopics(1, "t"))
+	produceN(t, addr, "t", 0, 20)
+	b := commitbarrier.New()
+	var fenced atomic.Int32
+	b.OnFenced(func() { fenced.Add(1) })
+	owner := connectTestConsumer(t, addr, nil, func(c *Consumer) { c.barrier = b })
+	pollUntil(t, owner, func(cs []Chunk) bool { return records(cs) >= 20 })
+	connectTestConsumer(t, addr, func(conf *ConsumerConfig) {
+		conf.Group, conf.Topics = "g-idle", TopicSpec{Topics: []string{"not-created"}}
+	}, func(c *Consumer) { c.barrier = b })
+	testMemberProofAge = time.Nanosecond // every check asks the coordinator
+	t.Cleanup(func() { testMemberProofAge = 0 })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Confirm(ctx); err != nil {
+		t.Fatalf("confirm with an idle second consumer: %v", err)
+	}
+	if fenced.Load() != 0 {
+		t.Fatal("the idle consumer fenced the barrier")
+	}
+}
