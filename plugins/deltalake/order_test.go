@@ -258,3 +258,35 @@ func TestAGapBeyondTheHoleSlotsIsGivenUp(t *testing.T) {
 		t.Fatalf("%d rows, want %d: the %d even sequences and 3, not the given-up 1", len(rows), want, delta.MaxHoles+1)
 	}
 }
+
+// A process taking an appId over (a hot standby, whose view of the table is
+// from its start) gets the next sequence after the previous owner's: it
+// looks at the table before waiting for the sequences in between, which are
+// there. Before, it waited sequence_gap_timeout (10 s) for them on every
+// takeover (red team rt20a); here the wait would never end.
+func TestATakeoverSeesThePreviousOwnersSequencesBeforeWaiting(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	standby := startOutput(t, dir, "sequence", delta.Hooks{})
+	standby.inFlight = 4
+	standby.after = func(time.Duration) <-chan time.Time { return nil } // a gap wait never times out
+	owner := startOutput(t, dir, "sequence", delta.Hooks{})
+	for seq := 1; seq <= 3; seq++ {
+		if err := owner.WriteBatch(ctx, emission(seq, "PARIS")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- standby.WriteBatch(ctx, emission(4, "PARIS")) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second): // a bound on a hang, not a wait for time to pass
+		t.Fatal("the standby waits for sequences 1..3, which the previous owner committed")
+	}
+	if got := commitTxnVersions(t, dir); len(got) != 4 || got[3] != 4 {
+		t.Fatalf("txn versions per commit %v, want [1 2 3 4]", got)
+	}
+}
