@@ -189,6 +189,7 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 	p.passed(ls)
 	p.observe(applied, late, replayed, early, now)
 	p.mu.Unlock()
+	batches := passedOn(out)
 	if p.writeBeforeRelease(rows, len(res.Emissions)) {
 		if err := p.makeDurable(ctx, v); err != nil {
 			if dropStale(ctx, err) {
@@ -197,9 +198,10 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 			}
 			return nil, err
 		}
+	} else if len(batches) > 0 && p.fencedNow(ctx) {
+		p.m.staleDropped.Incr(1)
+		return nil, nil
 	}
-
-	batches := passedOn(out)
 	for _, em := range res.Emissions {
 		b, err := p.emissionBatch(batch, em)
 		if err != nil {

@@ -3,6 +3,8 @@ package window
 import (
 	"context"
 	"errors"
+
+	"github.com/miaradia/rides-connect/internal/commitbarrier"
 )
 
 // A process whose consumer finds it is no longer a member of its group
@@ -36,4 +38,17 @@ func (p *processor) fenced() {
 // records come again from the committed offsets to their owner.
 func dropStale(ctx context.Context, err error) bool {
 	return errors.Is(err, errStale) && ctx.Err() == nil
+}
+
+// fencedNow says whether a batch that writes no state but passes messages on
+// (dead letters) must be dropped: the state is stale, or a consumer of the
+// process is found no longer a member (asked only when its last proof of
+// membership is old). A paused process that resumed sent such a batch's dead
+// letters before its client noticed it had lost the topic, and the new owner
+// sent them again (red team rt20a: 64 twice).
+func (p *processor) fencedNow(ctx context.Context) bool {
+	if p.unregister == nil {
+		return false
+	}
+	return p.stale.Load() || errors.Is(commitbarrier.Process.Confirm(ctx), commitbarrier.ErrFenced)
 }

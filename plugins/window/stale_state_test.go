@@ -71,3 +71,36 @@ func TestAFencedProcessWritesNoStateUntilItReloads(t *testing.T) {
 		t.Fatalf("%d writes after Close, want 2 (writes resume once reloaded)", n)
 	}
 }
+
+// A batch that writes no state (no emission, state.sync: commit) but passes a
+// dead letter on is dropped once the process is fenced, as an emitting one:
+// its records come again to their owner, which sends the dead letter once.
+// Before the fence it passes it on.
+func TestAFencedProcessPassesNoDeadLetterOn(t *testing.T) {
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	p := build(t, syncCommitYAML, res, newClock())
+	bad := func(off int) *service.Message {
+		m := msg("FR", "2026-03-14T00:01:00Z", 1, 1, 0, off)
+		m.SetError(errors.New("upstream: malformed"))
+		return m
+	}
+	if _, errored := run(t, p, service.MessageBatch{msg("FR", "2026-03-14T00:01:00Z", 1, 1, 0, 0), bad(1)}); len(errored) != 1 {
+		t.Fatalf("before the fence: %d dead letters passed on, want 1", len(errored))
+	}
+	commitbarrier.Process.Fenced()
+	rows, errored := run(t, p, service.MessageBatch{msg("US", "2026-03-14T00:02:00Z", 1, 1, 0, 2), bad(3)})
+	if len(rows) != 0 || len(errored) != 0 {
+		t.Fatalf("a fenced process passed on %d rows and %d dead letters, want none", len(rows), len(errored))
+	}
+	// Owning the topic again, it reloads and leaves the process barrier
+	// clean for the other tests.
+	o := ownership.Process.Owner()
+	defer o.Release()
+	o.Set("rides", 0, true)
+	if err := p.reloadIfTakenOver(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
