@@ -148,6 +148,8 @@ type Consumer struct {
 	conf ConsumerConfig
 	log  Logger
 	met  ConsumerMetrics
+	// instanceFenced logs FENCED_INSTANCE_ID (instance_fence.go).
+	instanceFenced instanceFencedLog
 	// owners is the process's record of owned partitions; own is this
 	// consumer's part of it, registered at its first group assignment
 	// (internal/ownership; tumbling_window stage full reads it).

@@ -93,7 +93,7 @@ func (c *Consumer) options() ([]kgo.Opt, error) {
 			opts = append(opts, kgo.AutoCommitInterval(c.conf.CommitPeriod))
 		}
 		if c.conf.InstanceID != "" {
-			opts = append(opts, kgo.InstanceID(c.conf.InstanceID))
+			opts = append(opts, kgo.InstanceID(c.conf.InstanceID), kgo.WithHooks(groupErrorHook{c}))
 		}
 		if c.conf.SessionTimeout > 0 {
 			opts = append(opts, kgo.SessionTimeout(c.conf.SessionTimeout))

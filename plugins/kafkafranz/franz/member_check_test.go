@@ -89,3 +89,22 @@ func TestAConsumerOwningNothingDoesNotFenceTheBarrier(t *testing.T) {
 		t.Fatal("the idle consumer fenced the barrier")
 	}
 }
+
+// A second process started with the same instance_id takes the static
+// member's place; the first is refused (FENCED_INSTANCE_ID) and says so,
+// naming the instance_id, instead of only franz-go's retries.
+func TestAConsumerFencedByItsInstanceIDSaysWhy(t *testing.T) {
+	addr := cluster(t, kfake.SeedTopics(1, "t"))
+	produceN(t, addr, "t", 0, 10)
+	same := func(conf *ConsumerConfig) { conf.InstanceID = "replica-0" }
+	first, log, _ := newTestConsumer(t, addr, same)
+	pollUntil(t, first, func(cs []Chunk) bool { return records(cs) >= 10 })
+	newTestConsumer(t, addr, same)
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+		if log.find("ERROR", `instance_id "replica-0" (FENCED_INSTANCE_ID)`) != "" {
+			return
+		}
+		time.Sleep(20 * time.Millisecond) // polling the first consumer's log
+	}
+	t.Fatal("the fenced consumer did not log that another process uses its instance_id")
+}
