@@ -7,6 +7,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/enumfield"
 	"github.com/miaradia/rides-connect/internal/health/healthsvc"
 	"github.com/miaradia/rides-connect/internal/objstore"
 	"github.com/miaradia/rides-connect/internal/s3conf"
@@ -95,7 +96,7 @@ func outputConfigFromParsed(conf *service.ParsedConfig) (outputConfig, error) {
 	if c.IgnoreUnknown, err = conf.FieldBool(fieldIgnoreUnknown); err != nil {
 		return c, err
 	}
-	if c.Mode, err = conf.FieldString(fieldIdempotency, fieldIdemMode); err != nil {
+	if c.Mode, err = enumfield.Read(conf, enumfield.Keys(idemModes), fieldIdempotency, fieldIdemMode); err != nil {
 		return c, err
 	}
 	appID, err := conf.FieldInterpolatedString(fieldIdempotency, fieldIdemAppID)
@@ -127,7 +128,7 @@ func outputConfigFromParsed(conf *service.ParsedConfig) (outputConfig, error) {
 	if c.WriterID, err = conf.FieldString(fieldCommitInfo, fieldWriterID); err != nil {
 		return c, err
 	}
-	if c.Compression, err = conf.FieldString(fieldCompression); err != nil {
+	if c.Compression, err = enumfield.Read(conf, compressions, fieldCompression); err != nil {
 		return c, err
 	}
 	size, err := conf.FieldString(fieldTargetFileSize)
@@ -143,7 +144,7 @@ func outputConfigFromParsed(conf *service.ParsedConfig) (outputConfig, error) {
 		return c, fmt.Errorf("target_file_size %q: at most 5GiB (one S3 PUT, built in memory)", size)
 	}
 	c.TargetFileSize = int64(n)
-	if c.OnInvalidRow, err = conf.FieldString(fieldOnInvalidRow); err != nil {
+	if c.OnInvalidRow, err = enumfield.Read(conf, enumfield.Keys(onInvalidRows), fieldOnInvalidRow); err != nil {
 		return c, err
 	}
 	if c.CommitAttempts, err = conf.FieldInt(fieldCommitAttempts); err != nil {

@@ -33,6 +33,21 @@ const (
 	fieldBatching         = "batching"
 )
 
+// The options of the enum fields (outputConfigFromParsed reads them with
+// enumfield, as lint matches them: case-insensitively).
+var (
+	idemModes = map[string]string{
+		"none":     "At-least-once: no txn action.",
+		"sequence": "Exactly-once with the window's `window_emit_seq` metadata.",
+		"kafka":    "Exactly-once per Kafka partition with `kafka_topic`, `kafka_partition` and `kafka_offset` metadata.",
+	}
+	compressions  = []string{"zstd", "snappy", "uncompressed"}
+	onInvalidRows = map[string]string{
+		"drop": "Log, count and acknowledge the message (it is not written).",
+		"fail": "Report the message as failed in a batch error, for a `fallback` dead-letter output.",
+	}
+)
+
 // schemaFields describe the table columns (shared with delta_lake_validate).
 func schemaField() *service.ConfigField {
 	return service.NewObjectListField(fieldSchema,
@@ -132,11 +147,7 @@ being applied twice.
 				Description("Ignore message keys that are not columns instead of rejecting the row.").
 				Default(false).Example(true).Advanced(),
 			service.NewObjectField(fieldIdempotency,
-				service.NewStringAnnotatedEnumField(fieldIdemMode, map[string]string{
-					"none":     "At-least-once: no txn action.",
-					"sequence": "Exactly-once with the window's `window_emit_seq` metadata.",
-					"kafka":    "Exactly-once per Kafka partition with `kafka_topic`, `kafka_partition` and `kafka_offset` metadata.",
-				}).Description("How duplicates are recognised.").Default("none").Example("sequence"),
+				service.NewStringAnnotatedEnumField(fieldIdemMode, idemModes).Description("How duplicates are recognised.").Default("none").Example("sequence"),
 				service.NewInterpolatedStringField(fieldIdemAppID).
 					Description("txn appId (prefix in `kafka` mode). Keep it stable for the life of the window checkpoint: a new checkpoint restarting sequences at 1 needs a new app_id, or every batch is skipped as already written. "+
 						"It may interpolate the message, giving each message's rows their own appId and sequence: a scaled-out window (`tumbling_window` `stage: merge`) numbers its emissions per internal partition, so each partition commits under `<app>-<partition>` and a paused replica's late commit of a sequence another replica already wrote is skipped. A message whose interpolation fails or is empty is invalid (`missing_app_id`): end it with `.not_null()` so that a message without the metadata is refused rather than written under `<app>-null`.").
@@ -156,15 +167,12 @@ being applied twice.
 					Description("Written as `writerId` in the `commitInfo` of every commit of this output (appends and fences), so the log tells which process made each commit. Empty: not written.").
 					Default("").Example("${KAFKA_INSTANCE_ID:}").Example("rides-agg-0"),
 			).Description("What each commit records about its writer in `commitInfo` (free-form in the Delta protocol; Spark and delta-rs ignore fields they do not know).").Advanced(),
-			service.NewStringEnumField(fieldCompression, "zstd", "snappy", "uncompressed").
+			service.NewStringEnumField(fieldCompression, compressions...).
 				Description("Parquet compression codec.").Default("zstd").Example("snappy"),
 			service.NewStringField(fieldTargetFileSize).
 				Description("Split a partition's rows of one commit into files of about this size (raw value bytes).").
 				Default("128MiB").Example("64MiB").Advanced(),
-			service.NewStringAnnotatedEnumField(fieldOnInvalidRow, map[string]string{
-				"drop": "Log, count and acknowledge the message (it is not written).",
-				"fail": "Report the message as failed in a batch error, for a `fallback` dead-letter output.",
-			}).Description("What happens to a message that does not fit the schema.").Default("drop").Example("fail").Advanced(),
+			service.NewStringAnnotatedEnumField(fieldOnInvalidRow, onInvalidRows).Description("What happens to a message that does not fit the schema.").Default("drop").Example("fail").Advanced(),
 			service.NewIntField(fieldAutoCompact).
 				Description("Run OPTIMIZE (bin-pack files smaller than `target_file_size`, `dataChange=false`) after every N commits of this output; 0 = never. It runs inline, so that batch takes longer; a failed compaction is logged and does not fail the batch. `rides-connect delta optimize` does the same from outside.").
 				Default(0).Example(100).Advanced(),
@@ -177,9 +185,9 @@ being applied twice.
 			service.NewOutputMaxInFlightField().Default(1),
 		).
 		LintRule(`root = [
-  if this.idempotency.mode.or("none") != "none" && this.idempotency.app_id.or("") == "" { "idempotency.app_id is required when idempotency.mode is %s".format(this.idempotency.mode) } else { null },
-  if this.idempotency.fence_token.or("") != "" && this.idempotency.mode.or("none") != "sequence" { "idempotency.fence_token needs idempotency.mode: sequence" } else { null },
-  if this.idempotency.mode.or("none") == "kafka" && this.max_in_flight.or(1) > 1 { "idempotency.mode kafka needs in-order delivery: set max_in_flight to 1" } else { null },
+  if this.idempotency.mode.or("none").lowercase() != "none" && this.idempotency.app_id.or("") == "" { "idempotency.app_id is required when idempotency.mode is %s".format(this.idempotency.mode) } else { null },
+  if this.idempotency.fence_token.or("") != "" && this.idempotency.mode.or("none").lowercase() != "sequence" { "idempotency.fence_token needs idempotency.mode: sequence" } else { null },
+  if this.idempotency.mode.or("none").lowercase() == "kafka" && this.max_in_flight.or(1) > 1 { "idempotency.mode kafka needs in-order delivery: set max_in_flight to 1" } else { null },
   if this.s3.kms_key_id.or("") != "" && this.s3.sse.or("") != "aws:kms" { "s3.kms_key_id needs s3.sse: aws:kms" } else { null },
   if this.schema.or([]).any(c -> !c.type.or("").lowercase().re_match("^(string|long|bigint|integer|int|short|smallint|byte|tinyint|double|float|boolean|binary|date|timestamp|decimal|decimal\\(\\s*[0-9]+\\s*,\\s*[0-9]+\\s*\\))$")) { "schema: columns %v have an unsupported type; want string, long, integer, short, byte, double, float, boolean, binary, date, timestamp or decimal(p,s)".format(this.schema.filter(c -> !c.type.or("").lowercase().re_match("^(string|long|bigint|integer|int|short|smallint|byte|tinyint|double|float|boolean|binary|date|timestamp|decimal|decimal\\(\\s*[0-9]+\\s*,\\s*[0-9]+\\s*\\))$")).map_each(c -> c.name.or("?")).join(", ")) } else { null },
   if this.partition_columns.or([]).any(p -> !this.schema.or([]).map_each(c -> c.name.lowercase()).contains(p.lowercase())) { "partition_columns %v are not columns of schema".format(this.partition_columns.filter(p -> !this.schema.or([]).map_each(c -> c.name.lowercase()).contains(p.lowercase())).join(", ")) } else { null },

@@ -1,0 +1,48 @@
+package deltalake
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+// Benthos lints enum values case-insensitively: a value in other case passes
+// lint, so it must mean its option, never silently another one (`SEQUENCE`
+// was read as no idempotency: at-least-once).
+func TestEnumValuesInAnyCaseMeanTheirOption(t *testing.T) {
+	conf, err := outputSpec().ParseYAML(`
+path: /tmp/x`+strings.ReplaceAll(schemaYAML, "\n  ", "\n")+`
+idempotency: { mode: SEQUENCE, app_id: rides_agg }
+compression: Snappy
+on_invalid_row: FAIL
+`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := outputConfigFromParsed(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Mode != "sequence" || c.Compression != "snappy" || c.OnInvalidRow != "fail" {
+		t.Fatalf("mode %q, compression %q, on_invalid_row %q; want sequence, snappy, fail", c.Mode, c.Compression, c.OnInvalidRow)
+	}
+}
+
+func TestLintRulesTakeEnumValuesInAnyCase(t *testing.T) {
+	y := `
+output:
+  delta_lake:
+    path: /tmp/x` + strings.ReplaceAll(schemaYAML, "\n  ", "\n    ") + `
+    idempotency: { mode: Kafka, app_id: bronze }
+    max_in_flight: 4
+`
+	lints, err := service.GlobalEnvironment().FullConfigSchema("", "").NewStreamConfigLinter().
+		SetSkipEnvVarCheck(true).LintYAML([]byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lints) != 1 || !strings.Contains(lints[0].Error(), "idempotency.mode kafka needs in-order delivery") {
+		t.Fatalf("lints %v, want the in-order rule of mode kafka", lints)
+	}
+}
