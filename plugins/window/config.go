@@ -10,6 +10,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/bloblang"
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/enumfield"
 	"github.com/miaradia/rides-connect/plugins/window/engine"
 )
 
@@ -68,12 +69,12 @@ func fromParsed(conf *service.ParsedConfig, res *service.Resources) (*procConfig
 	if e.Delay, err = wm.FieldDuration(fDelay); err != nil {
 		return nil, err
 	}
-	mode, err := wm.FieldString(fMode)
+	mode, err := enumfield.Read(conf, enumfield.Keys(watermarkModes), fWatermark, fMode)
 	if err != nil {
 		return nil, err
 	}
 	e.Mode = engine.Mode(mode)
-	emit, err := wm.FieldString(fEmit)
+	emit, err := enumfield.Read(conf, enumfield.Keys(emitModes), fWatermark, fEmit)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +113,7 @@ func fromParsed(conf *service.ParsedConfig, res *service.Resources) (*procConfig
 		return nil, err
 	}
 	for _, name := range sortedKeys(aggs) {
-		opName, err := aggs[name].FieldString(fOp)
+		opName, err := enumfield.Read(aggs[name], aggregateOps, fOp)
 		if err != nil {
 			return nil, fmt.Errorf("aggregates.%s: %w", name, err)
 		}
@@ -152,18 +153,18 @@ func fromParsed(conf *service.ParsedConfig, res *service.Resources) (*procConfig
 		return nil, err
 	}
 
-	late, err := conf.FieldString(fLateRows)
+	late, err := enumfield.Read(conf, enumfield.Keys(lateRowsModes), fLateRows)
 	if err != nil {
 		return nil, err
 	}
 	c.lateError = late == "error"
-	nullKeys, err := conf.FieldString(fNullGroupKeys)
+	nullKeys, err := enumfield.Read(conf, enumfield.Keys(nullGroupKeysModes), fNullGroupKeys)
 	if err != nil {
 		return nil, err
 	}
 	c.nullKeys = nullKeys == "group"
 
-	stage, err := conf.FieldString(fStage)
+	stage, err := enumfield.Read(conf, enumfield.Keys(stages), fStage)
 	if err != nil {
 		return nil, err
 	}
@@ -189,13 +190,13 @@ func fromParsed(conf *service.ParsedConfig, res *service.Resources) (*procConfig
 		return nil, fmt.Errorf("state.changelog: only with stage merge, not stage %s", e.Stage)
 	}
 	var sync string
-	if sync, err = st.FieldString(fSync); err != nil {
+	if sync, err = enumfield.Read(conf, syncModes, fState, fSync); err != nil {
 		return nil, err
 	}
 	if c.syncOnCommit = sync == syncCommit; c.syncOnCommit && (e.Stage != engine.StageFull || c.cache == "") {
 		return nil, fmt.Errorf("state.sync: commit needs stage full and state.cache (stage %s, cache %q)", e.Stage, c.cache)
 	}
-	if c.onLost, err = st.FieldString(fOnLost); err != nil {
+	if c.onLost, err = enumfield.Read(conf, onLostModes, fState, fOnLost); err != nil {
 		return nil, err
 	}
 	if c.onLost == onLostResume && (e.Stage != engine.StageFull || c.cache == "") {

@@ -44,6 +44,35 @@ const (
 	syncCommit = "commit"
 )
 
+// The options of the enum fields (fromParsed reads them with enumfield, as
+// lint matches them: case-insensitively).
+var (
+	watermarkModes = map[string]string{
+		"per_partition": "Deterministic (Flink's rule): a row is late iff its window end <= its own partition's max event time before it − delay; windows close when the minimum over all partitions (those not delivered yet included, idle ones excluded) of their max event time − delay passes their end. The table depends only on each partition's records in offset order, never on fetch timing, batch sizes, threads or restarts.",
+		"global":        "Spark's: max event time over all partitions − delay, for lateness and closing alike. On a backlog, rows of a partition that is behind the others are dropped depending on how fetches interleave: results change from run to run.",
+	}
+	emitModes = map[string]string{
+		"after_batch": "The watermark advances at the end of each batch and every window it closes is emitted by that batch; a row is late when its window end <= the watermark before its batch. Spark's results when a no-data batch follows each data batch (a live stream): no closed window waits for more input.",
+		"next_batch":  "Spark while its trigger keeps finding data (a backlog): a batch emits with the watermark left by the batches before it and judges late rows by the one before that (the two-watermark rule, `allowMultiple=true`). A closed window waits for the next batch, so pair it with heartbeats.",
+	}
+	lateRowsModes = map[string]string{
+		"drop":  "Late rows are dropped (acked) and counted, as Spark does.",
+		"error": "Late rows go on errored with `dlq_reason: late_row`, to be routed to a dead-letter output.",
+	}
+	nullGroupKeysModes = map[string]string{
+		"error": "A null or missing key is an invalid row (errored, `bad_group_key`).",
+		"group": "Null is a key value of its own, as Spark's groupBy.",
+	}
+	stages = map[string]string{
+		"full":    "The whole window in this process (one replica): rows in, closed windows out.",
+		"partial": "Stage 1 of a scaled-out job, on the source topic: judges lateness per source partition as `full` does, folds on-time rows into exact partial aggregates per (window, group key) per batch and emits them (metadata `window_kind: partial`, `window_group_key`: the record key for the internal topic), and after each batch one marker per source partition that progressed (`window_kind: marker`) for every internal partition (`window_marker_partition` = 0..source partitions−1) plus one copy for the changelog (`window_changelog_key` = the source partition p, `window_state_partition` = p: a `kafka_franz` output with `partitioner: manual` and `partition: ${! @window_state_partition }` writes it to partition p of a changelog topic with as many partitions as the source topic, so that a replica's open transaction holds back only its own partitions' progress). Needs the kafka_franz input's metadata (`kafka_topic`, `kafka_partition`, `kafka_offset`, `kafka_topic_partitions`, `kafka_assignment_epoch`) and `state.cache` = a `kafka_changelog` cache on the changelog topic: a partition's progress is read back from it whenever its `kafka_assignment_epoch` changes. A kafka_franz empty-partition notice (`empty_partition_notices`: `kafka_notice: empty_partition`, even one a parser before failed) is announced to every internal partition as a marker `idle` and `empty` at offset -1, which stage 2 takes only for a partition it has no progress of, so a partition that never receives a record holds no window; with `idle_timeout: 0s` notices are not announced (as `full` ignores `kafka_empty_partitions` then). Emits no window rows.",
+		"merge":   "Stage 2, on the internal topic (`read_committed`): per internal partition q (metadata `kafka_partition`), its own state in `state.cache` under `<state.key>-<q>`, reloaded when q's `kafka_assignment_epoch` changes; partials merged exactly; the watermark is the minimum over every source partition of its markers (unset until each has reported, idle ones left out); closed windows emitted as `full` emits them, each window with its own `window_emit_seq` of q and metadata `window_state_partition` = q (for `delta_lake` `idempotency.app_id: <app>-${! @window_state_partition.not_null() }`). With the input's `kafka_group_generation` (the generation at which this replica was assigned q), q's rows also carry `window_fence_token` = that generation (for `delta_lake` `idempotency.fence_token`), and when q is (re)loaded one message with no row goes before q's rows: `window_kind: fence`, `window_state_partition` = q, `window_fence_token`, which `delta_lake` commits as a raise of q's fencing token, so that q's previous owner can no longer commit.",
+	}
+	aggregateOps = []string{"sum", "avg", "count", "min", "max"}
+	syncModes    = []string{syncBatch, syncCommit}
+	onLostModes  = []string{onLostHold, onLostResume}
+)
+
 func spec() *service.ConfigSpec {
 	return service.NewConfigSpec().
 		Beta().
@@ -63,14 +92,8 @@ func spec() *service.ConfigSpec {
 			service.NewDurationField(fDelay).
 				Description("How late an event may be: the watermark is the max event time seen minus this delay (Spark's `withWatermark` threshold).").
 				Default("0s").Examples("10m"),
-			service.NewStringAnnotatedEnumField(fMode, map[string]string{
-				"per_partition": "Deterministic (Flink's rule): a row is late iff its window end <= its own partition's max event time before it − delay; windows close when the minimum over all partitions (those not delivered yet included, idle ones excluded) of their max event time − delay passes their end. The table depends only on each partition's records in offset order, never on fetch timing, batch sizes, threads or restarts.",
-				"global":        "Spark's: max event time over all partitions − delay, for lateness and closing alike. On a backlog, rows of a partition that is behind the others are dropped depending on how fetches interleave: results change from run to run.",
-			}).Description("How partitions (metadata `kafka_topic`/`kafka_partition`; `kafka_topic_partitions` names the partitions to wait for) combine into the watermark.").Default("per_partition"),
-			service.NewStringAnnotatedEnumField(fEmit, map[string]string{
-				"after_batch": "The watermark advances at the end of each batch and every window it closes is emitted by that batch; a row is late when its window end <= the watermark before its batch. Spark's results when a no-data batch follows each data batch (a live stream): no closed window waits for more input.",
-				"next_batch":  "Spark while its trigger keeps finding data (a backlog): a batch emits with the watermark left by the batches before it and judges late rows by the one before that (the two-watermark rule, `allowMultiple=true`). A closed window waits for the next batch, so pair it with heartbeats.",
-			}).Description("When a window the watermark has closed is emitted.").Default("after_batch").Advanced(),
+			service.NewStringAnnotatedEnumField(fMode, watermarkModes).Description("How partitions (metadata `kafka_topic`/`kafka_partition`; `kafka_topic_partitions` names the partitions to wait for) combine into the watermark.").Default("per_partition"),
+			service.NewStringAnnotatedEnumField(fEmit, emitModes).Description("When a window the watermark has closed is emitted.").Default("after_batch").Advanced(),
 			service.NewStringField(fIdleTimeout).
 				Description("Processing-time idleness, empty or `0s` = off. With `per_partition`, a partition without data for this long (counted from its last row, or from start-up) stops holding the watermark back, so one silent partition does not stall every window; if it comes back, its rows for windows closed meanwhile are dropped as late (`window_late_rows_closed_early_total`). In both modes, once the whole input is quiet this long, event time is taken to advance with the wall clock from the last max, so the last windows close; this needs heartbeat messages (see the example) because a processor only runs when messages arrive. Also, while it is on, a partition that has delivered nothing and has nothing to read (kafka_franz `kafka_empty_partitions`, or an empty-partition notice in `stage: partial`) does not hold the watermark at all; a partition that gets its first records after the others have moved on has its rows for windows closed meanwhile dropped the same way. The only setting whose effect depends on timing: keep it off (`0s`) where exact, repeatable tables matter more than liveness.").
 				Default("").Examples("5m", "1m"),
@@ -82,26 +105,16 @@ func spec() *service.ConfigSpec {
 			Description("Group keys: output field name → Bloblang query (one expression). A missing or null key sends the message on errored with `dlq_reason: bad_group_key` (see `null_group_keys`).").
 			Example(map[string]any{"city": "this.city"})).
 		Field(service.NewObjectMapField(fAggregates,
-			service.NewStringEnumField(fOp, "sum", "avg", "count", "min", "max").
+			service.NewStringEnumField(fOp, aggregateOps...).
 				Description("`sum`, `avg`, `min`, `max` ignore nulls and are null when every value is null; `avg` is kept as (sum, count). `count` without `value` counts rows (Spark's `count(lit(1))`), with `value` counts non-null values."),
 			service.NewStringField(fValue).
 				Description("Bloblang query (one expression) giving the number to aggregate; required except for a row count. A non-numeric value sends the message on errored with `dlq_reason: bad_value`.").
 				Default("").Example("this.price"),
 		).Description("Output aggregates: output field name → {op, value}.").
 			Example(map[string]any{"revenue": map[string]any{"op": "sum", "value": "this.price"}, "cnt": map[string]any{"op": "count"}})).
-		Field(service.NewStringAnnotatedEnumField(fLateRows, map[string]string{
-			"drop":  "Late rows are dropped (acked) and counted, as Spark does.",
-			"error": "Late rows go on errored with `dlq_reason: late_row`, to be routed to a dead-letter output.",
-		}).Description("What to do with a row whose window has already closed.").Default("drop")).
-		Field(service.NewStringAnnotatedEnumField(fNullGroupKeys, map[string]string{
-			"error": "A null or missing key is an invalid row (errored, `bad_group_key`).",
-			"group": "Null is a key value of its own, as Spark's groupBy.",
-		}).Description("How null group keys are handled.").Default("error").Advanced()).
-		Field(service.NewStringAnnotatedEnumField(fStage, map[string]string{
-			"full":    "The whole window in this process (one replica): rows in, closed windows out.",
-			"partial": "Stage 1 of a scaled-out job, on the source topic: judges lateness per source partition as `full` does, folds on-time rows into exact partial aggregates per (window, group key) per batch and emits them (metadata `window_kind: partial`, `window_group_key`: the record key for the internal topic), and after each batch one marker per source partition that progressed (`window_kind: marker`) for every internal partition (`window_marker_partition` = 0..source partitions−1) plus one copy for the changelog (`window_changelog_key` = the source partition p, `window_state_partition` = p: a `kafka_franz` output with `partitioner: manual` and `partition: ${! @window_state_partition }` writes it to partition p of a changelog topic with as many partitions as the source topic, so that a replica's open transaction holds back only its own partitions' progress). Needs the kafka_franz input's metadata (`kafka_topic`, `kafka_partition`, `kafka_offset`, `kafka_topic_partitions`, `kafka_assignment_epoch`) and `state.cache` = a `kafka_changelog` cache on the changelog topic: a partition's progress is read back from it whenever its `kafka_assignment_epoch` changes. A kafka_franz empty-partition notice (`empty_partition_notices`: `kafka_notice: empty_partition`, even one a parser before failed) is announced to every internal partition as a marker `idle` and `empty` at offset -1, which stage 2 takes only for a partition it has no progress of, so a partition that never receives a record holds no window; with `idle_timeout: 0s` notices are not announced (as `full` ignores `kafka_empty_partitions` then). Emits no window rows.",
-			"merge":   "Stage 2, on the internal topic (`read_committed`): per internal partition q (metadata `kafka_partition`), its own state in `state.cache` under `<state.key>-<q>`, reloaded when q's `kafka_assignment_epoch` changes; partials merged exactly; the watermark is the minimum over every source partition of its markers (unset until each has reported, idle ones left out); closed windows emitted as `full` emits them, each window with its own `window_emit_seq` of q and metadata `window_state_partition` = q (for `delta_lake` `idempotency.app_id: <app>-${! @window_state_partition.not_null() }`). With the input's `kafka_group_generation` (the generation at which this replica was assigned q), q's rows also carry `window_fence_token` = that generation (for `delta_lake` `idempotency.fence_token`), and when q is (re)loaded one message with no row goes before q's rows: `window_kind: fence`, `window_state_partition` = q, `window_fence_token`, which `delta_lake` commits as a raise of q's fencing token, so that q's previous owner can no longer commit.",
-		}).Description("The part of the window this processor runs. `partial` and `merge` split it over replicas through an internal Kafka topic (see docs/scale-out.md); both need `watermark.mode: per_partition`, `watermark.emit: after_batch` and `state.cache`, and the same window config (size, offset, group_by, aggregates) in both stages.").
+		Field(service.NewStringAnnotatedEnumField(fLateRows, lateRowsModes).Description("What to do with a row whose window has already closed.").Default("drop")).
+		Field(service.NewStringAnnotatedEnumField(fNullGroupKeys, nullGroupKeysModes).Description("How null group keys are handled.").Default("error").Advanced()).
+		Field(service.NewStringAnnotatedEnumField(fStage, stages).Description("The part of the window this processor runs. `partial` and `merge` split it over replicas through an internal Kafka topic (see docs/scale-out.md); both need `watermark.mode: per_partition`, `watermark.emit: after_batch` and `state.cache`, and the same window config (size, offset, group_by, aggregates) in both stages.").
 			Default("full").Advanced()).
 		Field(service.NewObjectField(fState,
 			service.NewStringField(fCache).
@@ -113,10 +126,10 @@ func spec() *service.ConfigSpec {
 			service.NewBoolField(fChangelog).
 				Description("Stage `merge` only: instead of writing internal partition q's state into `state.cache`, emit it after each batch as a message (metadata `window_kind: state`, `window_changelog_key` = `<state.key>-<q>`, `window_state_partition` = q) for a `kafka_franz` output to a compacted changelog topic in the transaction of the transactional input (`transaction.input`), and read it back through `state.cache` = a `kafka_changelog` cache on that topic when q's `kafka_assignment_epoch` changes. The state then commits with the consumed offsets or not at all, and a replica whose partitions moved (a zombie) cannot overwrite it: its transaction is fenced (docs/scale-out.md).").
 				Default(false).Example(true),
-			service.NewStringEnumField(fSync, syncBatch, syncCommit).
+			service.NewStringEnumField(fSync, syncModes...).
 				Description("Stage `full` with `state.cache`: when the state is written. `batch`: before each batch is released (acked), so the state is durable before any offset commit whatever the input. `commit`: before a batch that emits window rows is released, and before every offset commit of the `kafka_franz` consumers of this process, which commit only offsets acked before a write that succeeded (Kafka Streams' rule: state stores are flushed, then offsets committed); one write per `commit_period` instead of one per batch. After a crash the records after the last commit are read again onto the last written state, whose offset record skips those already counted. A batch with a message that does not come from `kafka_franz` (no `kafka_topic`/`kafka_partition`/`kafka_offset` metadata) is still written before it is released. Use `commit` only when every input feeding the window is `kafka_franz`.").
 				Default(syncBatch).Example(syncCommit),
-			service.NewStringEnumField(fOnLost, onLostHold, onLostResume).
+			service.NewStringEnumField(fOnLost, onLostModes...).
 				Description("Stage `full` with `state.cache`, input `kafka_franz` listing `kafka_assignment_commit`: what to do when the state started empty (nothing in `state.cache`) while the consumer group had committed a partition's offset as progress. Offsets commit only after a state that saw their records was written, so that state was lost (deleted, a new volume): going on would close the first windows without the records before the committed offsets. `hold`: hold the batch, nothing applied, written or committed, log why at ERROR every minute, `window_state_lost` 1. `resume`: go on from the committed offsets with an empty state: only for one run after resetting the offsets (and the state) on purpose; set it back to `hold` once the state is written (a WARN says so at each start while it is set). The start offset `start_offset: latest` commits at assignment is not progress: a process killed before its first state write restarts normally.").
 				Default(onLostHold).Example(onLostResume).Advanced(),
 			service.NewIntField(fRetainEmissions).
@@ -198,16 +211,16 @@ let errs = [
   if $aggs.keys().length() == 0 { "aggregates: name at least one aggregate, e.g. {cnt: {op: count}}" } else { null },
   if this.timestamp.or("").trim() == "" { "timestamp: a query giving the event time is required, e.g. this.ts" } else { null },
 ]
-let stage = this.stage.or("full")
+let stage = this.stage.or("full").lowercase()
 let errs = $errs.concat([
-  if $stage != "full" && this.watermark.mode.or("per_partition") != "per_partition" { "stage %s: needs watermark.mode per_partition".format($stage) } else { null },
-  if $stage != "full" && this.watermark.emit.or("after_batch") != "after_batch" { "stage %s: needs watermark.emit after_batch".format($stage) } else { null },
+  if $stage != "full" && this.watermark.mode.or("per_partition").lowercase() != "per_partition" { "stage %s: needs watermark.mode per_partition".format($stage) } else { null },
+  if $stage != "full" && this.watermark.emit.or("after_batch").lowercase() != "after_batch" { "stage %s: needs watermark.emit after_batch".format($stage) } else { null },
   if $stage != "full" && this.state.cache.or("") == "" { "stage %s: state.cache is required".format($stage) } else { null },
   if $stage != "merge" && this.state.changelog.or(false) { "state.changelog: only with stage merge" } else { null },
-  if this.state.sync.or("batch") == "commit" && ($stage != "full" || this.state.cache.or("") == "") { "state.sync: commit needs stage full and state.cache" } else { null },
-  if this.state.on_lost.or("hold") == "resume" && ($stage != "full" || this.state.cache.or("") == "") { "state.on_lost: resume applies to stage full with state.cache only" } else { null },
+  if this.state.sync.or("batch").lowercase() == "commit" && ($stage != "full" || this.state.cache.or("") == "") { "state.sync: commit needs stage full and state.cache" } else { null },
+  if this.state.on_lost.or("hold").lowercase() == "resume" && ($stage != "full" || this.state.cache.or("") == "") { "state.on_lost: resume applies to stage full with state.cache only" } else { null },
 ])
-let errs = $errs.concat($aggs.key_values().filter(kv -> kv.value.op.or("") != "count" && kv.value.value.or("") == "").map_each(kv -> "aggregates.%s: op %s needs a value query".format(kv.key, kv.value.op.or(""))))
+let errs = $errs.concat($aggs.key_values().filter(kv -> kv.value.op.or("").lowercase() != "count" && kv.value.value.or("") == "").map_each(kv -> "aggregates.%s: op %s needs a value query".format(kv.key, kv.value.op.or(""))))
 let errs = $errs.concat($groups.keys().concat($aggs.keys()).filter(n -> n == "window_start" || n == "window_end").map_each(n -> "%s: window_start and window_end are reserved output fields".format(n)))
 let errs = $errs.concat($groups.keys().filter(n -> $aggs.keys().contains(n)).map_each(n -> "aggregates.%s: also a group_by name".format(n)))
 root = $errs.filter(e -> e != null)
