@@ -9,6 +9,7 @@ import (
 	"github.com/aws/smithy-go/logging"
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/enumfield"
 	"github.com/miaradia/rides-connect/internal/objstore"
 )
 
@@ -36,14 +37,18 @@ func Spec(usedFor string) *service.ConfigField {
 		service.NewStringField(fAccessKey).Description("Static access key; empty = the AWS default credential chain (environment, profile, IRSA, instance role).").Default("").Example("${AWS_ACCESS_KEY_ID}").Advanced(),
 		service.NewStringField(fSecretKey).Description("Static secret key.").Default("").Secret().Example("${AWS_SECRET_ACCESS_KEY}").Advanced(),
 		service.NewStringField(fSessionToken).Description("Session token for temporary static credentials.").Default("").Secret().Advanced(),
-		service.NewStringEnumField(fSSE, "", "AES256", "aws:kms").Description("Server-side encryption of written objects: SSE-S3 (`AES256`) or SSE-KMS (`aws:kms`, seed §8).").Default("").Example("aws:kms"),
+		service.NewStringEnumField(fSSE, sseModes...).Description("Server-side encryption of written objects: SSE-S3 (`AES256`) or SSE-KMS (`aws:kms`, seed §8).").Default("").Example("aws:kms"),
 		service.NewStringField(fKMSKeyID).Description("KMS key id or ARN for `sse: aws:kms`; empty = the bucket's AWS-managed key.").Default("").Example("arn:aws:kms:eu-west-3:111122223333:key/abcd"),
 		service.NewIntField(fMaxAttempts).Description("Attempts per S3 request; 0 = the SDK default (3).").Default(0).Advanced(),
 	).Description("S3 settings, used " + usedFor + ".").Advanced()
 }
 
+// sseModes are the options of sse: FromParsed reads them as lint matches
+// them, case-insensitively (S3 refuses `aes256` on every write).
+var sseModes = []string{"", "AES256", "aws:kms"}
+
 // LintRule checks the block's cross-field rules at lint time.
-const LintRule = `root = if this.s3.kms_key_id.or("") != "" && this.s3.sse.or("") != "aws:kms" { [ "s3.kms_key_id: needs s3.sse: aws:kms" ] }`
+const LintRule = `root = if this.s3.kms_key_id.or("") != "" && this.s3.sse.or("").lowercase() != "aws:kms" { [ "s3.kms_key_id: needs s3.sse: aws:kms" ] }`
 
 // FromParsed reads the block of conf.
 func FromParsed(conf *service.ParsedConfig) (objstore.S3Options, error) {
@@ -55,7 +60,7 @@ func FromParsed(conf *service.ParsedConfig) (objstore.S3Options, error) {
 	}{
 		{fEndpoint, &o.Endpoint}, {fRegion, &o.Region}, {fAccessKey, &o.AccessKeyID},
 		{fSecretKey, &o.SecretAccessKey}, {fSessionToken, &o.SessionToken},
-		{fSSE, &o.SSE}, {fKMSKeyID, &o.KMSKeyID},
+		{fKMSKeyID, &o.KMSKeyID},
 	} {
 		v, err := ns.FieldString(f.name)
 		if err != nil {
@@ -64,6 +69,9 @@ func FromParsed(conf *service.ParsedConfig) (objstore.S3Options, error) {
 		*f.dst = v
 	}
 	var err error
+	if o.SSE, err = enumfield.Read(conf, sseModes, Field, fSSE); err != nil {
+		return o, err
+	}
 	if o.ForcePathStyle, err = ns.FieldBool(fPathStyle); err != nil {
 		return o, err
 	}

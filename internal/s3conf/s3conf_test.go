@@ -76,3 +76,30 @@ func TestSDKLoggerLevels(t *testing.T) {
 	}
 	SDKLogger(nil).Logf(logging.Warn, "dropped") // no logger: no output, no panic
 }
+
+// Lint takes sse in any case (Benthos lints enums case-insensitively); the
+// value sent to S3 must be the option itself, which S3 requires.
+func TestSSEInAnyCaseIsTheOption(t *testing.T) {
+	for value, want := range map[string]string{"aes256": "AES256", "AWS:KMS": "aws:kms"} {
+		conf, err := parse(t, "s3:\n  sse: "+value+"\n  kms_key_id: \"\"\n")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o, err := FromParsed(conf); err != nil || o.SSE != want {
+			t.Errorf("sse %s: got %q, %v; want %q", value, o.SSE, err, want)
+		}
+	}
+	// The lint rule reads sse the same way: aws:kms in capitals with a key is fine.
+	env := service.NewEmptyEnvironment()
+	spec := service.NewConfigSpec().Field(Spec("for s3:// paths")).LintRule(LintRule)
+	if err := env.RegisterProcessor("s3_user", spec, func(*service.ParsedConfig, *service.Resources) (service.Processor, error) {
+		return nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	lints, err := env.FullConfigSchema("", "").NewStreamConfigLinter().
+		LintYAML([]byte("pipeline:\n  processors:\n    - s3_user:\n        s3: { sse: AWS:KMS, kms_key_id: alias/lake }\n"))
+	if err != nil || len(lints) != 0 {
+		t.Fatalf("lint of sse AWS:KMS with a key: %v %v", lints, err)
+	}
+}
