@@ -181,6 +181,9 @@ func TestParseURL(t *testing.T) {
 		{in: "gs://b/p", err: true},
 		{in: "file://host/tmp", err: true},
 		{in: "", err: true},
+		{in: "s3:/lake/t", err: true},
+		{in: "s3a:lake/t", err: true},
+		{in: "./s3:/t", want: objstore.Location{Scheme: "file", Path: filepath.Join(filepath.Dir(abs), "..", "s3:", "t")}},
 	}
 	for _, c := range cases {
 		got, err := objstore.ParseURL(c.in)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/aws/smithy-go/logging"
@@ -45,6 +46,9 @@ type Location struct {
 	Prefix string // s3 only, no leading or trailing '/'
 }
 
+// urlScheme is what a URL scheme looks like (RFC 3986).
+var urlScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*$`)
+
 // ParseURL accepts a plain path, file://, s3://bucket/prefix,
 // s3a://bucket/prefix and memory://name.
 func ParseURL(raw string) (Location, error) {
@@ -53,6 +57,12 @@ func ParseURL(raw string) (Location, error) {
 	}
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
+		// "s3:/lake/t" or "s3a:lake/t" (a slash short) would be a local
+		// directory "s3:" or "s3a:lake" in the working directory: the table
+		// written to the pod's disk instead of the bucket.
+		if s, _, colon := strings.Cut(raw, ":"); colon && urlScheme.MatchString(s) {
+			return Location{}, fmt.Errorf("objstore: %q is neither scheme://… nor a plain path; want s3://bucket/prefix, file:///abs/dir or a directory (./%s for one whose name has a colon)", raw, raw)
+		}
 		abs, err := filepath.Abs(raw)
 		if err != nil {
 			return Location{}, fmt.Errorf("objstore: path %q: %w", raw, err)
