@@ -270,6 +270,15 @@ stable offset, listed at assignment). A processor before the window may fail a n
 		{`this.metadata_keys.or([]).any(k -> !["kafka_topic", "kafka_partition", "kafka_key", "kafka_offset", "kafka_prev_offset", "kafka_topic_partitions", "kafka_timestamp_unix", "kafka_timestamp_ms", "kafka_tombstone_message", "kafka_lag", "kafka_assignment_epoch", "kafka_group_generation", "kafka_assignment_offset", "kafka_empty_partitions", "kafka_assignment_commit"].contains(k))`,
 			"metadata_keys: unknown key; use kafka_topic, kafka_partition, kafka_key, kafka_offset, kafka_prev_offset, kafka_topic_partitions, kafka_timestamp_unix, kafka_timestamp_ms, kafka_tombstone_message, kafka_lag, kafka_assignment_epoch, kafka_group_generation, kafka_assignment_offset, kafka_empty_partitions, kafka_assignment_commit"},
 		{`this.commit_period.or("5s").parse_duration() < 100000000`, "commit_period: must be at least 100ms"},
+		// The consumer passes on positive values only: 0s or less silently
+		// meant franz-go's defaults (a 45s session, a 5s fetch wait).
+		{`this.session_timeout.or("1m").parse_duration().catch(null) == null`, "session_timeout: not a duration such as 10s"},
+		{`this.session_timeout.or("1m").parse_duration().catch(null).or(100000000) < 100000000`, "session_timeout: must be at least 100ms (brokers take 6s at least by default)"},
+		{`this.heartbeat_interval.or("3s").parse_duration().catch(null) == null`, "heartbeat_interval: not a duration such as 1s"},
+		{`this.heartbeat_interval.or("3s").parse_duration().catch(null).or(1) <= 0`, "heartbeat_interval: must be positive"},
+		{`this.heartbeat_interval.or("3s").parse_duration().catch(null).or(0) > this.session_timeout.or("1m").parse_duration().catch(null).or(9223372036854775807)`, "heartbeat_interval: must not be longer than session_timeout"},
+		{`this.fetch_max_wait.or("5s").parse_duration().catch(null) == null`, "fetch_max_wait: not a duration such as 50ms"},
+		{`this.fetch_max_wait.or("5s").parse_duration().catch(null).or(10000000) < 10000000`, "fetch_max_wait: must be at least 10ms"},
 		{`this.batch_scope.or("partition") == "poll" && this.batching.count.or(0) == 1`,
 			"batch_scope: poll with batching.count: 1 gives one-record batches, which do not span partitions; raise count or use batch_scope: partition"},
 	}, clientLintChecks...)

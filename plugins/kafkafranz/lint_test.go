@@ -58,6 +58,14 @@ func TestInputLintRules(t *testing.T) {
 		{"notices without group", "topics: [ \"rides:0\" ]\n    empty_partition_notices: true", "empty_partition_notices: requires a consumer_group"},
 		{"purge without group", "topics: [ \"rides:0\" ]\n    purge_committed: { enabled: true }", "purge_committed.enabled: requires a consumer_group"},
 		{"purge interval", "topics: [ rides ]\n    consumer_group: g\n    purge_committed: { enabled: true, interval: 100ms }", "purge_committed.interval: must be at least 1s"},
+		{"session 0", "topics: [ rides ]\n    consumer_group: g\n    session_timeout: 0s", "session_timeout: must be at least 100ms"},
+		{"session negative", "topics: [ rides ]\n    consumer_group: g\n    session_timeout: -10s", "session_timeout: must be at least 100ms"},
+		{"heartbeat 0", "topics: [ rides ]\n    consumer_group: g\n    heartbeat_interval: 0s", "heartbeat_interval: must be positive"},
+		{"heartbeat above session", "topics: [ rides ]\n    consumer_group: g\n    session_timeout: 10s\n    heartbeat_interval: 20s", "heartbeat_interval: must not be longer than session_timeout"},
+		{"ok session and heartbeat", "topics: [ rides ]\n    consumer_group: g\n    session_timeout: 10s\n    heartbeat_interval: 1s", ""},
+		{"session without unit", "topics: [ rides ]\n    consumer_group: g\n    session_timeout: 10", "session_timeout: not a duration"},
+		{"fetch wait 0", "topics: [ rides ]\n    consumer_group: g\n    fetch_max_wait: 0s", "fetch_max_wait: must be at least 10ms"},
+		{"fetch wait negative", "topics: [ rides ]\n    consumer_group: g\n    fetch_max_wait: -50ms", "fetch_max_wait: must be at least 10ms"},
 		{"ok connect fields", "topics: [ rides ]\n    consumer_group: g\n    multi_header: true\n    fetch_min_bytes: 1KiB\n    transaction_isolation_level: read_committed", ""},
 	}
 	for _, c := range cases {
