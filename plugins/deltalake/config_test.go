@@ -46,3 +46,22 @@ output:
 		t.Fatalf("lints %v, want the in-order rule of mode kafka", lints)
 	}
 }
+
+// refusedAtStart parses a delta_lake config and returns the error that
+// refuses it (nil when it is accepted).
+func refusedAtStart(t *testing.T, extra string) error {
+	t.Helper()
+	conf, err := outputSpec().ParseYAML("path: /tmp/x"+strings.ReplaceAll(schemaYAML, "\n  ", "\n")+"\n"+extra, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = outputConfigFromParsed(conf)
+	return err
+}
+
+func TestARepeatedPartitionColumnIsRefused(t *testing.T) {
+	err := refusedAtStart(t, "partition_columns: [ city, CITY ]\n")
+	if err == nil || !strings.Contains(err.Error(), `partition_columns: partition column "CITY" is listed twice`) {
+		t.Fatalf("got %v, want partition_columns refused", err)
+	}
+}

@@ -28,8 +28,15 @@ func (c TableConfig) Validate() error {
 	if err := c.Schema.Validate(); err != nil {
 		return err
 	}
+	seen := map[int]bool{}
 	for _, p := range c.PartitionColumns {
 		i := c.Schema.Index(p)
+		if i >= 0 && seen[i] {
+			// One directory level per column: twice, the file paths would hold
+			// it twice and the log's partitionValues (a map) once.
+			return fmt.Errorf("partition column %q is listed twice (names are case-insensitive)", p)
+		}
+		seen[i] = true
 		if i < 0 {
 			return fmt.Errorf("partition column %q is not in the schema", p)
 		}
