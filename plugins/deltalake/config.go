@@ -87,6 +87,9 @@ func outputConfigFromParsed(conf *service.ParsedConfig) (outputConfig, error) {
 	if c.Table.Properties, err = conf.FieldStringMap(fieldTableProperties); err != nil {
 		return c, err
 	}
+	if err := delta.ValidateProperties(c.Table.Properties); err != nil {
+		return c, fmt.Errorf("%s: %w", fieldTableProperties, err)
+	}
 	if c.Table.SchemaEvolution, err = conf.FieldBool(fieldSchemaEvolution); err != nil {
 		return c, err
 	}

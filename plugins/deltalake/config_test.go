@@ -65,3 +65,22 @@ func TestARepeatedPartitionColumnIsRefused(t *testing.T) {
 		t.Fatalf("got %v, want partition_columns refused", err)
 	}
 }
+
+// A property this writer honours with a value it cannot read was ignored for
+// its default and written into the table's metadata as it was.
+func TestUnreadableTablePropertiesAreRefused(t *testing.T) {
+	for prop, value := range map[string]string{
+		"delta.checkpointInterval":           "ten",
+		"delta.dataSkippingNumIndexedCols":   "-5",
+		"delta.deletedFileRetentionDuration": "a week",
+		"delta.appendOnly":                   "yes",
+	} {
+		err := refusedAtStart(t, "table_properties: { "+prop+": \""+value+"\" }\n")
+		if err == nil || !strings.Contains(err.Error(), "table_properties: "+prop) {
+			t.Errorf("%s: %s: got %v, want table_properties refused", prop, value, err)
+		}
+	}
+	if err := refusedAtStart(t, "table_properties: { delta.checkpointInterval: \"20\", delta.appendOnly: \"TRUE\", delta.deletedFileRetentionDuration: \"interval 2 weeks\", delta.dataSkippingNumIndexedCols: \"-1\" }\n"); err != nil {
+		t.Fatalf("valid properties refused: %v", err)
+	}
+}

@@ -138,7 +138,7 @@ being applied twice.
 				Description("Columns to partition by (Hive-style directories; values are read from the log). Not float, double or binary.").
 				Default([]any{}).Example([]any{"day"}),
 			service.NewStringMapField(fieldTableProperties).
-				Description("`metaData.configuration` of a table created by this output (ignored for an existing table). This writer honours `delta.checkpointInterval` (default 10), `delta.dataSkippingNumIndexedCols` (default 32), `delta.dataSkippingStatsColumns` and `delta.deletedFileRetentionDuration` (VACUUM).").
+				Description("`metaData.configuration` of a table created by this output (ignored for an existing table). This writer honours `delta.checkpointInterval` (default 10), `delta.dataSkippingNumIndexedCols` (default 32), `delta.dataSkippingStatsColumns`, and `delta.deletedFileRetentionDuration` (VACUUM); a value of these, or a `delta.appendOnly` other than true or false, is refused at start.").
 				Default(map[string]any{}).Example(map[string]any{"delta.checkpointInterval": "10", "delta.appendOnly": "true"}),
 			service.NewBoolField(fieldSchemaEvolution).
 				Description("Add configured columns missing from an existing table (they must be nullable). Otherwise a schema difference is refused.").

@@ -1,6 +1,7 @@
 package delta
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,41 @@ const (
 	DefaultCheckpointInterval  = 10
 	defaultDeletedFileRetained = 7 * 24 * time.Hour
 )
+
+// ValidateProperties refuses a value of a property this writer honours that
+// it would otherwise ignore for its default, silently, while the value itself
+// went into the table's metadata for other engines to refuse.
+func ValidateProperties(conf map[string]string) error {
+	for _, k := range []string{PropCheckpointInterval, PropNumIndexedCols, PropDeletedFileRetention, PropAppendOnly} {
+		v, ok := conf[k]
+		if !ok {
+			continue
+		}
+		var bad string
+		switch k {
+		case PropCheckpointInterval:
+			if n, err := strconv.ParseInt(v, 10, 64); err != nil || n <= 0 {
+				bad = "a positive integer"
+			}
+		case PropNumIndexedCols:
+			if n, err := strconv.Atoi(v); err != nil || n < -1 {
+				bad = "an integer, -1 for all columns"
+			}
+		case PropDeletedFileRetention:
+			if d, err := ParseInterval(v); err != nil || d < 0 {
+				bad = `an interval such as "interval 7 days"`
+			}
+		case PropAppendOnly:
+			if l := strings.ToLower(v); l != "true" && l != "false" {
+				bad = "true or false"
+			}
+		}
+		if bad != "" {
+			return fmt.Errorf("%s %q: want %s", k, v, bad)
+		}
+	}
+	return nil
+}
 
 func checkpointInterval(conf map[string]string) int64 {
 	if n, err := strconv.ParseInt(conf[PropCheckpointInterval], 10, 64); err == nil && n > 0 {
