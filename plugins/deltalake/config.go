@@ -2,6 +2,7 @@ package deltalake
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -125,6 +126,11 @@ func outputConfigFromParsed(conf *service.ParsedConfig) (outputConfig, error) {
 	if static, ok := fence.Static(); !ok || static != "" {
 		if c.Mode != "sequence" {
 			return c, fmt.Errorf("idempotency.fence_token needs idempotency.mode: sequence (got %s)", c.Mode)
+		}
+		// A static token that is no such integer would make every row
+		// invalid (bad_fence_token), dropped by on_invalid_row: drop.
+		if n, err := strconv.ParseInt(static, 10, 64); ok && (err != nil || n < 0 || n > delta.MaxFenceToken) {
+			return c, fmt.Errorf("idempotency.fence_token: %q is not an integer 0..%d (or an interpolation giving one)", static, int64(delta.MaxFenceToken))
 		}
 		c.FenceToken = fence
 	}

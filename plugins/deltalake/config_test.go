@@ -84,3 +84,19 @@ func TestUnreadableTablePropertiesAreRefused(t *testing.T) {
 		t.Fatalf("valid properties refused: %v", err)
 	}
 }
+
+// A static fence token that is no integer made every row invalid: with
+// on_invalid_row: drop (the default) the whole table was dropped, row by row.
+func TestAStaticFenceTokenMustBeAnInteger(t *testing.T) {
+	for _, token := range []string{"abc", "-1", "2147483648"} {
+		err := refusedAtStart(t, "idempotency: { mode: sequence, app_id: a, fence_token: \""+token+"\" }\n")
+		if err == nil || !strings.Contains(err.Error(), "idempotency.fence_token: \""+token+"\" is not an integer") {
+			t.Errorf("fence_token %s: got %v, want it refused", token, err)
+		}
+	}
+	for _, token := range []string{"7", "${! @window_fence_token.or(\\\"\\\") }"} {
+		if err := refusedAtStart(t, "idempotency: { mode: sequence, app_id: a, fence_token: \""+token+"\" }\n"); err != nil {
+			t.Errorf("fence_token %s refused: %v", token, err)
+		}
+	}
+}
