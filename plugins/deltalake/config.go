@@ -119,6 +119,9 @@ func outputConfigFromParsed(conf *service.ParsedConfig) (outputConfig, error) {
 	if c.GapTimeout, err = conf.FieldDuration(fieldIdempotency, fieldIdemGapTimeout); err != nil {
 		return c, err
 	}
+	if c.GapTimeout < 0 {
+		return c, fmt.Errorf("idempotency.sequence_gap_timeout: %v must not be negative", c.GapTimeout)
+	}
 	fence, err := conf.FieldInterpolatedString(fieldIdempotency, fieldIdemFenceToken)
 	if err != nil {
 		return c, err

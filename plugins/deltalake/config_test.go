@@ -100,3 +100,10 @@ func TestAStaticFenceTokenMustBeAnInteger(t *testing.T) {
 		}
 	}
 }
+
+func TestANegativeSequenceGapTimeoutIsRefused(t *testing.T) {
+	err := refusedAtStart(t, "idempotency: { mode: sequence, app_id: a, sequence_gap_timeout: -1s }\n")
+	if err == nil || !strings.Contains(err.Error(), "idempotency.sequence_gap_timeout") {
+		t.Fatalf("got %v, want sequence_gap_timeout refused", err)
+	}
+}
