@@ -8,6 +8,7 @@ package healthsvc
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -54,7 +55,11 @@ func FromParsed(conf *service.ParsedConfig, mgr *service.Resources, what string)
 
 // NotReadyAfter reads the field.
 func NotReadyAfter(conf *service.ParsedConfig) (time.Duration, error) {
-	return conf.FieldDuration(FieldNotReadyAfter)
+	d, err := conf.FieldDuration(FieldNotReadyAfter)
+	if err == nil && d < 0 {
+		err = fmt.Errorf("%s: %v must not be negative (0s: not ready at the first failure)", FieldNotReadyAfter, d)
+	}
+	return d, err
 }
 
 // New builds the tracker with an explicit config (tests inject the clock).
