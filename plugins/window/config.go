@@ -1,6 +1,7 @@
 package window
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -213,6 +214,16 @@ func fromParsed(conf *service.ParsedConfig, res *service.Resources) (*procConfig
 	}
 	if c.cache != "" && !res.HasCache(c.cache) {
 		return nil, errors.New("state.cache: no cache resource labelled " + c.cache)
+	}
+	// Benthos builds a cache resource on its first use. Stage full reads
+	// its state at start; the stages read theirs when a partition is
+	// assigned, so a cache config that cannot be built (kafka_changelog
+	// without a topic, a checkpoint url of no known scheme) was found only
+	// then, and failed every batch: build it now.
+	if c.cache != "" {
+		if err := res.AccessCache(context.Background(), c.cache, func(service.Cache) {}); err != nil {
+			return nil, fmt.Errorf("state.cache %q: %w", c.cache, err)
+		}
 	}
 	return &c, nil
 }
