@@ -79,6 +79,26 @@ func TestInputLintRules(t *testing.T) {
 	}
 }
 
+// A kafka_changelog cache is built on its first use, by a window stage once
+// a partition is assigned: lint is where its config is first checked.
+func TestChangelogLintRules(t *testing.T) {
+	cases := []struct{ name, body, want string }{
+		{"ok", "seed_brokers: [ localhost:9092 ]\n      topic: g-stage1-state", ""},
+		{"no topic", "seed_brokers: [ localhost:9092 ]\n      topic: \"\"", "topic: must name the compacted changelog topic"},
+		{"no brokers", "seed_brokers: []\n      topic: g-stage1-state", "seed_brokers: at least one broker address is required"},
+		{"empty broker", "seed_brokers: [ \"\" ]\n      topic: g-stage1-state", "seed_brokers: at least one broker address is required"},
+	}
+	for _, c := range cases {
+		got := lint(t, "cache_resources:\n  - label: c\n    kafka_changelog:\n      "+c.body+"\n")
+		if c.want == "" && got != "" {
+			t.Errorf("%s: unexpected lint: %s", c.name, got)
+		}
+		if c.want != "" && !strings.Contains(got, c.want) {
+			t.Errorf("%s: lint %q does not contain %q", c.name, got, c.want)
+		}
+	}
+}
+
 func TestOutputLintRules(t *testing.T) {
 	cases := []struct{ name, body, want string }{
 		{"ok", "topic: rides", ""},
