@@ -278,6 +278,8 @@ func TestLintRulesNameTheField(t *testing.T) {
 		"aggregates.revenue": strings.Replace(ridesYAML, "value: this.price", "value: ''", 1),
 		"window_start":       strings.Replace(ridesYAML, "city: this.city", "window_start: this.city", 1),
 		"state.sync":         strings.Replace(ridesYAML, "  cache: window_state\n", "  sync: commit\n", 1),
+		// An aggregate that is not an object (as `create` writes the field).
+		"aggregates.revenue: want {op:": strings.Replace(ridesYAML, "revenue: { op: sum, value: this.price }", "revenue: sum", 1),
 	}
 	for want, yaml := range cases {
 		b := service.NewStreamBuilder()

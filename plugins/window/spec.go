@@ -220,7 +220,10 @@ let errs = $errs.concat([
   if this.state.sync.or("batch").lowercase() == "commit" && ($stage != "full" || this.state.cache.or("") == "") { "state.sync: commit needs stage full and state.cache" } else { null },
   if this.state.on_lost.or("hold").lowercase() == "resume" && ($stage != "full" || this.state.cache.or("") == "") { "state.on_lost: resume applies to stage full with state.cache only" } else { null },
 ])
-let errs = $errs.concat($aggs.key_values().filter(kv -> kv.value.op.or("").lowercase() != "count" && kv.value.value.or("") == "").map_each(kv -> "aggregates.%s: op %s needs a value query".format(kv.key, kv.value.op.or(""))))
+# An aggregate that is not an object reaches this rule as {value: ""} (lint
+# fills in defaults): no op, which a written object would have.
+let errs = $errs.concat($aggs.key_values().filter(kv -> kv.value.op.or("") == "").map_each(kv -> "aggregates.%s: want {op: sum|avg|count|min|max, value: <query>}, e.g. {op: sum, value: this.price}".format(kv.key)))
+let errs = $errs.concat($aggs.key_values().filter(kv -> kv.value.op.or("") != "" && kv.value.op.or("").lowercase() != "count" && kv.value.value.or("") == "").map_each(kv -> "aggregates.%s: op %s needs a value query".format(kv.key, kv.value.op.or(""))))
 let errs = $errs.concat($groups.keys().concat($aggs.keys()).filter(n -> n == "window_start" || n == "window_end").map_each(n -> "%s: window_start and window_end are reserved output fields".format(n)))
 let errs = $errs.concat($groups.keys().filter(n -> $aggs.keys().contains(n)).map_each(n -> "aggregates.%s: also a group_by name".format(n)))
 root = $errs.filter(e -> e != null)
