@@ -40,6 +40,11 @@ func FatalDataLoss() error {
 // stopped on data loss (through clicmd.ExitCode).
 const ExitCodeDataLoss = 3
 
+// ExitCodeBadConfig is the exit status of a process whose kafka_franz output
+// names in transaction.input no transactional input of the config, as Benthos
+// exits for a config it refuses (through clicmd.ExitCode).
+const ExitCodeBadConfig = 1
+
 // ExitCodeMissingTopic is the exit status of a process whose kafka_franz
 // output found at start that its topic does not exist and would not be
 // created (through clicmd.ExitCode).

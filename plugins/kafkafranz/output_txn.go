@@ -8,6 +8,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/miaradia/rides-connect/internal/clicmd"
 	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
 )
 
@@ -98,7 +99,11 @@ func (w *writer) txnConsumer() (*franz.Consumer, error) {
 func (w *writer) connectTxn(ctx context.Context) error {
 	cons, err := w.txnConsumer()
 	if err != nil {
-		return err
+		// Benthos builds a stream's input before its outputs: an input
+		// missing now never comes, and every write would fail forever.
+		w.log.Error(err.Error())
+		clicmd.Abort(ExitCodeBadConfig, err)
+		return service.NewErrBackOff(err, time.Minute)
 	}
 	cl, err := awaitInputClient(ctx, cons)
 	if err != nil {

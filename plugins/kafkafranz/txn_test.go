@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/miaradia/rides-connect/internal/clicmd"
 	"github.com/miaradia/rides-connect/internal/harness"
 	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
 )
@@ -408,7 +409,8 @@ func TestTransactionConstructionRefusesBadConfig(t *testing.T) {
 		t.Errorf("commit_period = timeout accepted: %v", err)
 	}
 	// An output naming an input that is not in the config says so on
-	// connecting.
+	// connecting, and stops the job: the input is built before the outputs,
+	// so it never comes (it retried forever).
 	parsedOut, err := outputSpec().ParseYAML("seed_brokers: [ x ]\ntopic: B\ntransaction: { input: nowhere }\n", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -417,8 +419,12 @@ func TestTransactionConstructionRefusesBadConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Connect(context.Background()); err == nil || !strings.Contains(err.Error(), `transaction.input: no kafka_franz input labelled "nowhere"`) {
-		t.Errorf("connect without the input: %v", err)
+	stopped := false
+	clicmd.OnAbort(func() { stopped = true })
+	err = w.Connect(context.Background())
+	clicmd.OnAbort(nil)
+	if err == nil || !strings.Contains(err.Error(), `transaction.input: no kafka_franz input labelled "nowhere"`) || !stopped {
+		t.Errorf("connect without the input: %v, job stopped %v", err, stopped)
 	}
 	// The default transactional id is derived from the group and instance.
 	parsed, err = inputSpec().ParseYAML("seed_brokers: [ x ]\ntopics: [ rides ]\nconsumer_group: g\ninstance_id: r-0\ntransaction: { enabled: true }\n", nil)
