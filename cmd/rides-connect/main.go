@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
@@ -26,6 +27,10 @@ var (
 )
 
 func main() {
+	if errs := dupKeyErrors(configFiles(os.Args[1:])); len(errs) > 0 {
+		fmt.Fprintln(os.Stderr, strings.Join(errs, "\n"))
+		os.Exit(1)
+	}
 	stopTrace := startTrace()
 	setDefaultInstanceID()
 	setMemoryLimit()
