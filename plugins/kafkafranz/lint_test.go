@@ -139,6 +139,9 @@ func TestInputConstructionRefusesBadConfig(t *testing.T) {
 		"regexp_topics_include: [ \"(\" ]\n  consumer_group: g":                                                               "regexp_topics_include",
 		"topics: [ rides ]\n  consumer_group: g\n  batch_scope: poll\n  batching:\n    count: 1":                              "batch_scope",
 		"topics: [ rides ]\n  consumer_group: g\n  batch_scope: everything":                                                   "batch_scope",
+		// Every record was skipped, with an error logged, once they came.
+		"topics: [ rides ]\n  consumer_group: g\n  batching:\n    count: 10\n    period: 1":         "batching",
+		"topics: [ rides ]\n  consumer_group: g\n  batching:\n    check: this.x ==\n    period: 1s": "batching",
 	} {
 		err := constructInput("seed_brokers: [ localhost:9092 ]\n" + strings.ReplaceAll(body, "\n  ", "\n") + "\n")
 		if err == nil || !strings.Contains(err.Error(), want) {

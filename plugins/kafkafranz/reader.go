@@ -173,7 +173,7 @@ func newReader(conf franz.ConsumerConfig, policy service.BatchPolicy, procs bool
 		// A healthy broker answers a fetch within fetch_max_wait.
 		rounds = &franz.Rounds{Wait: max(conf.FetchMaxWait, 100*time.Millisecond)}
 	}
-	return &reader{
+	r := &reader{
 		rounds:     rounds,
 		cons:       cons,
 		met:        met,
@@ -184,7 +184,18 @@ func newReader(conf franz.ConsumerConfig, policy service.BatchPolicy, procs bool
 		mgr:        mgr,
 		log:        mgr.Logger(),
 		batchers:   map[partitionKey]*partitionBatcher{},
-	}, nil
+	}
+	// Batchers are made per partition once records arrive (no policy: none):
+	// one that cannot be made (batching.period: 1, no unit) skipped every
+	// record, logging.
+	if !policy.IsNoop() {
+		b, err := r.newBatcher()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", fieldBatching, err)
+		}
+		_ = b.Close(context.Background())
+	}
+	return r, nil
 }
 
 func (r *reader) Connect(ctx context.Context) error {
