@@ -5,6 +5,7 @@ package s3conf
 
 import (
 	"fmt"
+	"net/url"
 
 	"github.com/aws/smithy-go/logging"
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -80,6 +81,11 @@ func FromParsed(conf *service.ParsedConfig) (objstore.S3Options, error) {
 	}
 	if o.KMSKeyID != "" && o.SSE != "aws:kms" {
 		return o, fmt.Errorf("s3.kms_key_id needs s3.sse: aws:kms")
+	}
+	// The SDK refuses an endpoint without scheme on every request (a retry
+	// loop, "not a valid URI"), never at start.
+	if u, err := url.Parse(o.Endpoint); o.Endpoint != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		return o, fmt.Errorf("s3.endpoint: %q is not a URL such as http://127.0.0.1:7070 or https://s3.eu-west-3.amazonaws.com", o.Endpoint)
 	}
 	if o.MaxAttempts < 0 {
 		return o, fmt.Errorf("s3.max_attempts must be >= 0, got %d", o.MaxAttempts)

@@ -103,3 +103,21 @@ func TestSSEInAnyCaseIsTheOption(t *testing.T) {
 		t.Fatalf("lint of sse AWS:KMS with a key: %v %v", lints, err)
 	}
 }
+
+func TestAnEndpointThatIsNotAURLIsRefused(t *testing.T) {
+	for _, e := range []string{"127.0.0.1:7070", "minio:9000", "s3.amazonaws.com", "ftp://x"} {
+		conf, err := parse(t, "s3:\n  endpoint: "+e+"\n")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := FromParsed(conf); err == nil || !strings.Contains(err.Error(), "s3.endpoint") {
+			t.Errorf("endpoint %s: got %v, want s3.endpoint refused", e, err)
+		}
+	}
+	for _, e := range []string{"", "http://127.0.0.1:7070", "https://s3.eu-west-3.amazonaws.com"} {
+		conf, _ := parse(t, "s3:\n  endpoint: \""+e+"\"\n")
+		if _, err := FromParsed(conf); err != nil {
+			t.Errorf("endpoint %q refused: %v", e, err)
+		}
+	}
+}
