@@ -132,6 +132,11 @@ func clientConfigFromParsed(conf *service.ParsedConfig) (franz.ClientConfig, err
 	if len(out.SeedBrokers) == 0 {
 		return out, fmt.Errorf("%s: at least one broker address is required", fieldSeedBrokers)
 	}
+	for _, b := range out.SeedBrokers {
+		if strings.Contains(b, "://") {
+			return out, fmt.Errorf("%s: %q: want host:port, not a URL (a listener such as PLAINTEXT://host:9092 is dialled as a host name and never resolves)", fieldSeedBrokers, b)
+		}
+	}
 	if _, err := franz.BuildSASL(out.SASL); err != nil {
 		return out, err
 	}
@@ -149,6 +154,8 @@ type lintCheck struct{ cond, msg string }
 
 // clientLintChecks are the rules shared by input and output.
 var clientLintChecks = []lintCheck{
+	{`this.seed_brokers.or([]).any(b -> b.string().contains("://"))`,
+		"seed_brokers: want host:port addresses, not URLs (PLAINTEXT://host:9092 never resolves)"},
 	{`this.tls.enabled.or(false) == false && (this.tls.truststore_file.or("") != "" || this.tls.root_cas_file.or("") != "" || this.tls.root_cas.or("") != "")`,
 		"tls: a truststore or root CAs are set but tls.enabled is false; set tls.enabled: true"},
 	{`this.tls.truststore_password.or("") != "" && this.tls.truststore_file.or("") == ""`,

@@ -87,6 +87,7 @@ func TestChangelogLintRules(t *testing.T) {
 		{"no topic", "seed_brokers: [ localhost:9092 ]\n      topic: \"\"", "topic: must name the compacted changelog topic"},
 		{"no brokers", "seed_brokers: []\n      topic: g-stage1-state", "seed_brokers: at least one broker address is required"},
 		{"empty broker", "seed_brokers: [ \"\" ]\n      topic: g-stage1-state", "seed_brokers: at least one broker address is required"},
+		{"broker URL", "seed_brokers: [ \"PLAINTEXT://kafka:9092\" ]\n      topic: g-stage1-state", "seed_brokers: want host:port addresses, not URLs"},
 	}
 	for _, c := range cases {
 		got := lint(t, "cache_resources:\n  - label: c\n    kafka_changelog:\n      "+c.body+"\n")
@@ -147,6 +148,15 @@ func TestInputConstructionRefusesBadConfig(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v does not name %s", body, err, want)
 		}
+	}
+}
+
+// A Kafka listener given as a broker address was dialled as a host name,
+// retried forever.
+func TestInputConstructionRefusesABrokerURL(t *testing.T) {
+	err := constructInput("seed_brokers: [ \"PLAINTEXT://kafka:9092\" ]\ntopics: [ rides ]\nconsumer_group: g\n")
+	if err == nil || !strings.Contains(err.Error(), `seed_brokers: "PLAINTEXT://kafka:9092": want host:port`) {
+		t.Fatalf("got %v, want seed_brokers refused", err)
 	}
 }
 
