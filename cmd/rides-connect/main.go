@@ -39,6 +39,7 @@ func main() {
 		service.CLIOptSetProductName("rides-connect"),
 		service.CLIOptSetVersion(version, buildDate),
 		service.CLIOptSetDocumentationURL("https://github.com/miaradia/rides-connect/tree/main/docs"),
+		service.CLIOptOnConfigParse(checkHTTPAddress),
 	}
 	for _, cmd := range clicmd.All() {
 		opts = append(opts, service.CLIOptAddCommand(cmd))
