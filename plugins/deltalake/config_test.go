@@ -107,3 +107,22 @@ func TestANegativeSequenceGapTimeoutIsRefused(t *testing.T) {
 		t.Fatalf("got %v, want sequence_gap_timeout refused", err)
 	}
 }
+
+// Benthos ignored a negative count or period (no trigger) and refused a
+// period without unit or max_in_flight 0 without naming the field.
+func TestBatchingAndMaxInFlightAreRefusedNamingTheField(t *testing.T) {
+	for extra, want := range map[string]string{
+		"batching: { count: -1 }":              "batching.count",
+		"batching: { count: 10, period: 60 }":  "batching.period",
+		"batching: { count: 10, period: -1m }": "batching.period",
+		"max_in_flight: 0":                     "max_in_flight",
+	} {
+		conf, err := outputSpec().ParseYAML("path: /tmp/x"+strings.ReplaceAll(schemaYAML, "\n  ", "\n")+"\n"+extra+"\n", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := policyFromParsed(conf); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want %s named", extra, err, want)
+		}
+	}
+}

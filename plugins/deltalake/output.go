@@ -20,16 +20,12 @@ import (
 func init() {
 	err := service.RegisterBatchOutput("delta_lake", outputSpec(),
 		func(conf *service.ParsedConfig, mgr *service.Resources) (service.BatchOutput, service.BatchPolicy, int, error) {
-			var pol service.BatchPolicy
 			c, err := outputConfigFromParsed(conf)
 			if err != nil {
-				return nil, pol, 0, err
+				return nil, service.BatchPolicy{}, 0, err
 			}
 			c.Store.S3.Logger = s3conf.SDKLogger(mgr.Logger())
-			if pol, err = conf.FieldBatchPolicy(fieldBatching); err != nil {
-				return nil, pol, 0, err
-			}
-			inFlight, err := conf.FieldMaxInFlight()
+			pol, inFlight, err := policyFromParsed(conf)
 			if err != nil {
 				return nil, pol, 0, err
 			}

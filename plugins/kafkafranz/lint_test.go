@@ -140,6 +140,8 @@ func TestInputConstructionRefusesBadConfig(t *testing.T) {
 		"regexp_topics_include: [ \"(\" ]\n  consumer_group: g":                                                               "regexp_topics_include",
 		"topics: [ rides ]\n  consumer_group: g\n  batch_scope: poll\n  batching:\n    count: 1":                              "batch_scope",
 		"topics: [ rides ]\n  consumer_group: g\n  batch_scope: everything":                                                   "batch_scope",
+		"topics: [ rides ]\n  consumer_group: g\n  batching:\n    count: -1\n    period: 1s":                                  "batching.count",
+		"topics: [ rides ]\n  consumer_group: g\n  batching:\n    count: 10\n    period: -1s":                                 "batching.period",
 		// Every record was skipped, with an error logged, once they came.
 		"topics: [ rides ]\n  consumer_group: g\n  batching:\n    count: 10\n    period: 1":         "batching",
 		"topics: [ rides ]\n  consumer_group: g\n  batching:\n    check: this.x ==\n    period: 1s": "batching",
@@ -147,6 +149,22 @@ func TestInputConstructionRefusesBadConfig(t *testing.T) {
 		err := constructInput("seed_brokers: [ localhost:9092 ]\n" + strings.ReplaceAll(body, "\n  ", "\n") + "\n")
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v does not name %s", body, err, want)
+		}
+	}
+}
+
+func TestOutputBatchingAndMaxInFlightAreRefusedNamingTheField(t *testing.T) {
+	for extra, want := range map[string]string{
+		"batching: { count: -1 }":             "batching.count",
+		"batching: { count: 10, period: 60 }": "batching.period",
+		"max_in_flight: 0":                    "max_in_flight",
+	} {
+		conf, err := outputSpec().ParseYAML("seed_brokers: [ localhost:9092 ]\ntopic: t\n"+extra+"\n", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := outputPolicyFromParsed(conf); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want %s named", extra, err, want)
 		}
 	}
 }

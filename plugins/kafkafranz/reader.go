@@ -13,6 +13,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/miaradia/rides-connect/internal/batchcheck"
 	"github.com/miaradia/rides-connect/internal/box"
 	"github.com/miaradia/rides-connect/internal/kafkarecord"
 	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
@@ -153,6 +154,9 @@ func (pb *partitionBatcher) add(ref *chunkRef, i int) bool {
 // newReader makes the input's reader; procs tells whether the batching
 // policy lists processors (service.BatchPolicy does not say).
 func newReader(conf franz.ConsumerConfig, policy service.BatchPolicy, procs bool, meta metaOptions, scope string, mgr *service.Resources) (*reader, error) {
+	if err := batchcheck.Policy(fieldBatching, policy); err != nil {
+		return nil, err
+	}
 	switch scope {
 	case "":
 		scope = scopePartition
