@@ -21,6 +21,7 @@ type metrics struct {
 	staleFences                    *service.MetricCounter // the process left its group: its state is stale (stale_state.go)
 	staleDropped                   *service.MetricCounter // batches applied to a stale state, dropped
 	invalid                        *service.MetricCounter // label: reason
+	missingMeta                    *service.MetricCounter // label: key (kafka_meta.go)
 	ckptWrites                     *service.MetricCounter
 	lostHeldBatches                *service.MetricCounter // batches held as of a lost state (lost_state.go)
 	lostHeld                       *service.MetricGauge   // 1 while held so
@@ -52,6 +53,7 @@ func newMetrics(m *service.Metrics) *metrics {
 		staleFences:         m.NewCounter("window_state_fenced_total"),
 		staleDropped:        m.NewCounter("window_state_fenced_dropped_batches_total"),
 		invalid:             m.NewCounter("window_invalid_rows_total", "reason"),
+		missingMeta:         m.NewCounter("window_missing_kafka_metadata_batches_total", "key"),
 		replayed:            m.NewCounter("window_replayed_rows_total"),
 		emitted:             m.NewCounter("window_emitted_rows_total"),
 		open:                m.NewGauge("window_open_windows"),

@@ -51,6 +51,9 @@ type processor struct {
 	// cfgHold rate-limits the log of batches held for an inconsistent
 	// config (config_hold.go).
 	cfgHold holdLog
+	// missingLogs rate-limit the logs of missing Kafka metadata keys
+	// (kafka_meta.go): kafka_topic_partitions, kafka_prev_offset.
+	missingLogs [2]holdLog
 	// holdPause is the wait between reads of a state that does not
 	// restore (pauseChangelog; tests replace it).
 	holdPause func(context.Context) error
@@ -171,6 +174,7 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 	bufs := getRowBufs()
 	defer bufs.release()
 	out, rows, idx, ls := p.extractInto(batch, bufs)
+	p.checkKafkaMeta(rows, ls)
 
 	p.mu.Lock()
 	if p.closed {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -233,6 +234,10 @@ func (j *ridesJob) check(t *testing.T, adm *kadm.Client, parts [][]harness.Recor
 	}
 	if got := m["window_late_rows_closed_early_total"]; got != 0 {
 		t.Errorf("window_late_rows_closed_early_total = %v, want 0 (no idleness)", got)
+	}
+	// config/rides.yaml's metadata_keys give the window every key it needs.
+	if b, err := os.ReadFile(j.proc.Log); err == nil && strings.Contains(string(b), "records from Kafka carry no") {
+		t.Errorf("the job reports missing Kafka metadata:\n%s", tail(string(b), 2000))
 	}
 	t.Logf("table version %d: %d windows equal to the reference; %d late rides; %d malformed records dead-lettered (topic holds %d)",
 		version, len(got), wantLate, malformed, dlq)
