@@ -22,6 +22,7 @@ type metrics struct {
 	staleDropped                   *service.MetricCounter // batches applied to a stale state, dropped
 	invalid                        *service.MetricCounter // label: reason
 	missingMeta                    *service.MetricCounter // label: key (kafka_meta.go)
+	lateTopics                     *service.MetricCounter // topics first seen after windows closed (late_topic.go)
 	ckptWrites                     *service.MetricCounter
 	lostHeldBatches                *service.MetricCounter // batches held as of a lost state (lost_state.go)
 	lostHeld                       *service.MetricGauge   // 1 while held so
@@ -54,6 +55,7 @@ func newMetrics(m *service.Metrics) *metrics {
 		staleDropped:        m.NewCounter("window_state_fenced_dropped_batches_total"),
 		invalid:             m.NewCounter("window_invalid_rows_total", "reason"),
 		missingMeta:         m.NewCounter("window_missing_kafka_metadata_batches_total", "key"),
+		lateTopics:          m.NewCounter("window_late_topics_total"),
 		replayed:            m.NewCounter("window_replayed_rows_total"),
 		emitted:             m.NewCounter("window_emitted_rows_total"),
 		open:                m.NewGauge("window_open_windows"),
@@ -76,7 +78,7 @@ func newMetrics(m *service.Metrics) *metrics {
 	// are only known when a row fails.)
 	for _, c := range []*service.MetricCounter{wm.input, wm.late, wm.closedEarly, wm.replayed, wm.emitted,
 		wm.ckptWrites, wm.orderWaits, wm.orderTimeouts, wm.splitBatches, wm.splitReloads, wm.lostHeldBatches,
-		wm.staleFences, wm.staleDropped, wm.configHeld, wm.staleRecordsDropped} {
+		wm.staleFences, wm.staleDropped, wm.configHeld, wm.staleRecordsDropped, wm.lateTopics} {
 		c.Incr(0)
 	}
 	wm.idle.Set(0)

@@ -131,7 +131,8 @@ func (p *processor) awaitTurn(ctx context.Context, ls chain) error {
 			}
 			p.m.orderTimeouts.Incr(1)
 			p.log.Warnf("tumbling_window: %s has not reached the window after %v; applying a later batch of that partition anyway. "+
-				"A processor before the window deletes messages? Keep messages (mark errors instead) or use pipeline.threads: 1; see docs/window.md", missing, p.conf.orderTimeout)
+				"Its rows may be dropped as late when it comes. Either a processor before the window deletes messages (keep them, mark errors instead), "+
+				"or the window runs where batches come one at a time behind pipeline threads (output processors: move it to pipeline.processors, or use pipeline.threads: 1); see docs/window.md", missing, p.conf.orderTimeout)
 			return nil
 		}
 		missing, ok = p.ready(ls)

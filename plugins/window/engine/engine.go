@@ -424,3 +424,10 @@ func (e *Engine) OpenGroups() int { return e.nOpen }
 
 // Seq returns the last emission sequence used (0 before the first).
 func (e *Engine) Seq() int64 { return e.seq }
+
+// KnowsTopic says whether the watermark waits for topic's partitions, and
+// whether it waits for another topic's.
+func (e *Engine) KnowsTopic(topic string) (known, others bool) {
+	_, known = e.wm.Topics[topic]
+	return known, len(e.wm.Topics) > 1 || len(e.wm.Topics) == 1 && !known
+}

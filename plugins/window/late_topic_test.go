@@ -1,0 +1,43 @@
+package window
+
+import (
+	"testing"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+)
+
+// A second topic whose first record comes after the window closed windows
+// without it is reported (its rows of those windows are late); a topic seen
+// before any emission, or the first one, is not.
+func TestATopicFirstSeenAfterWindowsClosedIsReported(t *testing.T) {
+	p := build(t, ridesYAML, service.MockResources(service.MockResourcesOptAddCache("window_state")), newClock())
+	ride := func(topic, ts string, off int) *service.Message {
+		m := msg("FR", ts, 1, 1, 0, off)
+		m.MetaSetMut("kafka_topic", topic)
+		m.MetaSetMut(partitionsMeta, 1)
+		m.MetaSetMut(prevOffsetMeta, off-1)
+		return m
+	}
+	late := func(batch service.MessageBatch) int {
+		_, rows, _, _ := p.extractBatch(batch)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.noteTopics(rows)
+	}
+	first := service.MessageBatch{ride("rides", "2026-03-14T00:01:00Z", 0)}
+	if n := late(first); n != 0 {
+		t.Fatalf("the first topic reported %d times", n)
+	}
+	run(t, p, first)
+	early := service.MessageBatch{ride("rides_eu", "2026-03-14T00:01:30Z", 0)}
+	if n := late(early); n != 0 {
+		t.Fatalf("a second topic seen before any emission reported %d times", n)
+	}
+	run(t, p, early)
+	if rows, _ := run(t, p, service.MessageBatch{ride("rides", "2026-03-14T01:00:00Z", 1), ride("rides_eu", "2026-03-14T01:00:00Z", 1)}); len(rows) == 0 {
+		t.Fatal("no window closed: the test needs an emission")
+	}
+	if n := late(service.MessageBatch{ride("rides_us", "2026-03-14T00:02:00Z", 0)}); n != 1 {
+		t.Fatalf("a topic first seen after windows closed reported %d times, want 1", n)
+	}
+}
