@@ -27,3 +27,21 @@ func Policy(field string, p service.BatchPolicy) error {
 	}
 	return nil
 }
+
+// Output reads an output's batching policy (field) and max_in_flight,
+// refusing what Policy refuses and a max_in_flight below 1, which Benthos
+// refuses as "invalid maxInFlight parameter" without naming the field.
+func Output(conf *service.ParsedConfig, field string) (service.BatchPolicy, int, error) {
+	pol, err := conf.FieldBatchPolicy(field)
+	if err != nil {
+		return pol, 0, err
+	}
+	if err := Policy(field, pol); err != nil {
+		return pol, 0, err
+	}
+	inFlight, err := conf.FieldMaxInFlight()
+	if err == nil && inFlight < 1 {
+		err = fmt.Errorf("max_in_flight: %d must be at least 1", inFlight)
+	}
+	return pol, inFlight, err
+}

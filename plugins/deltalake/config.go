@@ -8,7 +8,6 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/redpanda-data/benthos/v4/public/service"
 
-	"github.com/miaradia/rides-connect/internal/batchcheck"
 	"github.com/miaradia/rides-connect/internal/enumfield"
 	"github.com/miaradia/rides-connect/internal/health/healthsvc"
 	"github.com/miaradia/rides-connect/internal/objstore"
@@ -179,21 +178,4 @@ func outputConfigFromParsed(conf *service.ParsedConfig) (outputConfig, error) {
 		return c, err
 	}
 	return c, nil
-}
-
-// policyFromParsed reads batching and max_in_flight, refusing what Benthos
-// would ignore or refuse without naming the field.
-func policyFromParsed(conf *service.ParsedConfig) (service.BatchPolicy, int, error) {
-	pol, err := conf.FieldBatchPolicy(fieldBatching)
-	if err != nil {
-		return pol, 0, err
-	}
-	if err := batchcheck.Policy(fieldBatching, pol); err != nil {
-		return pol, 0, err
-	}
-	inFlight, err := conf.FieldMaxInFlight()
-	if err == nil && inFlight < 1 {
-		err = fmt.Errorf("max_in_flight: %d must be at least 1", inFlight)
-	}
-	return pol, inFlight, err
 }

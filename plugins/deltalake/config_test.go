@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/internal/batchcheck"
 )
 
 // Benthos lints enum values case-insensitively: a value in other case passes
@@ -121,7 +123,7 @@ func TestBatchingAndMaxInFlightAreRefusedNamingTheField(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := policyFromParsed(conf); err == nil || !strings.Contains(err.Error(), want) {
+		if _, _, err := batchcheck.Output(conf, fieldBatching); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: got %v, want %s named", extra, err, want)
 		}
 	}

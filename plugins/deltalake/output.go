@@ -10,6 +10,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/batchcheck"
 	"github.com/miaradia/rides-connect/internal/health"
 	"github.com/miaradia/rides-connect/internal/health/healthsvc"
 	"github.com/miaradia/rides-connect/internal/objstore"
@@ -25,7 +26,7 @@ func init() {
 				return nil, service.BatchPolicy{}, 0, err
 			}
 			c.Store.S3.Logger = s3conf.SDKLogger(mgr.Logger())
-			pol, inFlight, err := policyFromParsed(conf)
+			pol, inFlight, err := batchcheck.Output(conf, fieldBatching)
 			if err != nil {
 				return nil, pol, 0, err
 			}

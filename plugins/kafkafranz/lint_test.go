@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/internal/batchcheck"
 )
 
 func lint(t *testing.T, conf string) string {
@@ -163,7 +165,7 @@ func TestOutputBatchingAndMaxInFlightAreRefusedNamingTheField(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := outputPolicyFromParsed(conf); err == nil || !strings.Contains(err.Error(), want) {
+		if _, _, err := batchcheck.Output(conf, fieldBatching); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: got %v, want %s named", extra, err, want)
 		}
 	}

@@ -1,8 +1,6 @@
 package kafkafranz
 
 import (
-	"fmt"
-
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/miaradia/rides-connect/internal/batchcheck"
@@ -185,27 +183,10 @@ func init() {
 			if err != nil {
 				return nil, service.BatchPolicy{}, 0, err
 			}
-			policy, maxInFlight, err := outputPolicyFromParsed(conf)
+			policy, maxInFlight, err := batchcheck.Output(conf, fieldBatching)
 			if err != nil {
 				return nil, service.BatchPolicy{}, 0, err
 			}
 			return w, policy, maxInFlight, nil
 		})
-}
-
-// outputPolicyFromParsed reads batching and max_in_flight, refusing what
-// Benthos would ignore or refuse without naming the field.
-func outputPolicyFromParsed(conf *service.ParsedConfig) (service.BatchPolicy, int, error) {
-	policy, err := conf.FieldBatchPolicy(fieldBatching)
-	if err != nil {
-		return policy, 0, err
-	}
-	if err := batchcheck.Policy(fieldBatching, policy); err != nil {
-		return policy, 0, err
-	}
-	maxInFlight, err := conf.FieldMaxInFlight()
-	if err == nil && maxInFlight < 1 {
-		err = fmt.Errorf("max_in_flight: %d must be at least 1", maxInFlight)
-	}
-	return policy, maxInFlight, err
 }
