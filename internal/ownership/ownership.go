@@ -48,11 +48,12 @@ func (r *Record) notifyLocked() {
 type Owner struct {
 	r     *Record
 	owned map[string]map[int32]bool // topic -> partitions owned
+	parts map[string]int32          // topic -> its partition count, as reported
 }
 
 // Owner registers a new, empty owner.
 func (r *Record) Owner() *Owner {
-	o := &Owner{r: r, owned: map[string]map[int32]bool{}}
+	o := &Owner{r: r, owned: map[string]map[int32]bool{}, parts: map[string]int32{}}
 	r.mu.Lock()
 	r.owners[o] = struct{}{}
 	r.mu.Unlock()
@@ -79,6 +80,30 @@ func (o *Owner) Set(topic string, partition int32, owned bool) {
 		o.r.gains++
 	}
 	o.r.notifyLocked()
+}
+
+// SetPartitions records how many partitions topic has, as the owner's
+// consumer learnt at its assignment.
+func (o *Owner) SetPartitions(topic string, n int32) {
+	o.r.mu.Lock()
+	defer o.r.mu.Unlock()
+	o.parts[topic] = n
+}
+
+// Siblings calls fn with every topic, and its partition count, that an owner
+// reporting about topic has the count of: the topics one consumer (one
+// input) reads together with topic, topic included.
+func (r *Record) Siblings(topic string, fn func(topic string, partitions int32)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for o := range r.owners {
+		if _, ok := o.owned[topic]; !ok {
+			continue
+		}
+		for t, n := range o.parts {
+			fn(t, n)
+		}
+	}
 }
 
 // Release forgets the owner (its consumer closed): its partitions and its

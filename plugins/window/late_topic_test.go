@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/internal/ownership"
 )
 
 // A second topic whose first record comes after the window closed windows
@@ -39,5 +41,39 @@ func TestATopicFirstSeenAfterWindowsClosedIsReported(t *testing.T) {
 	}
 	if n := late(service.MessageBatch{ride("rides_us", "2026-03-14T00:02:00Z", 0)}); n != 1 {
 		t.Fatalf("a topic first seen after windows closed reported %d times, want 1", n)
+	}
+}
+
+// One input reading two topics: the window waits for the second topic before
+// its first record comes (the consumer reported both partition counts), so
+// rows of b that come after a's records passed the window are on time.
+// Before, a's records alone closed the window and b's rows were late.
+func TestAWindowWaitsForEveryTopicItsInputReads(t *testing.T) {
+	o := ownership.Process.Owner()
+	defer o.Release()
+	for _, topic := range []string{"rides", "rides_eu"} {
+		o.Set(topic, 0, true)
+		o.SetPartitions(topic, 1)
+	}
+	p := build(t, ridesYAML, service.MockResources(service.MockResourcesOptAddCache("window_state")), newClock())
+	ride := func(topic, ts string, off int) *service.Message {
+		m := msg("FR", ts, 1, 1, 0, off)
+		m.MetaSetMut("kafka_topic", topic)
+		m.MetaSetMut(partitionsMeta, 1)
+		m.MetaSetMut(prevOffsetMeta, off-1)
+		return m
+	}
+	if rows, _ := run(t, p, service.MessageBatch{ride("rides", "2026-03-14T00:01:00Z", 0), ride("rides", "2026-03-14T01:00:00Z", 1)}); len(rows) != 0 {
+		t.Fatalf("topic rides alone closed %d windows; rides_eu has not delivered yet", len(rows))
+	}
+	rows, _ := run(t, p, service.MessageBatch{ride("rides_eu", "2026-03-14T00:02:00Z", 0), ride("rides_eu", "2026-03-14T01:00:00Z", 1)})
+	var cnt float64
+	for _, r := range rows {
+		if r.body["window_start"] == "2026-03-14T00:00:00.000Z" {
+			cnt, _ = r.body["cnt"].(float64)
+		}
+	}
+	if cnt != 2 {
+		t.Fatalf("window 00:00 has %v rides, want 2 (one per topic); rows %v", cnt, rows)
 	}
 }

@@ -186,6 +186,7 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 		return nil, err
 	}
 	now := p.now()
+	p.expectSiblings(rows, now)
 	p.noteTopics(rows)
 	res := p.eng.Process(rows, now)
 	applied, late, replayed, early := p.tally(batch, out, idx, res.Status, res.LateWindowEndUs)

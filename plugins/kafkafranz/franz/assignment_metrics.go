@@ -23,3 +23,15 @@ func (c *Consumer) reportAssignment(tp topicPartition, owned bool) {
 		am.Assignment(tp.topic, tp.partition, owned)
 	}
 }
+
+// reportPartitions (c.mu held) tells the process's ownership record how many
+// partitions topic has: a window fed by this consumer waits for every topic
+// it reads, not only for those that delivered (window late_topic.go).
+func (c *Consumer) reportPartitions(topic string, n int32) {
+	if c.own == nil && !c.closed {
+		c.own = c.owners.Owner()
+	}
+	if c.own != nil {
+		c.own.SetPartitions(topic, n)
+	}
+}

@@ -80,6 +80,7 @@ func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int
 	c.mu.Lock()
 	for t, ps := range ends {
 		c.topicParts[t] = int32(len(ps))
+		c.reportPartitions(t, int32(len(ps)))
 	}
 	for t, ps := range offsets {
 		for p, o := range ps {

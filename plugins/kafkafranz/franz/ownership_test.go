@@ -62,3 +62,20 @@ func TestDirectPartitionConsumptionReportsNoOwnership(t *testing.T) {
 		t.Fatalf("direct consumption: owned %d, known=%v; want unknown", n, known)
 	}
 }
+
+// A consumer of two topics reports both partition counts at its assignment,
+// before the second topic delivers anything: a window fed by it waits for
+// both (window late_topic.go). A topic of another consumer is not a sibling.
+func TestAConsumerReportsThePartitionCountsOfEveryTopicItReads(t *testing.T) {
+	addr := cluster(t, kfake.SeedTopics(2, "t"), kfake.SeedTopics(3, "u"), kfake.SeedTopics(1, "v"))
+	produceN(t, addr, "t", 0, 10)
+	rec := ownership.New()
+	c := connectWith(t, addr, rec, func(conf *ConsumerConfig) { conf.Topics = TopicSpec{Topics: []string{"t", "u"}} })
+	pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 10 })
+	connectWith(t, addr, rec, func(conf *ConsumerConfig) { conf.Group, conf.Topics = "other", TopicSpec{Topics: []string{"v"}} })
+	got := map[string]int32{}
+	rec.Siblings("t", func(topic string, n int32) { got[topic] = n })
+	if len(got) != 2 || got["t"] != 2 || got["u"] != 3 {
+		t.Fatalf("siblings of t: %v, want t:2 and u:3 (u has delivered nothing; v is another consumer's)", got)
+	}
+}

@@ -425,6 +425,17 @@ func (e *Engine) OpenGroups() int { return e.nOpen }
 // Seq returns the last emission sequence used (0 before the first).
 func (e *Engine) Seq() int64 { return e.seq }
 
+// ExpectTopic makes a per_partition watermark wait for partitions 0..n-1
+// of topic, as a row of topic with kafka_topic_partitions n does: a topic
+// read with the others that has not delivered yet holds windows back
+// (until idle_timeout, as a partition that has not delivered).
+func (e *Engine) ExpectTopic(topic string, n int32, now time.Time) {
+	if e.cfg.Mode != ModePerPartition || e.cfg.Stage != StageFull || n <= e.wm.Topics[topic] {
+		return
+	}
+	e.wm.expect(topic, n, msOf(now))
+}
+
 // KnowsTopic says whether the watermark waits for topic's partitions, and
 // whether it waits for another topic's.
 func (e *Engine) KnowsTopic(topic string) (known, others bool) {
