@@ -3,11 +3,9 @@ package window
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/miaradia/rides-connect/internal/commitbarrier"
 	"github.com/miaradia/rides-connect/plugins/window/engine"
 )
 
@@ -96,16 +94,12 @@ func (p *processor) lostErr(v uint64) error {
 func (p *processor) writeNewest(ctx context.Context) (uint64, error) {
 	p.mu.Lock()
 	v := p.ver
-	if p.stale.Load() {
-		p.mu.Unlock()
-		return v, errStale // stale_state.go: never rolled back, never written
-	}
 	p.mu.Unlock()
-	// A write long after the consumers' last proof of membership asks the
-	// coordinator first (stale_state.go). Only a definite "not a member"
-	// stops it: a coordinator out of reach leaves the write as it was.
-	if p.unregister != nil && errors.Is(commitbarrier.Process.Confirm(ctx), commitbarrier.ErrFenced) {
-		return v, errStale // fenced() made the state stale
+	// A stale state is never rolled back and never written; a write long
+	// after the consumers' last proof of membership asks the coordinator
+	// first (stale_state.go).
+	if p.fencedNow(ctx) {
+		return v, errStale
 	}
 	p.mu.Lock()
 	v = p.ver

@@ -20,22 +20,31 @@ import (
 // ERROR at most once a minute per key, and
 // window_missing_kafka_metadata_batches_total{key}.
 
-// checkKafkaMeta looks at the first row of the batch with Kafka coordinates.
-func (p *processor) checkKafkaMeta(rows []engine.Row, ls chain) {
+// watchKafka (p.mu held) runs stage full per_partition's checks of a batch
+// of Kafka rows, from its first row with Kafka coordinates: the metadata the
+// rule needs (below) and the topics read together (late_topic.go).
+func (p *processor) watchKafka(rows []engine.Row, ls chain, now time.Time) {
 	if p.conf.engine.Mode != engine.ModePerPartition || p.conf.engine.Stage != engine.StageFull {
 		return
 	}
 	for i := range rows {
-		if !rows[i].HasPos {
-			continue
+		if rows[i].HasPos {
+			p.checkKafkaMeta(rows[i], ls)
+			p.expectSiblings(rows[i].Pos.Topic, now)
+			p.noteTopics(rows[i:])
+			return
 		}
-		if rows[i].Partitions <= 0 {
-			p.missingMeta(partitionsMeta, "the window cannot know which partitions of "+rows[i].Pos.Topic+" to wait for: it closes windows once the partitions read so far are past them, and rows of partitions read later are dropped as late")
-		}
-		if len(ls.links) == 0 {
-			p.missingMeta(prevOffsetMeta, "with more than one pipeline thread, batches of a partition may reach the window out of offset order, and which rows are late then depends on thread timing")
-		}
-		return
+	}
+}
+
+// checkKafkaMeta reports what first, the batch's first Kafka row, and ls,
+// its partitions' offset chain, lack.
+func (p *processor) checkKafkaMeta(first engine.Row, ls chain) {
+	if first.Partitions <= 0 {
+		p.missingMeta(partitionsMeta, "the window cannot know which partitions of "+first.Pos.Topic+" to wait for: it closes windows once the partitions read so far are past them, and rows of partitions read later are dropped as late")
+	}
+	if len(ls.links) == 0 {
+		p.missingMeta(prevOffsetMeta, "with more than one pipeline thread, batches of a partition may reach the window out of offset order, and which rows are late then depends on thread timing")
 	}
 }
 

@@ -24,28 +24,17 @@ import (
 // (ERROR, window_late_topics_total). docs/window.md, "Several topics in one window".
 
 // expectSiblings (p.mu held) makes the watermark wait for the topics read
-// together with the batch's.
-func (p *processor) expectSiblings(rows []engine.Row, now time.Time) {
-	if p.conf.engine.Mode != engine.ModePerPartition || p.conf.engine.Stage != engine.StageFull {
-		return
-	}
-	for i := range rows {
-		if rows[i].HasPos {
-			ownership.Process.Siblings(rows[i].Pos.Topic, func(topic string, n int32) {
-				p.eng.ExpectTopic(topic, n, now)
-			})
-			return
-		}
-	}
+// together with topic (watchKafka).
+func (p *processor) expectSiblings(topic string, now time.Time) {
+	ownership.Process.Siblings(topic, func(t string, n int32) {
+		p.eng.ExpectTopic(t, n, now)
+	})
 }
 
 // noteTopics (p.mu held) reports rows of a topic the watermark does not
 // know yet (it is in the checkpoint), once windows were emitted for others,
-// and returns how many topics it reported.
+// and returns how many topics it reported (watchKafka).
 func (p *processor) noteTopics(rows []engine.Row) (reported int) {
-	if p.conf.engine.Mode != engine.ModePerPartition || p.conf.engine.Stage != engine.StageFull {
-		return 0
-	}
 	last := ""
 	for i := range rows {
 		if !rows[i].HasPos || rows[i].Pos.Topic == last {

@@ -174,7 +174,6 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 	bufs := getRowBufs()
 	defer bufs.release()
 	out, rows, idx, ls := p.extractInto(batch, bufs)
-	p.checkKafkaMeta(rows, ls)
 
 	p.mu.Lock()
 	if p.closed {
@@ -186,8 +185,7 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 		return nil, err
 	}
 	now := p.now()
-	p.expectSiblings(rows, now)
-	p.noteTopics(rows)
+	p.watchKafka(rows, ls, now)
 	res := p.eng.Process(rows, now)
 	applied, late, replayed, early := p.tally(batch, out, idx, res.Status, res.LateWindowEndUs)
 	p.ver++

@@ -46,9 +46,8 @@ func dropStale(ctx context.Context, err error) bool {
 // membership is old). A paused process that resumed sent such a batch's dead
 // letters before its client noticed it had lost the topic, and the new owner
 // sent them again (red team rt20a: 64 twice).
+// It is writeNewest's check too: only a definite "not a member" counts, a
+// coordinator out of reach leaves the batch as it was.
 func (p *processor) fencedNow(ctx context.Context) bool {
-	if p.unregister == nil {
-		return false
-	}
-	return p.stale.Load() || errors.Is(commitbarrier.Process.Confirm(ctx), commitbarrier.ErrFenced)
+	return p.stale.Load() || p.unregister != nil && errors.Is(commitbarrier.Process.Confirm(ctx), commitbarrier.ErrFenced)
 }
