@@ -45,7 +45,7 @@ func (p *processor) holdForConfig(ctx context.Context, cause error, retry func(c
 }
 
 func (p *processor) logConfigHold(cause error) {
-	if ok, n := p.cfgHold.note(p.now(), configLogEvery); ok {
+	if ok, n := p.cfgHold.Note(p.now(), configLogEvery); ok {
 		p.log.Errorf("tumbling_window: %s; holding the batch, nothing applied or committed, until the window configs agree (every replica and both stages the same size, offset, watermark.delay, group_by and aggregates) and the process restarts (%d holds since the last such line)", strings.TrimPrefix(cause.Error(), "tumbling_window: "), n)
 	}
 }

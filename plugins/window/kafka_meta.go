@@ -54,7 +54,7 @@ func (p *processor) missingMeta(key, why string) {
 	if key == prevOffsetMeta {
 		log = &p.missingLogs[1]
 	}
-	if ok, n := log.note(time.Now(), time.Minute); ok {
+	if ok, n := log.Note(time.Now(), time.Minute); ok {
 		p.log.Errorf("tumbling_window: records from Kafka carry no %s (%d batches since the last line): %s. Add %s to the kafka_franz input's metadata_keys (or leave metadata_keys empty)", key, n, why, key)
 	}
 }

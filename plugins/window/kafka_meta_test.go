@@ -16,13 +16,13 @@ func TestRowsFromKafkaWithoutPartitionCountOrPrevOffsetAreReported(t *testing.T)
 	complete.MetaSetMut(prevOffsetMeta, -1)
 	run(t, p, service.MessageBatch{complete})
 	for i, key := range []string{partitionsMeta, prevOffsetMeta} {
-		if !p.missingLogs[i].loggedAt().IsZero() {
+		if !p.missingLogs[i].LoggedAt().IsZero() {
 			t.Fatalf("%s reported missing on a record that has it", key)
 		}
 	}
 	run(t, p, service.MessageBatch{msg("FR", "2026-03-14T00:02:00Z", 1, 1, 0, 1)})
 	for i, key := range []string{partitionsMeta, prevOffsetMeta} {
-		if p.missingLogs[i].loggedAt().IsZero() {
+		if p.missingLogs[i].LoggedAt().IsZero() {
 			t.Errorf("a record without %s was not reported", key)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/miaradia/rides-connect/internal/commitbarrier"
 	"github.com/miaradia/rides-connect/internal/ownership"
+	"github.com/miaradia/rides-connect/internal/ratelog"
 	"github.com/miaradia/rides-connect/plugins/window/engine"
 )
 
@@ -50,10 +51,10 @@ type processor struct {
 	guard *splitGuard
 	// cfgHold rate-limits the log of batches held for an inconsistent
 	// config (config_hold.go).
-	cfgHold holdLog
+	cfgHold ratelog.Limiter
 	// missingLogs rate-limit the logs of missing Kafka metadata keys
 	// (kafka_meta.go): kafka_topic_partitions, kafka_prev_offset.
-	missingLogs [2]holdLog
+	missingLogs [2]ratelog.Limiter
 	// holdPause is the wait between reads of a state that does not
 	// restore (pauseChangelog; tests replace it).
 	holdPause func(context.Context) error

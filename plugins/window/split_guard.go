@@ -10,6 +10,7 @@ import (
 
 	"github.com/miaradia/rides-connect/internal/kafkarecord"
 	"github.com/miaradia/rides-connect/internal/ownership"
+	"github.com/miaradia/rides-connect/internal/ratelog"
 	"github.com/miaradia/rides-connect/plugins/window/engine"
 )
 
@@ -35,7 +36,7 @@ const splitLogEvery = time.Minute
 // splitGuard is the stage-full hold. owners nil: no guard.
 type splitGuard struct {
 	owners *ownership.Record
-	held   holdLog
+	held   ratelog.Limiter
 }
 
 // splitTopic is a topic of a batch this process does not wholly own.
@@ -140,7 +141,7 @@ func (p *processor) dropNotLive(batch service.MessageBatch) service.MessageBatch
 
 // logHeld logs a held batch at most once per splitLogEvery.
 func (g *splitGuard) logHeld(log *service.Logger, s splitTopic, now time.Time) {
-	if ok, n := g.held.note(now, splitLogEvery); ok {
+	if ok, n := g.held.Note(now, splitLogEvery); ok {
 		log.Errorf("%s; holding the batch, nothing applied or committed (%d batches held since the last such line)", s, n)
 	}
 }

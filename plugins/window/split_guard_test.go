@@ -61,7 +61,7 @@ func waitHeld(t *testing.T, p *processor) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		logged := !p.guard.held.loggedAt().IsZero()
+		logged := !p.guard.held.LoggedAt().IsZero()
 		if logged {
 			return
 		}
@@ -166,9 +166,9 @@ func TestHeldBatchesAreLoggedAtMostOncePerInterval(t *testing.T) {
 	s := splitTopic{"rides", 3, 6}
 	lines := 0
 	for _, at := range []time.Duration{0, time.Second, 59 * time.Second, splitLogEvery, splitLogEvery + time.Second} {
-		before := g.held.loggedAt()
+		before := g.held.LoggedAt()
 		g.logHeld(log, s, t0.Add(at))
-		if g.held.loggedAt() != before {
+		if g.held.LoggedAt() != before {
 			lines++
 		}
 	}

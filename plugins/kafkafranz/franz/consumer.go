@@ -12,6 +12,7 @@ import (
 
 	"github.com/miaradia/rides-connect/internal/commitbarrier"
 	"github.com/miaradia/rides-connect/internal/ownership"
+	"github.com/miaradia/rides-connect/internal/ratelog"
 )
 
 // ConsumerConfig is the plain form of the input's configuration.
@@ -148,8 +149,9 @@ type Consumer struct {
 	conf ConsumerConfig
 	log  Logger
 	met  ConsumerMetrics
-	// instanceFenced logs FENCED_INSTANCE_ID (instance_fence.go).
-	instanceFenced instanceFencedLog
+	// instanceFenced rate-limits the log of FENCED_INSTANCE_ID
+	// (instance_fence.go).
+	instanceFenced ratelog.Limiter
 	// owners is the process's record of owned partitions; own is this
 	// consumer's part of it, registered at its first group assignment
 	// (internal/ownership; tumbling_window stage full reads it).

@@ -2,7 +2,6 @@ package franz
 
 import (
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -22,21 +21,8 @@ type groupErrorHook struct{ c *Consumer }
 
 func (h groupErrorHook) OnGroupManageError(err error) {
 	if errors.Is(err, kerr.FencedInstanceID) {
-		h.c.instanceFenced.log(h.c)
-	}
-}
-
-// instanceFencedLog rate-limits the log of FENCED_INSTANCE_ID.
-type instanceFencedLog struct {
-	mu   sync.Mutex
-	last time.Time
-}
-
-func (l *instanceFencedLog) log(c *Consumer) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now := time.Now(); l.last.IsZero() || now.Sub(l.last) >= time.Minute {
-		l.last = now
-		c.log.Errorf("kafka: another process joined consumer group %q with this process's instance_id %q (FENCED_INSTANCE_ID): it owns this member's partitions and this process reads nothing while it runs. Give every process its own instance_id (KAFKA_INSTANCE_ID; the pod name in a StatefulSet)", c.conf.Group, c.conf.InstanceID)
+		if ok, _ := h.c.instanceFenced.Note(time.Now(), time.Minute); ok {
+			h.c.log.Errorf("kafka: another process joined consumer group %q with this process's instance_id %q (FENCED_INSTANCE_ID): it owns this member's partitions and this process reads nothing while it runs. Give every process its own instance_id (KAFKA_INSTANCE_ID; the pod name in a StatefulSet)", h.c.conf.Group, h.c.conf.InstanceID)
+		}
 	}
 }
