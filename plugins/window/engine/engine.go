@@ -162,6 +162,9 @@ type Engine struct {
 	openEnc      map[int64][]byte // e.open[start] encoded, while unchanged
 	lastSnapshot int
 	fingerprint  string // cfg.StageFingerprint(): stage merge checks partials against it
+	// local is stage merge's progress of each source partition of a local
+	// stage 1 (local_merge.go), by Position.Key.
+	local map[string]*localSource
 }
 
 // New builds an engine with empty state.
@@ -171,6 +174,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.Stage == StagePartial {
 		return nil, errors.New("stage partial runs in a PartialEngine (NewPartial)")
+	}
+	if cfg.Stage == StageLocal {
+		return nil, errors.New("stage local runs in a LocalEngine (NewLocal)")
 	}
 	if cfg.Stage == StageMerge {
 		cfg.IdleTimeout = 0 // idleness is decided by stage 1 and comes in its markers

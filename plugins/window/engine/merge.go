@@ -14,6 +14,7 @@ type MergeInput struct {
 	Heartbeat bool
 	Partial   *Partial
 	Marker    *Marker
+	Bundle    *Bundle // a local stage 1's (StageLocal)
 	Pos       Position
 	HasPos    bool
 }
@@ -52,6 +53,19 @@ func (e *Engine) Merge(in []MergeInput, now time.Time) Result {
 			}
 		}
 		switch {
+		case x.Bundle != nil:
+			st, lateEnd := e.takeBundle(x.Bundle, lateWM, nowMs)
+			if st == ClosedEarly {
+				if res.LateWindowEndUs == nil {
+					res.LateWindowEndUs = map[int]int64{}
+				}
+				res.LateWindowEndUs[i] = lateEnd
+			}
+			if x.HasPos {
+				e.applied[part] = e.applied[part].add(x.Pos.Offset)
+			}
+			res.Status[i] = st
+			continue
 		case x.Marker != nil:
 			e.wm.mark(x.Marker, nowMs)
 		case x.Partial != nil:

@@ -87,7 +87,8 @@ func keyPartition(key string, q int) int {
 
 // internalRecord is one record of the internal topic, as encoded on the wire.
 type internalRecord struct {
-	partial, marker []byte
+	partial, marker, bundle []byte
+	decoded                 *Bundle // bundle, decoded once (stage merge only reads it)
 }
 
 // twoStage is the simulated scaled-out job.
@@ -198,9 +199,14 @@ func (s *twoStage) newMerger(q int) *merger {
 func (s *twoStage) decode(rec internalRecord, q, off int) MergeInput {
 	in := MergeInput{Pos: Position{Topic: "G-repartition", Partition: int32(q), Offset: int64(off)}, HasPos: true}
 	var err error
-	if rec.partial != nil {
+	switch {
+	case rec.decoded != nil:
+		in.Bundle = rec.decoded
+	case rec.bundle != nil:
+		in.Bundle, err = DecodeBundle(rec.bundle)
+	case rec.partial != nil:
 		in.Partial, err = DecodePartial(rec.partial)
-	} else {
+	default:
 		in.Marker, err = DecodeMarker(rec.marker)
 	}
 	if err != nil {
@@ -218,6 +224,11 @@ func (s *twoStage) mergeStep(m *merger, crashes bool) {
 		rec := s.decode(log[m.next+i], m.q, m.next+i)
 		if in = append(in, rec); rec.Partial != nil {
 			if err := m.e.CheckPartial(rec.Partial); err != nil {
+				s.t.Fatal(err)
+			}
+		}
+		if rec.Bundle != nil {
+			if err := m.e.CheckBundle(rec.Bundle); err != nil {
 				s.t.Fatal(err)
 			}
 		}

@@ -17,15 +17,17 @@ const (
 	StagePartial Stage = "partial"
 	// StageMerge is stage 2: Merge.
 	StageMerge Stage = "merge"
+	// StageLocal is stage 1 without Kafka transactions: see LocalEngine.
+	StageLocal Stage = "local"
 )
 
 func (c *Config) validateStage() error {
 	switch c.Stage {
 	case "", StageFull:
 		return nil
-	case StagePartial, StageMerge:
+	case StagePartial, StageLocal, StageMerge:
 	default:
-		return fmt.Errorf("stage %q must be full, partial or merge", c.Stage)
+		return fmt.Errorf("stage %q must be full, partial, local or merge", c.Stage)
 	}
 	// The two stages split the per-partition rule; Spark's global watermark
 	// and its two-watermark timing have no meaning across replicas.

@@ -22,6 +22,8 @@ type snapshot struct {
 	Windows   []windowState             `json:"windows"`
 	Applied   map[string]appliedOffsets `json:"applied"`
 	Pending   []*Emission               `json:"pending"`
+	// Local is stage merge's progress of a local stage 1 (local_merge.go).
+	Local map[string]*localSource `json:"local,omitempty"`
 }
 
 // shape is the part of the config the state depends on; restoring state into
@@ -66,7 +68,7 @@ func (e *Engine) Snapshot() ([]byte, error) {
 // snapshotJSON is the version-1 (JSON) encoding: stage merge's, and stage
 // full's before version 2.
 func (e *Engine) snapshotJSON() ([]byte, error) {
-	s := snapshot{Version: stateVersion, Shape: e.shape(), Watermark: e.wm, Seq: e.seq, Applied: e.applied, Pending: e.pending}
+	s := snapshot{Version: stateVersion, Shape: e.shape(), Watermark: e.wm, Seq: e.seq, Applied: e.applied, Pending: e.pending, Local: e.local}
 	for start, groups := range e.open {
 		s.Windows = append(s.Windows, windowState{StartUs: start, Groups: groups})
 	}
@@ -93,7 +95,7 @@ func (e *Engine) Restore(data []byte) error {
 	}
 	e.wm, e.seq, e.pending = s.Watermark, s.Seq, s.Pending
 	e.pendingBin, e.pendingEnc, e.openEnc = nil, make([][]byte, len(e.pending)), nil
-	e.applied = s.Applied
+	e.applied, e.local = s.Applied, s.Local
 	if e.applied == nil {
 		e.applied = map[string]appliedOffsets{}
 	}
@@ -168,6 +170,9 @@ func (s *snapshot) check(nAggs int) error {
 		if p == nil {
 			return fmt.Errorf("partition %s is null", k)
 		}
+	}
+	if err := checkLocal(s.Local, nAggs); err != nil {
+		return err
 	}
 	for k, spans := range s.Applied {
 		for i, sp := range spans {

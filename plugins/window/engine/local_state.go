@@ -1,0 +1,82 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+)
+
+// A local stage 1 keeps one state per source partition, so that a
+// partition's state moves with it between replicas: its progress, its
+// closed window end, its open windows and its recently sent bundles.
+
+const localStateVersion = 1
+
+type localState struct {
+	Version int           `json:"version"`
+	Config  string        `json:"config"` // StageFingerprint of the writer
+	Marker  Marker        `json:"marker"`
+	Closed  int64         `json:"closed_us"`
+	Open    []Partial     `json:"open,omitempty"` // by (window start, key)
+	Sent    []sentBundles `json:"sent,omitempty"`
+}
+
+// SnapshotPartition encodes a source partition's state; ok is false if the
+// engine holds none.
+func (e *LocalEngine) SnapshotPartition(topic string, partition int32) (data []byte, ok bool, err error) {
+	s := e.parts[Position{Topic: topic, Partition: partition}.Key()]
+	if s == nil {
+		return nil, false, nil
+	}
+	st := localState{Version: localStateVersion, Config: e.config, Marker: s.m, Closed: s.closed, Sent: s.sent}
+	for _, start := range slices.Sorted(maps.Keys(s.open)) {
+		keys := s.open[start]
+		for _, k := range slices.Sorted(maps.Keys(keys)) {
+			g := keys[k]
+			st.Open = append(st.Open, Partial{StartUs: start, Key: k, Rows: g.Rows, Aggs: g.Aggs})
+		}
+	}
+	data, err = json.Marshal(&st)
+	return data, true, err
+}
+
+// LoadPartition replaces a source partition's state with one written by
+// SnapshotPartition, at processing time now; nil data starts it afresh.
+func (e *LocalEngine) LoadPartition(topic string, partition int32, data []byte, now time.Time) error {
+	k := Position{Topic: topic, Partition: partition}.Key()
+	if data == nil {
+		delete(e.parts, k)
+		return nil
+	}
+	var st localState
+	if err := json.Unmarshal(data, &st); err != nil {
+		return fmt.Errorf("state of %s is not a local window state: %w", k, err)
+	}
+	switch {
+	case st.Version != localStateVersion:
+		return fmt.Errorf("state of %s has version %d, this build reads %d", k, st.Version, localStateVersion)
+	case st.Config != e.config:
+		return fmt.Errorf("state of %s %w (its config %s, this one %s)", k, errOtherConfig, st.Config, e.config)
+	}
+	s := newLocalPart(topic, partition)
+	s.m, s.closed, s.sent, s.lastSeenMs, s.loaded = st.Marker, st.Closed, st.Sent, msOf(now), len(st.Sent) > 0
+	s.m.Topic, s.m.Partition = topic, partition
+	for _, p := range st.Open {
+		if len(p.Aggs) != len(e.cfg.Aggregates) || p.Rows < 1 {
+			return fmt.Errorf("state of %s is corrupt: window %d key %s", k, p.StartUs, p.Key)
+		}
+		keys := s.open[p.StartUs]
+		if keys == nil {
+			keys = map[string]*group{}
+			s.open[p.StartUs] = keys
+		}
+		keys[p.Key] = &group{Rows: p.Rows, Aggs: p.Aggs}
+	}
+	e.parts[k] = s
+	return nil
+}
+
+var errOtherConfig = errors.New("was written with another window config (size, offset, watermark.delay, group_by, aggregates); use a new state.key when changing them")
