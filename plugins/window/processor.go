@@ -28,6 +28,8 @@ func init() {
 				return newPartialProcessor(c, res, time.Now)
 			case engine.StageMerge:
 				return newMergeProcessor(c, res, time.Now)
+			case engine.StageLocal:
+				return newLocalProcessor(c, res, time.Now)
 			}
 			return newProcessor(c, res, time.Now)
 		})

@@ -215,8 +215,12 @@ func (p *mergeProcessor) decode(msg *service.Message) (engine.MergeInput, error)
 		}
 	case kindMarker:
 		x.Marker, err = engine.DecodeMarker(body)
+	case kindBundle:
+		if x.Bundle, err = engine.DecodeBundle(body); err == nil {
+			err = p.check.CheckBundle(x.Bundle)
+		}
 	default:
-		err = fmt.Errorf("metadata %s is %q, want partial or marker (a record of the internal topic written by stage partial)", kindMeta, kind)
+		err = fmt.Errorf("metadata %s is %q, want partial, marker or bundle (a record of the internal topic written by stage partial or local)", kindMeta, kind)
 	}
 	if err != nil {
 		return x, fmt.Errorf("tumbling_window: %s offset %d: %w", pos.Key(), pos.Offset, err)

@@ -26,6 +26,7 @@ const (
 	statePartitionMeta = "window_state_partition"  // the state's partition: q (merge output), p (partial's changelog copy)
 	kindPartial        = "partial"
 	kindMarker         = "marker"
+	kindBundle         = "bundle"                    // stage local: a source partition's final partials and progress (engine.Bundle)
 	kindState          = "state"                     // merge with state.changelog: q's state for the changelog
 	kindFence          = "fence"                     // merge: q was taken over, raise its fencing token downstream
 	generationMeta     = "kafka_group_generation"    // input: group generation at which q was assigned
@@ -297,7 +298,7 @@ func firstOffset(batch service.MessageBatch, k string) int64 {
 	return first
 }
 
-func (p *partialProcessor) observeStageOne(applied, late, replayed, early int) {
+func (p *processor) observeStageOne(applied, late, replayed, early int) {
 	p.m.input.Incr(int64(applied))
 	p.m.late.Incr(int64(late))
 	p.m.closedEarly.Incr(int64(early))

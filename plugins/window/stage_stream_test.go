@@ -134,7 +134,8 @@ func TestStreamPartialShuffleMergeEqualsFull(t *testing.T) {
 	}
 }
 
-func partialShuffleMerge(t *testing.T, parts [][]*service.Message, threads int, seed int64) {
+// streamFull is stage full's rows of the records, by window_id.
+func streamFull(t *testing.T, parts [][]*service.Message, threads int, seed int64) map[string]string {
 	full := map[string]string{}
 	send, stop := runStage(t, threads, "full", func(b service.MessageBatch) {
 		for _, m := range b {
@@ -148,11 +149,15 @@ func partialShuffleMerge(t *testing.T, parts [][]*service.Message, threads int, 
 	if len(full) < 50 {
 		t.Fatalf("the full stage emitted only %d rows", len(full))
 	}
+	return full
+}
 
+func partialShuffleMerge(t *testing.T, parts [][]*service.Message, threads int, seed int64) {
+	full := streamFull(t, parts, threads, seed)
 	const q = 3
 	internal := make([]service.MessageBatch, q)
 	changelog := map[string]string{}
-	send, stop = runStage(t, threads, "partial", func(b service.MessageBatch) {
+	send, stop := runStage(t, threads, "partial", func(b service.MessageBatch) {
 		for _, m := range b {
 			if m.GetError() != nil {
 				t.Errorf("stage partial passed on an errored message: %v", m.GetError())
@@ -189,10 +194,16 @@ func partialShuffleMerge(t *testing.T, parts [][]*service.Message, threads int, 
 	if len(changelog) != 3 {
 		t.Fatalf("changelog has %d source partitions, want 3", len(changelog))
 	}
+	mergeEqualsFull(t, internal, full, threads, seed)
+}
 
+// mergeEqualsFull runs stage merge on the internal topic's partitions, read
+// in random batches interleaving them, and compares its rows with full's.
+func mergeEqualsFull(t *testing.T, internal []service.MessageBatch, full map[string]string, threads int, seed int64) {
+	q := len(internal)
 	merged := map[string]string{}
 	seqs := map[string]int64{}
-	send, stop = runStage(t, threads, "merge", func(b service.MessageBatch) {
+	send, stop := runStage(t, threads, "merge", func(b service.MessageBatch) {
 		for _, m := range b {
 			if m.GetError() != nil {
 				t.Errorf("stage merge passed on an errored message: %v", m.GetError())

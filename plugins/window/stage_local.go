@@ -1,0 +1,341 @@
+package window
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/internal/commitbarrier"
+	"github.com/miaradia/rides-connect/internal/ownership"
+	"github.com/miaradia/rides-connect/internal/ratelog"
+	"github.com/miaradia/rides-connect/plugins/window/engine"
+)
+
+// stageMeta marks the messages a stage merge of the same pipeline passes on
+// (config/rides-scaleout.yaml's tag_stage_merge): stage local lets a batch
+// that starts with one through untouched.
+const stageMeta = "window_stage"
+
+// localProcessor is stage 1 without Kafka transactions (stage: local,
+// engine.LocalEngine). Each source partition's state is a key of
+// state.cache (a checkpoint cache), written at every offset commit of the
+// input (the commit barrier, as state.sync: commit) and read back when the
+// partition's assignment epoch changes; its bundles leave as messages for
+// the internal topic (window_kind: bundle, window_marker_partition: the
+// internal partition).
+type localProcessor struct {
+	*processor
+	eng    *engine.LocalEngine
+	epochs map[string]int64           // topic/partition → epoch its state was loaded at
+	fences map[string]int64           // topic/partition → generation it was assigned at
+	dirty  map[string]engine.Position // partitions changed since their last write
+	owners *ownership.Record
+	// readState reads a key of state.cache (tests replace it).
+	readState func(ctx context.Context, key string) ([]byte, error)
+	readMu    sync.Mutex
+	// wmu makes flushes run one at a time.
+	wmu      sync.Mutex
+	holdLogs ratelog.Limiter
+}
+
+var _ service.BatchProcessor = (*localProcessor)(nil)
+
+func newLocalProcessor(c *procConfig, res *service.Resources, now func() time.Time) (*localProcessor, error) {
+	eng, err := engine.NewLocal(c.engine)
+	if err != nil {
+		return nil, err
+	}
+	p := &localProcessor{processor: newBase(c, res, now), eng: eng, epochs: map[string]int64{}, fences: map[string]int64{},
+		dirty: map[string]engine.Position{}, owners: ownership.Process}
+	p.readState = p.getKey
+	p.unregister = commitbarrier.Process.Register(p.flushLocal)
+	p.unregisterAcked = commitbarrier.Process.OnAcked(p.acked.record)
+	return p, nil
+}
+
+// localKey is the state.cache key of a source partition's state.
+func (p *localProcessor) localKey(pos engine.Position) string {
+	return p.conf.key + "-" + pos.Topic + "-" + strconv.Itoa(int(pos.Partition))
+}
+
+func (p *localProcessor) ProcessBatch(ctx context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
+	if len(batch) > 0 {
+		if _, ok := batch[0].MetaGetMut(stageMeta); ok {
+			return []service.MessageBatch{batch}, nil
+		}
+	}
+	bufs := getRowBufs()
+	defer bufs.release()
+	out, rows, idx, ls := p.extractInto(batch, bufs)
+	keep := 0
+	for j := range rows {
+		if !rows[j].Heartbeat && (!rows[j].HasPos || rows[j].Partitions <= 0) {
+			out[idx[j]] = p.reject(batch[idx[j]], "missing_position", errors.New(
+				"tumbling_window: stage local needs metadata kafka_topic, kafka_partition, kafka_offset and kafka_topic_partitions (set by the kafka_franz input)"))
+			continue
+		}
+		rows[keep], idx[keep] = rows[j], idx[j]
+		keep++
+	}
+	rows, idx = rows[:keep], idx[:keep]
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, errors.New("tumbling_window: processor is closed")
+	}
+	if err := p.awaitTurn(ctx, ls); err != nil {
+		return nil, err
+	}
+	now := p.now()
+	if err := p.loadMoved(ctx, batch, rows, idx, now); err != nil {
+		return nil, err
+	}
+	res := p.eng.Process(rows, now)
+	applied, late, replayed, early := p.tally(batch, out, idx, res.Status, res.LateWindowEndUs)
+	p.passed(ls)
+	p.observeStageOne(applied, late, replayed, early)
+	var sources []engine.Marker
+	for j := range rows {
+		if !rows[j].Heartbeat {
+			p.dirty[rows[j].Pos.Key()] = rows[j].Pos
+		}
+	}
+	for i := range res.Bundles {
+		src := res.Bundles[i].Source
+		if src.Offset >= 0 { // an idle flush changes the state too
+			pos := engine.Position{Topic: src.Topic, Partition: src.Partition}
+			p.dirty[pos.Key()] = pos
+		}
+		sources = append(sources, src)
+	}
+	p.m.observeSources(sources)
+
+	batches := passedOn(out)
+	if len(res.Bundles) > 0 {
+		b, err := bundleBatch(template(batch), res.Bundles)
+		if err != nil {
+			return nil, err
+		}
+		batches = append(batches, b)
+	}
+	release(batch, out)
+	return batches, nil
+}
+
+// bundleBatch renders bundles as messages for the internal topic.
+func bundleBatch(tmpl *service.Message, bundles []engine.Bundle) (service.MessageBatch, error) {
+	out := make(service.MessageBatch, 0, len(bundles))
+	for i := range bundles {
+		b := &bundles[i]
+		body, err := engine.EncodeBundle(b)
+		if err != nil {
+			return nil, err
+		}
+		m := derived(tmpl, body)
+		m.MetaSetMut(kindMeta, kindBundle)
+		m.MetaSetMut(markerPartMeta, int64(b.Shard))
+		m.MetaSetMut(groupKeyMeta, engine.Position{Topic: b.Source.Topic, Partition: b.Source.Partition}.Key())
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// loadMoved loads the state of every partition of the batch at an
+// assignment epoch its state was not loaded at: the partition was
+// (re)assigned to this process, and another replica may have moved its
+// state on meanwhile.
+func (p *localProcessor) loadMoved(ctx context.Context, batch service.MessageBatch, rows []engine.Row, idx []int, now time.Time) error {
+	seen := map[string]bool{}
+	for j := range rows {
+		if rows[j].Heartbeat {
+			continue
+		}
+		pos := rows[j].Pos
+		k := pos.Key()
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		ep := epochOf(batch[idx[j]])
+		if cur, ok := p.epochs[k]; ok && cur == ep {
+			continue
+		}
+		gen, _ := metaInt(batch[idx[j]], generationMeta)
+		start := int64(-1)
+		if s, ok := metaInt(batch[idx[j]], startMeta); ok {
+			start = s
+		}
+		if err := p.loadPartition(ctx, pos, gen, start, now); err != nil {
+			return err
+		}
+		p.epochs[k], p.fences[k] = ep, gen
+		delete(p.dirty, k)
+	}
+	return nil
+}
+
+// loadPartition reads one partition's state and loads it. A state behind
+// the offset the group committed (start) would lose the records between:
+// it is held, and read again, until one that reaches it is there.
+func (p *localProcessor) loadPartition(ctx context.Context, pos engine.Position, gen, start int64, now time.Time) error {
+	key := p.localKey(pos)
+	for {
+		data, _, err := readStateRetrying(ctx, p.log, "local", readSerial(&p.readMu, p.readState), p.holdPause, key)
+		if err != nil {
+			return err
+		}
+		var hold error
+		if data != nil {
+			_, off, err := engine.LocalStateInfo(data)
+			switch {
+			case err != nil:
+				hold = fmt.Errorf("state.cache %q key %q: %w", p.conf.cache, key, err)
+			case start >= 0 && off+1 < start:
+				hold = fmt.Errorf("state.cache %q key %q applied %s up to offset %d, but the group committed up to %d: the records between would be lost", p.conf.cache, key, pos.Key(), off, start)
+			default:
+				hold = p.eng.LoadPartition(pos.Topic, pos.Partition, data, now)
+			}
+		} else {
+			if start > 0 {
+				hold = fmt.Errorf("state.cache %q has no state %q but the group committed %s up to offset %d: its open windows are lost", p.conf.cache, key, pos.Key(), start)
+			} else {
+				hold = p.eng.LoadPartition(pos.Topic, pos.Partition, nil, now)
+			}
+		}
+		if hold == nil {
+			p.log.Debugf("tumbling_window: stage local loaded %s (generation %d, committed offset %d, %d bytes)", pos.Key(), gen, start, len(data))
+			return nil
+		}
+		if ok, n := p.holdLogs.Note(time.Now(), 30*time.Second); ok {
+			p.log.Errorf("tumbling_window: holding %s: %v; reading it again (%d holds since the last such line)", pos.Key(), hold, n)
+		}
+		if err := p.holdPause(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// flushLocal is the commit barrier's flush: the state of every partition
+// this process owns that changed is written before the input commits. A
+// process found no longer a member writes nothing (its offsets are not
+// committed either); a partition whose stored state was written by an
+// owner assigned at a later generation is no longer this process's.
+func (p *localProcessor) flushLocal(ctx context.Context) error {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	if errors.Is(commitbarrier.Process.Confirm(ctx), commitbarrier.ErrFenced) {
+		p.m.staleFences.Incr(1)
+		return errStale
+	}
+	type write struct {
+		pos   engine.Position
+		fence int64
+		data  []byte
+	}
+	var writes []write
+	p.mu.Lock()
+	if acked, ok := p.acked.take(); ok {
+		p.eng.ForgetDelivered(acked)
+		for k := range acked {
+			if pos, ok := p.positionOf(k); ok {
+				p.dirty[k] = pos
+			}
+		}
+	}
+	for k, pos := range p.dirty {
+		if owned, known := p.owners.Owns(pos.Topic, pos.Partition); known && !owned {
+			p.forget(k)
+			continue
+		}
+		data, ok, err := p.eng.SnapshotPartition(pos.Topic, pos.Partition, p.fences[k])
+		if err != nil {
+			p.mu.Unlock()
+			return err
+		}
+		if ok {
+			writes = append(writes, write{pos, p.fences[k], data})
+		}
+	}
+	clear(p.dirty)
+	p.mu.Unlock()
+	var errs []error
+	for _, w := range writes {
+		if err := p.writeState(ctx, w.pos, w.fence, w.data); err != nil {
+			errs = append(errs, err)
+			p.mu.Lock()
+			if _, ok := p.dirty[w.pos.Key()]; !ok {
+				p.dirty[w.pos.Key()] = w.pos
+			}
+			p.mu.Unlock()
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// writeState writes one partition's state unless the stored one carries a
+// higher fencing token.
+func (p *localProcessor) writeState(ctx context.Context, pos engine.Position, fence int64, data []byte) error {
+	key := p.localKey(pos)
+	old, err := p.getKey(ctx, key)
+	if err != nil {
+		return err
+	}
+	if old != nil {
+		if theirs, _, err := engine.LocalStateInfo(old); err == nil && theirs > fence {
+			p.log.Warnf("tumbling_window: not writing %s: its state was written by an owner assigned at generation %d, after this process (%d); it was taken over", pos.Key(), theirs, fence)
+			p.m.staleFences.Incr(1)
+			p.mu.Lock()
+			p.forget(pos.Key())
+			p.mu.Unlock()
+			return nil
+		}
+	}
+	return p.persist(ctx, key, data, func(ctx context.Context, b []byte) error { return p.setKey(ctx, key, b) })
+}
+
+// forget (mu held) drops a partition this process no longer owns; if it
+// comes back it is loaded again at its new epoch.
+func (p *localProcessor) forget(k string) {
+	p.eng.Forget(func(topic string, partition int32) bool {
+		return engine.Position{Topic: topic, Partition: partition}.Key() != k
+	})
+	delete(p.epochs, k)
+	delete(p.fences, k)
+	delete(p.dirty, k)
+}
+
+// positionOf (mu held) finds the partition of key k among those the engine
+// holds.
+func (p *localProcessor) positionOf(k string) (engine.Position, bool) {
+	for _, pos := range p.eng.Partitions() {
+		if pos.Key() == k {
+			pos.Offset = 0
+			return pos, true
+		}
+	}
+	return engine.Position{}, false
+}
+
+// Close is idempotent: it writes what changed since the last flush.
+func (p *localProcessor) Close(ctx context.Context) error {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	if p.unregisterAcked != nil {
+		p.unregisterAcked()
+	}
+	if p.unregister == nil {
+		return nil
+	}
+	if err := p.flushLocal(ctx); err != nil {
+		return err
+	}
+	p.unregister()
+	return nil
+}
