@@ -23,6 +23,7 @@ type Barrier struct {
 	next    uint64
 	flushes map[uint64]func(context.Context) error
 	acked   map[uint64]func(topic string, partition int32, next int64)
+	commit  map[uint64]func(topic string, partition int32, next int64)
 	fenced  map[uint64]func()
 	confirm map[uint64]func(context.Context) error
 }
@@ -38,7 +39,7 @@ var Process = New()
 // New returns an empty barrier.
 func New() *Barrier {
 	return &Barrier{flushes: map[uint64]func(context.Context) error{},
-		acked: map[uint64]func(string, int32, int64){}, fenced: map[uint64]func(){},
+		acked: map[uint64]func(string, int32, int64){}, commit: map[uint64]func(string, int32, int64){}, fenced: map[uint64]func(){},
 		confirm: map[uint64]func(context.Context) error{}}
 }
 
@@ -82,6 +83,23 @@ func (b *Barrier) OnAcked(f func(topic string, partition int32, next int64)) (un
 // before offset next is acknowledged.
 func (b *Barrier) Acked(topic string, partition int32, next int64) {
 	for _, f := range snapshot(b, b.acked) {
+		f(topic, partition, next)
+	}
+}
+
+// OnCommitting registers f to learn, before each Flush of a consumer, up
+// to which offset it will commit its partitions if the flush succeeds: a
+// processor that writes its state per partition stamps the state with it,
+// so that a state older than the group's commit is recognised when it is
+// read back. The returned function removes f (idempotent).
+func (b *Barrier) OnCommitting(f func(topic string, partition int32, next int64)) (unregister func()) {
+	return add(b, b.commit, f)
+}
+
+// Committing tells the OnCommitting listeners that a consumer is about to
+// flush, then commit topic/partition up to offset next.
+func (b *Barrier) Committing(topic string, partition int32, next int64) {
+	for _, f := range snapshot(b, b.commit) {
 		f(topic, partition, next)
 	}
 }

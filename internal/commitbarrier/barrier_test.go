@@ -82,3 +82,17 @@ func TestAckedReachesEachListenerUntilItUnregisters(t *testing.T) {
 		t.Fatalf("listener a got %v, want [5]; listener c got %v, want [5 9]", a, c)
 	}
 }
+
+func TestCommittingReachesEachListenerUntilItUnregisters(t *testing.T) {
+	b := New()
+	var got []string
+	stop := b.OnCommitting(func(topic string, partition int32, next int64) {
+		got = append(got, topic+"/"+string(rune('0'+partition))+"@"+string(rune('0'+next)))
+	})
+	b.Committing("rides", 1, 7)
+	stop()
+	b.Committing("rides", 1, 8)
+	if len(got) != 1 || got[0] != "rides/1@7" {
+		t.Fatalf("got %v, want [rides/1@7]", got)
+	}
+}

@@ -31,10 +31,16 @@ const stageMeta = "window_stage"
 type localProcessor struct {
 	*processor
 	eng    *engine.LocalEngine
-	epochs map[string]int64           // topic/partition → epoch its state was loaded at
-	fences map[string]int64           // topic/partition → generation it was assigned at
-	dirty  map[string]engine.Position // partitions changed since their last write
-	owners *ownership.Record
+	epochs map[string]int64 // topic/partition → epoch its state was loaded at
+	fences map[string]int64 // topic/partition → generation it was assigned at
+	// committing is, per partition, the offset its consumer is about to
+	// commit (commitbarrier.OnCommitting), stamped on the state written
+	// for that commit; guarded by mu.
+	committing        map[string]engine.Position
+	unregisterCommits func()
+	dirty             map[string]engine.Position // partitions changed since their last write
+	keys              engine.PartitionKeys       // Position.Key without an allocation per run (mu)
+	owners            *ownership.Record
 	// readState reads a key of state.cache (tests replace it).
 	readState func(ctx context.Context, key string) ([]byte, error)
 	readMu    sync.Mutex
@@ -51,12 +57,32 @@ func newLocalProcessor(c *procConfig, res *service.Resources, now func() time.Ti
 		return nil, err
 	}
 	p := &localProcessor{processor: newBase(c, res, now), eng: eng, epochs: map[string]int64{}, fences: map[string]int64{},
-		dirty: map[string]engine.Position{}, owners: ownership.Process}
+		dirty: map[string]engine.Position{}, committing: map[string]engine.Position{}, owners: ownership.Process}
 	p.readState = p.getKey
 	p.unregister = commitbarrier.Process.Register(p.flushLocal)
 	p.unregisterAcked = commitbarrier.Process.OnAcked(p.acked.record)
+	p.unregisterCommits = commitbarrier.Process.OnCommitting(p.noteCommitting)
 	return p, nil
 }
+
+// noteCommitting is the commit barrier's OnCommitting listener.
+func (p *localProcessor) noteCommitting(topic string, partition int32, next int64) {
+	pos := engine.Position{Topic: topic, Partition: partition, Offset: next}
+	k := pos.Key()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, mine := p.epochs[k]; !mine {
+		return // another input's partition, or one not loaded here
+	}
+	if next > p.committing[k].Offset {
+		p.committing[k] = pos
+		p.dirty[k] = engine.Position{Topic: topic, Partition: partition}
+	}
+}
+
+// errLocalUnreadable marks a stored state that is not one: held even with
+// state.on_lost: resume (it may be another config's key).
+var errLocalUnreadable = errors.New("not a stage local state")
 
 // localKey is the state.cache key of a source partition's state.
 func (p *localProcessor) localKey(pos engine.Position) string {
@@ -101,9 +127,11 @@ func (p *localProcessor) ProcessBatch(ctx context.Context, batch service.Message
 	p.passed(ls)
 	p.observeStageOne(applied, late, replayed, early)
 	var sources []engine.Marker
-	for j := range rows {
+	for j := 0; j < len(rows); j++ {
 		if !rows[j].Heartbeat {
-			p.dirty[rows[j].Pos.Key()] = rows[j].Pos
+			pos := rows[j].Pos
+			p.dirty[p.keys.Of(pos)] = engine.Position{Topic: pos.Topic, Partition: pos.Partition}
+			j = runEnd(rows, j) // a run of one partition's rows: one entry
 		}
 	}
 	for i := range res.Bundles {
@@ -117,6 +145,12 @@ func (p *localProcessor) ProcessBatch(ctx context.Context, batch service.Message
 	p.m.observeSources(sources)
 
 	batches := passedOn(out)
+	if len(batches) > 0 && p.fencedNow(ctx) {
+		// A paused process that resumed would send the dead letters its
+		// partitions' new owner sends too (stage full's rule, fencedNow).
+		p.m.staleDropped.Incr(1)
+		return nil, nil
+	}
 	if len(res.Bundles) > 0 {
 		b, err := bundleBatch(template(batch), res.Bundles)
 		if err != nil {
@@ -152,12 +186,15 @@ func bundleBatch(tmpl *service.Message, bundles []engine.Bundle) (service.Messag
 // state on meanwhile.
 func (p *localProcessor) loadMoved(ctx context.Context, batch service.MessageBatch, rows []engine.Row, idx []int, now time.Time) error {
 	seen := map[string]bool{}
-	for j := range rows {
+	for j := 0; j < len(rows); j++ {
 		if rows[j].Heartbeat {
 			continue
 		}
 		pos := rows[j].Pos
-		k := pos.Key()
+		k := p.keys.Of(pos)
+		// A batch holds one epoch of a partition (kafka_franz): its first
+		// row stands for the run (stage partial checks both ends).
+		j = runEnd(rows, j)
 		if seen[k] {
 			continue
 		}
@@ -167,15 +204,20 @@ func (p *localProcessor) loadMoved(ctx context.Context, batch service.MessageBat
 			continue
 		}
 		gen, _ := metaInt(batch[idx[j]], generationMeta)
+		// Only a commit of progress must be covered by a state: the start
+		// offset that start_offset: latest commits at assignment is not.
 		start := int64(-1)
-		if s, ok := metaInt(batch[idx[j]], startMeta); ok {
-			start = s
+		if kind, _ := metaString(batch[idx[j]], commitMeta); kind == commitProgress {
+			if s, ok := metaInt(batch[idx[j]], startMeta); ok {
+				start = s
+			}
 		}
 		if err := p.loadPartition(ctx, pos, gen, start, now); err != nil {
 			return err
 		}
 		p.epochs[k], p.fences[k] = ep, gen
 		delete(p.dirty, k)
+		delete(p.committing, k)
 	}
 	return nil
 }
@@ -192,21 +234,25 @@ func (p *localProcessor) loadPartition(ctx context.Context, pos engine.Position,
 		}
 		var hold error
 		if data != nil {
-			_, off, err := engine.LocalStateInfo(data)
+			stamp, _, err := engine.LocalStateInfo(data)
 			switch {
 			case err != nil:
-				hold = fmt.Errorf("state.cache %q key %q: %w", p.conf.cache, key, err)
-			case start >= 0 && off+1 < start:
-				hold = fmt.Errorf("state.cache %q key %q applied %s up to offset %d, but the group committed up to %d: the records between would be lost", p.conf.cache, key, pos.Key(), off, start)
+				hold = fmt.Errorf("state.cache %q key %q: %w: %w", p.conf.cache, key, errLocalUnreadable, err)
+			case start > stamp.Commit:
+				hold = fmt.Errorf("state.cache %q key %q covers the commits of %s up to offset %d, but the group committed up to %d (a replica that lost the partition overwrote a newer state?): the records between would be lost", p.conf.cache, key, pos.Key(), stamp.Commit, start)
 			default:
 				hold = p.eng.LoadPartition(pos.Topic, pos.Partition, data, now)
 			}
 		} else {
-			if start > 0 {
+			if start >= 0 {
 				hold = fmt.Errorf("state.cache %q has no state %q but the group committed %s up to offset %d: its open windows are lost", p.conf.cache, key, pos.Key(), start)
 			} else {
 				hold = p.eng.LoadPartition(pos.Topic, pos.Partition, nil, now)
 			}
+		}
+		if hold != nil && p.conf.onLost == onLostResume && !errors.Is(hold, errLocalUnreadable) {
+			p.log.Warnf("tumbling_window: %s: %v; going on from the committed offset (state.on_lost: resume)", pos.Key(), hold)
+			hold = p.eng.LoadPartition(pos.Topic, pos.Partition, data, now)
 		}
 		if hold == nil {
 			p.log.Debugf("tumbling_window: stage local loaded %s (generation %d, committed offset %d, %d bytes)", pos.Key(), gen, start, len(data))
@@ -253,13 +299,15 @@ func (p *localProcessor) flushLocal(ctx context.Context) error {
 			p.forget(k)
 			continue
 		}
-		data, ok, err := p.eng.SnapshotPartition(pos.Topic, pos.Partition, p.fences[k])
+		p.eng.Ensure(pos.Topic, pos.Partition) // its records may all have been dead letters
+		stamp := engine.LocalStamp{Fence: p.fences[k], Commit: p.committing[k].Offset}
+		data, ok, err := p.eng.SnapshotPartition(pos.Topic, pos.Partition, stamp)
 		if err != nil {
 			p.mu.Unlock()
 			return err
 		}
 		if ok {
-			writes = append(writes, write{pos, p.fences[k], data})
+			writes = append(writes, write{pos, stamp.Fence, data})
 		}
 	}
 	clear(p.dirty)
@@ -287,8 +335,8 @@ func (p *localProcessor) writeState(ctx context.Context, pos engine.Position, fe
 		return err
 	}
 	if old != nil {
-		if theirs, _, err := engine.LocalStateInfo(old); err == nil && theirs > fence {
-			p.log.Warnf("tumbling_window: not writing %s: its state was written by an owner assigned at generation %d, after this process (%d); it was taken over", pos.Key(), theirs, fence)
+		if theirs, _, err := engine.LocalStateInfo(old); err == nil && theirs.Fence > fence {
+			p.log.Warnf("tumbling_window: not writing %s: its state was written by an owner assigned at generation %d, after this process (%d); it was taken over", pos.Key(), theirs.Fence, fence)
 			p.m.staleFences.Incr(1)
 			p.mu.Lock()
 			p.forget(pos.Key())
@@ -308,6 +356,7 @@ func (p *localProcessor) forget(k string) {
 	delete(p.epochs, k)
 	delete(p.fences, k)
 	delete(p.dirty, k)
+	delete(p.committing, k)
 }
 
 // positionOf (mu held) finds the partition of key k among those the engine
@@ -333,9 +382,11 @@ func (p *localProcessor) Close(ctx context.Context) error {
 	if p.unregister == nil {
 		return nil
 	}
+	// Still listening: a consumer's last commit may come after this.
 	if err := p.flushLocal(ctx); err != nil {
 		return err
 	}
 	p.unregister()
+	p.unregisterCommits()
 	return nil
 }

@@ -17,6 +17,9 @@ func localMsg(ts string, part, off, epoch, gen, start int) *service.Message {
 	m := stageMsg(ts, part, off, epoch)
 	m.MetaSetMut(generationMeta, gen)
 	m.MetaSetMut(startMeta, start)
+	if start >= 0 {
+		m.MetaSetMut(commitMeta, commitProgress)
+	}
 	return m
 }
 
@@ -50,6 +53,7 @@ func TestStageLocalStateMovesWithItsPartition(t *testing.T) {
 	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
 	a, b := newLocal(t, res), newLocal(t, res)
 	processStage(t, a, localMsg("2026-03-14T10:01:00Z", 0, 0, 1, 5, -1), localMsg("2026-03-14T10:03:00Z", 0, 1, 1, 5, -1))
+	a.noteCommitting("rides", 0, 2) // the input commits both records after this flush
 	if err := a.flushLocal(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -72,12 +76,15 @@ func TestStageLocalStateMovesWithItsPartition(t *testing.T) {
 	}
 }
 
-// A stored state behind the group's committed offset is held, not loaded:
-// the records between would be lost.
+// A stored state that covers commits up to offset 1 is held, not loaded,
+// for a group that committed up to 7 (an owner that lost the partition
+// overwrote a newer state): the records between would be lost. A commit of
+// records that reached no row (dead letters, filtered) is covered.
 func TestStageLocalHoldsAStateBehindTheCommit(t *testing.T) {
 	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
 	a, b := newLocal(t, res), newLocal(t, res)
 	processStage(t, a, localMsg("2026-03-14T10:01:00Z", 0, 0, 1, 5, -1))
+	a.noteCommitting("rides", 0, 1)
 	if err := a.flushLocal(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -90,6 +97,16 @@ func TestStageLocalHoldsAStateBehindTheCommit(t *testing.T) {
 	}
 	if len(b.eng.Partitions()) != 0 {
 		t.Fatal("the held batch was applied")
+	}
+	// Records 1..6 were dead letters: the consumer commits 7 after a flush.
+	a.noteCommitting("rides", 0, 7)
+	if err := a.flushLocal(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b.holdPause = func(context.Context) error { t.Fatal("held a state that covers the commit"); return nil }
+	processStage(t, b, localMsg("2026-03-14T10:05:00Z", 0, 7, 3, 6, 7))
+	if got := b.eng.Partitions(); len(got) != 1 || got[0].Offset != 7 {
+		t.Fatalf("partition state after the load: %+v", got)
 	}
 }
 
@@ -111,9 +128,9 @@ func TestStageLocalDoesNotOverwriteALaterOwnersState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fence, off, err := engine.LocalStateInfo(data)
-	if err != nil || fence != 6 || off != 1 {
-		t.Fatalf("stored state: fence %d offset %d (%v), want the generation-6 owner's at offset 1", fence, off, err)
+	stamp, off, err := engine.LocalStateInfo(data)
+	if err != nil || stamp.Fence != 6 || off != 1 {
+		t.Fatalf("stored state: fence %d offset %d (%v), want the generation-6 owner's at offset 1", stamp.Fence, off, err)
 	}
 	if len(old.eng.Partitions()) != 0 {
 		t.Fatal("the old owner kept the partition it lost")

@@ -67,6 +67,10 @@ func (c *Consumer) releaseHeldLocked(ctx context.Context, cl *kgo.Client) {
 	defer cancel()
 	err := c.confirmMember(fctx, cl) // member_check.go
 	if err == nil {
+		// What the flush's state must cover (commitbarrier.OnCommitting).
+		for tp, o := range offs {
+			c.barrier.Committing(tp.topic, tp.partition, o.Offset)
+		}
 		err = c.barrier.Flush(fctx)
 	}
 	if err != nil {

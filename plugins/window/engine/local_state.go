@@ -15,27 +15,36 @@ import (
 
 const localStateVersion = 1
 
+// LocalStamp is what the caller records with a partition's state.
+type LocalStamp struct {
+	// Fence is the writer's fencing token (kafka: the group generation at
+	// which it was assigned the partition): a writer with a lower one than
+	// the stored state's has lost the partition.
+	Fence int64 `json:"fence,omitempty"`
+	// Commit is the offset up to which the input may commit with this
+	// state: a state read back with a lower one than the group's commit is
+	// older than the commit, and the records between would be lost.
+	Commit int64 `json:"commit,omitempty"`
+}
+
 type localState struct {
 	Version int    `json:"version"`
 	Config  string `json:"config"` // StageFingerprint of the writer
-	// Fence is the writer's fencing token, the caller's (kafka: the group
-	// generation at which it was assigned the partition): a writer with a
-	// lower one than the stored state's has lost the partition.
-	Fence  int64         `json:"fence,omitempty"`
+	LocalStamp
 	Marker Marker        `json:"marker"`
 	Closed int64         `json:"closed_us"`
 	Open   []Partial     `json:"open,omitempty"` // by (window start, key)
 	Sent   []sentBundles `json:"sent,omitempty"`
 }
 
-// SnapshotPartition encodes a source partition's state, stamped with fence;
-// ok is false if the engine holds none.
-func (e *LocalEngine) SnapshotPartition(topic string, partition int32, fence int64) (data []byte, ok bool, err error) {
+// SnapshotPartition encodes a source partition's state with stamp; ok is
+// false if the engine holds none.
+func (e *LocalEngine) SnapshotPartition(topic string, partition int32, stamp LocalStamp) (data []byte, ok bool, err error) {
 	s := e.parts[Position{Topic: topic, Partition: partition}.Key()]
 	if s == nil {
 		return nil, false, nil
 	}
-	st := localState{Version: localStateVersion, Config: e.config, Fence: fence, Marker: s.m, Closed: s.closed, Sent: s.sent}
+	st := localState{Version: localStateVersion, Config: e.config, LocalStamp: stamp, Marker: s.m, Closed: s.closed, Sent: s.sent}
 	for _, start := range slices.Sorted(maps.Keys(s.open)) {
 		keys := s.open[start]
 		for _, k := range slices.Sorted(maps.Keys(keys)) {
@@ -85,16 +94,26 @@ func (e *LocalEngine) LoadPartition(topic string, partition int32, data []byte, 
 
 var errOtherConfig = errors.New("was written with another window config (size, offset, watermark.delay, group_by, aggregates); use a new state.key when changing them")
 
-// LocalStateInfo reads the fencing token and the last applied offset of a
-// state written by SnapshotPartition.
-func LocalStateInfo(data []byte) (fence, offset int64, err error) {
+// LocalStateInfo reads the stamp and the last applied offset of a state
+// written by SnapshotPartition.
+func LocalStateInfo(data []byte) (stamp LocalStamp, offset int64, err error) {
 	var st struct {
-		Version int    `json:"version"`
-		Fence   int64  `json:"fence"`
-		Marker  Marker `json:"marker"`
+		Version int `json:"version"`
+		LocalStamp
+		Marker Marker `json:"marker"`
 	}
 	if err := json.Unmarshal(data, &st); err != nil || st.Version != localStateVersion {
-		return 0, 0, fmt.Errorf("not a local window state (version %d): %v", st.Version, err)
+		return LocalStamp{}, 0, fmt.Errorf("not a local window state (version %d): %v", st.Version, err)
 	}
-	return st.Fence, st.Marker.Offset, nil
+	return st.LocalStamp, st.Marker.Offset, nil
+}
+
+// Ensure makes the engine hold a state of the partition, empty if it had
+// none: a partition whose records all went elsewhere (dead letters) still
+// has its commits covered by a written state.
+func (e *LocalEngine) Ensure(topic string, partition int32) {
+	k := Position{Topic: topic, Partition: partition}.Key()
+	if e.parts[k] == nil {
+		e.parts[k] = newLocalPart(topic, partition)
+	}
 }

@@ -141,7 +141,7 @@ func (s *localSim) commit(r *localReplica) {
 	r.flights = r.flights[n:]
 	forget := map[string]int64{}
 	for p := range r.owned {
-		data, ok, err := r.e.SnapshotPartition("rides", int32(p), 0)
+		data, ok, err := r.e.SnapshotPartition("rides", int32(p), LocalStamp{})
 		if err != nil {
 			s.t.Fatal(err)
 		}

@@ -59,7 +59,7 @@ func TestLocalSendsAPartitionsWindowsWhenItsOwnWatermarkPasses(t *testing.T) {
 func TestLocalPartitionStateRoundTrips(t *testing.T) {
 	a, b := newLocal(t, 0), newLocal(t, 0)
 	a.Process([]Row{localRow(0, 0, 1, `["A"]`, 2.5), localRow(0, 1, 3, `["B"]`, -0.0)}, epoch)
-	data, ok, err := a.SnapshotPartition("rides", 0, 3)
+	data, ok, err := a.SnapshotPartition("rides", 0, LocalStamp{Fence: 3})
 	if err != nil || !ok {
 		t.Fatal(ok, err)
 	}
