@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
 // tmpPrefix marks in-progress files; List hides them and readers of Delta
@@ -20,12 +21,39 @@ type Local struct {
 	root string
 }
 
-// NewLocal returns a store rooted at dir (created if missing).
+// staleTempAge is how old a temp file must be to be taken for one a killed
+// writer left: a live write keeps its temp file for milliseconds.
+const staleTempAge = time.Hour
+
+// NewLocal returns a store rooted at dir (created if missing). Temp files
+// that writers killed mid-write left in it (or one directory down, e.g. a
+// Delta log) are removed once older than staleTempAge: nothing else would
+// (red team rt21: a 93 KB one after a SIGKILL).
 func NewLocal(dir string) (*Local, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("objstore: create %s: %w", dir, err)
 	}
+	sweepTemps(dir, 1, time.Now().Add(-staleTempAge))
 	return &Local{root: dir}, nil
+}
+
+// sweepTemps removes the temp files of dir and, depth levels down, of its
+// subdirectories, modified before cutoff. Best effort: errors are ignored.
+func sweepTemps(dir string, depth int, cutoff time.Time) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		switch {
+		case e.IsDir() && depth > 0:
+			sweepTemps(filepath.Join(dir, e.Name()), depth-1, cutoff)
+		case !e.IsDir() && strings.HasPrefix(e.Name(), tmpPrefix):
+			if info, err := e.Info(); err == nil && info.ModTime().Before(cutoff) {
+				os.Remove(filepath.Join(dir, e.Name()))
+			}
+		}
+	}
 }
 
 func (l *Local) URL() string { return "file://" + filepath.ToSlash(l.root) }
