@@ -82,6 +82,19 @@ func (o *Owner) Set(topic string, partition int32, owned bool) {
 	o.r.notifyLocked()
 }
 
+// Watch makes topic known to the record as one this owner consumes, owning
+// none of it yet: a consumer registers its topics when it connects, so that
+// a process whose consumer joined the group and got nothing (a hot
+// standby) reads as owning 0 partitions, not as unknown.
+func (o *Owner) Watch(topic string) {
+	o.r.mu.Lock()
+	defer o.r.mu.Unlock()
+	if o.owned[topic] == nil {
+		o.owned[topic] = map[int32]bool{}
+		o.r.notifyLocked()
+	}
+}
+
 // SetPartitions records how many partitions topic has, as the owner's
 // consumer learnt at its assignment.
 func (o *Owner) SetPartitions(topic string, n int32) {

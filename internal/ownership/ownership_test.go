@@ -153,3 +153,26 @@ func TestOwnsAPartitionOfAnyOwner(t *testing.T) {
 		t.Fatalf("after both owners closed: owned=%v known=%v", owned, known)
 	}
 }
+
+// A consumer registers its topics when it connects: a process whose
+// consumer got nothing from the group reads as owning 0 partitions (a hot
+// standby), not as unknown.
+func TestAWatchedTopicIsKnownWithNothingOwned(t *testing.T) {
+	r := New()
+	o := r.Owner()
+	ch := r.Changed()
+	o.Watch("rides")
+	if n, known := r.Owned("rides"); n != 0 || !known {
+		t.Fatalf("watched topic: owned %d known %v, want 0 true", n, known)
+	}
+	select {
+	case <-ch:
+	default:
+		t.Fatal("Watch did not signal a change")
+	}
+	o.Set("rides", 2, true)
+	o.Watch("rides") // again, as a reconnect would: keeps what is owned
+	if n, _ := r.Owned("rides"); n != 1 {
+		t.Fatalf("owned %d after a second Watch, want 1", n)
+	}
+}

@@ -54,6 +54,8 @@ type processor struct {
 	// cfgHold rate-limits the log of batches held for an inconsistent
 	// config (config_hold.go).
 	cfgHold ratelog.Limiter
+	// earlyLog rate-limits the warning for rows dropped as closed early.
+	earlyLog ratelog.Limiter
 	// missingLogs rate-limit the logs of missing Kafka metadata keys
 	// (kafka_meta.go): kafka_topic_partitions, kafka_prev_offset.
 	missingLogs [2]ratelog.Limiter
@@ -170,6 +172,9 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 	}
 	if err := p.reloadIfTakenOver(ctx); err != nil {
 		return nil, err
+	}
+	if p.idleStandby(batch) {
+		return nil, nil
 	}
 	if err := p.awaitStateNotLost(ctx, batch); err != nil {
 		return nil, err
@@ -398,6 +403,7 @@ func (p *processor) rollback(cause error) error {
 }
 
 func (p *processor) observe(applied, late, replayed, early int, now time.Time) {
+	p.warnClosedEarly(early)
 	p.m.input.Incr(int64(applied))
 	p.m.late.Incr(int64(late))
 	p.m.closedEarly.Incr(int64(early))
@@ -410,6 +416,20 @@ func (p *processor) observe(applied, late, replayed, early int, now time.Time) {
 	}
 	if mx, ok := p.eng.MaxEventMs(); ok {
 		p.m.maxEvent.Set(mx)
+	}
+}
+
+// warnClosedEarly logs, at most once a minute, that rows were dropped
+// because their window had been emitted before their partition's own
+// progress closed it: the partition was idle, had not delivered yet or is
+// new to the topic. Unlike a late row this is not the data's doing but
+// idle_timeout's, and the table lacks those rows.
+func (p *processor) warnClosedEarly(n int) {
+	if n == 0 {
+		return
+	}
+	if ok, batches := p.earlyLog.Note(time.Now(), time.Minute); ok {
+		p.log.Warnf("tumbling_window: %d rows of this batch dropped as closed early (%d batches with such rows since the last such line): their window was emitted while their partition was idle, had not delivered yet or was new to the topic (idle_timeout %v; window_late_rows_closed_early_total); set watermark.idle_timeout: 0s where an exact table matters more than liveness", n, batches, p.conf.engine.IdleTimeout)
 	}
 }
 

@@ -229,3 +229,30 @@ func (p *processor) reloadLocked(ctx context.Context, stale bool) error {
 		p.conf.key, len(data), p.eng.OpenGroups(), p.eng.Seq())
 	return nil
 }
+
+// idleStandby says whether batch is only heartbeats (no Kafka record) and
+// this process owns no partition of any topic its state knows: a hot
+// standby (kafka_franz group_balancer: single_owner). It applies nothing:
+// its state, restored from the active process's checkpoint, would re-emit
+// that process's retained rows and close windows on processing time that
+// the active process closes. It reloads the checkpoint when it takes over.
+func (p *processor) idleStandby(batch service.MessageBatch) bool {
+	g := p.guard
+	if g == nil || g.owners == nil {
+		return false
+	}
+	for _, m := range batch {
+		if isKafkaRecord(m) {
+			return false
+		}
+	}
+	p.mu.Lock()
+	topics := p.eng.Topics()
+	p.mu.Unlock()
+	for _, topic := range topics {
+		if owned, known := g.owners.Owned(topic); !known || owned > 0 {
+			return false
+		}
+	}
+	return len(topics) > 0
+}

@@ -280,3 +280,46 @@ func TestABatchOfAPartitionLostSinceItWasReadIsDropped(t *testing.T) {
 		t.Fatalf("%d open windows, want 1: records of the lost partition were applied", p.eng.OpenGroups())
 	}
 }
+
+// A hot standby (its consumer joined the group and owns no partition of the
+// topic its state knows) applies no heartbeat: with the active process's
+// checkpoint restored, it would re-emit that process's retained rows (the
+// crash tier caught it: 70 rows written by the standby) and, past
+// idle_timeout, close windows on processing time that the active one closes.
+func TestAHotStandbyAppliesNoHeartbeat(t *testing.T) {
+	ctx := context.Background()
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	one := func(ts string, off int) *service.Message {
+		m := msg("FR", ts, 10, 5, 0, off)
+		m.MetaSetMut(partitionsMeta, int64(1))
+		return m
+	}
+	rows := func(out []service.MessageBatch) (n int) {
+		for _, b := range out {
+			n += len(b)
+		}
+		return n
+	}
+	active := build(t, ridesYAML, res, newClock())
+	out, err := active.ProcessBatch(ctx, service.MessageBatch{one("2026-03-14T00:01:00Z", 0), one("2026-03-14T01:00:00Z", 1)})
+	if err != nil || rows(out) == 0 {
+		t.Fatalf("the active process emitted %d rows (%v), want the 00:00 window", rows(out), err)
+	}
+	hb := func() service.MessageBatch {
+		m := service.NewMessage(nil)
+		m.MetaSetMut(heartbeatMeta, true)
+		return service.MessageBatch{m}
+	}
+	rec, o := owning()
+	o.Watch("rides")
+	standby := build(t, ridesYAML, res, newClock()) // restores the active's checkpoint
+	standby.guard = &splitGuard{owners: rec}
+	if out, err := standby.ProcessBatch(ctx, hb()); err != nil || rows(out) != 0 {
+		t.Fatalf("the standby's heartbeat wrote %d rows (%v)", rows(out), err)
+	}
+	// Owning the topic, the same state re-emits its retained rows.
+	o.Set("rides", 0, true)
+	if out, err := standby.ProcessBatch(ctx, hb()); err != nil || rows(out) == 0 {
+		t.Fatalf("after the takeover the heartbeat re-emitted %d rows (%v), want the retained ones", rows(out), err)
+	}
+}

@@ -283,6 +283,13 @@ func (c *Consumer) Connect(ctx context.Context) error {
 		// Processors ask before they write state (member_check.go).
 		c.unconfirm = c.barrier.OnConfirm(c.confirmForBarrier)
 	}
+	if c.conf.Group != "" && c.own == nil {
+		// Known from now on, owning nothing until the group assigns.
+		c.own = c.owners.Owner()
+		for _, t := range c.conf.Topics.Topics {
+			c.own.Watch(t)
+		}
+	}
 	c.mu.Unlock()
 
 	opts, err := c.options()

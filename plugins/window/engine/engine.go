@@ -10,6 +10,8 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -102,8 +104,9 @@ type Row struct {
 	Partitions int32
 	// Empty lists partitions of Pos.Topic that had nothing to read when
 	// this row was fetched and have delivered nothing yet (kafka_franz
-	// kafka_empty_partitions): with per_partition they do not hold the
-	// watermark back in this batch (see watermark.markEmpty).
+	// kafka_empty_partitions, on a notice row): stage 1 of a scaled-out job
+	// announces them to stage 2 (PartialEngine.empties); stage full waits
+	// idle_timeout for them like for any partition (partition.passive).
 	Empty []int32
 }
 
@@ -267,9 +270,6 @@ func (e *Engine) Process(rows []Row, now time.Time) Result {
 	}
 	e.leaveAll(&runs)
 	e.runBuf = runs.runs[:0]
-	if perPart {
-		e.wm.markEmpty(rows) // after the rows: expect made their topics' partitions known
-	}
 	for _, em := range e.pending {
 		if reemit[em.Seq] {
 			res.Emissions = append(res.Emissions, em)
@@ -421,6 +421,9 @@ func (e *Engine) Watermark() (int64, bool) { return e.wm.Current, e.wm.Current !
 // IdlePartitions returns how many partitions are idle at processing time now
 // (per_partition with idle_timeout): they do not hold the watermark back.
 func (e *Engine) IdlePartitions(now time.Time) int { return e.wm.Idle(&e.cfg, msOf(now)) }
+
+// Topics lists the topics whose partition counts the state knows, sorted.
+func (e *Engine) Topics() []string { return slices.Sorted(maps.Keys(e.wm.Topics)) }
 
 // MaxEventMs returns the max event time seen in epoch ms and whether any was.
 func (e *Engine) MaxEventMs() (int64, bool) { return e.wm.MaxEvent, e.wm.MaxEvent != noWatermark }
