@@ -54,8 +54,10 @@ type processor struct {
 	// cfgHold rate-limits the log of batches held for an inconsistent
 	// config (config_hold.go).
 	cfgHold ratelog.Limiter
-	// earlyLog rate-limits the warning for rows dropped as closed early.
-	earlyLog ratelog.Limiter
+	// earlyLog rate-limits the warning for rows dropped as closed early;
+	// earlyRows counts those rows since its last line.
+	earlyLog  ratelog.Limiter
+	earlyRows atomic.Int64
 	// missingLogs rate-limit the logs of missing Kafka metadata keys
 	// (kafka_meta.go): kafka_topic_partitions, kafka_prev_offset.
 	missingLogs [2]ratelog.Limiter
@@ -428,8 +430,10 @@ func (p *processor) warnClosedEarly(n int) {
 	if n == 0 {
 		return
 	}
+	rows := p.earlyRows.Add(int64(n))
 	if ok, batches := p.earlyLog.Note(time.Now(), time.Minute); ok {
-		p.log.Warnf("tumbling_window: %d rows of this batch dropped as closed early (%d batches with such rows since the last such line): their window was emitted while their partition was idle, had not delivered yet or was new to the topic (idle_timeout %v; window_late_rows_closed_early_total); set watermark.idle_timeout: 0s where an exact table matters more than liveness", n, batches, p.conf.engine.IdleTimeout)
+		p.earlyRows.Add(-rows)
+		p.log.Warnf("tumbling_window: %d rows dropped as closed early in %d batches since the last such line: their window was emitted while their partition was idle, had not delivered yet or was new to the topic (idle_timeout %v; window_late_rows_closed_early_total); set watermark.idle_timeout: 0s where an exact table matters more than liveness", rows, batches, p.conf.engine.IdleTimeout)
 	}
 }
 
