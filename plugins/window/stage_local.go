@@ -98,17 +98,7 @@ func (p *localProcessor) ProcessBatch(ctx context.Context, batch service.Message
 	bufs := getRowBufs()
 	defer bufs.release()
 	out, rows, idx, ls := p.extractInto(batch, bufs)
-	keep := 0
-	for j := range rows {
-		if !rows[j].Heartbeat && (!rows[j].HasPos || rows[j].Partitions <= 0) {
-			out[idx[j]] = p.reject(batch[idx[j]], "missing_position", errors.New(
-				"tumbling_window: stage local needs metadata kafka_topic, kafka_partition, kafka_offset and kafka_topic_partitions (set by the kafka_franz input)"))
-			continue
-		}
-		rows[keep], idx[keep] = rows[j], idx[j]
-		keep++
-	}
-	rows, idx = rows[:keep], idx[:keep]
+	rows, idx = p.keepPositioned(batch, out, rows, idx, "local")
 
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -76,19 +76,7 @@ func (p *partialProcessor) ProcessBatch(ctx context.Context, batch service.Messa
 	bufs := getRowBufs()
 	defer bufs.release()
 	out, rows, idx, ls := p.extractInto(batch, bufs)
-	// Stage 1 judges every row against its source partition and must know
-	// how many internal partitions get the markers.
-	keep := 0
-	for j := range rows {
-		if !rows[j].Heartbeat && (!rows[j].HasPos || rows[j].Partitions <= 0) {
-			out[idx[j]] = p.reject(batch[idx[j]], "missing_position", errors.New(
-				"tumbling_window: stage partial needs metadata kafka_topic, kafka_partition, kafka_offset and kafka_topic_partitions (set by the kafka_franz input)"))
-			continue
-		}
-		rows[keep], idx[keep] = rows[j], idx[j]
-		keep++
-	}
-	rows, idx = rows[:keep], idx[:keep]
+	rows, idx = p.keepPositioned(batch, out, rows, idx, "partial")
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -124,6 +112,24 @@ func (p *partialProcessor) ProcessBatch(ctx context.Context, batch service.Messa
 	// and the partials and markers (derived from template) are copies.
 	release(batch, out)
 	return batches, nil
+}
+
+// keepPositioned rejects (dead letter missing_position) the rows without a
+// Kafka position or partition count: a stage 1 judges every row against its
+// source partition and must know how many internal partitions get its
+// output. It returns the rows kept and their message indexes.
+func (p *processor) keepPositioned(batch service.MessageBatch, out []*service.Message, rows []engine.Row, idx []int, stage string) ([]engine.Row, []int) {
+	keep := 0
+	for j := range rows {
+		if !rows[j].Heartbeat && (!rows[j].HasPos || rows[j].Partitions <= 0) {
+			out[idx[j]] = p.reject(batch[idx[j]], "missing_position", fmt.Errorf(
+				"tumbling_window: stage %s needs metadata kafka_topic, kafka_partition, kafka_offset and kafka_topic_partitions (set by the kafka_franz input)", stage))
+			continue
+		}
+		rows[keep], idx[keep] = rows[j], idx[j]
+		keep++
+	}
+	return rows[:keep], idx[:keep]
 }
 
 // forgetLost drops the progress of the source partitions this process no

@@ -179,11 +179,7 @@ func (e *LocalEngine) Process(rows []Row, now time.Time) LocalResult {
 		}
 		start := windowStart(r.TimeUs, e.sizeUs, e.offsetUs)
 		end := start + e.sizeUs
-		late := s.m.MaxMs != noWatermark && closedBy(end, s.m.MaxMs-e.delayMs)
-		s.m.MaxMs = max(s.m.MaxMs, microsToWatermarkMs(r.TimeUs))
-		s.m.Offset = r.Pos.Offset
-		s.m.Partitions = max(s.m.Partitions, r.Partitions)
-		s.m.Idle = false
+		late := observeRow(&s.m, r, end, e.delayMs)
 		s.lastSeenMs = nowMs
 		if late || end <= s.closed {
 			// end <= closed without being late: the window left with the
@@ -199,22 +195,7 @@ func (e *LocalEngine) Process(rows []Row, now time.Time) LocalResult {
 			res.LateWindowEndUs[i] = end
 			continue
 		}
-		keys := s.open[start]
-		if keys == nil {
-			keys = map[string]*group{}
-			s.open[start] = keys
-		}
-		g := keys[r.Key]
-		if g == nil {
-			g = &group{Aggs: make([]acc, len(e.cfg.Aggregates))}
-			keys[r.Key] = g
-		}
-		g.Rows++
-		for j, spec := range e.cfg.Aggregates {
-			if spec.HasValue && j < len(r.Values) {
-				g.Aggs[j].add(r.Values[j])
-			}
-		}
+		foldRow(s.open, start, r, e.cfg.Aggregates)
 		res.Status[i] = Applied
 	}
 	// Idleness is processing time (opt-in): a partition quiet for the idle

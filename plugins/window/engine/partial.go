@@ -156,11 +156,7 @@ func (e *PartialEngine) Process(rows []Row, now time.Time) PartialResult {
 		}
 		start := windowStart(r.TimeUs, e.sizeUs, e.offsetUs)
 		end := start + e.sizeUs
-		late := s.m.MaxMs != noWatermark && closedBy(end, s.m.MaxMs-delayMs)
-		s.m.MaxMs = max(s.m.MaxMs, microsToWatermarkMs(r.TimeUs))
-		s.m.Offset = r.Pos.Offset
-		s.m.Partitions = max(s.m.Partitions, r.Partitions)
-		s.m.Idle = false
+		late := observeRow(&s.m, r, end, delayMs)
 		s.lastSeenMs = nowMs
 		touched[s] = true
 		if late {
@@ -171,22 +167,7 @@ func (e *PartialEngine) Process(rows []Row, now time.Time) PartialResult {
 			res.LateWindowEndUs[i] = end
 			continue
 		}
-		keys := groups[start]
-		if keys == nil {
-			keys = map[string]*group{}
-			groups[start] = keys
-		}
-		g := keys[r.Key]
-		if g == nil {
-			g = &group{Aggs: make([]acc, len(e.cfg.Aggregates))}
-			keys[r.Key] = g
-		}
-		g.Rows++
-		for j, spec := range e.cfg.Aggregates {
-			if spec.HasValue && j < len(r.Values) {
-				g.Aggs[j].add(r.Values[j])
-			}
-		}
+		foldRow(groups, start, r, e.cfg.Aggregates)
 		res.Status[i] = Applied
 	}
 	// Idleness is processing time (opt-in, the one timing-dependent knob):
