@@ -18,6 +18,17 @@ import (
 // replica wrote hundreds of dead letters again, red team of session 18.)
 func checkDeadLettersOnce(t *testing.T, be brokerEnv, bl backlog) {
 	t.Helper()
+	checkDeadLetters(t, be, bl, true)
+}
+
+// checkDeadLetters is checkDeadLettersOnce; with once false a malformed
+// record may have several dead letters (logged, not failed), none missing:
+// config/rides-scaleout-local.yaml's stage 1 writes its dead letters outside
+// any transaction, and a replica resumed after a pause past its session
+// timeout delivers those its producer held before the pause, which the
+// partition's new owner writes too (docs/scale-out.md, "Local stage 1").
+func checkDeadLetters(t *testing.T, be brokerEnv, bl backlog, once bool) {
+	t.Helper()
 	type source struct {
 		partition int32
 		offset    int64
@@ -72,7 +83,7 @@ func checkDeadLettersOnce(t *testing.T, be brokerEnv, bl backlog) {
 			}
 		case n > 1:
 			twice++
-			if twice <= 5 {
+			if twice <= 5 && once {
 				t.Errorf("malformed record %+v has %d dead letters", s, n)
 			}
 		}
