@@ -296,3 +296,25 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond) // polling the broker's state
 	}
 }
+
+// A committed transaction with offsets proves membership, as an accepted
+// autocommit does: a transactional consumer's proof no longer ages until
+// every Confirm of the process asks the coordinator.
+func TestACommittedTransactionProvesMembership(t *testing.T) {
+	addr := cluster(t, kfake.SeedTopics(1, "t"))
+	produceN(t, addr, "t", 0, 3)
+	c, _, _ := newPurgingConsumer(t, addr, &testClock{t: time.Unix(1e9, 0)}, func(cc *ConsumerConfig) {
+		cc.Txn = &TxnConfig{ID: "proof-1", Timeout: 10 * time.Second}
+	})
+	chunks := pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 3 })
+	c.proofMu.Lock()
+	c.proof = time.Time{} // as after half a session timeout without proof
+	c.proofMu.Unlock()
+	commitTxn(t, c, chunks, map[int32]int64{0: 2})
+	c.proofMu.Lock()
+	age := time.Since(c.proof)
+	c.proofMu.Unlock()
+	if age > time.Minute {
+		t.Fatalf("proof %v old after a committed transaction, want fresh", age)
+	}
+}

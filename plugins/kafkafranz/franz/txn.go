@@ -208,6 +208,17 @@ func (c *Consumer) EndTxn(ctx context.Context, commit bool) (committed bool, err
 		c.rewind()
 		return false, nil
 	}
+	c.marksMu.Lock()
+	offsets := len(c.txnOffsets) > 0
+	c.marksMu.Unlock()
+	if offsets {
+		// The broker took this generation's offsets (TxnOffsetCommit): proof
+		// of membership, as an accepted autocommit is. Without it a
+		// transactional consumer's proof aged past half the session timeout
+		// and every Confirm of the process (a stage local's check before it
+		// passes dead letters on, each flush) asked the coordinator.
+		c.noteMember()
+	}
 	if c.purge != nil {
 		c.marksMu.Lock()
 		offs := maps.Clone(c.txnOffsets)
