@@ -24,7 +24,7 @@ func lint(t *testing.T, conf string) string {
 }
 
 func TestInputLintRules(t *testing.T) {
-	cases := []struct{ name, body, want string }{
+	cases := []lintCase{
 		{"ok group", "topics: [ rides ]\n    consumer_group: g", ""},
 		{"ok explicit", "topics: [ \"rides:0-5\" ]", ""},
 		{"ok regexp", "regexp_topics_include: [ \"rides-.*\" ]\n    consumer_group: g", ""},
@@ -70,40 +70,24 @@ func TestInputLintRules(t *testing.T) {
 		{"fetch wait negative", "topics: [ rides ]\n    consumer_group: g\n    fetch_max_wait: -50ms", "fetch_max_wait: must be at least 10ms"},
 		{"ok connect fields", "topics: [ rides ]\n    consumer_group: g\n    multi_header: true\n    fetch_min_bytes: 1KiB\n    transaction_isolation_level: read_committed", ""},
 	}
-	for _, c := range cases {
-		got := lint(t, "input:\n  kafka_franz:\n    seed_brokers: [ localhost:9092 ]\n    "+c.body+"\n")
-		if c.want == "" && got != "" {
-			t.Errorf("%s: unexpected lint: %s", c.name, got)
-		}
-		if c.want != "" && !strings.Contains(got, c.want) {
-			t.Errorf("%s: lint %q does not contain %q", c.name, got, c.want)
-		}
-	}
+	checkLint(t, "input:\n  kafka_franz:\n    seed_brokers: [ localhost:9092 ]\n    ", cases)
 }
 
 // A kafka_changelog cache is built on its first use, by a window stage once
 // a partition is assigned: lint is where its config is first checked.
 func TestChangelogLintRules(t *testing.T) {
-	cases := []struct{ name, body, want string }{
+	cases := []lintCase{
 		{"ok", "seed_brokers: [ localhost:9092 ]\n      topic: g-stage1-state", ""},
 		{"no topic", "seed_brokers: [ localhost:9092 ]\n      topic: \"\"", "topic: must name the compacted changelog topic"},
 		{"no brokers", "seed_brokers: []\n      topic: g-stage1-state", "seed_brokers: at least one broker address is required"},
 		{"empty broker", "seed_brokers: [ \"\" ]\n      topic: g-stage1-state", "seed_brokers: at least one broker address is required"},
 		{"broker URL", "seed_brokers: [ \"PLAINTEXT://kafka:9092\" ]\n      topic: g-stage1-state", "seed_brokers: want host:port addresses, not URLs"},
 	}
-	for _, c := range cases {
-		got := lint(t, "cache_resources:\n  - label: c\n    kafka_changelog:\n      "+c.body+"\n")
-		if c.want == "" && got != "" {
-			t.Errorf("%s: unexpected lint: %s", c.name, got)
-		}
-		if c.want != "" && !strings.Contains(got, c.want) {
-			t.Errorf("%s: lint %q does not contain %q", c.name, got, c.want)
-		}
-	}
+	checkLint(t, "cache_resources:\n  - label: c\n    kafka_changelog:\n      ", cases)
 }
 
 func TestOutputLintRules(t *testing.T) {
-	cases := []struct{ name, body, want string }{
+	cases := []lintCase{
 		{"ok", "topic: rides", ""},
 		{"manual without partition", "topic: rides\n    partitioner: manual", "partition: required when partitioner is manual"},
 		{"partition without manual", "topic: rides\n    partition: \"1\"", "partition: only used"},
@@ -120,15 +104,7 @@ func TestOutputLintRules(t *testing.T) {
 		{"transaction and idempotency", "topic: rides\n    transaction: { input: src }\n    idempotency: { consumer_group: g }", "idempotency: not needed"},
 		{"output aws msk iam", "topic: rides\n    sasl:\n      - mechanism: AWS_MSK_IAM", "AWS_MSK_IAM is not supported"},
 	}
-	for _, c := range cases {
-		got := lint(t, "output:\n  kafka_franz:\n    seed_brokers: [ localhost:9092 ]\n    "+c.body+"\n")
-		if c.want == "" && got != "" {
-			t.Errorf("%s: unexpected lint: %s", c.name, got)
-		}
-		if c.want != "" && !strings.Contains(got, c.want) {
-			t.Errorf("%s: lint %q does not contain %q", c.name, got, c.want)
-		}
-	}
+	checkLint(t, "output:\n  kafka_franz:\n    seed_brokers: [ localhost:9092 ]\n    ", cases)
 }
 
 // Construction re-checks what lint checks, naming the field, because lint
@@ -199,4 +175,22 @@ func constructInput(yamlConf string) error {
 	}
 	_, err = newReader(cc, policy, false, metaOptions{}, scope, service.MockResources())
 	return err
+}
+
+// lintCase is one config body under a prefix and the lint it must give
+// (empty: none).
+type lintCase struct{ name, body, want string }
+
+// checkLint lints prefix+body+"\n" for every case.
+func checkLint(t *testing.T, prefix string, cases []lintCase) {
+	t.Helper()
+	for _, c := range cases {
+		got := lint(t, prefix+c.body+"\n")
+		if c.want == "" && got != "" {
+			t.Errorf("%s: unexpected lint: %s", c.name, got)
+		}
+		if c.want != "" && !strings.Contains(got, c.want) {
+			t.Errorf("%s: lint %q does not contain %q", c.name, got, c.want)
+		}
+	}
 }
