@@ -6,6 +6,7 @@ import (
 	"debug/buildinfo"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -145,6 +146,7 @@ func TestComposeAsProcesses(t *testing.T) {
 		}
 		t.Skip("needs VERSITYGW, PROMETHEUS and a JDK for Kafka: run tests/deploy/check.sh")
 	}
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	opts, err := cli.NewProjectOptions([]string{filepath.Join(repoRoot, "docker-compose.yml")}, cli.WithName("rides"),
@@ -172,6 +174,7 @@ func TestComposeAsProcesses(t *testing.T) {
 		jobAddr, promAddr, s3Addr string
 		s3Env                     []string
 		rides                     []string // rides job services (config rides.yaml)
+		producers                 []string // simulator services, bounded here by SIM_COUNT
 		brokerEnv                 map[string]string
 	)
 	for _, name := range order(services) {
@@ -221,6 +224,7 @@ func TestComposeAsProcesses(t *testing.T) {
 				// Event time replayed from a fixed start, fast, so windows close within
 				// the test instead of after 15 wall-clock minutes.
 				extra = []string{"SIM_START=2026-03-14T08:00:00Z", "SIM_STEP_MS=1000", "SIM_INTERVAL=1ms", "SIM_COUNT=3600"}
+				producers = append(producers, name)
 			}
 			for _, p := range svc.Ports {
 				a := s.addrs[fmt.Sprintf("%s:%d", name, p.Target)]
@@ -265,8 +269,18 @@ func TestComposeAsProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The reference is the whole topic: the simulators' SIM_COUNT rides, once they have all been sent.
+	for _, name := range producers {
+		if err := s.procs[name].Wait(ctx); err != nil {
+			log, _ := os.ReadFile(s.procs[name].Log)
+			t.Fatalf("%s: %v\n%s", name, err, log)
+		}
+	}
 	broker := &harness.Broker{Addr: brokerEnv["KAFKA_PLAINTEXT"]}
 	want := reference(t, ctx, broker)
+	if len(want) == 0 {
+		t.Fatalf("the simulators (%v) sent no rides that close a window", producers)
+	}
 	got, err := harness.WaitForStoreRows(ctx, store, len(want))
 	if err != nil {
 		t.Fatal(err)
@@ -274,10 +288,14 @@ func TestComposeAsProcesses(t *testing.T) {
 	if diff := harness.DiffRows(got, want); diff != "" {
 		t.Fatalf("Delta table on S3 differs from the reference:\n%s", diff)
 	}
+	t.Logf("Delta table on S3 equals the reference (%d rows) %s after start", len(want), time.Since(start).Round(time.Second))
 
 	// Prometheus scrapes the job: up == 1 and the job's own metrics, and loaded the alert rules.
+	// Its own deadline: a slow start of the stack above does not eat the scrapes' time.
+	promCtx, promCancel := context.WithTimeout(context.Background(), time.Minute)
+	defer promCancel()
 	for _, q := range []string{`up{job="rides-connect"} == 1`, `delta_commits_total{job="rides-connect"} > 0`, `window_watermark_ms{job="rides-connect"}`} {
-		waitQuery(t, ctx, promAddr, q)
+		waitQuery(t, promCtx, promAddr, q)
 	}
 	var rules struct {
 		Data struct {
@@ -432,7 +450,14 @@ func waitQuery(t *testing.T, ctx context.Context, addr, q string) {
 			return
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("Prometheus query %s returned nothing: %s", q, body)
+			// The scrape targets' health and last error say why (a scrape failing or timing out).
+			resp, err := http.Get("http://" + addr + "/api/v1/targets")
+			var targets []byte
+			if err == nil {
+				targets, _ = io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}
+			t.Fatalf("Prometheus query %s returned nothing: %s\ntargets: %s %v", q, body, targets, err)
 		}
 		time.Sleep(500 * time.Millisecond) // poll between scrapes; ctx bounds it
 	}
