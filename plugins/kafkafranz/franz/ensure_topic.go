@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TopicCreate is the output's `create_topic` setting: what to create when
@@ -138,13 +140,73 @@ func EnsureTopic(ctx context.Context, cl *kgo.Client, conf ClientConfig, topic, 
 	}
 	switch {
 	case err == nil:
-		return true, nil
-	case errors.Is(err, kerr.TopicAlreadyExists):
-		return false, nil
+		return true, awaitTopicReady(ctx, cl, topic, int(create.Partitions))
+	case errors.Is(err, kerr.TopicAlreadyExists): // another replica created it just now
+		return false, awaitTopicReady(ctx, cl, topic, int(create.Partitions))
 	default:
 		return false, fmt.Errorf("kafka: create topic %s (partitions %d, replication factor %d): %s",
 			topic, create.Partitions, create.ReplicationFactor, redact(err.Error(), conf.SASL))
 	}
+}
+
+// topicReadyPoll is the pause between two metadata reads while a topic the
+// job just created gets its partitions' leaders.
+const topicReadyPoll = 50 * time.Millisecond
+
+// topicReadyTimeout bounds that wait; past it the connect fails and is
+// retried, and the topic, which exists by then, is not waited for again.
+const topicReadyTimeout = 30 * time.Second
+
+// awaitTopicReady returns once the metadata shows topic with all its
+// partitions led, then makes cl load that metadata. Right after
+// CreateTopics a broker may list a topic with fewer partitions, or
+// leaderless ones: a producer that cached that view fails every record
+// for a partition past it at once ("invalid record partitioning choice"),
+// and franz-go looks again only after its 5 s metadata min age. The job's
+// first records would be nacked and replayed, and stage 2 would wait as
+// long for them (session 22 saw 5 s starts in 2 of 8 drains).
+func awaitTopicReady(ctx context.Context, cl *kgo.Client, topic string, partitions int) error {
+	ctx, cancel := context.WithTimeout(ctx, topicReadyTimeout)
+	defer cancel()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	for {
+		// A direct request: kadm's metadata reads are cached for the
+		// client's metadata min age (5 s), and would show the topic as it
+		// was before it was created. franz-go stores this response as the
+		// client's own view, the producer's included.
+		resp, err := req.RequestWith(ctx, cl)
+		if err == nil && topicLed(resp, topic, partitions) {
+			cl.ForceMetadataRefresh()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kafka: topic %s created, but its %d partitions have no leaders yet: %w", topic, partitions, ctx.Err())
+		case <-time.After(topicReadyPoll):
+		}
+	}
+}
+
+// topicLed: resp lists topic with at least partitions partitions, each led.
+func topicLed(resp *kmsg.MetadataResponse, topic string, partitions int) bool {
+	for _, t := range resp.Topics {
+		if t.Topic == nil || *t.Topic != topic {
+			continue
+		}
+		if t.ErrorCode != 0 || len(t.Partitions) < partitions {
+			return false
+		}
+		for _, p := range t.Partitions {
+			if p.ErrorCode != 0 || p.Leader < 0 {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // partitionCount is the number of partitions of topic, which must exist.
