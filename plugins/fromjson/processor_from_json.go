@@ -29,7 +29,11 @@ func init() {
 			if workers == 0 {
 				workers = runtime.GOMAXPROCS(0)
 			}
-			return &processor{parser: typed.NewParser(s), workers: workers}, nil
+			passMeta, err := conf.FieldString(fPassMeta)
+			if err != nil {
+				return nil, err
+			}
+			return &processor{parser: typed.NewParser(s), workers: workers, passMeta: passMeta}, nil
 		})
 }
 
@@ -66,8 +70,9 @@ func schemaFromParsed(conf *service.ParsedConfig) (*typed.Schema, error) {
 
 // processor is stateless: the parser is safe for concurrent use.
 type processor struct {
-	parser  *typed.Parser
-	workers int
+	parser   *typed.Parser
+	workers  int
+	passMeta string // messages with this metadata key are not parsed; "" = none
 }
 
 // minSlice is the fewest messages worth a goroutine of their own.
@@ -100,6 +105,11 @@ func (p *processor) ProcessBatch(_ context.Context, batch service.MessageBatch) 
 
 func (p *processor) parseAll(batch service.MessageBatch) {
 	for _, m := range batch {
+		if p.passMeta != "" {
+			if _, ok := m.MetaGetMut(p.passMeta); ok {
+				continue
+			}
+		}
 		raw, _ := m.AsBytes() // never fails: structured content is marshalled
 		rec, err := p.parser.Parse(raw)
 		if err == nil {

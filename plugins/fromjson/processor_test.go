@@ -31,7 +31,41 @@ func newProc(t testing.TB, conf string) *processor {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &processor{parser: typed.NewParser(s), workers: 1}
+	passMeta, err := pc.FieldString(fPassMeta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &processor{parser: typed.NewParser(s), workers: 1, passMeta: passMeta}
+}
+
+// A message carrying pass_through_metadata keeps its content, structured or
+// not, and no error; the others of the batch are parsed as usual.
+func TestMessagesWithThePassThroughKeyAreNotParsed(t *testing.T) {
+	p := newProc(t, ridesConf+"pass_through_metadata: window_stage\n")
+	good := `{"rideId":42,"userId":7,"city":"fr","distanceKm":12.5,"price":18.4,"ts":"2026-03-14T08:58:43.498Z"}`
+	row := service.NewMessage(nil)
+	row.SetStructured(map[string]any{"city": "FR", "cnt": int64(3)})
+	row.MetaSetMut("window_stage", "merge")
+	raw := service.NewMessage([]byte("not json"))
+	raw.MetaSetMut("window_stage", "merge")
+	untagged := service.NewMessage([]byte("not json"))
+	out, err := p.ProcessBatch(context.Background(), service.MessageBatch{service.NewMessage([]byte(good)), row, raw, untagged})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := out[0]
+	if v, err := b[0].AsStructured(); err != nil || v.(map[string]any)["city"] != "FR" {
+		t.Errorf("untagged ride not parsed: %v %v", v, err)
+	}
+	if v, err := b[1].AsStructured(); err != nil || b[1].GetError() != nil || v.(map[string]any)["cnt"] != int64(3) {
+		t.Errorf("tagged row changed: %v %v %v", v, err, b[1].GetError())
+	}
+	if got, _ := b[2].AsBytes(); string(got) != "not json" || b[2].GetError() != nil {
+		t.Errorf("tagged raw message changed: %q %v", got, b[2].GetError())
+	}
+	if b[3].GetError() == nil {
+		t.Error("untagged bad record passed: the key must be present, not just configured")
+	}
 }
 
 func TestProcessBatchTypesGoodRecordsAndDeadLettersBadOnes(t *testing.T) {

@@ -17,6 +17,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
@@ -147,7 +148,7 @@ func startJob(c common, topic, group, dlq string, extraArgs ...string) (*job, er
 	}
 	env := []string{
 		"KAFKA_BOOTSTRAP=" + c.brokers, "KAFKA_TOPIC=" + topic, "KAFKA_GROUP=" + group,
-		"KAFKA_START=earliest", "DLQ_TOPIC=" + dlq, "HTTP_ADDRESS=" + addr, "LOG_LEVEL=WARN",
+		"KAFKA_START=earliest", "DLQ_TOPIC=" + dlq, "HTTP_ADDRESS=" + addr, "LOG_LEVEL=" + cmp.Or(os.Getenv("PERF_LOG_LEVEL"), "WARN"),
 		"OUT_DELTA=" + filepath.Join(c.work, "table"), "CHECKPOINT=" + filepath.Join(c.work, "checkpoint"),
 		// PLAINTEXT whatever the caller's environment says.
 		"KAFKA_TLS=false", "KAFKA_SASL_MECHANISM=none", "KAFKA_TRUSTSTORE=", "KAFKA_USER=", "KAFKA_PASS=",

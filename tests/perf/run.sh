@@ -7,6 +7,7 @@
 #   run.sh latency [perf flags]   50 000 rides/s live for 60 s; closed window → Delta latency
 #   PERF_WORK=/dir run.sh ...     keep the table, logs, heap profiles there (default: temp, removed)
 #   RIDES_CONNECT_BIN=path        use that binary instead of building bin/rides-connect
+#   PERF_LOG_LEVEL=DEBUG          the job's log level (default WARN)
 # Flags (see tests/perf/main.go): rss -n N; latency -rate R -duration D -factor F -warmup W.
 set -euo pipefail
 mode="${1:?usage: run.sh rss|latency [flags]}"
