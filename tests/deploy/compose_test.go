@@ -241,6 +241,11 @@ func TestComposeAsProcesses(t *testing.T) {
 				}
 			}
 			p := s.start(name, binary, args, s.env(name, svc, services, extra...))
+			for _, sp := range svc.Ports {
+				// Its own HTTP server, not another process on the port: Benthos runs on
+				// without one when the bind fails, and Prometheus would scrape nothing.
+				waitPong(t, ctx, p, s.addrs[fmt.Sprintf("%s:%d", name, sp.Target)])
+			}
 			if completes(name, services) {
 				if err := p.Wait(ctx); err != nil {
 					log, _ := os.ReadFile(p.Log)
@@ -417,6 +422,28 @@ func prometheusArgs(t *testing.T, s *composeStack, name string, svc types.Servic
 		args = append(args, strings.ReplaceAll(a, "/etc/prometheus", conf))
 	}
 	return append(args, "--web.listen-address="+addr, "--storage.tsdb.path="+filepath.Join(s.dir, "prometheus-data"))
+}
+
+// waitPong waits for the rides-connect process p to answer /ping on addr,
+// failing at once if its log says its HTTP server could not start.
+func waitPong(t *testing.T, ctx context.Context, p *harness.Process, addr string) {
+	t.Helper()
+	for {
+		resp, err := http.Get("http://" + addr + "/ping")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && strings.TrimSpace(string(body)) == "pong" {
+				return
+			}
+			err = fmt.Errorf("GET /ping: %d %q", resp.StatusCode, body)
+		}
+		log, _ := os.ReadFile(p.Log)
+		if p.Exited() || ctx.Err() != nil || strings.Contains(string(log), "HTTP Server error") {
+			t.Fatalf("%s: no HTTP server of its own on %s: %v\n%s", p.Log, addr, err, log)
+		}
+		time.Sleep(100 * time.Millisecond) // poll the listener; ctx bounds it
+	}
 }
 
 func waitListening(t *testing.T, ctx context.Context, p *harness.Process, addr string) {
