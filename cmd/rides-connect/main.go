@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -40,6 +41,7 @@ func main() {
 		service.CLIOptSetVersion(version, buildDate),
 		service.CLIOptSetDocumentationURL("https://github.com/miaradia/rides-connect/tree/main/docs"),
 		service.CLIOptOnConfigParse(checkHTTPAddress),
+		service.CLIOptAddTeeLogger(slog.New(httpFailureHandler{})),
 	}
 	for _, cmd := range clicmd.All() {
 		opts = append(opts, service.CLIOptAddCommand(cmd))
