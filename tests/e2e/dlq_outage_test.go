@@ -67,19 +67,7 @@ func TestDeadLetterOutageHoldsTheStreamAndRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	poll := func(what string, cond func() bool) {
-		t.Helper()
-		for !cond() {
-			if job.Exited() {
-				t.Fatalf("the job exited while waiting for %s; log:\n%s", what, readFile(job.Log))
-			}
-			select {
-			case <-ctx.Done():
-				t.Fatalf("timed out waiting for %s; log:\n%s", what, readFile(job.Log))
-			case <-time.After(100 * time.Millisecond): // polling another process
-			}
-		}
-	}
+	poll := func(what string, cond func() bool) { t.Helper(); pollJob(t, ctx, job, what, cond) }
 	// ready returns /ready's status and whether it names dead_letter as not connected.
 	ready := func() (int, bool) {
 		resp, err := http.Get("http://" + httpAddr + "/ready")
@@ -183,4 +171,20 @@ func committedOffset(t *testing.T, addr, group, topic string) int64 {
 		return o.At
 	}
 	return -1
+}
+
+// pollJob waits, polling every 100 ms, until cond holds; it fails the test
+// with the job's log if the job exits or ctx ends first.
+func pollJob(t *testing.T, ctx context.Context, job *harness.Process, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		if job.Exited() {
+			t.Fatalf("the job exited while waiting for %s; log:\n%s", what, readFile(job.Log))
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s; log:\n%s", what, readFile(job.Log))
+		case <-time.After(100 * time.Millisecond): // polling another process
+		}
+	}
 }

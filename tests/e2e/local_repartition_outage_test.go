@@ -79,19 +79,7 @@ func TestLocalScaleOutRecoversFromAnInternalTopicOutage(t *testing.T) {
 	}
 	t.Cleanup(job.Kill)
 	url := "http://" + httpAddr + "/metrics"
-	poll := func(what string, cond func() bool) {
-		t.Helper()
-		for !cond() {
-			if job.Exited() {
-				t.Fatalf("the job exited while waiting for %s; log:\n%s", what, readFile(job.Log))
-			}
-			select {
-			case <-ctx.Done():
-				t.Fatalf("timed out waiting for %s; log:\n%s", what, readFile(job.Log))
-			case <-time.After(100 * time.Millisecond): // polling another process
-			}
-		}
-	}
+	poll := func(what string, cond func() bool) { t.Helper(); pollJob(t, ctx, job, what, cond) }
 	// Several retry rounds (the repartition output's back-off grows from 100 ms).
 	poll("failed writes to the internal topic", func() bool {
 		m, _ := scrapeMetrics(url) // empty until /metrics answers
