@@ -207,7 +207,14 @@ func (p *localProcessor) loadMoved(ctx context.Context, batch service.MessageBat
 		}
 		p.epochs[k], p.fences[k] = ep, gen
 		delete(p.dirty, k)
+		// Until the input commits past it, the group's commit of the
+		// partition stays the one it was assigned at: a state written
+		// before then covers that one, not offset 0 (which would make the
+		// next owner hold the partition).
 		delete(p.committing, k)
+		if start > 0 {
+			p.committing[k] = engine.Position{Topic: pos.Topic, Partition: pos.Partition, Offset: start}
+		}
 	}
 	return nil
 }

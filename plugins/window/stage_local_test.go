@@ -136,3 +136,37 @@ func TestStageLocalDoesNotOverwriteALaterOwnersState(t *testing.T) {
 		t.Fatal("the old owner kept the partition it lost")
 	}
 }
+
+// A partition loaded after the group committed up to 7 whose next state is
+// written before the input commits anything new for it (its records not yet
+// acked at that barrier) still covers offset 7: the group's commit stays 7.
+// Stamped 0, that state made the next owner hold the partition for good
+// (faults tier with the local job, a SIGKILL right after such a write).
+func TestStageLocalStateWrittenBeforeANewCommitCoversTheLoadedOne(t *testing.T) {
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	a, b, c := newLocal(t, res), newLocal(t, res), newLocal(t, res)
+	processStage(t, a, localMsg("2026-03-14T10:01:00Z", 0, 6, 1, 5, -1))
+	a.noteCommitting("rides", 0, 7)
+	if err := a.flushLocal(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// b takes the partition over at the group's commit 7, processes 7 and 8,
+	// and writes its state at a barrier that commits nothing new for it.
+	processStage(t, b, localMsg("2026-03-14T10:02:00Z", 0, 7, 2, 6, 7), localMsg("2026-03-14T10:03:00Z", 0, 8, 2, 6, 7))
+	if err := b.flushLocal(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	data, err := b.getKey(context.Background(), "rides_agg-rides-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stamp, off, err := engine.LocalStateInfo(data); err != nil || off != 8 || stamp.Commit < 7 {
+		t.Fatalf("stored state: offset %d, commit stamp %d (%v); want offset 8 covering the commit at 7", off, stamp.Commit, err)
+	}
+	// b is SIGKILLed; c gets the partition at the group's commit, still 7.
+	c.holdPause = func(context.Context) error { t.Fatal("held a state that covers the group's commit"); return nil }
+	processStage(t, c, localMsg("2026-03-14T10:02:00Z", 0, 7, 3, 7, 7))
+	if got := c.eng.Partitions(); len(got) != 1 || got[0].Offset != 8 {
+		t.Fatalf("partition state after the load: %+v, want b's (offset 8; 7 is a replay)", got)
+	}
+}
