@@ -367,3 +367,26 @@ func failStateReads(read *func(context.Context, string) ([]byte, error), wait *f
 	*wait = func(context.Context) error { *waits++; return nil }
 	return fails, waits
 }
+
+// state.on_lost: resume is the way out of a hold for stage local too
+// (stage_local.go implements it): lint and the config accept it there, and
+// still refuse it for stage partial, whose state is not checked this way.
+func TestOnLostResumeIsAcceptedForStageLocal(t *testing.T) {
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	for stage, ok := range map[string]bool{"local": true, "partial": false} {
+		yaml := ridesYAML + "  on_lost: resume\nstage: " + stage + "\n"
+		conf, err := spec().ParseYAML(yaml, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, cerr := fromParsed(conf, res)
+		indented := "tumbling_window:\n  " + strings.ReplaceAll(strings.TrimSpace(yaml), "\n", "\n  ")
+		lerr := service.NewStreamBuilder().AddProcessorYAML(indented)
+		if ok && (cerr != nil || lerr != nil) {
+			t.Errorf("stage %s with on_lost resume refused: config %v, lint %v", stage, cerr, lerr)
+		}
+		if !ok && (cerr == nil || lerr == nil || !strings.Contains(lerr.Error(), "state.on_lost")) {
+			t.Errorf("stage %s with on_lost resume accepted: config %v, lint %v", stage, cerr, lerr)
+		}
+	}
+}
