@@ -39,6 +39,7 @@ type localProcessor struct {
 	committing        map[string]engine.Position
 	unregisterCommits func()
 	dirty             map[string]engine.Position // partitions changed since their last write
+	stateSizes        map[string]int             // bytes of each partition's last state (window_state_bytes: their sum)
 	keys              engine.PartitionKeys       // Position.Key without an allocation per run (mu)
 	owners            *ownership.Record
 	// readState reads a key of state.cache (tests replace it).
@@ -57,7 +58,7 @@ func newLocalProcessor(c *procConfig, res *service.Resources, now func() time.Ti
 		return nil, err
 	}
 	p := &localProcessor{processor: newBase(c, res, now), eng: eng, epochs: map[string]int64{}, fences: map[string]int64{},
-		dirty: map[string]engine.Position{}, committing: map[string]engine.Position{}, owners: ownership.Process}
+		dirty: map[string]engine.Position{}, committing: map[string]engine.Position{}, stateSizes: map[string]int{}, owners: ownership.Process}
 	p.readState = p.getKey
 	p.unregister = commitbarrier.Process.Register(p.flushLocal)
 	p.unregisterAcked = commitbarrier.Process.OnAcked(p.acked.record)
@@ -116,6 +117,10 @@ func (p *localProcessor) ProcessBatch(ctx context.Context, batch service.Message
 	applied, late, replayed, early := p.tally(batch, out, idx, res.Status, res.LateWindowEndUs)
 	p.passed(ls)
 	p.observeStageOne(applied, late, replayed, early)
+	p.m.open.Set(int64(p.eng.OpenGroups()))
+	if mx, ok := p.eng.MaxEventMs(); ok {
+		p.m.maxEvent.Set(mx)
+	}
 	var sources []engine.Marker
 	for j := 0; j < len(rows); j++ {
 		if !rows[j].Heartbeat {
@@ -311,6 +316,10 @@ func (p *localProcessor) flushLocal(ctx context.Context) error {
 	p.mu.Unlock()
 	var errs []error
 	for _, w := range writes {
+		p.mu.Lock()
+		p.stateSizes[w.pos.Key()] = len(w.data)
+		p.m.stateBytes.Set(int64(sum(p.stateSizes)))
+		p.mu.Unlock()
 		if err := p.writeState(ctx, w.pos, w.fence, w.data); err != nil {
 			errs = append(errs, err)
 			p.mu.Lock()
@@ -354,6 +363,16 @@ func (p *localProcessor) forget(k string) {
 	delete(p.fences, k)
 	delete(p.dirty, k)
 	delete(p.committing, k)
+	delete(p.stateSizes, k)
+	p.m.stateBytes.Set(int64(sum(p.stateSizes)))
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
 
 // positionOf (mu held) finds the partition of key k among those the engine

@@ -352,6 +352,27 @@ func (e *LocalEngine) Partitions() []Position {
 	return out
 }
 
+// MaxEventMs is the largest event time of the partitions held (false when
+// none has a row), and OpenGroups their open (window, key) pairs: the
+// window_max_event_time_ms and window_open_groups of a process.
+func (e *LocalEngine) MaxEventMs() (int64, bool) {
+	mx := int64(noWatermark)
+	for _, s := range e.parts {
+		mx = max(mx, s.m.MaxMs)
+	}
+	return mx, mx != noWatermark
+}
+
+func (e *LocalEngine) OpenGroups() int {
+	n := 0
+	for _, s := range e.parts {
+		for _, g := range s.open {
+			n += len(g)
+		}
+	}
+	return n
+}
+
 // Forget drops the state of every partition for which keep is false.
 func (e *LocalEngine) Forget(keep func(topic string, partition int32) bool) int {
 	n := 0
