@@ -24,6 +24,7 @@ type Barrier struct {
 	flushes map[uint64]func(context.Context) error
 	acked   map[uint64]func(topic string, partition int32, next int64)
 	commit  map[uint64]func(topic string, partition int32, next int64)
+	done    map[uint64]func(topic string, partition int32, next int64)
 	fenced  map[uint64]func()
 	confirm map[uint64]func(context.Context) error
 }
@@ -39,7 +40,8 @@ var Process = New()
 // New returns an empty barrier.
 func New() *Barrier {
 	return &Barrier{flushes: map[uint64]func(context.Context) error{},
-		acked: map[uint64]func(string, int32, int64){}, commit: map[uint64]func(string, int32, int64){}, fenced: map[uint64]func(){},
+		acked: map[uint64]func(string, int32, int64){}, commit: map[uint64]func(string, int32, int64){},
+		done: map[uint64]func(string, int32, int64){}, fenced: map[uint64]func(){},
 		confirm: map[uint64]func(context.Context) error{}}
 }
 
@@ -100,6 +102,22 @@ func (b *Barrier) OnCommitting(f func(topic string, partition int32, next int64)
 // flush, then commit topic/partition up to offset next.
 func (b *Barrier) Committing(topic string, partition int32, next int64) {
 	for _, f := range snapshot(b, b.commit) {
+		f(topic, partition, next)
+	}
+}
+
+// OnCommitted registers f to learn that the broker accepted a commit of
+// topic/partition at offset next: a processor that keeps a state per
+// committed offset may then delete the older ones. The returned function
+// removes f (idempotent).
+func (b *Barrier) OnCommitted(f func(topic string, partition int32, next int64)) (unregister func()) {
+	return add(b, b.done, f)
+}
+
+// Committed tells the OnCommitted listeners that the broker accepted a
+// commit of topic/partition at offset next.
+func (b *Barrier) Committed(topic string, partition int32, next int64) {
+	for _, f := range snapshot(b, b.done) {
 		f(topic, partition, next)
 	}
 }

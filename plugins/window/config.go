@@ -231,7 +231,7 @@ func fromParsed(conf *service.ParsedConfig, res *service.Resources) (*procConfig
 // stageCacheUse says what each stage keeps in state.cache.
 var stageCacheUse = map[engine.Stage]string{
 	engine.StagePartial: "a kafka_changelog cache on the stage-1 changelog topic: each source partition's progress is read back from it when the partition is (re)assigned",
-	engine.StageLocal:   "a checkpoint cache: each source partition's state is kept under <state.key>-<topic>-<partition> so it moves with the partition",
+	engine.StageLocal:   "a checkpoint cache: each source partition's state is kept under <state.key>-<topic>-<partition>@<committed offset> so it moves with the partition",
 	engine.StageMerge:   "a checkpoint cache, or with state.changelog a kafka_changelog cache: each internal partition's state is kept under <state.key>-<partition> so it moves with the partition",
 }
 

@@ -22,17 +22,32 @@ import (
 const stageMeta = "window_stage"
 
 // localProcessor is stage 1 without Kafka transactions (stage: local,
-// engine.LocalEngine). Each source partition's state is a key of
-// state.cache (a checkpoint cache), written at every offset commit of the
-// input (the commit barrier, as state.sync: commit) and read back when the
-// partition's assignment epoch changes; its bundles leave as messages for
-// the internal topic (window_kind: bundle, window_marker_partition: the
-// internal partition).
+// engine.LocalEngine). Each source partition's state is written to
+// state.cache (a checkpoint cache) before every offset commit of the input
+// (the commit barrier, as state.sync: commit), under a key named after the
+// offset that commit will make, and read back, under the offset the group
+// committed, when the partition's assignment epoch changes; its bundles
+// leave as messages for the internal topic (window_kind: bundle,
+// window_marker_partition: the internal partition).
+//
+// A key per commit, not one per partition: a write from a process that lost
+// the partition (paused, or SIGKILLed with the write in flight) can land
+// after the new owner's, and the cache has no compare-and-set; in one key it
+// replaced a newer state with one behind the group's commit, and the next
+// owner held the partition for good. The group's commit, fenced by Kafka,
+// names the one state that covers it.
 type localProcessor struct {
 	*processor
 	eng    *engine.LocalEngine
 	epochs map[string]int64 // topic/partition → epoch its state was loaded at
 	fences map[string]int64 // topic/partition → generation it was assigned at
+	// written is, per partition, the commit offsets whose states this
+	// process wrote or loaded and has not deleted; accepted the highest
+	// offset the broker took a commit of (commitbarrier.OnCommitted). The
+	// next flush deletes the states below it. Guarded by mu.
+	written        map[string]*stateTrail
+	accepted       map[string]int64
+	unregisterDone func()
 	// committing is, per partition, the offset its consumer is about to
 	// commit (commitbarrier.OnCommitting), stamped on the state written
 	// for that commit; guarded by mu.
@@ -58,12 +73,24 @@ func newLocalProcessor(c *procConfig, res *service.Resources, now func() time.Ti
 		return nil, err
 	}
 	p := &localProcessor{processor: newBase(c, res, now), eng: eng, epochs: map[string]int64{}, fences: map[string]int64{},
-		dirty: map[string]engine.Position{}, committing: map[string]engine.Position{}, stateSizes: map[string]int{}, owners: ownership.Process}
+		dirty: map[string]engine.Position{}, committing: map[string]engine.Position{}, stateSizes: map[string]int{}, owners: ownership.Process,
+		written: map[string]*stateTrail{}, accepted: map[string]int64{}}
 	p.readState = p.getKey
 	p.unregister = commitbarrier.Process.Register(p.flushLocal)
 	p.unregisterAcked = commitbarrier.Process.OnAcked(p.acked.record)
 	p.unregisterCommits = commitbarrier.Process.OnCommitting(p.noteCommitting)
+	p.unregisterDone = commitbarrier.Process.OnCommitted(p.noteCommitted)
 	return p, nil
+}
+
+// noteCommitted is the commit barrier's OnCommitted listener.
+func (p *localProcessor) noteCommitted(topic string, partition int32, next int64) {
+	k := engine.Position{Topic: topic, Partition: partition}.Key()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, mine := p.epochs[k]; mine && next > p.accepted[k] {
+		p.accepted[k] = next
+	}
 }
 
 // noteCommitting is the commit barrier's OnCommitting listener.
@@ -85,8 +112,16 @@ func (p *localProcessor) noteCommitting(topic string, partition int32, next int6
 // state.on_lost: resume (it may be another config's key).
 var errLocalUnreadable = errors.New("not a stage local state")
 
-// localKey is the state.cache key of a source partition's state.
-func (p *localProcessor) localKey(pos engine.Position) string {
+// localKey is the state.cache key of a source partition's state that
+// covers the group's commit at offset commit: <state.key>-<topic>-<partition>@<commit>.
+func (p *localProcessor) localKey(pos engine.Position, commit int64) string {
+	return p.legacyKey(pos) + "@" + strconv.FormatInt(commit, 10)
+}
+
+// legacyKey is the one key per partition earlier versions wrote: read when
+// the group has no commit of progress, or when no state is named after its
+// commit (a job started on a checkpoint of an earlier version).
+func (p *localProcessor) legacyKey(pos engine.Position) string {
 	return p.conf.key + "-" + pos.Topic + "-" + strconv.Itoa(int(pos.Partition))
 }
 
@@ -212,6 +247,11 @@ func (p *localProcessor) loadMoved(ctx context.Context, batch service.MessageBat
 		}
 		p.epochs[k], p.fences[k] = ep, gen
 		delete(p.dirty, k)
+		delete(p.written, k)
+		delete(p.accepted, k)
+		if start >= 0 { // deleted once a commit past it is accepted
+			p.written[k] = &stateTrail{pos: engine.Position{Topic: pos.Topic, Partition: pos.Partition}, commits: []int64{start}}
+		}
 		// Until the input commits past it, the group's commit of the
 		// partition stays the one it was assigned at: a state written
 		// before then covers that one, not offset 0 (which would make the
@@ -228,9 +268,8 @@ func (p *localProcessor) loadMoved(ctx context.Context, batch service.MessageBat
 // the offset the group committed (start) would lose the records between:
 // it is held, and read again, until one that reaches it is there.
 func (p *localProcessor) loadPartition(ctx context.Context, pos engine.Position, gen, start int64, now time.Time) error {
-	key := p.localKey(pos)
 	for {
-		data, _, err := readStateRetrying(ctx, p.log, "local", readSerial(&p.readMu, p.readState), p.holdPause, key)
+		key, data, err := p.readCommitted(ctx, pos, start)
 		if err != nil {
 			return err
 		}
@@ -241,7 +280,7 @@ func (p *localProcessor) loadPartition(ctx context.Context, pos engine.Position,
 			case err != nil:
 				hold = fmt.Errorf("state.cache %q key %q: %w: %w", p.conf.cache, key, errLocalUnreadable, err)
 			case start > stamp.Commit:
-				hold = fmt.Errorf("state.cache %q key %q covers the commits of %s up to offset %d, but the group committed up to %d (a replica that lost the partition overwrote a newer state?): the records between would be lost", p.conf.cache, key, pos.Key(), stamp.Commit, start)
+				hold = fmt.Errorf("state.cache %q key %q covers the commits of %s up to offset %d, but the group committed up to %d: the records between would be lost", p.conf.cache, key, pos.Key(), stamp.Commit, start)
 			default:
 				hold = p.eng.LoadPartition(pos.Topic, pos.Partition, data, now)
 			}
@@ -269,11 +308,28 @@ func (p *localProcessor) loadPartition(ctx context.Context, pos engine.Position,
 	}
 }
 
+// readCommitted reads the state that covers the group's commit at offset
+// start (-1: none): the key named after it, else the legacy key.
+func (p *localProcessor) readCommitted(ctx context.Context, pos engine.Position, start int64) (key string, data []byte, err error) {
+	read := readSerial(&p.readMu, p.readState)
+	if start >= 0 {
+		key = p.localKey(pos, start)
+		if data, _, err = readStateRetrying(ctx, p.log, "local", read, p.holdPause, key); err != nil || data != nil {
+			return key, data, err
+		}
+	}
+	legacy := p.legacyKey(pos)
+	if data, _, err = readStateRetrying(ctx, p.log, "local", read, p.holdPause, legacy); data != nil || start < 0 {
+		key = legacy
+	}
+	return key, data, err
+}
+
 // flushLocal is the commit barrier's flush: the state of every partition
-// this process owns that changed is written before the input commits. A
-// process found no longer a member writes nothing (its offsets are not
-// committed either); a partition whose stored state was written by an
-// owner assigned at a later generation is no longer this process's.
+// this process owns that changed is written before the input commits, and
+// the states below a commit the broker accepted are deleted. A process
+// found no longer a member writes nothing (its offsets are not committed
+// either).
 func (p *localProcessor) flushLocal(ctx context.Context) error {
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
@@ -282,9 +338,9 @@ func (p *localProcessor) flushLocal(ctx context.Context) error {
 		return errStale
 	}
 	type write struct {
-		pos   engine.Position
-		fence int64
-		data  []byte
+		pos    engine.Position
+		commit int64
+		data   []byte
 	}
 	var writes []write
 	p.mu.Lock()
@@ -309,7 +365,7 @@ func (p *localProcessor) flushLocal(ctx context.Context) error {
 			return err
 		}
 		if ok {
-			writes = append(writes, write{pos, stamp.Fence, data})
+			writes = append(writes, write{pos, stamp.Commit, data})
 		}
 	}
 	clear(p.dirty)
@@ -320,7 +376,7 @@ func (p *localProcessor) flushLocal(ctx context.Context) error {
 		p.stateSizes[w.pos.Key()] = len(w.data)
 		p.m.stateBytes.Set(int64(sum(p.stateSizes)))
 		p.mu.Unlock()
-		if err := p.writeState(ctx, w.pos, w.fence, w.data); err != nil {
+		if err := p.writeState(ctx, w.pos, w.commit, w.data); err != nil {
 			errs = append(errs, err)
 			p.mu.Lock()
 			if _, ok := p.dirty[w.pos.Key()]; !ok {
@@ -329,28 +385,33 @@ func (p *localProcessor) flushLocal(ctx context.Context) error {
 			p.mu.Unlock()
 		}
 	}
-	return errors.Join(errs...)
-}
-
-// writeState writes one partition's state unless the stored one carries a
-// higher fencing token.
-func (p *localProcessor) writeState(ctx context.Context, pos engine.Position, fence int64, data []byte) error {
-	key := p.localKey(pos)
-	old, err := p.getKey(ctx, key)
-	if err != nil {
+	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	if old != nil {
-		if theirs, _, err := engine.LocalStateInfo(old); err == nil && theirs.Fence > fence {
-			p.log.Warnf("tumbling_window: not writing %s: its state was written by an owner assigned at generation %d, after this process (%d); it was taken over", pos.Key(), theirs.Fence, fence)
-			p.m.staleFences.Incr(1)
-			p.mu.Lock()
-			p.forget(pos.Key())
-			p.mu.Unlock()
-			return nil
-		}
+	p.deleteAccepted(ctx)
+	return nil
+}
+
+// writeState writes one partition's state under the key of the commit it
+// covers.
+func (p *localProcessor) writeState(ctx context.Context, pos engine.Position, commit int64, data []byte) error {
+	key := p.localKey(pos, commit)
+	if err := p.persist(ctx, key, data, func(ctx context.Context, b []byte) error { return p.setKey(ctx, key, b) }); err != nil {
+		return err
 	}
-	return p.persist(ctx, key, data, func(ctx context.Context, b []byte) error { return p.setKey(ctx, key, b) })
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := pos.Key()
+	if _, mine := p.epochs[k]; !mine {
+		return nil // forgotten meanwhile
+	}
+	t := p.written[k]
+	if t == nil {
+		t = &stateTrail{pos: pos}
+		p.written[k] = t
+	}
+	t.add(commit)
+	return nil
 }
 
 // forget (mu held) drops a partition this process no longer owns; if it
@@ -363,6 +424,8 @@ func (p *localProcessor) forget(k string) {
 	delete(p.fences, k)
 	delete(p.dirty, k)
 	delete(p.committing, k)
+	delete(p.written, k)
+	delete(p.accepted, k)
 	delete(p.stateSizes, k)
 	p.m.stateBytes.Set(int64(sum(p.stateSizes)))
 }
@@ -404,5 +467,6 @@ func (p *localProcessor) Close(ctx context.Context) error {
 	}
 	p.unregister()
 	p.unregisterCommits()
+	p.unregisterDone()
 	return nil
 }

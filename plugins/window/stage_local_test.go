@@ -3,6 +3,7 @@ package window
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -47,7 +48,7 @@ func bundleBodies(t *testing.T, out service.MessageBatch) []string {
 }
 
 // A partition's state moves with it: written at the commit barrier's flush
-// under its own key, it is loaded by the process the partition goes to,
+// under the key of the commit it covers, it is loaded by the process the partition goes to,
 // which then sends what the first would have sent.
 func TestStageLocalStateMovesWithItsPartition(t *testing.T) {
 	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
@@ -57,7 +58,7 @@ func TestStageLocalStateMovesWithItsPartition(t *testing.T) {
 	if err := a.flushLocal(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if data, err := a.getKey(context.Background(), "rides_agg-rides-0"); err != nil || data == nil {
+	if data, err := a.getKey(context.Background(), "rides_agg-rides-0@2"); err != nil || data == nil {
 		t.Fatalf("partition 0's state not written: %v", err)
 	}
 	next := func(epoch, gen int) *service.Message { return localMsg("2026-03-14T10:30:00Z", 0, 2, epoch, gen, 2) }
@@ -110,31 +111,114 @@ func TestStageLocalHoldsAStateBehindTheCommit(t *testing.T) {
 	}
 }
 
-// A process whose partition was taken over by an owner assigned at a later
-// generation does not overwrite that owner's state.
-func TestStageLocalDoesNotOverwriteALaterOwnersState(t *testing.T) {
+// A write from a process that lost the partition, landing after the new
+// owner's (paused past its session timeout, or SIGKILLed with the write in
+// flight), does not change the state the next owner loads: it names the
+// commit it covers, which the group never made. In one key per partition it
+// replaced the newer state and the next owner held the partition for good.
+func TestStageLocalLateWriteOfAFormerOwnerIsNotLoaded(t *testing.T) {
 	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
-	old, cur := newLocal(t, res), newLocal(t, res)
+	old, cur, next := newLocal(t, res), newLocal(t, res), newLocal(t, res)
 	processStage(t, old, localMsg("2026-03-14T10:01:00Z", 0, 0, 1, 5, -1))
-	processStage(t, cur, localMsg("2026-03-14T10:01:00Z", 0, 0, 1, 6, -1), localMsg("2026-03-14T10:02:00Z", 0, 1, 1, 6, -1))
-	if err := cur.flushLocal(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	processStage(t, old, localMsg("2026-03-14T10:02:00Z", 0, 1, 1, 5, -1), localMsg("2026-03-14T10:03:00Z", 0, 2, 1, 5, -1))
+	old.noteCommitting("rides", 0, 1)
 	if err := old.flushLocal(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	data, err := cur.getKey(context.Background(), "rides_agg-rides-0")
-	if err != nil {
+	// cur takes the partition over at the group's commit 1 and commits 3. At
+	// the same generation: a static member restarted under the same
+	// instance id keeps it, so no fencing token tells the two apart.
+	processStage(t, cur, localMsg("2026-03-14T10:02:00Z", 0, 1, 1, 5, 1), localMsg("2026-03-14T10:03:00Z", 0, 2, 1, 5, 1))
+	cur.noteCommitting("rides", 0, 3)
+	if err := cur.flushLocal(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	stamp, off, err := engine.LocalStateInfo(data)
-	if err != nil || stamp.Fence != 6 || off != 1 {
-		t.Fatalf("stored state: fence %d offset %d (%v), want the generation-6 owner's at offset 1", stamp.Fence, off, err)
+	// old's write of its own record 1, made before it knew, lands now.
+	processStage(t, old, localMsg("2026-03-14T10:02:00Z", 0, 1, 1, 5, -1))
+	old.noteCommitting("rides", 0, 2)
+	if err := old.flushLocal(context.Background()); err != nil {
+		t.Fatal(err)
 	}
-	if len(old.eng.Partitions()) != 0 {
-		t.Fatal("the old owner kept the partition it lost")
+	next.holdPause = func(context.Context) error { t.Fatal("held the partition after a former owner's late write"); return nil }
+	processStage(t, next, localMsg("2026-03-14T10:04:00Z", 0, 3, 2, 5, 3))
+	if got := next.eng.Partitions(); len(got) != 1 || got[0].Offset != 3 {
+		t.Fatalf("partition state after the load: %+v, want cur's (offset 2) and record 3", got)
 	}
+}
+
+// The states below a commit the broker accepted are deleted at the next
+// flush; the one of the accepted commit stays (a crash before the next
+// commit resumes from it), and so does the previous owner's until a commit
+// past it is accepted.
+func TestStageLocalDeletesStatesBelowTheAcceptedCommit(t *testing.T) {
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	a := newLocal(t, res)
+	ctx := context.Background()
+	if err := a.setKey(ctx, "rides_agg-rides-0@4", mustLocalState(t, res, 4)); err != nil {
+		t.Fatal(err)
+	}
+	processStage(t, a, localMsg("2026-03-14T10:01:00Z", 0, 4, 1, 5, 4))
+	for _, next := range []int64{5, 6} {
+		processStage(t, a, localMsg("2026-03-14T10:02:00Z", 0, int(next), 1, 5, 4))
+		a.noteCommitting("rides", 0, next+1)
+		if err := a.flushLocal(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stored := func() (keys []string) {
+		for _, c := range []string{"4", "6", "7"} {
+			if data, err := a.getKey(ctx, "rides_agg-rides-0@"+c); err != nil {
+				t.Fatal(err)
+			} else if data != nil {
+				keys = append(keys, c)
+			}
+		}
+		return keys
+	}
+	if got := fmt.Sprint(stored()); got != "[4 6 7]" {
+		t.Fatalf("states before any accepted commit: %s", got)
+	}
+	a.noteCommitted("rides", 0, 6)
+	if err := a.flushLocal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(stored()); got != "[6 7]" {
+		t.Fatalf("states after the commit at 6 was accepted: %s, want 6 and 7", got)
+	}
+	a.noteCommitted("rides", 0, 7)
+	if err := a.flushLocal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(stored()); got != "[7]" {
+		t.Fatalf("states after the commit at 7 was accepted: %s, want 7", got)
+	}
+}
+
+// A checkpoint of an earlier version (one key per partition, no commit in
+// its name) is loaded when it covers the group's commit.
+func TestStageLocalLoadsTheLegacyKey(t *testing.T) {
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	a := newLocal(t, res)
+	if err := a.setKey(context.Background(), "rides_agg-rides-0", mustLocalState(t, res, 4)); err != nil {
+		t.Fatal(err)
+	}
+	a.holdPause = func(context.Context) error { t.Fatal("held a legacy state that covers the commit"); return nil }
+	processStage(t, a, localMsg("2026-03-14T10:01:00Z", 0, 4, 1, 5, 4))
+	if got := a.eng.Partitions(); len(got) != 1 || got[0].Offset != 4 {
+		t.Fatalf("partition state after the load: %+v", got)
+	}
+}
+
+// mustLocalState is the state of partition 0 after record 3, stamped as
+// covering the commit at offset commit.
+func mustLocalState(t *testing.T, res *service.Resources, commit int64) []byte {
+	t.Helper()
+	w := newLocal(t, res)
+	processStage(t, w, localMsg("2026-03-14T10:00:30Z", 0, 3, 1, 4, -1))
+	data, ok, err := w.eng.SnapshotPartition("rides", 0, engine.LocalStamp{Fence: 4, Commit: commit})
+	if err != nil || !ok {
+		t.Fatalf("snapshot: %v %v", ok, err)
+	}
+	return data
 }
 
 // A partition loaded after the group committed up to 7 whose next state is
@@ -156,7 +240,7 @@ func TestStageLocalStateWrittenBeforeANewCommitCoversTheLoadedOne(t *testing.T) 
 	if err := b.flushLocal(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	data, err := b.getKey(context.Background(), "rides_agg-rides-0")
+	data, err := b.getKey(context.Background(), "rides_agg-rides-0@7")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/miaradia/rides-connect/internal/commitbarrier"
 )
@@ -180,5 +182,35 @@ func TestAHangingFlushIsGivenUp(t *testing.T) {
 	commitMarked(t, c)
 	if got := groupCommitted(t, addr, "g", "t", 0); got != -1 {
 		t.Fatalf("committed %d after a flush that never finished, want nothing", got)
+	}
+}
+
+// A periodic commit tells the barrier's OnCommitted listeners the offsets
+// the broker accepted, not those it refused: tumbling_window stage local
+// deletes the states below them.
+func TestAcceptedCommitsAreToldToTheBarrier(t *testing.T) {
+	b := commitbarrier.New()
+	got := map[int32]int64{}
+	b.OnCommitted(func(topic string, partition int32, next int64) {
+		if topic == "t" {
+			got[partition] = next
+		}
+	})
+	c := NewConsumer(ConsumerConfig{}, &testLog{}, &testMetrics{})
+	c.barrier = b
+	req := kmsg.NewPtrOffsetCommitRequest()
+	resp := kmsg.NewPtrOffsetCommitResponse()
+	rt, st := kmsg.NewOffsetCommitRequestTopic(), kmsg.NewOffsetCommitResponseTopic()
+	rt.Topic, st.Topic = "t", "t"
+	for p, code := range []int16{0, kerr.RebalanceInProgress.Code} {
+		rp, sp := kmsg.NewOffsetCommitRequestTopicPartition(), kmsg.NewOffsetCommitResponseTopicPartition()
+		rp.Partition, rp.Offset = int32(p), int64(40+p)
+		sp.Partition, sp.ErrorCode = int32(p), code
+		rt.Partitions, st.Partitions = append(rt.Partitions, rp), append(st.Partitions, sp)
+	}
+	req.Topics, resp.Topics = append(req.Topics, rt), append(resp.Topics, st)
+	c.onAutoCommit(nil, req, resp, nil)
+	if len(got) != 1 || got[0] != 40 {
+		t.Fatalf("OnCommitted heard %v, want partition 0 at 40 only (partition 1 was refused)", got)
 	}
 }

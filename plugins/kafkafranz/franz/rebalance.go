@@ -54,10 +54,18 @@ func (c *Consumer) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[st
 	c.forgetHeld(revoked)
 	c.held.release.Unlock()
 	if !abandon {
+		marked := cl.MarkedOffsets()
 		if err := cl.CommitMarkedOffsets(ctx); err != nil {
 			c.log.Warnf("kafka: commit on rebalance failed (records after the last commit will be re-delivered): %v", err)
-		} else if c.met != nil {
-			c.met.Committed()
+		} else {
+			if c.met != nil {
+				c.met.Committed()
+			}
+			for t, ps := range marked {
+				for p, o := range ps {
+					c.barrier.Committed(t, p, o.Offset)
+				}
+			}
 		}
 	}
 }
@@ -146,6 +154,9 @@ func (c *Consumer) onAutoCommit(cl *kgo.Client, req *kmsg.OffsetCommitRequest, r
 	}
 	if accepted := acceptedOffsets(req, resp); len(accepted) > 0 {
 		c.noteMember() // the broker took a commit of this member's generation
+		for tp, off := range accepted {
+			c.barrier.Committed(tp.topic, tp.partition, off)
+		}
 		if c.purge != nil {
 			c.purgeCommitted(cl, accepted)
 		}
