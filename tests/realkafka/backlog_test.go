@@ -98,6 +98,21 @@ type ridesJob struct {
 	runs                                       int
 }
 
+// checkpoint is the job's CHECKPOINT directory.
+func (j *ridesJob) checkpoint(t *testing.T) string {
+	t.Helper()
+	dir := ""
+	for _, e := range j.env { // the last value of a variable wins
+		if v, ok := strings.CutPrefix(e, "CHECKPOINT="); ok {
+			dir = v
+		}
+	}
+	if dir == "" {
+		t.Fatal("the job has no CHECKPOINT")
+	}
+	return dir
+}
+
 func newRidesJob(t *testing.T, be brokerEnv, topic string) *ridesJob {
 	t.Helper()
 	root, err := harness.RepoRoot()

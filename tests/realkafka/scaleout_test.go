@@ -100,6 +100,8 @@ func threeReplicas(t *testing.T, name, config string) {
 	checkMergeState(t, be, adm, base.group, len(bl.parts))
 	if strings.HasSuffix(config, "rides-scaleout.yaml") { // the transactional stage 1's changelog
 		checkStage1State(t, be, adm, base.group, bl.topic, bl.parts)
+	} else {
+		checkLocalState(t, adm, base.checkpoint(t), base.group, bl.topic, len(bl.parts))
 	}
 	checkDeadLettersOnce(t, be, bl)
 }
