@@ -40,6 +40,10 @@ type localProcessor struct {
 	*processor
 	eng    *engine.LocalEngine
 	epochs map[string]int64 // topic/partition → epoch its state was loaded at
+	// lastEpoch is the latest epoch each partition was loaded at, kept
+	// when it is forgotten: a batch of an older epoch, or of that one once
+	// forgotten, is stale (staleRuns).
+	lastEpoch map[string]int64
 	fences map[string]int64 // topic/partition → generation it was assigned at
 	// written is, per partition, the commit offsets whose states this
 	// process wrote or loaded and has not deleted; accepted the highest
@@ -72,7 +76,7 @@ func newLocalProcessor(c *procConfig, res *service.Resources, now func() time.Ti
 	if err != nil {
 		return nil, err
 	}
-	p := &localProcessor{processor: newBase(c, res, now), eng: eng, epochs: map[string]int64{}, fences: map[string]int64{},
+	p := &localProcessor{processor: newBase(c, res, now), eng: eng, epochs: map[string]int64{}, lastEpoch: map[string]int64{}, fences: map[string]int64{},
 		dirty: map[string]engine.Position{}, committing: map[string]engine.Position{}, stateSizes: map[string]int{}, owners: ownership.Process,
 		written: map[string]*stateTrail{}, accepted: map[string]int64{}}
 	p.readState = p.getKey
@@ -145,6 +149,10 @@ func (p *localProcessor) ProcessBatch(ctx context.Context, batch service.Message
 		return nil, err
 	}
 	now := p.now()
+	if stale := p.staleRuns(batch, rows, idx); len(stale) > 0 {
+		rows, idx = dropStaleRuns(batch, out, rows, idx, stale)
+		p.m.staleDropped.Incr(1)
+	}
 	if err := p.loadMoved(ctx, batch, rows, idx, now); err != nil {
 		return nil, err
 	}
@@ -246,6 +254,7 @@ func (p *localProcessor) loadMoved(ctx context.Context, batch service.MessageBat
 			return err
 		}
 		p.epochs[k], p.fences[k] = ep, gen
+		p.lastEpoch[k] = max(p.lastEpoch[k], ep)
 		delete(p.dirty, k)
 		delete(p.written, k)
 		delete(p.accepted, k)

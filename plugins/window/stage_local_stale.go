@@ -1,0 +1,69 @@
+package window
+
+import (
+	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/plugins/window/engine"
+)
+
+// Stale batches of stage local.
+//
+// A batch of a source partition read in an assignment epoch this process no
+// longer holds (the partition was lost, and maybe assigned again at a later
+// epoch) can still come out of the pipeline's buffers: a replica paused past
+// its session timeout resumes with batches it had read before. Loading the
+// partition's state for it, as for a new epoch, put the state of the
+// group's commit under records read from further on: the records between
+// were missing, the partition's watermark jumped over them, and its bundles
+// closed windows without their partials, which stage 2 took as final
+// (a real-broker run with a SIGSTOPped replica: two windows with five of
+// six partitions' rides). Its records come again, from the group's commit,
+// to the partition's owner: the batch is dropped, its dead letters too.
+
+// staleRuns (mu held) returns the partitions of the batch whose rows were
+// read in a stale epoch: older than the latest one this process loaded the
+// partition at, or that one once the partition was forgotten (lost).
+func (p *localProcessor) staleRuns(batch service.MessageBatch, rows []engine.Row, idx []int) map[string]bool {
+	var stale map[string]bool
+	for j := 0; j < len(rows); j++ {
+		if rows[j].Heartbeat {
+			continue
+		}
+		k := p.keys.Of(rows[j].Pos)
+		ep := epochOf(batch[idx[j]])
+		j = runEnd(rows, j)
+		last, seen := p.lastEpoch[k]
+		if ep < 0 || !seen {
+			continue
+		}
+		if _, loaded := p.epochs[k]; ep < last || ep == last && !loaded {
+			if stale == nil {
+				stale = map[string]bool{}
+			}
+			stale[k] = true
+		}
+	}
+	return stale
+}
+
+// dropStaleRuns removes the rows of the stale partitions and the messages of
+// those partitions the batch would pass on (dead letters).
+func dropStaleRuns(batch service.MessageBatch, out []*service.Message, rows []engine.Row, idx []int, stale map[string]bool) ([]engine.Row, []int) {
+	keep := 0
+	for j := range rows {
+		if !rows[j].Heartbeat && stale[rows[j].Pos.Key()] {
+			continue
+		}
+		rows[keep], idx[keep] = rows[j], idx[j]
+		keep++
+	}
+	for i, m := range batch {
+		if out[i] == nil {
+			continue
+		}
+		if pos, ok := position(m); ok && stale[engine.Position{Topic: pos.Topic, Partition: pos.Partition}.Key()] {
+			out[i] = nil
+		}
+	}
+	return rows[:keep], idx[:keep]
+}
