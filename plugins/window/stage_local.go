@@ -44,7 +44,7 @@ type localProcessor struct {
 	// when it is forgotten: a batch of an older epoch, or of that one once
 	// forgotten, is stale (staleRuns).
 	lastEpoch map[string]int64
-	fences map[string]int64 // topic/partition → generation it was assigned at
+	fences    map[string]int64 // topic/partition → generation it was assigned at
 	// written is, per partition, the commit offsets whose states this
 	// process wrote or loaded and has not deleted; accepted the highest
 	// offset the broker took a commit of (commitbarrier.OnCommitted). The

@@ -138,7 +138,10 @@ func TestStageLocalLateWriteOfAFormerOwnerIsNotLoaded(t *testing.T) {
 	if err := old.flushLocal(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	next.holdPause = func(context.Context) error { t.Fatal("held the partition after a former owner's late write"); return nil }
+	next.holdPause = func(context.Context) error {
+		t.Fatal("held the partition after a former owner's late write")
+		return nil
+	}
 	processStage(t, next, localMsg("2026-03-14T10:04:00Z", 0, 3, 2, 5, 3))
 	if got := next.eng.Partitions(); len(got) != 1 || got[0].Offset != 3 {
 		t.Fatalf("partition state after the load: %+v, want cur's (offset 2) and record 3", got)
