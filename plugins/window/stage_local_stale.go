@@ -9,16 +9,16 @@ import (
 // Stale batches of stage local.
 //
 // A batch of a source partition read in an assignment epoch this process no
-// longer holds (the partition was lost, and maybe assigned again at a later
-// epoch) can still come out of the pipeline's buffers: a replica paused past
-// its session timeout resumes with batches it had read before. Loading the
-// partition's state for it, as for a new epoch, put the state of the
-// group's commit under records read from further on: the records between
-// were missing, the partition's watermark jumped over them, and its bundles
-// closed windows without their partials, which stage 2 took as final
-// (a real-broker run with a SIGSTOPped replica: two windows with five of
-// six partitions' rides). Its records come again, from the group's commit,
-// to the partition's owner: the batch is dropped, its dead letters too.
+// longer holds (the partition was lost, or a rebalance assigned it again at
+// a later epoch, e.g. when a paused replica rejoined) can still come out of
+// the pipeline's buffers. Taken for a new epoch, it made stage local load
+// the state of the commit its old epoch started from, under records read
+// much further on: the records between were missing, the partition's
+// watermark jumped over them, and its bundles closed windows without their
+// partials, which stage 2 took as final (a real-broker run with a
+// SIGSTOPped replica: a window with five of six partitions' rides). Its
+// records come again, from the group's commit, to the partition's owner:
+// the batch is dropped, its dead letters too.
 
 // staleRuns (mu held) returns the partitions of the batch whose rows were
 // read in a stale epoch: older than the latest one this process loaded the
