@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -186,20 +187,31 @@ func (p *Producer) Produce(ctx context.Context, recs []*kgo.Record) ([]error, er
 	errs := make([]error, len(recs))
 	var wg sync.WaitGroup
 	wg.Add(len(recs))
+	// mine ends once this write's records are all acknowledged or failed.
+	mine, done := context.WithCancel(ctx)
+	defer done()
+	var left atomic.Int64
+	left.Store(int64(len(recs)))
 	for i, r := range recs {
 		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
 			if err != nil {
 				errs[i] = fmt.Errorf("produce to topic %s: %s", r.Topic, redact(err.Error(), p.conf.Client.SASL))
+			}
+			if left.Add(-1) == 0 {
+				done()
 			}
 			wg.Done()
 		})
 	}
 	if p.conf.FlushOnWrite {
 		// Send what is queued now instead of after the linger: this write
-		// waits for its acks anyway. Flush is client-wide, so records of
-		// concurrent writes go at once too. A cancelled ctx fails the
-		// records still queued, which the wait below collects.
-		_ = cl.Flush(ctx)
+		// waits for its acks anyway. Flush is client-wide: it sends the
+		// records of concurrent writes at once too, and it waits until no
+		// record at all is buffered; with a few writes in flight that is
+		// seldom, so the wait stops with this write's own records (mine).
+		// A cancelled ctx fails the records still queued, which the wait
+		// below collects.
+		_ = cl.Flush(mine)
 	}
 	wg.Wait()
 	return errs, nil
