@@ -216,12 +216,16 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 		p.m.staleDropped.Incr(1)
 		return nil, nil
 	}
-	for _, em := range res.Emissions {
+	for i, em := range res.Emissions {
 		b, err := p.emissionBatch(batch, em)
 		if err != nil {
 			return nil, err
 		}
-		batches = append(batches, b)
+		if i == 0 { // with the dead letters; each emission stays one batch (one sequence)
+			batches = joined(batches, b)
+		} else {
+			batches = append(batches, b)
+		}
 	}
 	release(batch, out)
 	return batches, nil
@@ -328,6 +332,20 @@ func passedOn(out []*service.Message) []service.MessageBatch {
 		return nil
 	}
 	return []service.MessageBatch{passed}
+}
+
+// joined appends b's messages to the one batch of batches (passedOn's), or
+// makes it that batch. A processor that returns more than one batch makes
+// Benthos' pipeline thread wait until the output acked all of them
+// (pipeline/processor.go) before it takes the next input batch; one batch
+// is handed on without waiting. The output (a switch) still routes each
+// message on its own.
+func joined(batches []service.MessageBatch, b service.MessageBatch) []service.MessageBatch {
+	if len(batches) == 0 {
+		return []service.MessageBatch{b}
+	}
+	batches[0] = append(batches[0], b...)
+	return batches
 }
 
 // reject returns a copy of msg marked with err and dlq_reason, and counts it.

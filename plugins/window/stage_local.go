@@ -16,9 +16,9 @@ import (
 	"github.com/miaradia/rides-connect/plugins/window/engine"
 )
 
-// stageMeta marks the messages a stage merge of the same pipeline passes on
-// (config/rides-scaleout.yaml's tag_stage_merge): stage local lets a batch
-// that starts with one through untouched.
+// stageMeta marks the messages a stage merge passes on (tagStage): stage
+// local, in the same pipeline, lets a batch that starts with one through
+// untouched.
 const stageMeta = "window_stage"
 
 // localProcessor is stage 1 without Kafka transactions (stage: local,
@@ -194,7 +194,7 @@ func (p *localProcessor) ProcessBatch(ctx context.Context, batch service.Message
 		if err != nil {
 			return nil, err
 		}
-		batches = append(batches, b)
+		batches = joined(batches, b)
 	}
 	release(batch, out)
 	return batches, nil

@@ -70,6 +70,7 @@ func newMergeProcessor(c *procConfig, res *service.Resources, now func() time.Ti
 func (p *mergeProcessor) stateKey(q int32) string { return p.conf.key + "-" + strconv.Itoa(int(q)) }
 
 func (p *mergeProcessor) ProcessBatch(ctx context.Context, batch service.MessageBatch) ([]service.MessageBatch, error) {
+	tagStage(batch) // also what Benthos passes on if this returns an error
 	out := make([]*service.Message, len(batch))
 	in := map[int32][]engine.MergeInput{}
 	epochs := map[int32]int64{}
@@ -181,7 +182,22 @@ func (p *mergeProcessor) ProcessBatch(ctx context.Context, batch service.Message
 	}
 	p.passed(ls)
 	p.observeMerge(applied, replayed, early, now)
+	for _, b := range batches {
+		tagStage(b)
+	}
 	return batches, nil
+}
+
+// tagStage sets stageMeta on every message stage merge passes on, so that a
+// stage local in the same pipeline lets them through and the output can
+// route stage 2's dead letters to its own transaction. Set here, not by a
+// mutation after the processor: a Bloblang mutation parses every message's
+// body to JSON and the output then writes it back out (the state messages
+// too), about 2 % of one replica's CPU (docs/benchmarks.md, session 24).
+func tagStage(b service.MessageBatch) {
+	for _, m := range b {
+		m.MetaSetMut(stageMeta, "merge")
+	}
 }
 
 // fenceMessage is the message that tells the sink q was taken over by the

@@ -103,7 +103,7 @@ func (p *partialProcessor) ProcessBatch(ctx context.Context, batch service.Messa
 		if err != nil {
 			return nil, err
 		}
-		batches = append(batches, b)
+		batches = joined(batches, b)
 	}
 	// As stage full (release): the rides folded into partials are not read
 	// again. A failed batch keeps everything (the returns above): Benthos
