@@ -107,7 +107,7 @@ then it is ready again by itself.
 				Description("How long a partition's records wait for more before they are sent (Java `linger.ms`). Not used with `transaction.input`, whose client sends at once.").
 				Default("10ms").Example("0s").Advanced(),
 			service.NewBoolField(fieldFlushOnWrite).
-				Description("Send a write's records as soon as all of them are queued, instead of after `linger`. A write waits for the acks of all its records, so with few records per write (a dead-letter output: a few per batch) the linger is otherwise added to every write, and to every batch that waits for it (a transactional input hands out a partition's next batch only once the previous one is acked). Unlike `linger: 0s`, a write's records still go in one request. Not used with `transaction.input`.").
+				Description("Send a write's records as soon as all of them are queued, instead of after `linger`. A write waits for the acks of all its records, so with few records per write (a dead-letter output: a few per batch) the linger is otherwise added to every write, and to every batch that waits for it (a transactional input hands out a partition's next batch only once the previous one is acked). Unlike `linger: 0s`, a write's records still go in one request. A write waits for its own records only, not for those of writes in flight beside it. Not used with `transaction.input`.").
 				Default(false).Example(true).Advanced(),
 			service.NewStringField(fieldMaxMessageBytes).
 				Description("Maximum size of a produced record batch. With a static `topic`, lowered at connect to the topic's `max.message.bytes` when that is smaller (with a warning), so that batches of small records are not refused whole; a single record larger than the topic takes is still refused.").
