@@ -27,9 +27,10 @@ import (
 // record or state: a process killed before its first state write restarts
 // empty with it, which is normal). Each partition is judged on its first
 // batch in this process: later assignments are of offsets this process
-// committed itself. A restored state is never judged. Once every partition
-// of the batches' topics was seen, the guard costs one atomic load per
-// batch.
+// committed itself, or, after a reload (reset), at the first batch since.
+// A restored state is judged by the commits it covers (behind_state.go).
+// Once every partition of the batches' topics was seen, the guard costs one
+// atomic load per batch.
 type lostStateGuard struct {
 	done   atomic.Bool
 	mu     sync.Mutex
@@ -39,6 +40,7 @@ type lostStateGuard struct {
 	logged time.Time
 	warned bool        // the input does not set kafka_assignment_commit
 	isLost atomic.Bool // held: state writes are refused (errStateLost)
+	again  atomic.Bool // reloaded: judge every partition again (reset)
 }
 
 const (
@@ -64,10 +66,14 @@ var errStateLost = errors.New("tumbling_window: the window state was lost (see t
 // until ctx ends (shutdown).
 func (p *processor) awaitStateNotLost(ctx context.Context, batch service.MessageBatch) error {
 	g := &p.lostGuard
-	if p.conf.cache == "" || g.done.Load() || !p.fresh.Load() {
+	if p.conf.cache == "" || g.done.Load() {
 		return nil
 	}
-	lost := g.judge(batch, p.conf.key, p.log)
+	var covered func(part string) (int64, bool)
+	if !p.fresh.Load() {
+		covered = p.covered
+	}
+	lost := g.judge(batch, p.conf.key, p.log, covered)
 	if lost == "" {
 		return nil
 	}
@@ -101,10 +107,12 @@ func (p *processor) awaitStateNotLost(ctx context.Context, batch service.Message
 }
 
 // judge records the batch's partitions and returns why the state is lost,
-// or "".
-func (g *lostStateGuard) judge(batch service.MessageBatch, key string, log *service.Logger) string {
+// or "". covered is nil for a state that started empty; for a restored one
+// it gives the commit offset the state covers of a partition (covers.go).
+func (g *lostStateGuard) judge(batch service.MessageBatch, key string, log *service.Logger, covered func(part string) (int64, bool)) string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.restart()
 	if g.seen == nil {
 		g.seen, g.total = map[string]map[int64]bool{}, map[string]int64{}
 	}
@@ -125,7 +133,9 @@ func (g *lostStateGuard) judge(batch service.MessageBatch, key string, log *serv
 			g.warned = true
 			log.Warnf("tumbling_window: the input does not set %s (list it in kafka_franz metadata_keys): a lost window state cannot be told from a new one", commitMeta)
 		}
-		if kind == commitProgress && g.lost == "" {
+		if kind == commitProgress && g.lost == "" && covered != nil {
+			g.lost = behindCommit(m, pos, key, covered)
+		} else if kind == commitProgress && g.lost == "" {
 			g.lost = fmt.Sprintf("tumbling_window: the window state %q started empty, but partition %s/%d resumed at offset %d from the consumer group's progress commit: "+
 				"a state that counted the records before it was lost (state.cache emptied or replaced). Going on would close the first windows without them. "+
 				"Restore the state; or start over with a new consumer group (and a new table or idempotency.app_id); or, if the offsets were reset on purpose, set state.on_lost: resume for one run (docs/delta.md, \"A lost window checkpoint\")",

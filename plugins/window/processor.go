@@ -201,6 +201,7 @@ func (p *processor) ProcessBatch(ctx context.Context, batch service.MessageBatch
 	p.ver++
 	v := p.ver
 	p.passed(ls)
+	p.cover(ls)
 	p.observe(applied, late, replayed, early, now)
 	p.mu.Unlock()
 	batches := passedOn(out)

@@ -222,7 +222,8 @@ func (p *processor) reloadLocked(ctx context.Context, stale bool) error {
 	}
 	p.eng, p.persisted = eng, data
 	p.fresh.Store(data == nil)
-	p.ver++ // the engine changed: a step's version never names two states
+	p.lostGuard.reset() // judged again: this state may be behind the group's commit
+	p.ver++             // the engine changed: a step's version never names two states
 	p.durable = p.ver
 	p.m.splitReloads.Incr(1)
 	p.log.Infof("tumbling_window: took the topic over from another process: reloaded state %q (%d bytes, %d open windows, last emission %d)",

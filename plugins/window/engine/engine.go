@@ -147,6 +147,7 @@ type Engine struct {
 	open    map[int64]map[string]*group // window start µs → key → partial aggregates
 	nOpen   int
 	applied map[string]appliedOffsets // topic/partition → applied offsets
+	covers  map[string]int64          // topic/partition → offset of the input's commit the state covers (covers.go)
 	seq     int64                     // last emission sequence used
 	pending []*Emission               // most recent emissions, oldest first
 	// reemitAll asks the next batch to re-emit every retained emission: set
@@ -191,6 +192,7 @@ func New(cfg Config) (*Engine, error) {
 		wm:          newWatermark(),
 		open:        map[int64]map[string]*group{},
 		applied:     map[string]appliedOffsets{},
+		covers:      map[string]int64{},
 		fingerprint: cfg.StageFingerprint(),
 	}, nil
 }

@@ -3,13 +3,12 @@ package engine
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 )
 
 // stateVersion is the JSON layout (version 1), read but no longer written:
-// Snapshot writes the binary version 2 (statebin.go).
+// Snapshot writes the binary version 3 (statebin.go).
 const stateVersion = 1
 
 // snapshot is the checkpointed state: bounded by open windows × keys plus the
@@ -24,6 +23,9 @@ type snapshot struct {
 	Pending   []*Emission               `json:"pending"`
 	// Local is stage merge's progress of a local stage 1 (local_merge.go).
 	Local map[string]*localSource `json:"local,omitempty"`
+	// Covers is, per partition, the input's commit the state covers
+	// (binary version 3; covers.go).
+	Covers map[string]int64 `json:"-"`
 }
 
 // shape is the part of the config the state depends on; restoring state into
@@ -52,7 +54,7 @@ func (e *Engine) shapeJSON() []byte {
 	return e.shapeJS
 }
 
-// Snapshot serialises the whole state: binary (version 2) for stage full,
+// Snapshot serialises the whole state: binary (version 3) for stage full,
 // JSON (version 1) for stage merge, whose state also travels as a message of
 // its changelog topic (a format change there is for that stage's owners).
 // Restore reads both. Equal states give equal bytes.
@@ -84,8 +86,8 @@ func (e *Engine) Restore(data []byte) error {
 	if err != nil {
 		return fmt.Errorf("checkpoint is not a window state: %w", err)
 	}
-	if s.Version != stateVersion && s.Version != stateVersionBinary {
-		return fmt.Errorf("checkpoint has state version %d, this build reads %d and %d", s.Version, stateVersion, stateVersionBinary)
+	if s.Version != stateVersion && s.Version != stateVersionBinaryV2 && s.Version != stateVersionBinary {
+		return fmt.Errorf("checkpoint has state version %d, this build reads %d, %d and %d", s.Version, stateVersion, stateVersionBinaryV2, stateVersionBinary)
 	}
 	if err := sameShape(s.Shape, e.shape()); err != nil {
 		return err
@@ -95,9 +97,12 @@ func (e *Engine) Restore(data []byte) error {
 	}
 	e.wm, e.seq, e.pending = s.Watermark, s.Seq, s.Pending
 	e.pendingBin, e.pendingEnc, e.openEnc = nil, make([][]byte, len(e.pending)), nil
-	e.applied, e.local = s.Applied, s.Local
+	e.applied, e.local, e.covers = s.Applied, s.Local, s.Covers
 	if e.applied == nil {
 		e.applied = map[string]appliedOffsets{}
+	}
+	if e.covers == nil {
+		e.covers = map[string]int64{}
 	}
 	e.open, e.nOpen = map[int64]map[string]*group{}, 0
 	for _, w := range s.Windows {
@@ -135,8 +140,8 @@ func decodeState(data []byte) (*snapshot, error) {
 	if err := json.Unmarshal(data, &s); err != nil {
 		return nil, err
 	}
-	if s.Version == stateVersionBinary {
-		return nil, errors.New("a JSON state cannot have version 2")
+	if s.Version >= stateVersionBinaryV2 {
+		return nil, fmt.Errorf("a JSON state cannot have version %d", s.Version)
 	}
 	return &s, nil
 }

@@ -7,7 +7,7 @@ import (
 	"slices"
 )
 
-// The checkpoint's binary encoding (state version 2). Snapshot runs once per
+// The checkpoint's binary encoding (state versions 2 and 3). Snapshot runs once per
 // batch, and encoding/json spent most of it in reflection on a state that is
 // mostly unchanged floats and emissions, so the state is written field by
 // field: varints, float64 bits, length-prefixed strings, map entries sorted
@@ -20,7 +20,12 @@ import (
 // its first byte is '{' (or JSON whitespace), never 0.
 const binMagic = "\x00rcw"
 
-const stateVersionBinary = 2
+// stateVersionBinary is written; version 2 (before session 24) is version 3
+// without the covers that end it.
+const (
+	stateVersionBinary   = 3
+	stateVersionBinaryV2 = 2
+)
 
 // The flags byte of a watermark partition.
 const (
@@ -89,6 +94,12 @@ func (e *Engine) snapshotBinary(sizeHint int) []byte {
 		e.pendingBin = pw.b
 	}
 	w.b = append(w.b, e.pendingBin...)
+	covered := slices.Sorted(maps.Keys(e.covers))
+	w.uvarint(uint64(len(covered)))
+	for _, k := range covered {
+		w.str(k)
+		w.varint(e.covers[k])
+	}
 	return w.b
 }
 

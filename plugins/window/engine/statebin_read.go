@@ -105,7 +105,7 @@ func (r *binReader) boolean() bool {
 func decodeBinary(data []byte) (*snapshot, error) {
 	r := &binReader{b: data[len(binMagic):]}
 	s := &snapshot{Version: int(min(r.uvarint(), math.MaxInt32))}
-	if r.err == nil && s.Version != stateVersionBinary {
+	if r.err == nil && s.Version != stateVersionBinary && s.Version != stateVersionBinaryV2 {
 		return s, nil // Restore words the version error
 	}
 	if err := json.Unmarshal(r.raw(), &s.Shape); err != nil && r.err == nil {
@@ -130,6 +130,14 @@ func decodeBinary(data []byte) (*snapshot, error) {
 		s.Applied[k] = readSpans(r)
 	}
 	s.Pending = readPending(r)
+	if s.Version >= stateVersionBinary {
+		nc := r.count(2)
+		s.Covers = make(map[string]int64, nc)
+		for i := 0; i < nc && r.err == nil; i++ {
+			k := r.str()
+			s.Covers[k] = r.varint()
+		}
+	}
 	if r.err == nil && len(r.b) != 0 {
 		r.err = fmt.Errorf("%d bytes after the end of the binary state", len(r.b))
 	}

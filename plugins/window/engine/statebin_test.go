@@ -171,13 +171,15 @@ func TestDamagedBinaryStateIsRefused(t *testing.T) {
 func TestRestoreNamesAnUnknownVersion(t *testing.T) {
 	w := binWriter{}
 	w.b = append(w.b, binMagic...)
-	w.uvarint(3)
+	w.uvarint(4)
 	err := newEngine(t, ridesConfig()).Restore(w.b)
-	if err == nil || !strings.Contains(err.Error(), "state version 3, this build reads 1 and 2") {
-		t.Fatalf("version 3: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "state version 4, this build reads 1, 2 and 3") {
+		t.Fatalf("version 4: %v", err)
 	}
-	if err := newEngine(t, ridesConfig()).Restore([]byte(`{"version":2}`)); err == nil {
-		t.Fatal("a JSON state claiming version 2 was restored")
+	for _, v := range []string{"2", "3"} {
+		if err := newEngine(t, ridesConfig()).Restore([]byte(`{"version":` + v + `}`)); err == nil {
+			t.Fatalf("a JSON state claiming version %s was restored", v)
+		}
 	}
 }
 
