@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/internal/ownership"
 )
 
 // A restored state that covers a partition only up to an offset below the
@@ -90,4 +92,46 @@ func mustGet(t *testing.T, res *service.Resources, key string) []byte {
 		t.Fatalf("reading %q: %v %v", key, err, getErr)
 	}
 	return data
+}
+
+// The same after a reload: a process that takes the topic over again reads
+// the checkpoint back (reloadIfTakenOver) and judges every partition again,
+// although it had seen them all before. Here the late write is its own,
+// from before a pause past its session.
+func TestAStateReloadedBehindTheGroupsCommitIsHeld(t *testing.T) {
+	rec := ownership.New()
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	p := build(t, ridesYAML, res, newClock())
+	p.guard, p.gains = &splitGuard{owners: rec}, rec.Gains()
+	o := rec.Owner()
+	own := func(yes bool) {
+		o.Set("rides", 0, yes)
+		o.Set("rides", 1, yes)
+	}
+	own(true)
+	runUnheld(t, p, service.MessageBatch{chained(0, 0, -1, "none"), chained(1, 0, -1, "none")})
+	if err := p.makeDurable(context.Background(), p.ver); err != nil {
+		t.Fatal(err)
+	}
+	stale := mustGet(t, res, "rides_agg") // covers both partitions up to offset 1
+	own(false)
+	p.fenced() // p was paused past its session: its write above is the late one
+
+	// Another process has the topic meanwhile, goes on to offset 2 and
+	// writes its state; the group commits 2. Then the late write lands.
+	other := build(t, ridesYAML, res, newClock())
+	other.guard = nil
+	runUnheld(t, other, service.MessageBatch{chained(0, 1, 1, "progress"), chained(1, 1, 1, "progress")})
+	if err := other.makeDurable(context.Background(), other.ver); err != nil {
+		t.Fatal(err)
+	}
+	setCache(t, res, "rides_agg", stale)
+
+	own(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := p.ProcessBatch(ctx, service.MessageBatch{chained(0, 2, 2, "progress"), chained(1, 2, 2, "progress")})
+	if err == nil || !strings.Contains(err.Error(), "covers partition rides/0 up to offset 1, but the consumer group committed up to offset 2") {
+		t.Fatalf("err %v, want the reloaded state held", err)
+	}
 }
