@@ -61,7 +61,7 @@ func dropStaleRuns(batch service.MessageBatch, out []*service.Message, rows []en
 		if out[i] == nil {
 			continue
 		}
-		if pos, ok := position(m); ok && stale[engine.Position{Topic: pos.Topic, Partition: pos.Partition}.Key()] {
+		if pos, ok := position(m); ok && stale[pos.Key()] {
 			out[i] = nil
 		}
 	}
