@@ -133,9 +133,12 @@ func (g *lostStateGuard) judge(batch service.MessageBatch, key string, log *serv
 			g.warned = true
 			log.Warnf("tumbling_window: the input does not set %s (list it in kafka_franz metadata_keys): a lost window state cannot be told from a new one", commitMeta)
 		}
-		if kind == commitProgress && g.lost == "" && covered != nil {
+		if kind != commitProgress || g.lost != "" {
+			continue
+		}
+		if covered != nil { // restored: is it behind the group's commit?
 			g.lost = behindCommit(m, pos, key, covered)
-		} else if kind == commitProgress && g.lost == "" {
+		} else {
 			g.lost = fmt.Sprintf("tumbling_window: the window state %q started empty, but partition %s/%d resumed at offset %d from the consumer group's progress commit: "+
 				"a state that counted the records before it was lost (state.cache emptied or replaced). Going on would close the first windows without them. "+
 				"Restore the state; or start over with a new consumer group (and a new table or idempotency.app_id); or, if the offsets were reset on purpose, set state.on_lost: resume for one run (docs/delta.md, \"A lost window checkpoint\")",
