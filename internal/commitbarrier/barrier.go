@@ -8,6 +8,13 @@
 // covered by a durable state are simply not committed, and after a crash they
 // are read again from the last commit onto the last durable state. It does not
 // import Benthos or franz-go.
+//
+// A flush and a membership check may be scoped to topics (RegisterFor,
+// OnConfirmFor): a consumer's commit then waits only for the state kept for
+// the topics it reads (FlushFor, ConfirmFor). Two sub-topologies of one
+// process (a scale-out job's stage 1 on the source topic, stage 2 on the
+// internal one) then commit independently: a failed write of one stage's
+// state store holds that stage's offsets, never the other's.
 package commitbarrier
 
 import (
@@ -21,12 +28,29 @@ import (
 type Barrier struct {
 	mu      sync.Mutex
 	next    uint64
-	flushes map[uint64]func(context.Context) error
+	flushes map[uint64]scoped[func(context.Context) error]
 	acked   map[uint64]func(topic string, partition int32, next int64)
 	commit  map[uint64]func(topic string, partition int32, next int64)
 	done    map[uint64]func(topic string, partition int32, next int64)
 	fenced  map[uint64]func()
-	confirm map[uint64]func(context.Context) error
+	confirm map[uint64]scoped[func(context.Context) error]
+}
+
+// scoped is a flush or a membership check with the topics it concerns:
+// topic reports whether it keeps state for (a flush) or reads (a check)
+// a topic; nil means every topic.
+type scoped[F any] struct {
+	f     F
+	topic func(topic string) bool
+}
+
+// concerns reports whether s concerns any of topics (all when topics is
+// nil: an unscoped Flush or Confirm).
+func (s scoped[F]) concerns(topics []string) bool {
+	if s.topic == nil || topics == nil {
+		return true
+	}
+	return slices.ContainsFunc(topics, s.topic)
 }
 
 // ErrFenced is what a Confirm function returns when its consumer is no
@@ -39,16 +63,24 @@ var Process = New()
 
 // New returns an empty barrier.
 func New() *Barrier {
-	return &Barrier{flushes: map[uint64]func(context.Context) error{},
+	return &Barrier{flushes: map[uint64]scoped[func(context.Context) error]{},
 		acked: map[uint64]func(string, int32, int64){}, commit: map[uint64]func(string, int32, int64){},
 		done: map[uint64]func(string, int32, int64){}, fenced: map[uint64]func(){},
-		confirm: map[uint64]func(context.Context) error{}}
+		confirm: map[uint64]scoped[func(context.Context) error]{}}
 }
 
 // Register adds a flush: it must return once everything applied before the
 // call is durable. The returned function removes it (idempotent).
 func (b *Barrier) Register(flush func(context.Context) error) (unregister func()) {
-	return add(b, b.flushes, flush)
+	return b.RegisterFor(flush, nil)
+}
+
+// RegisterFor adds a flush of the state kept for the records of the topics
+// keeps reports (nil: every topic): FlushFor runs it only before a commit of
+// one of them. keeps must report true for a topic from the first record of
+// it the flush's state holds.
+func (b *Barrier) RegisterFor(flush func(context.Context) error, keeps func(topic string) bool) (unregister func()) {
+	return add(b, b.flushes, scoped[func(context.Context) error]{flush, keeps})
 }
 
 // Active reports whether any flush is registered: a consumer then holds its
@@ -63,9 +95,18 @@ func (b *Barrier) Active() bool {
 // barrier's lock (a flush may take a store's retries). It returns the errors
 // joined; nil means everything applied before the call is durable.
 func (b *Barrier) Flush(ctx context.Context) error {
+	return b.FlushFor(ctx, nil)
+}
+
+// FlushFor is Flush before a commit of offsets of topics: it runs only the
+// flushes that keep state for one of them (and the unscoped ones).
+func (b *Barrier) FlushFor(ctx context.Context, topics []string) error {
 	var errs []error
-	for _, f := range snapshot(b, b.flushes) {
-		if err := f(ctx); err != nil {
+	for _, s := range snapshot(b, b.flushes) {
+		if !s.concerns(topics) {
+			continue
+		}
+		if err := s.f(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -141,15 +182,31 @@ func (b *Barrier) Fenced() {
 // consumer is a member of its group (cheaply, from a recent proof), an error
 // wrapping ErrFenced when it is not. The returned function removes f.
 func (b *Barrier) OnConfirm(f func(context.Context) error) (unregister func()) {
-	return add(b, b.confirm, f)
+	return b.OnConfirmFor(f, nil)
+}
+
+// OnConfirmFor registers the membership check of a consumer of the topics
+// reads reports (nil: every topic); ConfirmFor runs it only for them.
+func (b *Barrier) OnConfirmFor(f func(context.Context) error, reads func(topic string) bool) (unregister func()) {
+	return add(b, b.confirm, scoped[func(context.Context) error]{f, reads})
 }
 
 // Confirm runs every membership check before a processor writes state that
 // a consumer's partitions cover; an error wrapping ErrFenced means one of
 // them left its group, and OnFenced listeners are told.
 func (b *Barrier) Confirm(ctx context.Context) error {
-	for _, f := range snapshot(b, b.confirm) {
-		if err := f(ctx); err != nil {
+	return b.ConfirmFor(ctx, nil)
+}
+
+// ConfirmFor is Confirm before a processor writes state kept for records of
+// topics: only the consumers of those topics are asked (a stage's state
+// does not depend on another stage's group).
+func (b *Barrier) ConfirmFor(ctx context.Context, topics []string) error {
+	for _, s := range snapshot(b, b.confirm) {
+		if !s.concerns(topics) {
+			continue
+		}
+		if err := s.f(ctx); err != nil {
 			if errors.Is(err, ErrFenced) {
 				b.Fenced()
 			}

@@ -96,3 +96,43 @@ func TestCommittingReachesEachListenerUntilItUnregisters(t *testing.T) {
 		t.Fatalf("got %v, want [rides/1@7]", got)
 	}
 }
+
+// A scoped flush runs only before commits of its topics (and for an
+// unscoped Flush); an unscoped one before every commit. Membership checks
+// are scoped the same way.
+func TestFlushForAndConfirmForConcernOnlyTheirTopics(t *testing.T) {
+	b := New()
+	var ran []string
+	b.RegisterFor(func(context.Context) error { ran = append(ran, "rides"); return nil },
+		func(topic string) bool { return topic == "rides" })
+	b.Register(func(context.Context) error { ran = append(ran, "all"); return nil })
+	for _, c := range []struct {
+		topics []string
+		want   []string
+	}{
+		{[]string{"rides-repartition"}, []string{"all"}},
+		{[]string{"rides-repartition", "rides"}, []string{"rides", "all"}},
+		{[]string{}, []string{"all"}},
+		{nil, []string{"rides", "all"}},
+	} {
+		ran = nil
+		if err := b.FlushFor(context.Background(), c.topics); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(ran, c.want) {
+			t.Errorf("FlushFor(%q) ran %v, want %v", c.topics, ran, c.want)
+		}
+	}
+	fenced := 0
+	b.OnFenced(func() { fenced++ })
+	b.OnConfirmFor(func(context.Context) error { return ErrFenced }, func(topic string) bool { return topic == "merge" })
+	if err := b.ConfirmFor(context.Background(), []string{"rides"}); err != nil || fenced != 0 {
+		t.Fatalf("ConfirmFor(rides) = %v (fenced told %d times): another topic's consumer was asked", err, fenced)
+	}
+	if err := b.ConfirmFor(context.Background(), []string{"merge"}); !errors.Is(err, ErrFenced) || fenced != 1 {
+		t.Fatalf("ConfirmFor(merge) = %v (fenced told %d times), want ErrFenced once", err, fenced)
+	}
+	if err := b.Confirm(context.Background()); !errors.Is(err, ErrFenced) {
+		t.Fatalf("Confirm = %v, want every consumer asked", err)
+	}
+}

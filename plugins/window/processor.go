@@ -102,6 +102,10 @@ type processor struct {
 	// lostGuard holds a fresh state's batches when the group had committed
 	// progress it never saw (lost_state.go).
 	lostGuard lostStateGuard
+	// keptTopics, when set (stage local), lists the topics whose records
+	// this processor keeps state for: its commit barrier flush and
+	// membership checks concern only their consumers.
+	keptTopics func() []string
 }
 
 // newBase is the adapter without an engine: config, queries, order,

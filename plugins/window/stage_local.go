@@ -67,6 +67,10 @@ type localProcessor struct {
 	// wmu makes flushes run one at a time.
 	wmu      sync.Mutex
 	holdLogs ratelog.Limiter
+	// kept is the set of topics whose partitions this processor has loaded
+	// (its own lock: the barrier asks from a consumer's goroutine while a
+	// batch holds mu).
+	kept keptTopicSet
 }
 
 var _ service.BatchProcessor = (*localProcessor)(nil)
@@ -80,7 +84,12 @@ func newLocalProcessor(c *procConfig, res *service.Resources, now func() time.Ti
 		dirty: map[string]engine.Position{}, committing: map[string]engine.Position{}, stateSizes: map[string]int{}, owners: ownership.Process,
 		written: map[string]*stateTrail{}, accepted: map[string]int64{}}
 	p.readState = p.getKey
-	p.unregister = commitbarrier.Process.Register(p.flushLocal)
+	p.keptTopics = p.kept.list
+	// Scoped to the topics it keeps state for: the internal topic's
+	// consumer (stage merge, in the same process) commits without waiting
+	// for this flush, and a failed write here does not abort its
+	// transaction.
+	p.unregister = commitbarrier.Process.RegisterFor(p.flushLocal, p.kept.has)
 	p.unregisterAcked = commitbarrier.Process.OnAcked(p.acked.record)
 	p.unregisterCommits = commitbarrier.Process.OnCommitting(p.noteCommitting)
 	p.unregisterDone = commitbarrier.Process.OnCommitted(p.noteCommitted)
@@ -277,6 +286,7 @@ func (p *localProcessor) loadMoved(ctx context.Context, batch service.MessageBat
 // the offset the group committed (start) would lose the records between:
 // it is held, and read again, until one that reaches it is there.
 func (p *localProcessor) loadPartition(ctx context.Context, pos engine.Position, gen, start int64, now time.Time) error {
+	p.kept.add(pos.Topic) // before any state of it: the barrier flushes for it from now on
 	for {
 		key, data, err := p.readCommitted(ctx, pos, start)
 		if err != nil {
@@ -342,7 +352,7 @@ func (p *localProcessor) readCommitted(ctx context.Context, pos engine.Position,
 func (p *localProcessor) flushLocal(ctx context.Context) error {
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
-	if errors.Is(commitbarrier.Process.Confirm(ctx), commitbarrier.ErrFenced) {
+	if errors.Is(commitbarrier.Process.ConfirmFor(ctx, p.kept.list()), commitbarrier.ErrFenced) {
 		p.m.staleFences.Incr(1)
 		return errStale
 	}

@@ -49,5 +49,15 @@ func dropStale(ctx context.Context, err error) bool {
 // It is writeNewest's check too: only a definite "not a member" counts, a
 // coordinator out of reach leaves the batch as it was.
 func (p *processor) fencedNow(ctx context.Context) bool {
-	return p.stale.Load() || p.unregister != nil && errors.Is(commitbarrier.Process.Confirm(ctx), commitbarrier.ErrFenced)
+	return p.stale.Load() || p.unregister != nil && errors.Is(commitbarrier.Process.ConfirmFor(ctx, p.readTopics()), commitbarrier.ErrFenced)
+}
+
+// readTopics is what fencedNow asks the consumers of: the topics whose
+// records this processor keeps state for (stage local), or nil, every
+// consumer of the process (stage full).
+func (p *processor) readTopics() []string {
+	if p.keptTopics == nil {
+		return nil
+	}
+	return p.keptTopics()
 }

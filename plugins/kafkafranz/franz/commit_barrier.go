@@ -3,6 +3,7 @@ package franz
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -68,10 +69,16 @@ func (c *Consumer) releaseHeldLocked(ctx context.Context, cl *kgo.Client) {
 	err := c.confirmMember(fctx, cl) // member_check.go
 	if err == nil {
 		// What the flush's state must cover (commitbarrier.OnCommitting).
+		topics := make([]string, 0, 1)
 		for tp, o := range offs {
 			c.barrier.Committing(tp.topic, tp.partition, o.Offset)
+			if !slices.Contains(topics, tp.topic) {
+				topics = append(topics, tp.topic)
+			}
 		}
-		err = c.barrier.Flush(fctx)
+		// Only the state kept for these topics' records (another stage of
+		// the process commits on its own).
+		err = c.barrier.FlushFor(fctx, topics)
 	}
 	if err != nil {
 		if errors.Is(err, ErrNotMember) {
@@ -146,4 +153,35 @@ func (c *Consumer) releaseHeld(ctx context.Context, cl *kgo.Client) {
 	c.held.release.Lock()
 	defer c.held.release.Unlock()
 	c.releaseHeldLocked(ctx, cl)
+}
+
+// reads reports whether this consumer reads topic: one it subscribes to by
+// name, or one it has a partition of (a regex subscription). Its membership
+// check (commitbarrier.OnConfirmFor) concerns those topics only.
+func (c *Consumer) reads(topic string) bool {
+	if slices.Contains(c.conf.Topics.Topics, topic) {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for tp, ok := range c.assigned {
+		if ok && tp.topic == topic {
+			return true
+		}
+	}
+	return false
+}
+
+// readTopics is what this consumer reads now: its named topics and those it
+// has partitions of.
+func (c *Consumer) readTopics() []string {
+	topics := slices.Clone(c.conf.Topics.Topics)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for tp, ok := range c.assigned {
+		if ok && !slices.Contains(topics, tp.topic) {
+			topics = append(topics, tp.topic)
+		}
+	}
+	return topics
 }

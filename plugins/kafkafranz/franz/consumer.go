@@ -281,7 +281,7 @@ func (c *Consumer) Connect(ctx context.Context) error {
 	}
 	if c.conf.Group != "" && c.unconfirm == nil {
 		// Processors ask before they write state (member_check.go).
-		c.unconfirm = c.barrier.OnConfirm(c.confirmForBarrier)
+		c.unconfirm = c.barrier.OnConfirmFor(c.confirmForBarrier, c.reads)
 	}
 	if c.conf.Group != "" && c.own == nil {
 		// Known from now on, owning nothing until the group assigns.

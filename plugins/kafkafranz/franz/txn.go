@@ -167,10 +167,11 @@ func (c *Consumer) EndTxn(ctx context.Context, commit bool) (committed bool, err
 	}
 	if commit {
 		// The offsets commit with the transaction: state kept for the
-		// barrier (commit_barrier.go) must be durable first. Every batch of
-		// the transaction is acked by now (see MarkTxn), so the flush covers
+		// barrier (commit_barrier.go) for the records of the topics this
+		// consumer reads must be durable first. Every batch of the
+		// transaction is acked by now (see MarkTxn), so the flush covers
 		// every mark it commits.
-		if err := c.barrier.Flush(ctx); err != nil {
+		if err := c.barrier.FlushFor(ctx, c.readTopics()); err != nil {
 			c.log.Warnf("kafka: state not made durable, aborting the transaction: %v", err)
 			commit = false
 		}

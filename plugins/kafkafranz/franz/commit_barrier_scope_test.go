@@ -1,0 +1,102 @@
+package franz
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/miaradia/rides-connect/internal/commitbarrier"
+)
+
+// scopedBarrier has one flush for topic t (counted) and one for topic
+// other, which fails: the state of another stage of the process, whose
+// store is down.
+func scopedBarrier(tFlushes *atomic.Int32, tFails *atomic.Bool) *commitbarrier.Barrier {
+	b := commitbarrier.New()
+	b.RegisterFor(func(context.Context) error {
+		if tFails.Load() {
+			return errors.New("t's state store down")
+		}
+		tFlushes.Add(1)
+		return nil
+	}, func(topic string) bool { return topic == "t" })
+	b.RegisterFor(func(context.Context) error {
+		return errors.New("other's state store down")
+	}, func(topic string) bool { return topic == "other" })
+	return b
+}
+
+// A consumer's commit waits for the flushes of the state kept for its own
+// topic only: another topic's failing flush (stage 1's checkpoint store, in
+// a process whose stage 2 reads the internal topic) holds nothing here,
+// while its own topic's failing flush still does.
+func TestACommitWaitsOnlyForTheFlushesOfItsTopics(t *testing.T) {
+	addr := cluster(t, kfake.SeedTopics(1, "t"))
+	produceN(t, addr, "t", 0, 30)
+	var flushes atomic.Int32
+	var tFails atomic.Bool
+	tFails.Store(true)
+	c := connectTestConsumer(t, addr, nil, func(c *Consumer) { c.barrier = scopedBarrier(&flushes, &tFails) })
+	ackAll(t, c, 30)
+	c.releaseHeld(context.Background(), c.client())
+	commitMarked(t, c)
+	if got := groupCommitted(t, addr, "g", "t", 0); got != -1 {
+		t.Fatalf("committed %d although t's own flush failed, want nothing", got)
+	}
+	tFails.Store(false)
+	c.releaseHeld(context.Background(), c.client())
+	commitMarked(t, c)
+	if got := groupCommitted(t, addr, "g", "t", 0); got != 30 {
+		t.Fatalf("committed %d with t's flush done and only other's failing, want 30", got)
+	}
+	if n := flushes.Load(); n != 1 {
+		t.Fatalf("t's flush succeeded %d times, want 1", n)
+	}
+}
+
+// The same for a transaction: another topic's failing flush does not abort
+// it; its own topic's does.
+func TestATransactionWaitsOnlyForTheFlushesOfItsTopics(t *testing.T) {
+	addr := cluster(t, kfake.SeedTopics(1, "t"))
+	produceN(t, addr, "t", 0, 20)
+	var flushes atomic.Int32
+	var tFails atomic.Bool
+	tFails.Store(true)
+	c := connectTestConsumer(t, addr, func(cc *ConsumerConfig) {
+		cc.Txn = &TxnConfig{ID: "scoped-1", Timeout: 10 * time.Second}
+	}, func(c *Consumer) { c.barrier = scopedBarrier(&flushes, &tFails) })
+	chunks := pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 20 })
+	end := func() bool {
+		t.Helper()
+		if err := c.BeginTxn(); err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range chunks {
+			for _, r := range ch.Records {
+				c.MarkTxn(r)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ok, err := c.EndTxn(ctx, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if end() {
+		t.Fatal("a transaction committed although t's own flush failed")
+	}
+	tFails.Store(false)
+	chunks = pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 20 }) // read again after the abort
+	if !end() {
+		t.Fatal("a transaction aborted for the failing flush of another topic's state")
+	}
+	if got := groupCommitted(t, addr, "g", "t", 0); got != 20 {
+		t.Fatalf("committed %d, want 20", got)
+	}
+}
