@@ -41,6 +41,10 @@ import (
 type common struct {
 	brokers, bin, work, config string
 	timeout                    time.Duration
+	// ridesOnly ends an rss drain once every ride is in (aggregated, late
+	// or dead-lettered), not at the last Delta row: for variants that
+	// write no table (a scale-out job cut after stage 1, to split its cost).
+	ridesOnly bool
 }
 
 func main() {
@@ -58,6 +62,7 @@ func main() {
 	fs.DurationVar(&c.timeout, "timeout", 40*time.Minute, "fail if the measurement takes longer")
 	n := fs.Int("n", 10_000_000, "rss: rides to prefill and drain")
 	variants := fs.String("variants", "", "rss: name=bin:config,... drained in turn from the same prefilled topic (default: -bin with -config)")
+	fs.BoolVar(&c.ridesOnly, "rides-only", false, "rss: the drain ends once every ride is in, CPU read there (not at the last Delta row): for variants without a table")
 	reps := fs.Int("reps", 1, "rss: drains per variant, alternating")
 	cpuProfile := fs.Int("cpuprofile", 0, "rss: seconds of CPU profile to take once 10 % of the rides are in (0: none); also an allocs profile at the end")
 	rate := fs.Int("rate", 50_000, "latency: rides per second")

@@ -156,8 +156,8 @@ func drainRSS(ctx context.Context, c common, topic, group, dlq string, in *rssRe
 		got := ridesIn(m)
 		marks.see(m, got, time.Since(start))
 		for nextMark <= 10 && got >= float64(in.Valid)*float64(nextMark)/10 {
-			res.Timeline = append(res.Timeline, fmt.Sprintf("%3d %% of rides in at %5.1f s: VmRSS %.0f MB, VmHWM %.0f MB",
-				nextMark*10, time.Since(start).Seconds(), rss, hwm))
+			res.Timeline = append(res.Timeline, fmt.Sprintf("%3d %% of rides in at %5.1f s: VmRSS %.0f MB, VmHWM %.0f MB, CPU %.2f s",
+				nextMark*10, time.Since(start).Seconds(), rss, hwm, procCPU(j.p.PID())))
 			nextMark++
 		}
 		if cpuSeconds > 0 && !cpuStarted && got >= float64(in.Valid)/10 {
@@ -181,7 +181,15 @@ func drainRSS(ctx context.Context, c common, topic, group, dlq string, in *rssRe
 				res.HeapProfiles = append(res.HeapProfiles, p)
 			}
 		}
-		if !settling && !drained(m, in.Valid, in.Malformed) {
+		if c.ridesOnly && !settling && ridesIn(m) >= float64(in.Valid) &&
+			sum(m, "dead_letter_rows_total") >= float64(in.Malformed) {
+			res.DrainS, res.CPUS = time.Since(start).Seconds(), procCPU(j.p.PID())
+			res.Late, res.DeadLetters = ridesLate(m), sum(m, "dead_letter_rows_total")
+			res.CPUPerRideUs = res.CPUS / float64(n) * 1e6
+			res.RidesPerS = float64(n) / res.DrainS
+			break
+		}
+		if !settling && (c.ridesOnly || !drained(m, in.Valid, in.Malformed)) {
 			continue
 		}
 		// Drained, but a later stage (scale-out stage 2, behind stage 1 by a
