@@ -96,3 +96,40 @@ func TestStageMergeTagsAllItPassesOn(t *testing.T) {
 		}
 	}
 }
+
+// Stage merge runs in its input's processors, one batch at a time: a batch
+// that takes two internal partitions over and closes several windows of
+// each leaves as one batch (fences, rows, states, in q order), so its
+// thread takes the next input batch at once instead of waiting for a Delta
+// commit and a changelog write per window (docs/benchmarks.md, session 25),
+// and the sink commits the batch's rows together.
+func TestStageMergeReturnsOneBatch(t *testing.T) {
+	internal := internalRecords(t, "2026-03-14T00:01:00Z", "2026-03-14T00:06:00Z", "2026-03-14T00:30:00Z", "2026-03-14T00:50:00Z")
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	p := newChangelogMerge(t, res)
+	p.waitChangelog = func(context.Context) error { return nil }
+	out, err := p.ProcessBatch(context.Background(), append(onPartition(internal, 0, 1, 3), onPartition(internal, 1, 1, 3)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 {
+		t.Fatalf("%d batches, want 1", len(out))
+	}
+	var fences, rows, states int
+	windows := map[string]bool{}
+	for _, m := range out[0] {
+		switch k, _ := m.MetaGet(kindMeta); k {
+		case kindFence:
+			fences++
+		case kindState:
+			states++
+		default:
+			rows++
+			w, _ := m.MetaGet("window_id")
+			windows[w] = true
+		}
+	}
+	if fences != 2 || states != 2 || len(windows) < 2 || rows < 4 {
+		t.Fatalf("%d fences, %d states, %d rows of %d windows: want 2, 2, and rows of several windows of each q", fences, states, rows, len(windows))
+	}
+}

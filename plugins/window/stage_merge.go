@@ -141,7 +141,7 @@ func (p *mergeProcessor) ProcessBatch(ctx context.Context, batch service.Message
 				// Before q's rows: the sink raises q's fencing token, so that
 				// q's previous owner can no longer commit, even before this
 				// process has a window of q to write.
-				batches = append(batches, service.MessageBatch{p.fenceMessage(batch, q, mp.token)})
+				batches = joined(batches, service.MessageBatch{p.fenceMessage(batch, q, mp.token)})
 			}
 		}
 		res := mp.eng.Merge(in[q], now)
@@ -174,10 +174,10 @@ func (p *mergeProcessor) ProcessBatch(ctx context.Context, batch service.Message
 					m.MetaSetMut("window_emit_seq", s)
 				}
 			}
-			batches = append(batches, b)
+			batches = joined(batches, b)
 		}
 		if state != nil { // after q's rows: the same transaction commits both
-			batches = append(batches, state)
+			batches = joined(batches, state)
 		}
 	}
 	p.passed(ls)
