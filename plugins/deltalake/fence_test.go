@@ -270,3 +270,40 @@ func TestOutputTakingAnAppIdBackSeesTheSequencesWrittenMeanwhile(t *testing.T) {
 		t.Fatalf("%d rows, want 6 (sequences 1..6)", len(rows))
 	}
 }
+
+// Stage merge's batch shape since session 25: one batch holds the fences of
+// the internal partitions it took over, their rows of several windows
+// (sequences) and several q's. The sink raises the fences, then commits
+// every row in one commit with one txn per appId at its highest version; a
+// replay of the same batch writes nothing.
+func TestOutputCommitsAStageMergeBatchOfSeveralPartitionsAndWindowsOnce(t *testing.T) {
+	dir := t.TempDir()
+	send, _, stop := runFencedOutput(t, dir, "replica-a")
+	defer stop()
+	var batch service.MessageBatch
+	batch = append(batch, fenceMsg(0, 3)...)
+	batch = append(batch, tokened(0, 1, 3, "PARIS")...)
+	batch = append(batch, tokened(0, 2, 3, "PARIS", "LYON")...)
+	batch = append(batch, fenceMsg(1, 3)...)
+	batch = append(batch, tokened(1, 1, 3, "NICE")...)
+	for range 2 { // the second time, a replay
+		if err := send(batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{
+		"replica-a: rides_agg-0=3/0 rides_agg-1=3/0 (0 adds)",
+		"replica-a: rides_agg-0=3/2 rides_agg-1=3/1 (1 adds)", // one file
+	}
+	if got := logCommits(t, dir); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("log:\n got %q\nwant %q", got, want)
+	}
+	st, _ := objstore.NewLocal(dir)
+	rows, err := delta.ReadAllRows(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 4 {
+		t.Fatalf("%d rows, want 4 (PARIS twice, LYON, NICE)", len(rows))
+	}
+}
