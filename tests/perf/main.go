@@ -45,6 +45,9 @@ type common struct {
 	// or dead-lettered), not at the last Delta row: for variants that
 	// write no table (a scale-out job cut after stage 1, to split its cost).
 	ridesOnly bool
+	// malformed is the share of malformed records in the rss backlog (<0:
+	// harness.DefaultBacklog's).
+	malformed float64
 }
 
 func main() {
@@ -63,6 +66,7 @@ func main() {
 	n := fs.Int("n", 10_000_000, "rss: rides to prefill and drain")
 	variants := fs.String("variants", "", "rss: name=bin:config,... drained in turn from the same prefilled topic (default: -bin with -config)")
 	fs.BoolVar(&c.ridesOnly, "rides-only", false, "rss: the drain ends once every ride is in, CPU read there (not at the last Delta row): for variants without a table")
+	fs.Float64Var(&c.malformed, "malformed", -1, "rss: share of malformed records in the backlog (default: harness.DefaultBacklog's, 1 in 250; make bench-spark's has none)")
 	reps := fs.Int("reps", 1, "rss: drains per variant, alternating")
 	cpuProfile := fs.Int("cpuprofile", 0, "rss: seconds of CPU profile to take once 10 % of the rides are in (0: none); also an allocs profile at the end")
 	rate := fs.Int("rate", 50_000, "latency: rides per second")

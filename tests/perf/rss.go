@@ -74,7 +74,11 @@ func runRSS(ctx context.Context, c common, vs []variant, reps, n, cpuSeconds int
 	}
 	res := &rssResult{Rides: n}
 	t0 := time.Now()
-	if err := prefill(ctx, c.brokers, topic, harness.DefaultBacklog(1, n), res); err != nil {
+	spec := harness.DefaultBacklog(1, n)
+	if c.malformed >= 0 {
+		spec.Malformed = c.malformed
+	}
+	if err := prefill(ctx, c.brokers, topic, spec, res); err != nil {
 		return nil, err
 	}
 	res.PrefillS = time.Since(t0).Seconds()
