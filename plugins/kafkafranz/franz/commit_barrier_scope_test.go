@@ -12,10 +12,16 @@ import (
 	"github.com/miaradia/rides-connect/internal/commitbarrier"
 )
 
-// scopedBarrier has one flush for topic t (counted) and one for topic
-// other, which fails: the state of another stage of the process, whose
-// store is down.
-func scopedBarrier(tFlushes *atomic.Int32, tFails *atomic.Bool) *commitbarrier.Barrier {
+// scopedConsumer is a consumer (configured by mod) of n records of topic
+// t whose barrier has one flush for t (counted, failing while tFails is
+// set, as it starts) and one for topic other, which always fails: the state
+// of another stage of the process, whose store is down.
+func scopedConsumer(t *testing.T, n int, mod func(*ConsumerConfig)) (c *Consumer, addr string, tFlushes *atomic.Int32, tFails *atomic.Bool) {
+	t.Helper()
+	addr = cluster(t, kfake.SeedTopics(1, "t"))
+	produceN(t, addr, "t", 0, n)
+	tFlushes, tFails = &atomic.Int32{}, &atomic.Bool{}
+	tFails.Store(true)
 	b := commitbarrier.New()
 	b.RegisterFor(func(context.Context) error {
 		if tFails.Load() {
@@ -27,7 +33,8 @@ func scopedBarrier(tFlushes *atomic.Int32, tFails *atomic.Bool) *commitbarrier.B
 	b.RegisterFor(func(context.Context) error {
 		return errors.New("other's state store down")
 	}, func(topic string) bool { return topic == "other" })
-	return b
+	c = connectTestConsumer(t, addr, mod, func(c *Consumer) { c.barrier = b })
+	return c, addr, tFlushes, tFails
 }
 
 // A consumer's commit waits for the flushes of the state kept for its own
@@ -35,22 +42,13 @@ func scopedBarrier(tFlushes *atomic.Int32, tFails *atomic.Bool) *commitbarrier.B
 // a process whose stage 2 reads the internal topic) holds nothing here,
 // while its own topic's failing flush still does.
 func TestACommitWaitsOnlyForTheFlushesOfItsTopics(t *testing.T) {
-	addr := cluster(t, kfake.SeedTopics(1, "t"))
-	produceN(t, addr, "t", 0, 30)
-	var flushes atomic.Int32
-	var tFails atomic.Bool
-	tFails.Store(true)
-	c := connectTestConsumer(t, addr, nil, func(c *Consumer) { c.barrier = scopedBarrier(&flushes, &tFails) })
+	c, addr, flushes, tFails := scopedConsumer(t, 30, nil)
 	ackAll(t, c, 30)
-	c.releaseHeld(context.Background(), c.client())
-	commitMarked(t, c)
-	if got := groupCommitted(t, addr, "g", "t", 0); got != -1 {
+	if got := releaseAndCommit(t, c, addr); got != -1 {
 		t.Fatalf("committed %d although t's own flush failed, want nothing", got)
 	}
 	tFails.Store(false)
-	c.releaseHeld(context.Background(), c.client())
-	commitMarked(t, c)
-	if got := groupCommitted(t, addr, "g", "t", 0); got != 30 {
+	if got := releaseAndCommit(t, c, addr); got != 30 {
 		t.Fatalf("committed %d with t's flush done and only other's failing, want 30", got)
 	}
 	if n := flushes.Load(); n != 1 {
@@ -61,14 +59,9 @@ func TestACommitWaitsOnlyForTheFlushesOfItsTopics(t *testing.T) {
 // The same for a transaction: another topic's failing flush does not abort
 // it; its own topic's does.
 func TestATransactionWaitsOnlyForTheFlushesOfItsTopics(t *testing.T) {
-	addr := cluster(t, kfake.SeedTopics(1, "t"))
-	produceN(t, addr, "t", 0, 20)
-	var flushes atomic.Int32
-	var tFails atomic.Bool
-	tFails.Store(true)
-	c := connectTestConsumer(t, addr, func(cc *ConsumerConfig) {
+	c, addr, _, tFails := scopedConsumer(t, 20, func(cc *ConsumerConfig) {
 		cc.Txn = &TxnConfig{ID: "scoped-1", Timeout: 10 * time.Second}
-	}, func(c *Consumer) { c.barrier = scopedBarrier(&flushes, &tFails) })
+	})
 	chunks := pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 20 })
 	end := func() bool {
 		t.Helper()

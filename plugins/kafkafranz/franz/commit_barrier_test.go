@@ -40,6 +40,15 @@ func ackAll(t *testing.T, c *Consumer, n int) {
 	}
 }
 
+// releaseAndCommit releases what c holds for the barrier, commits what is
+// marked, and returns the group's committed offset of t/0 (-1: none).
+func releaseAndCommit(t *testing.T, c *Consumer, addr string) int64 {
+	t.Helper()
+	c.releaseHeld(context.Background(), c.client())
+	commitMarked(t, c)
+	return groupCommitted(t, addr, "g", "t", 0)
+}
+
 func commitMarked(t *testing.T, c *Consumer) {
 	t.Helper()
 	if err := c.client().CommitMarkedOffsets(context.Background()); err != nil {
@@ -69,9 +78,7 @@ func TestAckedOffsetsCommitOnlyAfterTheBarrierFlushed(t *testing.T) {
 	if got := groupCommitted(t, addr, "g", "t", 0); got != -1 {
 		t.Fatalf("committed %d before any flush, want nothing", got)
 	}
-	c.releaseHeld(context.Background(), c.client())
-	commitMarked(t, c)
-	if got := groupCommitted(t, addr, "g", "t", 0); got != -1 {
+	if got := releaseAndCommit(t, c, addr); got != -1 {
 		t.Fatalf("committed %d after a failed flush, want nothing", got)
 	}
 	if c.log.(*testLog).find("WARN", "state not made durable") == "" {
@@ -81,9 +88,7 @@ func TestAckedOffsetsCommitOnlyAfterTheBarrierFlushed(t *testing.T) {
 		t.Fatalf("offset %d reported acknowledged after a failed flush, want none", n)
 	}
 	fail.Store(false)
-	c.releaseHeld(context.Background(), c.client())
-	commitMarked(t, c)
-	if got := groupCommitted(t, addr, "g", "t", 0); got != 60 {
+	if got := releaseAndCommit(t, c, addr); got != 60 {
 		t.Fatalf("committed %d after a flush that succeeded, want 60", got)
 	}
 	if n := reported.Load(); n != 60 {
