@@ -8,7 +8,9 @@
 #   PERF_WORK=/dir run.sh ...     keep the table, logs, heap profiles there (default: temp, removed)
 #   RIDES_CONNECT_BIN=path        use that binary instead of building bin/rides-connect
 #   PERF_LOG_LEVEL=DEBUG          the job's log level (default WARN)
-# Flags (see tests/perf/main.go): rss -n N; latency -rate R -duration D -factor F -warmup W.
+# Flags (see tests/perf/main.go): rss -n N -reps R -variants name=bin:config,... -cpuprofile S
+#   -malformed F (share of malformed records) -rides-only (the drain ends once every ride is in: for
+#   variants without a table, e.g. tests/perf/split_local.py's); latency -rate R -duration D -factor F -warmup W.
 set -euo pipefail
 mode="${1:?usage: run.sh rss|latency [flags]}"
 shift
