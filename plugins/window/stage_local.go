@@ -352,7 +352,7 @@ func (p *localProcessor) readCommitted(ctx context.Context, pos engine.Position,
 func (p *localProcessor) flushLocal(ctx context.Context) error {
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
-	if errors.Is(commitbarrier.Process.ConfirmFor(ctx, p.kept.list()), commitbarrier.ErrFenced) {
+	if errors.Is(commitbarrier.Process.ConfirmFor(ctx, p.readTopics()), commitbarrier.ErrFenced) {
 		p.m.staleFences.Incr(1)
 		return errStale
 	}

@@ -270,11 +270,16 @@ func labelOf(m *dto.Metric, name string) string {
 	return ""
 }
 
+// allIn: every ride aggregated or counted late, every malformed record
+// dead-lettered.
+func allIn(m map[string]*dto.MetricFamily, valid, malformed int) bool {
+	return ridesIn(m) >= float64(valid) && sum(m, "dead_letter_rows_total") >= float64(malformed)
+}
+
 // drained: every ride aggregated or counted late, every malformed record
 // dead-lettered, every emitted row committed to Delta.
 func drained(m map[string]*dto.MetricFamily, valid, malformed int) bool {
-	return ridesIn(m) >= float64(valid) &&
-		sum(m, "dead_letter_rows_total") >= float64(malformed) &&
+	return allIn(m, valid, malformed) &&
 		sum(m, "window_emitted_rows_total") > 0 &&
 		sum(m, "delta_rows_written_total")+sum(m, "delta_rows_skipped_total") >= sum(m, "window_emitted_rows_total")
 }

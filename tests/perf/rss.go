@@ -185,20 +185,14 @@ func drainRSS(ctx context.Context, c common, topic, group, dlq string, in *rssRe
 				res.HeapProfiles = append(res.HeapProfiles, p)
 			}
 		}
-		if c.ridesOnly && !settling && ridesIn(m) >= float64(in.Valid) &&
-			sum(m, "dead_letter_rows_total") >= float64(in.Malformed) {
-			res.DrainS, res.CPUS = time.Since(start).Seconds(), procCPU(j.p.PID())
-			res.Late, res.DeadLetters = ridesLate(m), sum(m, "dead_letter_rows_total")
-			res.CPUPerRideUs = res.CPUS / float64(n) * 1e6
-			res.RidesPerS = float64(n) / res.DrainS
-			break
-		}
-		if !settling && (c.ridesOnly || !drained(m, in.Valid, in.Malformed)) {
+		done := c.ridesOnly && allIn(m, in.Valid, in.Malformed) || drained(m, in.Valid, in.Malformed)
+		if !settling && !done {
 			continue
 		}
 		// Drained, but a later stage (scale-out stage 2, behind stage 1 by a
 		// transaction) may still write rows: the drain ends at the last new
 		// Delta row, once none came for settleFor; CPU is read at that row.
+		// With -rides-only it ends here, once every ride is in.
 		rows := sum(m, "delta_rows_written_total")
 		if !settling || rows > res.WindowRows {
 			settling, lastRow = true, time.Now()
@@ -207,7 +201,7 @@ func drainRSS(ctx context.Context, c common, topic, group, dlq string, in *rssRe
 			res.Late, res.DeadLetters = ridesLate(m), sum(m, "dead_letter_rows_total")
 			res.WindowRows = rows
 		}
-		if time.Since(lastRow) >= settleFor {
+		if c.ridesOnly || time.Since(lastRow) >= settleFor {
 			res.CPUPerRideUs = res.CPUS / float64(n) * 1e6
 			res.RidesPerS = float64(n) / res.DrainS
 			break

@@ -159,17 +159,7 @@ func (c *Consumer) releaseHeld(ctx context.Context, cl *kgo.Client) {
 // name, or one it has a partition of (a regex subscription). Its membership
 // check (commitbarrier.OnConfirmFor) concerns those topics only.
 func (c *Consumer) reads(topic string) bool {
-	if slices.Contains(c.conf.Topics.Topics, topic) {
-		return true
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for tp, ok := range c.assigned {
-		if ok && tp.topic == topic {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(c.readTopics(), topic)
 }
 
 // readTopics is what this consumer reads now: its named topics and those it
