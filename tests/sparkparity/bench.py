@@ -7,7 +7,12 @@ Workload: N seed-shaped rides (~121 B JSON) in a 6-partition topic, round-robin,
 over --span-min minutes (3 h by default), in order per partition with ±2 s disorder (nothing is
 ever late), every partition ending at the same event time (see generate).
 Repetitions: --reps (3) rounds of bare, ours, Spark in turn (A B C A B C A B C); each engine's
-row is the median of its runs, per column. Every run gets a new consumer group / output /
+row is the median of its runs, per column. Before them, --warmup (1) unmeasured rounds of the Go
+engines (bare, baseline, ours): the broker is a fresh JVM on the same cores, and its JIT compiles
+each code path the first runs touch (idempotent and transactional produce, transaction markers,
+compacted topics) at a cost of seconds of CPU (session 26: 2-5 CPU-s of compiler threads in each
+of the first runs of the two-stage job, ~1 once warm), which was charged to the wall of whichever
+engine touched the path first. Every run gets a new consumer group / output /
 checkpoint. Correctness gate, per run, before any number counts: each table equals the reference
 aggregates computed while generating (keys and cnt exact, doubles within 1e-9 relative; ours also
 0 late rows); the bare consumer read exactly N records. An engine with one failed run is FAILED
@@ -19,7 +24,8 @@ seed_job.py` (java → python child); its wall time is the whole process: the ta
 it exits. The bare consumer exits once it has read N records (and committed). rides-connect does
 not exit by itself: its wall time ends when /metrics shows every row aggregated and every emitted
 row committed to Delta (polled every 0.2 s); it is then stopped with SIGTERM, so its CPU also
-includes the shutdown. The 1-minute load average before each run is printed with the table.
+includes the shutdown. The 1-minute load average before each run is printed with the table, and
+each run records the broker's CPU seconds over it (broker_cpu_s; not counted in any engine's).
 """
 
 from __future__ import annotations
@@ -227,6 +233,17 @@ def run_ours(bootstrap: str, topic: str, dlq: str, work: Path, n: int, rep: int,
                 "input_received", "processor_batch_received", "kafka_input_commits"))}}
 
 
+def broker_cpu_s() -> float:
+    """user + sys CPU seconds of the broker so far (its pid in KAFKA_BROKER_DIR/broker.pid), 0 when
+    unknown."""
+    try:
+        pid = int((Path(os.environ["KAFKA_BROKER_DIR"]) / "broker.pid").read_text())
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (KeyError, OSError, ValueError):
+        return 0.0
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_bare(bootstrap: str, topic: str, work: Path, n: int, rep: int) -> dict:
     """The ceiling: bareconsumer (franz-go, a new consumer group from earliest) reads the n
     records and exits; its wall time is the whole process, like Spark's."""
@@ -270,6 +287,7 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=2_000_000)
     ap.add_argument("--span-min", type=int, default=180)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=1, help="unmeasured rounds of the Go engines first (the broker's JIT)")
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--spark-200", action="store_true", help="also run Spark with the default 200 shuffle partitions")
     ap.add_argument("--baseline", metavar="BIN:CONFIG", help="also run this binary and config (an A/B, alternating)")
@@ -297,9 +315,11 @@ def main() -> int:
     engines_order = ["bare"] + (["base"] if base else []) + ["ours"] + ([] if a.no_spark else ["spark2"]) \
         + (["spark200"] if a.spark_200 else [])
     runs: dict[str, list] = {e: [] for e in engines_order}
-    for rep in range(a.reps):  # alternating: A B C A B C A B C
-        for e in engines_order:
+    warm = [e for e in engines_order if not e.startswith("spark")]
+    for rep in range(-a.warmup, a.reps):  # warm-up rounds (rep < 0), then alternating: A B C A B C
+        for e in (warm if rep < 0 else engines_order):
             load = open("/proc/loadavg").read().split()[0]
+            b0 = broker_cpu_s()
             if e == "bare":
                 r = run_bare(a.bootstrap, topic, a.work, a.n, rep)
             elif e in ("ours", "base"):
@@ -308,8 +328,13 @@ def main() -> int:
             else:
                 r = run_spark(a.bootstrap, topic, a.work, 2 if e == "spark2" else 200, rep, a.group_by_user)
             r["rep"], r["load1_before"] = rep + 1, float(load)
+            r["broker_cpu_s"] = round(broker_cpu_s() - b0, 2)
             r["gate"], r["diffs"] = gate(r, want, a.n)
             r.pop("table", None)
+            if rep < 0:
+                r["warmup"] = True
+                print(json.dumps(r), file=sys.stderr)
+                continue
             print(json.dumps(r), file=sys.stderr)
             with (a.work / "results.jsonl").open("a") as f:
                 f.write(json.dumps(r) + "\n")
@@ -325,7 +350,9 @@ def main() -> int:
         bad = [r["gate"] for r in rs if r["gate"] != "pass"]
         rows[e] = {"engine": rs[0]["engine"], "ok": not bad, "gate": "pass" if not bad else "; ".join(bad),
                    "wall_s": wall, "cpu_s": cpu, "rss_mb": rss, "eps": a.n / wall, "epcpu": a.n / cpu,
-                   "runs": [{k: r[k] for k in ("rep", "wall_s", "user_s", "sys_s", "max_rss_mb", "load1_before", "gate")}
+                   "broker_cpu_s": statistics.median(r["broker_cpu_s"] for r in rs),
+                   "runs": [{k: r[k] for k in ("rep", "wall_s", "user_s", "sys_s", "max_rss_mb", "load1_before",
+                                               "broker_cpu_s", "gate")}
                             for r in rs]}
 
     print(json.dumps({"facts": facts, "engines": rows}, indent=1))
@@ -333,11 +360,11 @@ def main() -> int:
           + (", grouped by (city, userId)" if a.group_by_user else "") + f"; median of {a.reps} alternating "
           f"repetitions per engine; load average (1 min) before each run, in run order: "
           + ", ".join(f"{e} {runs[e][rep]['load1_before']:.1f}" for rep in range(a.reps) for e in engines_order))
-    print("\n| engine | wall s | CPU s | peak RSS | events/s | events per CPU-s | correctness |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("\n| engine | wall s | CPU s | peak RSS | events/s | events per CPU-s | broker CPU s | correctness |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for x in rows.values():
         cells = [format(x["wall_s"], ".1f"), format(x["cpu_s"], ".1f"), f"{round(x['rss_mb'])} MB",
-                 fmt_int(x["eps"]), fmt_int(x["epcpu"])]
+                 fmt_int(x["eps"]), fmt_int(x["epcpu"]), format(x["broker_cpu_s"], ".1f")]
         if not x["ok"]:
             cells = [f"({c})" for c in cells]
         print(f"| {x['engine']} | " + " | ".join(cells) + f" | {'pass' if x['ok'] else 'FAILED: ' + x['gate']} |")

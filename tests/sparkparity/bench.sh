@@ -8,6 +8,7 @@
 #   bench.sh                      N = 2 000 000 rides, Spark with spark.sql.shuffle.partitions=2
 #   BENCH_N=500000 bench.sh       fewer rides
 #   BENCH_REPS=1 bench.sh         one run per engine instead of 3
+#   BENCH_WARMUP=0 bench.sh       no unmeasured warm-up round of the Go engines first (default 1)
 #   BENCH_SPARK_200=1 bench.sh    also Spark with the default 200 shuffle partitions
 #   BENCH_WORK=/dir bench.sh      keep tables and logs there (default: a temp dir, removed)
 #   BENCH_BASELINE=bin:config bench.sh  also that binary + config, alternating (an A/B in one run)
@@ -33,6 +34,7 @@ export KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms512m -Xmx1g}"
 sp_broker_start
 echo "bench: setup + broker in $(($(now_ms) - t0)) ms; nproc $(nproc); $(grep -m1 'model name' /proc/cpuinfo); load $(cut -d' ' -f1-3 /proc/loadavg)"
 args=(--work "$work" -n "${BENCH_N:-2000000}" --reps "${BENCH_REPS:-3}")
+args+=(--warmup "${BENCH_WARMUP:-1}")
 if [[ -n "${BENCH_SPARK_200:-}" ]]; then args+=(--spark-200); fi
 if [[ -n "${BENCH_BASELINE:-}" ]]; then args+=(--baseline "$BENCH_BASELINE"); fi
 if [[ -n "${BENCH_NO_SPARK:-}" ]]; then args+=(--no-spark); fi
