@@ -233,15 +233,18 @@ def run_ours(bootstrap: str, topic: str, dlq: str, work: Path, n: int, rep: int,
                 "input_received", "processor_batch_received", "kafka_input_commits"))}}
 
 
+def cpu_s(pid: int) -> float:
+    """user + sys CPU seconds of a live process (/proc/<pid>/stat)."""
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def broker_cpu_s() -> float:
-    """user + sys CPU seconds of the broker so far (its pid in KAFKA_BROKER_DIR/broker.pid), 0 when
-    unknown."""
+    """CPU seconds of the broker so far (its pid in KAFKA_BROKER_DIR/broker.pid), 0 when unknown."""
     try:
-        pid = int((Path(os.environ["KAFKA_BROKER_DIR"]) / "broker.pid").read_text())
-        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return cpu_s(int((Path(os.environ["KAFKA_BROKER_DIR"]) / "broker.pid").read_text()))
     except (KeyError, OSError, ValueError):
         return 0.0
-    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_bare(bootstrap: str, topic: str, work: Path, n: int, rep: int) -> dict:
@@ -331,11 +334,10 @@ def main() -> int:
             r["broker_cpu_s"] = round(broker_cpu_s() - b0, 2)
             r["gate"], r["diffs"] = gate(r, want, a.n)
             r.pop("table", None)
-            if rep < 0:
-                r["warmup"] = True
-                print(json.dumps(r), file=sys.stderr)
-                continue
+            r["warmup"] = rep < 0
             print(json.dumps(r), file=sys.stderr)
+            if r["warmup"]:
+                continue
             with (a.work / "results.jsonl").open("a") as f:
                 f.write(json.dumps(r) + "\n")
             runs[e].append(r)

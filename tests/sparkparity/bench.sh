@@ -33,8 +33,7 @@ export BARECONSUMER_BIN="$repo/bin/bareconsumer"
 export KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms512m -Xmx1g}"
 sp_broker_start
 echo "bench: setup + broker in $(($(now_ms) - t0)) ms; nproc $(nproc); $(grep -m1 'model name' /proc/cpuinfo); load $(cut -d' ' -f1-3 /proc/loadavg)"
-args=(--work "$work" -n "${BENCH_N:-2000000}" --reps "${BENCH_REPS:-3}")
-args+=(--warmup "${BENCH_WARMUP:-1}")
+args=(--work "$work" -n "${BENCH_N:-2000000}" --reps "${BENCH_REPS:-3}" --warmup "${BENCH_WARMUP:-1}")
 if [[ -n "${BENCH_SPARK_200:-}" ]]; then args+=(--spark-200); fi
 if [[ -n "${BENCH_BASELINE:-}" ]]; then args+=(--baseline "$BENCH_BASELINE"); fi
 if [[ -n "${BENCH_NO_SPARK:-}" ]]; then args+=(--no-spark); fi

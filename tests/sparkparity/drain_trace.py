@@ -20,12 +20,6 @@ import engines  # noqa: E402
 import rides  # noqa: E402
 
 
-def cpu_s(pid: int) -> float:
-    """user + sys CPU seconds of a live process (/proc/<pid>/stat)."""
-    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def variants() -> list[tuple[str, Path | None, Path]]:
     spec = os.environ.get("TRACE_VARIANTS", "")
     if not spec:
@@ -65,7 +59,7 @@ def main() -> int:
                     print(name, round(t, 1), rows, round(rate), int(m.get("window_late_rows_total", 0)),
                           int(m.get("window_emitted_rows_total", 0)), int(m.get("delta_rows_written_total", 0)),
                           int(m.get("input_received", 0)), int(m.get("window_checkpoint_writes_total", 0)),
-                          round(cpu_s(rc.proc.pid), 1), flush=True)
+                          round(bench.cpu_s(rc.proc.pid), 1), flush=True)
                 return (m.get("window_input_rows_total", 0) + m.get("window_late_rows_total", 0) >= n
                         and engines.drained(0, 0)(m))
             rc.wait_until(sample, "drain", timeout=600, poll=poll)
