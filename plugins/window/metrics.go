@@ -36,6 +36,11 @@ type metrics struct {
 	mergeWatermark         *service.MetricGauge // stage 2: topic, partition of the internal topic
 	mergeHoldback          *service.MetricGauge // stage 2: the source partition that sets it
 	mergeHoldbackBehindSec *service.MetricGauge // stage 2: how far that one trails the most advanced
+
+	// Stage 2 counts partial rows under names of its own: the window_*_rows
+	// counters count source rows, so that their sum over a job's replicas and
+	// stages is the rows of the topic (a partial stands for many of them).
+	mergeInput, mergeReplayed, mergeLate *service.MetricCounter
 }
 
 func newMetrics(m *service.Metrics) *metrics {
@@ -72,6 +77,10 @@ func newMetrics(m *service.Metrics) *metrics {
 		mergeWatermark:         m.NewGauge("window_merge_watermark_ms", "topic", "partition"),
 		mergeHoldback:          m.NewGauge("window_merge_holdback_partition", "topic", "partition"),
 		mergeHoldbackBehindSec: m.NewGauge("window_merge_holdback_behind_seconds", "topic", "partition"),
+
+		mergeInput:    m.NewCounter("window_merge_input_partials_total"),
+		mergeReplayed: m.NewCounter("window_merge_replayed_partials_total"),
+		mergeLate:     m.NewCounter("window_merge_late_partials_total"),
 	}
 	// Counters exist from the start at 0, so rate()/increase() alerts see the
 	// first late or replayed row. (The reason-labelled one cannot: its labels

@@ -63,6 +63,9 @@ func newMergeProcessor(c *procConfig, res *service.Resources, now func() time.Ti
 	}
 	p := &mergeProcessor{processor: newBase(c, res, now), check: check, parts: map[int32]*mergePartition{}, waitChangelog: pauseChangelog, chunkBytes: stateChunkBytes}
 	p.readState = p.getKey
+	for _, c := range []*service.MetricCounter{p.m.mergeInput, p.m.mergeReplayed, p.m.mergeLate} {
+		c.Incr(0) // from the start, as the window_* counters (metrics.go)
+	}
 	return p, nil
 }
 
@@ -334,10 +337,13 @@ func (p *mergeProcessor) checkpointPartition(ctx context.Context, batch service.
 }
 
 func (p *mergeProcessor) observeMerge(applied, replayed, early int, now time.Time) {
-	p.m.input.Incr(int64(applied))
-	p.m.replayed.Incr(int64(replayed))
+	p.m.mergeInput.Incr(int64(applied))
+	p.m.mergeReplayed.Incr(int64(replayed))
+	p.m.mergeLate.Incr(int64(early))
+	// Closed early: the window closed while a source partition was idle, and
+	// that partition's partial came after. Counted here too (in partials), so
+	// the alert on it fires whichever stage dropped rows.
 	p.m.closedEarly.Incr(int64(early))
-	p.m.late.Incr(int64(early))
 	open, low, any := 0, int64(0), false
 	for _, mp := range p.parts {
 		open += mp.eng.OpenGroups()

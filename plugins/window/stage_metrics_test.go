@@ -137,9 +137,17 @@ func TestStageMetricsNameThePartitionHoldingTheWatermark(t *testing.T) {
 	wantGauge(t, rec, "window_merge_holdback_behind_seconds"+q, 16*60)
 	wantGauge(t, rec, "window_merge_watermark_ms"+q, ms("2026-03-14T00:24:00Z"))
 
+	// Rows are the source's: stage 1 counts the four rides, stage 2 its
+	// partials under names of its own, so a sum over stages is the topic's rows.
+	wantGauge(t, rec, "window_input_rows_total{}", 4)
+	if v, _ := gauge(t, rec, "window_merge_input_partials_total{}"); v <= 0 {
+		t.Errorf("window_merge_input_partials_total = %d, want the partials stage 2 merged", v)
+	}
+	wantGauge(t, rec, "window_merge_late_partials_total{}", 0)
+
 	// Every name of docs/metrics.md's stage table is one of these.
 	for _, name := range documentedMetrics(t, "## tumbling_window, stage partial / merge") {
-		if !strings.Contains(" window_source_max_event_time_ms window_merge_watermark_ms window_merge_holdback_partition window_merge_holdback_behind_seconds ", " "+name+" ") {
+		if !strings.Contains(" window_source_max_event_time_ms window_merge_watermark_ms window_merge_holdback_partition window_merge_holdback_behind_seconds window_merge_input_partials_total window_merge_replayed_partials_total window_merge_late_partials_total ", " "+name+" ") {
 			t.Errorf("docs/metrics.md documents %s, which this test does not check", name)
 		}
 	}

@@ -232,6 +232,9 @@ var scaleOutOnly = map[string]bool{
 	"window_merge_watermark_ms":            true,
 	"window_merge_holdback_partition":      true,
 	"window_merge_holdback_behind_seconds": true,
+	"window_merge_input_partials_total":    true,
+	"window_merge_replayed_partials_total": true,
+	"window_merge_late_partials_total":     true,
 }
 
 func pluginSources(t *testing.T) string {

@@ -226,28 +226,15 @@ func sum(mfs map[string]*dto.MetricFamily, name string) float64 {
 	return t
 }
 
-// ridesIn is the rides aggregated or counted late by the window that reads
-// them: every tumbling_window but a scale-out stage merge, whose input rows
-// are stage 1's partials and markers (known by its window_merge_* series).
+// ridesIn is the rides aggregated or counted late by the windows that read
+// them (a scale-out stage merge counts its partials under names of its own).
 func ridesIn(m map[string]*dto.MetricFamily, names ...string) float64 {
 	if len(names) == 0 {
 		names = []string{"window_input_rows_total", "window_late_rows_total"}
 	}
-	merge := map[string]bool{}
-	if mf := m["window_merge_watermark_ms"]; mf != nil {
-		for _, x := range mf.Metric {
-			merge[labelOf(x, "label")] = true
-		}
-	}
 	t := 0.0
 	for _, name := range names {
-		if mf := m[name]; mf != nil {
-			for _, x := range mf.Metric {
-				if !merge[labelOf(x, "label")] {
-					t += x.GetCounter().GetValue() + x.GetUntyped().GetValue()
-				}
-			}
-		}
+		t += sum(m, name)
 	}
 	return t
 }
@@ -260,15 +247,6 @@ func ridesLate(m map[string]*dto.MetricFamily) float64 {
 // settleFor is how long a drained job must write no new Delta row for its
 // drain to be over.
 const settleFor = 3 * time.Second
-
-func labelOf(m *dto.Metric, name string) string {
-	for _, l := range m.Label {
-		if l.GetName() == name {
-			return l.GetValue()
-		}
-	}
-	return ""
-}
 
 // allIn: every ride aggregated or counted late, every malformed record
 // dead-lettered.

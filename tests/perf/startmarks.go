@@ -39,22 +39,8 @@ func (s *startMarks) lines() []string {
 	return out
 }
 
-// mergeInput is the input rows (partials and markers) of scale-out stage-2
-// windows (known by their window_merge_* series); 0 for other configs.
+// mergeInput is the partial rows scale-out stage-2 windows merged; 0 for
+// other configs.
 func mergeInput(m map[string]*dto.MetricFamily) float64 {
-	merge := map[string]bool{}
-	if mf := m["window_merge_watermark_ms"]; mf != nil {
-		for _, x := range mf.Metric {
-			merge[labelOf(x, "label")] = true
-		}
-	}
-	t := 0.0
-	if mf := m["window_input_rows_total"]; mf != nil {
-		for _, x := range mf.Metric {
-			if merge[labelOf(x, "label")] {
-				t += x.GetCounter().GetValue() + x.GetUntyped().GetValue()
-			}
-		}
-	}
-	return t
+	return sum(m, "window_merge_input_partials_total")
 }
