@@ -26,6 +26,9 @@ not exit by itself: its wall time ends when /metrics shows every row aggregated 
 row committed to Delta (polled every 0.2 s); it is then stopped with SIGTERM, so its CPU also
 includes the shutdown. The 1-minute load average before each run is printed with the table, and
 each run records the broker's CPU seconds over it (broker_cpu_s; not counted in any engine's).
+A config with internal topics (the scale-out jobs) creates them at its first start, in every run
+here (a new group each run); --precreate-internal creates them before the timer instead, with the
+`rides-connect kafka topic create` lines the config's header documents for a deployment.
 """
 
 from __future__ import annotations
@@ -190,8 +193,24 @@ def emitted_all(drained, windows: int, quiet_s: float = 3.0):
     return cond
 
 
+_TOPIC_CREATE = re.compile(r"^#\s+rides-connect kafka topic create (.+)$", re.M)
+
+
+def precreate_internal(binary: Path, config: Path, bootstrap: str, group: str, partitions: int = 6) -> int:
+    """Runs the `rides-connect kafka topic create` lines of config's header for group (<G>), with
+    the source's partition count (P) and one replica (one broker); returns how many it ran."""
+    lines = _TOPIC_CREATE.findall(config.read_text())
+    for line in lines:
+        args = line.replace("$KAFKA_BOOTSTRAP", bootstrap).replace("<G>", group).split()
+        args = [str(partitions) if a == "P" else a for a in args]
+        if "--replication-factor" in args:
+            args[args.index("--replication-factor") + 1] = "1"
+        subprocess.run([str(binary), "kafka", "topic", "create", *args], check=True, capture_output=True)
+    return len(lines)
+
+
 def run_ours(bootstrap: str, topic: str, dlq: str, work: Path, n: int, rep: int, base: tuple | None = None,
-             by_user: bool = False, windows: int = 0) -> dict:
+             by_user: bool = False, windows: int = 0, precreate: bool = False) -> dict:
     """config/rides.yaml as it is (env only), a new consumer group from earliest. base = (binary,
     config) of a baseline build for an A/B in the same run (--baseline); by_user: its
     (city, userId) variant (user_config); windows: how many rows the reference table has
@@ -205,6 +224,8 @@ def run_ours(bootstrap: str, topic: str, dlq: str, work: Path, n: int, rep: int,
     if base:
         rc.bin = Path(base[0]).resolve()
     rc.env["LOG_LEVEL"] = "WARN"
+    if precreate:
+        precreate_internal(rc.bin or engines.binary(), rc.config, bootstrap, rc.env["KAFKA_GROUP"])
     t0 = time.monotonic()
     rc.start(["/usr/bin/time", "-v", "-o", str(tv)])
     try:
@@ -295,6 +316,8 @@ def main() -> int:
     ap.add_argument("--spark-200", action="store_true", help="also run Spark with the default 200 shuffle partitions")
     ap.add_argument("--baseline", metavar="BIN:CONFIG", help="also run this binary and config (an A/B, alternating)")
     ap.add_argument("--no-spark", action="store_true", help="skip Spark (an A/B of our builds only; no Spark ratios)")
+    ap.add_argument("--precreate-internal", action="store_true",
+                    help="create a config's internal topics before each run, as its header documents (scale-out jobs)")
     ap.add_argument("--group-by-user", action="store_true",
                     help="group by (city, userId) in both engines: ~1.8 M result rows, ~250 000 open groups")
     a = ap.parse_args()
@@ -327,7 +350,7 @@ def main() -> int:
                 r = run_bare(a.bootstrap, topic, a.work, a.n, rep)
             elif e in ("ours", "base"):
                 r = run_ours(a.bootstrap, topic, topic + "_dlq", a.work, a.n, rep, base if e == "base" else None,
-                             a.group_by_user, len(want))
+                             a.group_by_user, len(want), a.precreate_internal)
             else:
                 r = run_spark(a.bootstrap, topic, a.work, 2 if e == "spark2" else 200, rep, a.group_by_user)
             r["rep"], r["load1_before"] = rep + 1, float(load)
@@ -359,7 +382,8 @@ def main() -> int:
 
     print(json.dumps({"facts": facts, "engines": rows}, indent=1))
     print(f"\nN = {a.n:,} rides, 6 partitions, {a.span_min} min of event time"
-          + (", grouped by (city, userId)" if a.group_by_user else "") + f"; median of {a.reps} alternating "
+          + (", grouped by (city, userId)" if a.group_by_user else "")
+          + (", internal topics created before each run" if a.precreate_internal else "") + f"; median of {a.reps} alternating "
           f"repetitions per engine; load average (1 min) before each run, in run order: "
           + ", ".join(f"{e} {runs[e][rep]['load1_before']:.1f}" for rep in range(a.reps) for e in engines_order))
     print("\n| engine | wall s | CPU s | peak RSS | events/s | events per CPU-s | broker CPU s | correctness |")
