@@ -196,17 +196,15 @@ def emitted_all(drained, windows: int, quiet_s: float = 3.0):
 _TOPIC_CREATE = re.compile(r"^#\s+rides-connect kafka topic create (.+)$", re.M)
 
 
-def precreate_internal(binary: Path, config: Path, bootstrap: str, group: str, partitions: int = 6) -> int:
+def precreate_internal(binary: Path, config: Path, bootstrap: str, group: str, partitions: int = 6) -> None:
     """Runs the `rides-connect kafka topic create` lines of config's header for group (<G>), with
-    the source's partition count (P) and one replica (one broker); returns how many it ran."""
-    lines = _TOPIC_CREATE.findall(config.read_text())
-    for line in lines:
+    the source's partition count (P) and one replica (one broker)."""
+    for line in _TOPIC_CREATE.findall(config.read_text()):
         args = line.replace("$KAFKA_BOOTSTRAP", bootstrap).replace("<G>", group).split()
         args = [str(partitions) if a == "P" else a for a in args]
         if "--replication-factor" in args:
             args[args.index("--replication-factor") + 1] = "1"
         subprocess.run([str(binary), "kafka", "topic", "create", *args], check=True, capture_output=True)
-    return len(lines)
 
 
 def run_ours(bootstrap: str, topic: str, dlq: str, work: Path, n: int, rep: int, base: tuple | None = None,
