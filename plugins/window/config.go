@@ -46,6 +46,12 @@ type procConfig struct {
 	onLost    string
 	key       string
 	changelog bool // stage merge: state leaves as a message for a transactional changelog
+	// Stage local: the output resource its bundles are written to in the
+	// background (empty: passed on as messages), gathered for
+	// bundlesPeriod, with at most bundlesMaxPending unwritten.
+	bundlesOutput     string
+	bundlesPeriod     time.Duration
+	bundlesMaxPending int
 }
 
 func fromParsed(conf *service.ParsedConfig, res *service.Resources) (*procConfig, error) {
@@ -209,6 +215,9 @@ func fromParsed(conf *service.ParsedConfig, res *service.Resources) (*procConfig
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
+	if err := c.readBundles(conf, res); err != nil {
+		return nil, err
+	}
 	if e.Stage != engine.StageFull && c.cache == "" {
 		return nil, fmt.Errorf("stage %s: state.cache is required (%s)", e.Stage, stageCacheUse[e.Stage])
 	}
@@ -226,6 +235,41 @@ func fromParsed(conf *service.ParsedConfig, res *service.Resources) (*procConfig
 		}
 	}
 	return &c, nil
+}
+
+// bundlesPassOn is bundles.output's spelling of "pass them on" that an
+// environment variable can give (Benthos takes an empty one as unset).
+const bundlesPassOn = "none"
+
+// readBundles reads the bundles object (stage local).
+func (c *procConfig) readBundles(conf *service.ParsedConfig, res *service.Resources) error {
+	b := conf.Namespace(fBundles)
+	var err error
+	if c.bundlesOutput, err = b.FieldString(fBundlesOutput); err != nil {
+		return err
+	}
+	if c.bundlesPeriod, err = b.FieldDuration(fBundlesPeriod); err != nil {
+		return err
+	}
+	if c.bundlesMaxPending, err = b.FieldInt(fMaxPending); err != nil {
+		return err
+	}
+	if c.bundlesOutput == bundlesPassOn {
+		c.bundlesOutput = ""
+	}
+	switch {
+	case c.bundlesOutput == "":
+		return nil
+	case c.engine.Stage != engine.StageLocal:
+		return fmt.Errorf("bundles.output: only with stage local, not stage %s", c.engine.Stage)
+	case !res.HasOutput(c.bundlesOutput):
+		return fmt.Errorf("bundles.output: no output resource labelled %s", c.bundlesOutput)
+	case c.bundlesPeriod < 0:
+		return fmt.Errorf("bundles.period: %v must not be negative", c.bundlesPeriod)
+	case c.bundlesMaxPending < 1:
+		return fmt.Errorf("bundles.max_pending: %d must be at least 1", c.bundlesMaxPending)
+	}
+	return nil
 }
 
 // stageCacheUse says what each stage keeps in state.cache.

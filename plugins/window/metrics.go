@@ -41,6 +41,11 @@ type metrics struct {
 	// counters count source rows, so that their sum over a job's replicas and
 	// stages is the rows of the topic (a partial stands for many of them).
 	mergeInput, mergeReplayed, mergeLate *service.MetricCounter
+
+	// Stage local with bundles.output: bundles queued or being written, and
+	// failed writes (retried).
+	bundlesPending    *service.MetricGauge
+	bundleWriteErrors *service.MetricCounter
 }
 
 func newMetrics(m *service.Metrics) *metrics {
@@ -81,6 +86,9 @@ func newMetrics(m *service.Metrics) *metrics {
 		mergeInput:    m.NewCounter("window_merge_input_partials_total"),
 		mergeReplayed: m.NewCounter("window_merge_replayed_partials_total"),
 		mergeLate:     m.NewCounter("window_merge_late_partials_total"),
+
+		bundlesPending:    m.NewGauge("window_bundles_pending"),
+		bundleWriteErrors: m.NewCounter("window_bundle_write_errors_total"),
 	}
 	// Counters exist from the start at 0, so rate()/increase() alerts see the
 	// first late or replayed row. (The reason-labelled one cannot: its labels

@@ -71,6 +71,9 @@ type localProcessor struct {
 	// (its own lock: the barrier asks from a consumer's goroutine while a
 	// batch holds mu).
 	kept keptTopicSet
+	// sender writes the bundles with bundles.output (nil: they are passed
+	// on as messages).
+	sender *bundleSender
 }
 
 var _ service.BatchProcessor = (*localProcessor)(nil)
@@ -90,7 +93,14 @@ func newLocalProcessor(c *procConfig, res *service.Resources, now func() time.Ti
 	// for this flush, and a failed write here does not abort its
 	// transaction.
 	p.unregister = commitbarrier.Process.RegisterFor(p.flushLocal, p.kept.has)
-	p.unregisterAcked = commitbarrier.Process.OnAcked(p.acked.record)
+	if c.bundlesOutput != "" {
+		// The acknowledgements of batches say nothing of bundles written
+		// apart: the sender reports their delivery.
+		p.sender = newBundleSender(outputWriter(res, c.bundlesOutput), p.deliveredBundles, c.bundlesPeriod, c.bundlesMaxPending, p.log, p.m)
+		p.sender.start()
+	} else {
+		p.unregisterAcked = commitbarrier.Process.OnAcked(p.acked.record)
+	}
 	p.unregisterCommits = commitbarrier.Process.OnCommitting(p.noteCommitting)
 	p.unregisterDone = commitbarrier.Process.OnCommitted(p.noteCommitted)
 	return p, nil
@@ -142,6 +152,11 @@ func (p *localProcessor) ProcessBatch(ctx context.Context, batch service.Message
 	if len(batch) > 0 {
 		if _, ok := batch[0].MetaGetMut(stageMeta); ok {
 			return []service.MessageBatch{batch}, nil
+		}
+	}
+	if p.sender != nil {
+		if err := p.sender.waitRoom(ctx); err != nil {
+			return nil, err
 		}
 	}
 	bufs := getRowBufs()
@@ -198,7 +213,9 @@ func (p *localProcessor) ProcessBatch(ctx context.Context, batch service.Message
 		p.m.staleDropped.Incr(1)
 		return nil, nil
 	}
-	if len(res.Bundles) > 0 {
+	if len(res.Bundles) > 0 && p.sender != nil {
+		p.sender.add(res.Bundles)
+	} else if len(res.Bundles) > 0 {
 		b, err := bundleBatch(template(batch), res.Bundles)
 		if err != nil {
 			return nil, err
@@ -447,6 +464,9 @@ func (p *localProcessor) forget(k string) {
 	delete(p.accepted, k)
 	delete(p.stateSizes, k)
 	p.m.stateBytes.Set(int64(sum(p.stateSizes)))
+	if p.sender != nil {
+		p.sender.forget(k)
+	}
 }
 
 func sum(m map[string]int) int {
@@ -469,11 +489,37 @@ func (p *localProcessor) positionOf(k string) (engine.Position, bool) {
 	return engine.Position{}, false
 }
 
+// deliveredBundles is the sender's report: bs were written.
+func (p *localProcessor) deliveredBundles(bs []engine.Bundle) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pos := range p.eng.Delivered(bs) {
+		if _, mine := p.epochs[pos.Key()]; mine {
+			p.dirty[pos.Key()] = pos
+		}
+	}
+}
+
+// outputWriter writes a batch to the output resource label.
+func outputWriter(res *service.Resources, label string) func(context.Context, service.MessageBatch) error {
+	return func(ctx context.Context, b service.MessageBatch) error {
+		var werr error
+		if err := res.AccessOutput(ctx, label, func(o *service.ResourceOutput) { werr = o.WriteBatch(ctx, b) }); err != nil {
+			return err
+		}
+		return werr
+	}
+}
+
 // Close is idempotent: it writes what changed since the last flush.
+// Bundles not yet written stay in that state.
 func (p *localProcessor) Close(ctx context.Context) error {
 	p.mu.Lock()
 	p.closed = true
 	p.mu.Unlock()
+	if p.sender != nil {
+		p.sender.Close(ctx)
+	}
 	if p.unregisterAcked != nil {
 		p.unregisterAcked()
 	}

@@ -86,7 +86,8 @@ tumbling_window:
 
 // runStage builds input → window → a consumer and runs it; with a nil
 // input YAML it returns a producer to feed the stream and stop to end it.
-func runStage(t *testing.T, threads int, stage string, consume func(service.MessageBatch)) (send func(service.MessageBatch), stop func()) {
+// Options change the processor's YAML or add to the stream.
+func runStage(t *testing.T, threads int, stage string, consume func(service.MessageBatch), opts ...func(b *service.StreamBuilder, proc *string) error) (send func(service.MessageBatch), stop func()) {
 	t.Helper()
 	b := service.NewStreamBuilder()
 	must := func(err error) {
@@ -98,7 +99,11 @@ func runStage(t *testing.T, threads int, stage string, consume func(service.Mess
 	must(b.SetLoggerYAML("level: warn"))
 	b.SetThreads(threads)
 	must(b.AddCacheYAML("label: state\nmemory: {}"))
-	must(b.AddProcessorYAML(windowYAML(stage)))
+	proc := windowYAML(stage)
+	for _, o := range opts {
+		must(o(b, &proc))
+	}
+	must(b.AddProcessorYAML(proc))
 	prod, err := b.AddBatchProducerFunc()
 	must(err)
 	var mu sync.Mutex

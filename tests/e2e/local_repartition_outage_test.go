@@ -17,14 +17,15 @@ import (
 
 // The scale-out job of config/rides-scaleout-local.yaml, whose internal topic
 // refuses every write for a while (a fault injected into the broker, then
-// removed): stage 1's bundles fail, their batches are nacked and replayed,
-// and once the topic takes writes the job resumes by itself. The table then
-// equals the per-partition reference, with no row twice, and every malformed
-// record is dead-lettered. Session 21 saw one drain of this job stay idle
-// for good after its first write to the internal topic failed: a nack replays
-// only the input messages a failed write maps back to, and those were not
-// the rows whose processing closed the windows (the config now retries the
-// internal topic's writes in place; without that this test times out).
+// removed): stage local's writes of its bundles fail and are retried, the
+// bundles wait in its state meanwhile, and once the topic takes writes the
+// job resumes by itself. The table then equals the per-partition reference,
+// with no row twice, and every malformed record is dead-lettered. Session 21
+// saw one drain of this job stay idle for good after its first write to the
+// internal topic failed: a nack replays only the input messages a failed
+// write maps back to, and those were not the rows whose processing closed
+// the windows (the internal topic's writes are now retried in place, by
+// the window's bundle writer; without a retry this test times out).
 func TestLocalScaleOutRecoversFromAnInternalTopicOutage(t *testing.T) {
 	t.Parallel()
 	broker, err := harness.StartBroker(map[string]int32{"rides": 6, "rides_dlq": 1})
@@ -80,10 +81,11 @@ func TestLocalScaleOutRecoversFromAnInternalTopicOutage(t *testing.T) {
 	t.Cleanup(job.Kill)
 	url := "http://" + httpAddr + "/metrics"
 	poll := func(what string, cond func() bool) { t.Helper(); pollJob(t, ctx, job, what, cond) }
-	// Several retry rounds (the repartition output's back-off grows from 100 ms).
+	// Several retry rounds (the bundle writer's back-off grows from 100 ms),
+	// the bundles waiting meanwhile.
 	poll("failed writes to the internal topic", func() bool {
 		m, _ := scrapeMetrics(url) // empty until /metrics answers
-		return m["output_delivery_failures_total"] >= 12
+		return m["window_bundle_write_errors_total"] >= 8 && m["window_bundles_pending"] > 0
 	})
 	if rows, _, err := harness.TableRows(ctx, layout.Table); err != nil || len(rows) != 0 {
 		t.Fatalf("%d rows in the table while no bundle could be written (%v)", len(rows), err)

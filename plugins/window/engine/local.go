@@ -340,6 +340,46 @@ func (e *LocalEngine) ForgetDelivered(acked map[string]int64) {
 	}
 }
 
+// Delivered drops the sent bundles a writer delivered itself (a sender
+// that writes bundles outside the batches that closed them, so that their
+// batches' acknowledgements say nothing of them): an entry goes once a
+// bundle of it (same source partition, window ends and source offset) was
+// written, since a writer delivers an entry's bundles together. It returns
+// the partitions whose state changed.
+func (e *LocalEngine) Delivered(bs []Bundle) []Position {
+	type id struct {
+		from, to, offset int64
+	}
+	done := map[string]map[id]bool{}
+	for i := range bs {
+		b := &bs[i]
+		k := e.keys.Of(Position{Topic: b.Source.Topic, Partition: b.Source.Partition})
+		if done[k] == nil {
+			done[k] = map[id]bool{}
+		}
+		done[k][id{b.From, b.To, b.Source.Offset}] = true
+	}
+	var changed []Position
+	for k, ids := range done {
+		s := e.parts[k]
+		if s == nil {
+			continue
+		}
+		n := len(s.sent)
+		s.sent = slices.DeleteFunc(s.sent, func(sb sentBundles) bool {
+			if len(sb.Bundles) == 0 {
+				return false
+			}
+			b := sb.Bundles[0]
+			return ids[id{b.From, b.To, b.Source.Offset}]
+		})
+		if len(s.sent) != n {
+			changed = append(changed, Position{Topic: s.m.Topic, Partition: s.m.Partition})
+		}
+	}
+	return changed
+}
+
 // Partitions lists the source partitions the engine holds state of.
 func (e *LocalEngine) Partitions() []Position {
 	out := make([]Position, 0, len(e.parts))

@@ -148,3 +148,42 @@ func TestLocalIdleAnnouncementFollowsThePartitionsBundles(t *testing.T) {
 		t.Fatalf("a row of a window flushed at idleness: status %v, want ClosedEarly", st)
 	}
 }
+
+// Bundles a writer delivered itself leave the state: a state read back
+// sends again only those not delivered, and a delivered entry goes whole
+// (all its internal partitions' bundles) once one of them was written.
+func TestLocalDeliveredDropsOnlyTheWrittenBundles(t *testing.T) {
+	e := newLocal(t, 0)
+	progress := e.Process([]Row{localRow(0, 0, 1, `["A"]`, 2), localRow(0, 1, 2, `["B"]`, 3)}, epoch).Bundles
+	first := e.Process([]Row{localRow(0, 2, 16, `["A"]`, 7)}, epoch).Bundles  // closes [0,5)
+	second := e.Process([]Row{localRow(0, 3, 21, `["B"]`, 1)}, epoch).Bundles // closes [5,10)
+	if len(first) != 2 || len(second) != 2 {
+		t.Fatalf("want two bundles per window end, got %d and %d", len(first), len(second))
+	}
+	if changed := e.Delivered(first[:1]); len(changed) != 1 || changed[0].Partition != 0 {
+		t.Fatalf("Delivered reported %v, want partition 0 changed", changed)
+	}
+	if changed := e.Delivered(first[:1]); len(changed) != 0 {
+		t.Fatalf("a second report of the same bundles changed %v", changed)
+	}
+	e.Delivered(progress) // the first batch's progress, no partials
+	data, _, err := e.SnapshotPartition("rides", 0, LocalStamp{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newLocal(t, 0)
+	if err := b.LoadPartition("rides", 0, data, epoch); err != nil {
+		t.Fatal(err)
+	}
+	resent := b.Process(nil, epoch).Bundles
+	if len(resent) != len(second) {
+		t.Fatalf("the state read back sent %d bundles again, want the %d undelivered ones", len(resent), len(second))
+	}
+	for i := range resent {
+		x, _ := EncodeBundle(&resent[i])
+		y, _ := EncodeBundle(&second[i])
+		if string(x) != string(y) {
+			t.Fatalf("resent %s, want %s", x, y)
+		}
+	}
+}
