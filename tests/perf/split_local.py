@@ -3,7 +3,8 @@
 split one replica's cost (docs/benchmarks.md, "Session 25"). Writes, into the directory given:
 
   local.yaml       the config as it is (re-serialised, for an equal comparison)
-  stage1only.yaml  stage 1 alone: the rides input only, bundles to `drop`, no stage 2 outputs
+  stage1only.yaml  stage 1 alone: the rides input only, bundles to `drop` (the output resource
+                   window_local writes them to), no stage 2 outputs
   nodelta.yaml     both stages, stage 2's rows to `drop` instead of delta_lake
 
 They write no table (but local.yaml): measure them with `run.sh rss -rides-only`. Needs PyYAML.
@@ -50,10 +51,13 @@ for case in cases(c):
     label = case["output"].get("label")
     if label in ("dead_letter_merge", "merge_changelog", "rides_agg"):
         continue
-    if label == "repartition":
+    if label in ("repartition", "repartition_inline"):
         case["output"] = {"drop": {}}
     kept.append(case)
 c["output"]["switch"]["cases"] = kept
+# Stage local writes its bundles to this output resource itself (bundles.output).
+c["output_resources"] = [{"label": r["label"], "drop": {}} if r["label"] == "repartition" else r
+                         for r in c.get("output_resources", [])]
 c["cache_resources"] = [r for r in c["cache_resources"] if r["label"] != "merge_state"]
 dump(c, "stage1only")
 
