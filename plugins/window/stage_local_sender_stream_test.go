@@ -2,8 +2,11 @@ package window
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,5 +133,81 @@ func TestStreamLocalReleasesABatchBeforeItsBundlesAreWritten(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no bundle was written, not even at Close")
+	}
+}
+
+// The bundle writer's metrics (docs/metrics.md, "stage local's bundle
+// writer"): each failed write counted, the unwritten bundles gauged until
+// a write takes them.
+func TestBundleWriterMetrics(t *testing.T) {
+	var attempts atomic.Int32
+	third := make(chan struct{})
+	release := make(chan struct{})
+	opt := withBundlesOutput(t, func(ctx context.Context, b service.MessageBatch) error {
+		switch attempts.Add(1) {
+		case 1, 2:
+			return errors.New("internal topic down")
+		case 3:
+			close(third)
+		}
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	rec := newRecorder()
+	sb := recordingBuilder(t, rec)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(sb.SetLoggerYAML("level: none"))
+	must(sb.SetMetricsYAML("window_test_recorder: {}"))
+	must(sb.AddCacheYAML("label: window_state\ncheckpoint:\n  url: " + freshMemoryURL("bundle-writer-metrics")))
+	proc := "tumbling_window:\n  " + strings.ReplaceAll(strings.TrimSpace("stage: local\n"+ridesYAML), "\n", "\n  ") + "\n"
+	must(opt(sb, &proc)) // adds bundles.output
+	must(sb.AddProcessorYAML(proc))
+	must(sb.AddBatchConsumerFunc(func(context.Context, service.MessageBatch) error { return nil }))
+	send, err := sb.AddBatchProducerFunc()
+	must(err)
+	st, err := sb.Build()
+	must(err)
+	done := make(chan error, 1)
+	go func() { done <- st.Run(context.Background()) }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = st.Stop(ctx)
+		<-done
+	}()
+	// Partition 0 reaches 10:30: its watermark passes the window of 10:01.
+	must(send(t.Context(), service.MessageBatch{localMsg("2026-03-14T10:01:00Z", 0, 0, 1, 5, -1), localMsg("2026-03-14T10:30:00Z", 0, 1, 1, 5, -1)}))
+	select {
+	case <-third:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no third write attempt")
+	}
+	wantGauge(t, rec, "window_bundle_write_errors_total{}", 2)
+	if v, _ := gauge(t, rec, "window_bundles_pending{}"); v <= 0 {
+		t.Errorf("window_bundles_pending = %d while a write is in progress, want the bundles it carries", v)
+	}
+	close(release)
+	for i := 0; ; i++ { // the writer records the delivery after the write returns
+		if v, _ := gauge(t, rec, "window_bundles_pending{}"); v == 0 {
+			break
+		}
+		if i == 3000 {
+			t.Fatal("window_bundles_pending did not come back to 0 after the write")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, name := range documentedMetrics(t, "## tumbling_window, stage local's bundle writer") {
+		if name != "window_bundles_pending" && name != "window_bundle_write_errors_total" {
+			t.Errorf("docs/metrics.md documents %s, which this test does not check", name)
+		}
 	}
 }
