@@ -99,6 +99,11 @@ func (s *bundleSender) add(bs []engine.Bundle) {
 	s.pending += len(bs)
 	s.m.bundlesPending.Set(int64(s.pending))
 	s.mu.Unlock()
+	s.notify()
+}
+
+// notify wakes the writer (without blocking: one pending wake is enough).
+func (s *bundleSender) notify() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -202,10 +207,7 @@ func (s *bundleSender) forget(k string) {
 	s.mu.Lock()
 	delete(s.reached, k)
 	s.mu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
+	s.notify()
 }
 
 // writeRetrying writes bs until it succeeds (false: closed first, or a
@@ -242,11 +244,7 @@ func (s *bundleSender) writeRetrying(bs []engine.Bundle) bool {
 
 // senderBackoff is 100ms doubled per attempt, at most 5s.
 func senderBackoff(attempt int) time.Duration {
-	d := 100 * time.Millisecond
-	for i := 0; i < attempt && d < 5*time.Second; i++ {
-		d *= 2
-	}
-	return min(d, 5*time.Second)
+	return min(100*time.Millisecond<<min(attempt, 6), 5*time.Second)
 }
 
 // bundleMessages renders bundles as messages of their own (no batch to

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -158,34 +157,11 @@ func TestBundleWriterMetrics(t *testing.T) {
 		}
 	})
 	rec := newRecorder()
-	sb := recordingBuilder(t, rec)
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(sb.SetLoggerYAML("level: none"))
-	must(sb.SetMetricsYAML("window_test_recorder: {}"))
-	must(sb.AddCacheYAML("label: window_state\ncheckpoint:\n  url: " + freshMemoryURL("bundle-writer-metrics")))
-	proc := "tumbling_window:\n  " + strings.ReplaceAll(strings.TrimSpace("stage: local\n"+ridesYAML), "\n", "\n  ") + "\n"
-	must(opt(sb, &proc)) // adds bundles.output
-	must(sb.AddProcessorYAML(proc))
-	must(sb.AddBatchConsumerFunc(func(context.Context, service.MessageBatch) error { return nil }))
-	send, err := sb.AddBatchProducerFunc()
-	must(err)
-	st, err := sb.Build()
-	must(err)
-	done := make(chan error, 1)
-	go func() { done <- st.Run(context.Background()) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = st.Stop(ctx)
-		<-done
-	}()
+	process := stageStream(t, rec, "local", freshMemoryURL("bundle-writer-metrics"), opt)
 	// Partition 0 reaches 10:30: its watermark passes the window of 10:01.
-	must(send(t.Context(), service.MessageBatch{localMsg("2026-03-14T10:01:00Z", 0, 0, 1, 5, -1), localMsg("2026-03-14T10:30:00Z", 0, 1, 1, 5, -1)}))
+	if out := process(localMsg("2026-03-14T10:01:00Z", 0, 0, 1, 5, -1), localMsg("2026-03-14T10:30:00Z", 0, 1, 1, 5, -1)); len(out) != 0 {
+		t.Fatalf("stage local passed on %d messages with bundles.output set", len(out))
+	}
 	select {
 	case <-third:
 	case <-time.After(30 * time.Second):

@@ -11,8 +11,9 @@ import (
 
 // stageStream runs one tumbling_window stage in a stream that reports to the
 // recorder, and returns a function that sends a batch and returns the
-// stage's output.
-func stageStream(t *testing.T, rec *recorder, stage, cacheURL string) (process func(...*service.Message) service.MessageBatch) {
+// stage's output. Options change the processor's YAML or add to the stream
+// (as runStage's).
+func stageStream(t *testing.T, rec *recorder, stage, cacheURL string, opts ...func(b *service.StreamBuilder, proc *string) error) (process func(...*service.Message) service.MessageBatch) {
 	t.Helper()
 	sb := recordingBuilder(t, rec)
 	must := func(err error) {
@@ -24,7 +25,11 @@ func stageStream(t *testing.T, rec *recorder, stage, cacheURL string) (process f
 	must(sb.SetLoggerYAML("level: none"))
 	must(sb.SetMetricsYAML("window_test_recorder: {}"))
 	must(sb.AddCacheYAML("label: window_state\ncheckpoint:\n  url: " + cacheURL))
-	must(sb.AddProcessorYAML("tumbling_window:\n  " + strings.ReplaceAll(strings.TrimSpace(ridesYAML+"stage: "+stage+"\n"), "\n", "\n  ")))
+	proc := "tumbling_window:\n  " + strings.ReplaceAll(strings.TrimSpace(ridesYAML+"stage: "+stage+"\n"), "\n", "\n  ") + "\n"
+	for _, o := range opts {
+		must(o(sb, &proc))
+	}
+	must(sb.AddProcessorYAML(proc))
 	out := make(chan service.MessageBatch, 64)
 	must(sb.AddBatchConsumerFunc(func(_ context.Context, b service.MessageBatch) error {
 		out <- b.Copy()
