@@ -43,7 +43,7 @@ func checkDeadLetters(t *testing.T, be brokerEnv, bl backlog, once bool) {
 	}
 	var extra []string
 	dlq := bl.topic + "-dlq"
-	readCommittedUntilQuiet(t, be, map[string]map[int32]kgo.Offset{dlq: nil}, func(r *kgo.Record) bool {
+	readCommittedToEnd(t, be, map[string]map[int32]kgo.Offset{dlq: nil}, func(r *kgo.Record) bool {
 		var env struct {
 			Value  string `json:"value"`
 			Source struct {

@@ -44,7 +44,7 @@ func checkStage1State(t *testing.T, be brokerEnv, adm *kadm.Client, group, sourc
 	// p's offsets: committed progress never goes back (an idle marker's copy of an older progress,
 	// announced by a replica that had lost p, once did, and the next owner reloaded it).
 	progress := map[int32]int64{}
-	readCommittedUntilQuiet(t, be, map[string]map[int32]kgo.Offset{stateTopic: nil}, func(r *kgo.Record) bool {
+	readCommittedToEnd(t, be, map[string]map[int32]kgo.Offset{stateTopic: nil}, func(r *kgo.Record) bool {
 		if latest[r.Partition] == nil {
 			latest[r.Partition] = map[string][]byte{}
 		}

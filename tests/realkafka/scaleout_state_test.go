@@ -26,7 +26,7 @@ func checkMergeState(t *testing.T, be brokerEnv, adm *kadm.Client, group string,
 	t.Helper()
 	stateTopic, internal := group+"-merge-state", group+"-repartition"
 	latest := map[int32]map[string][]byte{}
-	readCommittedUntilQuiet(t, be, map[string]map[int32]kgo.Offset{stateTopic: nil}, func(r *kgo.Record) bool {
+	readCommittedToEnd(t, be, map[string]map[int32]kgo.Offset{stateTopic: nil}, func(r *kgo.Record) bool {
 		if latest[r.Partition] == nil {
 			latest[r.Partition] = map[string][]byte{}
 		}
@@ -89,7 +89,7 @@ func checkMergeState(t *testing.T, be brokerEnv, adm *kadm.Client, group string,
 	}
 	// Records between a state's last applied offset and the committed offset
 	// were consumed but are not in the state: they would never be merged.
-	readCommittedUntilQuiet(t, be, map[string]map[int32]kgo.Offset{internal: from}, func(r *kgo.Record) bool {
+	readCommittedToEnd(t, be, map[string]map[int32]kgo.Offset{internal: from}, func(r *kgo.Record) bool {
 		if r.Offset < ends[r.Partition] {
 			t.Errorf("%s/%d offset %d is below the committed offset %d but not applied in the committed state", internal, r.Partition, r.Offset, ends[r.Partition])
 			return false
@@ -98,19 +98,45 @@ func checkMergeState(t *testing.T, be brokerEnv, adm *kadm.Client, group string,
 	})
 }
 
-// readCommittedUntilQuiet reads topics (nil partitions: every partition from the
-// start) with read_committed until a poll stays empty after records came,
-// or two did from the start (nothing writes them any more), or each
+// readCommittedToEnd reads topics (nil partitions: every partition from the
+// start) with read_committed until every partition's end offset, or each
 // returns false. It first waits for every transaction on the topics to end
 // (waitNoOpenTransactions): a read_committed fetch stops at a partition's
-// first open transaction, so a poll that stays empty then says nothing
-// about the records after it.
-func readCommittedUntilQuiet(t *testing.T, be brokerEnv, topics map[string]map[int32]kgo.Offset, each func(*kgo.Record) bool) {
+// first open transaction. The end is known by offsets, not by an empty poll:
+// a fetch of aborted batches only returns no record yet moves on (once a
+// poll came back empty while the partitions of G-merge-state holding states
+// had not been read). Control records are kept, so the last offset of a
+// partition (a transaction marker) is seen; each never sees them.
+func readCommittedToEnd(t *testing.T, be brokerEnv, topics map[string]map[int32]kgo.Offset, each func(*kgo.Record) bool) {
 	t.Helper()
-	waitNoOpenTransactions(t, be, slices.Collect(maps.Keys(topics)))
+	names := slices.Collect(maps.Keys(topics))
+	waitNoOpenTransactions(t, be, names)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	adm := be.adminClient(t)
+	ends, err := adm.ListEndOffsets(ctx, names...)
+	var starts kadm.ListedOffsets
+	if err == nil {
+		starts, err = adm.ListStartOffsets(ctx, names...)
+	}
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := []kgo.Opt{kgo.SeedBrokers(be.plaintext), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.FetchMaxWait(500 * time.Millisecond)} // an empty poll is an empty log, not a fetch held by the broker
+		kgo.KeepControlRecords(), kgo.FetchMaxWait(500 * time.Millisecond)}
+	left := map[string]map[int32]int64{} // partitions not read to their end: next offset wanted
 	for topic, parts := range topics {
+		left[topic] = map[int32]int64{}
+		ends.Each(func(o kadm.ListedOffset) {
+			if st, ok := starts.Lookup(o.Topic, o.Partition); o.Topic != topic || !ok || st.Offset >= o.Offset {
+				return // another topic, or nothing left in the log
+			}
+			if parts == nil {
+				left[topic][o.Partition] = o.Offset
+			} else if from, ok := parts[o.Partition]; ok && from.EpochOffset().Offset < o.Offset {
+				left[topic][o.Partition] = o.Offset
+			}
+		})
 		if parts == nil {
 			opts = append(opts, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 		} else {
@@ -118,25 +144,38 @@ func readCommittedUntilQuiet(t *testing.T, be brokerEnv, topics map[string]map[i
 			break
 		}
 	}
+	remaining := func() int {
+		n := 0
+		for _, ps := range left {
+			n += len(ps)
+		}
+		return n
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
 	deadline := time.Now().Add(time.Minute)
-	for polls, seen := 0, false; time.Now().Before(deadline); polls++ {
+	for remaining() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("read_committed: partitions not read to their end within a minute (next offset wanted: %v)", left)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		fs := cl.PollFetches(ctx)
 		cancel()
-		n, more := 0, true
+		more := true
 		fs.EachRecord(func(r *kgo.Record) {
-			n++
-			more = more && each(r)
+			if end, ok := left[r.Topic][r.Partition]; ok && r.Offset+1 >= end {
+				delete(left[r.Topic], r.Partition)
+			}
+			if more && !r.Attrs.IsControl() {
+				more = each(r)
+			}
 		})
-		if !more || (n == 0 && (seen || polls > 0)) {
+		if !more {
 			return
 		}
-		seen = seen || n > 0
 	}
 }
 
