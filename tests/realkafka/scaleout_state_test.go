@@ -102,11 +102,9 @@ func checkMergeState(t *testing.T, be brokerEnv, adm *kadm.Client, group string,
 // start) with read_committed until every partition's end offset, or each
 // returns false. It first waits for every transaction on the topics to end
 // (waitNoOpenTransactions): a read_committed fetch stops at a partition's
-// first open transaction. The end is known by offsets, not by an empty poll:
-// a fetch of aborted batches only returns no record yet moves on (once a
-// poll came back empty while the partitions of G-merge-state holding states
-// had not been read). Control records are kept, so the last offset of a
-// partition (a transaction marker) is seen; each never sees them.
+// first open transaction. The end is known by offsets, not inferred from a
+// poll that came back empty. Control records are kept, so the last offset of
+// a partition (a transaction marker) is seen; each never sees them.
 func readCommittedToEnd(t *testing.T, be brokerEnv, topics map[string]map[int32]kgo.Offset, each func(*kgo.Record) bool) {
 	t.Helper()
 	names := slices.Collect(maps.Keys(topics))
