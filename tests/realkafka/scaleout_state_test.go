@@ -98,6 +98,45 @@ func checkMergeState(t *testing.T, be brokerEnv, adm *kadm.Client, group string,
 	})
 }
 
+// waitStage2Committed waits until <group>-merge has committed, for every
+// internal partition, the offset after its last committed record as read
+// now. Stage 2 writes the table before its Kafka transaction commits, so a
+// complete table does not mean every transaction committed: one that a
+// rebalance aborted is redone from the committed offsets, which can come
+// after the table matched (checkMergeState once found internal partitions
+// with no committed state, the replicas stopped before their redo).
+func waitStage2Committed(t *testing.T, be brokerEnv, adm *kadm.Client, group string, reps []*replica, d time.Duration) {
+	t.Helper()
+	internal := group + "-repartition"
+	target := map[int32]int64{}
+	readCommittedToEnd(t, be, map[string]map[int32]kgo.Offset{internal: nil}, func(r *kgo.Record) bool {
+		target[r.Partition] = r.Offset + 1
+		return true
+	})
+	deadline := time.Now().Add(d)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		committed, err := adm.FetchOffsets(ctx, group+"-merge")
+		cancel()
+		var behind []string
+		for q, want := range target {
+			if err != nil {
+				break
+			}
+			if c, ok := committed.Lookup(internal, q); !ok || c.At < want {
+				behind = append(behind, fmt.Sprintf("%d (committed %d, want %d)", q, c.At, want))
+			}
+		}
+		if err == nil && len(behind) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			failReplicas(t, reps, "stage 2 (group %s-merge) did not commit the end of %s within %v (err %v): partitions %v", group, internal, d, err, behind)
+		}
+		time.Sleep(250 * time.Millisecond) // polling the group's commits
+	}
+}
+
 // readCommittedToEnd reads topics (nil partitions: every partition from the
 // start) with read_committed until every partition's end offset, or each
 // returns false. It first waits for every transaction on the topics to end
