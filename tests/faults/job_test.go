@@ -15,7 +15,7 @@ import (
 	"github.com/miaradia/rides-connect/internal/harness"
 )
 
-// job is the product binary running config/rides.yaml unchanged, restarted
+// job is the product binary running config/rides.yaml (or FAULT_CONFIG) unchanged, restarted
 // after every SIGKILL; it samples its RSS while it runs.
 type job struct {
 	name, bin, root, topic, group, table, http, dir string
