@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -226,6 +227,12 @@ func (p *localProcessor) ProcessBatch(ctx context.Context, batch service.Message
 	return batches, nil
 }
 
+// ofPartition reports a row that stands for one source partition: a
+// record's, or an empty-partition notice (noticeRow), not a clock tick.
+func ofPartition(r *engine.Row) bool {
+	return !r.Heartbeat || r.Pos.Topic != "" && slices.Contains(r.Empty, r.Pos.Partition)
+}
+
 // bundleBatch renders bundles as messages for the internal topic.
 func bundleBatch(tmpl *service.Message, bundles []engine.Bundle) (service.MessageBatch, error) {
 	out := make(service.MessageBatch, 0, len(bundles))
@@ -247,18 +254,24 @@ func bundleBatch(tmpl *service.Message, bundles []engine.Bundle) (service.Messag
 // loadMoved loads the state of every partition of the batch at an
 // assignment epoch its state was not loaded at: the partition was
 // (re)assigned to this process, and another replica may have moved its
-// state on meanwhile.
+// state on meanwhile. A partition's empty-partition notice loads it too.
+// Its predecessor may have died with bundles unwritten after committing
+// past their records: the notice is then the new owner's only word of the
+// partition, and without the state it would announce the partition empty
+// and stage 2 close the windows without those bundles.
 func (p *localProcessor) loadMoved(ctx context.Context, batch service.MessageBatch, rows []engine.Row, idx []int, now time.Time) error {
 	seen := map[string]bool{}
 	for j := 0; j < len(rows); j++ {
-		if rows[j].Heartbeat {
+		if !ofPartition(&rows[j]) {
 			continue
 		}
 		pos := rows[j].Pos
 		k := p.keys.Of(pos)
 		// A batch holds one epoch of a partition (kafka_franz): its first
 		// row stands for the run (stage partial checks both ends).
-		j = runEnd(rows, j)
+		if !rows[j].Heartbeat {
+			j = runEnd(rows, j)
+		}
 		if seen[k] {
 			continue
 		}

@@ -18,7 +18,8 @@ import (
 // partials, which stage 2 took as final (a real-broker run with a
 // SIGSTOPped replica: a window with five of six partitions' rides). Its
 // records come again, from the group's commit, to the partition's owner:
-// the batch is dropped, its dead letters too.
+// the batch is dropped, its dead letters too. So is a stale empty-partition
+// notice, which would load the partition (loadMoved) or announce it empty.
 
 // staleRuns (mu held) returns the partitions of the batch whose rows were
 // read in a stale epoch: older than the latest one this process loaded the
@@ -26,12 +27,14 @@ import (
 func (p *localProcessor) staleRuns(batch service.MessageBatch, rows []engine.Row, idx []int) map[string]bool {
 	var stale map[string]bool
 	for j := 0; j < len(rows); j++ {
-		if rows[j].Heartbeat {
+		if !ofPartition(&rows[j]) {
 			continue
 		}
 		k := p.keys.Of(rows[j].Pos)
 		ep := epochOf(batch[idx[j]])
-		j = runEnd(rows, j)
+		if !rows[j].Heartbeat {
+			j = runEnd(rows, j)
+		}
 		last, seen := p.lastEpoch[k]
 		if ep < 0 || !seen {
 			continue
@@ -51,7 +54,7 @@ func (p *localProcessor) staleRuns(batch service.MessageBatch, rows []engine.Row
 func dropStaleRuns(batch service.MessageBatch, out []*service.Message, rows []engine.Row, idx []int, stale map[string]bool) ([]engine.Row, []int) {
 	keep := 0
 	for j := range rows {
-		if !rows[j].Heartbeat && stale[rows[j].Pos.Key()] {
+		if ofPartition(&rows[j]) && stale[rows[j].Pos.Key()] {
 			continue
 		}
 		rows[keep], idx[keep] = rows[j], idx[j]

@@ -11,7 +11,8 @@ import (
 // is dropped: its records are ahead of the loaded state, and applied they
 // made the partition's watermark jump over the records between and close
 // windows without them. So is a batch of the epoch the partition was lost
-// at, once forgotten; a later epoch is loaded as before.
+// at, once forgotten, and a notice of it; a later epoch is loaded as
+// before.
 func TestStageLocalDropsBatchesOfAStaleEpoch(t *testing.T) {
 	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
 	a := newLocal(t, res)
@@ -33,6 +34,15 @@ func TestStageLocalDropsBatchesOfAStaleEpoch(t *testing.T) {
 	a.mu.Unlock()
 	if out := processStage(t, a, localMsg("2026-03-14T11:00:00Z", 0, 901, 2, 5, -1)); len(out) != 0 || len(a.eng.Partitions()) != 0 {
 		t.Fatalf("a batch of the epoch the partition was lost at was applied (%d messages out)", len(out))
+	}
+	// Nor does a notice of that epoch load it (it would hold the
+	// partition as this process's again, at an epoch it lost).
+	processStage(t, a, noticeMsg(0, 2, 5, -1))
+	a.mu.Lock()
+	_, loaded := a.epochs["rides/0"]
+	a.mu.Unlock()
+	if loaded {
+		t.Fatal("a notice of the epoch the partition was lost at loaded it")
 	}
 	// Assigned again at epoch 3: loaded and applied.
 	processStage(t, a, localMsg("2026-03-14T10:03:00Z", 0, 2, 3, 6, -1))

@@ -1,0 +1,134 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/miaradia/rides-connect/internal/harness"
+)
+
+// One replica of config/rides-scaleout-local.yaml drains a backlog while its
+// internal topic refuses every write: its bundles wait in the partitions'
+// states, and its offsets commit past their rides all the same (that is
+// what bundles.output is for). It is SIGKILLed at the end of the backlog,
+// the topic heals, and a new replica starts with nothing left to read: no
+// record will ever make it load a partition. It loads each on the
+// partition's empty-partition notice and sends the bundles again; the table
+// equals the per-partition reference. (Before, it announced every partition
+// empty and the table stayed empty.)
+func TestLocalScaleOutSendsTheBundlesOfAReplicaKilledWithThemUnwritten(t *testing.T) {
+	t.Parallel()
+	broker, err := harness.StartBroker(map[string]int32{"rides": 6, "rides_dlq": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	const group = "rides-connect-rides" // the config's default KAFKA_GROUP
+	fault := broker.Cluster().Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: group + "-repartition",
+		Err: kerr.TopicAuthorizationFailed, Count: -1})
+	defer fault.Remove()
+
+	layout := harness.NewLayout(t.TempDir())
+	if err := layout.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	// 1200 rides over 6.7 hours: fewer unwritten bundles than
+	// bundles.max_pending, so the input is never held.
+	good := knownRides(time.Date(2026, 3, 14, 8, 0, 0, 0, time.UTC), 1200)
+	values := make([][]byte, len(good))
+	for i, r := range good {
+		values[i], _ = json.Marshal(r)
+	}
+	if err := broker.Produce(ctx, "rides", values, func(i int) []byte { return []byte(strconv.FormatInt(good[i].RideID, 10)) }); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := broker.ReadAll(ctx, "rides")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, err := harness.PartitionedReference(harness.RidesByPartition(recs), 5*time.Minute, 10*time.Minute)
+	if err != nil || len(want) == 0 {
+		t.Fatalf("reference: %d rows, %v", len(want), err)
+	}
+
+	start := func(name string) (*harness.Process, string) {
+		httpAddr, err := harness.FreeAddr()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The notice comes 1 s after a partition was found with nothing to
+		// read (the config's default is 5m).
+		env := append(layout.JobEnv(broker.Addr, httpAddr), "KAFKA_INSTANCE_ID="+name, "EMPTY_NOTICE_AFTER=1s")
+		job, err := harness.Start(binary, []string{"-c", filepath.Join(repoRoot, "config", "rides-scaleout-local.yaml")},
+			env, filepath.Join(layout.Logs, name+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(job.Kill)
+		return job, "http://" + httpAddr + "/metrics"
+	}
+	first, url := start("replica-0")
+	pollJob(t, ctx, first, "the backlog committed with its bundles unwritten", func() bool {
+		m, _ := scrapeMetrics(url)
+		return m["window_bundles_pending"] > 0 && committedToEnd(ctx, t, broker.Addr, group, "rides")
+	})
+	first.Kill()
+	if rows, _, err := harness.TableRows(ctx, layout.Table); err != nil || len(rows) != 0 {
+		t.Fatalf("%d rows in the table while no bundle could be written (%v)", len(rows), err)
+	}
+	fault.Remove()
+
+	second, _ := start("replica-1")
+	waitCtx, stop := context.WithTimeout(ctx, 2*time.Minute)
+	defer stop()
+	got, err := harness.WaitForRows(waitCtx, layout.Table, len(want))
+	if err != nil {
+		t.Fatalf("the replica that took over sent no bundles again: %v; log:\n%s", err, readFile(second.Log))
+	}
+	if d := harness.DiffRows(got, want); d != "" {
+		t.Fatalf("the table differs from the reference:\n%s", d)
+	}
+	if err := second.Stop(30 * time.Second); err != nil {
+		t.Error(err)
+	}
+	t.Logf("%d windows equal the reference after a SIGKILL with every bundle unwritten", len(want))
+}
+
+// committedToEnd reports whether group committed every partition of topic
+// up to its end.
+func committedToEnd(ctx context.Context, t *testing.T, addr, group, topic string) bool {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return false
+	}
+	offs, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		return false
+	}
+	done := true
+	ends.Each(func(e kadm.ListedOffset) {
+		if o, ok := offs.Lookup(topic, e.Partition); !ok || o.At < e.Offset {
+			done = false
+		}
+	})
+	return done
+}
