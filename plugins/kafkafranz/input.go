@@ -42,6 +42,7 @@ const (
 	fieldSetMetadata            = "set_metadata"
 	fieldEmptyNotices           = "empty_partition_notices"
 	fieldEmptyNoticesAfter      = "empty_partition_notices_after"
+	fieldCaughtUpNotices        = "caught_up_notices"
 )
 
 func inputSpec() *service.ConfigSpec {
@@ -141,6 +142,9 @@ too, so ` + "`tumbling_window`" + ` ` + "`stage: partial`" + ` can announce such
 moves no offset). A partition with records to read is never noticed (with ` + "`read_committed`" + `, the end is the last
 stable offset, listed at assignment). A processor before the window may fail a notice (a parser: it has no body):
 ` + "`tumbling_window`" + ` takes it as a notice all the same, never as a dead letter; one that deletes failed messages loses it.
+With ` + "`caught_up_notices: true`" + ` the same partitions also get, at once, a **caught-up notice**: the same message with
+` + "`kafka_notice: caught_up`" + ` and no ` + "`kafka_empty_partitions`" + ` (it announces nothing), so a stage keeping per-partition
+state (` + "`tumbling_window`" + ` ` + "`stage: local`" + `) loads it without waiting for a record.
 
 ### Metrics
 
@@ -239,6 +243,9 @@ stable offset, listed at assignment). A processor before the window may fail a n
 		service.NewDurationField(fieldEmptyNoticesAfter).
 			Description("With `empty_partition_notices`, how long a partition must have been owned with nothing delivered (since its assignment, or since a transaction abort rewound it) before its notice goes out. A producer that starts after the job writes its first records to the partitions one after another: noticed at once, a partition whose first records come a moment later than the others' is announced empty and the windows its records belong to can close without them. `0s`: as soon as the partition is read to its end. config/rides-scaleout.yaml uses the window's `idle_timeout`, the same patience as for a partition that stops delivering.").
 			Default("0s").Example("5m").Advanced(),
+		service.NewBoolField(fieldCaughtUpNotices).
+			Description("Hand out a caught-up notice (a message with metadata `kafka_notice: caught_up`, see Metadata) for each owned partition read to its end without a record since its assignment, once per assignment, at once (`empty_partition_notices_after` does not apply, and it announces nothing): `tumbling_window` `stage: local` loads the partition's state then, and sends again the bundles its previous owner left unwritten, instead of waiting for the partition's next record, which may never come. Requires `consumer_group`.").
+			Default(false).Example(true).Advanced(),
 		txnInputField(),
 		purgeInputField(),
 		service.NewAutoRetryNacksToggleField(),
@@ -265,6 +272,8 @@ stable offset, listed at assignment). A processor before the window may fail a n
 		{`this.checkpoint_limit.or(1024) < 1`, "checkpoint_limit: must be at least 1"},
 		{`this.empty_partition_notices.or(false) && this.consumer_group.or("") == ""`,
 			"empty_partition_notices: requires a consumer_group"},
+		{`this.caught_up_notices.or(false) && this.consumer_group.or("") == ""`,
+			"caught_up_notices: requires a consumer_group"},
 		{`this.empty_partition_notices_after.or("0s").parse_duration() < 0`,
 			"empty_partition_notices_after: must not be negative"},
 		{`this.metadata_keys.or([]).any(k -> !["kafka_topic", "kafka_partition", "kafka_key", "kafka_offset", "kafka_prev_offset", "kafka_topic_partitions", "kafka_timestamp_unix", "kafka_timestamp_ms", "kafka_tombstone_message", "kafka_lag", "kafka_assignment_epoch", "kafka_group_generation", "kafka_assignment_offset", "kafka_empty_partitions", "kafka_assignment_commit"].contains(k))`,
@@ -448,6 +457,7 @@ func consumerConfigFromParsed(conf *service.ParsedConfig) (franz.ConsumerConfig,
 		IsolationLevel:    f.str(fieldIsolationLevel),
 		EmptyNotices:      f.boolean(fieldEmptyNotices),
 		EmptyNoticeDelay:  f.duration(fieldEmptyNoticesAfter),
+		CaughtUpNotices:   f.boolean(fieldCaughtUpNotices),
 	}
 	topics := f.strs(fieldTopics)
 	maxBytes, partBytes, minBytes := f.str(fieldFetchMaxBytes), f.str(fieldFetchMaxPartitionBytes), f.str(fieldFetchMinBytes)
@@ -493,6 +503,8 @@ func consumerConfigFromParsed(conf *service.ParsedConfig) (franz.ConsumerConfig,
 		return cc, fmt.Errorf("%s: static membership needs a %s", fieldInstanceID, fieldConsumerGroup)
 	case cc.EmptyNotices && cc.Group == "":
 		return cc, fmt.Errorf("%s: requires a %s", fieldEmptyNotices, fieldConsumerGroup)
+	case cc.CaughtUpNotices && cc.Group == "":
+		return cc, fmt.Errorf("%s: requires a %s", fieldCaughtUpNotices, fieldConsumerGroup)
 	case cc.EmptyNoticeDelay < 0:
 		return cc, fmt.Errorf("%s: must not be negative", fieldEmptyNoticesAfter)
 	case cc.CheckpointLimit < 1:

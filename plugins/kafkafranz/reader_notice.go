@@ -10,6 +10,7 @@ import (
 const (
 	metaNotice      = "kafka_notice"
 	noticeEmptyPart = "empty_partition"
+	noticeCaughtUp  = "caught_up"
 )
 
 // takeNotices makes each empty-partition notice among chunks a batch of its
@@ -30,16 +31,21 @@ func (r *reader) takeNotices(chunks []franz.Chunk) []franz.Chunk {
 }
 
 // noticeMessage is a notice as a message: no body; kafka_notice,
-// kafka_topic, kafka_partition, kafka_empty_partitions and
+// kafka_topic, kafka_partition, kafka_empty_partitions (not on a caught-up
+// notice) and
 // kafka_topic_partitions always (it is useless without them), the
 // assignment's epoch, start and generation as metadata_keys says.
 func noticeMessage(ch franz.Chunk, opts metaOptions) *service.Message {
 	pm := newPartitionMeta(ch, metaOptions{})
 	msg := service.NewMessage(nil)
-	msg.MetaSetMut(metaNotice, noticeEmptyPart)
+	if ch.CaughtUp {
+		msg.MetaSetMut(metaNotice, noticeCaughtUp)
+	} else {
+		msg.MetaSetMut(metaNotice, noticeEmptyPart)
+		msg.MetaSetMut("kafka_empty_partitions", pm.empty)
+	}
 	msg.MetaSetMut("kafka_topic", pm.topic)
 	msg.MetaSetMut("kafka_partition", pm.partition)
-	msg.MetaSetMut("kafka_empty_partitions", pm.empty)
 	if pm.topicPartitions != nil {
 		msg.MetaSetMut("kafka_topic_partitions", pm.topicPartitions)
 	}

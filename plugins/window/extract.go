@@ -230,6 +230,7 @@ const (
 	emptyPartitionsMeta = "kafka_empty_partitions" // partitions with nothing to read yet
 	noticeMeta          = "kafka_notice"           // a message of the input, not of a record
 	noticeEmpty         = "empty_partition"        // kafka_notice: its kafka_empty_partitions have nothing to read
+	noticeCaughtUp      = "caught_up"              // kafka_notice: its partition is read to its end (announces nothing)
 )
 
 // setRowPosition reads a row's Kafka coordinates, its topic's partition
@@ -357,11 +358,13 @@ func metaString(m *service.Message, key string) (string, bool) {
 // empty_partition_notices: a message without a record, metadata kafka_notice
 // empty_partition) as a heartbeat row naming the topic's partitions with
 // nothing to read: stage partial announces them to stage 2, stage full lets
-// them stop holding the watermark in this batch. A notice is never data,
-// and never a dead letter, even when a processor before the window (a
-// parser: it has no body) failed it.
+// them stop holding the watermark in this batch. A caught-up notice
+// (caught_up_notices, kafka_notice caught_up) is the same row naming none:
+// it only tells stage local to load its partition (ofPartition). A notice
+// is never data, and never a dead letter, even when a processor before the
+// window (a parser: it has no body) failed it.
 func noticeRow(m *service.Message) (engine.Row, bool) {
-	if v, ok := m.MetaGet(noticeMeta); !ok || v != noticeEmpty {
+	if v, ok := m.MetaGet(noticeMeta); !ok || v != noticeEmpty && v != noticeCaughtUp {
 		return engine.Row{}, false
 	}
 	topic, _ := m.MetaGet("kafka_topic")

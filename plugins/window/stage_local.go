@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -228,9 +227,10 @@ func (p *localProcessor) ProcessBatch(ctx context.Context, batch service.Message
 }
 
 // ofPartition reports a row that stands for one source partition: a
-// record's, or an empty-partition notice (noticeRow), not a clock tick.
+// record's, or a notice's (noticeRow: it names its topic), not a clock
+// tick.
 func ofPartition(r *engine.Row) bool {
-	return !r.Heartbeat || r.Pos.Topic != "" && slices.Contains(r.Empty, r.Pos.Partition)
+	return !r.Heartbeat || r.Pos.Topic != ""
 }
 
 // bundleBatch renders bundles as messages for the internal topic.
@@ -254,11 +254,12 @@ func bundleBatch(tmpl *service.Message, bundles []engine.Bundle) (service.Messag
 // loadMoved loads the state of every partition of the batch at an
 // assignment epoch its state was not loaded at: the partition was
 // (re)assigned to this process, and another replica may have moved its
-// state on meanwhile. A partition's empty-partition notice loads it too.
-// Its predecessor may have died with bundles unwritten after committing
-// past their records: the notice is then the new owner's only word of the
-// partition, and without the state it would announce the partition empty
-// and stage 2 close the windows without those bundles.
+// state on meanwhile. A partition's notice (caught-up, or empty-partition)
+// loads it too. Its predecessor may have died with bundles unwritten after
+// committing past their records: a notice is then the new owner's only
+// word of the partition; without the state it would not send them, and
+// would announce the partition empty, and stage 2 close the windows
+// without those bundles.
 func (p *localProcessor) loadMoved(ctx context.Context, batch service.MessageBatch, rows []engine.Row, idx []int, now time.Time) error {
 	seen := map[string]bool{}
 	for j := 0; j < len(rows); j++ {

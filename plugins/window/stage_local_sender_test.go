@@ -251,16 +251,18 @@ func TestStageLocalSendsAgainTheBundlesItsPredecessorCouldNotWrite(t *testing.T)
 	}
 }
 
-// noticeMsg is kafka_franz's empty-partition notice of source partition
-// part (of 2), read in assignment epoch epoch at generation gen after the
-// group had committed offset start: the only message the new owner of a
-// partition with nothing more to read gets.
-func noticeMsg(part, epoch, gen, start int) *service.Message {
+// noticeMsg is kafka_franz's notice (kind noticeEmpty or noticeCaughtUp)
+// of source partition part (of 2), read in assignment epoch epoch at
+// generation gen after the group had committed offset start: the only
+// message the new owner of a partition with nothing more to read gets.
+func noticeMsg(kind string, part, epoch, gen, start int) *service.Message {
 	m := service.NewMessage(nil)
-	m.MetaSetMut(noticeMeta, noticeEmpty)
+	m.MetaSetMut(noticeMeta, kind)
 	m.MetaSetMut("kafka_topic", "rides")
 	m.MetaSetMut("kafka_partition", part)
-	m.MetaSetMut(emptyPartitionsMeta, []any{part})
+	if kind == noticeEmpty {
+		m.MetaSetMut(emptyPartitionsMeta, []any{part})
+	}
 	m.MetaSetMut(partitionsMeta, 2)
 	m.MetaSetMut(epochMeta, epoch)
 	m.MetaSetMut(generationMeta, gen)
@@ -271,57 +273,62 @@ func noticeMsg(part, epoch, gen, start int) *service.Message {
 
 // A process that dies with bundles unwritten, after its offsets committed
 // past their records, leaves its successor nothing to read: the
-// successor's first word of the partition is its empty-partition notice.
-// It loads the state then, sends the bundles again, and does not announce
-// the partition empty (stage 2 would close the windows without them).
+// successor's first word of the partition is a notice, caught-up at once
+// (caught_up_notices) or empty-partition after its delay. It loads the
+// state then, sends the bundles again, and does not announce the partition
+// empty (stage 2 would close the windows without them).
 func TestStageLocalSendsAgainOnANoticeTheBundlesItsPredecessorCouldNotWrite(t *testing.T) {
-	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
-	idle := func() *localProcessor {
-		p, err := newLocalProcessor(parseConfig(t, strings.Replace(ridesYAML, "  delay: 10m\n", "  delay: 10m\n  idle_timeout: 5m\n", 1)+"stage: local\n", res), res, newClock().now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = p.Close(context.Background()) })
-		return p
-	}
-	a, b := idle(), idle()
-	withSender(t, a, func(context.Context, service.MessageBatch) error { return errors.New("internal topic down") })
-	written := make(chan []engine.Bundle, 64)
-	withSender(t, b, func(_ context.Context, batch service.MessageBatch) error {
-		var bs []engine.Bundle
-		for _, m := range batch {
-			body, _ := m.AsBytes()
-			bd, err := engine.DecodeBundle(body)
-			if err != nil {
-				return err
+	for _, kind := range []string{noticeCaughtUp, noticeEmpty} {
+		t.Run(kind, func(t *testing.T) {
+			res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+			idle := func() *localProcessor {
+				p, err := newLocalProcessor(parseConfig(t, strings.Replace(ridesYAML, "  delay: 10m\n", "  delay: 10m\n  idle_timeout: 5m\n", 1)+"stage: local\n", res), res, newClock().now)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = p.Close(context.Background()) })
+				return p
 			}
-			bs = append(bs, *bd)
-		}
-		written <- bs
-		return nil
-	})
-	processStage(t, a, localMsg("2026-03-14T10:01:00Z", 0, 0, 1, 5, -1), localMsg("2026-03-14T10:30:00Z", 0, 1, 1, 5, -1))
-	a.noteCommitting("rides", 0, 2)
-	if err := a.flushLocal(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	// a is SIGKILLed; b owns partition 0 from the group's commit (2), the
-	// end of the partition.
-	processStage(t, b, noticeMsg(0, 2, 6, 2))
-	var got []engine.Bundle
-	select {
-	case got = <-written:
-	case <-time.After(30 * time.Second):
-		t.Fatal("b sent nothing on the notice: the bundles a could not write wait for a record that may never come")
-	}
-	var partials int
-	for _, bd := range got {
-		if bd.Source.Empty {
-			t.Fatalf("b announced partition 0 empty although its state holds progress: %+v", bd)
-		}
-		partials += len(bd.Partials)
-	}
-	if partials == 0 {
-		t.Fatalf("b sent %d bundles again without the partials of window [10:00,10:05)", len(got))
+			a, b := idle(), idle()
+			withSender(t, a, func(context.Context, service.MessageBatch) error { return errors.New("internal topic down") })
+			written := make(chan []engine.Bundle, 64)
+			withSender(t, b, func(_ context.Context, batch service.MessageBatch) error {
+				var bs []engine.Bundle
+				for _, m := range batch {
+					body, _ := m.AsBytes()
+					bd, err := engine.DecodeBundle(body)
+					if err != nil {
+						return err
+					}
+					bs = append(bs, *bd)
+				}
+				written <- bs
+				return nil
+			})
+			processStage(t, a, localMsg("2026-03-14T10:01:00Z", 0, 0, 1, 5, -1), localMsg("2026-03-14T10:30:00Z", 0, 1, 1, 5, -1))
+			a.noteCommitting("rides", 0, 2)
+			if err := a.flushLocal(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			// a is SIGKILLed; b owns partition 0 from the group's commit
+			// (2), the end of the partition.
+			processStage(t, b, noticeMsg(kind, 0, 2, 6, 2))
+			var got []engine.Bundle
+			select {
+			case got = <-written:
+			case <-time.After(10 * time.Second):
+				t.Fatal("b sent nothing on the notice: the bundles a could not write wait for a record that may never come")
+			}
+			var partials int
+			for _, bd := range got {
+				if bd.Source.Empty {
+					t.Fatalf("b announced partition 0 empty although its state holds progress: %+v", bd)
+				}
+				partials += len(bd.Partials)
+			}
+			if partials == 0 {
+				t.Fatalf("b sent %d bundles again without the partials of window [10:00,10:05)", len(got))
+			}
+		})
 	}
 }

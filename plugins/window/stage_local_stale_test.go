@@ -1,6 +1,7 @@
 package window
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -37,7 +38,7 @@ func TestStageLocalDropsBatchesOfAStaleEpoch(t *testing.T) {
 	}
 	// Nor does a notice of that epoch load it (it would hold the
 	// partition as this process's again, at an epoch it lost).
-	processStage(t, a, noticeMsg(0, 2, 5, -1))
+	processStage(t, a, noticeMsg(noticeCaughtUp, 0, 2, 5, -1))
 	a.mu.Lock()
 	_, loaded := a.epochs["rides/0"]
 	a.mu.Unlock()
@@ -48,5 +49,27 @@ func TestStageLocalDropsBatchesOfAStaleEpoch(t *testing.T) {
 	processStage(t, a, localMsg("2026-03-14T10:03:00Z", 0, 2, 3, 6, -1))
 	if got := a.eng.Partitions(); len(got) != 1 || got[0].Offset != 2 {
 		t.Fatalf("partition state after epoch 3's batch: %+v, want offset 2", got)
+	}
+}
+
+// A caught-up notice that a parser before the window failed (it has no
+// body) is neither data nor a dead letter, for stage local as for stage
+// full, and announces nothing.
+func TestACaughtUpNoticeIsNeitherDataNorADeadLetter(t *testing.T) {
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	local := newLocal(t, res)
+	full := build(t, ridesYAML, res, newClock())
+	for name, p := range map[string]service.BatchProcessor{"local": local, "full": full} {
+		m := noticeMsg(noticeCaughtUp, 1, 1, 5, -1)
+		m.SetError(errors.New("bad_json: no body"))
+		if out := processStage(t, p, m); len(out) != 0 {
+			t.Fatalf("stage %s passed a caught-up notice on: %d messages (errored: %v)", name, len(out), out[0].GetError())
+		}
+	}
+	local.mu.Lock()
+	_, loaded := local.epochs["rides/1"]
+	local.mu.Unlock()
+	if !loaded {
+		t.Fatal("stage local did not load partition 1 on its caught-up notice")
 	}
 }

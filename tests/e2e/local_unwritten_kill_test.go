@@ -23,9 +23,10 @@ import (
 // what bundles.output is for). It is SIGKILLed at the end of the backlog,
 // the topic heals, and a new replica starts with nothing left to read: no
 // record will ever make it load a partition. It loads each on the
-// partition's empty-partition notice and sends the bundles again; the table
-// equals the per-partition reference. (Before, it announced every partition
-// empty and the table stayed empty.)
+// partition's caught-up notice, at once (the empty-partition notices wait
+// for the config's 5 minutes), and sends the bundles again; the table equals
+// the per-partition reference. (Before session 30, it announced every
+// partition empty after those 5 minutes and the table stayed empty.)
 func TestLocalScaleOutSendsTheBundlesOfAReplicaKilledWithThemUnwritten(t *testing.T) {
 	t.Parallel()
 	broker, err := harness.StartBroker(map[string]int32{"rides": 6, "rides_dlq": 1})
@@ -68,9 +69,7 @@ func TestLocalScaleOutSendsTheBundlesOfAReplicaKilledWithThemUnwritten(t *testin
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The notice comes 1 s after a partition was found with nothing to
-		// read (the config's default is 5m).
-		env := append(layout.JobEnv(broker.Addr, httpAddr), "KAFKA_INSTANCE_ID="+name, "EMPTY_NOTICE_AFTER=1s")
+		env := append(layout.JobEnv(broker.Addr, httpAddr), "KAFKA_INSTANCE_ID="+name)
 		job, err := harness.Start(binary, []string{"-c", filepath.Join(repoRoot, "config", "rides-scaleout-local.yaml")},
 			env, filepath.Join(layout.Logs, name+".log"))
 		if err != nil {

@@ -49,6 +49,13 @@ type ConsumerConfig struct {
 	// little after the others' is not announced empty meanwhile; 0: as soon
 	// as it is read to its end.
 	EmptyNoticeDelay time.Duration
+	// CaughtUpNotices: Poll also returns, at once, a caught-up notice
+	// (Chunk.Notice and Chunk.CaughtUp, no Empty) for each owned partition
+	// read to its end without a record since its epoch began, whatever
+	// EmptyNoticeDelay: a stage keeping per-partition state loads it then,
+	// not only with the partition's next record, which may never come.
+	// Consumer group mode only.
+	CaughtUpNotices bool
 	// Now and AfterFunc are the clock and timer of EmptyNoticeDelay
 	// (time.Now and time.AfterFunc when nil).
 	Now       func() time.Time
@@ -119,8 +126,11 @@ type Chunk struct {
 	// Notice: no records; the partition was read to its end without a
 	// record delivered in this epoch (Empty = {Partition}; empty_notices.go).
 	Notice bool
-	ack    func()
-	tr     *Tracker[*kgo.Record]
+	// CaughtUp: with Notice, the caught-up notice (CaughtUpNotices): it
+	// comes without EmptyNoticeDelay and announces nothing (Empty nil).
+	CaughtUp bool
+	ack      func()
+	tr       *Tracker[*kgo.Record]
 }
 
 // Live reports whether the chunk's partition is still ours. Once it is
@@ -202,6 +212,7 @@ type Consumer struct {
 	// pollWake ends the Poll waiting for records when a notice is due
 	// (empty_notices.go).
 	noticed  map[topicPartition]int64
+	caughtUp map[topicPartition]int64 // as noticed, for caught-up notices
 	pollWake context.CancelFunc
 	// epochAt is when each partition's epoch began, and noticeTimer wakes
 	// the waiting Poll when a notice held back by EmptyNoticeDelay is due.
@@ -259,6 +270,7 @@ func NewConsumer(conf ConsumerConfig, log Logger, met ConsumerMetrics) *Consumer
 		commits:    map[topicPartition]string{},
 		gens:       map[topicPartition]int32{},
 		noticed:    map[topicPartition]int64{},
+		caughtUp:   map[topicPartition]int64{},
 		epochAt:    map[topicPartition]time.Time{},
 		marks:      map[topicPartition]*kgo.Record{},
 		txnOffsets: map[topicPartition]int64{},
@@ -354,7 +366,7 @@ func (c *Consumer) Poll(ctx context.Context) ([]Chunk, error) {
 		return nil, ErrNotConnected
 	}
 	pctx := ctx
-	if c.conf.EmptyNotices {
+	if c.noticesOn() {
 		var notices []Chunk
 		if notices, pctx = c.awaitNotices(ctx); len(notices) > 0 {
 			return notices, nil

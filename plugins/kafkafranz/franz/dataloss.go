@@ -105,7 +105,7 @@ func (c *Consumer) adjustOffsets(ctx context.Context, offsets map[string]map[int
 	hook := c.afterAdjust
 	c.mu.Unlock()
 	c.commitPinned(ctx, offsets, pinned)
-	if c.conf.EmptyNotices && c.conf.IsolationLevel == "read_committed" {
+	if c.noticesOn() && c.conf.IsolationLevel == "read_committed" {
 		at := map[topicPartition]int64{}
 		for t, ps := range offsets {
 			for p, o := range ps {

@@ -17,30 +17,34 @@ import (
 // once the partition is read to its end without a record delivered since
 // the assignment (or the last rewind): Chunk.Notice, Empty = {Partition}.
 // A partition with records to read is never noticed, so a backlog's results
-// do not change.
+// do not change. A caught-up notice (ConsumerConfig.CaughtUpNotices) is the
+// same chunk with CaughtUp and no Empty, handed out without the delay.
+
+// noticesOn: the consumer hands out notices of either kind.
+func (c *Consumer) noticesOn() bool {
+	return (c.conf.EmptyNotices || c.conf.CaughtUpNotices) && c.conf.Group != ""
+}
 
 // noticesLocked (c.mu held) returns the notices due: partitions owned,
 // with nothing delivered in their epoch, read to their end, and not noticed
 // in this epoch yet. Sorted by topic and partition.
 func (c *Consumer) noticesLocked() []Chunk {
-	if !c.conf.EmptyNotices || c.conf.Group == "" {
+	if !c.noticesOn() {
 		return nil
 	}
 	var out []Chunk
 	now := c.now()
 	for tp := range c.assigned {
-		ep := c.epochs[tp]
-		if !c.noticeCandidateLocked(tp) || now.Before(c.noticeDueLocked(tp)) {
-			continue
+		if c.caughtUpCandidateLocked(tp) {
+			c.caughtUp[tp] = c.epochs[tp]
+			out = append(out, c.noticeLocked(tp, true))
 		}
-		c.noticed[tp] = ep
-		tr, gen, start := c.partitionStateLocked(tp)
-		// The partition's tracker makes the notice stale (Chunk.Live) once
-		// the partition is revoked or rewound, as its records would be.
-		out = append(out, Chunk{Topic: tp.topic, Partition: tp.partition, TopicPartitions: c.topicParts[tp.topic],
-			Empty: []int32{tp.partition}, Prev: -1, Epoch: ep, Start: start, Commit: c.commitLocked(tp), Generation: gen, Notice: true, tr: tr})
+		if c.noticeCandidateLocked(tp) && !now.Before(c.noticeDueLocked(tp)) {
+			c.noticed[tp] = c.epochs[tp]
+			out = append(out, c.noticeLocked(tp, false))
+		}
 	}
-	slices.SortFunc(out, func(a, b Chunk) int {
+	slices.SortStableFunc(out, func(a, b Chunk) int {
 		if a.Topic != b.Topic {
 			if a.Topic < b.Topic {
 				return -1
@@ -50,6 +54,19 @@ func (c *Consumer) noticesLocked() []Chunk {
 		return int(a.Partition - b.Partition)
 	})
 	return out
+}
+
+// noticeLocked (c.mu held) is tp's notice in its current epoch.
+func (c *Consumer) noticeLocked(tp topicPartition, caughtUp bool) Chunk {
+	tr, gen, start := c.partitionStateLocked(tp)
+	var empty []int32
+	if !caughtUp {
+		empty = []int32{tp.partition}
+	}
+	// The partition's tracker makes the notice stale (Chunk.Live) once
+	// the partition is revoked or rewound, as its records would be.
+	return Chunk{Topic: tp.topic, Partition: tp.partition, TopicPartitions: c.topicParts[tp.topic], Empty: empty, Prev: -1,
+		Epoch: c.epochs[tp], Start: start, Commit: c.commitLocked(tp), Generation: gen, Notice: true, CaughtUp: caughtUp, tr: tr}
 }
 
 // awaitNotices returns the notices due (an assignment made while the
@@ -72,6 +89,10 @@ func (c *Consumer) awaitNotices(ctx context.Context) ([]Chunk, context.Context) 
 func (c *Consumer) scheduleNoticeLocked() {
 	var due time.Time
 	for tp := range c.assigned {
+		if c.caughtUpCandidateLocked(tp) {
+			due = c.now()
+			break
+		}
 		if c.noticeCandidateLocked(tp) {
 			if at := c.noticeDueLocked(tp); due.IsZero() || at.Before(due) {
 				due = at
@@ -104,7 +125,14 @@ func (c *Consumer) stopWaking() {
 // its epoch, is read to its end, and was not noticed in this epoch yet.
 func (c *Consumer) noticeCandidateLocked(tp topicPartition) bool {
 	_, delivered := c.last[tp]
-	return c.assigned[tp] && !delivered && c.noticed[tp] != c.epochs[tp] && c.atEndLocked(tp)
+	return c.conf.EmptyNotices && c.assigned[tp] && !delivered && c.noticed[tp] != c.epochs[tp] && c.atEndLocked(tp)
+}
+
+// caughtUpCandidateLocked (c.mu held): as noticeCandidateLocked, for the
+// caught-up notice, which has no delay.
+func (c *Consumer) caughtUpCandidateLocked(tp topicPartition) bool {
+	_, delivered := c.last[tp]
+	return c.conf.CaughtUpNotices && c.assigned[tp] && !delivered && c.caughtUp[tp] != c.epochs[tp] && c.atEndLocked(tp)
 }
 
 // noticeDueLocked (c.mu held) is when tp's notice may go out: its epoch's
@@ -131,12 +159,12 @@ func (c *Consumer) afterFunc(d time.Duration, f func()) func() bool {
 // a notice is due: an owned partition that never receives a record would
 // otherwise keep it waiting for ever.
 func (c *Consumer) wakeForNoticesLocked() {
-	if c.pollWake == nil || !c.conf.EmptyNotices {
+	if c.pollWake == nil || !c.noticesOn() {
 		return
 	}
 	now := c.now()
 	for tp := range c.assigned {
-		if c.noticeCandidateLocked(tp) && !now.Before(c.noticeDueLocked(tp)) {
+		if c.caughtUpCandidateLocked(tp) || c.noticeCandidateLocked(tp) && !now.Before(c.noticeDueLocked(tp)) {
 			c.pollWake()
 			return
 		}

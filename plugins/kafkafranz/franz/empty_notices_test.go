@@ -17,7 +17,7 @@ func notices(t *testing.T, cs []Chunk) []string {
 	t.Helper()
 	var out []string
 	for _, ch := range cs {
-		if !ch.Notice {
+		if !ch.Notice || ch.CaughtUp {
 			continue
 		}
 		if len(ch.Records) != 0 || !slices.Equal(ch.Empty, []int32{ch.Partition}) || !ch.Live() || ch.TopicPartitions == 0 {
@@ -161,5 +161,52 @@ func TestNoticesWaitForTheirDelay(t *testing.T) {
 	})...)
 	if ns := notices(t, got); len(ns) != 2 || !noticed(ns, 1) || !noticed(ns, 2) {
 		t.Fatalf("notices %v, want one each for partitions 1 and 2 (0 delivered)", ns)
+	}
+}
+
+// caughtUps are the chunks of cs that are caught-up notices, as
+// "partition@epoch" strings, and fails on a malformed one.
+func caughtUps(t *testing.T, cs []Chunk) []string {
+	t.Helper()
+	var out []string
+	for _, ch := range cs {
+		if !ch.Notice || !ch.CaughtUp {
+			continue
+		}
+		if len(ch.Records) != 0 || ch.Empty != nil || !ch.Live() || ch.TopicPartitions == 0 || ch.Epoch <= 0 {
+			t.Fatalf("malformed caught-up notice %+v", ch)
+		}
+		out = append(out, fmt.Sprintf("%d@%d", ch.Partition, ch.Epoch))
+	}
+	return out
+}
+
+// Caught-up notices come at once, whatever EmptyNoticeDelay (an hour here,
+// on a clock that does not move, so no empty-partition notice comes): one
+// per owned partition with nothing to read, none for a partition that
+// delivers, and they announce nothing (no Empty).
+func TestCaughtUpNoticesComeAtOnceAndAnnounceNothing(t *testing.T) {
+	addr := cluster(t, kfake.SeedTopics(3, "t"))
+	produceN(t, addr, "t", 0, 5)
+	now := time.Unix(1_800_000_000, 0)
+	c, _, _ := newTestConsumer(t, addr, func(cc *ConsumerConfig) {
+		cc.EmptyNotices = true
+		cc.EmptyNoticeDelay = time.Hour
+		cc.CaughtUpNotices = true
+		cc.Now = func() time.Time { return now }
+		cc.AfterFunc = func(time.Duration, func()) func() bool { return func() bool { return true } }
+	})
+	got := pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 5 && len(caughtUps(t, cs)) >= 2 })
+	cu := caughtUps(t, got)
+	if len(cu) != 2 || !noticed(cu, 1) || !noticed(cu, 2) {
+		t.Fatalf("caught-up notices %v, want one each for partitions 1 and 2", cu)
+	}
+	if ns := notices(t, got); len(ns) != 0 {
+		t.Fatalf("empty-partition notices %v before their delay", ns)
+	}
+	produceN(t, addr, "t", 0, 3)
+	got = pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 3 })
+	if cu := caughtUps(t, got); len(cu) != 0 {
+		t.Fatalf("caught-up notices again in the same epoch: %v", cu)
 	}
 }

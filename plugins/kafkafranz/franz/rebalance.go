@@ -111,6 +111,7 @@ func (c *Consumer) drop(cl *kgo.Client, parts map[string][]int32) {
 			delete(c.epochs, tp)
 			delete(c.gens, tp)
 			delete(c.noticed, tp)
+			delete(c.caughtUp, tp)
 			if c.purge != nil {
 				c.purge.forget(tp) // its next owner purges what it commits
 			}
