@@ -8,10 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kmsg"
-
 	"github.com/miaradia/rides-connect/internal/harness"
 )
 
@@ -28,15 +24,7 @@ import (
 // the window's bundle writer; without a retry this test times out).
 func TestLocalScaleOutRecoversFromAnInternalTopicOutage(t *testing.T) {
 	t.Parallel()
-	broker, err := harness.StartBroker(map[string]int32{"rides": 6, "rides_dlq": 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer broker.Close()
-	const internal = "rides-connect-rides-repartition" // <KAFKA_GROUP>-repartition, the config's default group
-	fault := broker.Cluster().Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: internal,
-		Err: kerr.TopicAuthorizationFailed, Count: -1})
-	defer fault.Remove()
+	broker, fault := internalTopicDown(t)
 
 	layout := harness.NewLayout(t.TempDir())
 	if err := layout.Reset(); err != nil {
@@ -61,17 +49,7 @@ func TestLocalScaleOutRecoversFromAnInternalTopicOutage(t *testing.T) {
 		v, _ := json.Marshal(r)
 		values, keys = append(values, v), append(keys, []byte(strconv.FormatInt(r.RideID, 10)))
 	}
-	if err := broker.Produce(ctx, "rides", values, func(i int) []byte { return keys[i] }); err != nil {
-		t.Fatal(err)
-	}
-	recs, err := broker.ReadAll(ctx, "rides")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, _, err := harness.PartitionedReference(harness.RidesByPartition(recs), 5*time.Minute, 10*time.Minute)
-	if err != nil || len(want) == 0 {
-		t.Fatalf("reference: %d rows, %v", len(want), err)
-	}
+	want := producedReference(ctx, t, broker, values, keys)
 
 	job, err := harness.Start(binary, []string{"-c", filepath.Join(repoRoot, "config", "rides-scaleout-local.yaml")},
 		append(layout.JobEnv(broker.Addr, httpAddr), "KAFKA_INSTANCE_ID=replica-0"), filepath.Join(layout.Logs, "local.log"))

@@ -9,10 +9,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/miaradia/rides-connect/internal/harness"
 )
@@ -29,15 +26,7 @@ import (
 // partition empty after those 5 minutes and the table stayed empty.)
 func TestLocalScaleOutSendsTheBundlesOfAReplicaKilledWithThemUnwritten(t *testing.T) {
 	t.Parallel()
-	broker, err := harness.StartBroker(map[string]int32{"rides": 6, "rides_dlq": 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer broker.Close()
-	const group = "rides-connect-rides" // the config's default KAFKA_GROUP
-	fault := broker.Cluster().Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: group + "-repartition",
-		Err: kerr.TopicAuthorizationFailed, Count: -1})
-	defer fault.Remove()
+	broker, fault := internalTopicDown(t)
 
 	layout := harness.NewLayout(t.TempDir())
 	if err := layout.Reset(); err != nil {
@@ -48,21 +37,12 @@ func TestLocalScaleOutSendsTheBundlesOfAReplicaKilledWithThemUnwritten(t *testin
 	// 1200 rides over 6.7 hours: fewer unwritten bundles than
 	// bundles.max_pending, so the input is never held.
 	good := knownRides(time.Date(2026, 3, 14, 8, 0, 0, 0, time.UTC), 1200)
-	values := make([][]byte, len(good))
+	values, keys := make([][]byte, len(good)), make([][]byte, len(good))
 	for i, r := range good {
 		values[i], _ = json.Marshal(r)
+		keys[i] = []byte(strconv.FormatInt(r.RideID, 10))
 	}
-	if err := broker.Produce(ctx, "rides", values, func(i int) []byte { return []byte(strconv.FormatInt(good[i].RideID, 10)) }); err != nil {
-		t.Fatal(err)
-	}
-	recs, err := broker.ReadAll(ctx, "rides")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, _, err := harness.PartitionedReference(harness.RidesByPartition(recs), 5*time.Minute, 10*time.Minute)
-	if err != nil || len(want) == 0 {
-		t.Fatalf("reference: %d rows, %v", len(want), err)
-	}
+	want := producedReference(ctx, t, broker, values, keys)
 
 	start := func(name string) (*harness.Process, string) {
 		httpAddr, err := harness.FreeAddr()
@@ -81,7 +61,7 @@ func TestLocalScaleOutSendsTheBundlesOfAReplicaKilledWithThemUnwritten(t *testin
 	first, url := start("replica-0")
 	pollJob(t, ctx, first, "the backlog committed with its bundles unwritten", func() bool {
 		m, _ := scrapeMetrics(url)
-		return m["window_bundles_pending"] > 0 && committedToEnd(ctx, t, broker.Addr, group, "rides")
+		return m["window_bundles_pending"] > 0 && committedToEnd(ctx, t, broker.Addr, localGroup, "rides")
 	})
 	first.Kill()
 	if rows, _, err := harness.TableRows(ctx, layout.Table); err != nil || len(rows) != 0 {
