@@ -27,8 +27,8 @@ type bundleSender struct {
 	write     func(ctx context.Context, b service.MessageBatch) error
 	delivered func(bs []engine.Bundle)
 	// period is the longest bundles are gathered before a write: until
-	// then, a write waits for every source partition that sent bundles to
-	// have passed the latest window end queued. Source partitions pass a
+	// then, a write waits for every source partition that sent bundles,
+	// and is not idle, to have passed the latest window end queued. Source partitions pass a
 	// window end close together, so their bundles go in one write (one
 	// produce request, one batch and one state write of stage 2).
 	period     time.Duration
@@ -90,6 +90,14 @@ func (s *bundleSender) add(bs []engine.Bundle) {
 			continue // an announcement, no window end passed
 		}
 		k := engine.Position{Topic: b.Source.Topic, Partition: b.Source.Partition}.Key()
+		if b.Source.Idle {
+			// An idle partition passes no window end until it delivers
+			// again: waited for, it held every later write for period.
+			// Nor do the windows its going idle flushed set the end the
+			// others must pass.
+			delete(s.reached, k)
+			continue
+		}
 		if r, ok := s.reached[k]; !ok || b.To > r {
 			s.reached[k] = b.To
 		}

@@ -98,6 +98,37 @@ func TestBundleSenderGathersAWindowEndOfEveryPartition(t *testing.T) {
 	}
 }
 
+// A partition that went idle is not waited for: the others' window ends
+// are written at once, not after the period (an hour here), and the windows
+// its going idle flushed do not set the end the others must pass.
+func TestBundleSenderDoesNotWaitForAnIdlePartition(t *testing.T) {
+	r := newSenderRig(t, time.Hour, 100)
+	r.s.add([]engine.Bundle{bundleOf(0, 0, 5), bundleOf(1, 0, 5)})
+	r.nextWrite(t)
+	<-r.delivered
+	idle := bundleOf(1, 5, 15) // its open windows, flushed as it went idle
+	idle.Source.Idle = true
+	r.s.add([]engine.Bundle{idle})
+	if b := r.nextWrite(t); len(b) != 1 {
+		t.Fatalf("the idle flush went in a write of %d bundles, want 1", len(b))
+	}
+	<-r.delivered
+	r.s.add([]engine.Bundle{bundleOf(0, 5, 10)})
+	if b := r.nextWrite(t); len(b) != 1 {
+		t.Fatalf("write after partition 1 went idle has %d bundles, want partition 0's", len(b))
+	}
+	<-r.delivered
+	// Back from idleness, it is waited for again, and waits for the other.
+	r.s.add([]engine.Bundle{bundleOf(1, 15, 20)})
+	if r.s.caughtUp() {
+		t.Fatal("partition 0 has not passed 20: the write must wait for it")
+	}
+	r.s.add([]engine.Bundle{bundleOf(0, 10, 20)})
+	if b := r.nextWrite(t); len(b) != 2 {
+		t.Fatalf("write after partition 1 came back has %d bundles, want both partitions'", len(b))
+	}
+}
+
 // A failed write is retried whole, and delivery is reported once, after
 // the write that succeeded.
 func TestBundleSenderRetriesAFailedWrite(t *testing.T) {
