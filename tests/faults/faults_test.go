@@ -269,6 +269,7 @@ func TestFaultsLeaveTheTableAsWithoutFaults(t *testing.T) {
 	}
 	for _, name := range []string{"local", "s3"} {
 		jobs[name].waitCommitted(t, adm, produced, 15*time.Minute)
+		jobs[name].waitMerged(t, adm, 15*time.Minute)
 	}
 	faultRun := time.Since(t0)
 	t.Logf("both jobs drained %d records in %v of faults; proxy: %d requests, %d × 503, %d lost responses, %d hangs, %d slow",
@@ -285,6 +286,7 @@ func TestFaultsLeaveTheTableAsWithoutFaults(t *testing.T) {
 	c0 := time.Now()
 	clean.start(t)
 	clean.waitCommitted(t, adm, produced, 15*time.Minute)
+	clean.waitMerged(t, adm, 15*time.Minute)
 	t.Logf("no-fault run drained in %v", time.Since(c0).Round(time.Second))
 	clean.stop(t)
 
