@@ -392,6 +392,10 @@ def main() -> int:
         if not x["ok"]:
             cells = [f"({c})" for c in cells]
         print(f"| {x['engine']} | " + " | ".join(cells) + f" | {'pass' if x['ok'] else 'FAILED: ' + x['gate']} |")
+    # The spread of one engine's runs: on a shared machine it can be as large as the gap between
+    # two engines, and a ratio of medians alone hides it.
+    print("\nWall s per repetition, in run order (base: the baseline, ours: config/rides.yaml): " + "; ".join(
+        f"{e} " + " / ".join(format(r["wall_s"], ".2f") for r in x["runs"]) for e, x in rows.items()))
 
     def ratio(num: str, den: str, key: str) -> str:
         if not rows[num]["ok"] or not rows[den]["ok"]:
