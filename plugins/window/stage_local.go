@@ -257,9 +257,9 @@ func bundleBatch(tmpl *service.Message, bundles []engine.Bundle) (service.Messag
 // state on meanwhile. A partition's notice (caught-up, or empty-partition)
 // loads it too. Its predecessor may have died with bundles unwritten after
 // committing past their records: a notice is then the new owner's only
-// word of the partition; without the state it would not send them, and
-// would announce the partition empty, and stage 2 close the windows
-// without those bundles.
+// word of the partition. Without the state it would not send them again,
+// it would announce the partition empty, and stage 2 would close the
+// windows without them.
 func (p *localProcessor) loadMoved(ctx context.Context, batch service.MessageBatch, rows []engine.Row, idx []int, now time.Time) error {
 	seen := map[string]bool{}
 	for j := 0; j < len(rows); j++ {

@@ -28,9 +28,10 @@ type bundleSender struct {
 	delivered func(bs []engine.Bundle)
 	// period is the longest bundles are gathered before a write: until
 	// then, a write waits for every source partition that sent bundles,
-	// and is not idle, to have passed the latest window end queued. Source partitions pass a
-	// window end close together, so their bundles go in one write (one
-	// produce request, one batch and one state write of stage 2).
+	// and is not idle, to have passed the latest window end queued. Source
+	// partitions pass a window end close together, so their bundles go in
+	// one write (one produce request, one batch and one state write of
+	// stage 2).
 	period     time.Duration
 	maxPending int
 	after      func(time.Duration) <-chan time.Time // the clock (tests replace it)

@@ -18,8 +18,8 @@ import (
 // partials, which stage 2 took as final (a real-broker run with a
 // SIGSTOPped replica: a window with five of six partitions' rides). Its
 // records come again, from the group's commit, to the partition's owner:
-// the batch is dropped, its dead letters too. So is a stale empty-partition
-// notice, which would load the partition (loadMoved) or announce it empty.
+// the batch is dropped, its dead letters too. So is a stale notice, which
+// would load the partition (loadMoved) or announce it empty.
 
 // staleRuns (mu held) returns the partitions of the batch whose rows were
 // read in a stale epoch: older than the latest one this process loaded the
