@@ -270,9 +270,7 @@ func (p *localProcessor) loadMoved(ctx context.Context, batch service.MessageBat
 		k := p.keys.Of(pos)
 		// A batch holds one epoch of a partition (kafka_franz): its first
 		// row stands for the run (stage partial checks both ends).
-		if !rows[j].Heartbeat {
-			j = runEnd(rows, j)
-		}
+		j = runEnd(rows, j)
 		if seen[k] {
 			continue
 		}

@@ -32,9 +32,7 @@ func (p *localProcessor) staleRuns(batch service.MessageBatch, rows []engine.Row
 		}
 		k := p.keys.Of(rows[j].Pos)
 		ep := epochOf(batch[idx[j]])
-		if !rows[j].Heartbeat {
-			j = runEnd(rows, j)
-		}
+		j = runEnd(rows, j)
 		last, seen := p.lastEpoch[k]
 		if ep < 0 || !seen {
 			continue

@@ -236,8 +236,11 @@ func (p *partialProcessor) reloadMoved(ctx context.Context, batch service.Messag
 }
 
 // runEnd is the index of the last row of the run of rows[j]'s partition
-// that starts at j (heartbeats end a run).
+// that starts at j (heartbeats end a run; a notice's row is a run of one).
 func runEnd(rows []engine.Row, j int) int {
+	if rows[j].Heartbeat {
+		return j
+	}
 	pos := rows[j].Pos
 	for j+1 < len(rows) && !rows[j+1].Heartbeat && rows[j+1].Pos.Partition == pos.Partition && rows[j+1].Pos.Topic == pos.Topic {
 		j++

@@ -58,10 +58,16 @@ func TestLocalScaleOutSendsTheBundlesOfAReplicaKilledWithThemUnwritten(t *testin
 		t.Cleanup(job.Kill)
 		return job, "http://" + httpAddr + "/metrics"
 	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
 	first, url := start("replica-0")
 	pollJob(t, ctx, first, "the backlog committed with its bundles unwritten", func() bool {
 		m, _ := scrapeMetrics(url)
-		return m["window_bundles_pending"] > 0 && committedToEnd(ctx, t, broker.Addr, localGroup, "rides")
+		return m["window_bundles_pending"] > 0 && harness.Drained(ctx, adm, localGroup, "rides")
 	})
 	first.Kill()
 	if rows, _, err := harness.TableRows(ctx, layout.Table); err != nil || len(rows) != 0 {
@@ -83,31 +89,4 @@ func TestLocalScaleOutSendsTheBundlesOfAReplicaKilledWithThemUnwritten(t *testin
 		t.Error(err)
 	}
 	t.Logf("%d windows equal the reference after a SIGKILL with every bundle unwritten", len(want))
-}
-
-// committedToEnd reports whether group committed every partition of topic
-// up to its end.
-func committedToEnd(ctx context.Context, t *testing.T, addr, group, topic string) bool {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		return false
-	}
-	offs, err := adm.FetchOffsets(ctx, group)
-	if err != nil {
-		return false
-	}
-	done := true
-	ends.Each(func(e kadm.ListedOffset) {
-		if o, ok := offs.Lookup(topic, e.Partition); !ok || o.At < e.Offset {
-			done = false
-		}
-	})
-	return done
 }

@@ -186,23 +186,11 @@ func (j *job) waitMerged(t *testing.T, adm *kadm.Client, d time.Duration) {
 	}
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		ends, err := adm.ListEndOffsets(ctx, internal)
-		var committed kadm.OffsetResponses
-		if err == nil {
-			committed, err = adm.FetchOffsets(ctx, j.group+"-merge")
-		}
+		behind, err := harness.Behind(ctx, adm, j.group+"-merge", internal)
 		cancel()
-		var behind []string
-		if err == nil {
-			ends.Each(func(e kadm.ListedOffset) {
-				if c, ok := committed.Lookup(internal, e.Partition); e.Offset > 0 && (!ok || c.At < e.Offset) {
-					behind = append(behind, fmt.Sprintf("%d (committed %d of %d)", e.Partition, c.At, e.Offset))
-				}
-			})
-			if len(behind) == 0 {
-				t.Logf("%s: stage 2 done %v after stage 1's last commit", j.name, time.Since(start).Round(time.Millisecond))
-				return
-			}
+		if err == nil && len(behind) == 0 {
+			t.Logf("%s: stage 2 done %v after stage 1's last commit", j.name, time.Since(start).Round(time.Millisecond))
+			return
 		}
 		if time.Now().After(deadline) {
 			j.fail(t, "stage 2 did not commit the end of %s within %v (err %v): partitions %v", internal, d, err, behind)

@@ -198,20 +198,7 @@ func (j *ridesJob) waitDrained(t *testing.T, adm *kadm.Client, d time.Duration) 
 func groupDrained(adm *kadm.Client, topic, group string) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		return false
-	}
-	committed, err := adm.FetchOffsets(ctx, group)
-	if err != nil {
-		return false
-	}
-	done := true
-	ends.Each(func(e kadm.ListedOffset) {
-		c, ok := committed.Lookup(topic, e.Partition)
-		done = done && ok && c.At == e.Offset
-	})
-	return done
+	return harness.Drained(ctx, adm, group, topic)
 }
 
 // check compares the table with the reference, the late-row count with the

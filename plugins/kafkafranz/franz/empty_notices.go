@@ -124,15 +124,20 @@ func (c *Consumer) stopWaking() {
 // noticeCandidateLocked (c.mu held): tp is owned, has delivered nothing in
 // its epoch, is read to its end, and was not noticed in this epoch yet.
 func (c *Consumer) noticeCandidateLocked(tp topicPartition) bool {
-	_, delivered := c.last[tp]
-	return c.conf.EmptyNotices && c.assigned[tp] && !delivered && c.noticed[tp] != c.epochs[tp] && c.atEndLocked(tp)
+	return c.conf.EmptyNotices && c.noticed[tp] != c.epochs[tp] && c.quietAtEndLocked(tp)
 }
 
 // caughtUpCandidateLocked (c.mu held): as noticeCandidateLocked, for the
 // caught-up notice, which has no delay.
 func (c *Consumer) caughtUpCandidateLocked(tp topicPartition) bool {
+	return c.conf.CaughtUpNotices && c.caughtUp[tp] != c.epochs[tp] && c.quietAtEndLocked(tp)
+}
+
+// quietAtEndLocked (c.mu held): tp is owned, has delivered nothing in its
+// epoch, and is read to its end.
+func (c *Consumer) quietAtEndLocked(tp topicPartition) bool {
 	_, delivered := c.last[tp]
-	return c.conf.CaughtUpNotices && c.assigned[tp] && !delivered && c.caughtUp[tp] != c.epochs[tp] && c.atEndLocked(tp)
+	return c.assigned[tp] && !delivered && c.atEndLocked(tp)
 }
 
 // noticeDueLocked (c.mu held) is when tp's notice may go out: its epoch's
