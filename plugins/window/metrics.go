@@ -25,7 +25,7 @@ type metrics struct {
 	lateTopics                     *service.MetricCounter // topics first seen after windows closed (late_topic.go)
 	ckptWrites                     *service.MetricCounter
 	lostHeldBatches                *service.MetricCounter // batches held as of a lost state (lost_state.go)
-	lostHeld                       *service.MetricGauge   // 1 while held so
+	lostHeld                       *service.MetricGauge   // stage full: 1 while held so; stage local: partitions held
 	ckptLatency                    *service.MetricTimer
 	open, stateBytes, idle         *service.MetricGauge
 	watermark, maxEvent, lag       *service.MetricGauge

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
@@ -67,6 +68,7 @@ type localProcessor struct {
 	// wmu makes flushes run one at a time.
 	wmu      sync.Mutex
 	holdLogs ratelog.Limiter
+	lostHeld atomic.Int64 // partitions held on a missing or behind state (window_state_lost)
 	// kept is the set of topics whose partitions this processor has loaded
 	// (its own lock: the barrier asks from a consumer's goroutine while a
 	// batch holds mu).
@@ -316,6 +318,12 @@ func (p *localProcessor) loadMoved(ctx context.Context, batch service.MessageBat
 // it is held, and read again, until one that reaches it is there.
 func (p *localProcessor) loadPartition(ctx context.Context, pos engine.Position, gen, start int64, now time.Time) error {
 	p.kept.add(pos.Topic) // before any state of it: the barrier flushes for it from now on
+	held := false
+	defer func() {
+		if held { // window_state_lost counts the partitions held now (alert RidesWindowStateLost)
+			p.m.lostHeld.Set(p.lostHeld.Add(-1))
+		}
+	}()
 	for {
 		key, data, err := p.readCommitted(ctx, pos, start)
 		if err != nil {
@@ -346,6 +354,11 @@ func (p *localProcessor) loadPartition(ctx context.Context, pos engine.Position,
 		if hold == nil {
 			p.log.Debugf("tumbling_window: stage local loaded %s (generation %d, committed offset %d, %d bytes)", pos.Key(), gen, start, len(data))
 			return nil
+		}
+		if !held {
+			held = true
+			p.m.lostHeld.Set(p.lostHeld.Add(1))
+			p.m.lostHeldBatches.Incr(1)
 		}
 		if ok, n := p.holdLogs.Note(time.Now(), 30*time.Second); ok {
 			p.log.Errorf("tumbling_window: holding %s: %v; reading it again (%d holds since the last such line)", pos.Key(), hold, n)
