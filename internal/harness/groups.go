@@ -3,6 +3,8 @@ package harness
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 )
@@ -33,4 +35,36 @@ func Behind(ctx context.Context, adm *kadm.Client, group, topic string) ([]strin
 func Drained(ctx context.Context, adm *kadm.Client, group, topic string) bool {
 	behind, err := Behind(ctx, adm, group, topic)
 	return err == nil && len(behind) == 0
+}
+
+// HasStage2 reports a job config with a stage 2 (tumbling_window stage:
+// merge): its table is written after stage 2's group, not stage 1's, has
+// read what stage 1 sent.
+func HasStage2(config string) bool {
+	b, err := os.ReadFile(config)
+	return err == nil && strings.Contains(string(b), "stage: merge")
+}
+
+// MergeLeft says what stage 2 of the job of group, metrics at metricsAddr,
+// has left to do once stage 1 committed its input: bundles stage 1 has not
+// written (window_bundles_pending), or <group>-repartition partitions that
+// <group>-merge has not committed to their end. "" when nothing is left.
+// Stage 1's commits come first: they follow the states that hold unwritten
+// bundles, and stage 2 writes the table before its own commits.
+func MergeLeft(ctx context.Context, adm *kadm.Client, group, metricsAddr string) string {
+	m, err := ScrapeMetrics(metricsAddr)
+	if err != nil {
+		return fmt.Sprintf("metrics: %v", err)
+	}
+	if p := m["window_bundles_pending"]; p != 0 {
+		return fmt.Sprintf("%v bundles unwritten", p)
+	}
+	behind, err := Behind(ctx, adm, group+"-merge", group+"-repartition")
+	if err != nil {
+		return fmt.Sprintf("stage 2's commits: %v", err)
+	}
+	if len(behind) > 0 {
+		return fmt.Sprintf("stage 2 behind on %s-repartition partitions %v", group, behind)
+	}
+	return ""
 }

@@ -59,7 +59,7 @@ func spec() *service.ConfigSpec {
 			Description("How many goroutines parse one batch, each a contiguous slice of it (batches under 512 messages are parsed by one); 0 = one per CPU. The batch keeps its order, so a single pipeline thread uses every core for the parse while what follows it still sees the input order.").
 			Default(0).Advanced()).
 		Field(service.NewStringField(fPassMeta).
-			Description("A metadata key: a message that has it is passed on untouched, not parsed. For a pipeline that also carries another stage's records, already typed: in the two-stage scale-out job (config/rides-scaleout-local.yaml) stage 2's rows arrive tagged `window_stage` beside the raw rides, and the parse runs on the pipeline threads without a `switch` around it. Empty: every message is parsed.").
+			Description("A metadata key: a message that has it is passed on untouched, not parsed. For a pipeline that also carries another stage's records, already typed: in the two-stage scale-out job (config/rides.yaml) stage 2's rows arrive tagged `window_stage` beside the raw rides, and the parse runs on the pipeline threads without a `switch` around it. Empty: every message is parsed.").
 			Default("").Example("window_stage").Advanced()).
 		LintRule(lintRules).
 		Example("The rides job", "Spark's `from_json(value, rideSchema)` then `upper(city)`; `ts` becomes an RFC 3339 string in UTC that `tumbling_window` reads as the event time.", `

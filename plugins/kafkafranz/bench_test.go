@@ -244,17 +244,31 @@ func ridesYAMLOmit(b testing.TB) metaKey {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The source input: the config's input, or its broker's input labelled rides_in.
+	type franzInput struct {
+		Label      string `yaml:"label"`
+		KafkaFranz struct {
+			MetadataKeys []string `yaml:"metadata_keys"`
+		} `yaml:"kafka_franz"`
+	}
 	var conf struct {
 		Input struct {
-			KafkaFranz struct {
-				MetadataKeys []string `yaml:"metadata_keys"`
-			} `yaml:"kafka_franz"`
+			franzInput `yaml:",inline"`
+			Broker     struct {
+				Inputs []franzInput `yaml:"inputs"`
+			} `yaml:"broker"`
 		} `yaml:"input"`
 	}
 	if err := yaml.Unmarshal(raw, &conf); err != nil {
 		b.Fatal(err)
 	}
-	omit, err := metaKeysOmitted(conf.Input.KafkaFranz.MetadataKeys)
+	source := conf.Input.franzInput
+	for _, in := range conf.Input.Broker.Inputs {
+		if in.Label == "rides_in" {
+			source = in
+		}
+	}
+	omit, err := metaKeysOmitted(source.KafkaFranz.MetadataKeys)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -151,7 +151,7 @@ func TestStageMetricsNameThePartitionHoldingTheWatermark(t *testing.T) {
 	wantGauge(t, rec, "window_merge_late_partials_total{}", 0)
 
 	// Every name of docs/metrics.md's stage table is one of these.
-	for _, name := range documentedMetrics(t, "## tumbling_window, stage partial / merge") {
+	for _, name := range documentedMetrics(t, "## tumbling_window, stage partial or local / merge") {
 		if !strings.Contains(" window_source_max_event_time_ms window_merge_watermark_ms window_merge_holdback_partition window_merge_holdback_behind_seconds window_merge_input_partials_total window_merge_replayed_partials_total window_merge_late_partials_total ", " "+name+" ") {
 			t.Errorf("docs/metrics.md documents %s, which this test does not check", name)
 		}

@@ -4,10 +4,11 @@
 #  2. go test in the nested module tests/deploy (its heavy dependencies stay out of the main go.mod):
 #     - the Dockerfile's image built in Go (go-containerregistry, OCI layout) and compared with it,
 #     - that image run under runc through the demo, SIGTERM and a restart,
-#     - deploy/kubernetes and deploy/kubernetes-scaleout rendered by kustomize, decoded strictly into
-#       k8s.io/api types, checked; the KEDA ScaledObject validated against KEDA's CRD schemas,
+#     - deploy/kubernetes (the silver job's StatefulSet) and its overlay deploy/kubernetes-scaleout
+#       rendered by kustomize, decoded strictly into k8s.io/api types, checked; the KEDA
+#       ScaledObject validated against KEDA's CRD schemas,
 #     - docker-compose.yml started as local processes (Kafka, versitygw, init steps, simulator,
-#       job, Prometheus).
+#       two replicas of the rides job as with --scale rides=2, Prometheus).
 # Installs what it needs: Debian runc, prometheus, docker-compose; versitygw (go install, the
 # version docker-compose.yml runs, shared with tests/s3/run.sh); Kafka jars via tests/realkafka/broker.sh.
 set -euo pipefail
@@ -45,7 +46,7 @@ if [[ ! -x "$vgw" ]] || ! go version -m "$vgw" | grep -q "mod.*$vgw_version"; th
   GOBIN="$repo/.cache/bin" go install "github.com/versity/versitygw/cmd/versitygw@$vgw_version"
 fi
 
-# KEDA's CRDs and Kafka scaler source, which deploy/kubernetes-scaleout/keda-scaledobject.yaml is
+# KEDA's CRDs and Kafka scaler source, which deploy/kubernetes/keda-scaledobject.yaml is
 # checked against (a module download only: nothing of KEDA is built or imported).
 keda_version=$(sed -n 's/^const kedaVersion = "\(v[0-9.]*\)"/\1/p' tests/deploy/scaleout_test.go)
 keda_dir=$(go mod download -json "github.com/kedacore/keda/v2@$keda_version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -32,11 +33,17 @@ import (
 // composeStack is docker-compose.yml run as local processes: each service's
 // host:port as its local 127.0.0.1 address.
 type composeStack struct {
-	t     *testing.T
-	dir   string
-	addrs map[string]string // "service:containerPort" → 127.0.0.1:port
-	procs map[string]*harness.Process
+	t        *testing.T
+	dir      string
+	addrs    map[string]string   // "service:containerPort" → 127.0.0.1:port
+	replicas map[string][]string // "service:containerPort" → each replica's 127.0.0.1:port
+	procs    map[string]*harness.Process
 }
+
+// composeReplicas is the N of `docker compose up --scale rides=N` the test
+// runs the rides job with (docker-compose.yml's header: up to 6, the
+// partitions of rides).
+const composeReplicas = 2
 
 var reHostPort = regexp.MustCompile(`\b([a-z][a-z0-9-]*):([0-9]{2,5})\b`)
 
@@ -135,9 +142,13 @@ func completes(name string, services types.Services) bool {
 // service in depends_on order, with each service's own command and
 // environment: Apache Kafka (KRaft, the compose image's version from Maven
 // Central), versitygw with the buckets s3-init creates, the topic created by
-// kafka-init, the simulator, the job writing Delta to S3, and Prometheus with
-// deploy/prometheus. It checks the windows reach the Delta table on S3 and
-// Prometheus scrapes the job.
+// kafka-init, the simulator, the job writing Delta to S3 as with `--scale
+// rides=2` (two processes of the rides service, each as a container would be:
+// its own HTTP address and, left to its default, its own KAFKA_INSTANCE_ID),
+// and Prometheus with deploy/prometheus. It checks the rides service can be
+// scaled (checkScalable), both replicas own partitions of rides, the windows
+// reach the Delta table on S3 equal to the reference, and Prometheus
+// scrapes every replica.
 func TestComposeAsProcesses(t *testing.T) {
 	versitygw, prometheus := os.Getenv("VERSITYGW"), os.Getenv("PROMETHEUS")
 	if versitygw == "" || prometheus == "" {
@@ -159,7 +170,7 @@ func TestComposeAsProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	services := project.Services
-	s := &composeStack{t: t, dir: t.TempDir(), addrs: map[string]string{}, procs: map[string]*harness.Process{}}
+	s := &composeStack{t: t, dir: t.TempDir(), addrs: map[string]string{}, replicas: map[string][]string{}, procs: map[string]*harness.Process{}}
 	// Every published port becomes a free 127.0.0.1 port.
 	for name, svc := range services {
 		for _, p := range svc.Ports {
@@ -171,11 +182,13 @@ func TestComposeAsProcesses(t *testing.T) {
 		}
 	}
 	var (
-		jobAddr, promAddr, s3Addr string
-		s3Env                     []string
-		rides                     []string // rides job services (config rides.yaml)
-		producers                 []string // simulator services, bounded here by SIM_COUNT
-		brokerEnv                 map[string]string
+		promAddr, s3Addr string
+		jobAddrs         []string // each rides replica's HTTP address
+		jobProcs         []string // and its process name
+		s3Env            []string
+		rides            []string // rides job services (config rides.yaml)
+		producers        []string // simulator services, bounded here by SIM_COUNT
+		brokerEnv        map[string]string
 	)
 	for _, name := range order(services) {
 		svc := services[name]
@@ -226,13 +239,12 @@ func TestComposeAsProcesses(t *testing.T) {
 				extra = []string{"SIM_START=2026-03-14T08:00:00Z", "SIM_STEP_MS=1000", "SIM_INTERVAL=1ms", "SIM_COUNT=3600"}
 				producers = append(producers, name)
 			}
-			for _, p := range svc.Ports {
-				a := s.addrs[fmt.Sprintf("%s:%d", name, p.Target)]
-				extra = append(extra, "HTTP_ADDRESS="+a) // the published port, on loopback
-				if slices.Contains(args, "/etc/rides-connect/rides.yaml") {
-					jobAddr = a
-					rides = append(rides, name)
-				}
+			isJob := slices.Contains(args, "/etc/rides-connect/rides.yaml")
+			replicas := 1
+			if isJob {
+				checkScalable(t, name, svc)
+				rides = append(rides, name)
+				replicas = composeReplicas
 			}
 			// The image's configs are the repository's (Dockerfile COPY).
 			for i, a := range args {
@@ -240,16 +252,44 @@ func TestComposeAsProcesses(t *testing.T) {
 					args[i] = filepath.Join(repoRoot, "config", strings.TrimPrefix(a, "/etc/rides-connect/"))
 				}
 			}
-			p := s.start(name, binary, args, s.env(name, svc, services, extra...))
-			for _, sp := range svc.Ports {
-				// Its own HTTP server, not another process on the port: Benthos runs on
-				// without one when the bind fails, and Prometheus would scrape nothing.
-				waitPong(t, ctx, p, s.addrs[fmt.Sprintf("%s:%d", name, sp.Target)])
-			}
-			if completes(name, services) {
-				if err := p.Wait(ctx); err != nil {
-					log, _ := os.ReadFile(p.Log)
-					t.Fatalf("%s: %v\n%s", name, err, log)
+			for r := range replicas {
+				proc := name
+				if replicas > 1 {
+					proc = fmt.Sprintf("%s-%d", name, r+1) // as compose names the containers
+				}
+				// Each replica's container port on a loopback address of its own, as
+				// each container has its own network address; the first is the one
+				// allocated for the service. Here, on one host, the replicas' default
+				// KAFKA_INSTANCE_IDs differ by that port (cmd/rides-connect/instanceid.go),
+				// as containers' differ by their host names.
+				penv := slices.Clone(extra)
+				var addrs []string
+				for _, sp := range svc.Ports {
+					key := fmt.Sprintf("%s:%d", name, sp.Target)
+					a := s.addrs[key]
+					if r > 0 {
+						if a, err = harness.FreeAddr(); err != nil {
+							t.Fatal(err)
+						}
+					}
+					s.replicas[key] = append(s.replicas[key], a)
+					addrs = append(addrs, a)
+					penv = append(penv, "HTTP_ADDRESS="+a)
+				}
+				p := s.start(proc, binary, args, s.env(name, svc, services, penv...))
+				for _, a := range addrs {
+					// Its own HTTP server, not another process on the port: Benthos runs on
+					// without one when the bind fails, and Prometheus would scrape nothing.
+					waitPong(t, ctx, p, a)
+					if isJob {
+						jobAddrs, jobProcs = append(jobAddrs, a), append(jobProcs, proc)
+					}
+				}
+				if completes(name, services) {
+					if err := p.Wait(ctx); err != nil {
+						log, _ := os.ReadFile(p.Log)
+						t.Fatalf("%s: %v\n%s", name, err, log)
+					}
 				}
 			}
 		case strings.HasPrefix(svc.Image, "grafana/grafana:"):
@@ -261,8 +301,8 @@ func TestComposeAsProcesses(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	if len(rides) != 1 || jobAddr == "" || promAddr == "" {
-		t.Fatalf("want one rides job with a published port and Prometheus, got %v %q %q", rides, jobAddr, promAddr)
+	if len(rides) != 1 || len(jobAddrs) != composeReplicas || promAddr == "" {
+		t.Fatalf("want one rides job service with a port, run as %d replicas, and Prometheus; got %v %q %q", composeReplicas, rides, jobAddrs, promAddr)
 	}
 
 	// The windows reach the Delta table on S3, equal to the reference.
@@ -295,11 +335,28 @@ func TestComposeAsProcesses(t *testing.T) {
 	}
 	t.Logf("Delta table on S3 equals the reference (%d rows) %s after start", len(want), time.Since(start).Round(time.Second))
 
+	// The replicas share the topic: each owns some of its partitions, and
+	// together every one once.
+	total := 0.0
+	for i, a := range jobAddrs {
+		n := assigned(get(t, "http://"+a+"/metrics"), "rides")
+		t.Logf("%s owns %v partitions of rides", jobProcs[i], n)
+		if n < 1 {
+			t.Errorf("%s owns no partition of rides: the replicas do not share the work", jobProcs[i])
+		}
+		total += n
+	}
+	if parts := composePartitions(t); int(total) != parts {
+		t.Errorf("the replicas own %v partitions of rides together, the topic has %d", total, parts)
+	}
+
 	// Prometheus scrapes the job: up == 1 and the job's own metrics, and loaded the alert rules.
 	// Its own deadline: a slow start of the stack above does not eat the scrapes' time.
 	promCtx, promCancel := context.WithTimeout(context.Background(), time.Minute)
 	defer promCancel()
-	for _, q := range []string{`up{job="rides-connect"} == 1`, `delta_commits_total{job="rides-connect"} > 0`, `window_watermark_ms{job="rides-connect"}`} {
+	// Every replica is a target of the rides-connect job, found by DNS in compose.
+	upAll := fmt.Sprintf(`count(up{job="rides-connect"} == 1) == %d`, composeReplicas)
+	for _, q := range []string{upAll, `delta_commits_total{job="rides-connect"} > 0`, `window_watermark_ms{job="rides-connect"}`} {
 		waitQuery(t, promCtx, promAddr, q)
 	}
 	var rules struct {
@@ -316,7 +373,7 @@ func TestComposeAsProcesses(t *testing.T) {
 		if !p.Exited() {
 			continue
 		}
-		if err := p.Wait(ctx); err != nil || name == rides[0] {
+		if err := p.Wait(ctx); err != nil || slices.Contains(jobProcs, name) {
 			log, _ := os.ReadFile(p.Log)
 			t.Errorf("%s exited (%v) while the stack runs:\n%s", name, err, log)
 		}
@@ -412,7 +469,7 @@ func prometheusArgs(t *testing.T, s *composeStack, name string, svc types.Servic
 		t.Fatal(err)
 	}
 	s.addrs["localhost:9090"] = addr // Prometheus scraping itself
-	y := s.rewrite(name+" prometheus.yml", string(b), services)
+	y := s.rewrite(name+" prometheus.yml", s.dnsTargets(name, b, services), services)
 	y = regexp.MustCompile(`(?m)^(\s*scrape_interval:).*$`).ReplaceAllString(y, "${1} 1s")
 	if err := os.WriteFile(filepath.Join(conf, "prometheus.yml"), []byte(y), 0o644); err != nil {
 		t.Fatal(err)
@@ -422,6 +479,91 @@ func prometheusArgs(t *testing.T, s *composeStack, name string, svc types.Servic
 		args = append(args, strings.ReplaceAll(a, "/etc/prometheus", conf))
 	}
 	return append(args, "--web.listen-address="+addr, "--storage.tsdb.path="+filepath.Join(s.dir, "prometheus-data"))
+}
+
+// dnsTargets turns each A-record DNS discovery of prometheus.yml whose names
+// are compose services (each container of a service answers to its name on
+// the compose network) into static targets: every replica's local address.
+func (s *composeStack) dnsTargets(name string, b []byte, services types.Services) string {
+	t := s.t
+	t.Helper()
+	var conf map[string]any
+	if err := yamlUnmarshal(b, &conf); err != nil {
+		t.Fatalf("%s prometheus.yml: %v", name, err)
+	}
+	for _, sc := range asList(conf["scrape_configs"]) {
+		sc, _ := sc.(map[string]any)
+		sds := asList(sc["dns_sd_configs"])
+		if sds == nil {
+			continue
+		}
+		var targets []any
+		for _, sd := range sds {
+			sd, _ := sd.(map[string]any)
+			port, _ := sd["port"].(float64)
+			if sd["type"] != "A" || port == 0 {
+				t.Errorf("%s prometheus.yml: job %v: DNS discovery %v: want type A with a port (compose answers A records)", name, sc["job_name"], sd)
+				continue
+			}
+			for _, n := range asList(sd["names"]) {
+				key := fmt.Sprintf("%v:%d", n, int(port))
+				if _, ok := services[fmt.Sprint(n)]; !ok || len(s.replicas[key]) == 0 {
+					t.Errorf("%s prometheus.yml: job %v discovers %s, which no compose service started before it serves", name, sc["job_name"], key)
+				}
+				for _, a := range s.replicas[key] {
+					targets = append(targets, a)
+				}
+			}
+		}
+		delete(sc, "dns_sd_configs")
+		sc["static_configs"] = append(asList(sc["static_configs"]), map[string]any{"targets": targets})
+	}
+	out, err := yamlMarshal(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
+// checkScalable: what `docker compose up --scale <name>=N` needs of a
+// service, and what the rides job needs of its replicas.
+func checkScalable(t *testing.T, name string, svc types.ServiceConfig) {
+	t.Helper()
+	if svc.ContainerName != "" {
+		t.Errorf("%s: container_name %q: compose cannot start a second container of that name", name, svc.ContainerName)
+	}
+	if svc.Hostname != "" {
+		t.Errorf("%s: hostname %q: every replica would default to one KAFKA_INSTANCE_ID", name, svc.Hostname)
+	}
+	for _, p := range svc.Ports {
+		if p.Published != "" && !strings.Contains(p.Published, "-") {
+			t.Errorf("%s: publishes container port %d on the fixed host port %s: only one replica could bind it", name, p.Target, p.Published)
+		}
+	}
+	// One member id shared by two live replicas makes them fence each other:
+	// unset, each container's default is its own host name (its ID).
+	if v := svc.Environment["KAFKA_INSTANCE_ID"]; v != nil && *v != "" {
+		t.Errorf("%s: KAFKA_INSTANCE_ID=%q is the same for every replica: leave it unset", name, *v)
+	}
+	// Stage 1's state and the table follow a partition to whichever replica
+	// owns it: a store every container reaches, not a container's own disk.
+	for _, k := range []string{"CHECKPOINT", "OUT_DELTA"} {
+		if v := svc.Environment[k]; v == nil || !reShared.MatchString(*v) {
+			t.Errorf("%s: %s must be on the shared S3 store (s3:// or s3a://), got %v", name, k, v)
+		}
+	}
+}
+
+// assigned sums kafka_input_partition_assigned over the partitions of topic
+// in a Prometheus text exposition.
+func assigned(text, topic string) float64 {
+	var sum float64
+	re := regexp.MustCompile(`(?m)^kafka_input_partition_assigned\{[^}]*\btopic="` + regexp.QuoteMeta(topic) + `"[^}]*\} ([0-9.e+]+)$`)
+	for _, m := range re.FindAllStringSubmatch(text, -1) {
+		v, _ := strconv.ParseFloat(m[1], 64)
+		sum += v
+	}
+	return sum
 }
 
 // waitPong waits for the rides-connect process p to answer /ping on addr,

@@ -172,6 +172,40 @@ func TestImageMatchesDockerfile(t *testing.T) {
 			}
 		}
 	}
+	// The configs: every job config of config/ (not the config tests) is
+	// copied, the build stage lints each one it copies, and image.Configs (the
+	// image built and linted here) names the same files.
+	var copied, linted []string
+	for _, cp := range df.Copies {
+		for _, src := range cp.Sources {
+			if strings.HasPrefix(src, df.BuildDir+"/config/") {
+				copied = append(copied, path.Base(src))
+			}
+		}
+	}
+	for _, f := range df.Linted {
+		if !strings.HasPrefix(f, df.BuildDir+"/config/") {
+			t.Errorf("the build stage lints %s, not a file of config/", f)
+		}
+		linted = append(linted, path.Base(f))
+	}
+	jobConfigs, err := filepath.Glob(filepath.Join(repoRoot, "config", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, f := range jobConfigs {
+		if !strings.HasSuffix(f, "_benthos_test.yaml") {
+			want = append(want, filepath.Base(f))
+		}
+	}
+	slices.Sort(want)
+	for what, got := range map[string][]string{"COPY into the image": copied, "linted by the build stage": linted, "image.Configs": image.Configs} {
+		if got = slices.Sorted(slices.Values(got)); !slices.Equal(got, want) {
+			t.Errorf("configs %s: %v, want every job config of config/: %v", what, got, want)
+		}
+	}
+
 	ep := fs[df.Entrypoint[0]]
 	if ep.hdr == nil || ep.hdr.Mode&0o001 == 0 {
 		t.Fatalf("entrypoint %s is not in the image or not executable by the non-root user", df.Entrypoint[0])

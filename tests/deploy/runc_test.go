@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/miaradia/rides-connect/internal/harness"
 	"github.com/miaradia/rides-connect/internal/objstore"
 	"github.com/miaradia/rides-connect/plugins/checkpoint/store"
@@ -83,8 +86,10 @@ func logOf(c *image.Container) string {
 // host network, configured by env as docker-compose.yml does, with a
 // read-only root file system, as 65532, writing to a mounted volume; it is
 // ready and exports metrics; SIGTERM stops it within the Kubernetes grace
-// period with every window it emitted committed; restarted on the same
-// volume it completes the table without losing or doubling a window.
+// period with stage 1's state ahead of its offsets and every window stage 2
+// emitted committed, its last transaction included (stateAfterStop);
+// restarted on the same volume it completes the table without losing or
+// doubling a window.
 func TestImageUnderRunc(t *testing.T) {
 	runc := runcBinary(t)
 	grace := gracePeriod(t)
@@ -127,7 +132,7 @@ func TestImageUnderRunc(t *testing.T) {
 	}
 	// docker-compose.yml's job environment, pointed at 127.0.0.1; the table and
 	// checkpoint stay at the config's defaults, ./data = the mounted volume.
-	// Under the Deployment's memory limit, with GOMEMLIMIT as its resourceFieldRef sets it.
+	// Under the silver job's memory limit (statefulset.yaml), with GOMEMLIMIT as its resourceFieldRef sets it.
 	jobEnv := []string{"KAFKA_BOOTSTRAP=" + broker.Addr, "KAFKA_START=earliest", "HTTP_ADDRESS=" + httpAddr, "AWS_REGION=us-east-1",
 		"GOMEMLIMIT=" + strconv.FormatInt(memory, 10)}
 	job := b.startContainer("job", nil, jobEnv, memory)
@@ -173,13 +178,10 @@ func TestImageUnderRunc(t *testing.T) {
 	}
 	t.Logf("stopped %s after SIGTERM (grace period %s)", took.Round(time.Millisecond), grace)
 
-	// Every emission the window numbered (checkpoint seq) is committed in Delta
-	// (txn of app rides_agg): nothing emitted was left uncommitted.
-	seq, version, txn := stateAfterStop(t, ctx, b.data)
-	if seq == 0 || txn != seq {
-		t.Fatalf("after SIGTERM: window emitted up to seq %d, Delta (version %d) committed txn %d", seq, version, txn)
-	}
-	t.Logf("after SIGTERM: window seq %d = Delta txn %d (table version %d)", seq, txn, version)
+	// What the drain left: stage 1's state before its offsets, and stage 2's
+	// committed state equal to what Delta committed (stateAfterStop).
+	emitted, version := stateAfterStop(t, ctx, b.data, broker)
+	t.Logf("after SIGTERM: stage 2 emitted %v (internal partition: seq) = Delta's txns (table version %d); stage 1's commits each covered by a state", emitted, version)
 
 	// Restarted on the same volume, it resumes from its committed offsets and
 	// checkpoint: the table ends equal to the reference over both hours.
@@ -243,7 +245,7 @@ func checkMemoryLimit(t *testing.T, c *image.Container, want int64) {
 			continue
 		}
 		if got := strings.TrimSpace(string(b)); got != strconv.FormatInt(want, 10) {
-			t.Fatalf("container memory limit %s (%s), want the Deployment's %d", got, file, want)
+			t.Fatalf("container memory limit %s (%s), want the StatefulSet's %d", got, file, want)
 		}
 		t.Logf("container memory limit %d bytes (%s)", want, file)
 		return
@@ -282,23 +284,56 @@ func reference(t *testing.T, ctx context.Context, broker *harness.Broker) []harn
 	return want
 }
 
-// stateAfterStop reads, from the volume, the window's emission sequence in its
-// checkpoint (state key rides_agg of config/rides.yaml) and the Delta table's
-// version and txn version of app rides_agg.
-func stateAfterStop(t *testing.T, ctx context.Context, data string) (seq, version, txn int64) {
+// The identity config/rides.yaml runs under in the image (KAFKA_GROUP,
+// KAFKA_TOPIC and the state key at their defaults).
+const (
+	jobGroup    = "rides-connect-rides"
+	jobTopic    = "rides"
+	jobStateKey = "rides_agg"
+)
+
+// stateAfterStop checks what a clean stop of config/rides.yaml left, from the
+// volume and the broker, and returns stage 2's emission sequence per internal
+// partition q and the table's version:
+//   - stage 1: each offset the group committed on the source topic names the
+//     state covering it in the checkpoint on the volume (key
+//     rides_agg-<topic>-<p>@<offset>): the state went before the offsets;
+//   - stage 2: for every q, the sequence of q's state committed in
+//     <group>-merge-state equals the sequence of Delta's txn rides_agg-<q>:
+//     every row it emitted is in the table, and its last transaction
+//     (offsets and state) was committed on close, not left to abort. At least
+//     one q emitted something.
+func stateAfterStop(t *testing.T, ctx context.Context, data string, broker *harness.Broker) (map[int]int64, int64) {
 	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	committed, err := adm.FetchOffsets(ctx, jobGroup)
+	if err != nil {
+		t.Fatal(err)
+	}
 	kv, err := store.Open(ctx, filepath.Join(data, "checkpoints", "rides"), objstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := kv.Get(ctx, "rides_agg")
-	if err != nil {
-		t.Fatal(err)
+	commits := 0
+	committed.Each(func(o kadm.OffsetResponse) {
+		if o.Topic != jobTopic || o.At < 0 {
+			return
+		}
+		commits++
+		key := fmt.Sprintf("%s-%s-%d@%d", jobStateKey, o.Topic, o.Partition, o.At)
+		if _, err := kv.Get(ctx, key); err != nil {
+			t.Errorf("stage 1: group %s committed %s/%d at %d, but the checkpoint has no state %s: %v", jobGroup, o.Topic, o.Partition, o.At, key, err)
+		}
+	})
+	if commits == 0 {
+		t.Errorf("stage 1: group %s committed no offset of %s", jobGroup, jobTopic)
 	}
-	seq, err = engine.StateSeq(raw)
-	if err != nil {
-		t.Fatalf("window checkpoint has no seq (%v): %.200q", err, raw)
-	}
+
 	st, err := objstore.Open(ctx, filepath.Join(data, "silver", "rides_agg"), objstore.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -307,7 +342,90 @@ func stateAfterStop(t *testing.T, ctx context.Context, data string) (seq, versio
 	if err != nil {
 		t.Fatal(err)
 	}
-	return seq, snap.Version, snap.TxnVersion("rides_agg")
+	table := map[int]int64{}
+	for app, txn := range snap.Txns {
+		var q int
+		if n, _ := fmt.Sscanf(app, jobStateKey+"-%d", &q); n == 1 && app == fmt.Sprintf("%s-%d", jobStateKey, q) {
+			_, table[q] = delta.SplitTxnVersion(txn.Version)
+		}
+	}
+	states := map[int]int64{}
+	for key, raw := range committedStates(t, ctx, broker, jobGroup+"-merge-state") {
+		var q int
+		if n, _ := fmt.Sscanf(key, jobStateKey+"-%d", &q); n != 1 || key != fmt.Sprintf("%s-%d", jobStateKey, q) {
+			t.Errorf("stage 2: %s-merge-state holds key %q, not a state %s-<q>", jobGroup, key, jobStateKey)
+			continue
+		}
+		if states[q], err = engine.StateSeq(raw); err != nil {
+			t.Errorf("stage 2: state %s: %v", key, err)
+		}
+	}
+	emitted := 0
+	for q := range 64 {
+		s, okS := states[q]
+		d, okD := table[q]
+		if !okS && !okD {
+			continue
+		}
+		if s != d {
+			t.Errorf("stage 2: internal partition %d: its committed state emitted up to seq %d, Delta (version %d) committed txn %s-%d seq %d", q, s, snap.Version, jobStateKey, q, d)
+		}
+		if s > 0 {
+			emitted++
+		}
+	}
+	if emitted == 0 {
+		t.Errorf("stage 2 emitted nothing before the stop (states %v, Delta txns %v)", states, table)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	return states, snap.Version
+}
+
+// committedStates reads a changelog topic with read_committed to its end
+// and returns the latest value of each key (the broker has no open
+// transaction on it once its writer stopped cleanly; one left open stalls
+// the read, which then fails naming the partitions).
+func committedStates(t *testing.T, ctx context.Context, broker *harness.Broker, topic string) map[string][]byte {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker.Addr), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(), kgo.FetchMaxWait(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := map[int32]int64{} // partition -> end offset, until read to it
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			t.Fatalf("%s/%d: %v", topic, o.Partition, o.Err)
+		}
+		if o.Offset > 0 {
+			left[o.Partition] = o.Offset
+		}
+	})
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	latest := map[string][]byte{}
+	for len(left) > 0 {
+		fs := cl.PollFetches(rctx)
+		if rctx.Err() != nil {
+			t.Fatalf("%s: partitions (end offsets) %v not read to their end with read_committed: a transaction left open?", topic, left)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if !r.Attrs.IsControl() {
+				latest[string(r.Key)] = r.Value
+			}
+			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
+				delete(left, r.Partition)
+			}
+		})
+	}
+	return latest
 }
 
 func waitHTTP(t *testing.T, ctx context.Context, c *image.Container, url string, status int) {

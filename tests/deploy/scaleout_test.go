@@ -14,20 +14,26 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
-const scaleOutDir = "deploy/kubernetes-scaleout"
+// The base and the overlay of the silver job (docs/deploy.md).
+const (
+	baseDir     = "deploy/kubernetes"
+	scaleOutDir = "deploy/kubernetes-scaleout"
+)
 
 // kedaVersion is the KEDA release whose CRDs and Kafka scaler the
 // autoscaling files are checked against (check.sh downloads its module).
 const kedaVersion = "v2.21.0"
 
-// scaleOut renders the scale-out overlay and returns its objects and the
-// silver job's StatefulSet.
-func scaleOut(t *testing.T) ([]runtime.Object, *appsv1.StatefulSet) {
+// silverJob renders a kustomization and returns its objects and the silver
+// job's StatefulSet; a Deployment of the same name (the one-replica job the
+// base ran before) fails the test.
+func silverJob(t *testing.T, dir string) ([]runtime.Object, *appsv1.StatefulSet) {
 	t.Helper()
-	objs := manifestsOf(t, scaleOutDir)
+	objs := manifestsOf(t, dir)
 	var sts *appsv1.StatefulSet
 	for _, o := range objs {
 		switch o := o.(type) {
@@ -37,12 +43,12 @@ func scaleOut(t *testing.T) ([]runtime.Object, *appsv1.StatefulSet) {
 			}
 		case *appsv1.Deployment:
 			if o.Name == "rides-connect" {
-				t.Errorf("the overlay still renders the base's one-replica Deployment %s", o.Name)
+				t.Errorf("%s still renders a Deployment %s beside the StatefulSet", dir, o.Name)
 			}
 		}
 	}
 	if sts == nil {
-		t.Fatalf("%s renders no StatefulSet rides-connect", scaleOutDir)
+		t.Fatalf("%s renders no StatefulSet rides-connect", dir)
 	}
 	return objs, sts
 }
@@ -56,40 +62,123 @@ func envOf(c corev1.Container, name string) *corev1.EnvVar {
 	return nil
 }
 
-// TestKubernetesScaleOut: the overlay renders N replicas with stable,
-// distinct identities, a PodDisruptionBudget of one, each pod scraped once
-// under the job label the alerts select, and (once config/rides-scaleout.yaml
-// exists) every container check of TestKubernetesManifests.
+// envValue is the literal value of a variable the container sets ("" when
+// it does not set it, or not as a literal).
+func envValue(c corev1.Container, name string) string {
+	if e := envOf(c, name); e != nil {
+		return e.Value
+	}
+	return ""
+}
+
+// reShared matches the store URLs every replica reaches: a local path or
+// file:// would be each pod's own.
+var reShared = regexp.MustCompile(`^s3a?://[^/]+/.+`)
+
+// TestKubernetesSilverJob: the base renders the silver job as 3 replicas of
+// config/rides.yaml (the checks of checkReplicas), with stage 1's state
+// (CHECKPOINT) and the table (OUT_DELTA) on S3, which every replica shares.
+// TestKubernetesManifests gives its container every container check.
+func TestKubernetesSilverJob(t *testing.T) {
+	objs, sts := silverJob(t, baseDir)
+	checkReplicas(t, baseDir, objs, sts)
+	c := sts.Spec.Template.Spec.Containers[0]
+	if !slices.Equal(c.Args, []string{"-c", "/etc/rides-connect/rides.yaml"}) {
+		t.Errorf("args %q do not run config/rides.yaml", c.Args)
+	}
+	for _, name := range []string{"CHECKPOINT", "OUT_DELTA"} {
+		if v := envValue(c, name); !reShared.MatchString(v) {
+			t.Errorf("%s=%q: every replica must reach the same store (an s3:// or s3a:// URL)", name, v)
+		}
+	}
+	if envValue(c, "CHECKPOINT") == "" || !strings.Contains(string(read(t, "config/rides.yaml")), "${CHECKPOINT:") {
+		t.Error("config/rides.yaml keeps stage 1's state in CHECKPOINT: the StatefulSet must set it")
+	}
+	if envValue(c, "KAFKA_GROUP") == "" {
+		t.Error("KAFKA_GROUP is not set: it names the groups, internal topics and autoscaling triggers")
+	}
+}
+
+// TestKubernetesScaleOut: the overlay is the base's StatefulSet running
+// config/rides-scaleout.yaml (every state in Kafka: no CHECKPOINT) under its
+// own group and table, and nothing else changed: the same pod template once
+// args and those variables are set aside, the same replica checks, and every
+// container check of TestKubernetesManifests.
 func TestKubernetesScaleOut(t *testing.T) {
-	objs, sts := scaleOut(t)
+	objs, sts := silverJob(t, scaleOutDir)
+	checkReplicas(t, scaleOutDir, objs, sts)
+	c := sts.Spec.Template.Spec.Containers[0]
+	if !slices.Equal(c.Args, []string{"-c", "/etc/rides-connect/rides-scaleout.yaml"}) {
+		t.Errorf("args %q do not run config/rides-scaleout.yaml", c.Args)
+	}
+	if e := envOf(c, "CHECKPOINT"); e != nil {
+		t.Errorf("sets CHECKPOINT=%q: config/rides-scaleout.yaml keeps every state in Kafka", e.Value)
+	}
+	if strings.Contains(string(read(t, "config/rides-scaleout.yaml")), "${CHECKPOINT") {
+		t.Error("config/rides-scaleout.yaml reads CHECKPOINT: the overlay drops it, restate the overlay")
+	}
+	_, base := silverJob(t, baseDir)
+	bc := base.Spec.Template.Spec.Containers[0]
+	// Neither config can take over the other's group or table (stage 1's
+	// state is kept elsewhere, both number their txns rides_agg-<q>).
+	for _, name := range []string{"KAFKA_GROUP", "OUT_DELTA"} {
+		if v := envValue(c, name); v == "" || v == envValue(bc, name) {
+			t.Errorf("%s=%q, the base's is %q: the overlay's job needs its own", name, v, envValue(bc, name))
+		}
+	}
+	if !reShared.MatchString(envValue(c, "OUT_DELTA")) {
+		t.Errorf("OUT_DELTA=%q: every replica must reach the same table", envValue(c, "OUT_DELTA"))
+	}
+	// Apart from those, the base's pod template and StatefulSet spec.
+	strip := func(s *appsv1.StatefulSet) *appsv1.StatefulSet {
+		s = s.DeepCopy()
+		ct := &s.Spec.Template.Spec.Containers[0]
+		ct.Args = nil
+		ct.Env = slices.DeleteFunc(ct.Env, func(e corev1.EnvVar) bool {
+			return e.Name == "CHECKPOINT" || e.Name == "KAFKA_GROUP" || e.Name == "OUT_DELTA"
+		})
+		return s
+	}
+	if a, b := strip(sts), strip(base); !equality.Semantic.DeepEqual(a.Spec, b.Spec) {
+		t.Errorf("the overlay changes more of the StatefulSet than args, CHECKPOINT, KAFKA_GROUP and OUT_DELTA:\n%s", lineDiff(t, b.Spec, a.Spec))
+	}
+	checkRendered(t, objs)
+}
+
+// checkReplicas: N replicas with stable, distinct identities, started in
+// parallel, a PodDisruptionBudget of one, a headless Service, each pod
+// scraped once under the job label the alerts select.
+func checkReplicas(t *testing.T, dir string, objs []runtime.Object, sts *appsv1.StatefulSet) {
+	t.Helper()
 	spec := sts.Spec
 	if spec.Replicas == nil || *spec.Replicas != 3 {
-		t.Errorf("StatefulSet replicas = %v, want 3", spec.Replicas)
+		n := "unset"
+		if spec.Replicas != nil {
+			n = strconv.Itoa(int(*spec.Replicas))
+		}
+		t.Errorf("%s: StatefulSet replicas %s, want 3", dir, n)
 	}
 	if spec.PodManagementPolicy != appsv1.ParallelPodManagement {
-		t.Errorf("podManagementPolicy %q: replicas do not depend on each other, start them in parallel", spec.PodManagementPolicy)
+		t.Errorf("%s: podManagementPolicy %q: replicas do not depend on each other, start them in parallel", dir, spec.PodManagementPolicy)
 	}
 	pod := spec.Template
 	c := pod.Spec.Containers[0]
 	// The pod name is the instance id: static membership and the
 	// transactional id, stable across restarts, distinct per replica.
 	if e := envOf(c, "KAFKA_INSTANCE_ID"); e == nil || e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.name" {
-		t.Errorf("KAFKA_INSTANCE_ID must be the pod name (fieldRef metadata.name), got %+v", e)
+		t.Errorf("%s: KAFKA_INSTANCE_ID must be the pod name (fieldRef metadata.name), got %+v", dir, e)
 	}
 	if g := pod.Spec.TerminationGracePeriodSeconds; g == nil || *g < 30 {
-		t.Errorf("terminationGracePeriodSeconds %v: the drain on SIGTERM (shutdown_timeout 20s) needs more", g)
+		t.Errorf("%s: terminationGracePeriodSeconds %v: the drain on SIGTERM (shutdown_timeout 20s) needs more", dir, g)
 	}
 	if p := c.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/ready" {
-		t.Errorf("readiness probe %+v, want GET /ready", p)
+		t.Errorf("%s: readiness probe %+v, want GET /ready", dir, p)
 	}
 	if !strings.Contains(c.Image, "/") {
-		t.Errorf("image %q is the bare local name: the overlay's images: did not rewrite it", c.Image)
-	}
-	if !slices.Contains(c.Args, "/etc/rides-connect/rides-scaleout.yaml") {
-		t.Errorf("args %v do not run config/rides-scaleout.yaml", c.Args)
+		t.Errorf("%s: image %q is the bare local name: images: did not rewrite it", dir, c.Image)
 	}
 	if len(spec.VolumeClaimTemplates) > 0 {
-		t.Error("volumeClaimTemplates: the state lives in Kafka, the checkpoint store and Delta, not on pod volumes")
+		t.Errorf("%s: volumeClaimTemplates: the state lives in Kafka, the shared checkpoint store and Delta, not on pod volumes", dir)
 	}
 
 	var services []*corev1.Service
@@ -102,31 +191,34 @@ func TestKubernetesScaleOut(t *testing.T) {
 			pdbs++
 			sel := o.Spec.Selector
 			if sel == nil || !matches(sel.MatchLabels, pod.Labels) || len(sel.MatchExpressions) > 0 {
-				t.Errorf("PodDisruptionBudget %s selects %v, not the StatefulSet's pods", o.Name, sel)
+				t.Errorf("%s: PodDisruptionBudget %s selects %v, not the StatefulSet's pods", dir, o.Name, sel)
 			}
 			if o.Spec.MaxUnavailable == nil || o.Spec.MaxUnavailable.IntValue() != 1 || o.Spec.MinAvailable != nil {
-				t.Errorf("PodDisruptionBudget %s: want maxUnavailable 1, got max %v min %v", o.Name, o.Spec.MaxUnavailable, o.Spec.MinAvailable)
+				t.Errorf("%s: PodDisruptionBudget %s: want maxUnavailable 1, got max %v min %v", dir, o.Name, o.Spec.MaxUnavailable, o.Spec.MinAvailable)
 			}
 			for _, w := range workloads(objs) {
-				if w.name != "StatefulSet/"+sts.Name && matches(sel.MatchLabels, w.pod.Labels) {
-					t.Errorf("PodDisruptionBudget %s also covers %s", o.Name, w.name)
+				if sel != nil && w.name != "StatefulSet/"+sts.Name && matches(sel.MatchLabels, w.pod.Labels) {
+					t.Errorf("%s: PodDisruptionBudget %s also covers %s", dir, o.Name, w.name)
 				}
 			}
 		}
 	}
 	if pdbs != 1 {
-		t.Errorf("%d PodDisruptionBudgets, want 1", pdbs)
+		t.Errorf("%s: %d PodDisruptionBudgets, want 1", dir, pdbs)
 	}
 	// serviceName names a rendered headless Service of these pods.
 	if !slices.ContainsFunc(services, func(s *corev1.Service) bool {
 		return s.Name == spec.ServiceName && s.Spec.ClusterIP == corev1.ClusterIPNone && matches(s.Spec.Selector, pod.Labels)
 	}) {
-		t.Errorf("serviceName %q is not a rendered headless Service selecting the pods", spec.ServiceName)
+		t.Errorf("%s: serviceName %q is not a rendered headless Service selecting the pods", dir, spec.ServiceName)
 	}
 	// Scraped once, through the Service named rides-connect (the job label).
 	var sm *monitoringv1.ServiceMonitor
 	for _, o := range decodeFile(t, "servicemonitor.yaml") {
 		sm, _ = o.(*monitoringv1.ServiceMonitor)
+	}
+	if sm == nil {
+		t.Fatal("servicemonitor.yaml holds no ServiceMonitor")
 	}
 	var scraped []string
 	for _, s := range services {
@@ -135,15 +227,44 @@ func TestKubernetesScaleOut(t *testing.T) {
 		}
 	}
 	if !slices.Equal(scraped, []string{"rides-connect"}) {
-		t.Errorf("the ServiceMonitor scrapes the pods through %v, want exactly [rides-connect] (the job label the alerts select)", scraped)
+		t.Errorf("%s: the ServiceMonitor scrapes the pods through %v, want exactly [rides-connect] (the job label the alerts select)", dir, scraped)
 	}
+}
 
-	t.Run("containers", func(t *testing.T) {
-		if _, err := os.Stat(filepath.Join(repoRoot, "config/rides-scaleout.yaml")); err != nil {
-			t.Skip("config/rides-scaleout.yaml is not in this tree yet (issue 12 wiring): the StatefulSet's env, config and probes are checked once it is and sync-config.sh has put it in the ConfigMap")
+// lineDiff lists the lines of a's YAML missing from b's (-) and b's missing
+// from a's (+).
+func lineDiff(t *testing.T, a, b any) string {
+	t.Helper()
+	ya, err := yamlMarshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	yb, err := yamlMarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	la, lb := strings.Split(string(ya), "\n"), strings.Split(string(yb), "\n")
+	var out []string
+	for _, l := range la {
+		if !slices.Contains(lb, l) {
+			out = append(out, "- "+l)
 		}
-		checkRendered(t, objs)
-	})
+	}
+	for _, l := range lb {
+		if !slices.Contains(la, l) {
+			out = append(out, "+ "+l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func read(t *testing.T, rel string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // kedaDir is KEDA's module source (CRDs, scalers), or "" if absent.
@@ -210,32 +331,49 @@ func composePartitions(t *testing.T) int {
 }
 
 // TestKubernetesAutoscaling: the KEDA ScaledObject and TriggerAuthentication
-// are valid against KEDA's own CRD schemas, scale the overlay's StatefulSet
-// on the lag of both consumer groups the job runs, with parameters KEDA's
-// Kafka scaler reads, credentials the documented Secrets hold, and no more
-// replicas than partitions; the HPA alternative is a valid HPA with the same
-// bounds.
+// are valid against KEDA's own CRD schemas, scale the base's StatefulSet on
+// the lag of both consumer groups config/rides.yaml runs, with parameters
+// KEDA's Kafka scaler reads, credentials the documented Secrets hold, and no
+// more replicas than partitions; the HPA alternative is a valid HPA with the
+// same bounds on the lag of the same two topics. The overlay's subtest checks
+// the same of both files with the substitution its kustomization.yaml tells
+// users to apply, against the overlay's StatefulSet.
 func TestKubernetesAutoscaling(t *testing.T) {
-	_, sts := scaleOut(t)
-	c := sts.Spec.Template.Spec.Containers[0]
-	envValue := func(name string) string {
-		if e := envOf(c, name); e != nil {
-			return e.Value
+	dir := kedaDir(t)
+	keda, hpa := read(t, baseDir+"/"+kedaFile), read(t, baseDir+"/hpa-external-metric.example.yaml")
+	_, sts := silverJob(t, baseDir)
+	checkAutoscaling(t, dir, keda, hpa, sts)
+
+	t.Run("overlay", func(t *testing.T) {
+		kust := string(read(t, scaleOutDir+"/kustomization.yaml"))
+		m := regexp.MustCompile(`sed 's/([^/']+)/([^/']*)/g' (deploy/kubernetes/keda-scaledobject\.yaml) \| kubectl apply -n rides -f -`).FindStringSubmatch(kust)
+		if m == nil {
+			t.Fatalf("%s/kustomization.yaml says no `sed 's/<base group>/<its group>/g' deploy/kubernetes/keda-scaledobject.yaml | kubectl apply ...`", scaleOutDir)
 		}
-		t.Fatalf("the StatefulSet sets no %s", name)
-		return ""
+		from, to := regexp.MustCompile(m[1]), []byte(m[2])
+		_, osts := silverJob(t, scaleOutDir)
+		checkAutoscaling(t, dir, from.ReplaceAll(keda, to), from.ReplaceAll(hpa, to), osts)
+	})
+}
+
+// checkAutoscaling checks a ScaledObject file and an HPA file against the
+// StatefulSet they scale, as TestKubernetesAutoscaling says.
+func checkAutoscaling(t *testing.T, dir string, keda, hpaFile []byte, sts *appsv1.StatefulSet) {
+	t.Helper()
+	c := sts.Spec.Template.Spec.Containers[0]
+	env := func(name string) string {
+		v := envValue(c, name)
+		if v == "" {
+			t.Fatalf("the StatefulSet sets no %s", name)
+		}
+		return v
 	}
-	group, topic, brokers := envValue("KAFKA_GROUP"), envValue("KAFKA_TOPIC"), envValue("KAFKA_BOOTSTRAP")
+	group, topic, brokers := env("KAFKA_GROUP"), env("KAFKA_TOPIC"), env("KAFKA_BOOTSTRAP")
 	partitions := composePartitions(t)
 	secrets := exampleSecrets(t)
 
-	dir := kedaDir(t)
 	metaParams, authParams := kafkaScalerParams(t, dir)
-	b, err := os.ReadFile(filepath.Join(repoRoot, scaleOutDir, "keda-scaledobject.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	docs, err := yamlDocs(b)
+	docs, err := yamlDocs(keda)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,8 +468,10 @@ func TestKubernetesAutoscaling(t *testing.T) {
 		}
 	}
 
-	// The HPA alternative: a valid autoscaling/v2 HPA with the same bounds.
-	for _, o := range decodeFile(t, "../kubernetes-scaleout/hpa-external-metric.example.yaml") {
+	// The HPA alternative: a valid autoscaling/v2 HPA with the same bounds,
+	// on the lag of the two topics the job reads.
+	hpas := 0
+	for _, o := range decodeBytes(t, "hpa-external-metric.example.yaml", hpaFile) {
 		hpa, ok := o.(*autoscalingv2.HorizontalPodAutoscaler)
 		if !ok {
 			t.Fatalf("hpa-external-metric.example.yaml holds a %T", o)
@@ -345,11 +485,24 @@ func TestKubernetesAutoscaling(t *testing.T) {
 		if hpa.Spec.MinReplicas == nil || *hpa.Spec.MinReplicas < 1 {
 			t.Errorf("HPA minReplicas %v, want >= 1", hpa.Spec.MinReplicas)
 		}
+		var topics []string
 		for _, m := range hpa.Spec.Metrics {
 			if m.Type != autoscalingv2.ExternalMetricSourceType || m.External == nil || m.External.Target.AverageValue == nil {
 				t.Errorf("HPA metric %+v: want an External metric with an AverageValue target", m)
+				continue
+			}
+			if sel := m.External.Metric.Selector; sel != nil {
+				topics = append(topics, sel.MatchLabels["topic"])
 			}
 		}
+		slices.Sort(topics)
+		if want := []string{topic, group + "-repartition"}; !slices.Equal(topics, slices.Sorted(slices.Values(want))) {
+			t.Errorf("HPA metrics select the lag of topics %q, want both stages' %q", topics, want)
+		}
+		hpas++
+	}
+	if hpas != 1 {
+		t.Errorf("hpa-external-metric.example.yaml holds %d HPAs, want 1", hpas)
 	}
 }
 

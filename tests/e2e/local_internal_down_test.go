@@ -12,7 +12,7 @@ import (
 	"github.com/miaradia/rides-connect/internal/harness"
 )
 
-// localGroup is config/rides-scaleout-local.yaml's default KAFKA_GROUP; its
+// localGroup is config/rides.yaml's default KAFKA_GROUP; its
 // internal topic is <group>-repartition.
 const localGroup = "rides-connect-rides"
 

@@ -11,7 +11,7 @@ import (
 	"github.com/miaradia/rides-connect/internal/harness"
 )
 
-// The scale-out job of config/rides-scaleout-local.yaml, whose internal topic
+// The scale-out job of config/rides.yaml, whose internal topic
 // refuses every write for a while (a fault injected into the broker, then
 // removed): stage local's writes of its bundles fail and are retried, the
 // bundles wait in its state meanwhile, and once the topic takes writes the
@@ -51,7 +51,7 @@ func TestLocalScaleOutRecoversFromAnInternalTopicOutage(t *testing.T) {
 	}
 	want := producedReference(ctx, t, broker, values, keys)
 
-	job, err := harness.Start(binary, []string{"-c", filepath.Join(repoRoot, "config", "rides-scaleout-local.yaml")},
+	job, err := harness.Start(binary, []string{"-c", filepath.Join(repoRoot, "config", "rides.yaml")},
 		append(layout.JobEnv(broker.Addr, httpAddr), "KAFKA_INSTANCE_ID=replica-0"), filepath.Join(layout.Logs, "local.log"))
 	if err != nil {
 		t.Fatal(err)

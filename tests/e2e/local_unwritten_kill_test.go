@@ -14,7 +14,7 @@ import (
 	"github.com/miaradia/rides-connect/internal/harness"
 )
 
-// One replica of config/rides-scaleout-local.yaml drains a backlog while its
+// One replica of config/rides.yaml drains a backlog while its
 // internal topic refuses every write: its bundles wait in the partitions'
 // states, and its offsets commit past their rides all the same (that is
 // what bundles.output is for). It is SIGKILLed at the end of the backlog,
@@ -50,7 +50,7 @@ func TestLocalScaleOutSendsTheBundlesOfAReplicaKilledWithThemUnwritten(t *testin
 			t.Fatal(err)
 		}
 		env := append(layout.JobEnv(broker.Addr, httpAddr), "KAFKA_INSTANCE_ID="+name)
-		job, err := harness.Start(binary, []string{"-c", filepath.Join(repoRoot, "config", "rides-scaleout-local.yaml")},
+		job, err := harness.Start(binary, []string{"-c", filepath.Join(repoRoot, "config", "rides.yaml")},
 			env, filepath.Join(layout.Logs, name+".log"))
 		if err != nil {
 			t.Fatal(err)

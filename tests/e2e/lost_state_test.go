@@ -15,25 +15,50 @@ import (
 	"github.com/miaradia/rides-connect/internal/harness"
 )
 
-// lostStateLog is the hold's log line (plugins/window/lost_state.go).
-const lostStateLog = "started empty, but partition rides/0 resumed at offset"
+// holdConfig is a job config and the log line of its hold on a lost state.
+type holdConfig struct {
+	config, lostStateLog string
+}
 
-// startIn runs config/rides.yaml through the binary on layout (its
+// holdConfigs are the two forms of the rides job: config/rides.yaml (stage
+// local, a state per source partition, plugins/window/stage_local.go) and
+// config/rides-single.yaml (stage full, plugins/window/lost_state.go).
+var holdConfigs = []holdConfig{
+	{"rides.yaml", "but the group committed rides/0 up to offset 30: its open windows are lost"},
+	{"rides-single.yaml", "started empty, but partition rides/0 resumed at offset"},
+}
+
+// heldJob is a job started by startConfig, with its /metrics address.
+type heldJob struct {
+	*harness.Process
+	http string
+}
+
+// lostGauge is the job's window_state_lost (-1 when not scraped).
+func (j *heldJob) lostGauge() float64 {
+	m, err := harness.ScrapeMetrics(j.http)
+	if v, ok := m["window_state_lost"]; err == nil && ok {
+		return v
+	}
+	return -1
+}
+
+// startConfig runs config/<config> through the binary on layout (its
 // checkpoint and table kept between runs), extra environment last.
-func startIn(t *testing.T, layout harness.Layout, broker *harness.Broker, extraEnv ...string) *harness.Process {
+func startConfig(t *testing.T, config string, layout harness.Layout, broker *harness.Broker, extraEnv ...string) *heldJob {
 	t.Helper()
 	httpAddr, err := harness.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
 	env := append(layout.JobEnv(broker.Addr, httpAddr), extraEnv...)
-	p, err := harness.Start(binary, []string{"-c", filepath.Join(repoRoot, "config", "rides.yaml")},
+	p, err := harness.Start(binary, []string{"-c", filepath.Join(repoRoot, "config", config)},
 		env, filepath.Join(layout.Logs, fmt.Sprintf("rides-%d.log", time.Now().UnixNano())))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Kill)
-	return p
+	return &heldJob{Process: p, http: httpAddr}
 }
 
 // committedOr is the rides job's committed offset of rides/0, -1 when none
@@ -87,6 +112,15 @@ func oneRidesPartition(t *testing.T) (*harness.Broker, harness.Layout) {
 // the log names the cause, no offset moves, no row is written.
 func TestACheckpointLostBeforeTheFirstWindowClosedHoldsTheJob(t *testing.T) {
 	t.Parallel()
+	for _, c := range holdConfigs {
+		t.Run(c.config, func(t *testing.T) {
+			t.Parallel()
+			lostCheckpointHolds(t, c)
+		})
+	}
+}
+
+func lostCheckpointHolds(t *testing.T, c holdConfig) {
 	broker, layout := oneRidesPartition(t)
 	ctx := context.Background()
 	rides := knownRides(time.Date(2026, 3, 14, 8, 0, 0, 0, time.UTC), 120)
@@ -94,8 +128,8 @@ func TestACheckpointLostBeforeTheFirstWindowClosedHoldsTheJob(t *testing.T) {
 	if err := broker.Produce(ctx, "rides", encode(t, rides[:30]), nil); err != nil {
 		t.Fatal(err)
 	}
-	job := startIn(t, layout, broker)
-	waitFor(t, job, "offset 30 committed", func() bool { return committedOr(broker.Addr) == 30 })
+	job := startConfig(t, c.config, layout, broker)
+	waitFor(t, job.Process, "offset 30 committed", func() bool { return committedOr(broker.Addr) == 30 })
 	if err := job.Stop(20 * time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -105,8 +139,11 @@ func TestACheckpointLostBeforeTheFirstWindowClosedHoldsTheJob(t *testing.T) {
 	if err := broker.Produce(ctx, "rides", encode(t, rides[30:]), nil); err != nil {
 		t.Fatal(err)
 	}
-	job = startIn(t, layout, broker)
-	waitFor(t, job, "the hold's log line", func() bool { return strings.Contains(readFile(job.Log), lostStateLog) })
+	job = startConfig(t, c.config, layout, broker)
+	waitFor(t, job.Process, "the hold's log line", func() bool { return strings.Contains(readFile(job.Log), c.lostStateLog) })
+	if got := job.lostGauge(); got != 1 {
+		t.Fatalf("window_state_lost %v while one partition is held, want 1 (alert RidesWindowStateLost)", got)
+	}
 	if got := committedOr(broker.Addr); got != 30 {
 		t.Fatalf("committed %d while held, want 30", got)
 	}
@@ -124,11 +161,20 @@ func TestACheckpointLostBeforeTheFirstWindowClosedHoldsTheJob(t *testing.T) {
 // not a lost state: the restart runs and writes the reference windows.
 func TestALatestStartKilledBeforeTheFirstStateWriteRestarts(t *testing.T) {
 	t.Parallel()
+	for _, c := range holdConfigs {
+		t.Run(c.config, func(t *testing.T) {
+			t.Parallel()
+			latestStartRestarts(t, c)
+		})
+	}
+}
+
+func latestStartRestarts(t *testing.T, c holdConfig) {
 	broker, layout := oneRidesPartition(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	job := startIn(t, layout, broker, "KAFKA_START=latest")
-	waitFor(t, job, "the start committed", func() bool { return committedOr(broker.Addr) == 0 })
+	job := startConfig(t, c.config, layout, broker, "KAFKA_START=latest")
+	waitFor(t, job.Process, "the start committed", func() bool { return committedOr(broker.Addr) == 0 })
 	job.Kill()
 	if ents, _ := os.ReadDir(layout.Checkpoint); len(ents) != 0 {
 		t.Fatalf("a state was written before any record: %v", ents)
@@ -137,12 +183,12 @@ func TestALatestStartKilledBeforeTheFirstStateWriteRestarts(t *testing.T) {
 	if err := broker.Produce(ctx, "rides", encode(t, rides), nil); err != nil {
 		t.Fatal(err)
 	}
-	job = startIn(t, layout, broker, "KAFKA_START=latest")
+	job = startConfig(t, c.config, layout, broker, "KAFKA_START=latest")
 	want, err := harness.ReferenceWindows(rides, 5*time.Minute, 10*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, job, "every window in the table", func() bool {
+	waitFor(t, job.Process, "every window in the table", func() bool {
 		rows, _, err := harness.TableRows(ctx, layout.Table)
 		return err == nil && len(rows) >= len(want)
 	})
@@ -156,7 +202,45 @@ func TestALatestStartKilledBeforeTheFirstStateWriteRestarts(t *testing.T) {
 	if diff := harness.DiffRows(got, want); diff != "" {
 		t.Fatalf("table differs from the reference:\n%s", diff)
 	}
-	if log := readFile(job.Log); strings.Contains(log, "started empty") {
+	if log := readFile(job.Log); strings.Contains(log, "started empty") || strings.Contains(log, "has no state") {
 		t.Fatalf("the restart took the start commit for a lost state:\n%s", log)
+	}
+}
+
+// Moving a running config/rides-single.yaml job to config/rides.yaml in
+// place (same group, same checkpoint) would start stage local on the
+// group's commits with none of its per-partition states: the rides before
+// those commits, in stage full's open windows, would be missing from the
+// new job's windows. It must hold, naming the cause, as on a lost state
+// (docs/scale-out.md, "Moving a running job over").
+func TestRidesYAMLOnARunningSingleJobsGroupHolds(t *testing.T) {
+	t.Parallel()
+	broker, layout := oneRidesPartition(t)
+	ctx := context.Background()
+	rides := knownRides(time.Date(2026, 3, 14, 8, 0, 0, 0, time.UTC), 120)
+	if err := broker.Produce(ctx, "rides", encode(t, rides[:30]), nil); err != nil {
+		t.Fatal(err)
+	}
+	job := startConfig(t, "rides-single.yaml", layout, broker)
+	waitFor(t, job.Process, "offset 30 committed", func() bool { return committedOr(broker.Addr) == 30 })
+	if err := job.Stop(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := broker.Produce(ctx, "rides", encode(t, rides[30:]), nil); err != nil {
+		t.Fatal(err)
+	}
+	job = startConfig(t, "rides.yaml", layout, broker)
+	waitFor(t, job.Process, "the hold's log line", func() bool { return strings.Contains(readFile(job.Log), holdConfigs[0].lostStateLog) })
+	if got := job.lostGauge(); got != 1 {
+		t.Fatalf("window_state_lost %v while one partition is held, want 1 (alert RidesWindowStateLost)", got)
+	}
+	if got := committedOr(broker.Addr); got != 30 {
+		t.Fatalf("committed %d while held, want 30", got)
+	}
+	if err := job.Stop(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if rows, _, err := harness.TableRows(ctx, layout.Table); err != nil || len(rows) != 0 {
+		t.Fatalf("table rows %d (%v), want none: windows without the records before the commit", len(rows), err)
 	}
 }

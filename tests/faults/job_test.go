@@ -76,8 +76,8 @@ func (j *job) start(t *testing.T) {
 }
 
 // jobConfig is the config every job runs, relative to the repository:
-// config/rides.yaml, or FAULT_CONFIG (e.g. config/rides-scaleout-local.yaml,
-// the job config/rides.yaml is to become, docs/scale-out.md).
+// config/rides.yaml, or FAULT_CONFIG (e.g. config/rides-single.yaml, the
+// single-process job, docs/scale-out.md).
 func jobConfig() string {
 	if c := os.Getenv("FAULT_CONFIG"); c != "" {
 		return c
@@ -158,51 +158,28 @@ func (j *job) waitCommitted(t *testing.T, adm *kadm.Client, n int64, d time.Dura
 	}
 }
 
-// waitMerged waits, for a config with a stage 2 (FAULT_CONFIG=
-// config/rides-scaleout-local.yaml), until stage 1 has written every bundle
-// (window_bundles_pending 0) and stage 2 (group <group>-merge) committed the
-// end of <group>-repartition: its Delta writes come before those commits.
-// Stage 1's commits alone can leave the table behind: they follow the
-// state that holds unwritten bundles, and stage 2 writes after (a CI run of
-// session 30 stopped the job with 200 of 272 windows written).
+// waitMerged waits, for a config with a stage 2 (config/rides.yaml), until
+// stage 2 has merged everything stage 1 committed (harness.MergeLeft): a
+// CI run of session 30 stopped the job on stage 1's commits alone, with 200
+// of 272 windows written.
 func (j *job) waitMerged(t *testing.T, adm *kadm.Client, d time.Duration) {
 	t.Helper()
-	if !j.hasStage2() {
+	if !harness.HasStage2(filepath.Join(j.root, jobConfig())) {
 		return
 	}
 	start := time.Now()
-	deadline := start.Add(d)
-	internal, pending := j.group+"-repartition", -1.0
-	for {
-		if m, err := harness.ScrapeMetrics(j.http); err == nil {
-			if pending = m["window_bundles_pending"]; pending == 0 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			j.fail(t, "%v bundles still unwritten after %v", pending, d)
-		}
-		time.Sleep(50 * time.Millisecond) // polling the job's metrics
-	}
-	for {
+	for deadline := start.Add(d); ; time.Sleep(100 * time.Millisecond) { // polling the job
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		behind, err := harness.Behind(ctx, adm, j.group+"-merge", internal)
+		left := harness.MergeLeft(ctx, adm, j.group, j.http)
 		cancel()
-		if err == nil && len(behind) == 0 {
+		if left == "" {
 			t.Logf("%s: stage 2 done %v after stage 1's last commit", j.name, time.Since(start).Round(time.Millisecond))
 			return
 		}
 		if time.Now().After(deadline) {
-			j.fail(t, "stage 2 did not commit the end of %s within %v (err %v): partitions %v", internal, d, err, behind)
+			j.fail(t, "stage 2 not done within %v: %s", d, left)
 		}
-		time.Sleep(100 * time.Millisecond) // polling the group's commits
 	}
-}
-
-// hasStage2 reports a job config with a stage 2 (tumbling_window stage: merge).
-func (j *job) hasStage2() bool {
-	b, err := os.ReadFile(filepath.Join(j.root, jobConfig()))
-	return err == nil && strings.Contains(string(b), "stage: merge")
 }
 
 // waitMoved waits until the committed offsets pass from and returns when.

@@ -35,7 +35,7 @@ func TestBronzeKubernetesManifests(t *testing.T) {
 			t.Errorf("bronze deployment sets %s, which config/bronze.yaml does not read", name)
 		}
 	}
-	silver := yamlDocs(t, "deploy/kubernetes/deployment.yaml")[0]
+	silver := yamlDocs(t, "deploy/kubernetes/statefulset.yaml")[0]
 	if dig(dep, "spec", "selector", "matchLabels", "app.kubernetes.io/name") == dig(silver, "spec", "selector", "matchLabels", "app.kubernetes.io/name") {
 		t.Error("the bronze pods must not carry the silver job's name label (the rides-connect Service and alerts select it)")
 	}

@@ -93,18 +93,23 @@ func TestPipelineMetrics(t *testing.T) {
 
 	// Phase 3: a late row (its window closed) and more time: more windows close.
 	produce(t, cl, append([][]byte{rides(1, time.Minute, 2*time.Minute)[0]}, rides(30, 20*time.Minute, 40*time.Minute)...))
-	waitFor(t, j, "late row counted and more windows committed", func(f map[string]*dto.MetricFamily) bool {
+	// The watermark must move past phase 2's: with a stage 2 (config/rides.yaml)
+	// a commit of phase 2's later windows can come before phase 3's bundles
+	// are merged, so more commits alone do not mean phase 3 is through.
+	waitFor(t, j, "late row counted, more windows committed, the watermark past phase 2's", func(f map[string]*dto.MetricFamily) bool {
 		return sum(f, "window_late_rows_total") >= 1 && sum(f, "delta_commits_total") > sum(s2, "delta_commits_total") &&
-			sum(f, "input_received") >= 63+60+31
+			sum(f, "input_received") >= 63+60+31 && sum(f, "window_watermark_ms") > sum(s2, "window_watermark_ms")
 	})
 	// Every record is read; take the final scrape once the window's gauges
-	// are the same in two scrapes in a row (no batch half-way through).
+	// are the same in two scrapes in a row (no batch half-way through) and
+	// a window state was written (stage local writes its states at the
+	// input's offset commits, every second: the state gauges come then).
 	var prev [2]float64
 	s3 := waitFor(t, j, "window gauges settled", func(f map[string]*dto.MetricFamily) bool {
 		cur := [2]float64{sum(f, "window_watermark_ms"), sum(f, "window_max_event_time_ms")}
 		settled := cur == prev
 		prev = cur
-		return settled
+		return settled && f["window_state_bytes"] != nil && f["window_checkpoint_latency_seconds"] != nil
 	})
 
 	t.Run("key series move", func(t *testing.T) {

@@ -56,7 +56,7 @@ func TestEveryTopicTheJobWritesIsCreated(t *testing.T) {
 			} `yaml:"template"`
 		} `yaml:"spec"`
 	}
-	if err := yaml.Unmarshal(read(t, "deploy/kubernetes/deployment.yaml"), &deploy); err != nil {
+	if err := yaml.Unmarshal(read(t, "deploy/kubernetes/statefulset.yaml"), &deploy); err != nil {
 		t.Fatal(err)
 	}
 	env := map[string]string{}
@@ -66,7 +66,7 @@ func TestEveryTopicTheJobWritesIsCreated(t *testing.T) {
 		}
 	}
 	if env["DLQ_CREATE_TOPIC"] != "true" {
-		t.Errorf("deploy/kubernetes/deployment.yaml: DLQ_CREATE_TOPIC=%q; the Deployment must let the job create %s (\"true\")", env["DLQ_CREATE_TOPIC"], dlq)
+		t.Errorf("deploy/kubernetes/statefulset.yaml: DLQ_CREATE_TOPIC=%q; the StatefulSet must let the job create %s (\"true\")", env["DLQ_CREATE_TOPIC"], dlq)
 	}
 
 	if !strings.Contains(string(read(t, "README.md")), "--topic "+dlq+" ") {

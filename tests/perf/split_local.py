@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""split_local.py — variants of config/rides-scaleout-local.yaml that cut it after a stage, to
+"""split_local.py — variants of config/rides.yaml that cut it after a stage, to
 split one replica's cost (docs/benchmarks.md, "Session 25"). Writes, into the directory given:
 
   local.yaml       the config as it is (re-serialised, for an equal comparison)
@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 repo = Path(__file__).resolve().parents[2]
-raw = (repo / "config/rides-scaleout-local.yaml").read_text()
+raw = (repo / "config/rides.yaml").read_text()
 # ${ENV:default} is Benthos' interpolation, not YAML: kept as opaque tokens.
 envs = []
 

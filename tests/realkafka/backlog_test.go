@@ -180,8 +180,9 @@ func (j *ridesJob) waitVersion(t *testing.T, v int64, d time.Duration) {
 }
 
 // waitDrained waits until the group has committed the end of every input
-// partition: every record is through, and every window it closed is in
-// Delta (an input batch is acked only after the rows it emitted).
+// partition, and with a stage 2 (config/rides.yaml) until stage 2 has
+// merged everything stage 1 sent: every window the records closed is then in
+// Delta (stage full acks an input batch only after the rows it emitted).
 func (j *ridesJob) waitDrained(t *testing.T, adm *kadm.Client, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -190,6 +191,21 @@ func (j *ridesJob) waitDrained(t *testing.T, adm *kadm.Client, d time.Duration) 
 			j.fail(t, "input not drained within %v (job exited: %v)", d, j.proc.Exited())
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+	if !harness.HasStage2(j.conf) {
+		return
+	}
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		left := harness.MergeLeft(ctx, adm, j.group, j.http)
+		cancel()
+		if left == "" {
+			return
+		}
+		if j.proc.Exited() || time.Now().After(deadline) {
+			j.fail(t, "stage 2 not done within %v (job exited: %v): %s", d, j.proc.Exited(), left)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

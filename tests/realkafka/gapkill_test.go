@@ -13,14 +13,14 @@ import (
 	"github.com/miaradia/rides-connect/internal/harness"
 )
 
-// Emissions of config/rides.yaml's two pipeline threads reach delta_lake
-// out of sequence, and with max_in_flight 1 the later one is committed past
-// the gap at once. A SIGKILL right then lost the earlier windows: the txn
+// Stage full (config/rides-single.yaml): the emissions of its two pipeline
+// threads reach delta_lake out of sequence, and with max_in_flight 1 the
+// later one is committed past the gap at once. A SIGKILL right then lost the earlier windows: the txn
 // version said they were written (red team of 4 Dec: 6 kills, 6 rows; 10
 // kills, 26 rows). Now the gap is recorded in the table as a hole. On a
 // sparse topic (20 000 rides over 14 days: nearly every small input batch
 // closes a window) with input batches of 7, the job is killed a few ms
-// after a gap warning, six times; then the shipped config drains the rest,
+// after a gap warning, six times; then the unedited config drains the rest,
 // and the table must equal the reference. Whether a run meets a gap
 // depends on how the threads interleave: a backlog drained without one
 // tests nothing, so up to three backlogs are tried (one CI run of session
@@ -33,6 +33,7 @@ func TestKillsAtSequenceGapsLoseNoWindow(t *testing.T) {
 	for attempt := 1; attempt <= 3; attempt++ {
 		b := newBacklogOf(t, be, "rides-gaps", spec, true)
 		job := newRidesJob(t, be, b.topic)
+		job.conf = filepath.Join(job.root, "config", "rides-single.yaml")
 		shipped := job.conf
 		job.conf = editedConfig(t, shipped, map[string]string{
 			"\n      count: 1024\n":            "\n      count: 7\n",

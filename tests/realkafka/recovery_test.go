@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+
 	"github.com/miaradia/rides-connect/internal/harness"
 	"github.com/miaradia/rides-connect/internal/objstore"
 	"github.com/miaradia/rides-connect/internal/objstore/s3fake"
@@ -157,13 +159,13 @@ func TestRidesJobResumesWithinSecondsAfterSIGKILL(t *testing.T) {
 		}
 	}
 	t.Logf("%d rides, %d windows exact in a table at version %d after %d kills and %d stops", len(rides), len(got), version, kills, len(stopped))
-	measureLoads(t, table, opts)
+	measureLoads(t, table, opts, adm, topic, 6)
 }
 
-// measureLoads times the two reads a restart makes from S3 before it can
-// work: the Delta snapshot (last checkpoint + later JSON commits) and the
-// window state.
-func measureLoads(t *testing.T, table objstore.Store, opts objstore.Options) {
+// measureLoads times the reads a restart makes from S3 before it can work:
+// the Delta snapshot (last checkpoint + later JSON commits) and the window
+// state of each source partition, the one named after the group's commit.
+func measureLoads(t *testing.T, table objstore.Store, opts objstore.Options, adm *kadm.Client, topic string, partitions int) {
 	ctx := context.Background()
 	t0 := time.Now()
 	snap, err := delta.LoadSnapshot(ctx, table)
@@ -175,13 +177,25 @@ func measureLoads(t *testing.T, table objstore.Store, opts objstore.Options) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t0 = time.Now()
-	state, err := kv.Get(ctx, "rides_agg")
+	offs, err := adm.FetchOffsets(ctx, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("loads from the S3 server: Delta snapshot v%d (checkpoint v%d + %d JSON commits, %d live files) %d ms; window state %d bytes %d ms",
-		snap.Version, snap.CheckpointVersion, snap.Version-max(snap.CheckpointVersion, -1), len(snap.LiveFiles()), snapTook.Milliseconds(), len(state), time.Since(t0).Milliseconds())
+	size, slowest := 0, time.Duration(0)
+	for p := 0; p < partitions; p++ {
+		o, ok := offs.Lookup(topic, int32(p))
+		if !ok {
+			t.Fatalf("the group has no commit of partition %d", p)
+		}
+		t0 = time.Now()
+		state, err := kv.Get(ctx, fmt.Sprintf("rides_agg-%s-%d@%d", topic, p, o.At))
+		if err != nil {
+			t.Fatalf("partition %d's state at the group's commit %d: %v", p, o.At, err)
+		}
+		size, slowest = size+len(state), max(slowest, time.Since(t0))
+	}
+	t.Logf("loads from the S3 server: Delta snapshot v%d (checkpoint v%d + %d JSON commits, %d live files) %d ms; window states of %d partitions %d bytes, the slowest %d ms",
+		snap.Version, snap.CheckpointVersion, snap.Version-max(snap.CheckpointVersion, -1), len(snap.LiveFiles()), snapTook.Milliseconds(), partitions, size, slowest.Milliseconds())
 }
 
 // compareDynamic shows what static membership buys: the same kill and

@@ -23,7 +23,7 @@ func checkDeadLettersOnce(t *testing.T, be brokerEnv, bl backlog) {
 
 // checkDeadLetters is checkDeadLettersOnce; with once false a malformed
 // record may have several dead letters (logged, not failed), none missing:
-// config/rides-scaleout-local.yaml's stage 1 writes its dead letters outside
+// config/rides.yaml's stage 1 writes its dead letters outside
 // any transaction, and a replica resumed after a pause past its session
 // timeout delivers those its producer held before the pause, which the
 // partition's new owner writes too (docs/scale-out.md, "Local stage 1").

@@ -21,7 +21,7 @@ import (
 // there is one per commit (about one a second per partition).
 const localStateKeep = 8
 
-// checkLocalState checks config/rides-scaleout-local.yaml's stage-1 states
+// checkLocalState checks config/rides.yaml's stage-1 states
 // in the shared checkpoint directory: for every source partition, the state
 // named after the group's committed offset is there (the one a next owner
 // loads), and the states below the accepted commits were deleted.

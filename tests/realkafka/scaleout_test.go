@@ -26,10 +26,10 @@ func TestScaleOutThreeReplicasEqualReference(t *testing.T) {
 	threeReplicas(t, "rides-scaleout", filepath.Join("config", "rides-scaleout.yaml"))
 }
 
-// The same with config/rides-scaleout-local.yaml: stage 1 without Kafka
+// The same with config/rides.yaml: stage 1 without Kafka
 // transactions, its state per source partition in the shared checkpoint.
 func TestScaleOutLocalThreeReplicasEqualReference(t *testing.T) {
-	threeReplicas(t, "rides-local", filepath.Join("config", "rides-scaleout-local.yaml"))
+	threeReplicas(t, "rides-local", filepath.Join("config", "rides.yaml"))
 }
 
 func threeReplicas(t *testing.T, name, config string) {
@@ -242,8 +242,10 @@ func waitTableEquals(t *testing.T, j *ridesJob, reps []*replica, want []harness.
 }
 
 // One replica of config/rides-scaleout.yaml writes the table one process of
-// config/rides.yaml writes on the same topic (compared with each other,
-// not only with the reference). SCALEOUT_ONE_RIDES sets the size (100 000).
+// config/rides-single.yaml (stage full, no shuffle) writes on the same topic
+// (compared with each other, not only with the reference; config/rides.yaml
+// is compared with the reference by TestBacklogFromEarliestEqualsReference).
+// SCALEOUT_ONE_RIDES sets the size (100 000).
 func TestScaleOutOneReplicaEqualsRidesYAML(t *testing.T) {
 	be := needBroker(t)
 	n := envInt(t, "SCALEOUT_ONE_RIDES", 100_000)
@@ -251,6 +253,7 @@ func TestScaleOutOneReplicaEqualsRidesYAML(t *testing.T) {
 	topic, adm := bl.topic, bl.adm
 
 	full := newRidesJob(t, be, topic)
+	full.conf = filepath.Join(full.root, "config", "rides-single.yaml")
 	full.start(t)
 	full.waitDrained(t, adm, 4*time.Minute)
 	want, version, err := harness.TableRows(context.Background(), full.table)
@@ -259,7 +262,7 @@ func TestScaleOutOneReplicaEqualsRidesYAML(t *testing.T) {
 	}
 	full.stop(t)
 	if len(want) == 0 {
-		t.Fatal("config/rides.yaml wrote no window")
+		t.Fatal("config/rides-single.yaml wrote no window")
 	}
 
 	so := newRidesJob(t, be, topic)
@@ -272,7 +275,7 @@ func TestScaleOutOneReplicaEqualsRidesYAML(t *testing.T) {
 	if err := r.proc.Stop(30 * time.Second); err != nil {
 		t.Error(err)
 	}
-	t.Logf("one replica of config/rides-scaleout.yaml: %d windows, equal to config/rides.yaml's table (version %d)", len(got), version)
+	t.Logf("one replica of config/rides-scaleout.yaml: %d windows, equal to config/rides-single.yaml's table (version %d)", len(got), version)
 }
 
 // A replica stopped (SIGSTOP) mid-run until both its consumer groups have
@@ -289,13 +292,13 @@ func TestScaleOutStoppedReplicaDoesNotChangeTheTable(t *testing.T) {
 	stoppedReplica(t, "rides-zombie", filepath.Join("config", "rides-scaleout.yaml"))
 }
 
-// The same with config/rides-scaleout-local.yaml: the resumed replica's
+// The same with config/rides.yaml: the resumed replica's
 // stage 1 may also write states of source partitions it lost; they are
 // named after commits the group did not make, so no owner reads them back
 // (in one key per partition, such a late write once held a partition for
 // good here, in CI).
 func TestScaleOutLocalStoppedReplicaDoesNotChangeTheTable(t *testing.T) {
-	stoppedReplica(t, "rides-zombie-local", filepath.Join("config", "rides-scaleout-local.yaml"))
+	stoppedReplica(t, "rides-zombie-local", filepath.Join("config", "rides.yaml"))
 }
 
 func stoppedReplica(t *testing.T, name, config string) {

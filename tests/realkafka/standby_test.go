@@ -12,7 +12,9 @@ import (
 	"github.com/miaradia/rides-connect/internal/harness"
 )
 
-// config/rides.yaml run as 3 replicas (one consumer group, one checkpoint,
+// config/rides-single.yaml (stage full, the single-process form of the job;
+// config/rides.yaml spreads partitions, scaleout_test.go) run as 3 replicas
+// (one consumer group, one checkpoint,
 // one table, distinct instance ids) while a producer writes a live stream:
 // one replica owns every partition and the others stand by
 // (group_balancer: single_owner), since a stage-full window needs the whole
@@ -29,7 +31,7 @@ func TestRidesJobReplicasAreOneActiveAndStandbys(t *testing.T) {
 	base := newRidesJob(t, be, b.topic)
 	reps := make([]*replica, 3)
 	for i := range reps {
-		reps[i] = &replica{job: base, id: fmt.Sprintf("standby-%d", i), config: filepath.Join("config", "rides.yaml")}
+		reps[i] = &replica{job: base, id: fmt.Sprintf("standby-%d", i), config: filepath.Join("config", "rides-single.yaml")}
 		t.Cleanup(func() { reps[i].kill() })
 		reps[i].start(t)
 	}
@@ -86,7 +88,7 @@ func TestRidesJobReplicasAreOneActiveAndStandbys(t *testing.T) {
 		t.Fatalf("after the replicas stopped, the table (version %d) differs from the reference:\n%s", version, d)
 	}
 	checkDeadLettersOnce(t, be, b)
-	t.Logf("3 replicas of config/rides.yaml (active SIGKILLed, 3->1->3): %d windows equal to the reference", len(got))
+	t.Logf("3 replicas of config/rides-single.yaml (active SIGKILLed, 3->1->3): %d windows equal to the reference", len(got))
 }
 
 // waitOneOwner waits until the group is stable with exactly one member

@@ -134,15 +134,16 @@ def spark_packages() -> str:
 
 def user_config(work: Path) -> Path:
     """config/rides.yaml grouped by (city, userId) instead of city, the rest as it is: the many-keys
-    run (--group-by-user). A user changes keys this way; the plugins must not care."""
+    run (--group-by-user). A user changes keys this way; the plugins must not care. Each edited
+    line must occur once in the config (at any indentation); a new line follows it, indented as it."""
     text = engines.CONFIG.read_text()
-    for line, extra in (("          city: this.city\n", "          userId: this.userId\n"),
-                        ("                root.city = this.city\n", "                root.userId = this.userId\n"),
-                        ("                  - { name: city, type: string }\n",
-                         "                  - { name: userId, type: long }\n")):
-        if text.count(line) != 1:
+    for line, extra in (("city: this.city", "userId: this.userId"),
+                        ("root.city = this.city", "root.userId = this.userId"),
+                        ("- { name: city, type: string }", "- { name: userId, type: long }")):
+        found = re.findall(rf"^( *){re.escape(line)}\n", text, re.M)
+        if len(found) != 1:
             raise SystemExit(f"{engines.CONFIG}: expected one line {line!r}; update bench.py user_config")
-        text = text.replace(line, line + extra)
+        text = text.replace(f"{found[0]}{line}\n", f"{found[0]}{line}\n{found[0]}{extra}\n")
     out = work / "rides_by_user.yaml"
     out.write_text(text)
     return out

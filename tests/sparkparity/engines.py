@@ -114,18 +114,6 @@ class RidesConnect:
         return self.proc.returncode
 
 
-def global_config(dest: Path) -> Path:
-    """config/rides.yaml with one change: tumbling_window `watermark.mode: global` (Spark's
-    global max − delay instead of the default per-partition rule), for comparisons.
-    Written to dest; fails if rides.yaml no longer has the line this edits."""
-    text = CONFIG.read_text()
-    old = "          mode: per_partition\n"
-    if text.count(old) != 1:
-        raise RuntimeError(f"{CONFIG}: the window's `mode: per_partition` line not found once")
-    dest.write_text(text.replace(old, "          mode: global\n"))
-    return dest
-
-
 def drained(valid_rows: int, dead_letters: int):
     """Condition on our metrics: every valid row aggregated, every rejected record dead-lettered,
     and every emitted window row committed to Delta."""

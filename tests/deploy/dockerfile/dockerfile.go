@@ -24,8 +24,9 @@ type Image struct {
 	ExposedPorts []string
 	Env          map[string]string
 	Copies       []Copy
-	Build        GoBuild // the go build in the stage the copies come from
-	BuildDir     string  // that stage's WORKDIR, where `COPY . .` put the repository
+	Build        GoBuild  // the go build in the stage the copies come from
+	Linted       []string // the files `<build output> lint` checks in that stage's RUN lines
+	BuildDir     string   // that stage's WORKDIR, where `COPY . .` put the repository
 }
 
 // Copy is one COPY of the final stage.
@@ -139,6 +140,11 @@ func readBuildStage(s instructions.Stage, args map[string]string, img *Image) er
 			if ok {
 				img.Build = b
 			}
+			linted, err := lintArgs(c.CmdLine[0], env, img.Build.Output)
+			if err != nil {
+				return err
+			}
+			img.Linted = append(img.Linted, linted...)
 		}
 	}
 	if img.Build.Package == "" {
@@ -176,6 +182,25 @@ func goBuild(line string, env map[string]string) (GoBuild, bool, error) {
 		}
 	}
 	return b, true, nil
+}
+
+// lintArgs returns the files of each `<bin> lint <file>...` command of a
+// shell line (its commands split at &&), bin being the built binary.
+func lintArgs(line string, env map[string]string, bin string) ([]string, error) {
+	if bin == "" {
+		return nil, nil
+	}
+	var out []string
+	for _, cmd := range strings.Split(line, "&&") {
+		words, err := shell.NewLex('\\').ProcessWords(cmd, envGetter(env))
+		if err != nil {
+			return nil, err
+		}
+		if len(words) >= 2 && words[0] == bin && words[1] == "lint" {
+			out = append(out, words[2:]...)
+		}
+	}
+	return out, nil
 }
 
 type envGetter map[string]string

@@ -32,7 +32,11 @@ func BuildBinary(repoRoot, outDir, version string) (string, error) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go %v: %v\n%s", args, err, out)
 	}
-	lint := exec.Command(bin, "lint", filepath.Join(repoRoot, "config", "rides.yaml"), filepath.Join(repoRoot, "config", "bronze.yaml"), filepath.Join(repoRoot, "config", "producer.yaml"))
+	files := make([]string, len(Configs))
+	for i, c := range Configs {
+		files[i] = filepath.Join(repoRoot, "config", c)
+	}
+	lint := exec.Command(bin, append([]string{"lint"}, files...)...)
 	if out, err := lint.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("rides-connect lint: %v\n%s", err, out)
 	}

@@ -58,10 +58,25 @@ staff:x:50:
 nonroot:x:65532:
 `
 
+// Configs are the files of config/ the image carries in /etc/rides-connect
+// and the build stage lints: the silver job (the default command), its
+// all-in-Kafka variant, the single-process job, the bronze job, the simulator.
+var Configs = []string{"rides.yaml", "rides-scaleout.yaml", "rides-single.yaml", "bronze.yaml", "producer.yaml"}
+
 // RidesConnect is the image of the Dockerfile: binary is a static build of
 // ./cmd/rides-connect (see Build), caCerts a PEM bundle (the host's
 // /etc/ssl/certs/ca-certificates.crt), repoRoot the checkout the configs come from.
 func RidesConnect(repoRoot, binary, caCerts string) Spec {
+	app := []File{
+		{Path: "/usr", Mode: 0o755, IsDir: true},
+		{Path: "/usr/local", Mode: 0o755, IsDir: true},
+		{Path: "/usr/local/bin", Mode: 0o755, IsDir: true},
+		{Path: "/usr/local/bin/rides-connect", Source: binary, Mode: 0o755},
+		{Path: "/etc/rides-connect", Mode: 0o755, IsDir: true},
+	}
+	for _, c := range Configs {
+		app = append(app, File{Path: "/etc/rides-connect/" + c, Source: filepath.Join(repoRoot, "config", c), Mode: 0o644})
+	}
 	return Spec{
 		Entrypoint:   []string{"/usr/local/bin/rides-connect"},
 		Cmd:          []string{"-c", "/etc/rides-connect/rides.yaml"},
@@ -80,15 +95,6 @@ func RidesConnect(repoRoot, binary, caCerts string) Spec {
 			{Path: "/home", Mode: 0o755, IsDir: true},
 			{Path: NonrootHome, Mode: 0o700, UID: NonrootUID, GID: NonrootUID, IsDir: true},
 		},
-		App: []File{
-			{Path: "/usr", Mode: 0o755, IsDir: true},
-			{Path: "/usr/local", Mode: 0o755, IsDir: true},
-			{Path: "/usr/local/bin", Mode: 0o755, IsDir: true},
-			{Path: "/usr/local/bin/rides-connect", Source: binary, Mode: 0o755},
-			{Path: "/etc/rides-connect", Mode: 0o755, IsDir: true},
-			{Path: "/etc/rides-connect/rides.yaml", Source: filepath.Join(repoRoot, "config", "rides.yaml"), Mode: 0o644},
-			{Path: "/etc/rides-connect/bronze.yaml", Source: filepath.Join(repoRoot, "config", "bronze.yaml"), Mode: 0o644},
-			{Path: "/etc/rides-connect/producer.yaml", Source: filepath.Join(repoRoot, "config", "producer.yaml"), Mode: 0o644},
-		},
+		App: app,
 	}
 }
