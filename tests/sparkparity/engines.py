@@ -37,13 +37,20 @@ _SECURITY_ENV = {"KAFKA_SASL_MECHANISM", "KAFKA_USER", "KAFKA_PASS", "KAFKA_TLS"
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$")
 
 
+_LABEL = re.compile(r'label="([^"]*)"')
+
+
 def parse_metrics(text: str) -> dict[str, float]:
-    """Prometheus text → {name: sum over all label sets}."""
+    """Prometheus text → {name: sum over all label sets}, and {name@label: the same over the series
+    of one component label} (config/rides.yaml's two windows: window_local, window_merge)."""
     out: dict[str, float] = {}
     for line in text.splitlines():
         m = _SAMPLE.match(line)
         if m:
             out[m.group(1)] = out.get(m.group(1), 0.0) + float(m.group(3))
+            if m.group(2) and (lab := _LABEL.search(m.group(2))):
+                key = f"{m.group(1)}@{lab.group(1)}"
+                out[key] = out.get(key, 0.0) + float(m.group(3))
     return out
 
 

@@ -180,6 +180,25 @@ def open_windows(rides: list[Ride], spark_rules: bool) -> set:
             if epoch_us(r.ts) - epoch_us(r.ts) % WINDOW_US + WINDOW_US > wm_us}
 
 
+def open_windows_by_stage(rides: list[Ride], parts: list[int]) -> tuple[int, int]:
+    """The open (window, city) pairs of the two-stage job (config/rides.yaml) once every ride is in,
+    ride i read from partition parts[i]: stage local keeps, per source partition, those of its rows
+    past its own watermark (its max event time - delay); stage merge those that some partition
+    passed (and sent) but not every one."""
+    by_part: dict[int, list[Ride]] = {}
+    for r, p in zip(rides, parts):
+        if r.ts is not None and r.kind == "ok":
+            by_part.setdefault(p, []).append(r)
+    local, sent, wms = 0, set(), []
+    for rows in by_part.values():
+        wm_us = (max(epoch_us(r.ts) // 1000 for r in rows) - DELAY_MS) * 1000
+        wms.append(wm_us)
+        keys = {(r.city, epoch_us(r.ts) - epoch_us(r.ts) % WINDOW_US) for r in rows}
+        local += sum(1 for _, s in keys if s + WINDOW_US > wm_us)
+        sent |= {(c, s) for c, s in keys if s + WINDOW_US <= wm_us}
+    return local, sum(1 for _, s in sent if s + WINDOW_US > min(wms))
+
+
 # ---- Kafka ----------------------------------------------------------------------------------
 
 def create_topics(bootstrap: str, topics: dict[str, int]) -> None:
