@@ -75,17 +75,26 @@ func envValue(c corev1.Container, name string) string {
 // file:// would be each pod's own.
 var reShared = regexp.MustCompile(`^s3a?://[^/]+/.+`)
 
+// silverContainer renders dir, gives its silver StatefulSet the replica
+// checks and returns its container, which must run config/<config>, with
+// the rendered objects and the StatefulSet.
+func silverContainer(t *testing.T, dir, config string) (corev1.Container, []runtime.Object, *appsv1.StatefulSet) {
+	t.Helper()
+	objs, sts := silverJob(t, dir)
+	checkReplicas(t, dir, objs, sts)
+	c := sts.Spec.Template.Spec.Containers[0]
+	if !slices.Equal(c.Args, []string{"-c", "/etc/rides-connect/" + config}) {
+		t.Errorf("args %q do not run config/%s", c.Args, config)
+	}
+	return c, objs, sts
+}
+
 // TestKubernetesSilverJob: the base renders the silver job as 3 replicas of
 // config/rides.yaml (the checks of checkReplicas), with stage 1's state
 // (CHECKPOINT) and the table (OUT_DELTA) on S3, which every replica shares.
 // TestKubernetesManifests gives its container every container check.
 func TestKubernetesSilverJob(t *testing.T) {
-	objs, sts := silverJob(t, baseDir)
-	checkReplicas(t, baseDir, objs, sts)
-	c := sts.Spec.Template.Spec.Containers[0]
-	if !slices.Equal(c.Args, []string{"-c", "/etc/rides-connect/rides.yaml"}) {
-		t.Errorf("args %q do not run config/rides.yaml", c.Args)
-	}
+	c, _, _ := silverContainer(t, baseDir, "rides.yaml")
 	for _, name := range []string{"CHECKPOINT", "OUT_DELTA"} {
 		if v := envValue(c, name); !reShared.MatchString(v) {
 			t.Errorf("%s=%q: every replica must reach the same store (an s3:// or s3a:// URL)", name, v)
@@ -105,12 +114,7 @@ func TestKubernetesSilverJob(t *testing.T) {
 // args and those variables are set aside, the same replica checks, and every
 // container check of TestKubernetesManifests.
 func TestKubernetesScaleOut(t *testing.T) {
-	objs, sts := silverJob(t, scaleOutDir)
-	checkReplicas(t, scaleOutDir, objs, sts)
-	c := sts.Spec.Template.Spec.Containers[0]
-	if !slices.Equal(c.Args, []string{"-c", "/etc/rides-connect/rides-scaleout.yaml"}) {
-		t.Errorf("args %q do not run config/rides-scaleout.yaml", c.Args)
-	}
+	c, objs, sts := silverContainer(t, scaleOutDir, "rides-scaleout.yaml")
 	if e := envOf(c, "CHECKPOINT"); e != nil {
 		t.Errorf("sets CHECKPOINT=%q: config/rides-scaleout.yaml keeps every state in Kafka", e.Value)
 	}

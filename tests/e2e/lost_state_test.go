@@ -139,8 +139,15 @@ func lostCheckpointHolds(t *testing.T, c holdConfig) {
 	if err := broker.Produce(ctx, "rides", encode(t, rides[30:]), nil); err != nil {
 		t.Fatal(err)
 	}
-	job = startConfig(t, c.config, layout, broker)
-	waitFor(t, job.Process, "the hold's log line", func() bool { return strings.Contains(readFile(job.Log), c.lostStateLog) })
+	holdsAt30(t, startConfig(t, c.config, layout, broker), c.lostStateLog, broker, layout)
+}
+
+// holdsAt30 checks a job that must hold on its state of rides/0 with the
+// group's commit at 30: it logs line, sets window_state_lost to 1, commits
+// nothing more and writes no row (it is stopped here).
+func holdsAt30(t *testing.T, job *heldJob, line string, broker *harness.Broker, layout harness.Layout) {
+	t.Helper()
+	waitFor(t, job.Process, "the hold's log line", func() bool { return strings.Contains(readFile(job.Log), line) })
 	if got := job.lostGauge(); got != 1 {
 		t.Fatalf("window_state_lost %v while one partition is held, want 1 (alert RidesWindowStateLost)", got)
 	}
@@ -150,7 +157,7 @@ func lostCheckpointHolds(t *testing.T, c holdConfig) {
 	if err := job.Stop(20 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if rows, _, err := harness.TableRows(ctx, layout.Table); err != nil || len(rows) != 0 {
+	if rows, _, err := harness.TableRows(context.Background(), layout.Table); err != nil || len(rows) != 0 {
 		t.Fatalf("table rows %d (%v), want none: windows without the records before the commit", len(rows), err)
 	}
 }
@@ -229,18 +236,5 @@ func TestRidesYAMLOnARunningSingleJobsGroupHolds(t *testing.T) {
 	if err := broker.Produce(ctx, "rides", encode(t, rides[30:]), nil); err != nil {
 		t.Fatal(err)
 	}
-	job = startConfig(t, "rides.yaml", layout, broker)
-	waitFor(t, job.Process, "the hold's log line", func() bool { return strings.Contains(readFile(job.Log), holdConfigs[0].lostStateLog) })
-	if got := job.lostGauge(); got != 1 {
-		t.Fatalf("window_state_lost %v while one partition is held, want 1 (alert RidesWindowStateLost)", got)
-	}
-	if got := committedOr(broker.Addr); got != 30 {
-		t.Fatalf("committed %d while held, want 30", got)
-	}
-	if err := job.Stop(20 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if rows, _, err := harness.TableRows(ctx, layout.Table); err != nil || len(rows) != 0 {
-		t.Fatalf("table rows %d (%v), want none: windows without the records before the commit", len(rows), err)
-	}
+	holdsAt30(t, startConfig(t, "rides.yaml", layout, broker), holdConfigs[0].lostStateLog, broker, layout)
 }
