@@ -62,40 +62,38 @@ func (r *senderRig) nextWrite(t *testing.T) service.MessageBatch {
 	}
 }
 
+// delivers waits for the next write, which must carry n bundles (what
+// says which), and for its delivery to be reported.
+func (r *senderRig) delivers(t *testing.T, n int, what string) {
+	t.Helper()
+	if b := r.nextWrite(t); len(b) != n {
+		t.Fatalf("%s has %d bundles, want %d", what, len(b), n)
+	}
+	<-r.delivered
+}
+
 // A write waits until every source partition that sent bundles has passed
 // the latest window end queued, then carries all of them at once.
 func TestBundleSenderGathersAWindowEndOfEveryPartition(t *testing.T) {
 	r := newSenderRig(t, time.Hour, 100)
 	r.s.add([]engine.Bundle{bundleOf(0, 0, 5)})
 	r.s.add([]engine.Bundle{bundleOf(1, 0, 5)})
-	b := r.nextWrite(t) // both at 5: caught up, no timer needed
-	if len(b) != 2 {
-		t.Fatalf("first write has %d bundles, want both partitions'", len(b))
-	}
-	<-r.delivered
+	r.delivers(t, 2, "first write") // both at 5: caught up, no timer needed
 	r.s.add([]engine.Bundle{bundleOf(0, 5, 10)})
 	if r.s.caughtUp() {
 		t.Fatal("partition 1 has not passed 10: the write must wait for it")
 	}
 	r.s.add([]engine.Bundle{bundleOf(1, 5, 10)})
-	if b := r.nextWrite(t); len(b) != 2 { // 1 if partition 0's went alone
-		t.Fatalf("second write has %d bundles, want 2", len(b))
-	}
+	r.delivers(t, 2, "second write") // 1 if partition 0's went alone
 	// A lost partition is not waited for; a partition that lags is, until
 	// the period passes.
-	<-r.delivered
 	r.s.forget(engine.Position{Topic: "rides", Partition: 1}.Key())
 	r.s.add([]engine.Bundle{bundleOf(0, 10, 15)})
-	if b := r.nextWrite(t); len(b) != 1 {
-		t.Fatalf("write after partition 1 was lost has %d bundles, want 1", len(b))
-	}
-	<-r.delivered
+	r.delivers(t, 1, "write after partition 1 was lost")
 	r.s.add([]engine.Bundle{bundleOf(2, 0, 5)}) // partition 2 lags partition 0 (at 15)
 	r.s.add([]engine.Bundle{bundleOf(0, 15, 20)})
 	r.tick <- time.Time{} // the period passed
-	if b := r.nextWrite(t); len(b) != 2 {
-		t.Fatalf("write after the period has %d bundles, want 2", len(b))
-	}
+	r.delivers(t, 2, "write after the period")
 }
 
 // A partition that went idle is not waited for: the others' window ends
@@ -104,29 +102,20 @@ func TestBundleSenderGathersAWindowEndOfEveryPartition(t *testing.T) {
 func TestBundleSenderDoesNotWaitForAnIdlePartition(t *testing.T) {
 	r := newSenderRig(t, time.Hour, 100)
 	r.s.add([]engine.Bundle{bundleOf(0, 0, 5), bundleOf(1, 0, 5)})
-	r.nextWrite(t)
-	<-r.delivered
+	r.delivers(t, 2, "first write")
 	idle := bundleOf(1, 5, 15) // its open windows, flushed as it went idle
 	idle.Source.Idle = true
 	r.s.add([]engine.Bundle{idle})
-	if b := r.nextWrite(t); len(b) != 1 {
-		t.Fatalf("the idle flush went in a write of %d bundles, want 1", len(b))
-	}
-	<-r.delivered
+	r.delivers(t, 1, "the idle flush's write")
 	r.s.add([]engine.Bundle{bundleOf(0, 5, 10)})
-	if b := r.nextWrite(t); len(b) != 1 {
-		t.Fatalf("write after partition 1 went idle has %d bundles, want partition 0's", len(b))
-	}
-	<-r.delivered
+	r.delivers(t, 1, "write after partition 1 went idle")
 	// Back from idleness, it is waited for again, and waits for the other.
 	r.s.add([]engine.Bundle{bundleOf(1, 15, 20)})
 	if r.s.caughtUp() {
 		t.Fatal("partition 0 has not passed 20: the write must wait for it")
 	}
 	r.s.add([]engine.Bundle{bundleOf(0, 10, 20)})
-	if b := r.nextWrite(t); len(b) != 2 {
-		t.Fatalf("write after partition 1 came back has %d bundles, want both partitions'", len(b))
-	}
+	r.delivers(t, 2, "write after partition 1 came back")
 }
 
 // A failed write is retried whole, and delivery is reported once, after

@@ -2,9 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
-	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -26,38 +23,15 @@ func TestLocalScaleOutRecoversFromAnInternalTopicOutage(t *testing.T) {
 	t.Parallel()
 	broker, fault := internalTopicDown(t)
 
-	layout := harness.NewLayout(t.TempDir())
-	if err := layout.Reset(); err != nil {
-		t.Fatal(err)
-	}
-	httpAddr, err := harness.FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	layout := freshLayout(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	// Rides keyed by rideId (spread over the 6 partitions by the default
 	// partitioner), a malformed record every 500.
-	good := knownRides(time.Date(2026, 3, 14, 8, 0, 0, 0, time.UTC), 6000)
-	var values, keys [][]byte
-	bad := 0
-	for i, r := range good {
-		if i%500 == 250 {
-			values, keys = append(values, []byte(`{"rideId":`)), append(keys, []byte("bad-"+strconv.Itoa(i)))
-			bad++
-		}
-		v, _ := json.Marshal(r)
-		values, keys = append(values, v), append(keys, []byte(strconv.FormatInt(r.RideID, 10)))
-	}
+	values, keys, bad := keyedRides(knownRides(time.Date(2026, 3, 14, 8, 0, 0, 0, time.UTC), 6000), 500)
 	want := producedReference(ctx, t, broker, values, keys)
 
-	job, err := harness.Start(binary, []string{"-c", filepath.Join(repoRoot, "config", "rides.yaml")},
-		append(layout.JobEnv(broker.Addr, httpAddr), "KAFKA_INSTANCE_ID=replica-0"), filepath.Join(layout.Logs, "local.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(job.Kill)
-	url := "http://" + httpAddr + "/metrics"
+	job, url := startReplica(t, broker, layout, "replica-0")
 	poll := func(what string, cond func() bool) { t.Helper(); pollJob(t, ctx, job, what, cond) }
 	// Several retry rounds (the bundle writer's back-off grows from 100 ms),
 	// the bundles waiting meanwhile.
@@ -65,9 +39,7 @@ func TestLocalScaleOutRecoversFromAnInternalTopicOutage(t *testing.T) {
 		m, _ := scrapeMetrics(url) // empty until /metrics answers
 		return m["window_bundle_write_errors_total"] >= 8 && m["window_bundles_pending"] > 0
 	})
-	if rows, _, err := harness.TableRows(ctx, layout.Table); err != nil || len(rows) != 0 {
-		t.Fatalf("%d rows in the table while no bundle could be written (%v)", len(rows), err)
-	}
+	noRowsYet(ctx, t, layout)
 	fault.Remove()
 
 	got, err := harness.WaitForRows(ctx, layout.Table, len(want))

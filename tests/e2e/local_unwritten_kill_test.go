@@ -2,9 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
-	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -28,54 +25,30 @@ func TestLocalScaleOutSendsTheBundlesOfAReplicaKilledWithThemUnwritten(t *testin
 	t.Parallel()
 	broker, fault := internalTopicDown(t)
 
-	layout := harness.NewLayout(t.TempDir())
-	if err := layout.Reset(); err != nil {
-		t.Fatal(err)
-	}
+	layout := freshLayout(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	// 1200 rides over 6.7 hours: fewer unwritten bundles than
 	// bundles.max_pending, so the input is never held.
-	good := knownRides(time.Date(2026, 3, 14, 8, 0, 0, 0, time.UTC), 1200)
-	values, keys := make([][]byte, len(good)), make([][]byte, len(good))
-	for i, r := range good {
-		values[i], _ = json.Marshal(r)
-		keys[i] = []byte(strconv.FormatInt(r.RideID, 10))
-	}
+	values, keys, _ := keyedRides(knownRides(time.Date(2026, 3, 14, 8, 0, 0, 0, time.UTC), 1200), 0)
 	want := producedReference(ctx, t, broker, values, keys)
 
-	start := func(name string) (*harness.Process, string) {
-		httpAddr, err := harness.FreeAddr()
-		if err != nil {
-			t.Fatal(err)
-		}
-		env := append(layout.JobEnv(broker.Addr, httpAddr), "KAFKA_INSTANCE_ID="+name)
-		job, err := harness.Start(binary, []string{"-c", filepath.Join(repoRoot, "config", "rides.yaml")},
-			env, filepath.Join(layout.Logs, name+".log"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(job.Kill)
-		return job, "http://" + httpAddr + "/metrics"
-	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker.Addr))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	first, url := start("replica-0")
+	first, url := startReplica(t, broker, layout, "replica-0")
 	pollJob(t, ctx, first, "the backlog committed with its bundles unwritten", func() bool {
 		m, _ := scrapeMetrics(url)
 		return m["window_bundles_pending"] > 0 && harness.Drained(ctx, adm, localGroup, "rides")
 	})
 	first.Kill()
-	if rows, _, err := harness.TableRows(ctx, layout.Table); err != nil || len(rows) != 0 {
-		t.Fatalf("%d rows in the table while no bundle could be written (%v)", len(rows), err)
-	}
+	noRowsYet(ctx, t, layout)
 	fault.Remove()
 
-	second, _ := start("replica-1")
+	second, _ := startReplica(t, broker, layout, "replica-1")
 	waitCtx, stop := context.WithTimeout(ctx, 2*time.Minute)
 	defer stop()
 	got, err := harness.WaitForRows(waitCtx, layout.Table, len(want))

@@ -98,11 +98,7 @@ func oneRidesPartition(t *testing.T) (*harness.Broker, harness.Layout) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { broker.Close() })
-	layout := harness.NewLayout(t.TempDir())
-	if err := layout.Reset(); err != nil {
-		t.Fatal(err)
-	}
-	return broker, layout
+	return broker, freshLayout(t)
 }
 
 // The red team's Defect A (session 15): the checkpoint deleted after the
