@@ -48,8 +48,13 @@ func Spec(usedFor string) *service.ConfigField {
 // them, case-insensitively (S3 refuses `aes256` on every write).
 var sseModes = []string{"", "AES256", "aws:kms"}
 
+// LintCheck is the block's cross-field rule as an element of a lint rule's
+// list of messages (null when it holds), for a component whose rule checks
+// more: a spec has one lint rule, a second LintRule replaces the first.
+const LintCheck = `if this.s3.kms_key_id.or("") != "" && this.s3.sse.or("").lowercase() != "aws:kms" { "s3.kms_key_id: needs s3.sse: aws:kms" }`
+
 // LintRule checks the block's cross-field rules at lint time.
-const LintRule = `root = if this.s3.kms_key_id.or("") != "" && this.s3.sse.or("").lowercase() != "aws:kms" { [ "s3.kms_key_id: needs s3.sse: aws:kms" ] }`
+const LintRule = `root = [ ` + LintCheck + ` ].filter(m -> m != null)`
 
 // FromParsed reads the block of conf.
 func FromParsed(conf *service.ParsedConfig) (objstore.S3Options, error) {

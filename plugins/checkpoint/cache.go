@@ -10,9 +10,9 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
-	"github.com/miaradia/rides-connect/internal/s3conf"
-
+	"github.com/miaradia/rides-connect/internal/lintrule"
 	"github.com/miaradia/rides-connect/internal/objstore"
+	"github.com/miaradia/rides-connect/internal/s3conf"
 	"github.com/miaradia/rides-connect/plugins/checkpoint/store"
 )
 
@@ -51,11 +51,13 @@ unavailable store back-pressures the pipeline instead of losing state). Cost: on
 			Description("Where the values live: a directory path, `file:///abs/dir`, `s3://bucket/prefix`, `s3a://bucket/prefix` (as in Spark's `checkpointLocation`), or `memory://name` for tests.").
 			Examples("./data/checkpoints/rides", "s3a://miaradia-ckpt/rides/", "memory://unit-test")).
 		Field(s3conf.Spec("only when `url` is `s3://` or `s3a://`")).
-		LintRule(s3conf.LintRule).
 		Field(service.NewDurationField(fieldRequestTimeout).
 			Description("Upper bound for one get/set/add/delete call.").
 			Default("30s").Example("5s").Advanced()).
-		LintRule(`root = if this.url.or("").trim() == "" { [ "url: must be a directory, file://, s3://bucket/prefix or memory://name" ] }`).
+		LintRule(lintrule.Lazy("checkpoint", `root = [
+  if this.url.or("").trim() == "" { "url: must be a directory, file://, s3://bucket/prefix or memory://name" },
+  `+s3conf.LintCheck+`,
+].filter(m -> m != null)`)).
 		Example("Local state", "Window state on local disk, fsync + rename on every checkpoint.", `
 cache_resources:
   - label: window_state

@@ -4,6 +4,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/miaradia/rides-connect/internal/health/healthsvc"
+	"github.com/miaradia/rides-connect/internal/lintrule"
 	"github.com/miaradia/rides-connect/internal/s3conf"
 )
 
@@ -184,14 +185,14 @@ being applied twice.
 			service.NewBatchPolicyField(fieldBatching),
 			service.NewOutputMaxInFlightField().Default(1),
 		).
-		LintRule(`root = [
+		LintRule(lintrule.Lazy("delta_lake", `root = [
   if this.idempotency.mode.or("none").lowercase() != "none" && this.idempotency.app_id.or("") == "" { "idempotency.app_id is required when idempotency.mode is %s".format(this.idempotency.mode) } else { null },
   if this.idempotency.fence_token.or("") != "" && this.idempotency.mode.or("none").lowercase() != "sequence" { "idempotency.fence_token needs idempotency.mode: sequence" } else { null },
   if this.idempotency.mode.or("none").lowercase() == "kafka" && this.max_in_flight.or(1) > 1 { "idempotency.mode kafka needs in-order delivery: set max_in_flight to 1" } else { null },
   if this.s3.kms_key_id.or("") != "" && this.s3.sse.or("").lowercase() != "aws:kms" { "s3.kms_key_id needs s3.sse: aws:kms" } else { null },
   if this.schema.or([]).any(c -> !c.type.or("").lowercase().re_match("^(string|long|bigint|integer|int|short|smallint|byte|tinyint|double|float|boolean|binary|date|timestamp|decimal|decimal\\(\\s*[0-9]+\\s*,\\s*[0-9]+\\s*\\))$")) { "schema: columns %v have an unsupported type; want string, long, integer, short, byte, double, float, boolean, binary, date, timestamp or decimal(p,s)".format(this.schema.filter(c -> !c.type.or("").lowercase().re_match("^(string|long|bigint|integer|int|short|smallint|byte|tinyint|double|float|boolean|binary|date|timestamp|decimal|decimal\\(\\s*[0-9]+\\s*,\\s*[0-9]+\\s*\\))$")).map_each(c -> c.name.or("?")).join(", ")) } else { null },
   if this.partition_columns.or([]).any(p -> !this.schema.or([]).map_each(c -> c.name.lowercase()).contains(p.lowercase())) { "partition_columns %v are not columns of schema".format(this.partition_columns.filter(p -> !this.schema.or([]).map_each(c -> c.name.lowercase()).contains(p.lowercase())).join(", ")) } else { null },
-].filter(m -> m != null)`).
+].filter(m -> m != null)`)).
 		Example("Windowed aggregates, exactly once", "The rides job's silver table on S3 with window-sequence idempotency.", `
 output:
   delta_lake:

@@ -6,9 +6,11 @@ package fromjson
 
 import (
 	// The lint rules use Bloblang methods registered by the pure components;
-	// importing them here makes them initialise before this spec is built.
+	// importing them here registers them in any binary that has this plugin.
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/internal/lintrule"
 )
 
 const (
@@ -61,7 +63,7 @@ func spec() *service.ConfigSpec {
 		Field(service.NewStringField(fPassMeta).
 			Description("A metadata key: a message that has it is passed on untouched, not parsed. For a pipeline that also carries another stage's records, already typed: in the two-stage scale-out job (config/rides.yaml) stage 2's rows arrive tagged `window_stage` beside the raw rides, and the parse runs on the pipeline threads without a `switch` around it. Empty: every message is parsed.").
 			Default("").Example("window_stage").Advanced()).
-		LintRule(lintRules).
+		LintRule(lintrule.Lazy("from_json", lintRules)).
 		Example("The rides job", "Spark's `from_json(value, rideSchema)` then `upper(city)`; `ts` becomes an RFC 3339 string in UTC that `tumbling_window` reads as the event time.", `
 pipeline:
   processors:

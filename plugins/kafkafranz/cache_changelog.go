@@ -8,6 +8,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/lintrule"
 	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
 )
 
@@ -50,14 +51,14 @@ commit with the output and the offsets or not at all.
 		Fields(service.NewStringField(fieldChangelogTopic).
 			Description("The compacted topic to read.").
 			Example("rides-agg-stage1-state")).
-		LintRule(lintRule(append([]lintCheck{
+		LintRule(lintrule.Lazy("kafka_changelog", lintRule(append([]lintCheck{
 			{`this.topic.or("").trim() == ""`, "topic: must name the compacted changelog topic"},
 			// Not for the input and output, which are built at start and
 			// refuse it then: lint does not see seed_brokers given through a
 			// YAML merge key (tests/e2e TestJobThatCannotStartSaysWhy).
 			{`this.seed_brokers.or([]).filter(b -> b.string().trim() != "").length() == 0`,
 				"seed_brokers: at least one broker address is required"},
-		}, clientLintChecks...)...)).
+		}, clientLintChecks...)...))).
 		Example("Stage-1 state of a scaled-out window", "Read back per source partition state written in the input's transactions.", `
 cache_resources:
   - label: stage1_state

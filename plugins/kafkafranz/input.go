@@ -5,11 +5,12 @@ import (
 	"regexp"
 
 	// The lint rules use Bloblang methods registered by the pure components
-	// (parse_duration, ...): importing them here initialises them before our
-	// specs are built, whatever the binary's import order.
+	// (parse_duration, ...): importing them here registers them in any binary
+	// that has this plugin.
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/lintrule"
 	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
 )
 
@@ -293,7 +294,7 @@ state (` + "`tumbling_window`" + ` ` + "`stage: local`" + `) loads it without wa
 	}, clientLintChecks...)
 	checks = append(checks, txnLintChecks...)
 	checks = append(checks, purgeLintChecks...)
-	spec = spec.LintRule(lintRule(checks...))
+	spec = spec.LintRule(lintrule.Lazy("kafka_franz_input", lintRule(checks...)))
 
 	spec = spec.Example("The seed job's source",
 		"Consume `rides` in a consumer group over SASL_SSL with SCRAM-SHA-512 and a JKS truststore, as the Spark job did.",

@@ -5,6 +5,7 @@ import (
 
 	"github.com/miaradia/rides-connect/internal/batchcheck"
 	"github.com/miaradia/rides-connect/internal/health/healthsvc"
+	"github.com/miaradia/rides-connect/internal/lintrule"
 	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
 )
 
@@ -148,7 +149,7 @@ then it is ready again by itself.
 			service.NewOutputMaxInFlightField().Default(10),
 			service.NewBatchPolicyField(fieldBatching),
 		).
-		LintRule(lintRule(append([]lintCheck{
+		LintRule(lintrule.Lazy("kafka_franz_output", lintRule(append([]lintCheck{
 			{`this.partitioner.or("murmur2_hash") == "manual" && this.partition.or("") == ""`,
 				"partition: required when partitioner is manual"},
 			{`this.partitioner.or("murmur2_hash") != "manual" && this.partition.or("") != ""`,
@@ -161,7 +162,7 @@ then it is ready again by itself.
 				"create_topic.replication_factor: must be at least 1, or -1 for the broker default"},
 			{`this.create_topic.enabled.or(false) && this.topic.or("").contains("${!")`,
 				"create_topic.enabled: needs a static topic; an interpolated topic cannot be created in advance"},
-		}, append(txnOutputLintChecks, clientLintChecks...)...)...)).
+		}, append(txnOutputLintChecks, clientLintChecks...)...)...))).
 		Example("Simulator output", "Write rides to `rides`, keyed by ride ID.", `
 output:
   kafka_franz:

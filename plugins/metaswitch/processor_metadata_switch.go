@@ -9,6 +9,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/miaradia/rides-connect/internal/kafkarecord"
+	"github.com/miaradia/rides-connect/internal/lintrule"
 )
 
 const (
@@ -40,8 +41,8 @@ func spec() *service.ConfigSpec {
 		Field(service.NewProcessorListField(fieldDefault).
 			Description("Processors for messages that match no case (none: they pass unchanged).").
 			Default([]any{})).
-		LintRule(`root = (if this.key.or("") == "" { [ "key: must name a metadata key" ] } else { [] }).merge(
-  if this.cases.or([]).length() == 0 { [ "cases: at least one case is required" ] } else { [] })`).
+		LintRule(lintrule.Lazy("metadata_switch", `root = (if this.key.or("") == "" { [ "key: must name a metadata key" ] } else { [] }).merge(
+  if this.cases.or([]).length() == 0 { [ "cases: at least one case is required" ] } else { [] })`)).
 		Example("Two stages in one pipeline", "The scale-out config's two sub-topologies (config/rides-scaleout.yaml):", `
 pipeline:
   processors:

@@ -12,6 +12,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/lintrule"
 	"github.com/miaradia/rides-connect/plugins/prometheus/promexport"
 )
 
@@ -95,7 +96,7 @@ Every `+"`progress_interval`"+` the exporter logs one JSON object shaped like Sp
 				Description("Where progress events go: `log` writes them through the service logger (the message is the event JSON, with field `event`); `stdout`/`stderr` write one bare JSON object per line, like Spark's listener printing `progress.json`.").
 				Default("log").Example("stdout").Advanced(),
 		).
-		LintRule(`
+		LintRule(lintrule.Lazy("prometheus", `
 let buckets = this.histogram_buckets.or([])
 let quantiles = this.summary_quantiles_objectives.or([])
 root = [
@@ -105,7 +106,7 @@ root = [
   if !["log", "stdout", "stderr"].contains(this.progress_output.or("log")) { "progress_output must be one of log, stdout, stderr, got %v".format(this.progress_output) },
   if this.push_url.or("") == "" && this.push_basic_auth.username.or("") != "" { "push_basic_auth is set but push_url is empty: set push_url or remove push_basic_auth" },
 ].filter(e -> e != null)
-`).
+`)).
 		Example("Scraped by Prometheus", "The default: nothing to configure. Prometheus scrapes `http://<host>:4195/metrics`.", `
 http:
   address: 0.0.0.0:4195

@@ -6,9 +6,11 @@ package window
 
 import (
 	// The lint rules use Bloblang methods registered by the pure components;
-	// importing them here makes them initialise before this spec is built.
+	// importing them here registers them in any binary that has this plugin.
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/internal/lintrule"
 )
 
 const (
@@ -152,7 +154,7 @@ func spec() *service.ConfigSpec {
 				Description("With `output`: while this many bundles are unwritten (the internal topic is down or slow) the processor holds new batches, so the input stops reading and the state does not grow without bound.").
 				Default(10000),
 		).Description("Stage `local`: how bundles leave.").Advanced()).
-		LintRule(lintRules).
+		LintRule(lintrule.Lazy("tumbling_window", lintRules)).
 		Example("The rides job", "Spark's `withWatermark(\"ts\", \"10 minutes\").groupBy(window(ts, \"5 minutes\"), city).agg(sum(price), avg(distanceKm), count(lit(1)))` in append mode, with state on disk.", `
 pipeline:
   processors:

@@ -1,0 +1,124 @@
+// Package lintrule keeps the components' Bloblang lint rules out of the
+// process start. Benthos parses a spec's LintRule when the spec is built (at
+// registration, in init) and again for every instance of the component in a
+// config it lints; the rides-connect rules are long (kafka_franz's input has
+// some thirty checks), so parsing them took most of the ~70 ms a start
+// spent before reading its config, and a few ms more per component instance.
+// Lazy registers a rule under a name and returns a one-call rule in its
+// place: the call parses the real rule once, the first time a config that
+// uses the component is linted, and runs it.
+package lintrule
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/redpanda-data/benthos/v4/public/bloblang"
+)
+
+// function is the Bloblang function a rule returned by Lazy calls.
+const function = "rides_connect_lint"
+
+type rule struct {
+	mapping string
+	once    sync.Once
+	exec    *bloblang.Executor
+	err     error
+}
+
+var (
+	mu    sync.Mutex
+	rules = map[string]*rule{}
+)
+
+func init() {
+	spec := bloblang.NewPluginSpec().
+		Category("Internal").
+		Description("Runs the lint rule of a rides-connect component on its config: the components' config specs call it (their rules are parsed once, at the first lint that needs them, not at every start). Returns the rule's list of messages.").
+		Param(bloblang.NewStringParam("component").Description("The name the component's rule is registered under.")).
+		Param(bloblang.NewAnyParam("config").Description("The component's config, `this` in a lint rule."))
+	bloblang.MustRegisterFunctionV2(function, spec, func(args *bloblang.ParsedParams) (bloblang.Function, error) {
+		name, err := args.GetString("component")
+		if err != nil {
+			return nil, err
+		}
+		conf, err := args.Get("config")
+		if err != nil {
+			return nil, err
+		}
+		r, err := lookup(name)
+		if err != nil {
+			return nil, err
+		}
+		return func() (any, error) { return r.run(conf) }, nil
+	})
+}
+
+// Lazy registers mapping (a lint rule: root is a message or a list of
+// messages) under name, and returns the rule to give the spec's LintRule.
+// A spec built again (tests parse configs with it) registers the same
+// mapping again, which is kept; another mapping under a taken name panics.
+func Lazy(name, mapping string) string {
+	mu.Lock()
+	defer mu.Unlock()
+	if r, dup := rules[name]; dup && r.mapping != mapping {
+		panic("lintrule: two rules named " + name)
+	} else if !dup {
+		rules[name] = &rule{mapping: mapping}
+	}
+	return fmt.Sprintf("root = %s(%q, this)", function, name)
+}
+
+// Check parses every registered rule and returns their parse errors, for a
+// test to show that none is broken (at run time a broken rule is reported
+// as a lint of the config that uses it).
+func Check() error {
+	mu.Lock()
+	names := make([]string, 0, len(rules))
+	for n := range rules {
+		names = append(names, n)
+	}
+	mu.Unlock()
+	sort.Strings(names)
+	var errs []error
+	for _, n := range names {
+		r, _ := lookup(n)
+		if _, err := r.parsed(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", n, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func lookup(name string) (*rule, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	r, ok := rules[name]
+	if !ok {
+		return nil, fmt.Errorf("%s: no lint rule registered as %q", function, name)
+	}
+	return r, nil
+}
+
+// parsed parses the rule in the environment Benthos lints with (pure
+// functions only), once.
+func (r *rule) parsed() (*bloblang.Executor, error) {
+	r.once.Do(func() {
+		r.exec, r.err = bloblang.NewEnvironment().OnlyPure().Parse(r.mapping)
+	})
+	return r.exec, r.err
+}
+
+func (r *rule) run(conf any) (any, error) {
+	exec, err := r.parsed()
+	if err != nil {
+		return "lint rule itself failed to parse: " + err.Error(), nil
+	}
+	res, err := exec.Query(conf)
+	if errors.Is(err, bloblang.ErrRootDeleted) {
+		return nil, nil
+	}
+	return res, err
+}
