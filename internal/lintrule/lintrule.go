@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/redpanda-data/benthos/v4/public/bloblang"
+	"github.com/redpanda-data/benthos/v4/public/service"
 )
 
 // function is the Bloblang function a rule returned by Lazy calls.
@@ -90,6 +91,23 @@ func Check() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Lint returns what `rides-connect lint` reports for a stream config, one
+// message per lint, with the components registered in the global
+// environment (environment variables are not checked): for the tests of
+// the rules.
+func Lint(conf string) ([]string, error) {
+	lints, err := service.GlobalEnvironment().FullConfigSchema("", "").NewStreamConfigLinter().
+		SetSkipEnvVarCheck(true).LintYAML([]byte(conf))
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]string, 0, len(lints))
+	for _, l := range lints {
+		msgs = append(msgs, l.Error())
+	}
+	return msgs, nil
 }
 
 func lookup(name string) (*rule, error) {

@@ -29,14 +29,9 @@ func init() {
 
 func lint(t *testing.T, conf string) string {
 	t.Helper()
-	lints, err := service.GlobalEnvironment().FullConfigSchema("", "").NewStreamConfigLinter().
-		SetSkipEnvVarCheck(true).LintYAML([]byte(conf))
+	msgs, err := Lint(conf)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var msgs []string
-	for _, l := range lints {
-		msgs = append(msgs, l.Error())
 	}
 	return strings.Join(msgs, "\n")
 }

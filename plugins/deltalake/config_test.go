@@ -4,9 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/redpanda-data/benthos/v4/public/service"
-
 	"github.com/miaradia/rides-connect/internal/batchcheck"
+	"github.com/miaradia/rides-connect/internal/lintrule"
 )
 
 // Benthos lints enum values case-insensitively: a value in other case passes
@@ -39,12 +38,11 @@ output:
     idempotency: { mode: Kafka, app_id: bronze }
     max_in_flight: 4
 `
-	lints, err := service.GlobalEnvironment().FullConfigSchema("", "").NewStreamConfigLinter().
-		SetSkipEnvVarCheck(true).LintYAML([]byte(y))
+	lints, err := lintrule.Lint(y)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(lints) != 1 || !strings.Contains(lints[0].Error(), "idempotency.mode kafka needs in-order delivery") {
+	if len(lints) != 1 || !strings.Contains(lints[0], "idempotency.mode kafka needs in-order delivery") {
 		t.Fatalf("lints %v, want the in-order rule of mode kafka", lints)
 	}
 }

@@ -7,18 +7,14 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/miaradia/rides-connect/internal/batchcheck"
+	"github.com/miaradia/rides-connect/internal/lintrule"
 )
 
 func lint(t *testing.T, conf string) string {
 	t.Helper()
-	lints, err := service.GlobalEnvironment().FullConfigSchema("", "").NewStreamConfigLinter().
-		SetSkipEnvVarCheck(true).LintYAML([]byte(conf))
+	msgs, err := lintrule.Lint(conf)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var msgs []string
-	for _, l := range lints {
-		msgs = append(msgs, l.Error())
 	}
 	return strings.Join(msgs, "\n")
 }
