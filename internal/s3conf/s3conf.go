@@ -50,8 +50,9 @@ var sseModes = []string{"", "AES256", "aws:kms"}
 
 // LintCheck is the block's cross-field rule as an element of a lint rule's
 // list of messages (null when it holds), for a component whose rule checks
-// more: a spec has one lint rule, a second LintRule replaces the first.
-const LintCheck = `if this.s3.kms_key_id.or("") != "" && this.s3.sse.or("").lowercase() != "aws:kms" { "s3.kms_key_id: needs s3.sse: aws:kms" }`
+// more: a spec has one lint rule, a second LintRule replaces the first. Its
+// message is FromParsed's.
+const LintCheck = `if this.s3.kms_key_id.or("") != "" && this.s3.sse.or("").lowercase() != "aws:kms" { "s3.kms_key_id needs s3.sse: aws:kms" }`
 
 // LintRule checks the block's cross-field rules at lint time.
 const LintRule = `root = [ ` + LintCheck + ` ].filter(m -> m != null)`

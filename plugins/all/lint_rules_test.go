@@ -35,7 +35,7 @@ cache_resources:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || !strings.Contains(got[0], "url: must be") || !strings.Contains(got[1], "s3.kms_key_id: needs s3.sse: aws:kms") {
+	if len(got) != 2 || !strings.Contains(got[0], "url: must be") || !strings.Contains(got[1], "s3.kms_key_id needs s3.sse: aws:kms") {
 		t.Fatalf("lints: %q", got)
 	}
 }
