@@ -175,11 +175,11 @@ func (p *localProcessor) ProcessBatch(ctx context.Context, batch service.Message
 		return nil, err
 	}
 	now := p.now()
-	if stale := p.staleRuns(batch, rows, idx); len(stale) > 0 {
+	if stale := p.staleRuns(batch, out, rows, idx); len(stale) > 0 {
 		rows, idx = dropStaleRuns(batch, out, rows, idx, stale)
 		p.m.staleDropped.Incr(1)
 	}
-	if err := p.loadMoved(ctx, batch, rows, idx, now); err != nil {
+	if err := p.loadMoved(ctx, batch, out, rows, idx, now); err != nil {
 		return nil, err
 	}
 	res := p.eng.Process(rows, now)
@@ -262,31 +262,22 @@ func bundleBatch(tmpl *service.Message, bundles []engine.Bundle) (service.Messag
 // word of the partition. Without the state it would not send them again,
 // it would announce the partition empty, and stage 2 would close the
 // windows without them.
-func (p *localProcessor) loadMoved(ctx context.Context, batch service.MessageBatch, rows []engine.Row, idx []int, now time.Time) error {
-	seen := map[string]bool{}
-	for j := 0; j < len(rows); j++ {
-		if !ofPartition(&rows[j]) {
-			continue
-		}
-		pos := rows[j].Pos
-		k := p.keys.Of(pos)
-		// A batch holds one epoch of a partition (kafka_franz): its first
-		// row stands for the run (stage partial checks both ends).
-		j = runEnd(rows, j)
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		ep := epochOf(batch[idx[j]])
+func (p *localProcessor) loadMoved(ctx context.Context, batch service.MessageBatch, out []*service.Message, rows []engine.Row, idx []int, now time.Time) error {
+	for _, run := range batchPartitions(batch, out, rows, idx, &p.keys) {
+		k, pos, m := run.k, run.pos, batch[run.i]
+		ep := epochOf(m)
 		if cur, ok := p.epochs[k]; ok && cur == ep {
 			continue
 		}
-		gen, _ := metaInt(batch[idx[j]], generationMeta)
+		if p.staleEpoch(k, ep) { // only dead letters: staleRuns left them to dropStaleRuns
+			continue
+		}
+		gen, _ := metaInt(m, generationMeta)
 		// Only a commit of progress must be covered by a state: the start
 		// offset that start_offset: latest commits at assignment is not.
 		start := int64(-1)
-		if kind, _ := metaString(batch[idx[j]], commitMeta); kind == commitProgress {
-			if s, ok := metaInt(batch[idx[j]], startMeta); ok {
+		if kind, _ := metaString(m, commitMeta); kind == commitProgress {
+			if s, ok := metaInt(m, startMeta); ok {
 				start = s
 			}
 		}

@@ -24,27 +24,29 @@ import (
 // staleRuns (mu held) returns the partitions of the batch whose rows were
 // read in a stale epoch: older than the latest one this process loaded the
 // partition at, or that one once the partition was forgotten (lost).
-func (p *localProcessor) staleRuns(batch service.MessageBatch, rows []engine.Row, idx []int) map[string]bool {
+func (p *localProcessor) staleRuns(batch service.MessageBatch, out []*service.Message, rows []engine.Row, idx []int) map[string]bool {
 	var stale map[string]bool
-	for j := 0; j < len(rows); j++ {
-		if !ofPartition(&rows[j]) {
-			continue
-		}
-		k := p.keys.Of(rows[j].Pos)
-		ep := epochOf(batch[idx[j]])
-		j = runEnd(rows, j)
-		last, seen := p.lastEpoch[k]
-		if ep < 0 || !seen {
-			continue
-		}
-		if _, loaded := p.epochs[k]; ep < last || ep == last && !loaded {
+	for _, run := range batchPartitions(batch, out, rows, idx, &p.keys) {
+		if p.staleEpoch(run.k, epochOf(batch[run.i])) {
 			if stale == nil {
 				stale = map[string]bool{}
 			}
-			stale[k] = true
+			stale[run.k] = true
 		}
 	}
 	return stale
+}
+
+// staleEpoch (mu held) reports epoch ep of partition k as stale: older
+// than the latest one this process loaded k at, or that one once k was
+// forgotten (lost).
+func (p *localProcessor) staleEpoch(k string, ep int64) bool {
+	last, seen := p.lastEpoch[k]
+	if ep < 0 || !seen {
+		return false
+	}
+	_, loaded := p.epochs[k]
+	return ep < last || ep == last && !loaded
 }
 
 // dropStaleRuns removes the rows of the stale partitions and the messages of

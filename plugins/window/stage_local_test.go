@@ -257,3 +257,41 @@ func TestStageLocalStateWrittenBeforeANewCommitCoversTheLoadedOne(t *testing.T) 
 		t.Fatalf("partition state after the load: %+v, want b's (offset 8; 7 is a replay)", got)
 	}
 }
+
+// A partition whose first batch in an epoch is only dead letters is loaded
+// all the same: the input commits past them, and the state written at that
+// commit's flush must cover it. Before, the partition was not loaded, no
+// state named the new commit, and the next owner held the partition as lost.
+func TestStageLocalDeadLettersOnlyBatchIsCovered(t *testing.T) {
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	a, b, c := newLocal(t, res), newLocal(t, res), newLocal(t, res)
+	processStage(t, a, localMsg("2026-03-14T10:01:00Z", 0, 0, 1, 5, -1))
+	a.noteCommitting("rides", 0, 1)
+	if err := a.flushLocal(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// b gets partition 0 at commit 1; its first batch is one bad record.
+	bad := localMsg("2026-03-14T10:02:00Z", 0, 1, 2, 6, 1)
+	bad.SetError(errors.New("parse_ride: bad JSON"))
+	dead := 0
+	for _, m := range processStage(t, b, bad) { // and the bundles a's state holds, sent again
+		if m.GetError() != nil {
+			dead++
+		}
+	}
+	if dead != 1 {
+		t.Fatalf("a dead-letter-only batch passed on %d dead letters, want 1", dead)
+	}
+	b.noteCommitting("rides", 0, 2)
+	if err := b.flushLocal(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := b.getKey(context.Background(), "rides_agg-rides-0@2"); err != nil || data == nil {
+		t.Fatalf("no state covers the commit past the dead letter: %v", err)
+	}
+	c.holdPause = func(context.Context) error { t.Fatal("held a partition whose state covers the commit"); return nil }
+	processStage(t, c, localMsg("2026-03-14T10:05:00Z", 0, 2, 3, 7, 2))
+	if got := c.eng.Partitions(); len(got) != 1 || got[0].Offset != 2 {
+		t.Fatalf("partition state after the load: %+v", got)
+	}
+}
