@@ -125,7 +125,7 @@ so a stage reading the partition's state back compares the state's position with
 (string, not in Redpanda Connect): what that committed offset was, ` + "`none`" + `, ` + "`start`" + ` (only the start offset that
 ` + "`start_offset: latest`" + ` commits at assignment, marked with the commit metadata ` + "`rides-connect:start`" + `) or
 ` + "`progress`" + ` (committed after records were acked, or by another tool), so ` + "`tumbling_window`" + ` with ` + "`state.sync: commit`" + `
-knows that a state missing after progress was lost; and
+(and stages ` + "`local`" + ` and ` + "`partial`" + `) knows that a state missing after progress was lost; and
 ` + "`kafka_group_generation`" + ` (int, not in Redpanda Connect, consumer group mode only): the group generation at
 which this process was assigned the partition. It grows from one owner of the partition to the next
 (every rebalance raises the group's generation) and stays while this process keeps the partition, so

@@ -206,8 +206,8 @@ func fromParsed(conf *service.ParsedConfig, res *service.Resources) (*procConfig
 	if c.onLost, err = enumfield.Read(conf, onLostModes, fState, fOnLost); err != nil {
 		return nil, err
 	}
-	if c.onLost == onLostResume && (e.Stage != engine.StageFull && e.Stage != engine.StageLocal || c.cache == "") {
-		return nil, fmt.Errorf("state.on_lost: resume applies to stage full or local with state.cache only (stage %s, cache %q)", e.Stage, c.cache)
+	if c.onLost == onLostResume && (e.Stage == engine.StageMerge || c.cache == "") {
+		return nil, fmt.Errorf("state.on_lost: resume applies to stage full, local or partial with state.cache only (stage %s, cache %q)", e.Stage, c.cache)
 	}
 	if e.RetainEmissions, err = st.FieldInt(fRetainEmissions); err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/miaradia/rides-connect/internal/ownership"
+	"github.com/miaradia/rides-connect/internal/ratelog"
 	"github.com/miaradia/rides-connect/plugins/window/engine"
 )
 
@@ -53,6 +54,12 @@ type partialProcessor struct {
 	// owners tells which source partitions this process's consumers own
 	// (tests replace it).
 	owners *ownership.Record
+	keys   engine.PartitionKeys // Position.Key without an allocation per run (mu)
+	// lostHeld counts the partitions held on a missing changelog state
+	// (window_state_lost); holdLogs spaces their ERROR lines.
+	lostHeld     int64
+	holdLogs     ratelog.Limiter
+	commitWarned bool // the input does not set kafka_assignment_commit: warned once
 }
 
 var _ service.BatchProcessor = (*partialProcessor)(nil)
@@ -87,19 +94,20 @@ func (p *partialProcessor) ProcessBatch(ctx context.Context, batch service.Messa
 		return nil, err
 	}
 	now := p.now()
-	if err := p.reloadMoved(ctx, batch, rows, idx, now); err != nil {
+	if err := p.reloadMoved(ctx, batch, out, rows, idx, now); err != nil {
 		return nil, err
 	}
 	p.forgetLost(rows)
 	res := p.eng.Process(rows, now)
+	covered := p.coverDeadLetters(batch, out, &res)
 	applied, late, replayed, early := p.tally(batch, out, idx, res.Status, res.LateWindowEndUs)
 	p.passed(ls)
 	p.observeStageOne(applied, late, replayed, early)
 	p.m.observeSources(res.Markers)
 
 	batches := passedOn(out)
-	if len(res.Partials)+len(res.Markers) > 0 {
-		b, err := stageOneBatch(template(batch), res)
+	if len(res.Partials)+len(res.Markers)+len(covered) > 0 {
+		b, err := stageOneBatch(template(batch), res, covered)
 		if err != nil {
 			return nil, err
 		}
@@ -169,11 +177,12 @@ func (p *partialProcessor) forgetLost(rows []engine.Row) {
 // with its offsets. The reads run concurrently (a partition whose state is
 // behind waits for it without holding up the others); the states are then
 // loaded in the batch's order.
-func (p *partialProcessor) reloadMoved(ctx context.Context, batch service.MessageBatch, rows []engine.Row, idx []int, now time.Time) error {
+func (p *partialProcessor) reloadMoved(ctx context.Context, batch service.MessageBatch, out []*service.Message, rows []engine.Row, idx []int, now time.Time) error {
 	type move struct {
 		k   string
 		pos engine.Position
 		ep  int64
+		m   *service.Message // of the partition: its commit metadata
 	}
 	var moves []move
 	seen := map[string]int64{}
@@ -208,7 +217,20 @@ func (p *partialProcessor) reloadMoved(ctx context.Context, batch service.Messag
 		if cur, ok := p.epochs[k]; ok && cur == ep {
 			continue
 		}
-		moves = append(moves, move{k, pos, ep})
+		moves = append(moves, move{k, pos, ep, batch[idx[j]]})
+	}
+	// A partition only dead letters name is loaded too: its changelog copy,
+	// committed with their offsets, must follow its state (coverDeadLetters).
+	for _, run := range batchPartitions(batch, out, nil, nil, &p.keys) {
+		if _, ok := seen[run.k]; ok {
+			continue
+		}
+		ep := epochOf(batch[run.i])
+		seen[run.k] = ep
+		if cur, ok := p.epochs[run.k]; ok && cur == ep {
+			continue
+		}
+		moves = append(moves, move{run.k, run.pos, ep, batch[run.i]})
 	}
 	markers := make([]*engine.Marker, len(moves))
 	errs := make([]error, len(moves))
@@ -223,6 +245,15 @@ func (p *partialProcessor) reloadMoved(ctx context.Context, batch service.Messag
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return err
+	}
+	for i, mv := range moves {
+		if markers[i] == nil {
+			m, err := p.awaitLostProgress(ctx, mv.pos, mv.m)
+			if err != nil {
+				return err
+			}
+			markers[i] = m
+		}
 	}
 	for i, mv := range moves {
 		m := markers[i]
@@ -316,10 +347,10 @@ func (p *processor) observeStageOne(applied, late, replayed, early int) {
 
 // stageOneBatch renders a stage-1 result: the partials first, then the
 // markers (one per internal partition, then the changelog copy, except for
-// an idle marker). The order
+// an idle marker), then the changelog copies of covered. The order
 // matters: in each internal partition a source partition's marker must
 // follow the partials it covers.
-func stageOneBatch(tmpl *service.Message, res engine.PartialResult) (service.MessageBatch, error) {
+func stageOneBatch(tmpl *service.Message, res engine.PartialResult, covered []engine.Marker) (service.MessageBatch, error) {
 	var out service.MessageBatch
 	for i := range res.Partials {
 		body, err := engine.EncodePartial(&res.Partials[i])
@@ -358,14 +389,26 @@ func stageOneBatch(tmpl *service.Message, res engine.PartialResult) (service.Mes
 		if mk.Idle {
 			continue
 		}
-		// The changelog copy goes to partition p of the changelog topic: an
-		// open transaction of a replica that died then holds back only the
-		// partitions it owned, not every partition's progress.
-		m := derived(tmpl, body)
-		m.MetaSetMut(kindMeta, kindMarker)
-		m.MetaSetMut(changelogKeyMeta, strconv.Itoa(int(mk.Partition)))
-		m.MetaSetMut(statePartitionMeta, int64(mk.Partition))
-		out = append(out, m)
+		out = append(out, changelogCopy(tmpl, body, mk.Partition))
+	}
+	for i := range covered {
+		body, err := engine.EncodeMarker(&covered[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, changelogCopy(tmpl, body, covered[i].Partition))
 	}
 	return out, nil
+}
+
+// changelogCopy is source partition p's progress for the changelog. It
+// goes to partition p of the changelog topic: an open transaction of a
+// replica that died then holds back only the partitions it owned, not
+// every partition's progress.
+func changelogCopy(tmpl *service.Message, body []byte, p int32) *service.Message {
+	m := derived(tmpl, body)
+	m.MetaSetMut(kindMeta, kindMarker)
+	m.MetaSetMut(changelogKeyMeta, strconv.Itoa(int(p)))
+	m.MetaSetMut(statePartitionMeta, int64(p))
+	return m
 }

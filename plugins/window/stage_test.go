@@ -106,9 +106,10 @@ func TestStagePartialReloadsAPartitionWhenItsEpochChanges(t *testing.T) {
 	if got, _ = kinds(t, processStage(t, p, stageMsg("2026-03-14T00:05:00Z", 0, 2, 2))); strings.Join(got, ",") != "marker q=0,marker q=1,changelog 0" {
 		t.Fatalf("a late row gave %v", got)
 	}
-	// A row without the partition count cannot be sent to every internal partition.
+	// A row without the partition count cannot be sent to every internal
+	// partition: a dead letter, whose offset the changelog copy covers.
 	m := msg("FR", "2026-03-14T00:32:00Z", 1, 1, 1, 0)
-	if got, _ = kinds(t, processStage(t, p, m)); strings.Join(got, ",") != "errored" {
+	if got, _ = kinds(t, processStage(t, p, m)); strings.Join(got, ",") != "errored,changelog 1" {
 		t.Fatalf("a row without kafka_topic_partitions gave %v", got)
 	}
 }
@@ -368,12 +369,13 @@ func failStateReads(read *func(context.Context, string) ([]byte, error), wait *f
 	return fails, waits
 }
 
-// state.on_lost: resume is the way out of a hold for stage local too
-// (stage_local.go implements it): lint and the config accept it there, and
-// still refuse it for stage partial, whose state is not checked this way.
-func TestOnLostResumeIsAcceptedForStageLocal(t *testing.T) {
+// state.on_lost: resume is the way out of a hold for stages local and
+// partial too (stage_local.go, stage_partial_lost.go implement it): lint and
+// the config accept it there, and still refuse it for stage merge, whose
+// state is not checked this way.
+func TestOnLostResumeIsAcceptedForStagesLocalAndPartial(t *testing.T) {
 	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
-	for stage, ok := range map[string]bool{"local": true, "partial": false} {
+	for stage, ok := range map[string]bool{"local": true, "partial": true, "merge": false} {
 		yaml := ridesYAML + "  on_lost: resume\nstage: " + stage + "\n"
 		conf, err := spec().ParseYAML(yaml, nil)
 		if err != nil {

@@ -116,6 +116,29 @@ func (e *PartialEngine) Forget(keep func(topic string, partition int32) bool) in
 	return n
 }
 
+// Cover records that partition delivered up to offset records that reached
+// no row (dead letters: every record that failed before or in the window):
+// its state covers them, as the input commits their offsets. It returns the
+// partition's state and whether offset moved it; a partition unknown so far
+// starts with no event time. Replays are Process's rule: a row at or below
+// the covered offset is Replayed.
+func (e *PartialEngine) Cover(topic string, partition, partitions int32, offset int64) (Marker, bool) {
+	k := Position{Topic: topic, Partition: partition}.Key()
+	s := e.parts[k]
+	if s == nil {
+		s = &source{m: Marker{Topic: topic, Partition: partition, MaxMs: noWatermark, Offset: -1}}
+		e.parts[k] = s
+	}
+	if partitions > s.m.Partitions {
+		s.m.Partitions = partitions
+	}
+	if offset <= s.m.Offset {
+		return s.m, false
+	}
+	s.m.Offset = offset
+	return s.m, true
+}
+
 // Source returns a partition's state and whether it has any.
 func (e *PartialEngine) Source(topic string, partition int32) (Marker, bool) {
 	s := e.parts[Position{Topic: topic, Partition: partition}.Key()]

@@ -563,3 +563,29 @@ func TestStageOneAnnouncesAnIdlePartitionOnce(t *testing.T) {
 		t.Fatalf("idle without idle_timeout: %+v", res.Markers)
 	}
 }
+
+// Cover moves a partition's progress past records that reached no row
+// (dead letters): a partition unknown so far starts with no event time, an
+// offset at or below the progress moves nothing, and a row the progress
+// covers is a replay.
+func TestPartialCoverMovesProgressPastDeadLetters(t *testing.T) {
+	p1, err := NewPartial(twoStageConfig(StagePartial))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, moved := p1.Cover("rides", 1, 3, 4)
+	if !moved || m.Offset != 4 || m.MaxMs != noWatermark || m.Partitions != 3 || m.Idle {
+		t.Fatalf("Cover of a new partition: %+v moved %v", m, moved)
+	}
+	if m, moved = p1.Cover("rides", 1, 3, 2); moved || m.Offset != 4 {
+		t.Fatalf("Cover below the progress: %+v moved %v", m, moved)
+	}
+	row := func(off int64) Row {
+		return Row{TimeUs: 1_000_000, Key: `["A"]`, Values: make([]Value, 5),
+			Pos: Position{Topic: "rides", Partition: 1, Offset: off}, HasPos: true, Partitions: 3}
+	}
+	res := p1.Process([]Row{row(4), row(5)}, epoch)
+	if res.Status[0] != Replayed || res.Status[1] != Applied || len(res.Markers) != 1 || res.Markers[0].Offset != 5 || res.Markers[0].MaxMs != 1000 {
+		t.Fatalf("rows after Cover: statuses %v markers %+v", res.Status, res.Markers)
+	}
+}
