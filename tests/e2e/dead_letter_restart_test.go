@@ -1,0 +1,70 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miaradia/rides-connect/internal/harness"
+)
+
+// A run whose first batch of a partition is only malformed records (a live
+// stream at a low rate after a restart: one bad record) commits past them.
+// The next run must take that commit as covered, not as a lost state: stage
+// local once wrote no state for a partition it had not loaded, so the third
+// run below held rides/0 for good ("has no state … its open windows are
+// lost"). Both forms of the job run it and write the reference windows.
+func TestADeadLetterOnlyRunBetweenRestartsIsNoLostState(t *testing.T) {
+	t.Parallel()
+	for _, c := range holdConfigs {
+		t.Run(c.config, func(t *testing.T) {
+			t.Parallel()
+			deadLetterOnlyRun(t, c.config)
+		})
+	}
+}
+
+func deadLetterOnlyRun(t *testing.T, config string) {
+	broker, layout := oneRidesPartition(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rides := knownRides(time.Date(2026, 3, 14, 8, 0, 0, 0, time.UTC), 120)
+	runTo := func(values [][]byte, commit int64) *heldJob {
+		t.Helper()
+		if err := broker.Produce(ctx, "rides", values, nil); err != nil {
+			t.Fatal(err)
+		}
+		job := startConfig(t, config, layout, broker)
+		waitFor(t, job.Process, "the commit past the new records", func() bool { return committedOr(broker.Addr) == commit })
+		return job
+	}
+	stop := func(job *heldJob) {
+		t.Helper()
+		if err := job.Stop(20 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop(runTo(encode(t, rides[:30]), 30))
+	stop(runTo([][]byte{[]byte(`{"rideId":`), []byte(`not json`)}, 32))
+	job := runTo(encode(t, rides[30:]), 122)
+	want, err := harness.ReferenceWindows(rides, 5*time.Minute, 10*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, job.Process, "every window in the table", func() bool {
+		rows, _, err := harness.TableRows(ctx, layout.Table)
+		return err == nil && len(rows) >= len(want)
+	})
+	stop(job)
+	got, _, err := harness.TableRows(ctx, layout.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := harness.DiffRows(got, want); diff != "" {
+		t.Fatalf("table differs from the reference:\n%s", diff)
+	}
+	if log := readFile(job.Log); strings.Contains(log, "has no state") || strings.Contains(log, "started empty") || strings.Contains(log, "holding") {
+		t.Fatalf("the run after the dead-letter-only one held a state:\n%s", log)
+	}
+}
