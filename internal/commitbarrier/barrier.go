@@ -30,7 +30,7 @@ type Barrier struct {
 	next    uint64
 	flushes map[uint64]scoped[func(context.Context) error]
 	acked   map[uint64]func(topic string, partition int32, next int64)
-	commit  map[uint64]func(topic string, partition int32, next int64)
+	commit  map[uint64]func(topic string, partition int32, next, from int64)
 	done    map[uint64]func(topic string, partition int32, next int64)
 	fenced  map[uint64]func()
 	confirm map[uint64]scoped[func(context.Context) error]
@@ -64,7 +64,7 @@ var Process = New()
 // New returns an empty barrier.
 func New() *Barrier {
 	return &Barrier{flushes: map[uint64]scoped[func(context.Context) error]{},
-		acked: map[uint64]func(string, int32, int64){}, commit: map[uint64]func(string, int32, int64){},
+		acked: map[uint64]func(string, int32, int64){}, commit: map[uint64]func(string, int32, int64, int64){},
 		done: map[uint64]func(string, int32, int64){}, fenced: map[uint64]func(){},
 		confirm: map[uint64]scoped[func(context.Context) error]{}}
 }
@@ -131,19 +131,25 @@ func (b *Barrier) Acked(topic string, partition int32, next int64) {
 }
 
 // OnCommitting registers f to learn, before each Flush of a consumer, up
-// to which offset it will commit its partitions if the flush succeeds: a
-// processor that writes its state per partition stamps the state with it,
-// so that a state older than the group's commit is recognised when it is
-// read back. The returned function removes f (idempotent).
-func (b *Barrier) OnCommitting(f func(topic string, partition int32, next int64)) (unregister func()) {
+// to which offset it will commit its partitions if the flush succeeds
+// (next), and from which committed offset of progress its current
+// assignment of the partition resumed (from; -1 when the group had none, or
+// only start_offset latest's start pin): a processor that writes its state
+// per partition stamps the state with next, so that a state older than the
+// group's commit is recognised when it is read back; one that has not
+// loaded the partition (every record since from was dropped before it)
+// carries the state of from over to next. Every record before next was
+// acknowledged. The returned function removes f (idempotent).
+func (b *Barrier) OnCommitting(f func(topic string, partition int32, next, from int64)) (unregister func()) {
 	return add(b, b.commit, f)
 }
 
 // Committing tells the OnCommitting listeners that a consumer is about to
-// flush, then commit topic/partition up to offset next.
-func (b *Barrier) Committing(topic string, partition int32, next int64) {
+// flush, then commit topic/partition up to offset next, having resumed it
+// from the progress commit from (-1: none).
+func (b *Barrier) Committing(topic string, partition int32, next, from int64) {
 	for _, f := range snapshot(b, b.commit) {
-		f(topic, partition, next)
+		f(topic, partition, next, from)
 	}
 }
 

@@ -86,14 +86,14 @@ func TestAckedReachesEachListenerUntilItUnregisters(t *testing.T) {
 func TestCommittingReachesEachListenerUntilItUnregisters(t *testing.T) {
 	b := New()
 	var got []string
-	stop := b.OnCommitting(func(topic string, partition int32, next int64) {
-		got = append(got, topic+"/"+string(rune('0'+partition))+"@"+string(rune('0'+next)))
+	stop := b.OnCommitting(func(topic string, partition int32, next, from int64) {
+		got = append(got, topic+"/"+string(rune('0'+partition))+"@"+string(rune('0'+next))+" from "+string(rune('0'+from)))
 	})
-	b.Committing("rides", 1, 7)
+	b.Committing("rides", 1, 7, 3)
 	stop()
-	b.Committing("rides", 1, 8)
-	if len(got) != 1 || got[0] != "rides/1@7" {
-		t.Fatalf("got %v, want [rides/1@7]", got)
+	b.Committing("rides", 1, 8, 3)
+	if len(got) != 1 || got[0] != "rides/1@7 from 3" {
+		t.Fatalf("got %v, want [rides/1@7 from 3]", got)
 	}
 }
 

@@ -33,6 +33,25 @@ func (p *processor) cover(ls chain) {
 	}
 }
 
+// coverCommitting (commit barrier, state.sync: commit) makes the state the
+// flush is about to write cover the partition's commit: every record before
+// next was acknowledged, so it went through the window (applied, late or
+// dead-lettered: cover already counts those) or was dropped before it (a
+// filter, a mapping with deleted()), which cover never sees. Without it a
+// run whose last records of a partition were dropped so committed past the
+// state's covers, and the restart held the job as behind its group, for
+// good (6 Dec, e2e TestAFilteredRunBetweenRestartsIsNoLostState).
+func (p *processor) coverCommitting(topic string, partition int32, next, _ int64) {
+	k := engine.Position{Topic: topic, Partition: partition}.Key()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if c, ok := p.eng.Covered(k); ok && c >= next {
+		return
+	}
+	p.eng.Cover(k, next)
+	p.ver++ // a new state: the flush writes it
+}
+
 // covered is the commit offset the current state covers of a partition.
 func (p *processor) covered(part string) (int64, bool) {
 	p.mu.Lock()

@@ -21,7 +21,7 @@ func TestStageLocalFlushesOnlyBeforeCommitsOfItsTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	processStage(t, p, localMsg("2026-03-14T10:01:00Z", 0, 0, 1, 5, -1))
-	p.noteCommitting("rides", 0, 1)
+	p.noteCommitting("rides", 0, 1, -1)
 	written := func() bool {
 		data, err := p.getKey(ctx, "rides_agg-rides-0@1")
 		return err == nil && data != nil

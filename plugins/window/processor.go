@@ -90,6 +90,8 @@ type processor struct {
 	// forget delivered emissions; unregisterAcked stops its reports.
 	acked           ackedOffsets
 	unregisterAcked func()
+	// unregisterCovers stops coverCommitting's reports (state.sync: commit).
+	unregisterCovers func()
 	// stale: a consumer of the process left its group; the state may be
 	// older than the checkpoint, and is not written until reloaded
 	// (stale_state.go). unregisterFenced stops the barrier's reports.
@@ -133,6 +135,7 @@ func newProcessor(c *procConfig, res *service.Resources, now func() time.Time) (
 		p.unregister = commitbarrier.Process.Register(p.flush)
 		p.unregisterAcked = commitbarrier.Process.OnAcked(p.acked.record)
 		p.unregisterFenced = commitbarrier.Process.OnFenced(p.fenced)
+		p.unregisterCovers = commitbarrier.Process.OnCommitting(p.coverCommitting)
 	}
 	return p, nil
 }
@@ -537,5 +540,6 @@ func (p *processor) Close(ctx context.Context) error {
 		return err
 	}
 	p.unregister()
+	p.unregisterCovers()
 	return nil
 }

@@ -58,10 +58,13 @@ type localProcessor struct {
 	// for that commit; guarded by mu.
 	committing        map[string]engine.Position
 	unregisterCommits func()
-	dirty             map[string]engine.Position // partitions changed since their last write
-	stateSizes        map[string]int             // bytes of each partition's last state (window_state_bytes: their sum)
-	keys              engine.PartitionKeys       // Position.Key without an allocation per run (mu)
-	owners            *ownership.Record
+	// carry holds the partitions committed before this process loaded
+	// them (stage_local_carry.go); guarded by mu.
+	carry      map[string]carried
+	dirty      map[string]engine.Position // partitions changed since their last write
+	stateSizes map[string]int             // bytes of each partition's last state (window_state_bytes: their sum)
+	keys       engine.PartitionKeys       // Position.Key without an allocation per run (mu)
+	owners     *ownership.Record
 	// readState reads a key of state.cache (tests replace it).
 	readState func(ctx context.Context, key string) ([]byte, error)
 	readMu    sync.Mutex
@@ -87,7 +90,7 @@ func newLocalProcessor(c *procConfig, res *service.Resources, now func() time.Ti
 	}
 	p := &localProcessor{processor: newBase(c, res, now), eng: eng, epochs: map[string]int64{}, lastEpoch: map[string]int64{}, fences: map[string]int64{},
 		dirty: map[string]engine.Position{}, committing: map[string]engine.Position{}, stateSizes: map[string]int{}, owners: ownership.Process,
-		written: map[string]*stateTrail{}, accepted: map[string]int64{}}
+		written: map[string]*stateTrail{}, accepted: map[string]int64{}, carry: map[string]carried{}}
 	p.readState = p.getKey
 	p.keptTopics = p.kept.list
 	// Scoped to the topics it keeps state for: the internal topic's
@@ -118,14 +121,23 @@ func (p *localProcessor) noteCommitted(topic string, partition int32, next int64
 	}
 }
 
-// noteCommitting is the commit barrier's OnCommitting listener.
-func (p *localProcessor) noteCommitting(topic string, partition int32, next int64) {
+// noteCommitting is the commit barrier's OnCommitting listener. A
+// partition this process has not loaded is carried (carryUnloaded): every
+// record of it the consumer commits was dropped before the window.
+func (p *localProcessor) noteCommitting(topic string, partition int32, next, from int64) {
 	pos := engine.Position{Topic: topic, Partition: partition, Offset: next}
 	k := pos.Key()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if _, mine := p.epochs[k]; !mine {
-		return // another input's partition, or one not loaded here
+		if owned, known := p.owners.Owns(topic, partition); known && !owned {
+			return // another input's partition that moved away
+		}
+		if c, ok := p.carry[k]; !ok || next > c.next {
+			p.carry[k] = carried{pos: engine.Position{Topic: topic, Partition: partition}, next: next, from: from}
+			p.kept.add(topic) // the flush before this commit must run
+		}
+		return
 	}
 	if next > p.committing[k].Offset {
 		p.committing[k] = pos
@@ -284,21 +296,34 @@ func (p *localProcessor) loadMoved(ctx context.Context, batch service.MessageBat
 		if err := p.loadPartition(ctx, pos, gen, start, now); err != nil {
 			return err
 		}
+		// A carried partition (stage_local_carry.go) keeps the states it
+		// wrote and the commit it reached: they are newer than start.
+		var trail *stateTrail
+		committed := start
+		if p.epochs[k] == carriedEpoch {
+			trail, committed = p.written[k], max(start, p.committing[k].Offset)
+		}
 		p.epochs[k], p.fences[k] = ep, gen
 		p.lastEpoch[k] = max(p.lastEpoch[k], ep)
 		delete(p.dirty, k)
 		delete(p.written, k)
 		delete(p.accepted, k)
 		if start >= 0 { // deleted once a commit past it is accepted
-			p.written[k] = &stateTrail{pos: engine.Position{Topic: pos.Topic, Partition: pos.Partition}, commits: []int64{start}}
+			if trail == nil {
+				trail = &stateTrail{pos: engine.Position{Topic: pos.Topic, Partition: pos.Partition}}
+			}
+			trail.add(start)
+		}
+		if trail != nil {
+			p.written[k] = trail
 		}
 		// Until the input commits past it, the group's commit of the
 		// partition stays the one it was assigned at: a state written
 		// before then covers that one, not offset 0 (which would make the
 		// next owner hold the partition).
 		delete(p.committing, k)
-		if start > 0 {
-			p.committing[k] = engine.Position{Topic: pos.Topic, Partition: pos.Partition, Offset: start}
+		if committed > 0 {
+			p.committing[k] = engine.Position{Topic: pos.Topic, Partition: pos.Partition, Offset: committed}
 		}
 	}
 	return nil
@@ -388,6 +413,9 @@ func (p *localProcessor) flushLocal(ctx context.Context) error {
 	if errors.Is(commitbarrier.Process.ConfirmFor(ctx, p.readTopics()), commitbarrier.ErrFenced) {
 		p.m.staleFences.Incr(1)
 		return errStale
+	}
+	if err := p.carryUnloaded(ctx); err != nil {
+		return err
 	}
 	type write struct {
 		pos    engine.Position

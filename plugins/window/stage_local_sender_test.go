@@ -234,7 +234,7 @@ func TestStageLocalSendsAgainTheBundlesItsPredecessorCouldNotWrite(t *testing.T)
 		t.Fatalf("stage local passed on %d messages with a sender", len(out))
 	}
 	<-failed // a tried
-	a.noteCommitting("rides", 0, 2)
+	a.noteCommitting("rides", 0, 2, -1)
 	if err := a.flushLocal(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +259,7 @@ func TestStageLocalSendsAgainTheBundlesItsPredecessorCouldNotWrite(t *testing.T)
 		t.Fatalf("b sent %d bundles again without the partials of window [10:00,10:05)", len(resent))
 	}
 	<-bDelivered
-	b.noteCommitting("rides", 0, 3)
+	b.noteCommitting("rides", 0, 3, -1)
 	if err := b.flushLocal(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +326,7 @@ func TestStageLocalSendsAgainOnANoticeTheBundlesItsPredecessorCouldNotWrite(t *t
 				return nil
 			})
 			processStage(t, a, localMsg("2026-03-14T10:01:00Z", 0, 0, 1, 5, -1), localMsg("2026-03-14T10:30:00Z", 0, 1, 1, 5, -1))
-			a.noteCommitting("rides", 0, 2)
+			a.noteCommitting("rides", 0, 2, -1)
 			if err := a.flushLocal(t.Context()); err != nil {
 				t.Fatal(err)
 			}

@@ -54,7 +54,7 @@ func TestStageLocalStateMovesWithItsPartition(t *testing.T) {
 	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
 	a, b := newLocal(t, res), newLocal(t, res)
 	processStage(t, a, localMsg("2026-03-14T10:01:00Z", 0, 0, 1, 5, -1), localMsg("2026-03-14T10:03:00Z", 0, 1, 1, 5, -1))
-	a.noteCommitting("rides", 0, 2) // the input commits both records after this flush
+	a.noteCommitting("rides", 0, 2, -1) // the input commits both records after this flush
 	if err := a.flushLocal(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestStageLocalHoldsAStateBehindTheCommit(t *testing.T) {
 	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
 	a, b := newLocal(t, res), newLocal(t, res)
 	processStage(t, a, localMsg("2026-03-14T10:01:00Z", 0, 0, 1, 5, -1))
-	a.noteCommitting("rides", 0, 1)
+	a.noteCommitting("rides", 0, 1, -1)
 	if err := a.flushLocal(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestStageLocalHoldsAStateBehindTheCommit(t *testing.T) {
 		t.Fatal("the held batch was applied")
 	}
 	// Records 1..6 were dead letters: the consumer commits 7 after a flush.
-	a.noteCommitting("rides", 0, 7)
+	a.noteCommitting("rides", 0, 7, -1)
 	if err := a.flushLocal(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestStageLocalLateWriteOfAFormerOwnerIsNotLoaded(t *testing.T) {
 	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
 	old, cur, next := newLocal(t, res), newLocal(t, res), newLocal(t, res)
 	processStage(t, old, localMsg("2026-03-14T10:01:00Z", 0, 0, 1, 5, -1))
-	old.noteCommitting("rides", 0, 1)
+	old.noteCommitting("rides", 0, 1, -1)
 	if err := old.flushLocal(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -128,13 +128,13 @@ func TestStageLocalLateWriteOfAFormerOwnerIsNotLoaded(t *testing.T) {
 	// the same generation: a static member restarted under the same
 	// instance id keeps it, so no fencing token tells the two apart.
 	processStage(t, cur, localMsg("2026-03-14T10:02:00Z", 0, 1, 1, 5, 1), localMsg("2026-03-14T10:03:00Z", 0, 2, 1, 5, 1))
-	cur.noteCommitting("rides", 0, 3)
+	cur.noteCommitting("rides", 0, 3, -1)
 	if err := cur.flushLocal(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	// old's write of its own record 1, made before it knew, lands now.
 	processStage(t, old, localMsg("2026-03-14T10:02:00Z", 0, 1, 1, 5, -1))
-	old.noteCommitting("rides", 0, 2)
+	old.noteCommitting("rides", 0, 2, -1)
 	if err := old.flushLocal(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestStageLocalDeletesStatesBelowTheAcceptedCommit(t *testing.T) {
 	processStage(t, a, localMsg("2026-03-14T10:01:00Z", 0, 4, 1, 5, 4))
 	for _, next := range []int64{5, 6} {
 		processStage(t, a, localMsg("2026-03-14T10:02:00Z", 0, int(next), 1, 5, 4))
-		a.noteCommitting("rides", 0, next+1)
+		a.noteCommitting("rides", 0, next+1, 4)
 		if err := a.flushLocal(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -233,7 +233,7 @@ func TestStageLocalStateWrittenBeforeANewCommitCoversTheLoadedOne(t *testing.T) 
 	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
 	a, b, c := newLocal(t, res), newLocal(t, res), newLocal(t, res)
 	processStage(t, a, localMsg("2026-03-14T10:01:00Z", 0, 6, 1, 5, -1))
-	a.noteCommitting("rides", 0, 7)
+	a.noteCommitting("rides", 0, 7, -1)
 	if err := a.flushLocal(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +266,7 @@ func TestStageLocalDeadLettersOnlyBatchIsCovered(t *testing.T) {
 	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
 	a, b, c := newLocal(t, res), newLocal(t, res), newLocal(t, res)
 	processStage(t, a, localMsg("2026-03-14T10:01:00Z", 0, 0, 1, 5, -1))
-	a.noteCommitting("rides", 0, 1)
+	a.noteCommitting("rides", 0, 1, -1)
 	if err := a.flushLocal(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +282,7 @@ func TestStageLocalDeadLettersOnlyBatchIsCovered(t *testing.T) {
 	if dead != 1 {
 		t.Fatalf("a dead-letter-only batch passed on %d dead letters, want 1", dead)
 	}
-	b.noteCommitting("rides", 0, 2)
+	b.noteCommitting("rides", 0, 2, -1)
 	if err := b.flushLocal(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -293,5 +293,47 @@ func TestStageLocalDeadLettersOnlyBatchIsCovered(t *testing.T) {
 	processStage(t, c, localMsg("2026-03-14T10:05:00Z", 0, 2, 3, 7, 2))
 	if got := c.eng.Partitions(); len(got) != 1 || got[0].Offset != 2 {
 		t.Fatalf("partition state after the load: %+v", got)
+	}
+}
+
+// A partition committed before any message of it reached the window (a
+// filter before it dropped them all) has its state carried over to the
+// commit: the state its assignment resumed from, or an empty one when the
+// group had no commit of progress. Without it the next start held it.
+func TestStageLocalCarriesAPartitionCommittedBeforeItWasLoaded(t *testing.T) {
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	ctx := context.Background()
+	a, b := newLocal(t, res), newLocal(t, res)
+	processStage(t, a, localMsg("2026-03-14T10:01:00Z", 0, 0, 1, 5, -1))
+	a.noteCommitting("rides", 0, 1, -1)
+	if err := a.flushLocal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// b resumed rides/0 from a's commit 1 and rides/1 from no commit; a
+	// filter dropped records 1..2 of rides/0 and 0..4 of rides/1.
+	b.noteCommitting("rides", 0, 3, 1)
+	b.noteCommitting("rides", 1, 5, -1)
+	if err := b.flushLocal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"rides_agg-rides-0@3", "rides_agg-rides-1@5"} {
+		if data, err := b.getKey(ctx, key); err != nil || data == nil {
+			t.Fatalf("no state %s carried over: %v", key, err)
+		}
+	}
+	c := newLocal(t, res)
+	c.holdPause = func(context.Context) error { t.Fatal("held a carried partition"); return nil }
+	processStage(t, c, localMsg("2026-03-14T10:05:00Z", 0, 3, 2, 6, 3), localMsg("2026-03-14T10:05:00Z", 1, 5, 2, 6, 5))
+	parts := c.eng.Partitions()
+	if len(parts) != 2 || parts[0].Offset != 3 || parts[1].Offset != 5 {
+		t.Fatalf("partition states after the loads: %+v", parts)
+	}
+	// A ride of rides/0 reaching b later in the same epoch loads the state
+	// again (the same one) and keeps the carried commit: the next state
+	// written names no commit below it.
+	b.holdPause = c.holdPause
+	processStage(t, b, localMsg("2026-03-14T10:06:00Z", 0, 3, 1, 5, 1))
+	if got := b.committing[engine.Position{Topic: "rides", Partition: 0}.Key()].Offset; got != 3 {
+		t.Fatalf("after the load b stamps rides/0's next state with commit %d, want the carried 3", got)
 	}
 }

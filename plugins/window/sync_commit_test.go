@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
@@ -164,4 +165,34 @@ func TestSyncCommitCloseThatCannotWriteStaysInTheBarrier(t *testing.T) {
 	if commitbarrier.Process.Active() {
 		t.Fatal("a Close that wrote stayed in the commit barrier")
 	}
+}
+
+// The offsets a consumer commits cover records a filter dropped before the
+// window: the state flushed before that commit covers them too
+// (coverCommitting), so the restart that finds the group's commit there is
+// not held as behind it.
+func TestSyncCommitCoversRecordsDroppedBeforeTheWindow(t *testing.T) {
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	p := build(t, syncCommitYAML, res, newClock())
+	run(t, p, service.MessageBatch{msg("FR", "2026-03-14T00:01:00Z", 1, 1, 0, 29)})
+	commitbarrier.Process.Committing("rides", 0, 32, -1) // records 30 and 31 were dropped
+	if err := commitbarrier.Process.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	q := build(t, syncCommitYAML, res, newClock())
+	if c, ok := q.covered("rides/0"); !ok || c != 32 {
+		t.Fatalf("the restored state covers rides/0 up to %d (%v), want 32", c, ok)
+	}
+	m := msg("FR", "2026-03-14T00:02:00Z", 1, 1, 0, 32)
+	m.MetaSetMut(commitMeta, commitProgress)
+	m.MetaSetMut(startMeta, 32)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := q.ProcessBatch(ctx, service.MessageBatch{m}); err != nil {
+		t.Fatalf("the restart after a commit past dropped records: %v", err)
+	}
+	_ = q.Close(context.Background())
 }

@@ -47,12 +47,18 @@ func (j *heldJob) lostGauge() float64 {
 // checkpoint and table kept between runs), extra environment last.
 func startConfig(t *testing.T, config string, layout harness.Layout, broker *harness.Broker, extraEnv ...string) *heldJob {
 	t.Helper()
+	return startConfigPath(t, filepath.Join(repoRoot, "config", config), layout, broker, extraEnv...)
+}
+
+// startConfigPath is startConfig for a config file anywhere.
+func startConfigPath(t *testing.T, config string, layout harness.Layout, broker *harness.Broker, extraEnv ...string) *heldJob {
+	t.Helper()
 	httpAddr, err := harness.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
 	env := append(layout.JobEnv(broker.Addr, httpAddr), extraEnv...)
-	p, err := harness.Start(binary, []string{"-c", filepath.Join(repoRoot, "config", config)},
+	p, err := harness.Start(binary, []string{"-c", config},
 		env, filepath.Join(layout.Logs, fmt.Sprintf("rides-%d.log", time.Now().UnixNano())))
 	if err != nil {
 		t.Fatal(err)

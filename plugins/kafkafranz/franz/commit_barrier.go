@@ -71,7 +71,7 @@ func (c *Consumer) releaseHeldLocked(ctx context.Context, cl *kgo.Client) {
 		// What the flush's state must cover (commitbarrier.OnCommitting).
 		topics := make([]string, 0, 1)
 		for tp, o := range offs {
-			c.barrier.Committing(tp.topic, tp.partition, o.Offset)
+			c.barrier.Committing(tp.topic, tp.partition, o.Offset, c.resumedFrom(tp))
 			if !slices.Contains(topics, tp.topic) {
 				topics = append(topics, tp.topic)
 			}
@@ -174,4 +174,16 @@ func (c *Consumer) readTopics() []string {
 		}
 	}
 	return topics
+}
+
+// resumedFrom is the committed offset of progress tp's current assignment
+// resumed from, -1 when the group had none or only a start pin
+// (commitbarrier.OnCommitting).
+func (c *Consumer) resumedFrom(tp topicPartition) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.starts[tp]; ok && c.commitLocked(tp) == CommitProgress {
+		return s
+	}
+	return -1
 }
