@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/miaradia/rides-connect/internal/harness"
 )
 
 // A run whose first batch of a partition is only malformed records (a live
@@ -53,22 +51,7 @@ func restartsThrough(t *testing.T, config string, middle [][]byte) {
 	stop(runTo(encode(t, rides[:30]), 30))
 	stop(runTo(middle, 30+int64(len(middle))))
 	job := runTo(encode(t, rides[30:]), 120+int64(len(middle)))
-	want, err := harness.ReferenceWindows(rides, 5*time.Minute, 10*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, job.Process, "every window in the table", func() bool {
-		rows, _, err := harness.TableRows(ctx, layout.Table)
-		return err == nil && len(rows) >= len(want)
-	})
-	stop(job)
-	got, _, err := harness.TableRows(ctx, layout.Table)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := harness.DiffRows(got, want); diff != "" {
-		t.Fatalf("table differs from the reference:\n%s", diff)
-	}
+	stopWithReferenceTable(ctx, t, job, layout, rides)
 	if log := readFile(job.Log); strings.Contains(log, "has no state") || strings.Contains(log, "started empty") || strings.Contains(log, "holding") {
 		t.Fatalf("the run after the one of records that never reached the window held a state:\n%s", log)
 	}

@@ -193,24 +193,7 @@ func latestStartRestarts(t *testing.T, c holdConfig) {
 		t.Fatal(err)
 	}
 	job = startConfig(t, c.config, layout, broker, "KAFKA_START=latest")
-	want, err := harness.ReferenceWindows(rides, 5*time.Minute, 10*time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, job.Process, "every window in the table", func() bool {
-		rows, _, err := harness.TableRows(ctx, layout.Table)
-		return err == nil && len(rows) >= len(want)
-	})
-	if err := job.Stop(20 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	got, _, err := harness.TableRows(ctx, layout.Table)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := harness.DiffRows(got, want); diff != "" {
-		t.Fatalf("table differs from the reference:\n%s", diff)
-	}
+	stopWithReferenceTable(ctx, t, job, layout, rides)
 	if log := readFile(job.Log); strings.Contains(log, "started empty") || strings.Contains(log, "has no state") {
 		t.Fatalf("the restart took the start commit for a lost state:\n%s", log)
 	}
@@ -239,4 +222,28 @@ func TestRidesYAMLOnARunningSingleJobsGroupHolds(t *testing.T) {
 		t.Fatal(err)
 	}
 	holdsAt30(t, startConfig(t, "rides.yaml", layout, broker), holdConfigs[0].lostStateLog, broker, layout)
+}
+
+// stopWithReferenceTable waits until the table has as many rows as the
+// reference windows of rides, stops job and checks the table equals them.
+func stopWithReferenceTable(ctx context.Context, t *testing.T, job *heldJob, layout harness.Layout, rides []harness.Ride) {
+	t.Helper()
+	want, err := harness.ReferenceWindows(rides, 5*time.Minute, 10*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, job.Process, "every window in the table", func() bool {
+		rows, _, err := harness.TableRows(ctx, layout.Table)
+		return err == nil && len(rows) >= len(want)
+	})
+	if err := job.Stop(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := harness.TableRows(ctx, layout.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := harness.DiffRows(got, want); diff != "" {
+		t.Fatalf("table differs from the reference:\n%s", diff)
+	}
 }
