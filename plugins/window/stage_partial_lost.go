@@ -20,7 +20,9 @@ import (
 // topic deleted and made again, a cache pointed elsewhere): going on would
 // judge the partition's next rows against no progress, so rows its lost
 // progress held late would be counted (docs/scale-out.md, "Changelog").
-// The partition is held instead, as stage local holds a missing state.
+// The partition is held instead, as stage local holds a missing state,
+// unless another partition has progress (anotherWithProgress): a partition
+// whose every record a filter before the window dropped has none either.
 
 // coverDeadLetters moves the progress of each partition of the batch past
 // its dead letters (engine Cover), whose offsets the input commits with the
@@ -77,6 +79,10 @@ func (p *partialProcessor) awaitLostProgress(ctx context.Context, pos engine.Pos
 	if kind != commitProgress {
 		return nil, nil
 	}
+	if q, ok := p.anotherWithProgress(ctx, pos, m); ok {
+		p.log.Warnf("tumbling_window: %s/%d has no progress in state.cache %q although the group committed it and partition %d has some: none of its records reached the window (a processor before it dropped them all); it starts with none", pos.Topic, pos.Partition, p.conf.cache, q)
+		return nil, nil
+	}
 	start, _ := metaInt(m, startMeta)
 	lost := fmt.Errorf("state.cache %q has no progress of %s/%d, but the group committed it up to offset %d: the changelog lost it, and rows it held late would be counted. "+
 		"Restore the changelog topic; or reset the group's offsets (and the table); or set state.on_lost: resume for one run to go on without it (docs/scale-out.md, \"Changelog\")",
@@ -111,4 +117,23 @@ func (p *partialProcessor) awaitLostProgress(ctx context.Context, pos engine.Pos
 			return mk, nil
 		}
 	}
+}
+
+// anotherWithProgress returns a partition of pos's topic, other than pos's,
+// that has progress in the changelog. A changelog that lost its progress
+// lost it for every partition (a topic deleted or made again: compaction
+// keeps each key's latest record); one that holds some partitions' but not
+// pos's never had pos's, whose every record was dropped before the window
+// (a filter), so nothing of it was lost. Read only on the way to a hold.
+func (p *partialProcessor) anotherWithProgress(ctx context.Context, pos engine.Position, m *service.Message) (int32, bool) {
+	n, _ := metaInt(m, partitionsMeta)
+	for q := int32(0); q < int32(n); q++ {
+		if q == pos.Partition {
+			continue
+		}
+		if data, _, err := p.getKeyRetrying(ctx, strconv.Itoa(int(q))); err == nil && data != nil {
+			return q, true
+		}
+	}
+	return 0, false
 }

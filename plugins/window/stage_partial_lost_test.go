@@ -43,7 +43,8 @@ func newPartial(t *testing.T, res *service.Resources, yaml string) *partialProce
 // A partition the group committed as progress, with no progress in the
 // changelog, is held (nothing emitted), read again, and loaded once a state
 // is there; with state.on_lost: resume it goes on with none. A partition
-// whose group committed only start_offset's start (or nothing) is new.
+// whose group committed only start_offset's start (or nothing) is new, and
+// so is one with no progress beside another that has some.
 func TestStagePartialHoldsAPartitionWhoseChangelogProgressIsLost(t *testing.T) {
 	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
 	p := newPartial(t, res, ridesYAML+"stage: partial\n")
@@ -65,25 +66,38 @@ func TestStagePartialHoldsAPartitionWhoseChangelogProgressIsLost(t *testing.T) {
 		t.Fatalf("after %d holds stage 1 emitted %v %+v, want 3 holds and the row judged against the restored progress", holds, got, markers)
 	}
 
+	// rides/1 has no progress either while rides/0 has: its records never
+	// reached the window (a filter before it dropped them): not held.
+	p.holdPause = func(context.Context) error {
+		t.Fatal("held a partition whose records were all dropped before the window")
+		return nil
+	}
+	if got, _ := kinds(t, processStage(t, p, resumedAt("2026-03-14T00:40:00Z", 1, 7, 1, 7))); strings.Join(got, ",") != "partial,marker q=0,marker q=1,changelog 1" {
+		t.Fatalf("a partition with no progress beside one with some gave %v", got)
+	}
+
+	// A changelog with no progress at all lost it: held until shutdown.
+	empty := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	h := newPartial(t, empty, ridesYAML+"stage: partial\n")
 	ctx, cancel := context.WithCancel(context.Background())
-	p.holdPause = func(context.Context) error { cancel(); return context.Canceled }
-	if _, err := p.ProcessBatch(ctx, service.MessageBatch{resumedAt("2026-03-14T00:40:00Z", 1, 7, 1, 7)}); !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "has no progress of rides/1") {
+	h.holdPause = func(context.Context) error { cancel(); return context.Canceled }
+	if _, err := h.ProcessBatch(ctx, service.MessageBatch{resumedAt("2026-03-14T00:40:00Z", 1, 7, 1, 7)}); !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "has no progress of rides/1") {
 		t.Fatalf("a partition whose progress is lost gave %v, want a hold ended by the shutdown", err)
 	}
 
 	start := resumedAt("2026-03-14T00:40:00Z", 1, 7, 2, 7)
 	start.MetaSetMut(commitMeta, "start")
-	p.holdPause = func(context.Context) error {
+	h.holdPause = func(context.Context) error {
 		t.Fatal("held a partition the group committed only its start offset of")
 		return nil
 	}
-	if got, _ := kinds(t, processStage(t, p, start)); strings.Join(got, ",") != "partial,marker q=0,marker q=1,changelog 1" {
+	if got, _ := kinds(t, processStage(t, h, start)); strings.Join(got, ",") != "partial,marker q=0,marker q=1,changelog 1" {
 		t.Fatalf("a new partition gave %v", got)
 	}
 
-	r := newPartial(t, res, strings.Replace(ridesYAML, "  cache: window_state\n", "  cache: window_state\n  on_lost: resume\n", 1)+"stage: partial\n")
-	r.holdPause = p.holdPause
-	if got, _ := kinds(t, processStage(t, r, resumedAt("2026-03-14T00:40:00Z", 1, 9, 1, 9))); strings.Join(got, ",") != "partial,marker q=0,marker q=1,changelog 1" {
+	r := newPartial(t, empty, strings.Replace(ridesYAML, "  cache: window_state\n", "  cache: window_state\n  on_lost: resume\n", 1)+"stage: partial\n")
+	r.holdPause = h.holdPause
+	if got, _ := kinds(t, processStage(t, r, resumedAt("2026-03-14T00:40:00Z", 0, 9, 1, 9))); strings.Join(got, ",") != "partial,marker q=0,marker q=1,changelog 0" {
 		t.Fatalf("with on_lost resume a lost partition gave %v", got)
 	}
 }
