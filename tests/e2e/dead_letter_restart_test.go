@@ -16,12 +16,9 @@ import (
 // lost"). Both forms of the job run it and write the reference windows.
 func TestADeadLetterOnlyRunBetweenRestartsIsNoLostState(t *testing.T) {
 	t.Parallel()
-	for _, c := range holdConfigs {
-		t.Run(c.config, func(t *testing.T) {
-			t.Parallel()
-			restartsThrough(t, filepath.Join(repoRoot, "config", c.config), [][]byte{[]byte(`{"rideId":`), []byte(`not json`)})
-		})
-	}
+	eachHoldConfig(t, func(t *testing.T, c holdConfig) {
+		restartsThrough(t, filepath.Join(repoRoot, "config", c.config), [][]byte{[]byte(`{"rideId":`), []byte(`not json`)})
+	})
 }
 
 // restartsThrough runs config (a path) three times on one partition of

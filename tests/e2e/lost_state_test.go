@@ -114,10 +114,15 @@ func oneRidesPartition(t *testing.T) (*harness.Broker, harness.Layout) {
 // the log names the cause, no offset moves, no row is written.
 func TestACheckpointLostBeforeTheFirstWindowClosedHoldsTheJob(t *testing.T) {
 	t.Parallel()
+	eachHoldConfig(t, lostCheckpointHolds)
+}
+
+// eachHoldConfig runs f on each of holdConfigs, in parallel subtests.
+func eachHoldConfig(t *testing.T, f func(t *testing.T, c holdConfig)) {
 	for _, c := range holdConfigs {
 		t.Run(c.config, func(t *testing.T) {
 			t.Parallel()
-			lostCheckpointHolds(t, c)
+			f(t, c)
 		})
 	}
 }
@@ -170,12 +175,7 @@ func holdsAt30(t *testing.T, job *heldJob, line string, broker *harness.Broker, 
 // not a lost state: the restart runs and writes the reference windows.
 func TestALatestStartKilledBeforeTheFirstStateWriteRestarts(t *testing.T) {
 	t.Parallel()
-	for _, c := range holdConfigs {
-		t.Run(c.config, func(t *testing.T) {
-			t.Parallel()
-			latestStartRestarts(t, c)
-		})
-	}
+	eachHoldConfig(t, latestStartRestarts)
 }
 
 func latestStartRestarts(t *testing.T, c holdConfig) {
