@@ -187,11 +187,14 @@ func (p *localProcessor) ProcessBatch(ctx context.Context, batch service.Message
 		return nil, err
 	}
 	now := p.now()
-	if stale := p.staleRuns(batch, out, rows, idx); len(stale) > 0 {
+	// The batch's partitions, listed once for both: dropStaleRuns leaves
+	// the batch's indexes as they are, and loadMoved skips the stale runs.
+	runs := batchPartitions(batch, out, rows, idx, &p.keys)
+	if stale := p.staleRuns(batch, runs); len(stale) > 0 {
 		rows, idx = dropStaleRuns(batch, out, rows, idx, stale)
 		p.m.staleDropped.Incr(1)
 	}
-	if err := p.loadMoved(ctx, batch, out, rows, idx, now); err != nil {
+	if err := p.loadMoved(ctx, batch, runs, now); err != nil {
 		return nil, err
 	}
 	res := p.eng.Process(rows, now)
@@ -274,14 +277,14 @@ func bundleBatch(tmpl *service.Message, bundles []engine.Bundle) (service.Messag
 // word of the partition. Without the state it would not send them again,
 // it would announce the partition empty, and stage 2 would close the
 // windows without them.
-func (p *localProcessor) loadMoved(ctx context.Context, batch service.MessageBatch, out []*service.Message, rows []engine.Row, idx []int, now time.Time) error {
-	for _, run := range batchPartitions(batch, out, rows, idx, &p.keys) {
+func (p *localProcessor) loadMoved(ctx context.Context, batch service.MessageBatch, runs []partitionRun, now time.Time) error {
+	for _, run := range runs {
 		k, pos, m := run.k, run.pos, batch[run.i]
 		ep := epochOf(m)
 		if cur, ok := p.epochs[k]; ok && cur == ep {
 			continue
 		}
-		if p.staleEpoch(k, ep) { // only dead letters: staleRuns left them to dropStaleRuns
+		if p.staleEpoch(k, ep) { // dropped by dropStaleRuns
 			continue
 		}
 		gen, _ := metaInt(m, generationMeta)

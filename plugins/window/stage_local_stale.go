@@ -24,9 +24,9 @@ import (
 // staleRuns (mu held) returns the partitions of the batch whose rows were
 // read in a stale epoch: older than the latest one this process loaded the
 // partition at, or that one once the partition was forgotten (lost).
-func (p *localProcessor) staleRuns(batch service.MessageBatch, out []*service.Message, rows []engine.Row, idx []int) map[string]bool {
+func (p *localProcessor) staleRuns(batch service.MessageBatch, runs []partitionRun) map[string]bool {
 	var stale map[string]bool
-	for _, run := range batchPartitions(batch, out, rows, idx, &p.keys) {
+	for _, run := range runs {
 		if p.staleEpoch(run.k, epochOf(batch[run.i])) {
 			if stale == nil {
 				stale = map[string]bool{}
