@@ -164,7 +164,12 @@ func TestFaultsLeaveTheTableAsWithoutFaults(t *testing.T) {
 	for i := 0; i < sc.brokerRestarts; i++ {
 		kinds = append(kinds, "broker-restart")
 	}
-	kinds = append(kinds, "s3-outage", "checkpoint-unwritable")
+	kinds = append(kinds, "s3-outage")
+	// FAULT_CKPT_OUTAGE=0 leaves it out: a job whose state is in Kafka
+	// (config/rides-scaleout.yaml) has no checkpoint directory to take away.
+	if sc.ckptOutage > 0 {
+		kinds = append(kinds, "checkpoint-unwritable")
+	}
 	rng.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
 	slices := len(kinds) + 1
 	slice := func(s int) [][]harness.Record {
@@ -452,8 +457,12 @@ func readAll(ctx context.Context, cl *kgo.Client, topic string) ([]*kgo.Record, 
 	if len(want) == 0 {
 		return nil, nil
 	}
+	// Read committed, with the transaction markers: a job whose dead letters
+	// go out in its transactions (config/rides-scaleout.yaml) ends each
+	// partition with a marker, and its aborted records are not dead letters.
 	rd, err := kgo.NewClient(kgo.SeedBrokers(cl.OptValue(kgo.SeedBrokers).([]string)...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: want}))
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: want}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
 	if err != nil {
 		return nil, err
 	}
@@ -465,7 +474,9 @@ func readAll(ctx context.Context, cl *kgo.Client, topic string) ([]*kgo.Record, 
 			return out, fmt.Errorf("reading %s: %w", topic, err)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
-			out = append(out, r)
+			if !r.Attrs.IsControl() {
+				out = append(out, r)
+			}
 			if r.Offset+1 >= left[r.Partition] {
 				delete(left, r.Partition)
 			}
