@@ -39,3 +39,18 @@ func Keys(annotated map[string]string) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// New is service.NewStringEnumField without Benthos' option lint, which
+// parses a Bloblang mapping of the options at every occurrence of the field
+// in every lint (most of a start's lint, see lintrule.Enum): the component's
+// lint rule checks the field instead (lintrule.Lazy with a lintrule.Enum of
+// the same options). The options stay in the docs.
+func New(name string, options ...string) *service.ConfigField {
+	return service.NewStringEnumField(name, options...).LintRule("")
+}
+
+// NewAnnotated is service.NewStringAnnotatedEnumField as New is
+// service.NewStringEnumField.
+func NewAnnotated(name string, options map[string]string) *service.ConfigField {
+	return service.NewStringAnnotatedEnumField(name, options).LintRule("")
+}

@@ -6,7 +6,9 @@
 // spent before reading its config, and a few ms more per component instance.
 // Lazy registers a rule under a name and returns a one-call rule in its
 // place: the call parses the real rule once, the first time a config that
-// uses the component is linted, and runs it.
+// uses the component is linted, and runs it. The same call checks the
+// component's enum fields in Go (Enum), which Benthos would otherwise lint
+// with a mapping parsed at each of their occurrences.
 package lintrule
 
 import (
@@ -24,6 +26,7 @@ const function = "rides_connect_lint"
 
 type rule struct {
 	mapping string
+	enums   []Enum
 	once    sync.Once
 	exec    *bloblang.Executor
 	err     error
@@ -58,16 +61,17 @@ func init() {
 }
 
 // Lazy registers mapping (a lint rule: root is a message or a list of
-// messages) under name, and returns the rule to give the spec's LintRule.
-// A spec built again (tests parse configs with it) registers the same
-// mapping again, which is kept; another mapping under a taken name panics.
-func Lazy(name, mapping string) string {
+// messages) under name, with the component's enum fields (enumfield.New) to
+// check in Go, and returns the rule to give the spec's LintRule. A spec
+// built again (tests parse configs with it) registers the same mapping
+// again, which is kept; another mapping under a taken name panics.
+func Lazy(name, mapping string, enums ...Enum) string {
 	mu.Lock()
 	defer mu.Unlock()
 	if r, dup := rules[name]; dup && r.mapping != mapping {
 		panic("lintrule: two rules named " + name)
 	} else if !dup {
-		rules[name] = &rule{mapping: mapping}
+		rules[name] = &rule{mapping: mapping, enums: enums}
 	}
 	return fmt.Sprintf("root = %s(%q, this)", function, name)
 }
@@ -129,14 +133,42 @@ func (r *rule) parsed() (*bloblang.Executor, error) {
 	return r.exec, r.err
 }
 
+// Enums returns the enum fields registered with the rule named name, for a
+// test to compare with the component's spec.
+func Enums(name string) ([]Enum, error) {
+	r, err := lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	return r.enums, nil
+}
+
 func (r *rule) run(conf any) (any, error) {
 	exec, err := r.parsed()
 	if err != nil {
 		return "lint rule itself failed to parse: " + err.Error(), nil
 	}
-	res, err := exec.Query(conf)
+	// As Benthos runs a rule (Overlay onto nothing): a rule that assigns no
+	// root returns nothing, not its input.
+	var res any
+	err = exec.Overlay(conf, &res)
 	if errors.Is(err, bloblang.ErrRootDeleted) {
-		return nil, nil
+		res, err = nil, nil
 	}
-	return res, err
+	if err != nil {
+		return nil, err
+	}
+	enums := enumLints(conf, r.enums)
+	if len(enums) == 0 {
+		return res, nil
+	}
+	// The rule's result is a message, a list of them, or nothing.
+	switch v := res.(type) {
+	case nil:
+		return enums, nil
+	case []any:
+		return append(append([]any{}, v...), enums...), nil
+	default:
+		return append([]any{v}, enums...), nil
+	}
 }

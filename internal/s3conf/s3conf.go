@@ -11,6 +11,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/miaradia/rides-connect/internal/enumfield"
+	"github.com/miaradia/rides-connect/internal/lintrule"
 	"github.com/miaradia/rides-connect/internal/objstore"
 )
 
@@ -38,7 +39,7 @@ func Spec(usedFor string) *service.ConfigField {
 		service.NewStringField(fAccessKey).Description("Static access key; empty = the AWS default credential chain (environment, profile, IRSA, instance role).").Default("").Example("${AWS_ACCESS_KEY_ID}").Advanced(),
 		service.NewStringField(fSecretKey).Description("Static secret key.").Default("").Secret().Example("${AWS_SECRET_ACCESS_KEY}").Advanced(),
 		service.NewStringField(fSessionToken).Description("Session token for temporary static credentials.").Default("").Secret().Advanced(),
-		service.NewStringEnumField(fSSE, sseModes...).Description("Server-side encryption of written objects: SSE-S3 (`AES256`) or SSE-KMS (`aws:kms`, seed §8).").Default("").Example("aws:kms"),
+		enumfield.New(fSSE, sseModes...).Description("Server-side encryption of written objects: SSE-S3 (`AES256`) or SSE-KMS (`aws:kms`, seed §8).").Default("").Example("aws:kms"),
 		service.NewStringField(fKMSKeyID).Description("KMS key id or ARN for `sse: aws:kms`; empty = the bucket's AWS-managed key.").Default("").Example("arn:aws:kms:eu-west-3:111122223333:key/abcd"),
 		service.NewIntField(fMaxAttempts).Description("Attempts per S3 request; 0 = the SDK default (3).").Default(0).Advanced(),
 	).Description("S3 settings, used " + usedFor + ".").Advanced()
@@ -47,6 +48,10 @@ func Spec(usedFor string) *service.ConfigField {
 // sseModes are the options of sse: FromParsed reads them as lint matches
 // them, case-insensitively (S3 refuses `aes256` on every write).
 var sseModes = []string{"", "AES256", "aws:kms"}
+
+// Enums are the block's enum fields for the lint rule of a component that
+// has the block (lintrule.Lazy).
+var Enums = lintrule.EnumsAt(Field+".", lintrule.Enum{Path: fSSE, Options: sseModes})
 
 // LintCheck is the block's cross-field rule as an element of a lint rule's
 // list of messages (null when it holds), for a component whose rule checks

@@ -3,6 +3,7 @@ package deltalake
 import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/enumfield"
 	"github.com/miaradia/rides-connect/internal/health/healthsvc"
 	"github.com/miaradia/rides-connect/internal/lintrule"
 	"github.com/miaradia/rides-connect/internal/s3conf"
@@ -148,7 +149,7 @@ being applied twice.
 				Description("Ignore message keys that are not columns instead of rejecting the row.").
 				Default(false).Example(true).Advanced(),
 			service.NewObjectField(fieldIdempotency,
-				service.NewStringAnnotatedEnumField(fieldIdemMode, idemModes).Description("How duplicates are recognised.").Default("none").Example("sequence"),
+				enumfield.NewAnnotated(fieldIdemMode, idemModes).Description("How duplicates are recognised.").Default("none").Example("sequence"),
 				service.NewInterpolatedStringField(fieldIdemAppID).
 					Description("txn appId (prefix in `kafka` mode). Keep it stable for the life of the window checkpoint: a new checkpoint restarting sequences at 1 needs a new app_id, or every batch is skipped as already written. "+
 						"It may interpolate the message, giving each message's rows their own appId and sequence: a scaled-out window (`tumbling_window` `stage: merge`) numbers its emissions per internal partition, so each partition commits under `<app>-<partition>` and a paused replica's late commit of a sequence another replica already wrote is skipped. A message whose interpolation fails or is empty is invalid (`missing_app_id`): end it with `.not_null()` so that a message without the metadata is refused rather than written under `<app>-null`.").
@@ -168,12 +169,12 @@ being applied twice.
 					Description("Written as `writerId` in the `commitInfo` of every commit of this output (appends and fences), so the log tells which process made each commit. Empty: not written.").
 					Default("").Example("${KAFKA_INSTANCE_ID:}").Example("rides-agg-0"),
 			).Description("What each commit records about its writer in `commitInfo` (free-form in the Delta protocol; Spark and delta-rs ignore fields they do not know).").Advanced(),
-			service.NewStringEnumField(fieldCompression, compressions...).
+			enumfield.New(fieldCompression, compressions...).
 				Description("Parquet compression codec.").Default("zstd").Example("snappy"),
 			service.NewStringField(fieldTargetFileSize).
 				Description("Split a partition's rows of one commit into files of about this size (raw value bytes).").
 				Default("128MiB").Example("64MiB").Advanced(),
-			service.NewStringAnnotatedEnumField(fieldOnInvalidRow, onInvalidRows).Description("What happens to a message that does not fit the schema.").Default("drop").Example("fail").Advanced(),
+			enumfield.NewAnnotated(fieldOnInvalidRow, onInvalidRows).Description("What happens to a message that does not fit the schema.").Default("drop").Example("fail").Advanced(),
 			service.NewIntField(fieldAutoCompact).
 				Description("Run OPTIMIZE (bin-pack files smaller than `target_file_size`, `dataChange=false`) after every N commits of this output; 0 = never. It runs inline, so that batch takes longer; a failed compaction is logged and does not fail the batch. `rides-connect delta optimize` does the same from outside.").
 				Default(0).Example(100).Advanced(),
@@ -192,7 +193,7 @@ being applied twice.
   `+s3conf.LintCheck+`,
   if this.schema.or([]).any(c -> !c.type.or("").lowercase().re_match("^(string|long|bigint|integer|int|short|smallint|byte|tinyint|double|float|boolean|binary|date|timestamp|decimal|decimal\\(\\s*[0-9]+\\s*,\\s*[0-9]+\\s*\\))$")) { "schema: columns %v have an unsupported type; want string, long, integer, short, byte, double, float, boolean, binary, date, timestamp or decimal(p,s)".format(this.schema.filter(c -> !c.type.or("").lowercase().re_match("^(string|long|bigint|integer|int|short|smallint|byte|tinyint|double|float|boolean|binary|date|timestamp|decimal|decimal\\(\\s*[0-9]+\\s*,\\s*[0-9]+\\s*\\))$")).map_each(c -> c.name.or("?")).join(", ")) } else { null },
   if this.partition_columns.or([]).any(p -> !this.schema.or([]).map_each(c -> c.name.lowercase()).contains(p.lowercase())) { "partition_columns %v are not columns of schema".format(this.partition_columns.filter(p -> !this.schema.or([]).map_each(c -> c.name.lowercase()).contains(p.lowercase())).join(", ")) } else { null },
-].filter(m -> m != null)`)).
+].filter(m -> m != null)`, enums()...)).
 		Example("Windowed aggregates, exactly once", "The rides job's silver table on S3 with window-sequence idempotency.", `
 output:
   delta_lake:
@@ -224,4 +225,13 @@ output:
     batching: { count: 5000, period: 10s }
     max_in_flight: 1
 `)
+}
+
+// enums are delta_lake's enum fields, for its lint rule.
+func enums() []lintrule.Enum {
+	return append([]lintrule.Enum{
+		{Path: fieldIdempotency + "." + fieldIdemMode, Options: enumfield.Keys(idemModes)},
+		{Path: fieldCompression, Options: compressions},
+		{Path: fieldOnInvalidRow, Options: enumfield.Keys(onInvalidRows)},
+	}, s3conf.Enums...)
 }

@@ -10,6 +10,7 @@ import (
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/enumfield"
 	"github.com/miaradia/rides-connect/internal/lintrule"
 )
 
@@ -36,21 +37,11 @@ func spec() *service.ConfigSpec {
 			service.NewStringField(fName).
 				Description("The field's name in the JSON object, and in the output.").
 				Examples("rideId", "ts"),
-			service.NewStringAnnotatedEnumField(fType, map[string]string{
-				"long":      "A JSON number with an integral value within 64 bits (`42`, also `42.0` or `4.2e1`) → integer. A fraction or a value past 64 bits is `bad_type`.",
-				"double":    "A JSON number → 64-bit float. A value past the float range (`1e400`) is `bad_type`.",
-				"string":    "A JSON string → string.",
-				"boolean":   "`true` or `false` → boolean.",
-				"timestamp": "An ISO-8601 string in the forms Spark's `to_timestamp` takes: `2026-03-14T08:58:43.498Z`, `+02:00` offsets, a space instead of `T`, surrounding spaces, no zone meaning UTC, any number of fraction digits → the RFC 3339 string in UTC with the fraction truncated to microseconds (`2026-03-14T08:58:43.498Z`). A non-string is `bad_timestamp`, and so is a string in another form.",
-			}).Description("The field's type. A value of another JSON type is `bad_type` (`bad_timestamp` for a timestamp field)."),
+			enumfield.NewAnnotated(fType, fieldTypes).Description("The field's type. A value of another JSON type is `bad_type` (`bad_timestamp` for a timestamp field)."),
 			service.NewBoolField(fRequired).
 				Description("Whether a missing or null value is an error (`missing_field`). An optional field that is missing or null is `null` in the output, as in Spark.").
 				Default(true),
-			service.NewStringAnnotatedEnumField(fTransform, map[string]string{
-				"none":          "The value as it is.",
-				"upper_unicode": "Upper case with full Unicode mapping, as Spark 4's `upper()` (`straße` → `STRASSE`).",
-				"lower_unicode": "Lower case with full Unicode mapping, as Spark 4's `lower()`.",
-			}).Description("A transform of a `string` field after the parse.").Default("none"),
+			enumfield.NewAnnotated(fTransform, fieldTransforms).Description("A transform of a `string` field after the parse.").Default("none"),
 		).Description("The record's fields, in output order. The output object has exactly these fields; other fields of the input are left out.").
 			Example([]any{
 				map[string]any{"name": "rideId", "type": "long"},
@@ -63,7 +54,7 @@ func spec() *service.ConfigSpec {
 		Field(service.NewStringField(fPassMeta).
 			Description("A metadata key: a message that has it is passed on untouched, not parsed. For a pipeline that also carries another stage's records, already typed: in the two-stage scale-out job (config/rides.yaml) stage 2's rows arrive tagged `window_stage` beside the raw rides, and the parse runs on the pipeline threads without a `switch` around it. Empty: every message is parsed.").
 			Default("").Example("window_stage").Advanced()).
-		LintRule(lintrule.Lazy("from_json", lintRules)).
+		LintRule(lintrule.Lazy("from_json", lintRules, enums()...)).
 		Example("The rides job", "Spark's `from_json(value, rideSchema)` then `upper(city)`; `ts` becomes an RFC 3339 string in UTC that `tumbling_window` reads as the event time.", `
 pipeline:
   processors:
@@ -117,3 +108,27 @@ let errs = $errs.concat($names.enumerated().filter(e -> e.value != "" && $names.
 let errs = $errs.concat($fields.enumerated().filter(e -> e.value.transform.or("none") != "none" && e.value.type.or("") != "string").map_each(e -> "schema[%d].transform: only a string field can have a transform (%s is %s)".format(e.index, e.value.name.or(""), e.value.type.or(""))))
 root = $errs
 `
+
+// fieldTypes are the options of schema[].type.
+var fieldTypes = map[string]string{
+	"long":      "A JSON number with an integral value within 64 bits (`42`, also `42.0` or `4.2e1`) → integer. A fraction or a value past 64 bits is `bad_type`.",
+	"double":    "A JSON number → 64-bit float. A value past the float range (`1e400`) is `bad_type`.",
+	"string":    "A JSON string → string.",
+	"boolean":   "`true` or `false` → boolean.",
+	"timestamp": "An ISO-8601 string in the forms Spark's `to_timestamp` takes: `2026-03-14T08:58:43.498Z`, `+02:00` offsets, a space instead of `T`, surrounding spaces, no zone meaning UTC, any number of fraction digits → the RFC 3339 string in UTC with the fraction truncated to microseconds (`2026-03-14T08:58:43.498Z`). A non-string is `bad_timestamp`, and so is a string in another form.",
+}
+
+// fieldTransforms are the options of schema[].transform.
+var fieldTransforms = map[string]string{
+	"none":          "The value as it is.",
+	"upper_unicode": "Upper case with full Unicode mapping, as Spark 4's `upper()` (`straße` → `STRASSE`).",
+	"lower_unicode": "Lower case with full Unicode mapping, as Spark 4's `lower()`.",
+}
+
+// enums are from_json's enum fields, for its lint rule.
+func enums() []lintrule.Enum {
+	return []lintrule.Enum{
+		{Path: fSchema + "[]." + fType, Options: enumfield.Keys(fieldTypes)},
+		{Path: fSchema + "[]." + fTransform, Options: enumfield.Keys(fieldTransforms)},
+	}
+}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/enumfield"
+	"github.com/miaradia/rides-connect/internal/lintrule"
 	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
 )
 
@@ -19,6 +21,17 @@ const (
 	fieldRequestTimeout = "request_timeout_overhead"
 	fieldConnIdle       = "conn_idle_timeout"
 )
+
+// truststoreTypes are the options of tls.truststore_type ("": from the
+// file's extension).
+var truststoreTypes = []string{"", "jks", "pkcs12", "pem"}
+
+// clientEnums are the enum fields of clientFields, which the components'
+// lint rules check (lintrule.Enum).
+var clientEnums = []lintrule.Enum{
+	{Path: fieldTLS + ".truststore_type", Options: truststoreTypes},
+	{Path: fieldSASL + "[].mechanism", Options: franz.Mechanisms},
+}
 
 func clientFields() []*service.ConfigField {
 	return []*service.ConfigField{
@@ -62,7 +75,7 @@ func tlsField() *service.ConfigField {
 		service.NewStringField("truststore_password").
 			Description("Password of `truststore_file` (`ssl.truststore.password`). For JKS an empty password skips the integrity check.").
 			Default("").Example("${TRUSTSTORE_PASSWORD}").Secret(),
-		service.NewStringEnumField("truststore_type", "", "jks", "pkcs12", "pem").
+		enumfield.New("truststore_type", truststoreTypes...).
 			Description("Format of `truststore_file`; empty infers it from the extension (.jks, .p12/.pfx, .pem/.crt).").
 			Default("").Example("jks").Advanced(),
 		service.NewObjectListField("client_certs",
@@ -77,7 +90,7 @@ func tlsField() *service.ConfigField {
 
 func saslField() *service.ConfigField {
 	return service.NewObjectListField(fieldSASL,
-		service.NewStringEnumField("mechanism", franz.Mechanisms...).
+		enumfield.New("mechanism", franz.Mechanisms...).
 			Description("SASL mechanism.").Example("SCRAM-SHA-512"),
 		service.NewStringField("username").Description("User name (PLAIN, SCRAM).").Default("").Example("${KAFKA_USER}"),
 		service.NewStringField("password").Description("Password (PLAIN, SCRAM). Never logged.").Default("").Example("${KAFKA_PASS}").Secret(),

@@ -10,6 +10,7 @@ import (
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/enumfield"
 	"github.com/miaradia/rides-connect/internal/lintrule"
 	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
 )
@@ -169,11 +170,7 @@ state (` + "`tumbling_window`" + ` ` + "`stage: local`" + `) loads it without wa
 		service.NewStringField(fieldConsumerGroup).
 			Description("Consumer group. Required unless `topics` names explicit partitions; offsets are committed to it.").
 			Example("rides-agg").Optional(),
-		service.NewStringAnnotatedEnumField(fieldStartOffset, map[string]string{
-			"earliest":  "Start from the oldest record of partitions without a commit.",
-			"latest":    "Start after the newest record of partitions without a commit.",
-			"committed": "Consume only partitions that have a commit (Kafka `auto.offset.reset=none`). Requires a consumer group.",
-		}).Description("Where to start in a partition with no committed offset, and where to reset after data loss.").
+		enumfield.NewAnnotated(fieldStartOffset, startOffsets).Description("Where to start in a partition with no committed offset, and where to reset after data loss.").
 			Default("earliest").Example("latest"),
 		service.NewIntField(fieldCheckpointLimit).
 			Description("Maximum records of one partition in flight (delivered but not acked) before the partition is paused.").
@@ -186,14 +183,7 @@ state (` + "`tumbling_window`" + ` ` + "`stage: local`" + `) loads it without wa
 		service.NewBoolField(fieldFlushWhenCaughtUp).
 			Description("Flush a partial batch as soon as the partitions it draws from have been read to their end (with `batch_scope: poll`, every assigned partition; with `partition`, its own), instead of waiting for `batching.period`: nothing more can join it then. Like a Spark micro-batch, which takes the offsets available. Without it, the last batch of a backlog waits up to a whole period, and so do the records of a stream slower than the policy's `count`. Set `false` to keep Benthos' rule (a batch ends at `count`, `byte_size` or `period` only): fewer, larger batches on a slow stream.").
 			Default(true).Advanced(),
-		service.NewStringAnnotatedEnumField(fieldBatchScope, map[string]string{
-			scopePartition: "One batch per topic-partition: each fetched run of a partition's records, or the `batching` policy applied to each partition on its own (Redpanda Connect's behaviour).",
-			scopePoll: "Batches span all assigned partitions, like Spark micro-batches. Polls are gathered into rounds: a round holds one fetch of every partition known to have records waiting (each partition's leader may be a different broker, answering in a different poll), " +
-				"or what arrived within `fetch_max_wait` if a broker is slow. Without a policy a round is one batch (Spark without `maxOffsetsPerTrigger`). " +
-				"With a policy, rounds go to one batcher for all partitions: `count`/`byte_size` cap a batch (Spark's `maxOffsetsPerTrigger`), a larger round being cut in an order that gives every batch a proportional slice of each partition, " +
-				"and `period` flushes what has gathered (Spark's trigger interval); with `flush_when_caught_up` a partial batch also goes out once no assigned partition has records left to fetch. A partial batch is flushed when one of its partitions reaches `checkpoint_limit`. " +
-				"Cost: a batch waits for the slowest broker of a backlog round and holds more records; a revoked partition's records are removed from a mixed batch by their `kafka_topic`/`kafka_partition` metadata.",
-		}).Description("What one batch spans. Use `poll` in front of an event-time window with a global watermark (`tumbling_window`): with `partition`, a backlog of one partition read as one batch moves the watermark past the other partitions' records, which are then late. "+
+		enumfield.NewAnnotated(fieldBatchScope, batchScopes).Description("What one batch spans. Use `poll` in front of an event-time window with a global watermark (`tumbling_window`): with `partition`, a backlog of one partition read as one batch moves the watermark past the other partitions' records, which are then late. "+
 			"Records of one partition keep their offset order in both scopes; acks, commits, `checkpoint_limit` and rebalances work per partition in both.").
 			Default(scopePartition).Example(scopePoll).Advanced(),
 		service.NewStringField(fieldFetchMaxBytes).
@@ -205,10 +195,7 @@ state (` + "`tumbling_window`" + ` ` + "`stage: local`" + `) loads it without wa
 		service.NewStringField(fieldFetchMinBytes).
 			Description("Minimum bytes a broker gathers before answering a fetch, up to `fetch_max_wait` (Java `fetch.min.bytes`). Larger values mean fewer, bigger fetches at the cost of latency.").
 			Default("1B").Example("64KiB").Advanced(),
-		service.NewStringAnnotatedEnumField(fieldIsolationLevel, map[string]string{
-			"read_uncommitted": "Read every record, including those of open and aborted transactions.",
-			"read_committed":   "Read only records of committed transactions (and non-transactional ones); records of open transactions wait for the commit, aborted ones are skipped.",
-		}).Description("Which transactional records to read (Java `isolation.level`).").
+		enumfield.NewAnnotated(fieldIsolationLevel, isolationLevels).Description("Which transactional records to read (Java `isolation.level`).").
 			Default("read_uncommitted").Example("read_committed").Advanced(),
 		service.NewBoolField(fieldMultiHeader).
 			Description("Put each record header in metadata as a list of strings, so a header repeated under one key keeps all its values; by default a header is a string and the last value of a repeated key wins.").
@@ -228,12 +215,7 @@ state (` + "`tumbling_window`" + ` ` + "`stage: local`" + `) loads it without wa
 		service.NewDurationField(fieldSessionTimeout).Description("Group session timeout.").Default("1m").Example("45s").Advanced(),
 		service.NewDurationField(fieldRebalanceTimeout).Description("How long members may take to rejoin during a rebalance.").Default("45s").Example("1m").Advanced(),
 		service.NewDurationField(fieldHeartbeatInterval).Description("Group heartbeat interval.").Default("3s").Example("1s").Advanced(),
-		service.NewStringAnnotatedEnumField(fieldGroupBalancer, map[string]string{
-			franz.BalancerCooperativeSticky: "Spread the partitions over the members, moving as few as possible at a rebalance, without stopping the others (KIP-429; franz-go's and Kafka's default).",
-			franz.BalancerSingleOwner: "Give every partition of a topic to one member; the others join the group and stand by. The owner is the member that owns the topic now (a member joining or leaving moves nothing), else the group leader; when it leaves or its session expires, a standby gets the whole topic in the next rebalance. " +
-				"For a job that needs the whole topic in one process (`tumbling_window` `stage: full`): N replicas are one active process and N-1 hot standbys instead of N processes holding a part each, which a stage-full window cannot use. It does not spread load: to scale out, use stages `partial` and `merge` (docs/scale-out.md). " +
-				"Members with `single_owner` also offer `cooperative_sticky`, which the group falls back to while a member that does not offer `single_owner` is in it (an older version during a rolling update).",
-		}).Description("How the group's partitions are shared among its members (the group's partition assignment strategy). The coordinator picks one that every member offers.").
+		enumfield.NewAnnotated(fieldGroupBalancer, groupBalancers).Description("How the group's partitions are shared among its members (the group's partition assignment strategy). The coordinator picks one that every member offers.").
 			Default(franz.BalancerCooperativeSticky).Example(franz.BalancerSingleOwner).Advanced(),
 		service.NewBoolField(fieldFailOnDataLoss).
 			Description("Stop the input with an error when a committed offset is out of the log's range, instead of resetting per `start_offset` and warning (Spark `failOnDataLoss`).").
@@ -294,7 +276,7 @@ state (` + "`tumbling_window`" + ` ` + "`stage: local`" + `) loads it without wa
 	}, clientLintChecks...)
 	checks = append(checks, txnLintChecks...)
 	checks = append(checks, purgeLintChecks...)
-	spec = spec.LintRule(lintrule.Lazy("kafka_franz_input", lintRule(checks...)))
+	spec = spec.LintRule(lintrule.Lazy("kafka_franz_input", lintRule(checks...), inputEnums()...))
 
 	spec = spec.Example("The seed job's source",
 		"Consume `rides` in a consumer group over SASL_SSL with SCRAM-SHA-512 and a JKS truststore, as the Spark job did.",
@@ -525,4 +507,39 @@ func batchScopeFromParsed(conf *service.ParsedConfig, policy service.BatchPolicy
 			fieldBatchScope, fieldBatching, fieldBatchScope, scopePartition)
 	}
 	return scope, nil
+}
+
+// The options of the input's enum fields (enumfield.NewAnnotated).
+var startOffsets = map[string]string{
+	"earliest":  "Start from the oldest record of partitions without a commit.",
+	"latest":    "Start after the newest record of partitions without a commit.",
+	"committed": "Consume only partitions that have a commit (Kafka `auto.offset.reset=none`). Requires a consumer group.",
+}
+var batchScopes = map[string]string{
+	scopePartition: "One batch per topic-partition: each fetched run of a partition's records, or the `batching` policy applied to each partition on its own (Redpanda Connect's behaviour).",
+	scopePoll: "Batches span all assigned partitions, like Spark micro-batches. Polls are gathered into rounds: a round holds one fetch of every partition known to have records waiting (each partition's leader may be a different broker, answering in a different poll), " +
+		"or what arrived within `fetch_max_wait` if a broker is slow. Without a policy a round is one batch (Spark without `maxOffsetsPerTrigger`). " +
+		"With a policy, rounds go to one batcher for all partitions: `count`/`byte_size` cap a batch (Spark's `maxOffsetsPerTrigger`), a larger round being cut in an order that gives every batch a proportional slice of each partition, " +
+		"and `period` flushes what has gathered (Spark's trigger interval); with `flush_when_caught_up` a partial batch also goes out once no assigned partition has records left to fetch. A partial batch is flushed when one of its partitions reaches `checkpoint_limit`. " +
+		"Cost: a batch waits for the slowest broker of a backlog round and holds more records; a revoked partition's records are removed from a mixed batch by their `kafka_topic`/`kafka_partition` metadata.",
+}
+var isolationLevels = map[string]string{
+	"read_uncommitted": "Read every record, including those of open and aborted transactions.",
+	"read_committed":   "Read only records of committed transactions (and non-transactional ones); records of open transactions wait for the commit, aborted ones are skipped.",
+}
+var groupBalancers = map[string]string{
+	franz.BalancerCooperativeSticky: "Spread the partitions over the members, moving as few as possible at a rebalance, without stopping the others (KIP-429; franz-go's and Kafka's default).",
+	franz.BalancerSingleOwner: "Give every partition of a topic to one member; the others join the group and stand by. The owner is the member that owns the topic now (a member joining or leaving moves nothing), else the group leader; when it leaves or its session expires, a standby gets the whole topic in the next rebalance. " +
+		"For a job that needs the whole topic in one process (`tumbling_window` `stage: full`): N replicas are one active process and N-1 hot standbys instead of N processes holding a part each, which a stage-full window cannot use. It does not spread load: to scale out, use stages `partial` and `merge` (docs/scale-out.md). " +
+		"Members with `single_owner` also offer `cooperative_sticky`, which the group falls back to while a member that does not offer `single_owner` is in it (an older version during a rolling update).",
+}
+
+// inputEnums are the input's enum fields, for its lint rule.
+func inputEnums() []lintrule.Enum {
+	return append([]lintrule.Enum{
+		{Path: fieldStartOffset, Options: enumfield.Keys(startOffsets)},
+		{Path: fieldBatchScope, Options: enumfield.Keys(batchScopes)},
+		{Path: fieldIsolationLevel, Options: enumfield.Keys(isolationLevels)},
+		{Path: fieldGroupBalancer, Options: enumfield.Keys(groupBalancers)},
+	}, clientEnums...)
 }

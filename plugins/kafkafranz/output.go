@@ -4,6 +4,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/miaradia/rides-connect/internal/batchcheck"
+	"github.com/miaradia/rides-connect/internal/enumfield"
 	"github.com/miaradia/rides-connect/internal/health/healthsvc"
 	"github.com/miaradia/rides-connect/internal/lintrule"
 	"github.com/miaradia/rides-connect/plugins/kafkafranz/franz"
@@ -83,12 +84,7 @@ then it is ready again by itself.
 			service.NewInterpolatedStringField(fieldKey).
 				Description("Record key; empty means no key.").
 				Example("${! json(\"rideId\") }").Optional(),
-			service.NewStringAnnotatedEnumField(fieldPartitioner, map[string]string{
-				"murmur2_hash": "Kafka's default: murmur2 hash of the key (as the Java client), records without key spread in sticky batches.",
-				"round_robin":  "Spread records evenly over partitions.",
-				"least_backup": "Send to the partition with the fewest records buffered.",
-				"manual":       "Use the `partition` field.",
-			}).Description("How records are assigned to partitions.").Default("murmur2_hash").Example("manual"),
+			enumfield.NewAnnotated(fieldPartitioner, partitioners).Description("How records are assigned to partitions.").Default("murmur2_hash").Example("manual"),
 			service.NewInterpolatedStringField(fieldPartition).
 				Description("Partition number for `partitioner: manual`. With `transaction.input`, an empty value hashes the record's key (murmur2, as `murmur2_hash`), so one output can place some records by key and others by number, in one order.").
 				Example("${! meta(\"kafka_partition\") }").Optional(),
@@ -98,7 +94,7 @@ then it is ready again by itself.
 			service.NewBoolField(fieldAckReplicas).
 				Description("Wait for all in-sync replicas to acknowledge (acks=all); false waits for the leader only (acks=1, idempotent_write must then be false).").
 				Default(true).Example(true).Advanced(),
-			service.NewStringEnumField(fieldCompression, franz.Compressions...).
+			enumfield.New(fieldCompression, franz.Compressions...).
 				Description("Compression codec of produced batches.").
 				Default("none").Example("lz4"),
 			service.NewDurationField(fieldTimeout).
@@ -162,7 +158,7 @@ then it is ready again by itself.
 				"create_topic.replication_factor: must be at least 1, or -1 for the broker default"},
 			{`this.create_topic.enabled.or(false) && this.topic.or("").contains("${!")`,
 				"create_topic.enabled: needs a static topic; an interpolated topic cannot be created in advance"},
-		}, append(txnOutputLintChecks, clientLintChecks...)...)...))).
+		}, append(txnOutputLintChecks, clientLintChecks...)...)...), outputEnums()...)).
 		Example("Simulator output", "Write rides to `rides`, keyed by ride ID.", `
 output:
   kafka_franz:
@@ -190,4 +186,20 @@ func init() {
 			}
 			return w, policy, maxInFlight, nil
 		})
+}
+
+// partitioners are the options of partitioner.
+var partitioners = map[string]string{
+	"murmur2_hash": "Kafka's default: murmur2 hash of the key (as the Java client), records without key spread in sticky batches.",
+	"round_robin":  "Spread records evenly over partitions.",
+	"least_backup": "Send to the partition with the fewest records buffered.",
+	"manual":       "Use the `partition` field.",
+}
+
+// outputEnums are the output's enum fields, for its lint rule.
+func outputEnums() []lintrule.Enum {
+	return append([]lintrule.Enum{
+		{Path: fieldPartitioner, Options: enumfield.Keys(partitioners)},
+		{Path: fieldCompression, Options: franz.Compressions},
+	}, clientEnums...)
 }

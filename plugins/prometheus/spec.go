@@ -12,6 +12,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/enumfield"
 	"github.com/miaradia/rides-connect/internal/lintrule"
 	"github.com/miaradia/rides-connect/plugins/prometheus/promexport"
 )
@@ -35,6 +36,9 @@ const (
 	fProgName       = "progress_name"
 	fProgOutput     = "progress_output"
 )
+
+// progressOutputs are the options of progress_output.
+var progressOutputs = []string{"log", "stdout", "stderr"}
 
 func configSpec() *service.ConfigSpec {
 	return service.NewConfigSpec().
@@ -92,7 +96,7 @@ Every `+"`progress_interval`"+` the exporter logs one JSON object shaped like Sp
 			service.NewStringField(fProgName).
 				Description("Name of the query in progress events (Spark's `queryName`); the event `id` is derived from it, so it stays the same across restarts.").
 				Default("rides").Example("rides_agg_5m"),
-			service.NewStringEnumField(fProgOutput, "log", "stdout", "stderr").
+			enumfield.New(fProgOutput, progressOutputs...).
 				Description("Where progress events go: `log` writes them through the service logger (the message is the event JSON, with field `event`); `stdout`/`stderr` write one bare JSON object per line, like Spark's listener printing `progress.json`.").
 				Default("log").Example("stdout").Advanced(),
 		).
@@ -103,10 +107,9 @@ root = [
   if $buckets.sort() != $buckets || $buckets.unique().length() != $buckets.length() { "histogram_buckets must be strictly ascending (each bound greater than the previous)" },
   if $quantiles.any(o -> o.quantile <= 0 || o.quantile >= 1) { "summary_quantiles_objectives: every quantile must be between 0 and 1 (exclusive)" },
   if $quantiles.any(o -> o.error <= 0 || o.error >= 1) { "summary_quantiles_objectives: every error must be between 0 and 1 (exclusive)" },
-  if !["log", "stdout", "stderr"].contains(this.progress_output.or("log")) { "progress_output must be one of log, stdout, stderr, got %v".format(this.progress_output) },
   if this.push_url.or("") == "" && this.push_basic_auth.username.or("") != "" { "push_basic_auth is set but push_url is empty: set push_url or remove push_basic_auth" },
 ].filter(e -> e != null)
-`)).
+`, lintrule.Enum{Path: fProgOutput, Options: progressOutputs})).
 		Example("Scraped by Prometheus", "The default: nothing to configure. Prometheus scrapes `http://<host>:4195/metrics`.", `
 http:
   address: 0.0.0.0:4195
@@ -205,7 +208,7 @@ func configFromParsed(pc *service.ParsedConfig) (config, error) {
 	if c.progressName, err = pc.FieldString(fProgName); err != nil {
 		return c, err
 	}
-	if c.progressOut, err = pc.FieldString(fProgOutput); err != nil {
+	if c.progressOut, err = enumfield.Read(pc, progressOutputs, fProgOutput); err != nil {
 		return c, err
 	}
 	return c, nil

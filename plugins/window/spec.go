@@ -10,6 +10,7 @@ import (
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/enumfield"
 	"github.com/miaradia/rides-connect/internal/lintrule"
 )
 
@@ -99,8 +100,8 @@ func spec() *service.ConfigSpec {
 			service.NewDurationField(fDelay).
 				Description("How late an event may be: the watermark is the max event time seen minus this delay (Spark's `withWatermark` threshold).").
 				Default("0s").Examples("10m"),
-			service.NewStringAnnotatedEnumField(fMode, watermarkModes).Description("How partitions (metadata `kafka_topic`/`kafka_partition`; `kafka_topic_partitions` names the partitions to wait for) combine into the watermark.").Default("per_partition"),
-			service.NewStringAnnotatedEnumField(fEmit, emitModes).Description("When a window the watermark has closed is emitted.").Default("after_batch").Advanced(),
+			enumfield.NewAnnotated(fMode, watermarkModes).Description("How partitions (metadata `kafka_topic`/`kafka_partition`; `kafka_topic_partitions` names the partitions to wait for) combine into the watermark.").Default("per_partition"),
+			enumfield.NewAnnotated(fEmit, emitModes).Description("When a window the watermark has closed is emitted.").Default("after_batch").Advanced(),
 			service.NewStringField(fIdleTimeout).
 				Description("Processing-time idleness, empty or `0s` = off. With `per_partition`, a partition without data for this long (counted from its last row, or from start-up) stops holding the watermark back, so one silent partition does not stall every window; if it comes back, its rows for windows closed meanwhile are dropped as late (`window_late_rows_closed_early_total`). In both modes, once the whole input is quiet this long, event time is taken to advance with the wall clock from the last max, so the last windows close; this needs heartbeat messages (see the example) because a processor only runs when messages arrive. A partition that has delivered nothing is counted from when the window learnt of it (the topic's partition count, or start-up), so it holds the watermark for this long too (in `stage: partial` and `local`, the input's empty-partition notices announce it to stage 2 instead); a partition that gets its first records after that has its rows for windows closed meanwhile dropped the same way. The only setting whose effect depends on timing: keep it off (`0s`) where exact, repeatable tables matter more than liveness.").
 				Default("").Examples("5m", "1m"),
@@ -112,16 +113,16 @@ func spec() *service.ConfigSpec {
 			Description("Group keys: output field name → Bloblang query (one expression). A missing or null key sends the message on errored with `dlq_reason: bad_group_key` (see `null_group_keys`).").
 			Example(map[string]any{"city": "this.city"})).
 		Field(service.NewObjectMapField(fAggregates,
-			service.NewStringEnumField(fOp, aggregateOps...).
+			enumfield.New(fOp, aggregateOps...).
 				Description("`sum`, `avg`, `min`, `max` ignore nulls and are null when every value is null; `avg` is kept as (sum, count). `count` without `value` counts rows (Spark's `count(lit(1))`), with `value` counts non-null values."),
 			service.NewStringField(fValue).
 				Description("Bloblang query (one expression) giving the number to aggregate; required except for a row count. A non-numeric value sends the message on errored with `dlq_reason: bad_value`.").
 				Default("").Example("this.price"),
 		).Description("Output aggregates: output field name → {op, value}.").
 			Example(map[string]any{"revenue": map[string]any{"op": "sum", "value": "this.price"}, "cnt": map[string]any{"op": "count"}})).
-		Field(service.NewStringAnnotatedEnumField(fLateRows, lateRowsModes).Description("What to do with a row whose window has already closed.").Default("drop")).
-		Field(service.NewStringAnnotatedEnumField(fNullGroupKeys, nullGroupKeysModes).Description("How null group keys are handled.").Default("error").Advanced()).
-		Field(service.NewStringAnnotatedEnumField(fStage, stages).Description("The part of the window this processor runs. `partial` and `merge` split it over replicas through an internal Kafka topic (see docs/scale-out.md); both need `watermark.mode: per_partition`, `watermark.emit: after_batch` and `state.cache`, and the same window config (size, offset, group_by, aggregates) in both stages.").
+		Field(enumfield.NewAnnotated(fLateRows, lateRowsModes).Description("What to do with a row whose window has already closed.").Default("drop")).
+		Field(enumfield.NewAnnotated(fNullGroupKeys, nullGroupKeysModes).Description("How null group keys are handled.").Default("error").Advanced()).
+		Field(enumfield.NewAnnotated(fStage, stages).Description("The part of the window this processor runs. `partial` and `merge` split it over replicas through an internal Kafka topic (see docs/scale-out.md); both need `watermark.mode: per_partition`, `watermark.emit: after_batch` and `state.cache`, and the same window config (size, offset, group_by, aggregates) in both stages.").
 			Default("full").Advanced()).
 		Field(service.NewObjectField(fState,
 			service.NewStringField(fCache).
@@ -133,10 +134,10 @@ func spec() *service.ConfigSpec {
 			service.NewBoolField(fChangelog).
 				Description("Stage `merge` only: instead of writing internal partition q's state into `state.cache`, emit it after each batch as a message (metadata `window_kind: state`, `window_changelog_key` = `<state.key>-<q>`, `window_state_partition` = q) for a `kafka_franz` output to a compacted changelog topic in the transaction of the transactional input (`transaction.input`), and read it back through `state.cache` = a `kafka_changelog` cache on that topic when q's `kafka_assignment_epoch` changes. The state then commits with the consumed offsets or not at all, and a replica whose partitions moved (a zombie) cannot overwrite it: its transaction is fenced (docs/scale-out.md).").
 				Default(false).Example(true),
-			service.NewStringEnumField(fSync, syncModes...).
+			enumfield.New(fSync, syncModes...).
 				Description("Stage `full` with `state.cache`: when the state is written. `batch`: before each batch is released (acked), so the state is durable before any offset commit whatever the input. `commit`: before a batch that emits window rows is released, and before every offset commit of the `kafka_franz` consumers of this process, which commit only offsets acked before a write that succeeded (Kafka Streams' rule: state stores are flushed, then offsets committed); one write per `commit_period` instead of one per batch. After a crash the records after the last commit are read again onto the last written state, whose offset record skips those already counted. A batch with a message that does not come from `kafka_franz` (no `kafka_topic`/`kafka_partition`/`kafka_offset` metadata) is still written before it is released. Use `commit` only when every input feeding the window is `kafka_franz`.").
 				Default(syncBatch).Example(syncCommit),
-			service.NewStringEnumField(fOnLost, onLostModes...).
+			enumfield.New(fOnLost, onLostModes...).
 				Description("Stage `full`, `local` or `partial` with `state.cache`, input `kafka_franz` listing `kafka_assignment_commit` (stage local: a source partition whose state is missing, or stamped behind the group's committed offset; stage partial: a source partition with no progress in the changelog): what to do when the state started empty (nothing in `state.cache`) while the consumer group had committed a partition's offset as progress. Offsets commit only after a state that saw their records was written, so that state was lost (deleted, a new volume): going on would close the first windows without the records before the committed offsets. `hold`: hold the batch, nothing applied, written or committed, log why at ERROR every minute, `window_state_lost` 1. `resume`: go on from the committed offsets with an empty state: only for one run after resetting the offsets (and the state) on purpose; set it back to `hold` once the state is written (a WARN says so at each start while it is set). The start offset `start_offset: latest` commits at assignment is not progress: a process killed before its first state write restarts normally.").
 				Default(onLostHold).Example(onLostResume).Advanced(),
 			service.NewIntField(fRetainEmissions).
@@ -154,7 +155,7 @@ func spec() *service.ConfigSpec {
 				Description("With `output`: while this many bundles are unwritten (the internal topic is down or slow) the processor holds new batches, so the input stops reading and the state does not grow without bound.").
 				Default(10000),
 		).Description("Stage `local`: how bundles leave.").Advanced()).
-		LintRule(lintrule.Lazy("tumbling_window", lintRules)).
+		LintRule(lintrule.Lazy("tumbling_window", lintRules, enums()...)).
 		Example("The rides job", "Spark's `withWatermark(\"ts\", \"10 minutes\").groupBy(window(ts, \"5 minutes\"), city).agg(sum(price), avg(distanceKm), count(lit(1)))` in append mode, with state on disk.", `
 pipeline:
   processors:
@@ -248,3 +249,17 @@ let errs = $errs.concat($groups.keys().concat($aggs.keys()).filter(n -> n == "wi
 let errs = $errs.concat($groups.keys().filter(n -> $aggs.keys().contains(n)).map_each(n -> "aggregates.%s: also a group_by name".format(n)))
 root = $errs.filter(e -> e != null)
 `
+
+// enums are the window's enum fields, for its lint rule.
+func enums() []lintrule.Enum {
+	return []lintrule.Enum{
+		{Path: fWatermark + "." + fMode, Options: enumfield.Keys(watermarkModes)},
+		{Path: fWatermark + "." + fEmit, Options: enumfield.Keys(emitModes)},
+		{Path: fAggregates + ".*." + fOp, Options: aggregateOps},
+		{Path: fLateRows, Options: enumfield.Keys(lateRowsModes)},
+		{Path: fNullGroupKeys, Options: enumfield.Keys(nullGroupKeysModes)},
+		{Path: fStage, Options: enumfield.Keys(stages)},
+		{Path: fState + "." + fSync, Options: syncModes},
+		{Path: fState + "." + fOnLost, Options: onLostModes},
+	}
+}
