@@ -71,3 +71,30 @@ func TestEnumsAtPrefixesThePaths(t *testing.T) {
 		t.Fatalf("%+v", got)
 	}
 }
+
+// A rule that calls another (Call) reports the other's messages too, as
+// kafka_franz's components do with their shared client checks.
+var (
+	_             = Lazy("lintrule_test_shared", `root = [ if this.name.or("") == "" { "name: required" } ].filter(m -> m != null)`)
+	callOuterRule = Lazy("lintrule_test_outer", `root = [ if this.size.or(1) < 1 { "size: must be at least 1" }, `+Call("lintrule_test_shared")+` ].filter(m -> m != null)`)
+)
+
+func init() {
+	spec := service.NewConfigSpec().
+		Field(service.NewIntField("size").Default(1)).
+		Field(service.NewStringField("name").Default("")).
+		LintRule(callOuterRule)
+	service.MustRegisterProcessor("lintrule_test_outer", spec, func(*service.ParsedConfig, *service.Resources) (service.Processor, error) {
+		return nil, nil
+	})
+}
+
+func TestARuleCallingAnotherReportsBoth(t *testing.T) {
+	got := lint(t, "pipeline:\n  processors:\n    - lintrule_test_outer: { size: 0 }\n")
+	if lines := strings.Split(got, "\n"); len(lines) != 2 || !strings.Contains(lines[0], "size: must be at least 1") || !strings.Contains(lines[1], "name: required") {
+		t.Fatalf("lints: %q", got)
+	}
+	if got := lint(t, "pipeline:\n  processors:\n    - lintrule_test_outer: { name: x }\n"); got != "" {
+		t.Fatalf("a valid config was linted: %q", got)
+	}
+}

@@ -73,7 +73,15 @@ func Lazy(name, mapping string, enums ...Enum) string {
 	} else if !dup {
 		rules[name] = &rule{mapping: mapping, enums: enums}
 	}
-	return fmt.Sprintf("root = %s(%q, this)", function, name)
+	return "root = " + Call(name)
+}
+
+// Call is the Bloblang query that runs the rule registered as name on
+// `this`: its messages (a list, or null). As an element of another rule's
+// list of messages it lets components share a part (the checks of a field
+// group), which is then parsed once, not once in each component's rule.
+func Call(name string) string {
+	return fmt.Sprintf("%s(%q, this)", function, name)
 }
 
 // Check parses every registered rule and returns their parse errors, for a

@@ -58,7 +58,7 @@ commit with the output and the offsets or not at all.
 			// YAML merge key (tests/e2e TestJobThatCannotStartSaysWhy).
 			{`this.seed_brokers.or([]).filter(b -> b.string().trim() != "").length() == 0`,
 				"seed_brokers: at least one broker address is required"},
-		}, clientLintChecks...)...), clientEnums...)).
+		}, clientRule)...), clientEnums...)).
 		Example("Stage-1 state of a scaled-out window", "Read back per source partition state written in the input's transactions.", `
 cache_resources:
   - label: stage1_state

@@ -163,9 +163,23 @@ func clientConfigFromParsed(conf *service.ParsedConfig) (franz.ClientConfig, err
 
 // lintCheck is one cross-field rule: a Bloblang condition on the component
 // config and the message reported when it holds.
+// lintCheck is one check of a lint rule: msg when cond holds. A check with
+// no cond is a call of another rule (lintrule.Call) in msg, whose messages it
+// adds.
 type lintCheck struct{ cond, msg string }
 
-// clientLintChecks are the rules shared by input and output.
+// clientRuleName is the rule of clientLintChecks, the checks of
+// clientFields that every component with them shares: registered once, so
+// their Bloblang is parsed once per process, not once in each component's
+// rule (clientRule runs it there).
+const clientRuleName = "kafka_client"
+
+var (
+	_          = lintrule.Lazy(clientRuleName, lintRule(clientLintChecks...))
+	clientRule = lintCheck{"", lintrule.Call(clientRuleName)}
+)
+
+// clientLintChecks are the rules of clientFields (clientRule).
 var clientLintChecks = []lintCheck{
 	{`this.seed_brokers.or([]).any(b -> b.string().contains("://"))`,
 		"seed_brokers: want host:port addresses, not URLs (PLAINTEXT://host:9092 never resolves)"},
@@ -191,6 +205,10 @@ func lintRule(checks ...lintCheck) string {
 	var b strings.Builder
 	b.WriteString("root = [\n")
 	for _, c := range checks {
+		if c.cond == "" {
+			fmt.Fprintf(&b, "  %s,\n", c.msg)
+			continue
+		}
 		fmt.Fprintf(&b, "  if %s { %q } else { null },\n", c.cond, c.msg)
 	}
 	b.WriteString("].filter(m -> m != null)\n")

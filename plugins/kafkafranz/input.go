@@ -273,7 +273,7 @@ state (` + "`tumbling_window`" + ` ` + "`stage: local`" + `) loads it without wa
 		{`this.fetch_max_wait.or("5s").parse_duration().catch(null).or(10000000) < 10000000`, "fetch_max_wait: must be at least 10ms"},
 		{`this.batch_scope.or("partition") == "poll" && this.batching.count.or(0) == 1`,
 			"batch_scope: poll with batching.count: 1 gives one-record batches, which do not span partitions; raise count or use batch_scope: partition"},
-	}, clientLintChecks...)
+	}, clientRule)
 	checks = append(checks, txnLintChecks...)
 	checks = append(checks, purgeLintChecks...)
 	spec = spec.LintRule(lintrule.Lazy("kafka_franz_input", lintRule(checks...), inputEnums()...))

@@ -158,7 +158,7 @@ then it is ready again by itself.
 				"create_topic.replication_factor: must be at least 1, or -1 for the broker default"},
 			{`this.create_topic.enabled.or(false) && this.topic.or("").contains("${!")`,
 				"create_topic.enabled: needs a static topic; an interpolated topic cannot be created in advance"},
-		}, append(txnOutputLintChecks, clientLintChecks...)...)...), outputEnums()...)).
+		}, append(txnOutputLintChecks, clientRule)...)...), outputEnums()...)).
 		Example("Simulator output", "Write rides to `rides`, keyed by ride ID.", `
 output:
   kafka_franz:
