@@ -43,35 +43,36 @@ func Drained(ctx context.Context, adm *kadm.Client, group, topic string) bool {
 	return err == nil && len(behind) == 0
 }
 
-// BundlesInTransactions reports a job config whose stage 1 writes its
+// bundlesInTransactions reports a job config whose stage 1 writes its
 // bundles in Kafka transactions (tumbling_window stage: partial,
 // config/rides-scaleout.yaml): each internal partition then ends with a
 // commit marker, which stage 2's group never commits past (franz-go commits
 // the offset after the last record; Spring Kafka's fixTxOffsets exists for
 // the same lag of one).
-func BundlesInTransactions(config string) bool {
-	b, err := os.ReadFile(config)
-	return err == nil && strings.Contains(string(b), "stage: partial")
-}
+func bundlesInTransactions(config string) bool { return configHas(config, "stage: partial") }
 
 // HasStage2 reports a job config with a stage 2 (tumbling_window stage:
 // merge): its table is written after stage 2's group, not stage 1's, has
 // read what stage 1 sent.
-func HasStage2(config string) bool {
-	b, err := os.ReadFile(config)
-	return err == nil && strings.Contains(string(b), "stage: merge")
+func HasStage2(config string) bool { return configHas(config, "stage: merge") }
+
+// configHas reports whether the config file at path holds text.
+func configHas(path, text string) bool {
+	b, err := os.ReadFile(path)
+	return err == nil && strings.Contains(string(b), text)
 }
 
-// MergeLeft says what stage 2 of the job of group, metrics at metricsAddr,
-// has left to do once stage 1 committed its input: bundles stage 1 has not
-// written (window_bundles_pending), or <group>-repartition partitions that
-// <group>-merge has not committed to their end. "" when nothing is left.
-// Stage 1's commits come first: they follow the states that hold unwritten
-// bundles, and stage 2 writes the table before its own commits. With
-// markers (BundlesInTransactions), a commit one offset short of a
+// MergeLeft says what stage 2 of the job of group (config: its config
+// file, metrics at metricsAddr) has left to do once stage 1 committed its
+// input: bundles stage 1 has not written (window_bundles_pending), or
+// <group>-repartition partitions that <group>-merge has not committed to
+// their end. "" when nothing is left. Stage 1's commits come first: they
+// follow the states that hold unwritten bundles, and stage 2 writes the
+// table before its own commits. When stage 1 writes its bundles in
+// transactions (bundlesInTransactions), a commit one offset short of a
 // partition's end counts as its end: the marker. Stopping one record early
 // instead would show in the table, which the callers compare.
-func MergeLeft(ctx context.Context, adm *kadm.Client, group, metricsAddr string, markers bool) string {
+func MergeLeft(ctx context.Context, adm *kadm.Client, group, config, metricsAddr string) string {
 	m, err := ScrapeMetrics(metricsAddr)
 	if err != nil {
 		return fmt.Sprintf("metrics: %v", err)
@@ -80,7 +81,7 @@ func MergeLeft(ctx context.Context, adm *kadm.Client, group, metricsAddr string,
 		return fmt.Sprintf("%v bundles unwritten", p)
 	}
 	slack := int64(0)
-	if markers {
+	if bundlesInTransactions(config) {
 		slack = 1
 	}
 	left, err := behind(ctx, adm, group+"-merge", group+"-repartition", slack)

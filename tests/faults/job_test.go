@@ -170,7 +170,7 @@ func (j *job) waitMerged(t *testing.T, adm *kadm.Client, d time.Duration) {
 	start := time.Now()
 	for deadline := start.Add(d); ; time.Sleep(100 * time.Millisecond) { // polling the job
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		left := harness.MergeLeft(ctx, adm, j.group, j.http, harness.BundlesInTransactions(filepath.Join(j.root, jobConfig())))
+		left := harness.MergeLeft(ctx, adm, j.group, filepath.Join(j.root, jobConfig()), j.http)
 		cancel()
 		if left == "" {
 			t.Logf("%s: stage 2 done %v after stage 1's last commit", j.name, time.Since(start).Round(time.Millisecond))

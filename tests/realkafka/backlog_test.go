@@ -197,7 +197,7 @@ func (j *ridesJob) waitDrained(t *testing.T, adm *kadm.Client, d time.Duration) 
 	}
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		left := harness.MergeLeft(ctx, adm, j.group, j.http, harness.BundlesInTransactions(j.conf))
+		left := harness.MergeLeft(ctx, adm, j.group, j.conf, j.http)
 		cancel()
 		if left == "" {
 			return
