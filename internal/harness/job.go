@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -51,16 +50,6 @@ func (l Layout) JobEnv(brokerAddr, httpAddr string) []string {
 		"CHECKPOINT=" + l.Checkpoint,
 		"HTTP_ADDRESS=" + httpAddr,
 	}
-}
-
-// FreeAddr returns a free 127.0.0.1 TCP address.
-func FreeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 // TableRows reads the live rows of the Delta table at path (a directory or
