@@ -45,12 +45,13 @@ test-fuzz:
 ## 200 000 rides, 4 SIGKILLs per job, 1 broker restart, a 15 s S3 outage, S3 5xx/lost responses/hangs, checkpoint dir unwritable;
 ## then config/rides.yaml and config/rides-single.yaml (the single-process job, docs/scale-out.md) on rides up to 20 min
 ## out of order, beyond the 10 min watermark delay (a third of them late, most by a few records of their own partition);
-## then config/rides-scaleout.yaml (stage 1's state, bundles and dead letters in Kafka transactions) the same way
+## then config/rides-scaleout.yaml (stage 1's state, bundles and dead letters in Kafka transactions) the same way;
+## the input topic has 6 partitions, 9 in the second run and 7 in the fourth
 test-faults:
 	bash tests/faults/run.sh
-	FAULT_DISORDER=20m bash tests/faults/run.sh
+	FAULT_DISORDER=20m FAULT_PARTITIONS=9 bash tests/faults/run.sh
 	FAULT_DISORDER=20m FAULT_CONFIG=config/rides-single.yaml bash tests/faults/run.sh
-	FAULT_DISORDER=20m FAULT_CONFIG=config/rides-scaleout.yaml FAULT_CKPT_OUTAGE=0s bash tests/faults/run.sh
+	FAULT_DISORDER=20m FAULT_CONFIG=config/rides-scaleout.yaml FAULT_CKPT_OUTAGE=0s FAULT_PARTITIONS=7 bash tests/faults/run.sh
 
 ## test-faults-full: the same at full size: 1 000 000 rides, 20 SIGKILLs per job, 2 broker restarts, a 60 s S3 outage
 test-faults-full:

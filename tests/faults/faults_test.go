@@ -24,6 +24,7 @@ import (
 // full size is `make test-faults-full` (docs/faults.md).
 type scale struct {
 	rides, kills, brokerRestarts int
+	partitions                   int // 0: the default backlog's
 	s3Outage, ckptOutage         time.Duration
 	disorder                     time.Duration // 0: the default backlog's
 	rssLimitMiB                  float64
@@ -33,7 +34,7 @@ type scale struct {
 func readScale(t *testing.T) scale {
 	s := scale{rides: 200_000, kills: 4, brokerRestarts: 1, s3Outage: 15 * time.Second, ckptOutage: 3 * time.Second,
 		rssLimitMiB: 512, seed: time.Now().UnixNano()}
-	for name, dst := range map[string]*int{"FAULT_RIDES": &s.rides, "FAULT_KILLS": &s.kills, "FAULT_BROKER_RESTARTS": &s.brokerRestarts} {
+	for name, dst := range map[string]*int{"FAULT_RIDES": &s.rides, "FAULT_KILLS": &s.kills, "FAULT_BROKER_RESTARTS": &s.brokerRestarts, "FAULT_PARTITIONS": &s.partitions} {
 		if v := os.Getenv(name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
@@ -100,7 +101,11 @@ func TestFaultsLeaveTheTableAsWithoutFaults(t *testing.T) {
 		// depends on every partition's progress being restored exactly.
 		spec.Disorder = sc.disorder
 	}
+	if sc.partitions > 0 {
+		spec.Partitions = sc.partitions
+	}
 	parts := spec.Generate()
+	t.Logf("backlog: %d partitions, disorder up to %v", spec.Partitions, spec.Disorder)
 	want, wantLate, err := harness.PartitionedReference(harness.Rides(parts), 5*time.Minute, 10*time.Minute)
 	if err != nil {
 		t.Fatal(err)

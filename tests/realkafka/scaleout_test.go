@@ -42,7 +42,8 @@ func TestScaleOutLocalThreeReplicasEqualReference(t *testing.T) {
 func threeReplicas(t *testing.T, name, config string, disorder time.Duration) {
 	be := needBroker(t)
 	n := envInt(t, "SCALEOUT_RIDES", 500_000)
-	spec := harness.DefaultBacklog(13, n)
+	spec := harness.DefaultBacklog(int64(envInt(t, "SCALEOUT_SEED", 13)), n)
+	spec.Partitions = envInt(t, "SCALEOUT_PARTITIONS", spec.Partitions)
 	if disorder > 0 {
 		spec.Disorder = disorder
 	}
@@ -53,7 +54,7 @@ func threeReplicas(t *testing.T, name, config string, disorder time.Duration) {
 		}
 		spec.Disorder = d
 	}
-	t.Logf("%d rides up to %v behind the topic's progress", n, spec.Disorder)
+	t.Logf("%d rides on %d partitions up to %v behind the topic's progress (seed %d)", n, spec.Partitions, spec.Disorder, spec.Seed)
 	bl := newBacklogOf(t, be, name, spec, true)
 	want, adm := bl.want, bl.adm
 
