@@ -363,7 +363,7 @@ func stoppedReplica(t *testing.T, name, config string) {
 	}
 	t.Logf("%s left both groups %v after SIGSTOP", zombie.id, time.Since(stopped).Round(time.Millisecond))
 	// Its stage-1 transaction holds the internal topic's last stable offset
-	// until TXN_TIMEOUT (1 min): the new owners fence q as soon as they get
+	// until TXN_TIMEOUT (10 s): the new owners fence q as soon as they get
 	// a record of it.
 	for _, c := range waitFenced(t, base, others, zombie.id, qs, stopVersion, 3*time.Minute) {
 		t.Logf("taken over in Delta: version %d by %s, tokens %v, %d adds (0: a fence commit)", c.version, c.writer, c.tokens, c.adds)
