@@ -62,7 +62,7 @@ func TestTransactionAbortedByTheBrokersTimeoutIsReadAgain(t *testing.T) {
 	produce(t, addr, "A", 0, n)
 	gate := &holdGate{release: make(chan struct{})}
 	txnHold = gate
-	s := buildStream(t, fmt.Sprintf(`
+	c := runStream(t, fmt.Sprintf(`
 input:
   label: src
   kafka_franz:
@@ -83,9 +83,6 @@ output:
     key: ${! @kafka_key }
     transaction: { input: src }
 `, addr))
-	done := make(chan error, 1)
-	go func() { done <- s.Run(context.Background()) }()
-	t.Cleanup(func() { _ = s.StopWithin(10 * time.Second) })
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
@@ -98,22 +95,9 @@ output:
 	close(gate.release)
 
 	waitProgress(t, addr, "held", "A", n)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := s.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
-	<-done
+	c.stop(t)
 	got, all := readTopic(t, addr, "B", true), readTopic(t, addr, "B", false)
-	seen := map[string]int{}
-	for _, v := range got {
-		seen[v]++
-	}
-	for i := range n {
-		if k := fmt.Sprintf("V-%d", i); seen[k] != 1 {
-			t.Errorf("%s seen %d times in B by read_committed, want 1", k, seen[k])
-		}
-	}
+	checkCopiedOnce(t, got, n)
 	if len(all) <= len(got) {
 		t.Errorf("B holds %d records with aborted ones, %d committed: the held transaction was not aborted", len(all), len(got))
 	}

@@ -28,7 +28,7 @@ type copyStream struct {
 
 func startCopy(t *testing.T, addr, txnID, scope string) *copyStream {
 	t.Helper()
-	s := buildStream(t, fmt.Sprintf(`
+	return runStream(t, fmt.Sprintf(`
 input:
   label: src
   kafka_franz:
@@ -58,6 +58,12 @@ output:
     key: ${! @kafka_key }
     transaction: { input: src }
 `, addr, txnID, scope))
+}
+
+// runStream builds the stream of yaml and runs it until stop (or the test's end).
+func runStream(t *testing.T, yaml string) *copyStream {
+	t.Helper()
+	s := buildStream(t, yaml)
 	c := &copyStream{stream: s, done: make(chan error, 1)}
 	go func() { c.done <- s.Run(context.Background()) }()
 	t.Cleanup(func() { _ = s.StopWithin(10 * time.Second) })
@@ -202,20 +208,27 @@ func testTransactionalCopy(t *testing.T, scope string) {
 	c.stop(t)
 
 	got := readTopic(t, addr, "B", true)
+	checkCopiedOnce(t, got, n)
+	all := readTopic(t, addr, "B", false)
+	t.Logf("B: %d committed records, %d records including aborted transactions", len(got), len(all))
+}
+
+// checkCopiedOnce checks that got (B's committed values) holds the
+// upper-cased value of each of A's n records exactly once.
+func checkCopiedOnce(t *testing.T, got []string, n int) {
+	t.Helper()
 	seen := map[string]int{}
 	for _, v := range got {
 		seen[v]++
 	}
 	for i := range n {
 		if k := fmt.Sprintf("V-%d", i); seen[k] != 1 {
-			t.Errorf("%s seen %d times in B, want 1", k, seen[k])
+			t.Errorf("%s seen %d times in B by read_committed, want 1", k, seen[k])
 		}
 	}
 	if len(got) != n {
 		t.Errorf("B holds %d committed records, want %d", len(got), n)
 	}
-	all := readTopic(t, addr, "B", false)
-	t.Logf("B: %d committed records, %d records including aborted transactions", len(got), len(all))
 }
 
 // A session whose partitions moved to another member cannot commit: its
