@@ -68,3 +68,37 @@ func ValuesUpTo(ctx context.Context, cl *kgo.Client, ends kadm.ListedOffsets) ([
 	}
 	return vals, nil
 }
+
+// AwaitTxnState polls the broker until the state of transactional id
+// ("Ongoing", "PrepareAbort", "CompleteAbort", "Empty", ...) satisfies ok,
+// or ctx ends.
+func AwaitTxnState(ctx context.Context, adm *kadm.Client, id string, ok func(state string) bool, poll time.Duration) error {
+	for {
+		d, err := adm.DescribeTransactions(ctx, id)
+		if err == nil && ok(d[id].State) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("transaction %s: state %q (last error %v): %w", id, d[id].State, err, ctx.Err())
+		case <-time.After(poll):
+		}
+	}
+}
+
+// CountsOff checks that got holds want(i), for each i in [0, n), exactly
+// once: it returns one line ("V-7 seen 2 times, want 1") per value seen
+// another number of times, in i order.
+func CountsOff(got []string, n int, want func(i int) string) []string {
+	seen := make(map[string]int, len(got))
+	for _, v := range got {
+		seen[v]++
+	}
+	var off []string
+	for i := range n {
+		if k := want(i); seen[k] != 1 {
+			off = append(off, fmt.Sprintf("%s seen %d times, want 1", k, seen[k]))
+		}
+	}
+	return off
+}

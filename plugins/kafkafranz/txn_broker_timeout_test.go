@@ -3,52 +3,16 @@ package kafkafranz
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/redpanda-data/benthos/v4/public/service"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/miaradia/rides-connect/internal/harness"
+	"github.com/miaradia/rides-connect/internal/testproc"
 )
-
-// holdGate holds the second batch of a stream (test_hold_second) until
-// released: the transaction holding the first batch's records stays open
-// while it waits.
-type holdGate struct {
-	mu      sync.Mutex
-	batches int
-	release chan struct{}
-}
-
-// txnHold is the gate of the stream being built (one test at a time).
-var txnHold *holdGate
-
-func init() {
-	err := service.RegisterBatchProcessor("test_hold_second", service.NewConfigSpec().Field(service.NewObjectField("")),
-		func(*service.ParsedConfig, *service.Resources) (service.BatchProcessor, error) { return txnHold, nil })
-	if err != nil {
-		panic(err)
-	}
-}
-
-func (g *holdGate) ProcessBatch(ctx context.Context, b service.MessageBatch) ([]service.MessageBatch, error) {
-	g.mu.Lock()
-	g.batches++
-	n := g.batches
-	g.mu.Unlock()
-	if n == 2 {
-		select {
-		case <-g.release:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	return []service.MessageBatch{b}, nil
-}
-
-func (*holdGate) Close(context.Context) error { return nil }
 
 // The shipped configs keep transactions short (TXN_TIMEOUT 10 s): a batch
 // held longer (a Delta commit during an S3 outage) outlives its transaction,
@@ -60,8 +24,7 @@ func TestTransactionAbortedByTheBrokersTimeoutIsReadAgain(t *testing.T) {
 	_, addr := newCluster(t, kfake.SeedTopics(1, "A", "B"))
 	const n = 30
 	produce(t, addr, "A", 0, n)
-	gate := &holdGate{release: make(chan struct{})}
-	txnHold = gate
+	gate := testproc.NewHoldGate()
 	c := runStream(t, fmt.Sprintf(`
 input:
   label: src
@@ -90,9 +53,17 @@ output:
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	waitTxnState(t, adm, "held-1", func(s string) bool { return s == "Ongoing" })
-	waitTxnState(t, adm, "held-1", func(s string) bool { return s != "Ongoing" }) // the broker's timeout
-	close(gate.release)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, ok := range []func(string) bool{
+		func(s string) bool { return s == "Ongoing" }, // the first batch's records are in it
+		func(s string) bool { return s != "Ongoing" }, // the broker's timeout ended it
+	} {
+		if err := harness.AwaitTxnState(ctx, adm, "held-1", ok, 20*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gate.Release()
 
 	waitProgress(t, addr, "held", "A", n)
 	c.stop(t)
@@ -102,22 +73,4 @@ output:
 		t.Errorf("B holds %d records with aborted ones, %d committed: the held transaction was not aborted", len(all), len(got))
 	}
 	t.Logf("B: %d committed records, %d with the aborted transaction's", len(got), len(all))
-}
-
-// waitTxnState polls the broker until the transactional id's state matches.
-func waitTxnState(t *testing.T, adm *kadm.Client, id string, ok func(string) bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		d, err := adm.DescribeTransactions(ctx, id)
-		cancel()
-		if err == nil && ok(d[id].State) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("transaction %s: state %q (err %v) after 30 s", id, d[id].State, err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling the broker's state
-	}
 }

@@ -217,14 +217,8 @@ func testTransactionalCopy(t *testing.T, scope string) {
 // upper-cased value of each of A's n records exactly once.
 func checkCopiedOnce(t *testing.T, got []string, n int) {
 	t.Helper()
-	seen := map[string]int{}
-	for _, v := range got {
-		seen[v]++
-	}
-	for i := range n {
-		if k := fmt.Sprintf("V-%d", i); seen[k] != 1 {
-			t.Errorf("%s seen %d times in B by read_committed, want 1", k, seen[k])
-		}
+	for _, off := range harness.CountsOff(got, n, func(i int) string { return fmt.Sprintf("V-%d", i) }) {
+		t.Errorf("B, read_committed: %s", off)
 	}
 	if len(got) != n {
 		t.Errorf("B holds %d committed records, want %d", len(got), n)

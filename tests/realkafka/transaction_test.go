@@ -35,16 +35,9 @@ func TestTransactionalCopyExactlyOnceAfterSIGKILL(t *testing.T) {
 	createTopic(t, adm, dst, 3)
 	group := uniqueName("txn-copy")
 
-	prod := be.producer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	recs := make([]*kgo.Record, records)
-	for i := range recs {
-		recs[i] = &kgo.Record{Topic: src, Partition: int32(i % 3), Key: fmt.Appendf(nil, "k-%d", i), Value: fmt.Appendf(nil, "v-%d", i)}
-	}
-	if err := prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	produceNumbered(ctx, t, be, src, records, 3)
 
 	root, err := harness.RepoRoot()
 	if err != nil {
@@ -185,22 +178,36 @@ output:
 	}
 
 	got := readCommitted(ctx, t, be, adm, dst)
-	seen := map[string]int{}
-	for _, v := range got {
-		seen[v]++
-	}
-	bad := 0
-	for i := range records {
-		if k := fmt.Sprintf("V-%d", i); seen[k] != 1 {
-			if bad++; bad <= 10 {
-				t.Errorf("%s seen %d times in %s, want 1", k, seen[k], dst)
-			}
-		}
-	}
+	bad := checkCopiedOnce(t, dst, got, records)
 	if len(got) != records {
 		t.Errorf("%s holds %d committed records, want %d (%d records wrong)", dst, len(got), records, bad)
 	}
 	t.Logf("%s: %d committed records after %d SIGKILLs", dst, len(got), kills)
+}
+
+// produceNumbered writes n records (key k-<i>, value v-<i>) to topic,
+// record i to partition i mod partitions.
+func produceNumbered(ctx context.Context, t *testing.T, be brokerEnv, topic string, n, partitions int) {
+	t.Helper()
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		recs[i] = &kgo.Record{Topic: topic, Partition: int32(i % partitions), Key: fmt.Appendf(nil, "k-%d", i), Value: fmt.Appendf(nil, "v-%d", i)}
+	}
+	if err := be.producer(t).ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkCopiedOnce fails the test for each of the n upper-cased source values
+// ("V-<i>") that got (dst read committed) does not hold exactly once (the
+// first 10 of them) and returns how many there were.
+func checkCopiedOnce(t *testing.T, dst string, got []string, n int) int {
+	t.Helper()
+	off := harness.CountsOff(got, n, func(i int) string { return fmt.Sprintf("V-%d", i) })
+	for _, o := range off[:min(len(off), 10)] {
+		t.Errorf("%s, read_committed: %s", dst, o)
+	}
+	return len(off)
 }
 
 // readCommitted reads topic with read_committed to its end, once no
