@@ -69,21 +69,26 @@ func ValuesUpTo(ctx context.Context, cl *kgo.Client, ends kadm.ListedOffsets) ([
 	return vals, nil
 }
 
-// AwaitTxnState polls the broker until the state of transactional id
-// ("Ongoing", "PrepareAbort", "CompleteAbort", "Empty", ...) satisfies ok,
-// or ctx ends.
-func AwaitTxnState(ctx context.Context, adm *kadm.Client, id string, ok func(state string) bool, poll time.Duration) error {
-	for {
-		d, err := adm.DescribeTransactions(ctx, id)
-		if err == nil && ok(d[id].State) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("transaction %s: state %q (last error %v): %w", id, d[id].State, err, ctx.Err())
-		case <-time.After(poll):
+// AwaitTxnOpenedThenEnded polls the broker until transactional id has an
+// open transaction ("Ongoing": records were produced in it) and then until
+// that transaction has ended ("PrepareAbort", "CompleteAbort", "Empty", ...),
+// or ctx ends. A test holding the transaction's batches sees the broker
+// abort it on its own timeout.
+func AwaitTxnOpenedThenEnded(ctx context.Context, adm *kadm.Client, id string, poll time.Duration) error {
+	for _, open := range []bool{true, false} {
+		for {
+			d, err := adm.DescribeTransactions(ctx, id)
+			if err == nil && (d[id].State == "Ongoing") == open {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("transaction %s: state %q (last error %v), waiting for it to be open=%v: %w", id, d[id].State, err, open, ctx.Err())
+			case <-time.After(poll):
+			}
 		}
 	}
+	return nil
 }
 
 // CountsOff checks that got holds want(i), for each i in [0, n), exactly

@@ -55,13 +55,9 @@ output:
 	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for _, ok := range []func(string) bool{
-		func(s string) bool { return s == "Ongoing" }, // the first batch's records are in it
-		func(s string) bool { return s != "Ongoing" }, // the broker's timeout ended it
-	} {
-		if err := harness.AwaitTxnState(ctx, adm, "held-1", ok, 20*time.Millisecond); err != nil {
-			t.Fatal(err)
-		}
+	// The first batch's records open the transaction; the broker's timeout ends it.
+	if err := harness.AwaitTxnOpenedThenEnded(ctx, adm, "held-1", 20*time.Millisecond); err != nil {
+		t.Fatal(err)
 	}
 	gate.Release()
 

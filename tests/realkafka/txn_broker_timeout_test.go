@@ -67,24 +67,14 @@ output:
 	t.Cleanup(func() { _ = stream.StopWithin(10 * time.Second) })
 
 	start := time.Now()
-	for _, ok := range []func(string) bool{
-		func(s string) bool { return s == "Ongoing" }, // the first batch's records are in it
-		func(s string) bool { return s != "Ongoing" }, // the broker's timeout ended it
-	} {
-		if err := harness.AwaitTxnState(ctx, adm, txnID, ok, 50*time.Millisecond); err != nil {
-			t.Fatal(err)
-		}
+	// The first batch's records open the transaction; the broker's timeout ends it.
+	if err := harness.AwaitTxnOpenedThenEnded(ctx, adm, txnID, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
 	}
 	t.Logf("the broker ended the held transaction %v after it began", time.Since(start).Round(time.Millisecond))
 	gate.Release()
 
-	for {
-		offs, err := adm.FetchOffsets(ctx, txnID)
-		if err == nil {
-			if o, ok := offs.Lookup(src, 0); ok && o.At >= n {
-				break
-			}
-		}
+	for groupCommitted(ctx, adm, txnID, src) < n {
 		if ctx.Err() != nil {
 			t.Fatalf("the group did not commit %d records of %s: %v", n, src, ctx.Err())
 		}
