@@ -75,6 +75,8 @@ type localPart struct {
 	sent []sentBundles
 	// loaded: read from a checkpoint; the next batch sends sent again.
 	loaded bool
+	// snapLen is the length of its last snapshot (the next one's buffer).
+	snapLen int
 }
 
 type sentBundles struct {
@@ -438,8 +440,13 @@ func sortedParts(m map[*localPart]bool) []*localPart {
 }
 
 // EncodeBundle and DecodeBundle are the wire form of a bundle in the
-// internal topic (JSON; exact, see Partial).
-func EncodeBundle(b *Bundle) ([]byte, error) { return json.Marshal(b) }
+// internal topic (JSON; exact, see Partial). EncodeBundle writes
+// json.Marshal's bytes without its reflection (local_json.go).
+func EncodeBundle(b *Bundle) ([]byte, error) {
+	w := jsonAppender{b: make([]byte, 0, 256+160*len(b.Partials))}
+	w.bundle(b)
+	return w.b, w.err
+}
 
 // DecodeBundle reads a bundle written by EncodeBundle.
 func DecodeBundle(data []byte) (*Bundle, error) {

@@ -45,15 +45,20 @@ func (e *LocalEngine) SnapshotPartition(topic string, partition int32, stamp Loc
 		return nil, false, nil
 	}
 	st := localState{Version: localStateVersion, Config: e.config, LocalStamp: stamp, Marker: s.m, Closed: s.closed, Sent: s.sent}
-	for _, start := range slices.Sorted(maps.Keys(s.open)) {
-		keys := s.open[start]
-		for _, k := range slices.Sorted(maps.Keys(keys)) {
-			g := keys[k]
-			st.Open = append(st.Open, Partial{StartUs: start, Key: k, Rows: g.Rows, Aggs: g.Aggs})
+	w := jsonAppender{b: make([]byte, 0, s.snapLen+256)}
+	w.localState(&st, func(each func(start int64, key string, g *group)) {
+		for _, start := range slices.Sorted(maps.Keys(s.open)) {
+			keys := s.open[start]
+			for _, k := range slices.Sorted(maps.Keys(keys)) {
+				each(start, k, keys[k])
+			}
 		}
+	})
+	if w.err != nil {
+		return nil, true, w.err
 	}
-	data, err = json.Marshal(&st)
-	return data, true, err
+	s.snapLen = len(w.b)
+	return w.b, true, nil
 }
 
 // LoadPartition replaces a source partition's state with one written by
