@@ -102,6 +102,18 @@ func (w *jsonAppender) float(x float64) {
 	}
 }
 
+// array appends xs as a JSON array, each element written by elem.
+func array[T any](w *jsonAppender, xs []T, elem func(*T)) {
+	w.b = append(w.b, '[')
+	for i := range xs {
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		elem(&xs[i])
+	}
+	w.b = append(w.b, ']')
+}
+
 // key appends `"name":`, preceded by a comma unless it opens the object.
 func (w *jsonAppender) key(name string, first bool) {
 	if !first {
@@ -140,14 +152,7 @@ func (w *jsonAppender) acc(a *acc) {
 	if len(a.Sum.P) > 0 {
 		w.key("p", first)
 		first = false
-		w.b = append(w.b, '[')
-		for i, x := range a.Sum.P {
-			if i > 0 {
-				w.b = append(w.b, ',')
-			}
-			w.float(x)
-		}
-		w.b = append(w.b, ']')
+		array(w, a.Sum.P, func(x *float64) { w.float(*x) })
 	}
 	if a.Sum.Overflow {
 		w.key("of", first)
@@ -178,14 +183,7 @@ func (w *jsonAppender) partial(start int64, key string, rows int64, aggs []acc, 
 	if aggs == nil {
 		w.b = append(w.b, "null"...)
 	} else {
-		w.b = append(w.b, '[')
-		for i := range aggs {
-			if i > 0 {
-				w.b = append(w.b, ',')
-			}
-			w.acc(&aggs[i])
-		}
-		w.b = append(w.b, ']')
+		array(w, aggs, w.acc)
 	}
 	if config != "" {
 		w.key("config", false)
@@ -215,15 +213,7 @@ func (w *jsonAppender) bundle(b *Bundle) {
 	}
 	if len(b.Partials) > 0 {
 		w.key("partials", false)
-		w.b = append(w.b, '[')
-		for i := range b.Partials {
-			if i > 0 {
-				w.b = append(w.b, ',')
-			}
-			p := &b.Partials[i]
-			w.partial(p.StartUs, p.Key, p.Rows, p.Aggs, p.Config)
-		}
-		w.b = append(w.b, ']')
+		array(w, b.Partials, func(p *Partial) { w.partial(p.StartUs, p.Key, p.Rows, p.Aggs, p.Config) })
 	}
 	w.b = append(w.b, '}')
 }
@@ -239,14 +229,7 @@ func (w *jsonAppender) sentBundles(s *sentBundles) {
 	if s.Bundles == nil {
 		w.b = append(w.b, "null"...)
 	} else {
-		w.b = append(w.b, '[')
-		for i := range s.Bundles {
-			if i > 0 {
-				w.b = append(w.b, ',')
-			}
-			w.bundle(&s.Bundles[i])
-		}
-		w.b = append(w.b, ']')
+		array(w, s.Bundles, w.bundle)
 	}
 	w.b = append(w.b, '}')
 }
@@ -287,14 +270,7 @@ func (w *jsonAppender) localState(st *localState, open func(each func(start int6
 	}
 	if len(st.Sent) > 0 {
 		w.key("sent", false)
-		w.b = append(w.b, '[')
-		for i := range st.Sent {
-			if i > 0 {
-				w.b = append(w.b, ',')
-			}
-			w.sentBundles(&st.Sent[i])
-		}
-		w.b = append(w.b, ']')
+		array(w, st.Sent, w.sentBundles)
 	}
 	w.b = append(w.b, '}')
 }
