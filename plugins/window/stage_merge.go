@@ -1,7 +1,6 @@
 package window
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -46,9 +45,13 @@ type mergeProcessor struct {
 }
 
 type mergePartition struct {
-	eng       *engine.Engine
-	epoch     int64
-	persisted []byte // q's state as last written or loaded
+	eng   *engine.Engine
+	epoch int64
+	// persisted is the digest of q's state as last written or loaded: an
+	// equal snapshot is not written again. A digest, not the bytes: with
+	// many keys each q's state is tens of MB (docs/benchmarks.md, "Many
+	// keys, two stages").
+	persisted stateDigest
 	// token is q's fencing token: the group generation at which this
 	// process was assigned q (-1: unknown, the input does not set it).
 	token int64
@@ -296,7 +299,7 @@ func (p *mergeProcessor) loadPartitionOnce(ctx context.Context, q int32, epoch i
 	if behind {
 		p.log.Debugf("tumbling_window: internal partition %d must resume after offset %d, its changelog state is at offset %d after %d reads (offset gaps, or no state)", q, reach, eng.AppliedHigh(part), tries)
 	}
-	mp := &mergePartition{eng: eng, epoch: epoch, persisted: data}
+	mp := &mergePartition{eng: eng, epoch: epoch, persisted: digestOf(data)}
 	p.log.Infof("tumbling_window: internal partition %d (epoch %d) loaded from %q (%d bytes): %d open windows, last emission %d",
 		q, epoch, key, len(data), eng.OpenGroups(), eng.Seq())
 	return mp, nil
@@ -309,7 +312,8 @@ func (p *mergeProcessor) loadPartitionOnce(ctx context.Context, q int32, epoch i
 // with a new epoch and q is reloaded.
 func (p *mergeProcessor) checkpointPartition(ctx context.Context, batch service.MessageBatch, q int32, mp *mergePartition) (service.MessageBatch, error) {
 	data, err := mp.eng.Snapshot()
-	if err == nil && bytes.Equal(data, mp.persisted) {
+	sum := digestOf(data)
+	if err == nil && sum == mp.persisted {
 		return nil, nil
 	}
 	if err == nil && p.conf.changelog {
@@ -321,7 +325,7 @@ func (p *mergeProcessor) checkpointPartition(ctx context.Context, batch service.
 			m.MetaSetMut(statePartitionMeta, int64(q)) // the changelog's partition: q
 			out = append(out, m)
 		}
-		mp.persisted = data
+		mp.persisted = sum
 		return out, nil
 	}
 	if err == nil {
@@ -332,7 +336,7 @@ func (p *mergeProcessor) checkpointPartition(ctx context.Context, batch service.
 		delete(p.parts, q)
 		return nil, err
 	}
-	mp.persisted = data
+	mp.persisted = sum
 	return nil, nil
 }
 
