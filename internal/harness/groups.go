@@ -36,6 +36,22 @@ func behind(ctx context.Context, adm *kadm.Client, group, topic string, slack in
 	return behind, nil
 }
 
+// Committed is the sum of group's committed offsets on topic (0 while they
+// cannot be read): a group's progress, for tests that wait on it.
+func Committed(ctx context.Context, adm *kadm.Client, group, topic string) int64 {
+	offs, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		return 0
+	}
+	var sum int64
+	offs.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == topic && o.At > 0 {
+			sum += o.At
+		}
+	})
+	return sum
+}
+
 // Drained reports whether group has committed the end of every partition
 // of topic (false on an error).
 func Drained(ctx context.Context, adm *kadm.Client, group, topic string) bool {

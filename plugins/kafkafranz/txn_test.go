@@ -99,17 +99,7 @@ func groupProgress(t testing.TB, addr, group, topic string) int64 {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	offs, err := kadm.NewClient(cl).FetchOffsets(ctx, group)
-	if err != nil {
-		return 0
-	}
-	var sum int64
-	offs.Each(func(o kadm.OffsetResponse) {
-		if o.Topic == topic && o.At > 0 {
-			sum += o.At
-		}
-	})
-	return sum
+	return harness.Committed(ctx, kadm.NewClient(cl), group, topic)
 }
 
 // waitProgress polls the group's commits until they pass want (deadline:

@@ -101,7 +101,7 @@ output:
 		t.Cleanup(p.Kill)
 		return p
 	}
-	progress := func() int64 { return groupCommitted(ctx, adm, group, src) }
+	progress := func() int64 { return harness.Committed(ctx, adm, group, src) }
 	var done int64
 	waitFor := func(d int64) {
 		t.Helper()
@@ -184,22 +184,6 @@ func produceNumbered(ctx context.Context, t *testing.T, be brokerEnv, topic stri
 	if err := be.producer(t).ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// groupCommitted is the sum of group's committed offsets on topic (0 while
-// they cannot be read).
-func groupCommitted(ctx context.Context, adm *kadm.Client, group, topic string) int64 {
-	offs, err := adm.FetchOffsets(ctx, group)
-	if err != nil {
-		return 0
-	}
-	var sum int64
-	offs.Each(func(o kadm.OffsetResponse) {
-		if o.Topic == topic && o.At > 0 {
-			sum += o.At
-		}
-	})
-	return sum
 }
 
 // checkCopiedOnce fails the test for each of the n upper-cased source values

@@ -74,7 +74,7 @@ output:
 	t.Logf("the broker ended the held transaction %v after it began", time.Since(start).Round(time.Millisecond))
 	gate.Release()
 
-	for groupCommitted(ctx, adm, txnID, src) < n {
+	for harness.Committed(ctx, adm, txnID, src) < n {
 		if ctx.Err() != nil {
 			t.Fatalf("the group did not commit %d records of %s: %v", n, src, ctx.Err())
 		}
