@@ -2,12 +2,13 @@ package window
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
+
+	"github.com/miaradia/rides-connect/plugins/window/engine"
 )
 
 // newChangelogMerge is the rides window in stage merge, its state in a
@@ -185,11 +186,8 @@ func TestStageMergeChangelogWaitsForTheChangelogToCatchUp(t *testing.T) {
 	if got := b.parts[0].eng.Seq(); got != 3 || reads != 2 {
 		t.Fatalf("after %d waits the new owner is at sequence %d (rows %v), want 3 after 2: it went on with the stale state", reads, got, rows)
 	}
-	var st struct {
-		Seq int64 `json:"seq"`
-	}
-	if err := json.Unmarshal(states["rides_agg-0"], &st); err != nil || st.Seq != 3 {
-		t.Fatalf("state message: seq %d, %v", st.Seq, err)
+	if seq, err := engine.StateSeq(states["rides_agg-0"]); err != nil || seq != 3 {
+		t.Fatalf("state message: seq %d, %v", seq, err)
 	}
 
 	// A changelog that never catches up: read changelogTries times, then

@@ -2,7 +2,6 @@ package realkafka
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/miaradia/rides-connect/plugins/window/engine"
 )
 
 // checkMergeState checks, once every replica stopped, that stage 2's state
@@ -52,16 +53,9 @@ func checkMergeState(t *testing.T, be brokerEnv, adm *kadm.Client, group string,
 			t.Errorf("%s partition %d holds keys of %d states, want only %s", stateTopic, q, len(got), key)
 			continue
 		}
-		var st struct {
-			Applied map[string][]struct{ Hi int64 } `json:"applied"`
-		}
-		if err := json.Unmarshal(got[key], &st); err != nil {
+		hi, err := engine.StateAppliedHigh(got[key], fmt.Sprintf("%s/%d", internal, q))
+		if err != nil {
 			t.Fatalf("%s %s: %v", stateTopic, key, err)
-		}
-		spans := st.Applied[fmt.Sprintf("%s/%d", internal, q)]
-		hi := int64(-1)
-		if len(spans) > 0 {
-			hi = spans[len(spans)-1].Hi
 		}
 		off, ok := committed.Lookup(internal, int32(q))
 		if !ok || off.Err != nil {

@@ -43,3 +43,25 @@ func FuzzRestore(f *testing.F) {
 		}
 	})
 }
+
+// The same for stage merge's state (version 4, and the JSON of earlier
+// builds), its local sources and held bundles included.
+func FuzzRestoreMerge(f *testing.F) {
+	e := busyMergeEngine(f)
+	bin, _ := e.Snapshot()
+	f.Add(bin)
+	js, _ := e.snapshotJSON()
+	f.Add(js)
+	f.Add([]byte(strings.Replace(string(js), `"held":[`, `"held":[null,`, 1)))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e := newEngine(t, twoStageConfig(StageMerge))
+		if err := e.Restore(data); err != nil {
+			return
+		}
+		m := &Marker{Topic: "rides", Partition: 0, Partitions: 2, MaxMs: 1_741_990_000_000, Offset: 99}
+		e.Merge([]MergeInput{{Marker: m, Pos: Position{Topic: "G-repartition", Offset: 9}, HasPos: true}}, epoch)
+		if _, err := e.Snapshot(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -268,6 +268,8 @@ func (s *twoStage) mergeStep(m *merger, crashes bool) {
 			s.t.Fatal(err)
 		}
 		m.snapNext = m.next
+		assertSnapshotCachesFresh(s.t, m.e)
+		assertRestoresAsIs(s.t, m.e, m.snap)
 	case 1: // crash: restore, redeliver from the committed offset (at or before the checkpoint)
 		m.e = newEngine(s.t, s.cfg2)
 		if m.snap != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"sort"
 )
 
 // stateVersion is the JSON layout (version 1), read but no longer written:
@@ -54,28 +53,14 @@ func (e *Engine) shapeJSON() []byte {
 	return e.shapeJS
 }
 
-// Snapshot serialises the whole state: binary (version 3) for stage full,
-// JSON (version 1) for stage merge, whose state also travels as a message of
-// its changelog topic (a format change there is for that stage's owners).
-// Restore reads both. Equal states give equal bytes.
+// Snapshot serialises the whole state, binary: version 3 for stage full,
+// version 4 (3 and its local stage-1 sources) for stage merge, whose state
+// also travels as a message of its changelog topic. Restore reads these and
+// the JSON version 1 of earlier builds. Equal states give equal bytes.
 func (e *Engine) Snapshot() ([]byte, error) {
-	if e.cfg.Stage == StageMerge {
-		return e.snapshotJSON()
-	}
-	data := e.snapshotBinary(e.lastSnapshot)
+	data, err := e.snapshotBinary(e.lastSnapshot)
 	e.lastSnapshot = len(data)
-	return data, nil
-}
-
-// snapshotJSON is the version-1 (JSON) encoding: stage merge's, and stage
-// full's before version 2.
-func (e *Engine) snapshotJSON() ([]byte, error) {
-	s := snapshot{Version: stateVersion, Shape: e.shape(), Watermark: e.wm, Seq: e.seq, Applied: e.applied, Pending: e.pending, Local: e.local}
-	for start, groups := range e.open {
-		s.Windows = append(s.Windows, windowState{StartUs: start, Groups: groups})
-	}
-	sort.Slice(s.Windows, func(i, j int) bool { return s.Windows[i].StartUs < s.Windows[j].StartUs })
-	return json.Marshal(&s)
+	return data, err
 }
 
 // Restore replaces the state with a snapshot. The retained emissions are
@@ -86,8 +71,8 @@ func (e *Engine) Restore(data []byte) error {
 	if err != nil {
 		return fmt.Errorf("checkpoint is not a window state: %w", err)
 	}
-	if s.Version != stateVersion && s.Version != stateVersionBinaryV2 && s.Version != stateVersionBinary {
-		return fmt.Errorf("checkpoint has state version %d, this build reads %d, %d and %d", s.Version, stateVersion, stateVersionBinaryV2, stateVersionBinary)
+	if s.Version != stateVersion && s.Version != stateVersionBinaryV2 && s.Version != stateVersionBinary && s.Version != stateVersionBinaryLocal {
+		return fmt.Errorf("checkpoint has state version %d, this build reads %d, %d, %d and %d", s.Version, stateVersion, stateVersionBinaryV2, stateVersionBinary, stateVersionBinaryLocal)
 	}
 	if err := sameShape(s.Shape, e.shape()); err != nil {
 		return err
@@ -120,8 +105,8 @@ func (e *Engine) Restore(data []byte) error {
 	return nil
 }
 
-// StateSeq is the emission sequence recorded in a stage-full state of
-// either version, for tools and tests that read a checkpoint without the
+// StateSeq is the emission sequence recorded in a stage-full or stage-merge
+// state of any version, for tools and tests that read a checkpoint without the
 // config that wrote it.
 func StateSeq(data []byte) (int64, error) {
 	s, err := decodeState(data)
@@ -129,6 +114,18 @@ func StateSeq(data []byte) (int64, error) {
 		return 0, fmt.Errorf("checkpoint is not a window state: %w", err)
 	}
 	return s.Seq, nil
+}
+
+// StateAppliedHigh is the highest offset of partition part (topic/partition)
+// that a state of any version has applied, -1 if none: for tests and tools
+// that check a stage-merge state against its group's committed offsets.
+func StateAppliedHigh(data []byte, part string) (int64, error) {
+	s, err := decodeState(data)
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint is not a window state: %w", err)
+	}
+	e := Engine{applied: s.Applied}
+	return e.AppliedHigh(part), nil
 }
 
 // decodeState reads either version: binary (binMagic) or JSON.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"fmt"
 	"maps"
 	"math"
 	"slices"
@@ -20,11 +21,14 @@ import (
 // its first byte is '{' (or JSON whitespace), never 0.
 const binMagic = "\x00rcw"
 
-// stateVersionBinary is written; version 2 (before session 24) is version 3
-// without the covers that end it.
+// stateVersionBinary is stage full's; version 2 (before session 24) is
+// version 3 without the covers that end it. stateVersionBinaryLocal is stage
+// merge's (since session 37; JSON version 1 before): version 3 followed by
+// its record of local stage-1 sources (writeLocal).
 const (
-	stateVersionBinary   = 3
-	stateVersionBinaryV2 = 2
+	stateVersionBinary      = 3
+	stateVersionBinaryV2    = 2
+	stateVersionBinaryLocal = 4
 )
 
 // The flags byte of a watermark partition.
@@ -50,10 +54,14 @@ func (w *binWriter) boolean(x bool) {
 }
 
 // snapshotBinary encodes the state; sizeHint is the length of the last one.
-func (e *Engine) snapshotBinary(sizeHint int) []byte {
+func (e *Engine) snapshotBinary(sizeHint int) ([]byte, error) {
+	version := uint64(stateVersionBinary)
+	if e.cfg.Stage == StageMerge {
+		version = stateVersionBinaryLocal
+	}
 	w := binWriter{b: make([]byte, 0, sizeHint+64)}
 	w.b = append(w.b, binMagic...)
-	w.uvarint(stateVersionBinary)
+	w.uvarint(version)
 	w.bytes(e.shapeJSON())
 	e.writeWatermark(&w)
 	w.varint(e.seq)
@@ -100,7 +108,37 @@ func (e *Engine) snapshotBinary(sizeHint int) []byte {
 		w.str(k)
 		w.varint(e.covers[k])
 	}
-	return w.b
+	if version == stateVersionBinaryLocal {
+		if err := e.writeLocal(&w); err != nil {
+			return nil, err
+		}
+	}
+	return w.b, nil
+}
+
+// writeLocal encodes stage merge's record of each local stage-1 source: the
+// window end it closed, and the bundles it holds (out of order, or parts of
+// a split bundle), each as the JSON it came in (EncodeBundle): they are
+// rare, and read back by DecodeBundle like any bundle.
+func (e *Engine) writeLocal(w *binWriter) error {
+	keys := slices.Sorted(maps.Keys(e.local))
+	w.uvarint(uint64(len(keys)))
+	for _, k := range keys {
+		ls := e.local[k]
+		w.str(k)
+		w.varint(ls.Closed)
+		for _, held := range [][]*Bundle{ls.Held, ls.Chunks} {
+			w.uvarint(uint64(len(held)))
+			for _, b := range held {
+				enc, err := EncodeBundle(b)
+				if err != nil {
+					return fmt.Errorf("local source %s: %w", k, err)
+				}
+				w.bytes(enc)
+			}
+		}
+	}
+	return nil
 }
 
 func (e *Engine) writeWatermark(w *binWriter) {

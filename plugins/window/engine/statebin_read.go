@@ -105,7 +105,7 @@ func (r *binReader) boolean() bool {
 func decodeBinary(data []byte) (*snapshot, error) {
 	r := &binReader{b: data[len(binMagic):]}
 	s := &snapshot{Version: int(min(r.uvarint(), math.MaxInt32))}
-	if r.err == nil && s.Version != stateVersionBinary && s.Version != stateVersionBinaryV2 {
+	if r.err == nil && s.Version != stateVersionBinary && s.Version != stateVersionBinaryV2 && s.Version != stateVersionBinaryLocal {
 		return s, nil // Restore words the version error
 	}
 	if err := json.Unmarshal(r.raw(), &s.Shape); err != nil && r.err == nil {
@@ -138,6 +138,9 @@ func decodeBinary(data []byte) (*snapshot, error) {
 			s.Covers[k] = r.varint()
 		}
 	}
+	if s.Version == stateVersionBinaryLocal {
+		s.Local = readLocal(r)
+	}
 	if r.err == nil && len(r.b) != 0 {
 		r.err = fmt.Errorf("%d bytes after the end of the binary state", len(r.b))
 	}
@@ -145,6 +148,36 @@ func decodeBinary(data []byte) (*snapshot, error) {
 		return nil, r.err
 	}
 	return s, nil
+}
+
+// readLocal reads what writeLocal wrote.
+func readLocal(r *binReader) map[string]*localSource {
+	n := r.count(4)
+	if n == 0 {
+		return nil
+	}
+	local := make(map[string]*localSource, n)
+	for i := 0; i < n && r.err == nil; i++ {
+		k := r.str()
+		ls := &localSource{Closed: r.varint()}
+		for _, held := range []*[]*Bundle{&ls.Held, &ls.Chunks} {
+			nb := r.count(2)
+			for j := 0; j < nb && r.err == nil; j++ {
+				raw := r.raw()
+				if r.err != nil {
+					break
+				}
+				b, err := DecodeBundle(raw)
+				if err != nil {
+					r.err = fmt.Errorf("local source %s: %w", k, err)
+					break
+				}
+				*held = append(*held, b)
+			}
+		}
+		local[k] = ls
+	}
+	return local
 }
 
 func readWatermark(r *binReader, wm *watermark) {
