@@ -116,6 +116,17 @@ func StateSeq(data []byte) (int64, error) {
 	return s.Seq, nil
 }
 
+// StateJSON is a state of any version (stage full's or stage merge's, binary
+// or JSON) in the JSON layout of version 1, with the version it was written
+// in: for people and tools that inspect a checkpoint or a changelog record.
+func StateJSON(data []byte) ([]byte, error) {
+	s, err := decodeState(data)
+	if err != nil {
+		return nil, fmt.Errorf("not a window state: %w", err)
+	}
+	return json.Marshal(s)
+}
+
 // StateAppliedHigh is the highest offset of partition part (topic/partition)
 // that a state of any version has applied, -1 if none: for tests and tools
 // that check a stage-merge state against its group's committed offsets.

@@ -1,0 +1,58 @@
+package window
+
+import (
+	"encoding/json"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/redpanda-data/benthos/v4/public/bloblang"
+
+	"github.com/miaradia/rides-connect/plugins/window/engine"
+)
+
+// window_state reads stage merge's binary state (version 4) into an object
+// whose integers are exact: an unset watermark is math.MinInt64.
+func TestBloblangWindowStateReadsABinaryMergeState(t *testing.T) {
+	e, err := engine.New(engine.Config{Size: 5 * time.Minute, Delay: 10 * time.Minute, Mode: engine.ModePerPartition,
+		Emit: engine.EmitAfterBatch, Stage: engine.StageMerge, GroupNames: []string{"city"},
+		Aggregates: []engine.AggSpec{{Name: "cnt", Op: engine.OpCount}}, RetainEmissions: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &engine.Marker{Topic: "rides", Partition: 1, Partitions: 2, MaxMs: 1_773_480_000_000, Offset: 41}
+	e.Merge([]engine.MergeInput{{Marker: m, Pos: engine.Position{Topic: "G-repartition", Partition: 3, Offset: 7}, HasPos: true}}, time.Unix(1_700_000_000, 0))
+	state, err := e.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, err := bloblang.Parse(`root = this.window_state()`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exe.Query(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := json.Marshal(out)
+	var got struct {
+		Version   int
+		Watermark struct {
+			Current int64
+			Parts   map[string]struct {
+				MaxMs int64 `json:"max_ms"`
+			}
+		}
+		Applied map[string][]struct{ Lo, Hi int64 }
+	}
+	if err := json.Unmarshal(js, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Version != 4 || got.Watermark.Current != math.MinInt64 || got.Watermark.Parts["rides/1"].MaxMs != m.MaxMs ||
+		len(got.Applied["G-repartition/3"]) != 1 || got.Applied["G-repartition/3"][0].Hi != 7 {
+		t.Fatalf("window_state: %s", js)
+	}
+	if _, err := exe.Query([]byte("not a state")); err == nil {
+		t.Fatal("window_state read bytes that are not a state")
+	}
+}
