@@ -11,6 +11,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/commitbarrier"
 	"github.com/miaradia/rides-connect/plugins/window/engine"
 )
 
@@ -42,6 +43,12 @@ type mergeProcessor struct {
 	// chunkBytes is the largest state written to a changelog as one record
 	// (stateChunkBytes; tests lower it).
 	chunkBytes int
+	// delivered is, per internal partition, the offset below which the
+	// input committed (p.acked, reported by the consumer): each q's engine
+	// forgets the emissions of those records before its state is written,
+	// instead of keeping the last retain_emissions (with many keys each is
+	// megabytes, in every state write).
+	delivered map[string]int64
 }
 
 type mergePartition struct {
@@ -66,6 +73,7 @@ func newMergeProcessor(c *procConfig, res *service.Resources, now func() time.Ti
 	}
 	p := &mergeProcessor{processor: newBase(c, res, now), check: check, parts: map[int32]*mergePartition{}, waitChangelog: pauseChangelog, chunkBytes: stateChunkBytes}
 	p.readState = p.getKey
+	p.unregisterAcked = commitbarrier.Process.OnAcked(p.acked.record)
 	for _, c := range []*service.MetricCounter{p.m.mergeInput, p.m.mergeReplayed, p.m.mergeLate} {
 		c.Incr(0) // from the start, as the window_* counters (metrics.go)
 	}
@@ -139,8 +147,14 @@ func (p *mergeProcessor) ProcessBatch(ctx context.Context, batch service.Message
 	if err != nil {
 		return nil, err
 	}
+	if acked, ok := p.acked.take(); ok {
+		p.delivered = acked
+	}
 	for _, q := range qs {
 		mp := p.parts[q]
+		if p.delivered != nil {
+			mp.eng.ForgetDelivered(p.delivered)
+		}
 		if loaded[q] { // q (re)loaded: taken over, or rewound
 			mp.token = tokens[q]
 			if mp.token > 0 {

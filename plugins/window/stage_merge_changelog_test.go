@@ -2,12 +2,15 @@ package window
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/commitbarrier"
 	"github.com/miaradia/rides-connect/plugins/window/engine"
 )
 
@@ -287,5 +290,62 @@ func TestStageMergeDoesNotResendAnUnchangedState(t *testing.T) {
 	}
 	if _, states := splitMerge(t, processStage(t, a, internal[4:6]...)); states["rides_agg-0"] == nil {
 		t.Fatalf("new records: no state, %v", states)
+	}
+}
+
+// pendingSeqs is the emission sequences a stage-merge state retains.
+func pendingSeqs(t *testing.T, state []byte) []int64 {
+	t.Helper()
+	js, err := engine.StateJSON(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct{ Pending []struct{ Seq int64 } }
+	if err := json.Unmarshal(js, &s); err != nil {
+		t.Fatal(err)
+	}
+	var seqs []int64
+	for _, em := range s.Pending {
+		seqs = append(seqs, em.Seq)
+	}
+	return seqs
+}
+
+// Once the transactional input has committed an internal partition's
+// offsets past the records that triggered an emission (reported through
+// commitbarrier.OnAcked, as the kafka_franz consumer does after each
+// committed transaction), q's next state no longer retains it: its rows
+// are in the table, and no redelivery can come from below a committed
+// offset. Before the report it is retained.
+func TestStageMergeForgetsEmissionsOfCommittedOffsets(t *testing.T) {
+	internal := internalRecords(t, "2026-03-14T00:01:00Z", "2026-03-14T00:06:00Z", "2026-03-14T00:30:00Z", "2026-03-14T00:50:00Z", "2026-03-14T01:10:00Z")
+	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
+	a := newChangelogMerge(t, res)
+	defer a.Close(context.Background())
+	processStage(t, a, internal[:4]...)
+	// Offsets 4 and 5 close two windows: one emission (sequence 2, its rows 1 and 2).
+	rows, states := splitMerge(t, processStage(t, a, internal[4:6]...))
+	if got := pendingSeqs(t, states["rides_agg-0"]); len(rows) != 2 || !slices.Equal(got, []int64{2}) {
+		t.Fatalf("rows %v, retained %v: want the emission of offsets 4..5 retained", rows, got)
+	}
+	// Not yet committed past them: retained after the next batch too.
+	_, states = splitMerge(t, processStage(t, a, internal[6]))
+	if got := pendingSeqs(t, states["rides_agg-0"]); !slices.Contains(got, 2) {
+		t.Fatalf("retained %v before any commit, want 2 kept", got)
+	}
+	// A transaction committed offsets 0..4 (next 5): offset 5 is not in.
+	commitbarrier.Process.Acked("rides_agg-repartition", 0, 5)
+	_, states = splitMerge(t, processStage(t, a, internal[7]))
+	if got := pendingSeqs(t, states["rides_agg-0"]); !slices.Contains(got, 2) {
+		t.Fatalf("retained %v after a commit below its records, want 2 kept", got)
+	}
+	// Then 0..7 (next 8).
+	commitbarrier.Process.Acked("rides_agg-repartition", 0, 8)
+	if len(internal) < 9 {
+		t.Fatalf("%d internal records, want a ninth", len(internal))
+	}
+	_, states = splitMerge(t, processStage(t, a, internal[8:]...))
+	if got := pendingSeqs(t, states["rides_agg-0"]); slices.Contains(got, 2) {
+		t.Fatalf("retained %v after offsets 0..7 committed, want 2 forgotten", got)
 	}
 }

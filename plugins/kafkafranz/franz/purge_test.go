@@ -2,6 +2,8 @@ package franz
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/miaradia/rides-connect/internal/commitbarrier"
 )
 
 // purgeMetrics counts Purged calls per outcome.
@@ -316,5 +320,54 @@ func TestACommittedTransactionProvesMembership(t *testing.T) {
 	c.proofMu.Unlock()
 	if age > time.Minute {
 		t.Fatalf("proof %v old after a committed transaction, want fresh", age)
+	}
+}
+
+// A committed transaction reports its committed offsets to the barrier's
+// OnAcked listeners (stage merge forgets the emissions of those records);
+// an aborted one reports nothing.
+func TestACommittedTransactionReportsItsOffsetsAcked(t *testing.T) {
+	addr := cluster(t, kfake.SeedTopics(2, "t"))
+	produceN(t, addr, "t", 0, 3)
+	produceN(t, addr, "t", 1, 2)
+	c, _, _ := newPurgingConsumer(t, addr, &testClock{t: time.Unix(1e9, 0)}, func(cc *ConsumerConfig) {
+		cc.Txn = &TxnConfig{ID: "acked-1", Timeout: 10 * time.Second}
+	})
+	b := commitbarrier.New()
+	c.barrier = b
+	var mu sync.Mutex
+	got := map[string]int64{}
+	b.OnAcked(func(topic string, partition int32, next int64) {
+		mu.Lock()
+		got[fmt.Sprintf("%s/%d", topic, partition)] = next
+		mu.Unlock()
+	})
+	chunks := pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 5 })
+
+	if err := c.BeginTxn(); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range chunks {
+		for _, r := range ch.Records {
+			c.MarkTxn(r)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if ok, err := c.EndTxn(ctx, false); err != nil || ok {
+		t.Fatalf("aborted transaction: committed=%v err=%v", ok, err)
+	}
+	mu.Lock()
+	if len(got) != 0 {
+		t.Fatalf("an aborted transaction reported %v acked", got)
+	}
+	mu.Unlock()
+
+	chunks = pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 5 }) // read again after the rewind
+	commitTxn(t, c, chunks, map[int32]int64{0: 1, 1: 1})
+	mu.Lock()
+	defer mu.Unlock()
+	if want := map[string]int64{"t/0": 2, "t/1": 2}; !maps.Equal(got, want) {
+		t.Fatalf("acked %v after the commit, want %v", got, want)
 	}
 }

@@ -220,10 +220,16 @@ func (c *Consumer) EndTxn(ctx context.Context, commit bool) (committed bool, err
 		// passes dead letters on, each flush) asked the coordinator.
 		c.noteMember()
 	}
+	c.marksMu.Lock()
+	offs := maps.Clone(c.txnOffsets)
+	c.marksMu.Unlock()
+	// Committed offsets are of records acked downstream (onlyAcked): what
+	// a processor kept to resend for them is delivered (commitbarrier.OnAcked;
+	// stage merge forgets its retained emissions).
+	for tp, next := range offs {
+		c.barrier.Acked(tp.topic, tp.partition, next)
+	}
 	if c.purge != nil {
-		c.marksMu.Lock()
-		offs := maps.Clone(c.txnOffsets)
-		c.marksMu.Unlock()
 		c.purgeCommitted(sess.Client(), offs)
 	}
 	return true, nil
