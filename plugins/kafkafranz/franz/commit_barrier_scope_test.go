@@ -63,24 +63,7 @@ func TestATransactionWaitsOnlyForTheFlushesOfItsTopics(t *testing.T) {
 		cc.Txn = &TxnConfig{ID: "scoped-1", Timeout: 10 * time.Second}
 	})
 	chunks := pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 20 })
-	end := func() bool {
-		t.Helper()
-		if err := c.BeginTxn(); err != nil {
-			t.Fatal(err)
-		}
-		for _, ch := range chunks {
-			for _, r := range ch.Records {
-				c.MarkTxn(r)
-			}
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		ok, err := c.EndTxn(ctx, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ok
-	}
+	end := func() bool { t.Helper(); return endTxnMarkingAll(t, c, chunks, true) }
 	if end() {
 		t.Fatal("a transaction committed although t's own flush failed")
 	}

@@ -143,6 +143,27 @@ func commitTxn(t *testing.T, c *Consumer, chunks []Chunk, marks map[int32]int64)
 	}
 }
 
+// endTxnMarkingAll runs one transaction that marks every record of chunks
+// and ends it (commit or abort); it reports whether it committed.
+func endTxnMarkingAll(t *testing.T, c *Consumer, chunks []Chunk, commit bool) bool {
+	t.Helper()
+	if err := c.BeginTxn(); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range chunks {
+		for _, r := range ch.Records {
+			c.MarkTxn(r)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ok, err := c.EndTxn(ctx, commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
 // A committed transaction deletes the records below its committed offsets
 // (the log start moves there) and nothing at or after them; a commit within
 // the interval deletes nothing, the first commit after it deletes up to the
@@ -343,19 +364,8 @@ func TestACommittedTransactionReportsItsOffsetsAcked(t *testing.T) {
 		mu.Unlock()
 	})
 	chunks := pollUntil(t, c, func(cs []Chunk) bool { return records(cs) >= 5 })
-
-	if err := c.BeginTxn(); err != nil {
-		t.Fatal(err)
-	}
-	for _, ch := range chunks {
-		for _, r := range ch.Records {
-			c.MarkTxn(r)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if ok, err := c.EndTxn(ctx, false); err != nil || ok {
-		t.Fatalf("aborted transaction: committed=%v err=%v", ok, err)
+	if endTxnMarkingAll(t, c, chunks, false) {
+		t.Fatal("an aborted transaction committed")
 	}
 	mu.Lock()
 	if len(got) != 0 {
