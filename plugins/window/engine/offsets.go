@@ -77,10 +77,4 @@ func (a appliedOffsets) highest() int64 {
 // AppliedHigh is the highest applied offset of topic/partition key part
 // (-1: none). Stage 2 compares it with the first offset delivered after an
 // assignment to tell a state read back too early from a current one.
-func (e *Engine) AppliedHigh(part string) int64 {
-	a := e.applied[part]
-	if len(a) == 0 {
-		return -1
-	}
-	return a[len(a)-1].Hi
-}
+func (e *Engine) AppliedHigh(part string) int64 { return e.applied[part].highest() }

@@ -122,7 +122,7 @@ func StateSeq(data []byte) (int64, error) {
 func StateJSON(data []byte) ([]byte, error) {
 	s, err := decodeState(data)
 	if err != nil {
-		return nil, fmt.Errorf("not a window state: %w", err)
+		return nil, fmt.Errorf("checkpoint is not a window state: %w", err)
 	}
 	return json.Marshal(s)
 }
@@ -135,8 +135,7 @@ func StateAppliedHigh(data []byte, part string) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("checkpoint is not a window state: %w", err)
 	}
-	e := Engine{applied: s.Applied}
-	return e.AppliedHigh(part), nil
+	return s.Applied[part].highest(), nil
 }
 
 // decodeState reads either version: binary (binMagic) or JSON.

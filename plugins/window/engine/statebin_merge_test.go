@@ -3,7 +3,6 @@ package engine
 import (
 	"bytes"
 	"fmt"
-	"strings"
 	"testing"
 )
 
@@ -87,14 +86,7 @@ func TestMergeStateWrittenAsJSONUpgrades(t *testing.T) {
 func TestDamagedMergeStateIsRefused(t *testing.T) {
 	good, _ := busyMergeEngine(t).Snapshot()
 	cfg := twoStageConfig(StageMerge)
-	for n := 0; n < len(good); n++ {
-		if err := newEngine(t, cfg).Restore(good[:n]); err == nil {
-			t.Fatalf("a merge state cut at %d of %d bytes was restored", n, len(good))
-		}
-	}
-	if err := newEngine(t, cfg).Restore(append(bytes.Clone(good), 0)); err == nil || !strings.Contains(err.Error(), "after the end") {
-		t.Fatalf("trailing bytes: %v", err)
-	}
+	assertCutStatesRefused(t, good, cfg)
 	for i := len(binMagic); i < len(good); i += 3 {
 		b := bytes.Clone(good)
 		b[i] ^= 0x5a

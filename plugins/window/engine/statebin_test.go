@@ -83,20 +83,9 @@ func TestBinaryStateRoundTrips(t *testing.T) {
 	if !bytes.HasPrefix(bin, []byte(binMagic)) {
 		t.Fatalf("snapshot is not binary: %.20q", bin)
 	}
-	want, _ := e.snapshotJSON()
-	e2 := newEngine(t, e.cfg)
-	if err := e2.Restore(bin); err != nil {
-		t.Fatal(err)
-	}
-	got, _ := e2.snapshotJSON()
-	if !bytes.Equal(got, want) {
-		t.Fatalf("restored state differs:\n got %.400s\nwant %.400s", got, want)
-	}
-	again, _ := e2.Snapshot()
-	if !bytes.Equal(again, bin) {
-		t.Fatal("the same state encoded to different bytes")
-	}
-	t.Logf("binary %d bytes, JSON %d", len(bin), len(want))
+	assertRestoresAsIs(t, e, bin)
+	js, _ := e.snapshotJSON()
+	t.Logf("binary %d bytes, JSON %d", len(bin), len(js))
 }
 
 // A state written by main before the binary format (version 1, JSON) loads,
@@ -146,15 +135,7 @@ func TestRestoresVersion1StateWrittenByMain(t *testing.T) {
 // or restore to an engine that runs; none panics.
 func TestDamagedBinaryStateIsRefused(t *testing.T) {
 	good, _ := busyEngine(t).Snapshot()
-	for n := 0; n < len(good); n++ {
-		if err := newEngine(t, ridesConfig()).Restore(good[:n]); err == nil {
-			t.Fatalf("a state cut at %d of %d bytes was restored", n, len(good))
-		}
-	}
-	bad := append(bytes.Clone(good), 0)
-	if err := newEngine(t, ridesConfig()).Restore(bad); err == nil || !strings.Contains(err.Error(), "after the end") {
-		t.Fatalf("trailing bytes: %v", err)
-	}
+	assertCutStatesRefused(t, good, ridesConfig())
 	cfg := ridesConfig()
 	cfg.Mode, cfg.Emit = ModePerPartition, EmitAfterBatch
 	for i := len(binMagic); i < len(good); i += 7 {
@@ -274,5 +255,20 @@ func assertRestoresAsIs(t *testing.T, e *Engine, snap []byte) {
 	}
 	if again, _ := back.Snapshot(); !bytes.Equal(again, snap) {
 		t.Fatal("a restored state encodes to other bytes")
+	}
+}
+
+// assertCutStatesRefused fails unless every truncation of the binary state
+// good, and good with a byte after its end, is refused by an engine of cfg.
+func assertCutStatesRefused(t *testing.T, good []byte, cfg Config) {
+	t.Helper()
+	for n := 0; n < len(good); n++ {
+		if err := newEngine(t, cfg).Restore(good[:n]); err == nil {
+			t.Fatalf("a state cut at %d of %d bytes was restored", n, len(good))
+		}
+	}
+	bad := append(bytes.Clone(good), 0)
+	if err := newEngine(t, cfg).Restore(bad); err == nil || !strings.Contains(err.Error(), "after the end") {
+		t.Fatalf("trailing bytes: %v", err)
 	}
 }
