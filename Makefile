@@ -81,7 +81,7 @@ test-spark:
 test-observability:
 	bash tests/observability/check.sh
 
-## test-deploy: the image built in Go and run under runc, kustomize output decoded into k8s.io/api types, docker-compose.yml as local processes, plus the offline lint
+## test-deploy: the image built in Go and run under runc, kustomize output decoded into k8s.io/api types and installed on a real control plane with KEDA, docker-compose.yml as local processes, plus the offline lint
 test-deploy:
 	bash tests/deploy/check.sh
 

@@ -8,9 +8,13 @@
 #       rendered by kustomize, decoded strictly into k8s.io/api types, checked; the KEDA
 #       ScaledObject validated against KEDA's CRD schemas,
 #     - docker-compose.yml started as local processes (Kafka, versitygw, init steps, simulator,
-#       two replicas of the rides job as with --scale rides=2, Prometheus).
+#       two replicas of the rides job as with --scale rides=2, Prometheus),
+#     - deploy/kubernetes installed with kubectl on a real control plane (etcd, kube-apiserver,
+#       kube-controller-manager, KEDA's operator and metrics adapter) and autoscaled by KEDA on the
+#       lag of a real broker.
 # Installs what it needs: Debian runc, prometheus, docker-compose; versitygw (go install, the
-# version docker-compose.yml runs, shared with tests/s3/run.sh); Kafka jars via tests/realkafka/broker.sh.
+# version docker-compose.yml runs, shared with tests/s3/run.sh); Kafka jars via tests/realkafka/broker.sh;
+# the control plane's binaries built from Go modules (tests/deploy/controlplane/build.sh, ~10 min cold).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
@@ -47,11 +51,19 @@ if [[ ! -x "$vgw" ]] || ! go version -m "$vgw" | grep -q "mod.*$vgw_version"; th
 fi
 
 # KEDA's CRDs and Kafka scaler source, which deploy/kubernetes/keda-scaledobject.yaml is
-# checked against (a module download only: nothing of KEDA is built or imported).
+# checked against (a module download; build.sh builds the same release for the control plane).
 keda_version=$(sed -n 's/^const kedaVersion = "\(v[0-9.]*\)"/\1/p' tests/deploy/scaleout_test.go)
 keda_dir=$(go mod download -json "github.com/kedacore/keda/v2@$keda_version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
 
+# The Prometheus Operator's CRDs, for servicemonitor.yaml and prometheusrule.yaml on the control plane.
+promop_version=$(sed -n 's/^const prometheusOperatorVersion = "\(v[0-9.]*\)"/\1/p' tests/deploy/cluster_test.go)
+promop_dir=$(go mod download -json "github.com/prometheus-operator/prometheus-operator@$promop_version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+
+controlplane="$repo/.cache/controlplane"
+bash tests/deploy/controlplane/build.sh "$controlplane"
+
 cd tests/deploy
 # -mod=mod: the nested module follows the main module (replace ../..) without a tidy after each of its changes.
-DEPLOY_REQUIRE=1 VERSITYGW="$vgw" PROMETHEUS="$(command -v prometheus)" KEDA_MODULE_DIR="$keda_dir" \
+DEPLOY_REQUIRE=1 VERSITYGW="$vgw" PROMETHEUS="$(command -v prometheus)" KEDA_MODULE_DIR="$keda_dir" CONTROL_PLANE_BIN="$controlplane" \
+  PROMETHEUS_OPERATOR_DIR="$promop_dir" \
   go test -mod=mod -count=1 -timeout 15m -v . "$@"
