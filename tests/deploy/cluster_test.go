@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -225,20 +226,20 @@ func makeLag(t *testing.T, addr string) {
 		t.Fatalf("committing stage 1's offsets: %v", err)
 	}
 	produce := func(topic string, n int) {
-		var failed error
+		var failed atomic.Pointer[error] // promises run on the client's goroutines
 		for i := range n {
 			r := &kgo.Record{Topic: topic, Partition: rand.Int32N(partitions), Value: []byte(fmt.Sprintf("r%d", i))}
 			cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
-				if err != nil && failed == nil {
-					failed = err
+				if err != nil {
+					failed.CompareAndSwap(nil, &err)
 				}
 			})
 		}
 		if err := cl.Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if failed != nil {
-			t.Fatalf("producing to %s: %v", topic, failed)
+		if err := failed.Load(); err != nil {
+			t.Fatalf("producing to %s: %v", topic, *err)
 		}
 	}
 	produce("rides", clusterRidesLag)
