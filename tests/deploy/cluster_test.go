@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -107,14 +106,8 @@ const prometheusOperatorVersion = "v0.85.0"
 
 func prometheusOperatorDir(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("PROMETHEUS_OPERATOR_DIR")
-	if dir == "" {
-		dir = filepath.Join(goModCache(), "github.com/prometheus-operator/prometheus-operator@"+prometheusOperatorVersion)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "example/prometheus-operator-crd")); err != nil {
-		t.Fatalf("Prometheus Operator %s module not found at %s (check.sh downloads it): %v", prometheusOperatorVersion, dir, err)
-	}
-	return dir
+	return moduleDir(t, "PROMETHEUS_OPERATOR_DIR", "github.com/prometheus-operator/prometheus-operator",
+		prometheusOperatorVersion, "example/prometheus-operator-crd")
 }
 
 // checkControlPlaneKEDAVersion: the KEDA built for the control plane is the

@@ -271,18 +271,26 @@ func read(t *testing.T, rel string) []byte {
 	return b
 }
 
-// kedaDir is KEDA's module source (CRDs, scalers), or "" if absent.
+// kedaDir is KEDA's module source (CRDs, scalers).
 func kedaDir(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("KEDA_MODULE_DIR")
+	return moduleDir(t, "KEDA_MODULE_DIR", "github.com/kedacore/keda/v2", kedaVersion, "config/crd/bases")
+}
+
+// moduleDir is the source of module@version: $env, or the module cache.
+// Without its folder sub the test skips, or fails under DEPLOY_REQUIRE=1
+// (check.sh downloads the module).
+func moduleDir(t *testing.T, env, module, version, sub string) string {
+	t.Helper()
+	dir := os.Getenv(env)
 	if dir == "" {
-		dir = filepath.Join(goModCache(), "github.com/kedacore/keda/v2@"+kedaVersion)
+		dir = filepath.Join(goModCache(), module+"@"+version)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "config/crd/bases")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, sub)); err != nil {
 		if os.Getenv("DEPLOY_REQUIRE") == "1" {
-			t.Fatalf("KEDA %s module not found at %s (check.sh downloads it): %v", kedaVersion, dir, err)
+			t.Fatalf("%s %s not found at %s (check.sh downloads it): %v", module, version, dir, err)
 		}
-		t.Skipf("KEDA %s module not downloaded (go mod download github.com/kedacore/keda/v2@%s): %v", kedaVersion, kedaVersion, err)
+		t.Skipf("%s %s not downloaded (go mod download %s@%s): %v", module, version, module, version, err)
 	}
 	return dir
 }
