@@ -54,8 +54,8 @@ func TestKubernetesOnAControlPlane(t *testing.T) {
 
 	// kubectl prints the API server's warnings (a pod template that the
 	// namespace's Pod Security level would refuse, a deprecated field).
-	if out, err := cp.runStderr("apply", "-k", "deploy/kubernetes"); err != nil || strings.Contains(out, "Warning") {
-		t.Fatalf("kubectl apply -k deploy/kubernetes: %v\n%s", err, out)
+	if _, warnings, err := cp.runWithStderr(nil, "apply", "-k", "deploy/kubernetes"); err != nil || strings.Contains(warnings, "Warning") {
+		t.Fatalf("kubectl apply -k deploy/kubernetes: %v\n%s", err, warnings)
 	}
 	cp.kubectl("-n", "rides", "create", "secret", "generic", "rides-connect-kafka",
 		"--from-literal=KAFKA_USER="+kafka["KAFKA_USER"], "--from-literal=KAFKA_PASS="+kafka["KAFKA_PASS"])

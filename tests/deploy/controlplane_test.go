@@ -196,6 +196,13 @@ func (c *controlPlane) startEnv(name, bin string, env []string, args ...string) 
 
 // run is kubectl with the test's kubeconfig; stdin may be nil.
 func (c *controlPlane) run(stdin []byte, args ...string) (string, error) {
+	out, _, err := c.runWithStderr(stdin, args...)
+	return out, err
+}
+
+// runWithStderr is run that also returns what kubectl printed on stderr (the
+// API server's warnings), which a failure's error carries too.
+func (c *controlPlane) runWithStderr(stdin []byte, args ...string) (stdout, stderr string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(c.bin, "kubectl"), append([]string{"--kubeconfig", c.kubeconfig}, args...)...)
@@ -206,17 +213,9 @@ func (c *controlPlane) run(stdin []byte, args ...string) (string, error) {
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
-		return out.String(), fmt.Errorf("kubectl %s: %v: %s", strings.Join(args, " "), err, errOut.String())
+		return out.String(), errOut.String(), fmt.Errorf("kubectl %s: %v: %s", strings.Join(args, " "), err, errOut.String())
 	}
-	return out.String(), nil
-}
-
-// runStderr is run with stdout and stderr together (kubectl's warnings).
-func (c *controlPlane) runStderr(args ...string) (string, error) {
-	cmd := exec.Command(filepath.Join(c.bin, "kubectl"), append([]string{"--kubeconfig", c.kubeconfig}, args...)...)
-	cmd.Dir = repoRoot
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return out.String(), errOut.String(), nil
 }
 
 // kubectl runs kubectl and fails the test if it fails.
