@@ -85,6 +85,10 @@ type sentBundles struct {
 	// (see ForgetDelivered).
 	Flush   bool     `json:"flush,omitempty"`
 	Bundles []Bundle `json:"bundles"`
+	// bin is Bundles in the binary state (writeBundle), made at the first
+	// snapshot that holds them: an entry never changes, and with many keys
+	// it stays in every snapshot until its bundles are delivered.
+	bin []byte
 }
 
 // LocalEngine is StageLocal's stage 1. Not goroutine-safe.

@@ -7,15 +7,14 @@ import (
 	"unicode/utf8"
 )
 
-// A local stage 1 writes each source partition's state before every offset
-// commit, and a bundle per window end and internal partition, both as JSON.
-// With ~250 000 open groups (a job grouped by (city, userId))
-// SnapshotPartition alone took ~14 % of the job's CPU, and encoding/json
-// spent a third of it in reflection and allocated ~3× the state's size
-// (docs/benchmarks.md, "Many keys, two stages"). jsonAppender
-// writes the same bytes as json.Marshal, field by field, so the format and
-// every reader stay as they are (TestLocalJSONIsEncodingJSONs compares the
-// two on random states and bundles).
+// A local stage 1 writes a bundle per window end and internal partition as
+// JSON, the wire form every replica's stage 2 reads (its state is binary
+// since session 39: local_statebin.go). With ~250 000 open groups (a job
+// grouped by (city, userId)) encoding/json spent a third of its time in
+// reflection and allocated ~3× the size (docs/benchmarks.md, "Many keys,
+// two stages"). jsonAppender writes the same bytes as json.Marshal, field
+// by field, so the format and every reader stay as they are
+// (TestLocalJSONIsEncodingJSONs compares the two on random bundles).
 type jsonAppender struct {
 	b   []byte
 	err error
@@ -214,63 +213,6 @@ func (w *jsonAppender) bundle(b *Bundle) {
 	if len(b.Partials) > 0 {
 		w.key("partials", false)
 		array(w, b.Partials, func(p *Partial) { w.partial(p.StartUs, p.Key, p.Rows, p.Aggs, p.Config) })
-	}
-	w.b = append(w.b, '}')
-}
-
-func (w *jsonAppender) sentBundles(s *sentBundles) {
-	w.b = append(w.b, `{"trigger":`...)
-	w.int(s.Trigger)
-	if s.Flush {
-		w.key("flush", false)
-		w.b = append(w.b, "true"...)
-	}
-	w.key("bundles", false)
-	if s.Bundles == nil {
-		w.b = append(w.b, "null"...)
-	} else {
-		array(w, s.Bundles, w.bundle)
-	}
-	w.b = append(w.b, '}')
-}
-
-// localState appends the JSON of st, its open windows given apart as open
-// (by window start, then key) instead of st.Open, so that SnapshotPartition
-// need not build them as a slice first.
-func (w *jsonAppender) localState(st *localState, open func(each func(start int64, key string, g *group))) {
-	w.b = append(w.b, `{"version":`...)
-	w.int(int64(st.Version))
-	w.key("config", false)
-	w.str(st.Config)
-	if st.Fence != 0 {
-		w.key("fence", false)
-		w.int(st.Fence)
-	}
-	if st.Commit != 0 {
-		w.key("commit", false)
-		w.int(st.Commit)
-	}
-	w.key("marker", false)
-	w.marker(&st.Marker)
-	w.key("closed_us", false)
-	w.int(st.Closed)
-	n := 0
-	open(func(start int64, key string, g *group) {
-		if n == 0 {
-			w.key("open", false)
-			w.b = append(w.b, '[')
-		} else {
-			w.b = append(w.b, ',')
-		}
-		n++
-		w.partial(start, key, g.Rows, g.Aggs, "")
-	})
-	if n > 0 {
-		w.b = append(w.b, ']')
-	}
-	if len(st.Sent) > 0 {
-		w.key("sent", false)
-		array(w, st.Sent, w.sentBundles)
 	}
 	w.b = append(w.b, '}')
 }

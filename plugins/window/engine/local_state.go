@@ -1,11 +1,10 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"time"
 )
 
@@ -13,6 +12,8 @@ import (
 // partition's state moves with it between replicas: its progress, its
 // closed window end, its open windows and its recently sent bundles.
 
+// localStateVersion is the JSON form's (written until session 39, still
+// read); localStateVersionBinary (local_statebin.go) is written since.
 const localStateVersion = 1
 
 // LocalStamp is what the caller records with a partition's state.
@@ -44,21 +45,10 @@ func (e *LocalEngine) SnapshotPartition(topic string, partition int32, stamp Loc
 	if s == nil {
 		return nil, false, nil
 	}
-	st := localState{Version: localStateVersion, Config: e.config, LocalStamp: stamp, Marker: s.m, Closed: s.closed, Sent: s.sent}
-	w := jsonAppender{b: make([]byte, 0, s.snapLen+256)}
-	w.localState(&st, func(each func(start int64, key string, g *group)) {
-		for _, start := range slices.Sorted(maps.Keys(s.open)) {
-			keys := s.open[start]
-			for _, k := range slices.Sorted(maps.Keys(keys)) {
-				each(start, k, keys[k])
-			}
-		}
-	})
-	if w.err != nil {
-		return nil, true, w.err
-	}
-	s.snapLen = len(w.b)
-	return w.b, true, nil
+	st := localState{Version: localStateVersionBinary, Config: e.config, LocalStamp: stamp, Marker: s.m, Closed: s.closed, Sent: s.sent}
+	data = snapshotLocalBinary(&st, s.open, s.snapLen)
+	s.snapLen = len(data)
+	return data, true, nil
 }
 
 // LoadPartition replaces a source partition's state with one written by
@@ -69,13 +59,13 @@ func (e *LocalEngine) LoadPartition(topic string, partition int32, data []byte, 
 		delete(e.parts, k)
 		return nil
 	}
-	var st localState
-	if err := json.Unmarshal(data, &st); err != nil {
+	st, err := decodeLocal(data)
+	if err != nil {
 		return fmt.Errorf("state of %s is not a local window state: %w", k, err)
 	}
 	switch {
-	case st.Version != localStateVersion:
-		return fmt.Errorf("state of %s has version %d, this build reads %d", k, st.Version, localStateVersion)
+	case !localVersionRead(st.Version, data):
+		return fmt.Errorf("state of %s has version %d, this build reads %d (JSON) and %d", k, st.Version, localStateVersion, localStateVersionBinary)
 	case st.Config != e.config:
 		return fmt.Errorf("state of %s %w (its config %s, this one %s)", k, errOtherConfig, st.Config, e.config)
 	}
@@ -97,11 +87,27 @@ func (e *LocalEngine) LoadPartition(topic string, partition int32, data []byte, 
 	return nil
 }
 
+// localVersionRead: a JSON state must be version 1, a binary one 2.
+func localVersionRead(version int, data []byte) bool {
+	if bytes.HasPrefix(data, []byte(localBinMagic)) {
+		return version == localStateVersionBinary
+	}
+	return version == localStateVersion
+}
+
 var errOtherConfig = errors.New("was written with another window config (size, offset, watermark.delay, group_by, aggregates); use a new state.key when changing them")
 
 // LocalStateInfo reads the stamp and the last applied offset of a state
 // written by SnapshotPartition.
 func LocalStateInfo(data []byte) (stamp LocalStamp, offset int64, err error) {
+	if bytes.HasPrefix(data, []byte(localBinMagic)) {
+		r := &binReader{b: data[len(localBinMagic):]}
+		st := readLocalHeader(r)
+		if r.err != nil || st.Version != localStateVersionBinary {
+			return LocalStamp{}, 0, fmt.Errorf("not a local window state (version %d): %v", st.Version, r.err)
+		}
+		return st.LocalStamp, st.Marker.Offset, nil
+	}
 	var st struct {
 		Version int `json:"version"`
 		LocalStamp

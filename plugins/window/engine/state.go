@@ -119,7 +119,16 @@ func StateSeq(data []byte) (int64, error) {
 // StateJSON is a state of any version (stage full's or stage merge's, binary
 // or JSON) in the JSON layout of version 1, with the version it was written
 // in: for people and tools that inspect a checkpoint or a changelog record.
+// A binary state of a stage-local source partition comes in the JSON layout
+// of its version 1.
 func StateJSON(data []byte) ([]byte, error) {
+	if bytes.HasPrefix(data, []byte(localBinMagic)) {
+		st, err := decodeLocal(data)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint is not a window state: %w", err)
+		}
+		return json.Marshal(st)
+	}
 	s, err := decodeState(data)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint is not a window state: %w", err)
