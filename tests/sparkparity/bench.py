@@ -205,7 +205,9 @@ def precreate_internal(binary: Path, config: Path, bootstrap: str, group: str, p
         args = [str(partitions) if a == "P" else a for a in args]
         if "--replication-factor" in args:
             args[args.index("--replication-factor") + 1] = "1"
-        subprocess.run([str(binary), "kafka", "topic", "create", *args], check=True, capture_output=True)
+        r = subprocess.run([str(binary), "kafka", "topic", "create", *args], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"rides-connect kafka topic create {' '.join(args)}: exit {r.returncode}\n{r.stderr}{r.stdout}")
 
 
 def run_ours(bootstrap: str, topic: str, dlq: str, work: Path, n: int, rep: int, base: tuple | None = None,
