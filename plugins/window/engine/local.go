@@ -452,11 +452,15 @@ func EncodeBundle(b *Bundle) ([]byte, error) {
 	return w.b, w.err
 }
 
-// DecodeBundle reads a bundle written by EncodeBundle.
+// DecodeBundle reads a bundle written by EncodeBundle: by bundleReader,
+// or by encoding/json where that gives up (bundle_read.go).
 func DecodeBundle(data []byte) (*Bundle, error) {
-	var b Bundle
-	if err := json.Unmarshal(data, &b); err != nil {
-		return nil, fmt.Errorf("not a window bundle: %w", err)
+	b, ok := readBundleJSON(data)
+	if !ok {
+		b = Bundle{}
+		if err := json.Unmarshal(data, &b); err != nil {
+			return nil, fmt.Errorf("not a window bundle: %w", err)
+		}
 	}
 	if b.Source.Topic == "" || b.Source.Partition < 0 {
 		return nil, fmt.Errorf("not a window bundle: source topic %q partition %d", b.Source.Topic, b.Source.Partition)
