@@ -12,8 +12,10 @@ import (
 // commit. As JSON (version 1), with ~250 000 open groups (a job grouped by
 // (city, userId)) that was a quarter of the job's CPU, mostly formatting
 // floats (docs/benchmarks.md, "Many keys, two stages"). Since session 39 it
-// is binary (version 2): varints, float64 bits, length-prefixed strings, as
-// the checkpoint of stage full and merge (statebin.go). LoadPartition and
+// is binary (version 2): varints, float64 bits, length-prefixed strings, its
+// groups as the checkpoint of stage full and merge writes them (writeGroup,
+// with no legacy rounded sum: decodeLocal folds one of a JSON state into the
+// exact sum, as Restore does). LoadPartition and
 // LocalStateInfo read both; a build before it holds a partition whose state
 // is binary (docs/window.md, "State format").
 
@@ -22,12 +24,10 @@ const localBinMagic = "\x00rcl"
 
 const localStateVersionBinary = 2
 
-// The flags byte of a Marker and of an acc.
+// The flags byte of a Marker.
 const (
 	markerIdle  byte = 1 << 0
 	markerEmpty byte = 1 << 1
-	accOverflow byte = 1 << 0
-	accLegacy   byte = 1 << 1
 )
 
 // snapshotLocalBinary encodes st, its open windows taken from open (window
@@ -51,8 +51,7 @@ func snapshotLocalBinary(st *localState, open map[int64]map[string]*group, sizeH
 		w.uvarint(uint64(len(keys)))
 		for _, k := range slices.Sorted(maps.Keys(keys)) {
 			w.str(k)
-			w.varint(keys[k].Rows)
-			writeAccs(&w, keys[k].Aggs)
+			writeGroup(&w, keys[k])
 		}
 	}
 	w.uvarint(uint64(len(st.Sent)))
@@ -89,31 +88,6 @@ func writeMarker(w *binWriter, m *Marker) {
 	w.b = append(w.b, flags)
 }
 
-func writeAccs(w *binWriter, aggs []acc) {
-	w.uvarint(uint64(len(aggs)))
-	for i := range aggs {
-		a := &aggs[i]
-		flags := byte(0)
-		if a.Sum.Overflow {
-			flags |= accOverflow
-		}
-		if a.Legacy != 0 {
-			flags |= accLegacy
-		}
-		w.b = append(w.b, flags)
-		w.uvarint(uint64(len(a.Sum.P)))
-		for _, x := range a.Sum.P {
-			w.f64(x)
-		}
-		w.varint(a.N)
-		w.f64(a.Min)
-		w.f64(a.Max)
-		if a.Legacy != 0 {
-			w.f64(a.Legacy)
-		}
-	}
-}
-
 func writeBundle(w *binWriter, b *Bundle) {
 	writeMarker(w, &b.Source)
 	w.varint(b.From)
@@ -127,8 +101,7 @@ func writeBundle(w *binWriter, b *Bundle) {
 		p := &b.Partials[i]
 		w.varint(p.StartUs)
 		w.str(p.Key)
-		w.varint(p.Rows)
-		writeAccs(w, p.Aggs)
+		writeGroup(w, &group{Rows: p.Rows, Aggs: p.Aggs})
 		w.str(p.Config)
 	}
 }
@@ -145,7 +118,9 @@ func decodeLocalBinary(data []byte) (*localState, error) {
 	for n := r.count(2); n > 0 && r.err == nil; n-- {
 		start := r.varint()
 		for k := r.count(3); k > 0 && r.err == nil; k-- {
-			st.Open = append(st.Open, Partial{StartUs: start, Key: r.str(), Rows: r.varint(), Aggs: readAccs(r)})
+			key := r.str()
+			g := readGroup(r)
+			st.Open = append(st.Open, Partial{StartUs: start, Key: key, Rows: g.Rows, Aggs: g.Aggs})
 		}
 	}
 	if n := r.count(3); n > 0 {
@@ -194,34 +169,6 @@ func readMarker(r *binReader, m *Marker) {
 	m.Idle, m.Empty = flags&markerIdle != 0, flags&markerEmpty != 0
 }
 
-func readAccs(r *binReader) []acc {
-	n := r.count(19)
-	if n == 0 {
-		return nil
-	}
-	out := make([]acc, n)
-	for i := 0; i < n && r.err == nil; i++ {
-		a := &out[i]
-		flags := r.byte()
-		if flags&^(accOverflow|accLegacy) != 0 {
-			r.fail()
-		}
-		a.Sum.Overflow = flags&accOverflow != 0
-		if np := r.count(8); np > 0 {
-			a.Sum.P = make([]float64, np)
-			for j := range a.Sum.P {
-				a.Sum.P[j] = r.f64()
-			}
-		}
-		a.N = r.varint()
-		a.Min, a.Max = r.f64(), r.f64()
-		if flags&accLegacy != 0 {
-			a.Legacy = r.f64()
-		}
-	}
-	return out
-}
-
 func readBundle(r *binReader, b *Bundle) {
 	readMarker(r, &b.Source)
 	b.From, b.To = r.varint(), r.varint()
@@ -231,9 +178,9 @@ func readBundle(r *binReader, b *Bundle) {
 		b.Partials = make([]Partial, n)
 		for i := 0; i < n && r.err == nil; i++ {
 			p := &b.Partials[i]
-			p.StartUs, p.Key, p.Rows = r.varint(), r.str(), r.varint()
-			p.Aggs = readAccs(r)
-			p.Config = r.str()
+			p.StartUs, p.Key = r.varint(), r.str()
+			g := readGroup(r)
+			p.Rows, p.Aggs, p.Config = g.Rows, g.Aggs, r.str()
 		}
 	}
 }
@@ -246,6 +193,24 @@ func decodeLocal(data []byte) (*localState, error) {
 	var st localState
 	if err := json.Unmarshal(data, &st); err != nil {
 		return nil, err
+	}
+	// A rounded legacy sum goes into the exact one, as Restore does: the
+	// binary form has none (no stage local ever wrote one; a hand-made or
+	// damaged state might).
+	fold := func(aggs []acc) {
+		for i := range aggs {
+			aggs[i].foldLegacy()
+		}
+	}
+	for i := range st.Open {
+		fold(st.Open[i].Aggs)
+	}
+	for i := range st.Sent {
+		for j := range st.Sent[i].Bundles {
+			for k := range st.Sent[i].Bundles[j].Partials {
+				fold(st.Sent[i].Bundles[j].Partials[k].Aggs)
+			}
+		}
 	}
 	return &st, nil
 }

@@ -22,7 +22,11 @@ func randLocalState(r *rand.Rand) (localState, map[int64]map[string]*group) {
 	for range r.Intn(3) {
 		s := sentBundles{Trigger: r.Int63n(1e9), Flush: r.Intn(2) == 0}
 		for range r.Intn(3) {
-			s.Bundles = append(s.Bundles, randBundle(r))
+			b := randBundle(r)
+			for i := range b.Partials {
+				noLegacy(b.Partials[i].Aggs)
+			}
+			s.Bundles = append(s.Bundles, b)
 		}
 		st.Sent = append(st.Sent, s)
 	}
@@ -30,16 +34,14 @@ func randLocalState(r *rand.Rand) (localState, map[int64]map[string]*group) {
 	for range r.Intn(4) {
 		keys := map[string]*group{}
 		for _, p := range randPartials(r) {
-			keys[p.Key] = &group{Rows: p.Rows, Aggs: p.Aggs}
+			keys[p.Key] = &group{Rows: p.Rows, Aggs: noLegacy(p.Aggs)}
 		}
 		open[r.Int63()-r.Int63()] = keys
 	}
 	return st, open
 }
 
-// normalized is st with its open windows as the decoder lists them, and
-// every empty slice nil (the binary form does not tell them apart, and no
-// reader does either).
+// normalized is st with its open windows as the decoder lists them.
 func normalized(st localState, open map[int64]map[string]*group) localState {
 	st.Open = nil
 	for _, start := range slices.Sorted(maps.Keys(open)) {
@@ -48,7 +50,13 @@ func normalized(st localState, open map[int64]map[string]*group) localState {
 			st.Open = append(st.Open, Partial{StartUs: start, Key: k, Rows: g.Rows, Aggs: g.Aggs})
 		}
 	}
-	normAccs := func(aggs []acc) []acc {
+	return normalEmpties(st)
+}
+
+// normalEmpties is st with every empty slice nil and no kept encodings: the
+// binary form does not tell nil from empty, and no reader does either.
+func normalEmpties(st localState) localState {
+	accs := func(aggs []acc) []acc {
 		if len(aggs) == 0 {
 			return nil
 		}
@@ -60,39 +68,48 @@ func normalized(st localState, open map[int64]map[string]*group) localState {
 		}
 		return out
 	}
-	normPartials := func(ps []Partial) []Partial {
+	partials := func(ps []Partial) []Partial {
 		if len(ps) == 0 {
 			return nil
 		}
 		out := slices.Clone(ps)
 		for i := range out {
-			out[i].Aggs = normAccs(out[i].Aggs)
+			out[i].Aggs = accs(out[i].Aggs)
 		}
 		return out
 	}
-	st.Open = normPartials(st.Open)
+	st.Open = partials(st.Open)
 	if len(st.Sent) == 0 {
 		st.Sent = nil
-	} else {
-		st.Sent = slices.Clone(st.Sent)
-		for i := range st.Sent {
-			if len(st.Sent[i].Bundles) == 0 {
-				st.Sent[i].Bundles, st.Sent[i].bin = nil, nil
-				continue
-			}
-			st.Sent[i].bin = nil // the encoding a snapshot keeps
-			st.Sent[i].Bundles = slices.Clone(st.Sent[i].Bundles)
-			for j := range st.Sent[i].Bundles {
-				st.Sent[i].Bundles[j].Partials = normPartials(st.Sent[i].Bundles[j].Partials)
-			}
+		return st
+	}
+	st.Sent = slices.Clone(st.Sent)
+	for i := range st.Sent {
+		st.Sent[i].bin = nil
+		if len(st.Sent[i].Bundles) == 0 {
+			st.Sent[i].Bundles = nil
+			continue
+		}
+		st.Sent[i].Bundles = slices.Clone(st.Sent[i].Bundles)
+		for j := range st.Sent[i].Bundles {
+			st.Sent[i].Bundles[j].Partials = partials(st.Sent[i].Bundles[j].Partials)
 		}
 	}
 	return st
 }
 
+// noLegacy clears the legacy rounded sums randAccs makes: an engine never
+// holds one (decodeLocal folds that of a JSON state into the exact sum).
+func noLegacy(aggs []acc) []acc {
+	for i := range aggs {
+		aggs[i].Legacy = 0
+	}
+	return aggs
+}
+
 // TestLocalStateBinaryRoundTrips: random states (every float class, the
-// strings JSON escapes, legacy sums, empty windows) read back field for
-// field, and encode again to the same bytes.
+// strings JSON escapes, empty windows) read back field for field, and encode
+// again to the same bytes.
 func TestLocalStateBinaryRoundTrips(t *testing.T) {
 	r := rand.New(rand.NewSource(2))
 	for i := range 3000 {
@@ -103,7 +120,7 @@ func TestLocalStateBinaryRoundTrips(t *testing.T) {
 			t.Fatalf("state %d: %v", i, err)
 		}
 		want := normalized(st, open)
-		if !reflect.DeepEqual(*got, want) {
+		if !reflect.DeepEqual(normalEmpties(*got), want) {
 			t.Fatalf("state %d read back as\n%+v\nwant\n%+v", i, *got, want)
 		}
 		again := snapshotLocalBinary(got, groupsOf(got.Open), 0)
@@ -216,5 +233,38 @@ func TestLocalStateBinaryRefusesDamage(t *testing.T) {
 	}
 	if _, _, err := LocalStateInfo(v3); err == nil {
 		t.Fatal("LocalStateInfo read a version-3 state")
+	}
+}
+
+// A JSON state's legacy rounded sum (field "s") loads into the exact sum,
+// open groups and sent bundles alike, so the binary state keeps its value.
+func TestLocalStateJSONLegacySumIsFolded(t *testing.T) {
+	e := newLocal(t, 0)
+	aggs := func() []acc {
+		return []acc{{Sum: exactSum{P: []float64{1.5}}, N: 1, Min: 1.5, Max: 1.5, Legacy: 2.25}, {N: 1}, {}, {N: 1}, {N: 1}}
+	}
+	st := localState{Version: localStateVersion, Config: e.config, Marker: Marker{Topic: "rides", MaxMs: 1, Offset: 3}, Closed: noWatermark,
+		Open: []Partial{{StartUs: at0, Key: `["A"]`, Rows: 1, Aggs: aggs()}},
+		Sent: []sentBundles{{Trigger: 2, Bundles: []Bundle{{Source: Marker{Topic: "rides"}, Partials: []Partial{{Key: `["B"]`, Rows: 1, Aggs: aggs()}}}}}}}
+	js, err := json.Marshal(&st)
+	if err != nil || !strings.Contains(string(js), `"s":2.25`) {
+		t.Fatalf("setup: %s %v", js, err)
+	}
+	got, err := decodeLocal(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []acc{got.Open[0].Aggs[0], got.Sent[0].Bundles[0].Partials[0].Aggs[0]} {
+		if a.Legacy != 0 || a.Sum.value() != 3.75 {
+			t.Fatalf("legacy sum not folded: %+v (value %v)", a, a.Sum.value())
+		}
+	}
+	if err := e.LoadPartition("rides", 0, js, epoch); err != nil {
+		t.Fatal(err)
+	}
+	bin, _, _ := e.SnapshotPartition("rides", 0, LocalStamp{})
+	back, err := decodeLocal(bin)
+	if err != nil || back.Open[0].Aggs[0].Sum.value() != 3.75 || back.Sent[0].Bundles[0].Partials[0].Aggs[0].Sum.value() != 3.75 {
+		t.Fatalf("binary state after the load: %+v %v", back, err)
 	}
 }
