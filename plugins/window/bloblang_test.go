@@ -11,6 +11,22 @@ import (
 	"github.com/miaradia/rides-connect/plugins/window/engine"
 )
 
+// windowState is `root = this.window_state()` of state, as JSON, and the
+// mapping.
+func windowState(t *testing.T, state []byte) (*bloblang.Executor, []byte) {
+	t.Helper()
+	exe, err := bloblang.Parse(`root = this.window_state()`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exe.Query(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := json.Marshal(out)
+	return exe, js
+}
+
 // window_state reads stage merge's binary state (version 4) into an object
 // whose integers are exact: an unset watermark is math.MinInt64.
 func TestBloblangWindowStateReadsABinaryMergeState(t *testing.T) {
@@ -26,15 +42,7 @@ func TestBloblangWindowStateReadsABinaryMergeState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exe, err := bloblang.Parse(`root = this.window_state()`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exe.Query(state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, _ := json.Marshal(out)
+	exe, js := windowState(t, state)
 	var got struct {
 		Version   int
 		Watermark struct {
@@ -72,15 +80,7 @@ func TestBloblangWindowStateReadsABinaryLocalState(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatal(ok, err)
 	}
-	exe, err := bloblang.Parse(`root = this.window_state()`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exe.Query(state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, _ := json.Marshal(out)
+	exe, js := windowState(t, state)
 	var got struct {
 		Version, Fence, Commit int64
 		Marker                 struct {
