@@ -63,10 +63,7 @@ func (e *LocalEngine) LoadPartition(topic string, partition int32, data []byte, 
 	if err != nil {
 		return fmt.Errorf("state of %s is not a local window state: %w", k, err)
 	}
-	switch {
-	case !localVersionRead(st.Version, data):
-		return fmt.Errorf("state of %s has version %d, this build reads %d (JSON) and %d", k, st.Version, localStateVersion, localStateVersionBinary)
-	case st.Config != e.config:
+	if st.Config != e.config {
 		return fmt.Errorf("state of %s %w (its config %s, this one %s)", k, errOtherConfig, st.Config, e.config)
 	}
 	s := newLocalPart(topic, partition)
@@ -85,14 +82,6 @@ func (e *LocalEngine) LoadPartition(topic string, partition int32, data []byte, 
 	}
 	e.parts[k] = s
 	return nil
-}
-
-// localVersionRead: a JSON state must be version 1, a binary one 2.
-func localVersionRead(version int, data []byte) bool {
-	if bytes.HasPrefix(data, []byte(localBinMagic)) {
-		return version == localStateVersionBinary
-	}
-	return version == localStateVersion
 }
 
 var errOtherConfig = errors.New("was written with another window config (size, offset, watermark.delay, group_by, aggregates); use a new state.key when changing them")

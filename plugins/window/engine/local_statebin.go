@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"math"
 	"slices"
@@ -113,7 +114,7 @@ func decodeLocalBinary(data []byte) (*localState, error) {
 	r := &binReader{b: data[len(localBinMagic):]}
 	st := readLocalHeader(r)
 	if r.err == nil && st.Version != localStateVersionBinary {
-		return st, nil // LoadPartition words the version error
+		return nil, errLocalVersion(st.Version)
 	}
 	for n := r.count(2); n > 0 && r.err == nil; n-- {
 		start := r.varint()
@@ -185,7 +186,11 @@ func readBundle(r *binReader, b *Bundle) {
 	}
 }
 
-// decodeLocal reads a local state of either version.
+func errLocalVersion(v int) error {
+	return fmt.Errorf("has version %d, this build reads %d (JSON) and %d", v, localStateVersion, localStateVersionBinary)
+}
+
+// decodeLocal reads a local state of either version, and refuses others.
 func decodeLocal(data []byte) (*localState, error) {
 	if bytes.HasPrefix(data, []byte(localBinMagic)) {
 		return decodeLocalBinary(data)
@@ -193,6 +198,9 @@ func decodeLocal(data []byte) (*localState, error) {
 	var st localState
 	if err := json.Unmarshal(data, &st); err != nil {
 		return nil, err
+	}
+	if st.Version != localStateVersion {
+		return nil, errLocalVersion(st.Version)
 	}
 	// A rounded legacy sum goes into the exact one, as Restore does: the
 	// binary form has none (no stage local ever wrote one; a hand-made or
