@@ -2,6 +2,7 @@ package window
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -16,6 +17,9 @@ import (
 // - in stage merge, a batch with a partial of a stage 1 configured otherwise
 //   (engine.ErrOtherStageConfig): nothing can change it, so it waits for
 //   the process to stop; run every replica with the same window config;
+// - in stage merge, a bundle split over another number of internal
+//   partitions than the internal topic has (errShardCount, shard_check.go):
+//   the source topic grew while the job ran;
 // - a state that does not restore (written under another window config,
 //   or damaged): read again every changelogPause, since its owner may
 //   rewrite it.
@@ -45,8 +49,12 @@ func (p *processor) holdForConfig(ctx context.Context, cause error, retry func(c
 }
 
 func (p *processor) logConfigHold(cause error) {
+	until := "until the window configs agree (every replica and both stages the same size, offset, watermark.delay, group_by and aggregates) and the process restarts"
+	if errors.Is(cause, errShardCount) {
+		until = "until the job is stopped and migrated"
+	}
 	if ok, n := p.cfgHold.Note(p.now(), configLogEvery); ok {
-		p.log.Errorf("tumbling_window: %s; holding the batch, nothing applied or committed, until the window configs agree (every replica and both stages the same size, offset, watermark.delay, group_by and aggregates) and the process restarts (%d holds since the last such line)", strings.TrimPrefix(cause.Error(), "tumbling_window: "), n)
+		p.log.Errorf("tumbling_window: %s; holding the batch, nothing applied or committed, %s (%d holds since the last such line)", strings.TrimPrefix(cause.Error(), "tumbling_window: "), until, n)
 	}
 }
 

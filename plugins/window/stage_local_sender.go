@@ -241,7 +241,7 @@ func (s *bundleSender) writeRetrying(bs []engine.Bundle) bool {
 		default:
 		}
 		if ok, n := s.errLog.Note(time.Now(), 10*time.Second); ok {
-			s.log.Errorf("tumbling_window: writing %d bundles failed (%d failures since the last such line), retrying; the source offsets still commit, with the bundles in the state: %v", len(bs), n, err)
+			s.log.Errorf("tumbling_window: writing %d bundles failed (%d failures since the last such line), retrying; the source offsets still commit, with the bundles in the state: %v%s", len(bs), n, err, shardHint(bs, err))
 		}
 		select {
 		case <-s.after(senderBackoff(attempt)):

@@ -100,7 +100,7 @@ func (p *mergeProcessor) ProcessBatch(ctx context.Context, batch service.Message
 			continue // stage 2 has no clock of its own: idleness comes in markers
 		}
 		x, err := p.decode(msg)
-		if errors.Is(err, engine.ErrOtherStageConfig) {
+		if errors.Is(err, engine.ErrOtherStageConfig) || errors.Is(err, errShardCount) {
 			return nil, p.holdForConfig(ctx, err, nil, 0) // config_hold.go
 		}
 		if err != nil {
@@ -254,6 +254,9 @@ func (p *mergeProcessor) decode(msg *service.Message) (engine.MergeInput, error)
 	case kindBundle:
 		if x.Bundle, err = engine.DecodeBundle(body); err == nil {
 			err = p.check.CheckBundle(x.Bundle)
+		}
+		if err == nil {
+			err = checkShards(msg, pos, x.Bundle)
 		}
 	default:
 		err = fmt.Errorf("metadata %s is %q, want partial, marker or bundle (a record of the internal topic written by stage partial or local)", kindMeta, kind)
