@@ -10,22 +10,25 @@ import (
 	"github.com/miaradia/rides-connect/plugins/window/engine"
 )
 
-// errShardCount marks a bundle that stage 1 split over another number of
-// internal partitions than the internal topic has: stage 1 takes the count
-// from the source topic (the two are created equal), so the source topic's
-// partition count changed while the job ran. Its keys are routed by the new
-// count, the keys of earlier bundles by the old one: merged, a key's
-// partials would meet in two internal partitions and both would emit a
-// wrong row for it. Stage merge holds such a batch (config_hold.go).
-var errShardCount = errors.New("the source topic's partition count is not the internal topic's")
+// errShardCount marks a bundle that stage 1 split over more internal
+// partitions than the internal topic has: stage 1 takes the count from the
+// source topic (the two are created equal), so the source topic gained
+// partitions while the job ran. Its keys are routed by the new count, the
+// keys of earlier bundles by the old one: merged, a key's partials would
+// meet in two internal partitions and both would emit a wrong row for it.
+// Stage merge holds such a batch (config_hold.go). Fewer shards than
+// internal partitions is a job whose internal topic was made larger than
+// its source (without create_topic.partitions_of): routing stays the same
+// and the extra internal partitions get nothing, so it passes.
+var errShardCount = errors.New("the source topic has more partitions than the internal topic")
 
 // checkShards refuses a bundle of msg (a record of the internal topic, whose
-// partition count the input sets in kafka_topic_partitions) split over
-// another number of shards. Without that metadata (tests, other inputs)
+// partition count the input sets in kafka_topic_partitions) split over more
+// shards than that. Without that metadata (tests, other inputs)
 // there is nothing to check against.
 func checkShards(msg *service.Message, pos engine.Position, b *engine.Bundle) error {
 	have, ok := metaInt(msg, partitionsMeta)
-	if !ok || have <= 0 || b.Shards <= 0 || int64(b.Shards) == have {
+	if !ok || have <= 0 || b.Shards <= 0 || int64(b.Shards) <= have {
 		return nil
 	}
 	return fmt.Errorf("%w: a bundle of %s is split over %d internal partitions (the partition count of %s when stage 1 read it) but %s has %d partitions; "+

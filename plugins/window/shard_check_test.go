@@ -41,8 +41,9 @@ func localBundlesOf(t *testing.T, p *localProcessor, internal int, rides ...*ser
 // have. Merged, a key's partials would be split between internal
 // partitions (the table got wrong sums on a real broker, session 40).
 // Stage 2 holds such a batch instead: no row, no dead letter, nothing
-// committed. Bundles split as the internal topic is pass.
-func TestStageMergeHoldsBundlesSplitByAnotherPartitionCount(t *testing.T) {
+// committed. Bundles split as the internal topic is, or over fewer
+// partitions than it has, pass.
+func TestStageMergeHoldsBundlesSplitOverMorePartitionsThanItsTopic(t *testing.T) {
 	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
 	local := newLocal(t, res)
 	before := localBundlesOf(t, local, 2,
@@ -55,6 +56,25 @@ func TestStageMergeHoldsBundlesSplitByAnotherPartitionCount(t *testing.T) {
 		if m.GetError() != nil {
 			t.Fatalf("a bundle split as the internal topic is was rejected: %v", m.GetError())
 		}
+	}
+	// An internal topic larger than the source (made by hand, without
+	// create_topic.partitions_of): the same routing, its extra partitions idle.
+	larger := newMergeFromYAML(t, ridesYAML, service.MockResources(service.MockResourcesOptAddCache("window_state")))
+	larger.waitChangelog = func(context.Context) error { return nil }
+	for _, m := range before {
+		m.MetaSetMut(partitionsMeta, 3)
+	}
+	rows := 0
+	for _, m := range processStage(t, larger, before...) {
+		if m.GetError() != nil {
+			t.Fatalf("a bundle split over 2 on an internal topic of 3 was rejected: %v", m.GetError())
+		}
+		if k, _ := m.MetaGet(kindMeta); k == "" {
+			rows++
+		}
+	}
+	if rows == 0 {
+		t.Fatal("no row from bundles split over fewer partitions than the internal topic has")
 	}
 
 	// The source topic now has 3 partitions; the internal topic still 2.
