@@ -8,7 +8,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.buildDate=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 
 .PHONY: all build demo test test-go test-config test-e2e test-kafka test-interop test-spark \
-        test-observability test-deploy test-s3 test-crash test-sparkparity test-bronze test-fuzz test-faults test-faults-full bench bench-spark lint clean
+        test-observability test-deploy test-s3 test-crash test-sparkparity test-bronze test-blackbox test-fuzz test-faults test-faults-full bench bench-spark lint clean
 
 all: build
 
@@ -20,7 +20,7 @@ demo: build
 	$(GO) run ./cmd/rides-demo -bin $(BIN)
 
 ## test: every tier, fastest first
-test: test-go test-config test-crash test-deploy test-observability test-kafka test-faults test-bronze test-spark test-s3 test-sparkparity
+test: test-go test-config test-crash test-deploy test-observability test-kafka test-faults test-bronze test-blackbox test-spark test-s3 test-sparkparity
 	@echo "make test: all tiers passed"
 
 ## test-go: unit, integration (kfake, gofakes3) and end-to-end Go tests
@@ -64,6 +64,10 @@ test-kafka:
 ## test-bronze: config/bronze.yaml on a real Kafka broker, SIGKILLed and restarted as two replicas; exactly once, read by delta-rs and DuckDB, pruned by day
 test-bronze:
 	bash tests/bronze/run.sh
+
+## test-blackbox: the binary on data generated apart from the Go harness (librdkafka producer, SIGKILLs, delta-rs reader, a Python reference); a new seed each run
+test-blackbox:
+	bash tests/blackbox/run.sh
 
 ## test-interop: our Delta tables read by delta-rs, DuckDB (local and over S3 via versitygw); make test runs test-spark, which adds Spark
 test-interop:
