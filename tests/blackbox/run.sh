@@ -7,7 +7,6 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-broker="$root/tests/realkafka/broker.sh"
 py="$root/.cache/venv/bin/python"
 
 bash "$root/tests/interop/setup.sh"
@@ -19,23 +18,19 @@ if [[ ! -f "$stamp" ]]; then
 fi
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/rides-blackbox.XXXXXX")"
-broker_dir=""
+# shellcheck source=../realkafka/broker_lib.sh
+source "$root/tests/realkafka/broker_lib.sh"
 # shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
 	local rc=$?
-	[[ -n "$broker_dir" ]] && TMPDIR="$work" "$broker" stop "$broker_dir" || true
+	broker_stop
 	if [[ $rc -eq 0 ]]; then rm -rf "$work"; else echo "blackbox: logs kept in $work"; fi
 	exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-env_lines="$(TMPDIR="$work" "$broker" start)"
-while IFS='=' read -r key value; do
-	[[ "$key" =~ ^KAFKA_[A-Z_]+$ ]] || continue
-	export "$key=$value"
-done <<<"$env_lines"
-broker_dir="${KAFKA_BROKER_DIR:?broker.sh start printed no KAFKA_BROKER_DIR}"
+broker_start
 
 cd "$root"
 go build -o "$work/rides-connect" ./cmd/rides-connect

@@ -8,28 +8,21 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-broker="$root/tests/realkafka/broker.sh"
 
 bash "$root/tests/interop/setup.sh"
 
-broker_dir=""
+# shellcheck source=../realkafka/broker_lib.sh
+source "$root/tests/realkafka/broker_lib.sh"
 # shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
 	local rc=$?
-	if [[ -n "$broker_dir" ]]; then
-		"$broker" stop "$broker_dir" || true
-	fi
+	broker_stop
 	exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-env_lines="$("$broker" start)"
-while IFS='=' read -r key value; do
-	[[ "$key" =~ ^KAFKA_[A-Z_]+$ ]] || continue
-	export "$key=$value"
-done <<<"$env_lines"
-broker_dir="${KAFKA_BROKER_DIR:?broker.sh start printed no KAFKA_BROKER_DIR}"
+broker_start
 
 cd "$root"
 t0=$SECONDS

@@ -12,26 +12,19 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 now_ms() { date +%s%3N; }
 
-broker_dir=""
+# shellcheck source=broker_lib.sh
+source "$here/broker_lib.sh"
 # shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
 	local rc=$?
-	if [[ -n "$broker_dir" ]]; then
-		"$here/broker.sh" stop "$broker_dir" || true
-	fi
+	broker_stop
 	exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 t0=$(now_ms)
-# broker.sh prints KEY=value lines on stdout once the broker serves.
-env_lines="$("$here/broker.sh" start)"
-while IFS='=' read -r key value; do
-	[[ "$key" =~ ^KAFKA_[A-Z_]+$ ]] || continue
-	export "$key=$value"
-done <<<"$env_lines"
-broker_dir="${KAFKA_BROKER_DIR:?broker.sh start printed no KAFKA_BROKER_DIR}"
+broker_start
 t1=$(now_ms)
 echo "run.sh: broker ready in $((t1 - t0)) ms: jar download ${KAFKA_JAR_FETCH_MS} ms (0 = cached), broker start ${KAFKA_BROKER_START_MS} ms, the rest TLS material + storage format"
 
