@@ -39,29 +39,44 @@ func TestStageMergeHoldsPartialsOfAnotherStageConfig(t *testing.T) {
 	internal := internalRecords(t, "2026-03-14T00:01:00Z", "2026-03-14T00:06:00Z", "2026-03-14T00:30:00Z")
 	res := service.MockResources(service.MockResourcesOptAddCache("window_state"))
 	other := newMergeFromYAML(t, strings.Replace(ridesYAML, "revenue:", "income:", 1), res)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // the hold waits for the context's end: here at once
-	out, err := other.ProcessBatch(ctx, onPartition(internal, 0, 1, -1))
-	if !errors.Is(err, engine.ErrOtherStageConfig) || !errors.Is(err, context.Canceled) {
-		t.Fatalf("stage 2 of another config: err %v, want the batch held until its context ended", err)
-	}
-	if len(out) != 0 {
-		t.Fatalf("a held batch gave %d output batches", len(out))
-	}
+	mustHold(t, other, onPartition(internal, 0, 1, -1), engine.ErrOtherStageConfig, "stage 2 of another config")
 
 	same := newMergeFromYAML(t, ridesYAML, res)
 	same.waitChangelog = func(context.Context) error { return nil }
+	mustMerge(t, same, onPartition(internal, 0, 1, -1), "stage 2 of the same config")
+}
+
+// mustHold processes batch under a context already ended (a hold waits for
+// the context's end: here at once) and fails unless the batch was held for
+// cause: an error wrapping cause and the context's end, no output.
+func mustHold(t *testing.T, p *mergeProcessor, batch service.MessageBatch, cause error, what string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	out, err := p.ProcessBatch(ctx, batch)
+	if !errors.Is(err, cause) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("%s: err %v, want the batch held until its context ended", what, err)
+	}
+	if len(out) != 0 {
+		t.Fatalf("%s: a held batch gave %d output batches", what, len(out))
+	}
+}
+
+// mustMerge processes batch and fails if a record is rejected or no row is
+// emitted.
+func mustMerge(t *testing.T, p *mergeProcessor, batch service.MessageBatch, what string) {
+	t.Helper()
 	rows := 0
-	for _, m := range processStage(t, same, onPartition(internal, 0, 1, -1)...) {
+	for _, m := range processStage(t, p, batch...) {
 		if m.GetError() != nil {
-			t.Fatalf("stage 2 of the same config rejected a record: %v", m.GetError())
+			t.Fatalf("%s rejected a record: %v", what, m.GetError())
 		}
 		if k, _ := m.MetaGet(kindMeta); k == "" {
 			rows++
 		}
 	}
 	if rows == 0 {
-		t.Fatal("stage 2 of the same config emitted no row")
+		t.Fatalf("%s emitted no row", what)
 	}
 }
 
