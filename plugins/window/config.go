@@ -12,6 +12,7 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/service"
 
 	"github.com/miaradia/rides-connect/internal/enumfield"
+	"github.com/miaradia/rides-connect/internal/lintrule"
 	"github.com/miaradia/rides-connect/plugins/window/engine"
 )
 
@@ -62,7 +63,7 @@ func fromParsed(conf *service.ParsedConfig, res *service.Resources) (*procConfig
 	if err != nil {
 		return nil, err
 	}
-	if c.timestamp, err = parseQuery(ts); err != nil {
+	if c.timestamp, err = lintrule.ParseQuery(ts); err != nil {
 		return nil, fmt.Errorf("timestamp: %w", err)
 	}
 	e := &c.engine
@@ -107,7 +108,7 @@ func fromParsed(conf *service.ParsedConfig, res *service.Resources) (*procConfig
 		return nil, err
 	}
 	for _, name := range sortedKeys(groups) {
-		q, err := parseQuery(groups[name])
+		q, err := lintrule.ParseQuery(groups[name])
 		if err != nil {
 			return nil, fmt.Errorf("group_by.%s: %w", name, err)
 		}
@@ -134,7 +135,7 @@ func fromParsed(conf *service.ParsedConfig, res *service.Resources) (*procConfig
 		}
 		var q *bloblang.Executor
 		if value != "" {
-			if q, err = parseQuery(value); err != nil {
+			if q, err = lintrule.ParseQuery(value); err != nil {
 				return nil, fmt.Errorf("aggregates.%s.value: %w", name, err)
 			}
 		}
@@ -258,16 +259,16 @@ func (c *procConfig) readBundles(conf *service.ParsedConfig, res *service.Resour
 		c.bundlesOutput = ""
 	}
 	switch {
+	case c.bundlesPeriod < 0:
+		return fmt.Errorf("bundles.period: %v must not be negative", c.bundlesPeriod)
+	case c.bundlesMaxPending < 1:
+		return fmt.Errorf("bundles.max_pending: %d must be at least 1", c.bundlesMaxPending)
 	case c.bundlesOutput == "":
 		return nil
 	case c.engine.Stage != engine.StageLocal:
 		return fmt.Errorf("bundles.output: only with stage local, not stage %s", c.engine.Stage)
 	case !res.HasOutput(c.bundlesOutput):
 		return fmt.Errorf("bundles.output: no output resource labelled %s", c.bundlesOutput)
-	case c.bundlesPeriod < 0:
-		return fmt.Errorf("bundles.period: %v must not be negative", c.bundlesPeriod)
-	case c.bundlesMaxPending < 1:
-		return fmt.Errorf("bundles.max_pending: %d must be at least 1", c.bundlesMaxPending)
 	}
 	return nil
 }
@@ -286,16 +287,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// parseQuery compiles one Bloblang expression. It is wrapped in an array so
-// that the result keeps its type (Bloblang would turn a string root into raw
-// bytes, indistinguishable from JSON).
-func parseQuery(q string) (*bloblang.Executor, error) {
-	if strings.TrimSpace(q) == "" {
-		return nil, errors.New("empty query")
-	}
-	return bloblang.Parse("root = [ (" + q + "\n) ]")
 }
 
 // planQueries splits the slots between field paths and one combined Bloblang

@@ -87,7 +87,7 @@ func (q *queries) perField() {
 	}
 }
 
-// queryValue runs a query (see parseQuery) from the point of view of message
+// queryValue runs a query (see lintrule.ParseQuery) from the point of view of message
 // i: `this` is its content, meta() its metadata. A deleted value is null.
 func queryValue(e *service.MessageBatchBloblangExecutor, i int) (any, error) {
 	m, err := e.Query(i)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/lintrule"
 	"github.com/miaradia/rides-connect/plugins/window/engine"
 )
 
@@ -80,7 +81,7 @@ func agreementDocs() []*service.Message {
 // answers what the Bloblang query answers.
 func TestFieldPathLookupAgreesWithBloblang(t *testing.T) {
 	for _, q := range []string{"this.a", "this.a.b", "this.a.b.c", "this.ts", "this.n", "this.missing.deeper"} {
-		exe, err := parseQuery(q)
+		exe, err := lintrule.ParseQuery(q)
 		if err != nil {
 			t.Fatal(err)
 		}

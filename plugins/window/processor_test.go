@@ -280,13 +280,44 @@ func TestLintRulesNameTheField(t *testing.T) {
 		"state.sync":         strings.Replace(ridesYAML, "  cache: window_state\n", "  sync: commit\n", 1),
 		// An aggregate that is not an object (as `create` writes the field).
 		"aggregates.revenue: want {op:": strings.Replace(ridesYAML, "revenue: { op: sum, value: this.price }", "revenue: sum", 1),
+		// Queries are strings to Benthos' linter; the rule parses them.
+		`timestamp: "this.ts.("`:                strings.Replace(ridesYAML, "timestamp: this.ts", "timestamp: this.ts.(", 1),
+		`timestamp: "this.ts this.x"`:           strings.Replace(ridesYAML, "timestamp: this.ts", "timestamp: this.ts this.x", 1),
+		`group_by.city: "this.city.uppercase("`: strings.Replace(ridesYAML, "city: this.city", "city: this.city.uppercase(", 1),
+		`aggregates.revenue.value: "nope("`:     strings.Replace(ridesYAML, "value: this.price", `value: "nope("`, 1),
+		// Durations the constructor refuses.
+		"watermark.delay: must be whole milliseconds":  strings.Replace(ridesYAML, "delay: 10m", "delay: -1m", 1),
+		"watermark.idle_timeout: soon is not":          strings.Replace(ridesYAML, "delay: 10m", "delay: 10m\n  idle_timeout: soon", 1),
+		"order_timeout: must be a positive":            ridesYAML + "order_timeout: 0s\n",
+		"bundles.period: must be a duration >= 0 such": ridesYAML + "bundles:\n  period: -1s\n",
+		"size: must be whole milliseconds":             strings.Replace(ridesYAML, "size: 5m", "size: 1500us", 1),
+	}
+	lint := func(yaml string) error {
+		indented := "tumbling_window:\n  " + strings.ReplaceAll(strings.TrimSpace(yaml), "\n", "\n  ")
+		return service.NewStreamBuilder().AddProcessorYAML(indented)
 	}
 	for want, yaml := range cases {
-		b := service.NewStreamBuilder()
-		indented := "tumbling_window:\n  " + strings.ReplaceAll(strings.TrimSpace(yaml), "\n", "\n  ")
-		err := b.AddProcessorYAML(indented)
-		if err == nil || !strings.Contains(err.Error(), want) {
+		if err := lint(yaml); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("lint of bad config: %v, want mention of %q", err, want)
+		}
+		// What lint names, the start refuses too.
+		conf, err := spec().ParseYAML(yaml, nil)
+		if err == nil {
+			_, err = fromParsed(conf, service.MockResources(service.MockResourcesOptAddCache("window_state")))
+		}
+		if err == nil {
+			t.Errorf("%q: the processor starts with the config lint refuses", want)
+		}
+	}
+	for _, yaml := range []string{
+		ridesYAML,
+		strings.Replace(ridesYAML, "timestamp: this.ts", `timestamp: meta("kafka_timestamp_unix").number()`, 1),
+		strings.Replace(ridesYAML, "timestamp: this.ts", "timestamp: this.ts_ms / 1000 # milliseconds", 1),
+		strings.Replace(ridesYAML, "delay: 10m", "delay: 10m\n  idle_timeout: 0s", 1),
+		strings.Replace(ridesYAML, "city: this.city", "city: this.city.uppercase()", 1),
+	} {
+		if err := lint(yaml); err != nil {
+			t.Errorf("lint of a good config: %v\n%s", err, yaml)
 		}
 	}
 }

@@ -247,6 +247,18 @@ let errs = $errs.concat($aggs.key_values().filter(kv -> kv.value.op.or("") == ""
 let errs = $errs.concat($aggs.key_values().filter(kv -> kv.value.op.or("") != "" && kv.value.op.or("").lowercase() != "count" && kv.value.value.or("") == "").map_each(kv -> "aggregates.%s: op %s needs a value query".format(kv.key, kv.value.op.or(""))))
 let errs = $errs.concat($groups.keys().concat($aggs.keys()).filter(n -> n == "window_start" || n == "window_end").map_each(n -> "%s: window_start and window_end are reserved output fields".format(n)))
 let errs = $errs.concat($groups.keys().filter(n -> $aggs.keys().contains(n)).map_each(n -> "aggregates.%s: also a group_by name".format(n)))
+let delay = this.watermark.delay.or("0s").parse_duration().catch(-1)
+let errs = $errs.concat([
+  if $delay < 0 || $delay % 1000000 != 0 { "watermark.delay: must be whole milliseconds >= 0, such as 10m" } else { null },
+  if $size > 0 && $size % 1000000 != 0 { "size: must be whole milliseconds" } else { null },
+  if !["", "0"].contains(this.watermark.idle_timeout.or("").string()) && this.watermark.idle_timeout.or("").string().parse_duration().catch(-1) < 0 { "watermark.idle_timeout: %v is not a duration such as 1m (empty or 0s = off)".format(this.watermark.idle_timeout) } else { null },
+  if this.order_timeout.or("30s").parse_duration().catch(0) <= 0 { "order_timeout: must be a positive duration such as 30s" } else { null },
+  if this.bundles.period.or("1s").parse_duration().catch(-1) < 0 { "bundles.period: must be a duration >= 0 such as 1s" } else { null },
+])
+# Queries are strings to Benthos' linter: their syntax is checked here.
+let errs = $errs.concat([ rides_connect_query_error("timestamp", this.timestamp.or("").string()) ])
+let errs = $errs.concat($groups.key_values().map_each(kv -> rides_connect_query_error("group_by." + kv.key, kv.value.or("").string())))
+let errs = $errs.concat($aggs.key_values().map_each(kv -> rides_connect_query_error("aggregates.%s.value".format(kv.key), kv.value.value.or("").string())))
 root = $errs.filter(e -> e != null)
 `
 
