@@ -56,6 +56,7 @@ unavailable store back-pressures the pipeline instead of losing state). Cost: on
 			Default("30s").Example("5s").Advanced()).
 		LintRule(lintrule.Lazy("checkpoint", `root = [
   if this.url.or("").trim() == "" { "url: must be a directory, file://, s3://bucket/prefix or memory://name" },
+  `+s3conf.LocationCheck(fieldURL)+`,
   `+s3conf.LintCheck+`,
 ].filter(m -> m != null)`, s3conf.Enums...)).
 		Example("Local state", "Window state on local disk, fsync + rename on every checkpoint.", `

@@ -11,6 +11,7 @@ import (
 	_ "github.com/redpanda-data/benthos/v4/public/components/pure"
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/lintrule"
 	"github.com/miaradia/rides-connect/internal/objstore/s3fake"
 )
 
@@ -86,6 +87,18 @@ func TestBadURLIsRefusedNamingTheField(t *testing.T) {
 	}
 	if _, err := fromParsed(conf, nil); err == nil || !strings.Contains(err.Error(), "checkpoint.url") {
 		t.Fatalf("got %v", err)
+	}
+	// Lint names it too: Benthos builds a cache resource only when it is
+	// first used, so the start alone says it late.
+	lints, err := lintrule.Lint("cache_resources:\n  - label: c\n    checkpoint: { url: \"gs://b/x\" }\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lints) != 1 || !strings.Contains(lints[0], `url: objstore: url "gs://b/x": unsupported scheme "gs"`) {
+		t.Fatalf("lints %v, want url named", lints)
+	}
+	if lints, _ := lintrule.Lint("cache_resources:\n  - label: c\n    checkpoint: { url: \"s3a://b/x\" }\n"); len(lints) != 0 {
+		t.Fatalf("lints of a good url: %v", lints)
 	}
 }
 

@@ -51,7 +51,13 @@ output:
 // refuses it (nil when it is accepted).
 func refusedAtStart(t *testing.T, extra string) error {
 	t.Helper()
-	conf, err := outputSpec().ParseYAML("path: /tmp/x"+strings.ReplaceAll(schemaYAML, "\n  ", "\n")+"\n"+extra, nil)
+	return refusedAtStartAt(t, "/tmp/x", extra)
+}
+
+// refusedAtStartAt is refusedAtStart with the table at path.
+func refusedAtStartAt(t *testing.T, path, extra string) error {
+	t.Helper()
+	conf, err := outputSpec().ParseYAML("path: "+path+strings.ReplaceAll(schemaYAML, "\n  ", "\n")+"\n"+extra, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,5 +130,38 @@ func TestBatchingAndMaxInFlightAreRefusedNamingTheField(t *testing.T) {
 		if _, _, err := batchcheck.Output(conf, fieldBatching); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: got %v, want %s named", extra, err, want)
 		}
+	}
+}
+
+// What start refuses about the table's location and schema, lint names too.
+func TestLintNamesABadLocationAndRepeatedColumns(t *testing.T) {
+	for path, want := range map[string]string{
+		`""`:          "path: must be a directory",
+		`ftp://h/t`:   `path: objstore: url "ftp://h/t": unsupported scheme "ftp"`,
+		`s3:/lake/t`:  `path: objstore: "s3:/lake/t" is neither scheme://`,
+		`s3:///t`:     "has no bucket",
+		`/tmp/x`:      "",
+		`s3a://b/t/`:  "",
+		`memory://t1`: "",
+	} {
+		lints, err := lintrule.Lint("output:\n  delta_lake:\n    path: " + path + strings.ReplaceAll(schemaYAML, "\n  ", "\n    ") + "\n")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(lints, "; "); (want == "") != (got == "") || !strings.Contains(got, want) {
+			t.Errorf("path %s: lints %q, want %q", path, got, want)
+		}
+		if want != "" && path != `""` {
+			if err := refusedAtStartAt(t, path, ""); err == nil {
+				t.Errorf("path %s: lint refuses it, start takes it", path)
+			}
+		}
+	}
+	lints, err := lintrule.Lint("output:\n  delta_lake:\n    path: /tmp/x" + strings.ReplaceAll(schemaYAML, "\n  ", "\n    ") + "\n      - { name: City, type: string }\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lints) != 1 || !strings.Contains(lints[0], "schema: column names must be unique") {
+		t.Fatalf("lints %v, want the repeated column named", lints)
 	}
 }

@@ -190,3 +190,25 @@ func checkLint(t *testing.T, prefix string, cases []lintCase) {
 		}
 	}
 }
+
+// A static empty topic made every write fail ("interpolated to an empty topic
+// name"), retried for ever; it is refused at start instead. An interpolated
+// topic is checked per message, as before.
+func TestOutputConstructionRefusesAnEmptyTopic(t *testing.T) {
+	build := func(topic string) error {
+		parsed, err := outputSpec().ParseYAML("seed_brokers: [ localhost:9092 ]\ntopic: "+topic+"\n", nil)
+		if err != nil {
+			return err
+		}
+		_, err = writerFromParsed(parsed, service.MockResources())
+		return err
+	}
+	for _, topic := range []string{`""`, `"  "`} {
+		if err := build(topic); err == nil || !strings.Contains(err.Error(), "topic: required") {
+			t.Errorf("topic %s: got %v, want topic refused", topic, err)
+		}
+	}
+	if err := build(`'${! @t }'`); err != nil {
+		t.Errorf("interpolated topic: %v", err)
+	}
+}

@@ -82,7 +82,10 @@ func writerFromParsed(conf *service.ParsedConfig, mgr *service.Resources) (*writ
 	if w.topic, err = conf.FieldInterpolatedString(fieldTopic); err != nil {
 		return nil, err
 	}
-	w.staticTopic, _ = w.topic.Static()
+	var static bool
+	if w.staticTopic, static = w.topic.Static(); static && strings.TrimSpace(w.staticTopic) == "" {
+		return nil, fmt.Errorf("%s: required: name the topic to write to", fieldTopic)
+	}
 	ct := &fields{conf: conf}
 	w.create = franz.TopicCreate{
 		Enabled:           ct.boolean(fieldCreateTopic, "enabled"),
