@@ -165,3 +165,20 @@ func TestLintNamesABadLocationAndRepeatedColumns(t *testing.T) {
 		t.Fatalf("lints %v, want the repeated column named", lints)
 	}
 }
+
+// delta_lake_validate shares the output's schema field and its lint.
+func TestValidateLintsItsSchemaAsTheOutputDoes(t *testing.T) {
+	for schema, want := range map[string]string{
+		"[ { name: a, type: string }, { name: A, type: long } ]": "schema: column names must be unique",
+		"[ { name: a, type: str } ]":                             "schema: columns a have an unsupported type",
+		"[ { name: a, type: string }, { name: b, type: long } ]": "",
+	} {
+		lints, err := lintrule.Lint("pipeline:\n  processors:\n    - delta_lake_validate: { schema: " + schema + " }\n")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(lints, "; "); (want == "") != (got == "") || !strings.Contains(got, want) {
+			t.Errorf("schema %s: lints %q, want %q", schema, got, want)
+		}
+	}
+}

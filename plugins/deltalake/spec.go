@@ -66,6 +66,15 @@ func schemaField() *service.ConfigField {
 		})
 }
 
+// schemaRuleName is the lint rule of schemaField, which delta_lake and
+// delta_lake_validate share (registered once, run from each one's rule).
+const schemaRuleName = "delta_schema"
+
+var _ = lintrule.Lazy(schemaRuleName, `root = [
+  if this.schema.or([]).map_each(c -> c.name.or("").lowercase()).unique().length() != this.schema.or([]).length() { "schema: column names must be unique, case-insensitively (%v)".format(this.schema.map_each(c -> c.name.or("")).join(", ")) } else { null },
+  if this.schema.or([]).any(c -> !c.type.or("").lowercase().re_match("^(string|long|bigint|integer|int|short|smallint|byte|tinyint|double|float|boolean|binary|date|timestamp|decimal|decimal\\(\\s*[0-9]+\\s*,\\s*[0-9]+\\s*\\))$")) { "schema: columns %v have an unsupported type; want string, long, integer, short, byte, double, float, boolean, binary, date, timestamp or decimal(p,s)".format(this.schema.filter(c -> !c.type.or("").lowercase().re_match("^(string|long|bigint|integer|int|short|smallint|byte|tinyint|double|float|boolean|binary|date|timestamp|decimal|decimal\\(\\s*[0-9]+\\s*,\\s*[0-9]+\\s*\\))$")).map_each(c -> c.name.or("?")).join(", ")) } else { null },
+].filter(m -> m != null)`)
+
 func outputSpec() *service.ConfigSpec {
 	return service.NewConfigSpec().
 		Beta().
@@ -193,8 +202,7 @@ being applied twice.
   `+s3conf.LintCheck+`,
   if this.path.or("").trim() == "" { "path: must be a directory, file://, s3://bucket/prefix or memory://name" } else { null },
   `+s3conf.LocationCheck(fieldPath)+`,
-  if this.schema.or([]).map_each(c -> c.name.or("").lowercase()).unique().length() != this.schema.or([]).length() { "schema: column names must be unique, case-insensitively (%v)".format(this.schema.map_each(c -> c.name.or("")).join(", ")) } else { null },
-  if this.schema.or([]).any(c -> !c.type.or("").lowercase().re_match("^(string|long|bigint|integer|int|short|smallint|byte|tinyint|double|float|boolean|binary|date|timestamp|decimal|decimal\\(\\s*[0-9]+\\s*,\\s*[0-9]+\\s*\\))$")) { "schema: columns %v have an unsupported type; want string, long, integer, short, byte, double, float, boolean, binary, date, timestamp or decimal(p,s)".format(this.schema.filter(c -> !c.type.or("").lowercase().re_match("^(string|long|bigint|integer|int|short|smallint|byte|tinyint|double|float|boolean|binary|date|timestamp|decimal|decimal\\(\\s*[0-9]+\\s*,\\s*[0-9]+\\s*\\))$")).map_each(c -> c.name.or("?")).join(", ")) } else { null },
+  `+lintrule.Call(schemaRuleName)+`,
   if this.partition_columns.or([]).any(p -> !this.schema.or([]).map_each(c -> c.name.lowercase()).contains(p.lowercase())) { "partition_columns %v are not columns of schema".format(this.partition_columns.filter(p -> !this.schema.or([]).map_each(c -> c.name.lowercase()).contains(p.lowercase())).join(", ")) } else { null },
 ].filter(m -> m != null)`, enums()...)).
 		Example("Windowed aggregates, exactly once", "The rides job's silver table on S3 with window-sequence idempotency.", `

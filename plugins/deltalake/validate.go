@@ -5,6 +5,7 @@ import (
 
 	"github.com/redpanda-data/benthos/v4/public/service"
 
+	"github.com/miaradia/rides-connect/internal/lintrule"
 	"github.com/miaradia/rides-connect/plugins/deltalake/delta"
 )
 
@@ -26,6 +27,7 @@ Stateless and safe on any number of pipeline threads; no back-pressure of its ow
 			service.NewBoolField(fieldIgnoreUnknown).
 				Description("Accept message keys that are not columns (the output must use the same setting).").
 				Default(false).Example(true).Advanced()).
+		LintRule("root = "+lintrule.Call(schemaRuleName)).
 		Example("Dead-letter rows before the table", "Invalid rows go to a Kafka topic, valid ones to Delta.", `
 pipeline:
   processors:
