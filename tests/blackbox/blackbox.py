@@ -245,12 +245,20 @@ class Run:
     def silver(self, recs):
         ref, late = self.reference(recs)
         print(f"  {len(ref)} windows expected, {late} rides late by their partition's progress", flush=True)
-        table = os.path.join(self.a.work, "silver")
-        extra = dict(KAFKA_GROUP=self.group, DLQ_TOPIC=self.dlq, OUT_DELTA=table, CHECKPOINT=os.path.join(self.a.work, "checkpoint"))
+        table, checkpoint, s3env, opts = os.path.join(self.a.work, "silver"), os.path.join(self.a.work, "checkpoint"), {}, None
+        if self.a.s3_endpoint:
+            # The table and the window state on an S3 API server, as a deployment has them.
+            table, checkpoint = f"s3a://{self.a.s3_bucket}/{self.topic}/silver", f"s3a://{self.a.s3_bucket}/{self.topic}/checkpoint"
+            key, secret = os.environ["BLACKBOX_S3_ACCESS_KEY"], os.environ["BLACKBOX_S3_SECRET_KEY"]
+            s3env = dict(S3_ENDPOINT=self.a.s3_endpoint, S3_FORCE_PATH_STYLE="true", AWS_REGION="us-east-1",
+                         AWS_ACCESS_KEY_ID=key, AWS_SECRET_ACCESS_KEY=secret)
+            opts = {"AWS_ENDPOINT_URL": self.a.s3_endpoint, "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret,
+                    "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true", "AWS_VIRTUAL_HOSTED_STYLE_REQUEST": "false"}
+        extra = dict(KAFKA_GROUP=self.group, DLQ_TOPIC=self.dlq, OUT_DELTA=table, CHECKPOINT=checkpoint, **s3env)
 
         def rows():
             try:
-                return DeltaTable(table).to_pyarrow_table().to_pylist()
+                return DeltaTable(table.replace("s3a://", "s3://"), storage_options=opts).to_pyarrow_table().to_pylist()
             except Exception:  # not created yet
                 return []
 
@@ -323,7 +331,7 @@ class Run:
     def main(self):
         self.t0 = time.time()
         a = self.a
-        print(f"{a.mode} {os.path.basename(a.config)}{' (edited)' if a.edited else ''}: seed {a.seed}, {a.rides} records on "
+        print(f"{a.mode} {os.path.basename(a.config)}{' (edited)' if a.edited else ''}{' on S3' if a.s3_endpoint else ''}: seed {a.seed}, {a.rides} records on "
               f"{a.partitions} partitions, disorder {a.disorder_min} min, {a.replicas} replica(s), {a.kills} SIGKILLs, "
               f"{'live' if a.live else 'backlog from earliest'}", flush=True)
         recs = self.generate()
@@ -365,6 +373,9 @@ def parse(argv):
     p.add_argument("--live", action="store_true", help="produce while the jobs run, instead of a backlog first")
     p.add_argument("--timeout", type=float, default=300, help="seconds to wait for the table after the last SIGKILL")
     p.add_argument("--work", required=True)
+    p.add_argument("--s3-endpoint", help="silver: the table and the checkpoint on this S3 API server (path-style; keys in "
+                   "BLACKBOX_S3_ACCESS_KEY / BLACKBOX_S3_SECRET_KEY)")
+    p.add_argument("--s3-bucket", default="lake")
     a = p.parse_args(argv)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     a.config = a.config or os.path.join(root, "config", "rides.yaml" if a.mode == "silver" else "bronze.yaml")
