@@ -8,35 +8,15 @@ import (
 	"github.com/redpanda-data/benthos/v4/public/bloblang"
 )
 
-// queryErrorFunction is the Bloblang function a rule calls to check a field
-// that holds one Bloblang query (a string field, which Benthos' linter does
-// not parse as it parses a mapping field).
-const queryErrorFunction = "rides_connect_query_error"
+// QueryCheck is the field check (RegisterFieldCheck) of a field that holds
+// one Bloblang query: Benthos lints a string field as a string, not as it
+// lints a mapping field.
+const QueryCheck = "rides_connect_query_error"
 
 func init() {
-	spec := bloblang.NewPluginSpec().
-		Category("Internal").
-		Description("For rides-connect lint rules: a lint message naming field when query is not one Bloblang query expression, or null when it is (or is empty).").
-		Param(bloblang.NewStringParam("field").Description("The field's path, which the message starts with.")).
-		Param(bloblang.NewStringParam("query").Description("The query, as written in the config."))
-	bloblang.MustRegisterFunctionV2(queryErrorFunction, spec, func(args *bloblang.ParsedParams) (bloblang.Function, error) {
-		field, err := args.GetString("field")
-		if err != nil {
-			return nil, err
-		}
-		q, err := args.GetString("query")
-		if err != nil {
-			return nil, err
-		}
-		return func() (any, error) {
-			if strings.TrimSpace(q) == "" {
-				return nil, nil // the rule says what an empty query means for its field
-			}
-			if _, err := ParseQuery(q); err != nil {
-				return field + ": " + err.Error(), nil
-			}
-			return nil, nil
-		}, nil
+	RegisterFieldCheck(QueryCheck, "one Bloblang query expression", func(q string) error {
+		_, err := ParseQuery(q)
+		return err
 	})
 }
 

@@ -144,26 +144,15 @@ func TestLintNamesABadLocationAndRepeatedColumns(t *testing.T) {
 		`s3a://b/t/`:  "",
 		`memory://t1`: "",
 	} {
-		lints, err := lintrule.Lint("output:\n  delta_lake:\n    path: " + path + strings.ReplaceAll(schemaYAML, "\n  ", "\n    ") + "\n")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := strings.Join(lints, "; "); (want == "") != (got == "") || !strings.Contains(got, want) {
-			t.Errorf("path %s: lints %q, want %q", path, got, want)
-		}
+		lintsAre(t, "output:\n  delta_lake:\n    path: "+path+strings.ReplaceAll(schemaYAML, "\n  ", "\n    ")+"\n", want)
 		if want != "" && path != `""` {
 			if err := refusedAtStartAt(t, path, ""); err == nil {
 				t.Errorf("path %s: lint refuses it, start takes it", path)
 			}
 		}
 	}
-	lints, err := lintrule.Lint("output:\n  delta_lake:\n    path: /tmp/x" + strings.ReplaceAll(schemaYAML, "\n  ", "\n    ") + "\n      - { name: City, type: string }\n")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(lints) != 1 || !strings.Contains(lints[0], "schema: column names must be unique") {
-		t.Fatalf("lints %v, want the repeated column named", lints)
-	}
+	lintsAre(t, "output:\n  delta_lake:\n    path: /tmp/x"+strings.ReplaceAll(schemaYAML, "\n  ", "\n    ")+"\n      - { name: City, type: string }\n",
+		"schema: column names must be unique")
 }
 
 // delta_lake_validate shares the output's schema field and its lint.
@@ -173,12 +162,19 @@ func TestValidateLintsItsSchemaAsTheOutputDoes(t *testing.T) {
 		"[ { name: a, type: str } ]":                             "schema: columns a have an unsupported type",
 		"[ { name: a, type: string }, { name: b, type: long } ]": "",
 	} {
-		lints, err := lintrule.Lint("pipeline:\n  processors:\n    - delta_lake_validate: { schema: " + schema + " }\n")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := strings.Join(lints, "; "); (want == "") != (got == "") || !strings.Contains(got, want) {
-			t.Errorf("schema %s: lints %q, want %q", schema, got, want)
-		}
+		lintsAre(t, "pipeline:\n  processors:\n    - delta_lake_validate: { schema: "+schema+" }\n", want)
+	}
+}
+
+// lintsAre checks that config lints with one message containing want, or
+// with none when want is empty.
+func lintsAre(t *testing.T, config, want string) {
+	t.Helper()
+	lints, err := lintrule.Lint(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(lints, "; "); len(lints) > 1 || (want == "") != (got == "") || !strings.Contains(got, want) {
+		t.Errorf("lints %q, want %q\n%s", got, want, config)
 	}
 }
