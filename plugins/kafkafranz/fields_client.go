@@ -193,6 +193,10 @@ var clientLintChecks = []lintCheck{
 		"sasl: mechanism OAUTHBEARER needs a token"},
 	{`this.sasl.or([]).any(s -> s.mechanism.or("") == "AWS_MSK_IAM")`,
 		"sasl.mechanism: " + franz.ErrAWSMSKIAM},
+	// The client passes on a positive age only: 0s or less silently meant
+	// franz-go's 5m.
+	{`this.metadata_max_age.or("1m").parse_duration().catch(null).or(1) <= 0`,
+		"metadata_max_age: must be positive"},
 	{`this.request_timeout_overhead.or("10s").parse_duration() < 100000000 || this.request_timeout_overhead.or("10s").parse_duration() > 900000000000`,
 		"request_timeout_overhead: must be between 100ms and 15m"},
 	{`this.conn_idle_timeout.or("20s").parse_duration() < 100000000 || this.conn_idle_timeout.or("20s").parse_duration() > 900000000000`,

@@ -269,6 +269,8 @@ state (` + "`tumbling_window`" + ` ` + "`stage: local`" + `) loads it without wa
 		{`this.heartbeat_interval.or("3s").parse_duration().catch(null) == null`, "heartbeat_interval: not a duration such as 1s"},
 		{`this.heartbeat_interval.or("3s").parse_duration().catch(null).or(1) <= 0`, "heartbeat_interval: must be positive"},
 		{`this.heartbeat_interval.or("3s").parse_duration().catch(null).or(0) > this.session_timeout.or("1m").parse_duration().catch(null).or(9223372036854775807)`, "heartbeat_interval: must not be longer than session_timeout"},
+		{`this.rebalance_timeout.or("45s").parse_duration().catch(null) == null`, "rebalance_timeout: not a duration such as 45s"},
+		{`this.rebalance_timeout.or("45s").parse_duration().catch(null).or(1) <= 0`, "rebalance_timeout: must be positive"},
 		{`this.fetch_max_wait.or("5s").parse_duration().catch(null) == null`, "fetch_max_wait: not a duration such as 50ms"},
 		{`this.fetch_max_wait.or("5s").parse_duration().catch(null).or(10000000) < 10000000`, "fetch_max_wait: must be at least 10ms"},
 		{`this.batch_scope.or("partition") == "poll" && this.batching.count.or(0) == 1`,
