@@ -1,6 +1,7 @@
 # broker_lib.sh — sourced by the tiers that run against a throwaway broker (realkafka, faults,
-# bronze, blackbox): broker_start starts one with broker.sh, exports every KAFKA_* line it prints
-# (PLAINTEXT and SASL_SSL addresses, credentials, truststore, KAFKA_BROKER_DIR) and records it;
+# bronze, blackbox, sparkparity): broker_start [KEY...] starts one with broker.sh, exports every
+# KAFKA_* line it prints (PLAINTEXT and SASL_SSL addresses, credentials, truststore,
+# KAFKA_BROKER_DIR), or only the KEYs given, and records it;
 # broker_stop stops that broker by its recorded PID (safe to call twice, from an EXIT trap).
 # broker.sh keeps "the current broker" in a private TMPDIR, so that a bare `broker.sh stop` or
 # `restart` elsewhere on the machine cannot find this one, nor this one another's.
@@ -15,6 +16,7 @@ broker_start() {
 	env_lines="$(TMPDIR="$broker_tmp" "$broker_sh" start)"
 	while IFS='=' read -r key value; do
 		[[ "$key" =~ ^KAFKA_[A-Z_]+$ ]] || continue
+		if [[ $# -gt 0 && " $* " != *" $key "* ]]; then continue; fi
 		export "$key=$value"
 	done <<<"$env_lines"
 	broker_dir="${KAFKA_BROKER_DIR:?broker.sh start printed no KAFKA_BROKER_DIR}"

@@ -47,34 +47,12 @@ sp_binary() {
 	fi
 }
 
-SP_BROKER_DIR=""
-SP_BROKER_TMP=""
-sp_broker_start() {
-	local env_lines key value
-	# A TMPDIR of our own: broker.sh's "current broker" file then cannot point another tier's
-	# broker.sh stop at ours, or ours at theirs.
-	SP_BROKER_TMP="$(mktemp -d /tmp/sparkparity-broker.XXXXXX)"
-	env_lines="$(TMPDIR="$SP_BROKER_TMP" "$repo/tests/realkafka/broker.sh" start)"
-	# Only the PLAINTEXT listener is used. KAFKA_TRUSTSTORE, KAFKA_USER, … are not exported:
-	# config/rides.yaml reads those names and would try SASL_SSL.
-	while IFS='=' read -r key value; do
-		case "$key" in
-		KAFKA_PLAINTEXT | KAFKA_BROKER_DIR | KAFKA_SERVER_LOG) export "$key=$value" ;;
-		esac
-	done <<<"$env_lines"
-	SP_BROKER_DIR="${KAFKA_BROKER_DIR:?broker.sh start printed no KAFKA_BROKER_DIR}"
-}
-
-sp_broker_stop() {
-	if [[ -n "$SP_BROKER_DIR" ]]; then
-		TMPDIR="$SP_BROKER_TMP" "$repo/tests/realkafka/broker.sh" stop "$SP_BROKER_DIR" || true
-		SP_BROKER_DIR=""
-	fi
-	if [[ -n "$SP_BROKER_TMP" ]]; then
-		rm -rf "$SP_BROKER_TMP"
-		SP_BROKER_TMP=""
-	fi
-}
+# shellcheck source=../realkafka/broker_lib.sh
+source "$repo/tests/realkafka/broker_lib.sh"
+# Only the PLAINTEXT listener is used. KAFKA_TRUSTSTORE, KAFKA_USER, … are not exported:
+# config/rides.yaml reads those names and would try SASL_SSL.
+sp_broker_start() { broker_start KAFKA_PLAINTEXT KAFKA_BROKER_DIR KAFKA_SERVER_LOG; }
+sp_broker_stop() { broker_stop; }
 
 # sp_work_dir DIR PREFIX sets $work to DIR, or to a new temp dir (removed on exit), and makes
 # every exit stop the broker this script started.
